@@ -1,0 +1,72 @@
+//! Application state, the router, and `serve`, which tests run in-process on port 0.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::hub::EventHub;
+use crate::store::Store;
+use crate::transport::{rest, ws};
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub hub: EventHub,
+    shutdown: watch::Sender<bool>,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Opens (creating if needed) the database named by `config` and applies migrations.
+    pub async fn open(config: Config) -> anyhow::Result<SharedState> {
+        let store = Store::open(&config.database_path()).await?;
+        Ok(Arc::new(AppState {
+            config,
+            store,
+            hub: EventHub::default(),
+            shutdown: watch::channel(false).0,
+        }))
+    }
+
+    /// Resolves when the server starts shutting down; open WebSockets close with 1001.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .merge(rest::routes())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then closes WebSockets (1001) and drains HTTP requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: SharedState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let app = router(state.clone());
+    let listener = listener.tap_io(|tcp| {
+        // Events are small and latency matters more than packet count.
+        let _ = tcp.set_nodelay(true);
+    });
+    let notify = state.clone();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        notify.shutdown.send_replace(true);
+    })
+    .await
+}

@@ -1,0 +1,161 @@
+//! Comment commands. Only a comment's author may edit or delete it, over WS and REST alike.
+use pm_shared::domain::{self, limits};
+use pm_shared::proto::{self, Payload};
+use sqlx::SqliteConnection;
+
+use super::{parse_id, track, Action, Actor, Change, Effect};
+use crate::error::{AppError, AppResult};
+use crate::store::queries;
+
+fn change(
+    project_id: String,
+    comment_id: &str,
+    action: Action,
+    changes: Vec<proto::FieldChange>,
+    event: Payload,
+) -> Effect {
+    Effect::Changed(Change {
+        project_id,
+        lifecycle: false,
+        entity_type: "comment",
+        entity_id: comment_id.to_string(),
+        action,
+        changes,
+        event,
+    })
+}
+
+pub async fn create(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::CreateCommentRequest,
+) -> AppResult<Effect> {
+    let content = domain::required_text("content", &req.content, limits::COMMENT_MAX)?;
+    let item_id = parse_id("work_item_id", &req.work_item_id)?;
+    let item = queries::work_item(conn, &item_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Work item", &item_id))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = pm_shared::now_secs();
+    sqlx::query(
+        "INSERT INTO pm_comments (id, work_item_id, content, created_at, updated_at, created_by, updated_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&item_id)
+    .bind(&content)
+    .bind(now)
+    .bind(now)
+    .bind(&actor.user_id)
+    .bind(&actor.user_id)
+    .execute(&mut *conn)
+    .await?;
+    let comment = load(conn, &id).await?;
+    let mut changes = Vec::new();
+    track(&mut changes, "content", None, Some(comment.content.clone()));
+    let event = Payload::CommentCreated(proto::CommentCreated {
+        comment: Some(comment),
+        user_id: actor.user_id.clone(),
+    });
+    Ok(change(
+        item.project_id,
+        &id,
+        Action::Created,
+        changes,
+        event,
+    ))
+}
+
+pub async fn update(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::UpdateCommentRequest,
+) -> AppResult<Effect> {
+    let content = domain::required_text("content", &req.content, limits::COMMENT_MAX)?;
+    let id = parse_id("comment_id", &req.comment_id)?;
+    let current = load(conn, &id).await?;
+    if current.created_by != actor.user_id {
+        return Err(AppError::Unauthorized(
+            "Cannot edit another user's comment".into(),
+        ));
+    }
+    let item = queries::work_item(conn, &current.work_item_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Work item", &current.work_item_id))?;
+    let mut changes = Vec::new();
+    track(
+        &mut changes,
+        "content",
+        Some(current.content.clone()),
+        Some(content.clone()),
+    );
+    if changes.is_empty() {
+        return Ok(Effect::Unchanged(Payload::CommentUpdated(
+            proto::CommentUpdated {
+                comment: Some(current),
+                user_id: actor.user_id.clone(),
+            },
+        )));
+    }
+    sqlx::query("UPDATE pm_comments SET content = ?, updated_at = ?, updated_by = ? WHERE id = ?")
+        .bind(&content)
+        .bind(pm_shared::now_secs())
+        .bind(&actor.user_id)
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?;
+    let comment = load(conn, &id).await?;
+    let event = Payload::CommentUpdated(proto::CommentUpdated {
+        comment: Some(comment),
+        user_id: actor.user_id.clone(),
+    });
+    Ok(change(
+        item.project_id,
+        &id,
+        Action::Updated,
+        changes,
+        event,
+    ))
+}
+
+pub async fn delete(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::DeleteCommentRequest,
+) -> AppResult<Effect> {
+    let id = parse_id("comment_id", &req.comment_id)?;
+    let current = load(conn, &id).await?;
+    if current.created_by != actor.user_id {
+        return Err(AppError::Unauthorized(
+            "Cannot delete another user's comment".into(),
+        ));
+    }
+    let project_id: String =
+        sqlx::query_scalar("SELECT project_id FROM pm_work_items WHERE id = ?")
+            .bind(&current.work_item_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let now = pm_shared::now_secs();
+    sqlx::query(
+        "UPDATE pm_comments SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(&actor.user_id)
+    .bind(&id)
+    .execute(&mut *conn)
+    .await?;
+    let event = Payload::CommentDeleted(proto::CommentDeleted {
+        comment_id: id.clone(),
+        user_id: actor.user_id.clone(),
+        work_item_id: current.work_item_id,
+    });
+    Ok(change(project_id, &id, Action::Deleted, Vec::new(), event))
+}
+
+async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::Comment> {
+    queries::comment(conn, id)
+        .await?
+        .map(|r| r.into_proto())
+        .ok_or_else(|| AppError::not_found("Comment", id))
+}

@@ -1,0 +1,357 @@
+//! The mutation pipeline: the only way anything is written.
+//!
+//! Every command, whether it arrived over WebSocket or REST, runs through [`execute`]: in ONE
+//! transaction on the single writer it validates, writes the entity, appends the activity row
+//! (with the real per-field changes) and appends the domain event with the stream's next seq.
+//! After commit the frames go to the hub. Command modules only describe what changed (a
+//! [`Change`]); they cannot broadcast, and they cannot forget to.
+pub mod comment;
+pub mod project;
+pub mod sprint;
+pub mod work_item;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pm_shared::proto::{self, ActivityLogCreated, FieldChange, Payload, WebSocketMessage};
+use prost::Message;
+use sqlx::{Connection, SqliteConnection};
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::store::events::{self, WORKSPACE};
+use crate::store::rows::{activity_entry, StoredChange};
+
+/// Who is acting.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: String,
+}
+
+/// Every mutation the server knows.
+#[derive(Debug, Clone)]
+pub enum Command {
+    CreateProject(proto::CreateProjectRequest),
+    UpdateProject(proto::UpdateProjectRequest),
+    /// `expected_version` is None over REST, whose DELETE carries no version.
+    DeleteProject {
+        project_id: String,
+        expected_version: Option<i32>,
+    },
+    CreateWorkItem(proto::CreateWorkItemRequest),
+    UpdateWorkItem(proto::UpdateWorkItemRequest),
+    DeleteWorkItem(proto::DeleteWorkItemRequest),
+    CreateSprint(proto::CreateSprintRequest),
+    UpdateSprint(proto::UpdateSprintRequest),
+    DeleteSprint(proto::DeleteSprintRequest),
+    CreateComment(proto::CreateCommentRequest),
+    UpdateComment(proto::UpdateCommentRequest),
+    DeleteComment(proto::DeleteCommentRequest),
+}
+
+impl Command {
+    /// Creates are idempotent by (user, message_id): a retried create returns the first result.
+    fn idempotency_name(&self) -> Option<&'static str> {
+        match self {
+            Command::CreateProject(_) => Some("create_project"),
+            Command::CreateWorkItem(_) => Some("create_work_item"),
+            Command::CreateSprint(_) => Some("create_sprint"),
+            Command::CreateComment(_) => Some("create_comment"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Deleted => "deleted",
+        }
+    }
+}
+
+/// What a command did inside the transaction.
+pub struct Change {
+    /// The project whose stream carries the event; project lifecycle events go to the workspace
+    /// stream and are also delivered to the project's own subscribers.
+    pub project_id: String,
+    pub lifecycle: bool,
+    pub entity_type: &'static str,
+    pub entity_id: String,
+    pub action: Action,
+    pub changes: Vec<FieldChange>,
+    /// The domain event, also the caller's response.
+    pub event: Payload,
+}
+
+/// A command's outcome: a change to commit, or nothing to do (an update that changes nothing
+/// is answered with the current entity and writes, logs and broadcasts nothing).
+pub enum Effect {
+    Changed(Change),
+    Unchanged(Payload),
+}
+
+/// The committed result: the event payload and where it sits in its stream.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub event: Payload,
+    pub stream: String,
+    pub seq: u64,
+}
+
+/// Runs one command through the pipeline. `request_id` is the WS message_id (or REST
+/// Idempotency-Key), used to make creates idempotent per user.
+pub async fn execute(
+    state: &AppState,
+    actor: &Actor,
+    request_id: Option<&str>,
+    command: Command,
+) -> AppResult<Committed> {
+    let idempotency = command
+        .idempotency_name()
+        .zip(request_id.filter(|id| !id.is_empty()));
+    let mut writer = state.store.writer().await;
+    let mut tx = writer.begin().await?;
+
+    if let Some((_, message_id)) = idempotency {
+        if let Some(previous) = idempotent_replay(&mut tx, &actor.user_id, message_id).await? {
+            return Ok(previous);
+        }
+    }
+    ensure_user(&mut tx, &actor.user_id).await?;
+
+    let effect = match command {
+        Command::CreateProject(r) => project::create(&mut tx, actor, r).await?,
+        Command::UpdateProject(r) => project::update(&mut tx, actor, r).await?,
+        Command::DeleteProject {
+            project_id,
+            expected_version,
+        } => project::delete(&mut tx, actor, &project_id, expected_version).await?,
+        Command::CreateWorkItem(r) => work_item::create(&mut tx, actor, r).await?,
+        Command::UpdateWorkItem(r) => work_item::update(&mut tx, actor, r).await?,
+        Command::DeleteWorkItem(r) => work_item::delete(&mut tx, actor, r).await?,
+        Command::CreateSprint(r) => sprint::create(&mut tx, actor, r).await?,
+        Command::UpdateSprint(r) => sprint::update(&mut tx, actor, r).await?,
+        Command::DeleteSprint(r) => sprint::delete(&mut tx, actor, r).await?,
+        Command::CreateComment(r) => comment::create(&mut tx, actor, r).await?,
+        Command::UpdateComment(r) => comment::update(&mut tx, actor, r).await?,
+        Command::DeleteComment(r) => comment::delete(&mut tx, actor, r).await?,
+    };
+    let change = match effect {
+        Effect::Changed(change) => change,
+        Effect::Unchanged(current) => {
+            tx.rollback().await?;
+            return Ok(Committed {
+                event: current,
+                stream: String::new(),
+                seq: 0,
+            });
+        }
+    };
+
+    let now = pm_shared::now_secs();
+    let activity = append_activity(&mut tx, actor, &change, now).await?;
+    let stream = if change.lifecycle {
+        WORKSPACE.to_string()
+    } else {
+        change.project_id.clone()
+    };
+    let seq = events::next_seq(&mut tx, &stream).await?;
+    let event_frame = WebSocketMessage {
+        message_id: uuid::Uuid::new_v4().to_string(),
+        timestamp: now,
+        payload: Some(change.event.clone()),
+        seq,
+        epoch: state.store.epoch.clone(),
+        stream: stream.clone(),
+    }
+    .encode_to_vec();
+    events::append(&mut tx, &stream, seq, &event_frame, now).await?;
+    let committed = Committed {
+        event: change.event,
+        stream,
+        seq,
+    };
+    if let Some((operation, message_id)) = idempotency {
+        remember(
+            &mut tx,
+            &actor.user_id,
+            message_id,
+            operation,
+            &committed,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+
+    let activity_frame = WebSocketMessage {
+        message_id: uuid::Uuid::new_v4().to_string(),
+        timestamp: now,
+        payload: Some(Payload::ActivityLogCreated(ActivityLogCreated {
+            entry: Some(activity),
+        })),
+        epoch: state.store.epoch.clone(),
+        stream: committed.stream.clone(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let frames: Arc<[Bytes]> =
+        Arc::from(vec![Bytes::from(activity_frame), Bytes::from(event_frame)]);
+    let also = change.lifecycle.then_some(change.project_id.as_str());
+    // Still holding the writer: events reach the hub in commit (= seq) order.
+    state.hub.publish(&committed.stream, also, frames);
+    drop(writer);
+    Ok(committed)
+}
+
+async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<()> {
+    sqlx::query("INSERT OR IGNORE INTO users (id, email) VALUES (?, ?)")
+        .bind(user_id)
+        .bind(format!(
+            "user-{}@localhost",
+            user_id.get(..8).unwrap_or(user_id)
+        ))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn append_activity(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    change: &Change,
+    now: i64,
+) -> AppResult<proto::ActivityLogEntry> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let stored: Vec<StoredChange> = change
+        .changes
+        .iter()
+        .map(|c| StoredChange {
+            field_name: c.field_name.clone(),
+            old_value: c.old_value.clone(),
+            new_value: c.new_value.clone(),
+        })
+        .collect();
+    let changes_json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
+    let comment = (change.action == Action::Updated && !change.changes.is_empty())
+        .then(|| format!("{} fields changed", change.changes.len()));
+    sqlx::query(
+        "INSERT INTO pm_activity_log (id, project_id, entity_type, entity_id, action, changes, user_id, timestamp, comment) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&change.project_id)
+    .bind(change.entity_type)
+    .bind(&change.entity_id)
+    .bind(change.action.as_str())
+    .bind(&changes_json)
+    .bind(&actor.user_id)
+    .bind(now)
+    .bind(&comment)
+    .execute(&mut *conn)
+    .await?;
+    Ok(activity_entry(
+        id,
+        change.entity_type.to_string(),
+        change.entity_id.clone(),
+        change.action.as_str().to_string(),
+        actor.user_id.clone(),
+        now,
+        comment,
+        change.changes.clone(),
+    ))
+}
+
+async fn idempotent_replay(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    message_id: &str,
+) -> AppResult<Option<Committed>> {
+    let row: Option<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT response FROM pm_idempotency_keys WHERE user_id = ? AND message_id = ?",
+    )
+    .bind(user_id)
+    .bind(message_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((bytes,)) = row else { return Ok(None) };
+    let msg = WebSocketMessage::decode(bytes.as_slice())?;
+    let event = msg
+        .payload
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored response has no payload")))?;
+    Ok(Some(Committed {
+        event,
+        stream: msg.stream,
+        seq: msg.seq,
+    }))
+}
+
+async fn remember(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    message_id: &str,
+    operation: &str,
+    committed: &Committed,
+    now: i64,
+) -> AppResult<()> {
+    let stored = WebSocketMessage {
+        payload: Some(committed.event.clone()),
+        seq: committed.seq,
+        stream: committed.stream.clone(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    sqlx::query(
+        "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(user_id)
+    .bind(message_id)
+    .bind(operation)
+    .bind(stored)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records `field` as changed when `old != new`.
+pub fn track(
+    changes: &mut Vec<FieldChange>,
+    field: &str,
+    old: Option<String>,
+    new: Option<String>,
+) {
+    if old != new {
+        changes.push(FieldChange {
+            field_name: field.to_string(),
+            old_value: old,
+            new_value: new,
+        });
+    }
+}
+
+/// Parses an id the client sent, as VALIDATION_ERROR on its field.
+pub fn parse_id(field: &'static str, value: &str) -> AppResult<String> {
+    Ok(pm_shared::domain::uuid(field, value)?)
+}
+
+/// Compares the caller's expected version with the stored one.
+pub fn check_version(expected: i32, current: i64) -> AppResult<()> {
+    if i64::from(expected) == current {
+        Ok(())
+    } else {
+        Err(AppError::VersionConflict {
+            current_version: current,
+        })
+    }
+}

@@ -1,0 +1,218 @@
+//! Sprint commands, with the reference's life cycle: planned → active → completed, either of the
+//! first two → cancelled; completed sprints are frozen; one active sprint per project.
+use pm_shared::domain::{self, limits, SprintStatus};
+use pm_shared::proto::{self, Payload};
+use sqlx::SqliteConnection;
+
+use super::{check_version, parse_id, track, Action, Actor, Change, Effect};
+use crate::error::{AppError, AppResult};
+use crate::store::queries;
+
+fn change(
+    sprint: &proto::Sprint,
+    action: Action,
+    changes: Vec<proto::FieldChange>,
+    event: Payload,
+) -> Effect {
+    Effect::Changed(Change {
+        project_id: sprint.project_id.clone(),
+        lifecycle: false,
+        entity_type: "sprint",
+        entity_id: sprint.id.clone(),
+        action,
+        changes,
+        event,
+    })
+}
+
+pub async fn create(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::CreateSprintRequest,
+) -> AppResult<Effect> {
+    let name = domain::required_text("name", &req.name, limits::SPRINT_NAME_MAX)?;
+    let goal = domain::optional_text("goal", req.goal.as_deref(), limits::SPRINT_GOAL_MAX)?;
+    let now = pm_shared::now_secs();
+    domain::sprint_dates(req.start_date, req.end_date, now)?;
+    let project_id = parse_id("project_id", &req.project_id)?;
+    if queries::project(conn, &project_id).await?.is_none() {
+        return Err(AppError::not_found("Project", &project_id));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO pm_sprints (id, project_id, name, goal, start_date, end_date, status, version, created_at, \
+         updated_at, created_by, updated_by) VALUES (?, ?, ?, ?, ?, ?, 'planned', 1, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&project_id)
+    .bind(&name)
+    .bind(&goal)
+    .bind(req.start_date)
+    .bind(req.end_date)
+    .bind(now)
+    .bind(now)
+    .bind(&actor.user_id)
+    .bind(&actor.user_id)
+    .execute(&mut *conn)
+    .await?;
+    let sprint = load(conn, &id).await?;
+    let mut changes = Vec::new();
+    track(&mut changes, "name", None, Some(sprint.name.clone()));
+    let event = Payload::SprintCreated(proto::SprintCreated {
+        sprint: Some(sprint.clone()),
+        user_id: actor.user_id.clone(),
+    });
+    Ok(change(&sprint, Action::Created, changes, event))
+}
+
+pub async fn update(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::UpdateSprintRequest,
+) -> AppResult<Effect> {
+    let id = parse_id("sprint_id", &req.sprint_id)?;
+    let row = queries::sprint(conn, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Sprint", &id))?;
+    check_version(req.expected_version, row.version)?;
+    let old_status = SprintStatus::parse(&row.status).unwrap_or(SprintStatus::Planned);
+    if old_status == SprintStatus::Completed {
+        return Err(AppError::Conflict(
+            "a completed sprint cannot be changed".into(),
+        ));
+    }
+    let name = match req.name.as_deref() {
+        Some(n) => domain::required_text("name", n, limits::SPRINT_NAME_MAX)?,
+        None => row.name.clone(),
+    };
+    let goal = match req.goal.as_deref() {
+        Some(g) => domain::optional_text("goal", Some(g), limits::SPRINT_GOAL_MAX)?,
+        None => row.goal.clone(),
+    };
+    let start = req.start_date.unwrap_or(row.start_date);
+    let end = req.end_date.unwrap_or(row.end_date);
+    if req.start_date.is_some() || req.end_date.is_some() {
+        domain::sprint_dates(start, end, pm_shared::now_secs())?;
+    }
+    let status = match req.status {
+        Some(s) => {
+            let to = SprintStatus::from_proto(s).ok_or_else(|| {
+                AppError::validation("status", format!("Invalid sprint status: {s}"))
+            })?;
+            if !old_status.can_become(to) {
+                return Err(AppError::validation(
+                    "status",
+                    format!("Invalid status transition: {old_status} -> {to}"),
+                ));
+            }
+            to
+        }
+        None => old_status,
+    };
+    if status == SprintStatus::Active && old_status != SprintStatus::Active {
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pm_sprints WHERE project_id = ? AND status = 'active' AND deleted_at IS NULL AND id <> ?",
+        )
+        .bind(&row.project_id)
+        .bind(&id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if active > 0 {
+            return Err(AppError::Conflict(
+                "another sprint of this project is already active".into(),
+            ));
+        }
+    }
+    let mut changes = Vec::new();
+    track(
+        &mut changes,
+        "name",
+        Some(row.name.clone()),
+        Some(name.clone()),
+    );
+    track(&mut changes, "goal", row.goal.clone(), goal.clone());
+    track(
+        &mut changes,
+        "start_date",
+        Some(row.start_date.to_string()),
+        Some(start.to_string()),
+    );
+    track(
+        &mut changes,
+        "end_date",
+        Some(row.end_date.to_string()),
+        Some(end.to_string()),
+    );
+    track(
+        &mut changes,
+        "status",
+        Some(old_status.to_string()),
+        Some(status.to_string()),
+    );
+    if changes.is_empty() {
+        return Ok(Effect::Unchanged(Payload::SprintUpdated(
+            proto::SprintUpdated {
+                sprint: Some(row.into_proto()),
+                changes,
+                user_id: actor.user_id.clone(),
+            },
+        )));
+    }
+    sqlx::query(
+        "UPDATE pm_sprints SET name = ?, goal = ?, start_date = ?, end_date = ?, status = ?, version = version + 1, \
+         updated_at = ?, updated_by = ? WHERE id = ?",
+    )
+    .bind(&name)
+    .bind(&goal)
+    .bind(start)
+    .bind(end)
+    .bind(status.as_str())
+    .bind(pm_shared::now_secs())
+    .bind(&actor.user_id)
+    .bind(&id)
+    .execute(&mut *conn)
+    .await?;
+    let sprint = load(conn, &id).await?;
+    let event = Payload::SprintUpdated(proto::SprintUpdated {
+        sprint: Some(sprint.clone()),
+        changes: changes.clone(),
+        user_id: actor.user_id.clone(),
+    });
+    Ok(change(&sprint, Action::Updated, changes, event))
+}
+
+pub async fn delete(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::DeleteSprintRequest,
+) -> AppResult<Effect> {
+    let id = parse_id("sprint_id", &req.sprint_id)?;
+    let sprint = load(conn, &id).await?;
+    if SprintStatus::from_proto(sprint.status) == Some(SprintStatus::Completed) {
+        return Err(AppError::DeleteBlocked(
+            "Cannot delete completed sprint".into(),
+        ));
+    }
+    let now = pm_shared::now_secs();
+    sqlx::query(
+        "UPDATE pm_sprints SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(&actor.user_id)
+    .bind(&id)
+    .execute(&mut *conn)
+    .await?;
+    let event = Payload::SprintDeleted(proto::SprintDeleted {
+        sprint_id: id,
+        user_id: actor.user_id.clone(),
+    });
+    Ok(change(&sprint, Action::Deleted, Vec::new(), event))
+}
+
+async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::Sprint> {
+    queries::sprint(conn, id)
+        .await?
+        .map(|r| r.into_proto())
+        .ok_or_else(|| AppError::not_found("Sprint", id))
+}

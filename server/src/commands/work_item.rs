@@ -1,0 +1,377 @@
+//! Work item commands: the cards of the board.
+use pm_shared::domain::{self, limits, ItemType};
+use pm_shared::proto::{self, Payload};
+use sqlx::SqliteConnection;
+
+use super::{check_version, parse_id, track, Action, Actor, Change, Effect};
+use crate::error::{AppError, AppResult};
+use crate::store::rows::WorkItemRow;
+use crate::store::{hierarchy, queries};
+
+fn change(
+    item: &proto::WorkItem,
+    action: Action,
+    changes: Vec<proto::FieldChange>,
+    event: Payload,
+) -> Effect {
+    Effect::Changed(Change {
+        project_id: item.project_id.clone(),
+        lifecycle: false,
+        entity_type: "work_item",
+        entity_id: item.id.clone(),
+        action,
+        changes,
+        event,
+    })
+}
+
+pub async fn create(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::CreateWorkItemRequest,
+) -> AppResult<Effect> {
+    let item_type = ItemType::from_proto(req.item_type).ok_or_else(|| {
+        AppError::validation("item_type", format!("Invalid item_type: {}", req.item_type))
+    })?;
+    let title = domain::required_text("title", &req.title, limits::TITLE_MAX)?;
+    let description = domain::optional_text(
+        "description",
+        req.description.as_deref(),
+        limits::DESCRIPTION_MAX,
+    )?;
+    let status = domain::status(
+        req.status
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("backlog"),
+    )?;
+    let priority = domain::priority(
+        req.priority
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("medium"),
+    )?;
+    let project_id = parse_id("project_id", &req.project_id)?;
+    let project = queries::project(conn, &project_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Project", &project_id))?;
+    let parent_id = match req.parent_id.as_deref().filter(|p| !p.trim().is_empty()) {
+        Some(p) => Some(
+            check_parent(
+                conn,
+                item_type,
+                &project_id,
+                &parse_id("parent_id", p)?,
+                None,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let position: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(position), 0) + 1 FROM pm_work_items \
+         WHERE project_id = ? AND parent_id IS ? AND deleted_at IS NULL",
+    )
+    .bind(&project_id)
+    .bind(&parent_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = pm_shared::now_secs();
+    sqlx::query(
+        "UPDATE pm_projects SET next_work_item_number = next_work_item_number + 1 WHERE id = ?",
+    )
+    .bind(&project_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO pm_work_items (id, item_type, parent_id, project_id, position, title, description, status, \
+         priority, item_number, version, created_at, updated_at, created_by, updated_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(item_type.as_str())
+    .bind(&parent_id)
+    .bind(&project_id)
+    .bind(position)
+    .bind(&title)
+    .bind(&description)
+    .bind(status.as_str())
+    .bind(priority.as_str())
+    .bind(project.next_work_item_number)
+    .bind(now)
+    .bind(now)
+    .bind(&actor.user_id)
+    .bind(&actor.user_id)
+    .execute(&mut *conn)
+    .await?;
+    let item = load(conn, &id).await?;
+    let mut changes = Vec::new();
+    track(&mut changes, "title", None, Some(item.title.clone()));
+    track(&mut changes, "item_type", None, Some(item_type.to_string()));
+    track(&mut changes, "status", None, Some(item.status.clone()));
+    track(&mut changes, "priority", None, Some(item.priority.clone()));
+    track(&mut changes, "parent_id", None, item.parent_id.clone());
+    let event = Payload::WorkItemCreated(proto::WorkItemCreated {
+        work_item: Some(item.clone()),
+        user_id: actor.user_id.clone(),
+    });
+    Ok(change(&item, Action::Created, changes, event))
+}
+
+pub async fn update(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::UpdateWorkItemRequest,
+) -> AppResult<Effect> {
+    let id = parse_id("work_item_id", &req.work_item_id)?;
+    let row = queries::work_item(conn, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Work item", &id))?;
+    check_version(req.expected_version, row.version)?;
+    let item_type = ItemType::parse(&row.item_type).unwrap_or(ItemType::Task);
+    let mut next = row.clone();
+
+    if let Some(t) = req.title.as_deref() {
+        next.title = domain::required_text("title", t, limits::TITLE_MAX)?;
+    }
+    if let Some(d) = req.description.as_deref() {
+        next.description = domain::optional_text("description", Some(d), limits::DESCRIPTION_MAX)?;
+    }
+    if let Some(s) = req.status.as_deref() {
+        next.status = domain::status(s)?.to_string();
+    }
+    if let Some(p) = req.priority.as_deref() {
+        next.priority = domain::priority(p)?.to_string();
+    }
+    if let Some(points) = req.story_points {
+        next.story_points = Some(i64::from(domain::story_points(points)?));
+    }
+    if let Some(pos) = req.position {
+        if pos < 0 {
+            return Err(AppError::validation(
+                "position",
+                "Position must be non-negative",
+            ));
+        }
+        next.position = i64::from(pos);
+    }
+    if let Some(a) = req.assignee_id.as_deref() {
+        next.assignee_id = match a.trim() {
+            "" => None,
+            a => {
+                let user = parse_id("assignee_id", a)?;
+                // An assignee is a person reference; make sure the row the FK needs exists.
+                sqlx::query("INSERT OR IGNORE INTO users (id, email) VALUES (?, ?)")
+                    .bind(&user)
+                    .bind(format!("user-{}@localhost", &user[..8]))
+                    .execute(&mut *conn)
+                    .await?;
+                Some(user)
+            }
+        };
+    }
+    if let Some(s) = req.sprint_id.as_deref() {
+        next.sprint_id = match s.trim() {
+            "" => None,
+            s => {
+                let sprint_id = parse_id("sprint_id", s)?;
+                match queries::sprint(conn, &sprint_id).await? {
+                    Some(sp) if sp.project_id == row.project_id => Some(sprint_id),
+                    Some(_) => {
+                        return Err(AppError::validation(
+                            "sprint_id",
+                            "Sprint belongs to another project",
+                        ))
+                    }
+                    None => {
+                        return Err(AppError::validation(
+                            "sprint_id",
+                            format!("Sprint {sprint_id} not found"),
+                        ))
+                    }
+                }
+            }
+        };
+    }
+    if req.update_parent {
+        next.parent_id = match req
+            .parent_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            None => None,
+            Some(p) => {
+                let parent = parse_id("parent_id", p)?;
+                if parent == id {
+                    return Err(AppError::validation(
+                        "parent_id",
+                        format!("Work item {id} cannot be its own parent"),
+                    ));
+                }
+                Some(check_parent(conn, item_type, &row.project_id, &parent, Some(&id)).await?)
+            }
+        };
+    }
+
+    let changes = diff(&row, &next);
+    if changes.is_empty() {
+        let mut current = row.into_proto();
+        hierarchy::fill(conn, &mut current).await?;
+        return Ok(Effect::Unchanged(Payload::WorkItemUpdated(
+            proto::WorkItemUpdated {
+                work_item: Some(current),
+                changes,
+                user_id: actor.user_id.clone(),
+            },
+        )));
+    }
+    sqlx::query(
+        "UPDATE pm_work_items SET title = ?, description = ?, status = ?, priority = ?, story_points = ?, \
+         position = ?, assignee_id = ?, sprint_id = ?, parent_id = ?, version = version + 1, updated_at = ?, \
+         updated_by = ? WHERE id = ?",
+    )
+    .bind(&next.title)
+    .bind(&next.description)
+    .bind(&next.status)
+    .bind(&next.priority)
+    .bind(next.story_points)
+    .bind(next.position)
+    .bind(&next.assignee_id)
+    .bind(&next.sprint_id)
+    .bind(&next.parent_id)
+    .bind(pm_shared::now_secs())
+    .bind(&actor.user_id)
+    .bind(&id)
+    .execute(&mut *conn)
+    .await?;
+    let item = load(conn, &id).await?;
+    let event = Payload::WorkItemUpdated(proto::WorkItemUpdated {
+        work_item: Some(item.clone()),
+        changes: changes.clone(),
+        user_id: actor.user_id.clone(),
+    });
+    Ok(change(&item, Action::Updated, changes, event))
+}
+
+pub async fn delete(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::DeleteWorkItemRequest,
+) -> AppResult<Effect> {
+    let id = parse_id("work_item_id", &req.work_item_id)?;
+    let item = load(conn, &id).await?;
+    let children = queries::live_children(conn, &id).await?;
+    if children > 0 {
+        return Err(AppError::DeleteBlocked(format!(
+            "has {children} child item(s). Delete children first."
+        )));
+    }
+    let now = pm_shared::now_secs();
+    sqlx::query(
+        "UPDATE pm_work_items SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(&actor.user_id)
+    .bind(&id)
+    .execute(&mut *conn)
+    .await?;
+    let event = Payload::WorkItemDeleted(proto::WorkItemDeleted {
+        work_item_id: id,
+        user_id: actor.user_id.clone(),
+    });
+    Ok(change(&item, Action::Deleted, Vec::new(), event))
+}
+
+/// Every field that differs between the stored row and the updated one.
+fn diff(old: &WorkItemRow, new: &WorkItemRow) -> Vec<proto::FieldChange> {
+    let mut c = Vec::new();
+    let s = |v: &str| Some(v.to_string());
+    let n = |v: Option<i64>| v.map(|x| x.to_string());
+    track(&mut c, "title", s(&old.title), s(&new.title));
+    track(
+        &mut c,
+        "description",
+        old.description.clone(),
+        new.description.clone(),
+    );
+    track(&mut c, "status", s(&old.status), s(&new.status));
+    track(&mut c, "priority", s(&old.priority), s(&new.priority));
+    track(
+        &mut c,
+        "story_points",
+        n(old.story_points),
+        n(new.story_points),
+    );
+    track(
+        &mut c,
+        "position",
+        n(Some(old.position)),
+        n(Some(new.position)),
+    );
+    track(
+        &mut c,
+        "assignee_id",
+        old.assignee_id.clone(),
+        new.assignee_id.clone(),
+    );
+    track(
+        &mut c,
+        "sprint_id",
+        old.sprint_id.clone(),
+        new.sprint_id.clone(),
+    );
+    track(
+        &mut c,
+        "parent_id",
+        old.parent_id.clone(),
+        new.parent_id.clone(),
+    );
+    c
+}
+
+/// Checks a prospective parent: it exists, lives in the same project, has the right type, and
+/// (when re-parenting `child`) is not the child itself or one of its descendants.
+async fn check_parent(
+    conn: &mut SqliteConnection,
+    child_type: ItemType,
+    project_id: &str,
+    parent_id: &str,
+    child: Option<&str>,
+) -> AppResult<String> {
+    let parent = queries::work_item(conn, parent_id)
+        .await?
+        .ok_or_else(|| AppError::validation("parent_id", "Parent work item not found"))?;
+    if parent.project_id != project_id {
+        return Err(AppError::validation(
+            "parent_id",
+            "Parent work item belongs to another project",
+        ));
+    }
+    let parent_type = ItemType::parse(&parent.item_type).unwrap_or(ItemType::Task);
+    domain::hierarchy(child_type, parent_type)?;
+    if let Some(child) = child {
+        if hierarchy::ancestors(conn, parent_id)
+            .await?
+            .iter()
+            .any(|a| a == child)
+        {
+            return Err(AppError::validation(
+                "parent_id",
+                format!("Setting parent {parent_id} would create circular reference"),
+            ));
+        }
+    }
+    Ok(parent.id)
+}
+
+async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::WorkItem> {
+    let mut item = queries::work_item(conn, id)
+        .await?
+        .map(|r| r.into_proto())
+        .ok_or_else(|| AppError::not_found("Work item", id))?;
+    hierarchy::fill(conn, &mut item).await?;
+    Ok(item)
+}

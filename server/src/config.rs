@@ -1,0 +1,72 @@
+//! Server configuration: command-line flags, each with a `PM_*` environment variable.
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "pm-server",
+    version,
+    about = "pm server: real-time collaborative agile board"
+)]
+pub struct Config {
+    /// Address to bind.
+    #[arg(long, env = "PM_SERVER_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind; 0 lets the OS choose (clients find it in <data-dir>/server.json).
+    #[arg(long, env = "PM_SERVER_PORT", default_value_t = 0)]
+    pub port: u16,
+    /// Directory holding the database and the port discovery file
+    /// [default: <git root of cwd>/.pm, else ~/.pm].
+    #[arg(long, env = "PM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// SQLite database file, relative to the data directory unless absolute.
+    #[arg(long, env = "PM_DATABASE_PATH", default_value = "data.db")]
+    pub database: PathBuf,
+    /// Capacity of each connection's outgoing queue, in messages. A client that falls this far
+    /// behind is cut off from live delivery and told to resync.
+    #[arg(long, env = "PM_WS_SEND_BUFFER_SIZE", default_value_t = 1024)]
+    pub send_buffer: usize,
+    /// Largest WebSocket message accepted, in bytes; a larger one closes the socket (1009).
+    #[arg(long, env = "PM_WS_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
+    pub max_message_bytes: usize,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: loopback, port 0, the given data directory.
+    pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            data_dir: Some(dir.into()),
+            database: "data.db".into(),
+            send_buffer: 1024,
+            max_message_bytes: 1024 * 1024,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir().join(&self.database)
+    }
+}
+
+/// `<git root of the working directory>/.pm`, else `~/.pm`, else `./.pm`: the same place the
+/// reference server and CLI look, so `pm` finds the server without flags.
+pub fn default_data_dir() -> PathBuf {
+    if let Ok(out) = std::process::Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+    {
+        if out.status.success() {
+            let root = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if !root.is_empty() {
+                return PathBuf::from(root).join(".pm");
+            }
+        }
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".pm"))
+        .unwrap_or_else(|| PathBuf::from(".pm"))
+}

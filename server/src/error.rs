@@ -1,0 +1,106 @@
+//! The one error type of the server. Every failure a client can cause maps to a reference error
+//! code; everything else is INTERNAL_ERROR with the details kept in the server log.
+use pm_shared::domain::{RuleError, RuleKind};
+use pm_shared::proto;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A value or business rule: VALIDATION_ERROR (HTTP 400).
+    #[error("Validation failed: {message}")]
+    Validation {
+        field: Option<String>,
+        message: String,
+    },
+    /// A length or format check, or an undecodable frame: INVALID_MESSAGE (HTTP 400).
+    #[error("Invalid message: {0}")]
+    InvalidMessage(String),
+    /// A unique value already taken (e.g. a project key): VALIDATION_ERROR on WS, 409 on REST.
+    #[error("Validation failed: {message}")]
+    Duplicate { field: String, message: String },
+    #[error("Resource not found: {0}")]
+    NotFound(String),
+    #[error("Unauthorized: {0}")]
+    Unauthorized(String),
+    /// Optimistic concurrency: the caller's expected_version is stale.
+    #[error("Conflict: resource was modified (current version: {current_version})")]
+    VersionConflict { current_version: i64 },
+    /// A state rule, e.g. a completed sprint is immutable.
+    #[error("Conflict: {0}")]
+    Conflict(String),
+    #[error("Cannot delete: {0}")]
+    DeleteBlocked(String),
+    /// Anything the client did not cause. The message sent is generic; the cause is logged.
+    #[error("Internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        AppError::Validation {
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &str, id: &str) -> Self {
+        AppError::NotFound(format!("{what} {id} not found"))
+    }
+
+    /// The reference's error code string.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Validation { .. } | AppError::Duplicate { .. } => "VALIDATION_ERROR",
+            AppError::InvalidMessage(_) => "INVALID_MESSAGE",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::Unauthorized(_) => "UNAUTHORIZED",
+            AppError::VersionConflict { .. } | AppError::Conflict(_) => "CONFLICT",
+            AppError::DeleteBlocked(_) => "DELETE_BLOCKED",
+            AppError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn field(&self) -> Option<String> {
+        match self {
+            AppError::Validation { field, .. } => field.clone(),
+            AppError::Duplicate { field, .. } => Some(field.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn to_proto(&self) -> proto::Error {
+        if let AppError::Internal(cause) = self {
+            tracing::error!(error = ?cause, "internal error");
+        }
+        proto::Error {
+            code: self.code().to_string(),
+            message: self.to_string(),
+            field: self.field(),
+        }
+    }
+}
+
+impl From<RuleError> for AppError {
+    fn from(e: RuleError) -> Self {
+        match e.kind {
+            RuleKind::Format => AppError::InvalidMessage(e.message),
+            RuleKind::Value => AppError::Validation {
+                field: Some(e.field.to_string()),
+                message: e.message,
+            },
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<prost::DecodeError> for AppError {
+    fn from(e: prost::DecodeError) -> Self {
+        AppError::Internal(e.into())
+    }
+}

@@ -1,0 +1,175 @@
+//! The event hub: who is subscribed to which stream, and non-blocking fan-out.
+//!
+//! Each event is encoded once by the pipeline; the hub hands the same `Bytes` to every
+//! subscriber with `try_send` into that connection's bounded queue. It never awaits a client: a
+//! connection whose queue is full is cut off from live delivery (unsubscribed from everything)
+//! and told to resync, which it does by reloading a snapshot or resuming from its cursor.
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, Notify};
+
+pub type ConnId = u64;
+
+/// One item of a connection's outgoing queue. The frames of one mutation (ActivityLogCreated,
+/// then the domain event) travel as one item so nothing can come between them.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Frame(Bytes),
+    Frames(Arc<[Bytes]>),
+}
+
+/// The hub's handle on one connection.
+pub struct Subscriber {
+    pub queue: mpsc::Sender<Outbound>,
+    /// Shared with the connection's writer task, which reports the cut-off to the client.
+    pub cut_off: Arc<CutOff>,
+}
+
+/// Streams a connection lost to a queue overflow, and the signal that tells its writer.
+#[derive(Default)]
+pub struct CutOff {
+    pub streams: Mutex<Vec<String>>,
+    pub notify: Notify,
+}
+
+impl CutOff {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.streams))
+    }
+}
+
+#[derive(Default)]
+pub struct EventHub {
+    next_id: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    conns: HashMap<ConnId, (Subscriber, HashSet<String>)>,
+    by_stream: HashMap<String, HashSet<ConnId>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the maps half-updated in a way that matters
+    // more than losing the hub, so recover the guard instead of poisoning every connection.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    fn remove_from_streams(&mut self, id: ConnId) -> Vec<String> {
+        let Some((_, streams)) = self.conns.get_mut(&id) else {
+            return Vec::new();
+        };
+        let lost: Vec<String> = streams.drain().collect();
+        for s in &lost {
+            if let Some(set) = self.by_stream.get_mut(s) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.by_stream.remove(s);
+                }
+            }
+        }
+        lost
+    }
+}
+
+impl EventHub {
+    pub fn register(&self, subscriber: Subscriber) -> ConnId {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        lock(&self.inner)
+            .conns
+            .insert(id, (subscriber, HashSet::new()));
+        id
+    }
+
+    pub fn unregister(&self, id: ConnId) {
+        let mut inner = lock(&self.inner);
+        inner.remove_from_streams(id);
+        inner.conns.remove(&id);
+    }
+
+    pub fn is_subscribed(&self, id: ConnId, stream: &str) -> bool {
+        lock(&self.inner)
+            .conns
+            .get(&id)
+            .is_some_and(|(_, s)| s.contains(stream))
+    }
+
+    /// Subscribes `id` to `stream`, first queueing `replay` (the frames after the client's
+    /// cursor). The caller holds the store's writer, so no event can be published between the
+    /// replay read and this registration: the hand-over from replay to live has no gap and no
+    /// duplicate. Returns false when the replay did not fit in the queue (the client must resync).
+    pub fn subscribe(&self, id: ConnId, stream: &str, replay: Vec<Bytes>) -> bool {
+        let mut inner = lock(&self.inner);
+        let Some((sub, streams)) = inner.conns.get_mut(&id) else {
+            return false;
+        };
+        if !replay.is_empty() && sub.queue.try_send(Outbound::Frames(replay.into())).is_err() {
+            return false;
+        }
+        streams.insert(stream.to_string());
+        inner
+            .by_stream
+            .entry(stream.to_string())
+            .or_default()
+            .insert(id);
+        true
+    }
+
+    pub fn unsubscribe(&self, id: ConnId, stream: &str) {
+        let mut inner = lock(&self.inner);
+        if let Some((_, streams)) = inner.conns.get_mut(&id) {
+            streams.remove(stream);
+        }
+        if let Some(set) = inner.by_stream.get_mut(stream) {
+            set.remove(&id);
+            if set.is_empty() {
+                inner.by_stream.remove(stream);
+            }
+        }
+    }
+
+    /// Delivers the frames of one mutation to every subscriber of `stream` and of `also` (a
+    /// project event goes to the workspace stream and to that project's subscribers), each
+    /// connection once.
+    pub fn publish(&self, stream: &str, also: Option<&str>, frames: Arc<[Bytes]>) {
+        let mut inner = lock(&self.inner);
+        let mut targets: Vec<ConnId> = inner
+            .by_stream
+            .get(stream)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        if let Some(extra) = also.and_then(|a| inner.by_stream.get(a)) {
+            targets.extend(extra.iter().copied());
+            targets.sort_unstable();
+            targets.dedup();
+        }
+        for id in targets {
+            let Some((sub, _)) = inner.conns.get(&id) else {
+                continue;
+            };
+            match sub.queue.try_send(Outbound::Frames(frames.clone())) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    let cut_off = sub.cut_off.clone();
+                    let lost = inner.remove_from_streams(id);
+                    tracing::warn!(conn = id, streams = ?lost, "slow consumer cut off from live delivery");
+                    lock(&cut_off.streams).extend(lost);
+                    cut_off.notify.notify_one();
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    inner.remove_from_streams(id);
+                    inner.conns.remove(&id);
+                }
+            }
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        lock(&self.inner).conns.len()
+    }
+}

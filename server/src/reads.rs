@@ -1,0 +1,217 @@
+//! The read side: snapshots for WS and REST. Each snapshot runs in one read transaction and
+//! reports the stream seq it is consistent with, so a client can resume exactly after it.
+use pm_shared::proto;
+use sqlx::{Connection, SqliteConnection};
+
+use crate::commands::parse_id;
+use crate::error::{AppError, AppResult};
+use crate::store::events::{self, WORKSPACE};
+use crate::store::{hierarchy, queries, Store};
+
+/// Entities plus the seq of their stream at the moment they were read.
+pub struct Snapshot<T> {
+    pub items: T,
+    pub stream: String,
+    pub seq: u64,
+}
+
+async fn begin(store: &Store) -> AppResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+    Ok(store.read.acquire().await?)
+}
+
+pub async fn projects(store: &Store) -> AppResult<Snapshot<Vec<proto::Project>>> {
+    let mut conn = begin(store).await?;
+    let mut tx = conn.begin().await?;
+    let seq = events::current_seq(&mut tx, WORKSPACE).await?;
+    let items = queries::projects(&mut tx)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    tx.commit().await?;
+    Ok(Snapshot {
+        items,
+        stream: WORKSPACE.into(),
+        seq,
+    })
+}
+
+/// A project by UUID or by key (keys are matched case-insensitively).
+pub async fn resolve_project(
+    conn: &mut SqliteConnection,
+    id_or_key: &str,
+) -> AppResult<proto::Project> {
+    let row = if uuid::Uuid::parse_str(id_or_key).is_ok() {
+        queries::project(conn, &id_or_key.to_ascii_lowercase()).await?
+    } else {
+        queries::project_by_key(conn, &id_or_key.trim().to_ascii_uppercase()).await?
+    };
+    row.map(|r| r.into_proto())
+        .ok_or_else(|| AppError::not_found("Project", id_or_key))
+}
+
+pub async fn project(store: &Store, id_or_key: &str) -> AppResult<proto::Project> {
+    let mut conn = begin(store).await?;
+    resolve_project(&mut conn, id_or_key).await
+}
+
+pub async fn work_items(store: &Store, project: &str) -> AppResult<Snapshot<Vec<proto::WorkItem>>> {
+    let mut conn = begin(store).await?;
+    let mut tx = conn.begin().await?;
+    let project = resolve_project(&mut tx, project).await?;
+    let seq = events::current_seq(&mut tx, &project.id).await?;
+    let mut items: Vec<proto::WorkItem> = queries::work_items(&mut tx, &project.id)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    tx.commit().await?;
+    hierarchy::fill_all(&mut items);
+    Ok(Snapshot {
+        items,
+        stream: project.id,
+        seq,
+    })
+}
+
+/// A work item by UUID or display key ("PM-12").
+pub async fn resolve_work_item(
+    conn: &mut SqliteConnection,
+    id_or_key: &str,
+) -> AppResult<proto::WorkItem> {
+    let row = if uuid::Uuid::parse_str(id_or_key).is_ok() {
+        queries::work_item(conn, &id_or_key.to_ascii_lowercase()).await?
+    } else if let Some((key, number)) = pm_shared::domain::parse_display_key(id_or_key) {
+        match queries::project_by_key(conn, &key).await? {
+            Some(p) => queries::work_item_by_number(conn, &p.id, number).await?,
+            None => None,
+        }
+    } else {
+        return Err(AppError::validation(
+            "id",
+            format!("'{id_or_key}' is neither a UUID nor a key like PM-12"),
+        ));
+    };
+    let mut item = row
+        .map(|r| r.into_proto())
+        .ok_or_else(|| AppError::not_found("Work item", id_or_key))?;
+    hierarchy::fill(conn, &mut item).await?;
+    Ok(item)
+}
+
+pub async fn work_item(store: &Store, id_or_key: &str) -> AppResult<proto::WorkItem> {
+    let mut conn = begin(store).await?;
+    resolve_work_item(&mut conn, id_or_key).await
+}
+
+pub async fn sprints(store: &Store, project: &str) -> AppResult<Snapshot<Vec<proto::Sprint>>> {
+    let mut conn = begin(store).await?;
+    let mut tx = conn.begin().await?;
+    let project = resolve_project(&mut tx, project).await?;
+    let seq = events::current_seq(&mut tx, &project.id).await?;
+    let items = queries::sprints(&mut tx, &project.id)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    tx.commit().await?;
+    Ok(Snapshot {
+        items,
+        stream: project.id,
+        seq,
+    })
+}
+
+pub async fn sprint(store: &Store, id: &str) -> AppResult<proto::Sprint> {
+    let id = parse_id("sprint_id", id)?;
+    let mut conn = begin(store).await?;
+    queries::sprint(&mut conn, &id)
+        .await?
+        .map(|r| r.into_proto())
+        .ok_or_else(|| AppError::not_found("Sprint", &id))
+}
+
+pub async fn comments(store: &Store, work_item: &str) -> AppResult<Snapshot<Vec<proto::Comment>>> {
+    let mut conn = begin(store).await?;
+    let mut tx = conn.begin().await?;
+    let item = resolve_work_item(&mut tx, work_item).await?;
+    let seq = events::current_seq(&mut tx, &item.project_id).await?;
+    let items = queries::comments(&mut tx, &item.id)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    tx.commit().await?;
+    Ok(Snapshot {
+        items,
+        stream: item.project_id,
+        seq,
+    })
+}
+
+pub async fn comment(store: &Store, id: &str) -> AppResult<proto::Comment> {
+    let id = parse_id("comment_id", id)?;
+    let mut conn = begin(store).await?;
+    queries::comment(&mut conn, &id)
+        .await?
+        .map(|r| r.into_proto())
+        .ok_or_else(|| AppError::not_found("Comment", &id))
+}
+
+pub const ACTIVITY_ENTITY_TYPES: &[&str] = &[
+    "work_item",
+    "sprint",
+    "comment",
+    "time_entry",
+    "dependency",
+    "project",
+];
+pub const ACTIVITY_DEFAULT_LIMIT: i32 = 50;
+pub const ACTIVITY_MAX_LIMIT: i32 = 100;
+
+/// History of one entity, newest first. Deleted entities keep their history.
+pub async fn activity(
+    store: &Store,
+    req: &proto::GetActivityLogRequest,
+) -> AppResult<proto::ActivityLogList> {
+    if !ACTIVITY_ENTITY_TYPES.contains(&req.entity_type.as_str()) {
+        return Err(AppError::validation(
+            "entity_type",
+            format!(
+                "Invalid entity_type: {}. Valid: {}",
+                req.entity_type,
+                ACTIVITY_ENTITY_TYPES.join(", ")
+            ),
+        ));
+    }
+    let id = uuid::Uuid::parse_str(req.entity_id.trim())
+        .map_err(|_| {
+            AppError::validation("entity_id", format!("Invalid entity_id: {}", req.entity_id))
+        })?
+        .to_string();
+    let limit = match req.limit {
+        l if l <= 0 => ACTIVITY_DEFAULT_LIMIT,
+        l => l.min(ACTIVITY_MAX_LIMIT),
+    };
+    let offset = req.offset.max(0);
+    let mut conn = begin(store).await?;
+    if queries::project_of_entity(&mut conn, &req.entity_type, &id)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::not_found(&req.entity_type, &id));
+    }
+    let (rows, total) = queries::activity(
+        &mut conn,
+        &req.entity_type,
+        &id,
+        i64::from(limit),
+        i64::from(offset),
+    )
+    .await?;
+    Ok(proto::ActivityLogList {
+        entries: rows.into_iter().map(|r| r.into_proto()).collect(),
+        total_count: total as i32,
+        has_more: i64::from(offset) + i64::from(limit) < total,
+    })
+}

@@ -1,0 +1,74 @@
+//! SQLite storage: one writer connection behind a lock (the single writer of the spec) and a
+//! pool of readers. WAL lets readers run while the writer commits.
+pub mod events;
+pub mod hierarchy;
+pub mod queries;
+pub mod rows;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+use tokio::sync::{Mutex, MutexGuard};
+
+pub struct Store {
+    /// Readers. Snapshot reads run in one read transaction so they are consistent with a seq.
+    pub read: SqlitePool,
+    writer: Mutex<SqliteConnection>,
+    /// The identity of this database's event history (see `events`).
+    pub epoch: String,
+}
+
+/// The writer connection, held for a whole mutation: validate, write, append the event, commit,
+/// publish. Holding it through publish is what keeps live delivery in seq order.
+pub type Writer<'a> = MutexGuard<'a, SqliteConnection>;
+
+impl Store {
+    pub async fn open(path: &Path) -> anyhow::Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let mut writer = SqliteConnection::connect_with(&options)
+            .await
+            .with_context(|| format!("opening database {}", path.display()))?;
+        sqlx::migrate!("../migrations")
+            .run(&mut writer)
+            .await
+            .context("applying migrations")?;
+        let epoch = events::ensure_epoch(&mut writer).await?;
+        sqlx::query("INSERT OR IGNORE INTO users (id, email, name) VALUES (?, ?, ?)")
+            .bind(pm_shared::DEFAULT_USER_ID)
+            .bind(format!("{}@system.local", pm_shared::DEFAULT_USER_ID))
+            .bind("Local User")
+            .execute(&mut writer)
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await
+            .context("opening read pool")?;
+        Ok(Store {
+            read,
+            writer: Mutex::new(writer),
+            epoch,
+        })
+    }
+
+    pub async fn writer(&self) -> Writer<'_> {
+        self.writer.lock().await
+    }
+
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+}

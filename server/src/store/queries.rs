@@ -1,0 +1,212 @@
+//! Read queries, shared by the commands (inside their write transaction) and the snapshot reads.
+//! Every lookup skips soft-deleted rows.
+use sqlx::SqliteConnection;
+
+use super::rows::{ActivityRow, CommentRow, ProjectRow, SprintRow, WorkItemRow};
+
+const PROJECT_COLS: &str = "id, title, description, key, status, version, next_work_item_number, \
+     created_at, updated_at, created_by, updated_by, deleted_at";
+const WORK_ITEM_COLS: &str = "id, item_type, parent_id, project_id, position, title, description, \
+     status, priority, story_points, assignee_id, sprint_id, item_number, version, created_at, \
+     updated_at, created_by, updated_by, deleted_at";
+const SPRINT_COLS: &str = "id, project_id, name, goal, start_date, end_date, status, version, \
+     created_at, updated_at, created_by, updated_by, deleted_at";
+const COMMENT_COLS: &str =
+    "id, work_item_id, content, created_at, updated_at, created_by, updated_by, deleted_at";
+
+pub async fn project(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<ProjectRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {PROJECT_COLS} FROM pm_projects WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub async fn project_by_key(
+    conn: &mut SqliteConnection,
+    key: &str,
+) -> sqlx::Result<Option<ProjectRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {PROJECT_COLS} FROM pm_projects WHERE key = ? AND deleted_at IS NULL"
+    ))
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub async fn projects(conn: &mut SqliteConnection) -> sqlx::Result<Vec<ProjectRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {PROJECT_COLS} FROM pm_projects WHERE deleted_at IS NULL ORDER BY title COLLATE NOCASE, id"
+    ))
+    .fetch_all(&mut *conn)
+    .await
+}
+
+pub async fn work_item(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<WorkItemRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {WORK_ITEM_COLS} FROM pm_work_items WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub async fn work_item_by_number(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+    number: i32,
+) -> sqlx::Result<Option<WorkItemRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {WORK_ITEM_COLS} FROM pm_work_items WHERE project_id = ? AND item_number = ? AND deleted_at IS NULL"
+    ))
+    .bind(project_id)
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub async fn work_items(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<Vec<WorkItemRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {WORK_ITEM_COLS} FROM pm_work_items WHERE project_id = ? AND deleted_at IS NULL \
+         ORDER BY position, item_number"
+    ))
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+pub async fn live_children(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_work_items WHERE parent_id = ? AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+pub async fn live_items_in_project(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_work_items WHERE project_id = ? AND deleted_at IS NULL",
+    )
+    .bind(project_id)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+pub async fn sprint(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<SprintRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {SPRINT_COLS} FROM pm_sprints WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub async fn sprints(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<Vec<SprintRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {SPRINT_COLS} FROM pm_sprints WHERE project_id = ? AND deleted_at IS NULL ORDER BY start_date DESC, id"
+    ))
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+pub async fn comment(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<CommentRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COMMENT_COLS} FROM pm_comments WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub async fn comments(
+    conn: &mut SqliteConnection,
+    work_item_id: &str,
+) -> sqlx::Result<Vec<CommentRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COMMENT_COLS} FROM pm_comments WHERE work_item_id = ? AND deleted_at IS NULL ORDER BY created_at, id"
+    ))
+    .bind(work_item_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Comments of a whole project (for a board snapshot).
+pub async fn project_comments(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<Vec<CommentRow>> {
+    sqlx::query_as(
+        "SELECT c.id, c.work_item_id, c.content, c.created_at, c.updated_at, c.created_by, c.updated_by, c.deleted_at \
+         FROM pm_comments c JOIN pm_work_items w ON w.id = c.work_item_id \
+         WHERE w.project_id = ? AND c.deleted_at IS NULL AND w.deleted_at IS NULL ORDER BY c.created_at, c.id",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The project an entity belongs to, deleted entities included, so history stays reachable.
+pub async fn project_of_entity(
+    conn: &mut SqliteConnection,
+    entity_type: &str,
+    entity_id: &str,
+) -> sqlx::Result<Option<String>> {
+    let sql = match entity_type {
+        "project" => "SELECT id FROM pm_projects WHERE id = ?",
+        "work_item" => "SELECT project_id FROM pm_work_items WHERE id = ?",
+        "sprint" => "SELECT project_id FROM pm_sprints WHERE id = ?",
+        "comment" => {
+            "SELECT w.project_id FROM pm_comments c JOIN pm_work_items w ON w.id = c.work_item_id WHERE c.id = ?"
+        }
+        "time_entry" => {
+            "SELECT w.project_id FROM pm_time_entries t JOIN pm_work_items w ON w.id = t.work_item_id WHERE t.id = ?"
+        }
+        "dependency" => {
+            "SELECT w.project_id FROM pm_dependencies d JOIN pm_work_items w ON w.id = d.blocked_item_id WHERE d.id = ?"
+        }
+        _ => return Ok(None),
+    };
+    sqlx::query_scalar(sql)
+        .bind(entity_id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+pub async fn activity(
+    conn: &mut SqliteConnection,
+    entity_type: &str,
+    entity_id: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<ActivityRow>, i64)> {
+    let rows = sqlx::query_as(
+        "SELECT id, entity_type, entity_id, action, changes, user_id, timestamp, comment FROM pm_activity_log \
+         WHERE entity_type = ? AND entity_id = ? ORDER BY timestamp DESC, rowid DESC LIMIT ? OFFSET ?",
+    )
+    .bind(entity_type)
+    .bind(entity_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_activity_log WHERE entity_type = ? AND entity_id = ?",
+    )
+    .bind(entity_type)
+    .bind(entity_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((rows, total))
+}

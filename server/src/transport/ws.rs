@@ -1,0 +1,472 @@
+//! The WebSocket transport at `/ws`: binary protobuf `WebSocketMessage` frames.
+//!
+//! Each connection runs three tasks:
+//! - the reader decodes frames, answers Ping at once and hands every other request to
+//! - the request worker, which runs requests in order (so one client's writes apply in the order
+//!   it sent them) and queues each response after the events it caused;
+//! - the writer, which drains the connection's bounded queue (filled by the hub and the worker)
+//!   and a small lane for direct replies (Pong, errors for bad frames, close).
+//!
+//! A slow request therefore never delays Pongs, and a slow client never delays anyone else.
+use std::collections::HashMap;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use pm_shared::proto::{self, Payload, WebSocketMessage};
+use prost::Message as _;
+use tokio::sync::mpsc;
+
+use crate::app::SharedState;
+use crate::commands::{self, Actor, Command};
+use crate::error::{AppError, AppResult};
+use crate::hub::{ConnId, CutOff, Outbound, Subscriber};
+use crate::reads;
+use crate::store::events::{self, WORKSPACE};
+
+/// How many decoded requests may wait for the worker before the reader stops reading.
+const PENDING_REQUESTS: usize = 64;
+/// Direct replies (Pong, frame errors) waiting to be written; beyond this they are dropped,
+/// so a client that floods without reading cannot grow server memory.
+const DIRECT_LANE: usize = 64;
+
+/// Close codes used by the server.
+pub mod close {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+}
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<SharedState>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let user_id = query
+        .ok()
+        .and_then(|q| q.0.get("user_id").cloned())
+        .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| pm_shared::DEFAULT_USER_ID.to_string());
+    let max = state.config.max_message_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| connection(socket, state, Actor { user_id }))
+}
+
+enum Direct {
+    Frame(Bytes),
+    Close(u16, &'static str),
+}
+
+async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
+    let (sink, mut source) = socket.split();
+    let (queue_tx, queue_rx) = mpsc::channel(state.config.send_buffer.max(1));
+    let (direct_tx, direct_rx) = mpsc::channel(DIRECT_LANE);
+    let cut_off = std::sync::Arc::new(CutOff::default());
+    let conn = state.hub.register(Subscriber {
+        queue: queue_tx.clone(),
+        cut_off: cut_off.clone(),
+    });
+    tracing::debug!(conn, user = %actor.user_id, "websocket connected");
+
+    let writer = tokio::spawn(write_loop(
+        sink,
+        queue_rx,
+        direct_rx,
+        cut_off,
+        state.store.epoch.clone(),
+    ));
+    let (request_tx, request_rx) = mpsc::channel(PENDING_REQUESTS);
+    let worker = tokio::spawn(request_worker(
+        state.clone(),
+        conn,
+        actor,
+        request_rx,
+        queue_tx,
+    ));
+
+    let mut shutdown = state.shutdown_signal();
+    loop {
+        let frame = tokio::select! {
+            frame = source.next() => frame,
+            _ = until_shutdown(&mut shutdown) => {
+                let _ = direct_tx.send(Direct::Close(close::GOING_AWAY, "server shutting down")).await;
+                break;
+            }
+        };
+        match frame {
+            None | Some(Ok(Message::Close(_))) => break,
+            Some(Err(e)) => {
+                let text = e.to_string();
+                tracing::debug!(conn, error = %text, "websocket read failed");
+                let (code, reason) = if text.contains("too long") || text.contains("Space limit") {
+                    (close::MESSAGE_TOO_BIG, "message too big")
+                } else {
+                    (close::PROTOCOL_ERROR, "protocol error")
+                };
+                let _ = direct_tx.try_send(Direct::Close(code, reason));
+                break;
+            }
+            Some(Ok(Message::Binary(bytes))) => match WebSocketMessage::decode(bytes) {
+                Ok(msg) => match msg.payload {
+                    Some(Payload::Ping(ping)) => {
+                        let pong = reply(
+                            &msg.message_id,
+                            Payload::Pong(proto::Pong {
+                                timestamp: ping.timestamp,
+                            }),
+                        );
+                        let _ = direct_tx.try_send(Direct::Frame(pong.encode_to_vec().into()));
+                    }
+                    _ => {
+                        if request_tx.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                Err(_) => {
+                    let err =
+                        AppError::InvalidMessage("frame is not a valid pm.WebSocketMessage".into());
+                    let _ = direct_tx
+                        .try_send(Direct::Frame(error_reply("", &err).encode_to_vec().into()));
+                }
+            },
+            Some(Ok(Message::Text(_))) => {
+                let err = AppError::InvalidMessage(
+                    "text frames are not supported; send binary protobuf".into(),
+                );
+                let _ =
+                    direct_tx.try_send(Direct::Frame(error_reply("", &err).encode_to_vec().into()));
+            }
+            // Ping/Pong control frames are answered by the WebSocket layer.
+            Some(Ok(_)) => {}
+        }
+    }
+
+    state.hub.unregister(conn);
+    drop(request_tx);
+    let _ = worker.await;
+    drop(direct_tx);
+    let _ = writer.await;
+    tracing::debug!(conn, "websocket closed");
+}
+
+async fn until_shutdown(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|down| *down).await;
+}
+
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Outbound>,
+    mut direct: mpsc::Receiver<Direct>,
+    cut_off: std::sync::Arc<CutOff>,
+    epoch: String,
+) {
+    let mut direct_open = true;
+    loop {
+        let result = tokio::select! {
+            biased;
+            _ = cut_off.notify.notified() => {
+                let mut r = Ok(());
+                for stream in cut_off.take() {
+                    let resync = proto::ResyncRequired {
+                        stream: stream.clone(),
+                        reason: "slow_consumer".into(),
+                        current_seq: 0,
+                        epoch: epoch.clone(),
+                    };
+                    let msg = event_envelope(Payload::ResyncRequired(resync), &stream, &epoch);
+                    r = sink.send(Message::Binary(msg.encode_to_vec().into())).await;
+                    if r.is_err() { break; }
+                }
+                r
+            }
+            d = direct.recv(), if direct_open => match d {
+                Some(Direct::Frame(bytes)) => sink.send(Message::Binary(bytes)).await,
+                Some(Direct::Close(code, reason)) => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    break;
+                }
+                None => { direct_open = false; Ok(()) }
+            },
+            q = queue.recv() => match q {
+                Some(Outbound::Frame(bytes)) => sink.send(Message::Binary(bytes)).await,
+                Some(Outbound::Frames(frames)) => {
+                    let mut r = Ok(());
+                    for f in frames.iter() {
+                        r = sink.feed(Message::Binary(f.clone())).await;
+                        if r.is_err() { break; }
+                    }
+                    if r.is_ok() { r = sink.flush().await; }
+                    r
+                }
+                None => break,
+            },
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+async fn request_worker(
+    state: SharedState,
+    conn: ConnId,
+    actor: Actor,
+    mut requests: mpsc::Receiver<WebSocketMessage>,
+    queue: mpsc::Sender<Outbound>,
+) {
+    while let Some(msg) = requests.recv().await {
+        let id = msg.message_id.clone();
+        let (before, response) = match dispatch(&state, conn, &actor, msg).await {
+            Ok(Handled { before, response }) => (before, response),
+            Err(e) => (Vec::new(), error_reply(&id, &e)),
+        };
+        for frame in before {
+            if queue.send(Outbound::Frame(frame)).await.is_err() {
+                return;
+            }
+        }
+        if queue
+            .send(Outbound::Frame(response.encode_to_vec().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A handled request: frames to send first (e.g. ResyncRequired), then the response.
+struct Handled {
+    before: Vec<Bytes>,
+    response: WebSocketMessage,
+}
+
+impl From<WebSocketMessage> for Handled {
+    fn from(response: WebSocketMessage) -> Self {
+        Handled {
+            before: Vec::new(),
+            response,
+        }
+    }
+}
+
+async fn dispatch(
+    state: &SharedState,
+    conn: ConnId,
+    actor: &Actor,
+    msg: WebSocketMessage,
+) -> AppResult<Handled> {
+    let id = msg.message_id.as_str();
+    let Some(payload) = msg.payload else {
+        return Err(unsupported());
+    };
+    let command = match payload {
+        Payload::Subscribe(s) => return subscribe(state, conn, s, id).await,
+        Payload::Unsubscribe(u) => {
+            for p in &u.project_ids {
+                state.hub.unsubscribe(conn, p);
+            }
+            return Ok(empty_reply(id).into());
+        }
+        Payload::ListProjectsRequest(_) => {
+            // Whoever shows the project list gets project events from now on (the Blazor client
+            // never subscribes to the workspace stream explicitly).
+            if !state.hub.is_subscribed(conn, WORKSPACE) {
+                state.hub.subscribe(conn, WORKSPACE, Vec::new());
+            }
+            let snap = reads::projects(&state.store).await?;
+            let payload = Payload::ProjectList(proto::ProjectList {
+                projects: snap.items,
+            });
+            return Ok(
+                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
+            );
+        }
+        Payload::GetWorkItemsRequest(r) => {
+            let project = commands::parse_id("project_id", &r.project_id)?;
+            let snap = reads::work_items(&state.store, &project).await?;
+            let payload = Payload::WorkItemsList(proto::WorkItemsList {
+                work_items: snap.items,
+                as_of_timestamp: pm_shared::now_secs(),
+            });
+            return Ok(
+                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
+            );
+        }
+        Payload::GetSprintsRequest(r) => {
+            let project = commands::parse_id("project_id", &r.project_id)?;
+            let snap = reads::sprints(&state.store, &project).await?;
+            let payload = Payload::SprintsList(proto::SprintsList {
+                sprints: snap.items,
+            });
+            return Ok(
+                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
+            );
+        }
+        Payload::GetCommentsRequest(r) => {
+            let item = commands::parse_id("work_item_id", &r.work_item_id)?;
+            let snap = reads::comments(&state.store, &item).await?;
+            let payload = Payload::CommentsList(proto::CommentsList {
+                comments: snap.items,
+            });
+            return Ok(
+                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
+            );
+        }
+        Payload::GetActivityLogRequest(r) => {
+            let list = reads::activity(&state.store, &r).await?;
+            return Ok(reply(id, Payload::ActivityLogList(list)).into());
+        }
+        Payload::CreateProjectRequest(r) => Command::CreateProject(r),
+        Payload::UpdateProjectRequest(r) => Command::UpdateProject(r),
+        Payload::DeleteProjectRequest(r) => Command::DeleteProject {
+            project_id: r.project_id,
+            expected_version: Some(r.expected_version),
+        },
+        Payload::CreateWorkItemRequest(r) => Command::CreateWorkItem(r),
+        Payload::UpdateWorkItemRequest(r) => Command::UpdateWorkItem(r),
+        Payload::DeleteWorkItemRequest(r) => Command::DeleteWorkItem(r),
+        Payload::CreateSprintRequest(r) => Command::CreateSprint(r),
+        Payload::UpdateSprintRequest(r) => Command::UpdateSprint(r),
+        Payload::DeleteSprintRequest(r) => Command::DeleteSprint(r),
+        Payload::CreateCommentRequest(r) => Command::CreateComment(r),
+        Payload::UpdateCommentRequest(r) => Command::UpdateComment(r),
+        Payload::DeleteCommentRequest(r) => Command::DeleteComment(r),
+        _ => return Err(unsupported()),
+    };
+    let committed = commands::execute(state, actor, Some(id), command).await?;
+    let mut response = reply(id, committed.event);
+    if committed.seq > 0 {
+        response.seq = committed.seq;
+        response.stream = committed.stream;
+        response.epoch = state.store.epoch.clone();
+    }
+    Ok(response.into())
+}
+
+fn unsupported() -> AppError {
+    AppError::InvalidMessage("Unsupported or missing message payload".into())
+}
+
+/// Subscribe: live project subscriptions (the reference's form), the project list, and resume
+/// cursors (ours). Each cursor is honoured exactly or answered with ResyncRequired.
+async fn subscribe(
+    state: &SharedState,
+    conn: ConnId,
+    s: proto::Subscribe,
+    id: &str,
+) -> AppResult<Handled> {
+    let projects: Vec<String> = s
+        .project_ids
+        .iter()
+        .map(|p| commands::parse_id("project_ids", p))
+        .collect::<AppResult<_>>()?;
+    for p in &projects {
+        state.hub.subscribe(conn, p, Vec::new());
+    }
+    if s.project_list && !state.hub.is_subscribed(conn, WORKSPACE) {
+        state.hub.subscribe(conn, WORKSPACE, Vec::new());
+    }
+    let mut before = Vec::new();
+    for cursor in s.cursors {
+        let stream = if cursor.stream.is_empty() {
+            WORKSPACE.to_string()
+        } else {
+            commands::parse_id("cursors.stream", &cursor.stream)?
+        };
+        if let Some(resync) = resume(state, conn, &stream, cursor.last_seq, &cursor.epoch).await? {
+            let msg = event_envelope(Payload::ResyncRequired(resync), &stream, &state.store.epoch);
+            before.push(Bytes::from(msg.encode_to_vec()));
+        }
+    }
+    Ok(Handled {
+        before,
+        response: empty_reply(id),
+    })
+}
+
+/// Replays `stream` after `last_seq` and subscribes live, or says why it cannot.
+async fn resume(
+    state: &SharedState,
+    conn: ConnId,
+    stream: &str,
+    last_seq: u64,
+    epoch: &str,
+) -> AppResult<Option<proto::ResyncRequired>> {
+    // Holding the writer means no event can commit (and be published) between reading the
+    // replay and registering the live subscription.
+    let _writer = state.store.writer().await;
+    let mut read = state.store.read.acquire().await?;
+    let current = events::current_seq(&mut read, stream).await?;
+    let resync = |reason: &str| {
+        Some(proto::ResyncRequired {
+            stream: stream.to_string(),
+            reason: reason.to_string(),
+            current_seq: current,
+            epoch: state.store.epoch.clone(),
+        })
+    };
+    if epoch != state.store.epoch || last_seq > current {
+        return Ok(resync("epoch_changed"));
+    }
+    if last_seq < current {
+        let oldest = events::oldest_seq(&mut read, stream).await?;
+        if oldest.is_none_or(|o| o > last_seq + 1) {
+            return Ok(resync("cursor_too_old"));
+        }
+    }
+    let replay = events::after(&mut read, stream, last_seq)
+        .await?
+        .into_iter()
+        .map(Bytes::from)
+        .collect();
+    if !state.hub.subscribe(conn, stream, replay) {
+        return Ok(resync("slow_consumer"));
+    }
+    Ok(None)
+}
+
+fn reply(message_id: &str, payload: Payload) -> WebSocketMessage {
+    WebSocketMessage::with_payload(message_id, payload)
+}
+
+fn empty_reply(message_id: &str) -> WebSocketMessage {
+    WebSocketMessage {
+        message_id: message_id.to_string(),
+        timestamp: pm_shared::now_secs(),
+        ..Default::default()
+    }
+}
+
+fn snapshot_reply(
+    message_id: &str,
+    payload: Payload,
+    stream: &str,
+    seq: u64,
+    epoch: &str,
+) -> WebSocketMessage {
+    WebSocketMessage {
+        seq,
+        stream: stream.to_string(),
+        epoch: epoch.to_string(),
+        ..reply(message_id, payload)
+    }
+}
+
+fn event_envelope(payload: Payload, stream: &str, epoch: &str) -> WebSocketMessage {
+    WebSocketMessage {
+        stream: stream.to_string(),
+        epoch: epoch.to_string(),
+        ..reply(&uuid::Uuid::new_v4().to_string(), payload)
+    }
+}
+
+fn error_reply(message_id: &str, err: &AppError) -> WebSocketMessage {
+    reply(message_id, Payload::Error(err.to_proto()))
+}

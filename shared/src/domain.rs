@@ -1,0 +1,406 @@
+//! Domain vocabulary and validation rules, shared so that the server enforces them and clients
+//! can check input before sending it. Every rule lives here once.
+use crate::proto;
+
+/// Field limits (Unicode characters, counted after trimming).
+pub mod limits {
+    pub const TITLE_MAX: usize = 200;
+    pub const DESCRIPTION_MAX: usize = 10_000;
+    pub const COMMENT_MAX: usize = 5_000;
+    pub const SPRINT_NAME_MAX: usize = 100;
+    pub const SPRINT_GOAL_MAX: usize = 1_000;
+    pub const KEY_MIN: usize = 2;
+    pub const KEY_MAX: usize = 20;
+    pub const STORY_POINTS_MAX: i32 = 100;
+    /// Sprint dates must lie within one year back and five years ahead of now.
+    pub const SPRINT_PAST_SECS: i64 = 365 * 86_400;
+    pub const SPRINT_FUTURE_SECS: i64 = 5 * 365 * 86_400;
+}
+
+/// A rule violation: which field, what is wrong, and whether the reference reports it as
+/// INVALID_MESSAGE (length/format checks) or VALIDATION_ERROR (values and business rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub field: &'static str,
+    pub message: String,
+    pub kind: RuleKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// Reported as INVALID_MESSAGE (reference: MessageValidator length and format checks).
+    Format,
+    /// Reported as VALIDATION_ERROR.
+    Value,
+}
+
+impl RuleError {
+    pub fn format(field: &'static str, message: impl Into<String>) -> Self {
+        RuleError {
+            field,
+            message: message.into(),
+            kind: RuleKind::Format,
+        }
+    }
+    pub fn value(field: &'static str, message: impl Into<String>) -> Self {
+        RuleError {
+            field,
+            message: message.into(),
+            kind: RuleKind::Value,
+        }
+    }
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.message)
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal / $label:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The wire and database spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            /// The human label.
+            pub fn label(self) -> &'static str {
+                match self { $($name::$variant => $label),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+            /// "a, b, c": for error messages.
+            pub fn choices() -> String {
+                [$($text),+].join(", ")
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Work item types, in hierarchy order.
+    ItemType { Epic => "epic" / "Epic", Story => "story" / "Story", Task => "task" / "Task" }
+);
+string_enum!(
+    /// Workflow status of a work item: the five lanes of the board, in order.
+    Status {
+        Backlog => "backlog" / "Backlog",
+        Todo => "todo" / "To Do",
+        InProgress => "in_progress" / "In Progress",
+        Review => "review" / "Review",
+        Done => "done" / "Done",
+    }
+);
+string_enum!(
+    /// Work item priority, lowest first.
+    Priority { Low => "low" / "Low", Medium => "medium" / "Medium", High => "high" / "High", Critical => "critical" / "Critical" }
+);
+string_enum!(
+    SprintStatus {
+        Planned => "planned" / "Planned",
+        Active => "active" / "Active",
+        Completed => "completed" / "Completed",
+        Cancelled => "cancelled" / "Cancelled",
+    }
+);
+string_enum!(ProjectStatus { Active => "active" / "Active", Archived => "archived" / "Archived" });
+
+impl ItemType {
+    pub fn from_proto(v: i32) -> Option<Self> {
+        match proto::WorkItemType::try_from(v).ok()? {
+            proto::WorkItemType::Epic => Some(ItemType::Epic),
+            proto::WorkItemType::Story => Some(ItemType::Story),
+            proto::WorkItemType::Task => Some(ItemType::Task),
+            proto::WorkItemType::Unspecified => None,
+        }
+    }
+    pub fn to_proto(self) -> proto::WorkItemType {
+        match self {
+            ItemType::Epic => proto::WorkItemType::Epic,
+            ItemType::Story => proto::WorkItemType::Story,
+            ItemType::Task => proto::WorkItemType::Task,
+        }
+    }
+    /// The only parent type this type may have (epics have none).
+    pub fn allowed_parent(self) -> Option<ItemType> {
+        match self {
+            ItemType::Epic => None,
+            ItemType::Story => Some(ItemType::Epic),
+            ItemType::Task => Some(ItemType::Story),
+        }
+    }
+}
+
+impl Status {
+    pub fn next(self) -> Option<Status> {
+        let i = Status::ALL.iter().position(|s| *s == self)?;
+        Status::ALL.get(i + 1).copied()
+    }
+    pub fn prev(self) -> Option<Status> {
+        let i = Status::ALL.iter().position(|s| *s == self)?;
+        i.checked_sub(1).and_then(|j| Status::ALL.get(j).copied())
+    }
+}
+
+impl Priority {
+    /// The next priority up, wrapping from critical to low.
+    pub fn cycle(self) -> Priority {
+        match self {
+            Priority::Low => Priority::Medium,
+            Priority::Medium => Priority::High,
+            Priority::High => Priority::Critical,
+            Priority::Critical => Priority::Low,
+        }
+    }
+}
+
+impl SprintStatus {
+    pub fn from_proto(v: i32) -> Option<Self> {
+        match proto::SprintStatus::try_from(v).ok()? {
+            proto::SprintStatus::Planned => Some(SprintStatus::Planned),
+            proto::SprintStatus::Active => Some(SprintStatus::Active),
+            proto::SprintStatus::Completed => Some(SprintStatus::Completed),
+            proto::SprintStatus::Cancelled => Some(SprintStatus::Cancelled),
+            proto::SprintStatus::Unspecified => None,
+        }
+    }
+    pub fn to_proto(self) -> proto::SprintStatus {
+        match self {
+            SprintStatus::Planned => proto::SprintStatus::Planned,
+            SprintStatus::Active => proto::SprintStatus::Active,
+            SprintStatus::Completed => proto::SprintStatus::Completed,
+            SprintStatus::Cancelled => proto::SprintStatus::Cancelled,
+        }
+    }
+    /// planned → active | cancelled; active → completed | cancelled; staying put is allowed.
+    pub fn can_become(self, to: SprintStatus) -> bool {
+        use SprintStatus::*;
+        self == to
+            || matches!(
+                (self, to),
+                (Planned, Active)
+                    | (Planned, Cancelled)
+                    | (Active, Completed)
+                    | (Active, Cancelled)
+            )
+    }
+}
+
+impl ProjectStatus {
+    pub fn from_proto(v: i32) -> Option<Self> {
+        match proto::ProjectStatus::try_from(v).ok()? {
+            proto::ProjectStatus::Active => Some(ProjectStatus::Active),
+            proto::ProjectStatus::Archived => Some(ProjectStatus::Archived),
+            proto::ProjectStatus::Unspecified => None,
+        }
+    }
+    pub fn to_proto(self) -> proto::ProjectStatus {
+        match self {
+            ProjectStatus::Active => proto::ProjectStatus::Active,
+            ProjectStatus::Archived => proto::ProjectStatus::Archived,
+        }
+    }
+}
+
+/// Trims `value` and checks it holds 1..=max characters. Trimming comes first, so a title of
+/// spaces is rejected rather than stored empty.
+pub fn required_text(field: &'static str, value: &str, max: usize) -> Result<String, RuleError> {
+    let trimmed = value.trim();
+    let len = trimmed.chars().count();
+    if len == 0 {
+        return Err(RuleError::format(
+            field,
+            format!("{field} must be at least 1 characters"),
+        ));
+    }
+    if len > max {
+        return Err(RuleError::format(
+            field,
+            format!("{field} must not exceed {max} characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Trims an optional text; blank becomes None; longer than `max` is an error.
+pub fn optional_text(
+    field: &'static str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, RuleError> {
+    let Some(v) = value else { return Ok(None) };
+    let trimmed = v.trim();
+    if trimmed.chars().count() > max {
+        return Err(RuleError::format(
+            field,
+            format!("{field} exceeds maximum length ({max} characters)"),
+        ));
+    }
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
+}
+
+/// A project key: 2-20 of [A-Za-z0-9_], returned uppercased.
+pub fn project_key(value: &str) -> Result<String, RuleError> {
+    let key = value.trim();
+    let len = key.chars().count();
+    if !(limits::KEY_MIN..=limits::KEY_MAX).contains(&len) {
+        return Err(RuleError::format("key", "key must be 2-20 characters"));
+    }
+    if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(RuleError::format(
+            "key",
+            "key must contain only letters, numbers, and underscores",
+        ));
+    }
+    Ok(key.to_ascii_uppercase())
+}
+
+/// A lowercase hyphenated UUID, or a VALIDATION_ERROR naming the field.
+pub fn uuid(field: &'static str, value: &str) -> Result<String, RuleError> {
+    uuid::Uuid::parse_str(value.trim())
+        .map(|u| u.to_string())
+        .map_err(|_| RuleError::value(field, format!("Invalid UUID format for {field}")))
+}
+
+pub fn status(value: &str) -> Result<Status, RuleError> {
+    Status::parse(value).ok_or_else(|| {
+        RuleError::value(
+            "status",
+            format!("Invalid status: {value}. Valid: {}", Status::choices()),
+        )
+    })
+}
+
+pub fn priority(value: &str) -> Result<Priority, RuleError> {
+    Priority::parse(value).ok_or_else(|| {
+        RuleError::value(
+            "priority",
+            format!("Invalid priority: {value}. Valid: {}", Priority::choices()),
+        )
+    })
+}
+
+pub fn story_points(value: i32) -> Result<i32, RuleError> {
+    if (0..=limits::STORY_POINTS_MAX).contains(&value) {
+        Ok(value)
+    } else {
+        Err(RuleError::value(
+            "story_points",
+            format!("Story points must be 0-{}", limits::STORY_POINTS_MAX),
+        ))
+    }
+}
+
+/// Checks that `child` may sit under `parent`.
+pub fn hierarchy(child: ItemType, parent: ItemType) -> Result<(), RuleError> {
+    if child.allowed_parent() == Some(parent) {
+        Ok(())
+    } else {
+        Err(RuleError::value(
+            "parent_id",
+            format!(
+                "Invalid hierarchy: {} cannot be a child of {}",
+                child.label(),
+                parent.label()
+            ),
+        ))
+    }
+}
+
+/// Sprint dates: start before end, both within a sensible window around `now`.
+pub fn sprint_dates(start: i64, end: i64, now: i64) -> Result<(), RuleError> {
+    if start >= end {
+        return Err(RuleError::value(
+            "end_date",
+            "start_date must be before end_date",
+        ));
+    }
+    let range = (now - limits::SPRINT_PAST_SECS)..=(now + limits::SPRINT_FUTURE_SECS);
+    if !range.contains(&start) {
+        return Err(RuleError::value(
+            "start_date",
+            "start_date is outside reasonable range",
+        ));
+    }
+    if !range.contains(&end) {
+        return Err(RuleError::value(
+            "end_date",
+            "end_date is outside reasonable range",
+        ));
+    }
+    Ok(())
+}
+
+/// "PM-12": how people name a work item.
+pub fn display_key(project_key: &str, item_number: i32) -> String {
+    format!("{project_key}-{item_number}")
+}
+
+/// Splits "PM-12" into ("PM", 12). The key part is the project key's charset, uppercased.
+pub fn parse_display_key(s: &str) -> Option<(String, i32)> {
+    let (key, n) = s.trim().rsplit_once('-')?;
+    let n: i32 = n.parse().ok().filter(|n| *n > 0)?;
+    project_key(key).ok().map(|k| (k, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_trimmed_before_their_length_is_checked() {
+        assert!(required_text("title", "   ", 200).is_err());
+        assert_eq!(required_text("title", "  a  ", 200).unwrap(), "a");
+        assert!(required_text("title", &"x".repeat(201), 200).is_err());
+        assert!(required_text("title", &format!(" {} ", "é".repeat(200)), 200).is_ok());
+    }
+
+    #[test]
+    fn keys_and_display_keys() {
+        assert_eq!(project_key("pm_1").unwrap(), "PM_1");
+        assert!(project_key("a").is_err());
+        assert!(project_key("a-b").is_err());
+        assert_eq!(parse_display_key("pm-12"), Some(("PM".into(), 12)));
+        assert_eq!(parse_display_key("PRB1-3"), Some(("PRB1".into(), 3)));
+        assert_eq!(parse_display_key("PM-0"), None);
+        assert_eq!(parse_display_key("PM"), None);
+    }
+
+    #[test]
+    fn hierarchy_rules() {
+        assert!(hierarchy(ItemType::Story, ItemType::Epic).is_ok());
+        assert!(hierarchy(ItemType::Task, ItemType::Story).is_ok());
+        assert!(hierarchy(ItemType::Task, ItemType::Epic).is_err());
+        assert!(hierarchy(ItemType::Epic, ItemType::Epic).is_err());
+    }
+
+    #[test]
+    fn sprint_transitions() {
+        use SprintStatus::*;
+        assert!(Planned.can_become(Active));
+        assert!(!Planned.can_become(Completed));
+        assert!(!Completed.can_become(Active));
+        assert!(Active.can_become(Active));
+    }
+
+    #[test]
+    fn lanes_in_order() {
+        assert_eq!(Status::Backlog.next(), Some(Status::Todo));
+        assert_eq!(Status::Done.next(), None);
+        assert_eq!(Status::Backlog.prev(), None);
+        assert!(status("blocked").is_err());
+    }
+}
