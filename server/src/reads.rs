@@ -215,3 +215,49 @@ pub async fn activity(
         has_more: i64::from(offset) + i64::from(limit) < total,
     })
 }
+
+/// Everything a board shows of one project, read in one transaction, with its seq.
+pub async fn project_snapshot(
+    store: &Store,
+    project: &str,
+) -> AppResult<Snapshot<proto::ProjectSnapshot>> {
+    let mut conn = begin(store).await?;
+    let mut tx = conn.begin().await?;
+    let project = resolve_project(&mut tx, project).await?;
+    let seq = events::current_seq(&mut tx, &project.id).await?;
+    let mut work_items: Vec<proto::WorkItem> = queries::work_items(&mut tx, &project.id)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    let sprints = queries::sprints(&mut tx, &project.id)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    let comments = queries::project_comments(&mut tx, &project.id)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    let users = queries::users(&mut tx).await?;
+    tx.commit().await?;
+    hierarchy::fill_all(&mut work_items);
+    let stream = project.id.clone();
+    Ok(Snapshot {
+        items: proto::ProjectSnapshot {
+            project: Some(project),
+            work_items,
+            sprints,
+            comments,
+            users,
+        },
+        stream,
+        seq,
+    })
+}
+
+pub async fn users(store: &Store) -> AppResult<Vec<proto::User>> {
+    let mut conn = begin(store).await?;
+    Ok(queries::users(&mut conn).await?)
+}

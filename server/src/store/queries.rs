@@ -210,3 +210,38 @@ pub async fn activity(
     .await?;
     Ok((rows, total))
 }
+
+/// Every known user with a display name (the email's local part when no name was given).
+pub async fn users(conn: &mut SqliteConnection) -> sqlx::Result<Vec<pm_shared::proto::User>> {
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, name, email FROM users ORDER BY created_at, id")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, email)| {
+            let name = name
+                .filter(|n| !n.trim().is_empty())
+                .or_else(|| email.and_then(|e| e.split('@').next().map(str::to_string)))
+                .unwrap_or_else(|| id.chars().take(8).collect());
+            pm_shared::proto::User { id, name }
+        })
+        .collect())
+}
+
+/// Records a user and, when given, their display name.
+pub async fn upsert_user(
+    conn: &mut SqliteConnection,
+    id: &str,
+    name: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, email, name) VALUES (?1, 'user-' || substr(?1, 1, 8) || '@localhost', ?2) \
+         ON CONFLICT (id) DO UPDATE SET name = COALESCE(?2, users.name)",
+    )
+    .bind(id)
+    .bind(name)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

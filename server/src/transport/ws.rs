@@ -32,6 +32,9 @@ const PENDING_REQUESTS: usize = 64;
 /// so a client that floods without reading cannot grow server memory.
 const DIRECT_LANE: usize = 64;
 
+/// Longest display name kept from `?name=`.
+const MAX_NAME: usize = 64;
+
 /// Close codes used by the server.
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
@@ -44,12 +47,24 @@ pub async fn upgrade(
     State(state): State<SharedState>,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let user_id = query
-        .ok()
-        .and_then(|q| q.0.get("user_id").cloned())
+    let params = query.map(|q| q.0).unwrap_or_default();
+    let name = params
+        .get("name")
+        .map(|n| n.trim().chars().take(MAX_NAME).collect::<String>())
+        .filter(|n| !n.is_empty());
+    let user_id = params
+        .get("user_id")
         .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
         .map(|u| u.to_string())
         .unwrap_or_else(|| pm_shared::DEFAULT_USER_ID.to_string());
+    if let Some(name) = name.as_deref() {
+        // A display name is not an entity of the board: it is recorded, not broadcast.
+        let mut writer = state.store.writer().await;
+        if let Err(e) = crate::store::queries::upsert_user(&mut writer, &user_id, Some(name)).await
+        {
+            tracing::warn!(error = %e, "could not record display name");
+        }
+    }
     let max = state.config.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
@@ -318,6 +333,18 @@ async fn dispatch(
             return Ok(
                 snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
             );
+        }
+        Payload::GetProjectSnapshotRequest(r) => {
+            let project = commands::parse_id("project_id", &r.project_id)?;
+            let snap = reads::project_snapshot(&state.store, &project).await?;
+            let payload = Payload::ProjectSnapshot(snap.items);
+            return Ok(
+                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
+            );
+        }
+        Payload::ListUsersRequest(_) => {
+            let users = reads::users(&state.store).await?;
+            return Ok(reply(id, Payload::UserList(proto::UserList { users })).into());
         }
         Payload::GetActivityLogRequest(r) => {
             let list = reads::activity(&state.store, &r).await?;

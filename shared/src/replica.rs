@@ -1,0 +1,182 @@
+//! A replica: a [`ClientStore`] kept in sync with the server over a [`SessionHandle`].
+//!
+//! It drives the resume protocol and nothing else (no UI, no timers): on connect it resumes every
+//! stream it has a cursor for and loads a snapshot of every stream it has none for; a snapshot
+//! reply is loaded and followed by a Subscribe with the snapshot's seq as cursor, so the server
+//! replays whatever committed in between; a gap, an epoch change or the server's ResyncRequired
+//! unsubscribes the stream and starts the same snapshot-then-resume cycle for it alone.
+use std::collections::HashMap;
+
+use crate::proto::{self, Payload, WebSocketMessage};
+use crate::sdk::{NetEvent, SessionHandle};
+use crate::store::{ClientStore, Outcome, WORKSPACE};
+
+#[derive(Debug, Default)]
+pub struct Replica {
+    pub store: ClientStore,
+    /// The project whose stream is followed (the workspace stream always is).
+    project: Option<String>,
+    /// Snapshot requests in flight: message_id → stream.
+    awaiting: HashMap<String, String>,
+    /// Streams being re-synchronised (for the status bar).
+    resyncing: Vec<String>,
+}
+
+impl Replica {
+    pub fn new(project: Option<String>) -> Self {
+        Replica {
+            project,
+            ..Default::default()
+        }
+    }
+
+    pub fn project(&self) -> Option<&str> {
+        self.project.as_deref()
+    }
+
+    /// True while any stream waits for a snapshot.
+    pub fn is_resyncing(&self) -> bool {
+        !self.resyncing.is_empty()
+    }
+
+    /// True once the workspace and the followed project are loaded.
+    pub fn is_synced(&self) -> bool {
+        self.store.cursor(WORKSPACE).is_some()
+            && self
+                .project
+                .as_deref()
+                .is_none_or(|p| self.store.cursor(p).is_some())
+    }
+
+    /// Follows another project (or none): stops the old stream, loads the new one.
+    pub fn follow(&mut self, handle: &SessionHandle, project: Option<String>) {
+        if self.project == project {
+            return;
+        }
+        if let Some(old) = self.project.take() {
+            let _ = handle.send(Payload::Unsubscribe(proto::Unsubscribe {
+                project_ids: vec![old.clone()],
+                sprint_ids: vec![],
+            }));
+            self.store.invalidate(&old);
+        }
+        self.project = project.clone();
+        if let Some(p) = project {
+            self.resync(handle, &p);
+        }
+    }
+
+    /// Handles one event of the session; returns what changed in the store.
+    pub fn on_net(&mut self, handle: &SessionHandle, event: &NetEvent) -> Vec<Outcome> {
+        match event {
+            NetEvent::Connected => {
+                self.awaiting.clear();
+                self.resyncing.clear();
+                let mut cursors = Vec::new();
+                let streams: Vec<String> = std::iter::once(WORKSPACE.to_string())
+                    .chain(self.project.clone())
+                    .collect();
+                for stream in streams {
+                    match self.store.cursor(&stream) {
+                        Some((last_seq, epoch)) => cursors.push(proto::ResumeCursor {
+                            stream,
+                            last_seq,
+                            epoch,
+                        }),
+                        None => self.request_snapshot(handle, &stream),
+                    }
+                }
+                if !cursors.is_empty() {
+                    let _ = handle.send(Payload::Subscribe(proto::Subscribe {
+                        cursors,
+                        ..Default::default()
+                    }));
+                }
+                Vec::new()
+            }
+            NetEvent::Message(msg) => self.on_message(handle, msg),
+            NetEvent::Connecting { .. } | NetEvent::Disconnected { .. } => Vec::new(),
+        }
+    }
+
+    fn on_message(&mut self, handle: &SessionHandle, msg: &WebSocketMessage) -> Vec<Outcome> {
+        if let Some(stream) = self.awaiting.remove(&msg.message_id) {
+            self.resyncing.retain(|s| *s != stream);
+            let outcomes = match msg.payload.clone() {
+                Some(Payload::ProjectList(list)) => {
+                    self.store.load_projects(list.projects, msg.seq, &msg.epoch)
+                }
+                Some(Payload::ProjectSnapshot(snap)) => {
+                    self.store.load_project(snap, msg.seq, &msg.epoch)
+                }
+                // The project is gone (or the request failed): stop following it.
+                _ => {
+                    if self.project.as_deref() == Some(stream.as_str()) {
+                        self.project = None;
+                    }
+                    return Vec::new();
+                }
+            };
+            let cursor = proto::ResumeCursor {
+                stream,
+                last_seq: msg.seq,
+                epoch: msg.epoch.clone(),
+            };
+            let _ = handle.send(Payload::Subscribe(proto::Subscribe {
+                cursors: vec![cursor],
+                ..Default::default()
+            }));
+            return self.follow_up(handle, outcomes);
+        }
+        if let Some(Payload::UserList(list)) = &msg.payload {
+            self.store.load_users(list.users.clone());
+            return Vec::new();
+        }
+        let outcome = self.store.apply(msg);
+        self.follow_up(handle, vec![outcome])
+    }
+
+    /// Starts a resync for every outcome that asks for one.
+    fn follow_up(&mut self, handle: &SessionHandle, outcomes: Vec<Outcome>) -> Vec<Outcome> {
+        for o in &outcomes {
+            if let Outcome::Resync { stream, .. } = o {
+                let wanted = stream.is_empty() || self.project.as_deref() == Some(stream.as_str());
+                if wanted && !self.resyncing.contains(stream) {
+                    self.resync(handle, &stream.clone());
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// Stops live delivery of `stream`, then reloads it from a snapshot.
+    fn resync(&mut self, handle: &SessionHandle, stream: &str) {
+        self.store.invalidate(stream);
+        let _ = handle.send(Payload::Unsubscribe(proto::Unsubscribe {
+            project_ids: vec![stream.to_string()],
+            sprint_ids: vec![],
+        }));
+        self.request_snapshot(handle, stream);
+    }
+
+    fn request_snapshot(&mut self, handle: &SessionHandle, stream: &str) {
+        let payload = if stream == WORKSPACE {
+            Payload::ListProjectsRequest(proto::ListProjectsRequest {})
+        } else {
+            Payload::GetProjectSnapshotRequest(proto::GetProjectSnapshotRequest {
+                project_id: stream.to_string(),
+            })
+        };
+        if let Ok(id) = handle.send(payload) {
+            self.awaiting.insert(id, stream.to_string());
+            if !self.resyncing.iter().any(|s| s == stream) {
+                self.resyncing.push(stream.to_string());
+            }
+        }
+    }
+
+    /// Asks for the user list (e.g. when an event names a user the store does not know).
+    pub fn refresh_users(&self, handle: &SessionHandle) {
+        let _ = handle.send(Payload::ListUsersRequest(proto::ListUsersRequest {}));
+    }
+}

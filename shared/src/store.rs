@@ -1,0 +1,497 @@
+//! The client store: what a client knows of the board, fed only by the server's snapshots and
+//! events. A plain data structure with no I/O, so it can be tested exhaustively.
+//!
+//! Rules (see SPEC "ordered, numbered, replayable events"):
+//! - numbered events of a stream apply only as `seq == last + 1`; `seq <= last` is a duplicate
+//!   and ignored; a jump is a gap, and so is an event of another epoch: both ask for a resync;
+//! - on top of that every entity change is idempotent: a Created of a known id, an Updated whose
+//!   version is not newer than the stored one, a Deleted of an unknown id change nothing;
+//! - events of a stream that has no snapshot yet are held and applied once one is loaded
+//!   (those the snapshot already includes are dropped).
+use std::collections::{BTreeMap, HashMap};
+
+use crate::proto::{self, Payload, WebSocketMessage};
+
+/// The workspace stream (project lifecycle events).
+pub const WORKSPACE: &str = "";
+/// Events held for a stream without a snapshot; beyond this the stream needs a resync.
+const MAX_HELD: usize = 10_000;
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ClientStore {
+    /// The epoch of the history the cursors refer to.
+    pub epoch: Option<String>,
+    /// Last applied seq of every synced stream.
+    cursors: BTreeMap<String, u64>,
+    held: BTreeMap<String, Vec<WebSocketMessage>>,
+    pub projects: BTreeMap<String, proto::Project>,
+    pub work_items: BTreeMap<String, proto::WorkItem>,
+    pub sprints: BTreeMap<String, proto::Sprint>,
+    pub comments: BTreeMap<String, proto::Comment>,
+    /// Display names by user id.
+    pub users: HashMap<String, String>,
+}
+
+/// What applying a message did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The event changed the store.
+    Applied(Applied),
+    /// Nothing to do: a duplicate, an already-known version, an unnumbered or unknown message.
+    Ignored,
+    /// Held until the stream's snapshot is loaded.
+    Held,
+    /// The stream cannot continue: load a snapshot of it and resume from there.
+    Resync {
+        stream: String,
+        reason: ResyncReason,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResyncReason {
+    Gap {
+        expected: u64,
+        got: u64,
+    },
+    EpochChanged,
+    /// The server said so (ResyncRequired).
+    Server,
+    TooManyHeld,
+}
+
+/// A change the store applied, for the UI (highlight the card, the activity strip).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub kind: EntityKind,
+    pub action: Action,
+    pub id: String,
+    /// The work item a comment belongs to, or the item itself.
+    pub work_item_id: Option<String>,
+    pub user_id: String,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityKind {
+    Project,
+    WorkItem,
+    Sprint,
+    Comment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl ClientStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The cursor of a synced stream: (last seq, epoch).
+    pub fn cursor(&self, stream: &str) -> Option<(u64, String)> {
+        let epoch = self.epoch.clone()?;
+        self.cursors.get(stream).map(|s| (*s, epoch))
+    }
+
+    /// Every synced stream with its last seq.
+    pub fn cursors(&self) -> Vec<proto::ResumeCursor> {
+        let epoch = self.epoch.clone().unwrap_or_default();
+        self.cursors
+            .iter()
+            .map(|(stream, seq)| proto::ResumeCursor {
+                stream: stream.clone(),
+                last_seq: *seq,
+                epoch: epoch.clone(),
+            })
+            .collect()
+    }
+
+    /// Forgets the stream's position: its next events are held until a snapshot is loaded.
+    pub fn invalidate(&mut self, stream: &str) {
+        self.cursors.remove(stream);
+        self.held.remove(stream);
+    }
+
+    /// A new epoch invalidates every cursor: everything must be reloaded.
+    fn adopt_epoch(&mut self, epoch: &str) {
+        if self.epoch.as_deref() != Some(epoch) {
+            if self.epoch.is_some() {
+                self.cursors.clear();
+                self.held.clear();
+            }
+            self.epoch = Some(epoch.to_string());
+        }
+    }
+
+    /// Loads the project list (workspace stream) at `seq`.
+    pub fn load_projects(
+        &mut self,
+        projects: Vec<proto::Project>,
+        seq: u64,
+        epoch: &str,
+    ) -> Vec<Outcome> {
+        self.adopt_epoch(epoch);
+        self.projects = projects.into_iter().map(|p| (p.id.clone(), p)).collect();
+        self.cursors.insert(WORKSPACE.to_string(), seq);
+        self.release_held(WORKSPACE)
+    }
+
+    /// Loads one project's snapshot at `seq`, replacing everything known of that project.
+    pub fn load_project(
+        &mut self,
+        snapshot: proto::ProjectSnapshot,
+        seq: u64,
+        epoch: &str,
+    ) -> Vec<Outcome> {
+        self.adopt_epoch(epoch);
+        let Some(project) = snapshot.project else {
+            return Vec::new();
+        };
+        let pid = project.id.clone();
+        let old_items: Vec<String> = self
+            .work_items
+            .values()
+            .filter(|w| w.project_id == pid)
+            .map(|w| w.id.clone())
+            .collect();
+        self.comments
+            .retain(|_, c| !old_items.contains(&c.work_item_id));
+        self.work_items.retain(|_, w| w.project_id != pid);
+        self.sprints.retain(|_, s| s.project_id != pid);
+        self.work_items
+            .extend(snapshot.work_items.into_iter().map(|w| (w.id.clone(), w)));
+        self.sprints
+            .extend(snapshot.sprints.into_iter().map(|s| (s.id.clone(), s)));
+        self.comments
+            .extend(snapshot.comments.into_iter().map(|c| (c.id.clone(), c)));
+        for u in snapshot.users {
+            self.users.insert(u.id, u.name);
+        }
+        // The workspace stream owns projects; a project snapshot never rolls one back.
+        upsert_versioned(&mut self.projects, pid.clone(), project, |p| p.version);
+        self.cursors.insert(pid.clone(), seq);
+        self.release_held(&pid)
+    }
+
+    pub fn load_users(&mut self, users: Vec<proto::User>) {
+        for u in users {
+            self.users.insert(u.id, u.name);
+        }
+    }
+
+    fn release_held(&mut self, stream: &str) -> Vec<Outcome> {
+        let mut held = self.held.remove(stream).unwrap_or_default();
+        held.sort_by_key(|m| m.seq);
+        held.into_iter()
+            .map(|m| self.apply(&m))
+            .filter(|o| *o != Outcome::Ignored)
+            .collect()
+    }
+
+    /// Applies one server message. Non-event messages (responses, pongs) are Ignored.
+    pub fn apply(&mut self, msg: &WebSocketMessage) -> Outcome {
+        if let Some(Payload::ResyncRequired(r)) = &msg.payload {
+            self.invalidate(&r.stream);
+            return Outcome::Resync {
+                stream: r.stream.clone(),
+                reason: ResyncReason::Server,
+            };
+        }
+        if msg.seq == 0 || !is_event(msg.payload.as_ref()) {
+            return Outcome::Ignored;
+        }
+        let stream = msg.stream.as_str();
+        if self.epoch.as_deref().is_some_and(|e| e != msg.epoch) {
+            self.invalidate(stream);
+            return Outcome::Resync {
+                stream: stream.to_string(),
+                reason: ResyncReason::EpochChanged,
+            };
+        }
+        let Some(&last) = self.cursors.get(stream) else {
+            let held = self.held.entry(stream.to_string()).or_default();
+            if held.len() >= MAX_HELD {
+                self.held.remove(stream);
+                return Outcome::Resync {
+                    stream: stream.to_string(),
+                    reason: ResyncReason::TooManyHeld,
+                };
+            }
+            held.push(msg.clone());
+            return Outcome::Held;
+        };
+        if msg.seq <= last {
+            return Outcome::Ignored;
+        }
+        if msg.seq != last + 1 {
+            self.invalidate(stream);
+            return Outcome::Resync {
+                stream: stream.to_string(),
+                reason: ResyncReason::Gap {
+                    expected: last + 1,
+                    got: msg.seq,
+                },
+            };
+        }
+        self.cursors.insert(stream.to_string(), msg.seq);
+        match msg
+            .payload
+            .as_ref()
+            .and_then(|p| self.apply_payload(p, msg.seq))
+        {
+            Some(applied) => Outcome::Applied(applied),
+            None => Outcome::Ignored,
+        }
+    }
+
+    /// Applies an entity change idempotently. Returns None when it changed nothing.
+    fn apply_payload(&mut self, payload: &Payload, seq: u64) -> Option<Applied> {
+        let applied = |kind, action, id: &str, work_item_id: Option<&str>, user: &str| Applied {
+            kind,
+            action,
+            id: id.to_string(),
+            work_item_id: work_item_id.map(str::to_string),
+            user_id: user.to_string(),
+            seq,
+        };
+        match payload {
+            Payload::ProjectCreated(e) => {
+                let p = e.project.as_ref()?;
+                upsert_versioned(&mut self.projects, p.id.clone(), p.clone(), |x| x.version).then(
+                    || {
+                        applied(
+                            EntityKind::Project,
+                            Action::Created,
+                            &p.id,
+                            None,
+                            &e.user_id,
+                        )
+                    },
+                )
+            }
+            Payload::ProjectUpdated(e) => {
+                let p = e.project.as_ref()?;
+                upsert_versioned(&mut self.projects, p.id.clone(), p.clone(), |x| x.version).then(
+                    || {
+                        applied(
+                            EntityKind::Project,
+                            Action::Updated,
+                            &p.id,
+                            None,
+                            &e.user_id,
+                        )
+                    },
+                )
+            }
+            Payload::ProjectDeleted(e) => {
+                self.projects.remove(&e.project_id)?;
+                Some(applied(
+                    EntityKind::Project,
+                    Action::Deleted,
+                    &e.project_id,
+                    None,
+                    &e.user_id,
+                ))
+            }
+            Payload::WorkItemCreated(e) => {
+                let w = e.work_item.as_ref()?;
+                upsert_versioned(&mut self.work_items, w.id.clone(), w.clone(), |x| x.version).then(
+                    || {
+                        applied(
+                            EntityKind::WorkItem,
+                            Action::Created,
+                            &w.id,
+                            Some(&w.id),
+                            &e.user_id,
+                        )
+                    },
+                )
+            }
+            Payload::WorkItemUpdated(e) => {
+                let w = e.work_item.as_ref()?;
+                upsert_versioned(&mut self.work_items, w.id.clone(), w.clone(), |x| x.version).then(
+                    || {
+                        applied(
+                            EntityKind::WorkItem,
+                            Action::Updated,
+                            &w.id,
+                            Some(&w.id),
+                            &e.user_id,
+                        )
+                    },
+                )
+            }
+            Payload::WorkItemDeleted(e) => {
+                self.work_items.remove(&e.work_item_id)?;
+                // The server hides the comments of a deleted item; so does the store.
+                self.comments
+                    .retain(|_, c| c.work_item_id != e.work_item_id);
+                Some(applied(
+                    EntityKind::WorkItem,
+                    Action::Deleted,
+                    &e.work_item_id,
+                    Some(&e.work_item_id),
+                    &e.user_id,
+                ))
+            }
+            Payload::SprintCreated(e) => {
+                let s = e.sprint.as_ref()?;
+                upsert_versioned(&mut self.sprints, s.id.clone(), s.clone(), |x| x.version)
+                    .then(|| applied(EntityKind::Sprint, Action::Created, &s.id, None, &e.user_id))
+            }
+            Payload::SprintUpdated(e) => {
+                let s = e.sprint.as_ref()?;
+                upsert_versioned(&mut self.sprints, s.id.clone(), s.clone(), |x| x.version)
+                    .then(|| applied(EntityKind::Sprint, Action::Updated, &s.id, None, &e.user_id))
+            }
+            Payload::SprintDeleted(e) => {
+                self.sprints.remove(&e.sprint_id)?;
+                Some(applied(
+                    EntityKind::Sprint,
+                    Action::Deleted,
+                    &e.sprint_id,
+                    None,
+                    &e.user_id,
+                ))
+            }
+            Payload::CommentCreated(e) => {
+                let c = e.comment.as_ref()?;
+                if self.comments.contains_key(&c.id) {
+                    return None;
+                }
+                self.comments.insert(c.id.clone(), c.clone());
+                Some(applied(
+                    EntityKind::Comment,
+                    Action::Created,
+                    &c.id,
+                    Some(&c.work_item_id),
+                    &e.user_id,
+                ))
+            }
+            Payload::CommentUpdated(e) => {
+                let c = e.comment.as_ref()?;
+                // Comments carry no version; updated_at orders edits.
+                if self
+                    .comments
+                    .get(&c.id)
+                    .is_some_and(|old| old.updated_at > c.updated_at || old == c)
+                {
+                    return None;
+                }
+                self.comments.insert(c.id.clone(), c.clone());
+                Some(applied(
+                    EntityKind::Comment,
+                    Action::Updated,
+                    &c.id,
+                    Some(&c.work_item_id),
+                    &e.user_id,
+                ))
+            }
+            Payload::CommentDeleted(e) => {
+                let c = self.comments.remove(&e.comment_id)?;
+                Some(applied(
+                    EntityKind::Comment,
+                    Action::Deleted,
+                    &e.comment_id,
+                    Some(&c.work_item_id),
+                    &e.user_id,
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Work items of a project.
+    pub fn items_of<'a>(
+        &'a self,
+        project_id: &'a str,
+    ) -> impl Iterator<Item = &'a proto::WorkItem> + 'a {
+        self.work_items
+            .values()
+            .filter(move |w| w.project_id == project_id)
+    }
+
+    /// Comments of a work item, oldest first.
+    pub fn comments_of(&self, work_item_id: &str) -> Vec<&proto::Comment> {
+        let mut v: Vec<&proto::Comment> = self
+            .comments
+            .values()
+            .filter(|c| c.work_item_id == work_item_id)
+            .collect();
+        v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        v
+    }
+
+    pub fn user_name(&self, id: &str) -> String {
+        self.users
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.chars().take(8).collect())
+    }
+
+    /// The entity state alone (no cursors or held events): what two converged stores share.
+    pub fn entities(
+        &self,
+    ) -> (
+        &BTreeMap<String, proto::Project>,
+        &BTreeMap<String, proto::WorkItem>,
+        &BTreeMap<String, proto::Sprint>,
+        &BTreeMap<String, proto::Comment>,
+    ) {
+        (
+            &self.projects,
+            &self.work_items,
+            &self.sprints,
+            &self.comments,
+        )
+    }
+}
+
+/// Is this payload a numbered entity event?
+pub fn is_event(payload: Option<&Payload>) -> bool {
+    matches!(
+        payload,
+        Some(
+            Payload::ProjectCreated(_)
+                | Payload::ProjectUpdated(_)
+                | Payload::ProjectDeleted(_)
+                | Payload::WorkItemCreated(_)
+                | Payload::WorkItemUpdated(_)
+                | Payload::WorkItemDeleted(_)
+                | Payload::SprintCreated(_)
+                | Payload::SprintUpdated(_)
+                | Payload::SprintDeleted(_)
+                | Payload::CommentCreated(_)
+                | Payload::CommentUpdated(_)
+                | Payload::CommentDeleted(_)
+                | Payload::DependencyCreated(_)
+                | Payload::DependencyDeleted(_)
+                | Payload::TimerStarted(_)
+                | Payload::TimerStopped(_)
+                | Payload::TimeEntryCreated(_)
+                | Payload::TimeEntryUpdated(_)
+                | Payload::TimeEntryDeleted(_)
+        )
+    )
+}
+
+/// Inserts `value` unless the stored one has the same or a newer version.
+fn upsert_versioned<T: PartialEq>(
+    map: &mut BTreeMap<String, T>,
+    id: String,
+    value: T,
+    version: impl Fn(&T) -> i32,
+) -> bool {
+    match map.get(&id) {
+        Some(old) if version(old) >= version(&value) => false,
+        _ => {
+            map.insert(id, value);
+            true
+        }
+    }
+}
