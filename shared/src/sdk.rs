@@ -107,10 +107,14 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+fn boxed(id: String, payload: Payload) -> Box<WebSocketMessage> {
+    Box::new(WebSocketMessage::with_payload(id, payload))
+}
+
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<WebSocketMessage>>>>;
 
 enum Command {
-    Send(WebSocketMessage),
+    Send(Box<WebSocketMessage>),
     Close,
 }
 
@@ -151,10 +155,7 @@ impl SessionHandle {
         }
         let id = uuid::Uuid::new_v4().to_string();
         self.commands
-            .send(Command::Send(WebSocketMessage::with_payload(
-                id.clone(),
-                payload,
-            )))
+            .send(Command::Send(boxed(id.clone(), payload)))
             .map_err(|_| SdkError::Closed)?;
         Ok(id)
     }
@@ -176,10 +177,7 @@ impl SessionHandle {
             .insert(id.clone(), tx);
         if self
             .commands
-            .send(Command::Send(WebSocketMessage::with_payload(
-                id.clone(),
-                payload,
-            )))
+            .send(Command::Send(boxed(id.clone(), payload)))
             .is_err()
         {
             return Err(SdkError::Closed);

@@ -433,23 +433,6 @@ impl ClientStore {
             .cloned()
             .unwrap_or_else(|| id.chars().take(8).collect())
     }
-
-    /// The entity state alone (no cursors or held events): what two converged stores share.
-    pub fn entities(
-        &self,
-    ) -> (
-        &BTreeMap<String, proto::Project>,
-        &BTreeMap<String, proto::WorkItem>,
-        &BTreeMap<String, proto::Sprint>,
-        &BTreeMap<String, proto::Comment>,
-    ) {
-        (
-            &self.projects,
-            &self.work_items,
-            &self.sprints,
-            &self.comments,
-        )
-    }
 }
 
 /// Is this payload a numbered entity event?

@@ -264,7 +264,7 @@ fn deliver(
 
 fn entities(s: &ClientStore) -> String {
     // The project snapshot carries the project too; compare the fields the events change.
-    let (p, w, sp, c) = s.entities();
+    let (p, w, sp, c) = (&s.projects, &s.work_items, &s.sprints, &s.comments);
     format!(
         "{:?}",
         (

@@ -1,0 +1,838 @@
+//! The board's state and how every event changes it. No terminal and no drawing here: the
+//! runtime feeds events in (`App::update`), and `ui::draw` renders whatever the state is.
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use pm_shared::domain::{display_key, ItemType, Priority, Status};
+use pm_shared::proto::{self, Payload, WebSocketMessage};
+use pm_shared::replica::Replica;
+use pm_shared::sdk::{NetEvent, SessionHandle};
+use pm_shared::store::{Action, Applied, EntityKind, Outcome};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// How long a card changed by someone else stays highlighted.
+pub const HIGHLIGHT_FOR: Duration = Duration::from_secs(4);
+/// Entries kept in the activity strip.
+const ACTIVITY_LINES: usize = 50;
+
+/// Everything that can happen to the board, in one channel.
+#[derive(Debug)]
+pub enum AppEvent {
+    Key(KeyEvent),
+    Net(NetEvent),
+    Tick,
+    Resize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    Connecting,
+    Connected,
+    Reconnecting { attempt: u32, reason: String },
+}
+
+/// The overlay in front of the board, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Popup {
+    None,
+    Help,
+    Detail {
+        item_id: String,
+        comment: Option<String>,
+    },
+    NewCard {
+        title: String,
+        item_type: ItemType,
+    },
+    EditTitle {
+        item_id: String,
+        title: String,
+    },
+    ConfirmDelete {
+        item_id: String,
+    },
+    Filter {
+        text: String,
+    },
+}
+
+pub struct App {
+    pub replica: Replica,
+    handle: SessionHandle,
+    pub me: String,
+    pub my_name: String,
+    /// `--project KEY`, opened as soon as the project list is known.
+    wanted_key: Option<String>,
+    pub lane: usize,
+    pub row: usize,
+    /// A card to select once it shows up (after moving or creating it).
+    focus: Option<String>,
+    pub picker_row: usize,
+    pub popup: Popup,
+    pub filter: String,
+    pub sprint: Option<String>,
+    pub link: Link,
+    pub last_event: Option<Instant>,
+    pub highlights: HashMap<String, (Instant, String)>,
+    pub activity: VecDeque<String>,
+    pub notice: Option<(String, Instant)>,
+    /// Requests in flight: message_id → what they were for (to explain a failure).
+    pending: HashMap<String, String>,
+    asked_for_users: bool,
+    pub now: Instant,
+    pub quit: bool,
+}
+
+/// A card as the board shows it.
+pub struct Card<'a> {
+    pub item: &'a proto::WorkItem,
+    pub key: String,
+}
+
+impl App {
+    pub fn new(
+        handle: SessionHandle,
+        me: String,
+        my_name: String,
+        wanted_key: Option<String>,
+    ) -> Self {
+        let mut replica = Replica::new(None);
+        replica.store.users.insert(me.clone(), my_name.clone());
+        App {
+            replica,
+            handle,
+            me,
+            my_name,
+            wanted_key: wanted_key.map(|k| k.to_ascii_uppercase()),
+            lane: 0,
+            row: 0,
+            focus: None,
+            picker_row: 0,
+            popup: Popup::None,
+            filter: String::new(),
+            sprint: None,
+            link: Link::Connecting,
+            last_event: None,
+            highlights: HashMap::new(),
+            activity: VecDeque::new(),
+            notice: None,
+            pending: HashMap::new(),
+            asked_for_users: false,
+            now: Instant::now(),
+            quit: false,
+        }
+    }
+
+    pub fn project(&self) -> Option<&proto::Project> {
+        self.replica
+            .project()
+            .and_then(|p| self.replica.store.projects.get(p))
+    }
+
+    pub fn projects(&self) -> Vec<&proto::Project> {
+        let mut v: Vec<&proto::Project> = self.replica.store.projects.values().collect();
+        v.sort_by(|a, b| {
+            a.title
+                .to_lowercase()
+                .cmp(&b.title.to_lowercase())
+                .then(a.key.cmp(&b.key))
+        });
+        v
+    }
+
+    pub fn key_of(&self, item: &proto::WorkItem) -> String {
+        let key = self
+            .replica
+            .store
+            .projects
+            .get(&item.project_id)
+            .map(|p| p.key.as_str())
+            .unwrap_or("?");
+        display_key(key, item.item_number)
+    }
+
+    /// The cards of each lane, filtered and in board order.
+    pub fn lanes(&self) -> Vec<Vec<Card<'_>>> {
+        let mut lanes: Vec<Vec<Card<'_>>> = Status::ALL.iter().map(|_| Vec::new()).collect();
+        let Some(project) = self.replica.project() else {
+            return lanes;
+        };
+        let needle = self.filter.to_lowercase();
+        for item in self.replica.store.items_of(project) {
+            if self
+                .sprint
+                .as_ref()
+                .is_some_and(|s| item.sprint_id.as_ref() != Some(s))
+            {
+                continue;
+            }
+            let key = self.key_of(item);
+            if !needle.is_empty()
+                && !item.title.to_lowercase().contains(&needle)
+                && !key.to_lowercase().contains(&needle)
+            {
+                continue;
+            }
+            if let Some(i) =
+                Status::parse(&item.status).and_then(|s| Status::ALL.iter().position(|x| *x == s))
+            {
+                lanes[i].push(Card { item, key });
+            }
+        }
+        for lane in &mut lanes {
+            lane.sort_by_key(|c| (c.item.position, c.item.item_number));
+        }
+        lanes
+    }
+
+    pub fn selected(&self) -> Option<&proto::WorkItem> {
+        let lanes = self.lanes();
+        let id = lanes.get(self.lane)?.get(self.row)?.item.id.clone();
+        self.replica.store.work_items.get(&id)
+    }
+
+    pub fn user_name(&self, id: &str) -> String {
+        self.replica.store.user_name(id)
+    }
+
+    pub fn update(&mut self, event: AppEvent) {
+        match event {
+            AppEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
+            AppEvent::Key(_) | AppEvent::Resize => {}
+            AppEvent::Net(net) => self.on_net(net),
+            AppEvent::Tick => {
+                self.now = Instant::now();
+                self.expire();
+            }
+        }
+        self.settle_selection();
+    }
+
+    fn expire(&mut self) {
+        let now = self.now;
+        self.highlights
+            .retain(|_, (at, _)| now.duration_since(*at) < HIGHLIGHT_FOR);
+        if self
+            .notice
+            .as_ref()
+            .is_some_and(|(_, at)| now.duration_since(*at) > Duration::from_secs(6))
+        {
+            self.notice = None;
+        }
+    }
+
+    // ---- server side -------------------------------------------------------------------
+
+    fn on_net(&mut self, event: NetEvent) {
+        match &event {
+            NetEvent::Connecting { attempt } if *attempt > 1 => {
+                if let Link::Reconnecting { attempt: a, .. } = &mut self.link {
+                    *a = *attempt;
+                }
+            }
+            NetEvent::Connecting { .. } => {}
+            NetEvent::Connected => self.link = Link::Connected,
+            NetEvent::Disconnected { reason, .. } => {
+                // Requests in flight died with the connection.
+                self.pending.clear();
+                let attempt = match &self.link {
+                    Link::Reconnecting { attempt, .. } => *attempt,
+                    _ => 1,
+                };
+                self.link = Link::Reconnecting {
+                    attempt,
+                    reason: reason.clone(),
+                };
+            }
+            NetEvent::Message(msg) => {
+                if let Some(what) = self.pending.remove(&msg.message_id) {
+                    match &msg.payload {
+                        Some(Payload::Error(e)) => {
+                            self.say(format!("{what} failed: {}", e.message))
+                        }
+                        Some(Payload::WorkItemCreated(e)) => {
+                            self.focus = e.work_item.as_ref().map(|w| w.id.clone())
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let description = match &event {
+            NetEvent::Message(msg) => self.describe(msg),
+            _ => None,
+        };
+        let outcomes = self.replica.on_net(&self.handle, &event);
+        for outcome in outcomes {
+            if let Outcome::Applied(applied) = outcome {
+                self.on_applied(&applied, description.clone());
+            }
+        }
+        self.open_wanted_project();
+    }
+
+    fn on_applied(&mut self, applied: &Applied, description: Option<String>) {
+        self.last_event = Some(self.now);
+        if !self.replica.store.users.contains_key(&applied.user_id) && !self.asked_for_users {
+            self.asked_for_users = true;
+            self.replica.refresh_users(&self.handle);
+        }
+        let who = self.user_name(&applied.user_id);
+        if applied.user_id != self.me {
+            if let Some(item) = &applied.work_item_id {
+                if applied.kind != EntityKind::WorkItem || applied.action != Action::Deleted {
+                    self.highlights
+                        .insert(item.clone(), (self.now, who.clone()));
+                }
+            }
+        }
+        if let Some(text) = description {
+            self.activity.push_front(format!("{who} {text}"));
+            self.activity.truncate(ACTIVITY_LINES);
+        }
+    }
+
+    /// A line for the activity strip, written before the event is applied (so a deleted card
+    /// still has its key).
+    fn describe(&self, msg: &WebSocketMessage) -> Option<String> {
+        let project = self.replica.project()?;
+        let item_key = |id: &str| {
+            self.replica
+                .store
+                .work_items
+                .get(id)
+                .map(|w| self.key_of(w))
+        };
+        match msg.payload.as_ref()? {
+            Payload::WorkItemCreated(e) => {
+                let w = e.work_item.as_ref().filter(|w| w.project_id == project)?;
+                Some(format!("created {} \"{}\"", self.key_of(w), w.title))
+            }
+            Payload::WorkItemUpdated(e) => {
+                let w = e.work_item.as_ref().filter(|w| w.project_id == project)?;
+                let key = self.key_of(w);
+                let parts: Vec<String> =
+                    e.changes.iter().map(|c| describe_change(c, self)).collect();
+                Some(if parts.is_empty() {
+                    format!("updated {key}")
+                } else {
+                    format!("{} on {key}", parts.join(", "))
+                })
+            }
+            Payload::WorkItemDeleted(e) => Some(format!("deleted {}", item_key(&e.work_item_id)?)),
+            Payload::CommentCreated(e) => {
+                let c = e.comment.as_ref()?;
+                Some(format!(
+                    "commented on {}: \"{}\"",
+                    item_key(&c.work_item_id)?,
+                    first_line(&c.content, 40)
+                ))
+            }
+            Payload::CommentUpdated(e) => Some(format!(
+                "edited a comment on {}",
+                item_key(&e.comment.as_ref()?.work_item_id)?
+            )),
+            Payload::CommentDeleted(e) => Some(format!(
+                "deleted a comment on {}",
+                item_key(&e.work_item_id)?
+            )),
+            Payload::SprintCreated(e) => {
+                Some(format!("created sprint \"{}\"", e.sprint.as_ref()?.name))
+            }
+            Payload::SprintUpdated(e) => {
+                Some(format!("updated sprint \"{}\"", e.sprint.as_ref()?.name))
+            }
+            Payload::SprintDeleted(_) => Some("deleted a sprint".into()),
+            Payload::ProjectUpdated(e) => {
+                Some(format!("updated project {}", e.project.as_ref()?.key))
+            }
+            _ => None,
+        }
+    }
+
+    /// Opens `--project KEY` once the project list has arrived.
+    fn open_wanted_project(&mut self) {
+        if self.replica.project().is_some() || self.replica.store.cursor("").is_none() {
+            return;
+        }
+        let Some(key) = self.wanted_key.take() else {
+            return;
+        };
+        let found = self
+            .replica
+            .store
+            .projects
+            .values()
+            .find(|p| p.key == key || p.id == key)
+            .map(|p| p.id.clone());
+        match found {
+            Some(id) => self.replica.follow(&self.handle, Some(id)),
+            None => self.say(format!("No project with key {key}; pick one")),
+        }
+    }
+
+    fn say(&mut self, text: String) {
+        self.notice = Some((text, self.now));
+    }
+
+    fn send(&mut self, what: &str, payload: Payload) {
+        match self.handle.send(payload) {
+            Ok(id) => {
+                self.pending.insert(id, what.to_string());
+            }
+            Err(e) => self.say(format!("{what}: {e}")),
+        }
+    }
+
+    // ---- keys --------------------------------------------------------------------------
+
+    fn on_key(&mut self, key: KeyEvent) {
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return;
+        }
+        if self.popup != Popup::None {
+            self.on_popup_key(key);
+        } else if self.replica.project().is_none() {
+            self.on_picker_key(key);
+        } else {
+            self.on_board_key(key);
+        }
+    }
+
+    fn on_picker_key(&mut self, key: KeyEvent) {
+        let count = self.replica.store.projects.len();
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
+            KeyCode::Char('?') => self.popup = Popup::Help,
+            KeyCode::Up | KeyCode::Char('k') => self.picker_row = self.picker_row.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.picker_row = (self.picker_row + 1).min(count.saturating_sub(1))
+            }
+            KeyCode::Enter => {
+                if let Some(p) = self.projects().get(self.picker_row).map(|p| p.id.clone()) {
+                    self.lane = 0;
+                    self.row = 0;
+                    self.replica.follow(&self.handle, Some(p));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_board_key(&mut self, key: KeyEvent) {
+        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        match key.code {
+            KeyCode::Char('q') => self.quit = true,
+            KeyCode::Char('?') => self.popup = Popup::Help,
+            KeyCode::Esc => {
+                self.filter.clear();
+                self.sprint = None;
+            }
+            KeyCode::Char('o') => {
+                self.replica.follow(&self.handle, None);
+                self.highlights.clear();
+            }
+            KeyCode::Left if shift => self.move_card(-1),
+            KeyCode::Right if shift => self.move_card(1),
+            KeyCode::Up if shift => self.reorder(-1),
+            KeyCode::Down if shift => self.reorder(1),
+            KeyCode::Char('H') => self.move_card(-1),
+            KeyCode::Char('L') => self.move_card(1),
+            KeyCode::Char('K') => self.reorder(-1),
+            KeyCode::Char('J') => self.reorder(1),
+            KeyCode::Left | KeyCode::Char('h') => self.lane = self.lane.saturating_sub(1),
+            KeyCode::Right | KeyCode::Char('l') => {
+                self.lane = (self.lane + 1).min(Status::ALL.len() - 1)
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.row = self.row.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.row += 1,
+            KeyCode::Char('n') => {
+                self.popup = Popup::NewCard {
+                    title: String::new(),
+                    item_type: ItemType::Task,
+                }
+            }
+            KeyCode::Char('e') => {
+                if let Some(item) = self.selected() {
+                    self.popup = Popup::EditTitle {
+                        item_id: item.id.clone(),
+                        title: item.title.clone(),
+                    };
+                }
+            }
+            KeyCode::Char('d') => {
+                if let Some(item) = self.selected() {
+                    self.popup = Popup::ConfirmDelete {
+                        item_id: item.id.clone(),
+                    };
+                }
+            }
+            KeyCode::Enter => {
+                if let Some(item) = self.selected() {
+                    self.popup = Popup::Detail {
+                        item_id: item.id.clone(),
+                        comment: None,
+                    };
+                }
+            }
+            KeyCode::Char('/') => {
+                self.popup = Popup::Filter {
+                    text: self.filter.clone(),
+                }
+            }
+            KeyCode::Char('s') => self.cycle_sprint(),
+            KeyCode::Char('a') => self.assign_to_me(),
+            KeyCode::Char('p') => self.cycle_priority(),
+            _ => {}
+        }
+    }
+
+    fn on_popup_key(&mut self, key: KeyEvent) {
+        let popup = std::mem::replace(&mut self.popup, Popup::None);
+        self.popup = match popup {
+            Popup::None => Popup::None,
+            Popup::Help => match key.code {
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => {
+                    Popup::None
+                }
+                _ => Popup::Help,
+            },
+            Popup::ConfirmDelete { item_id } => {
+                if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                    self.send(
+                        "Delete",
+                        Payload::DeleteWorkItemRequest(proto::DeleteWorkItemRequest {
+                            work_item_id: item_id,
+                        }),
+                    );
+                }
+                Popup::None
+            }
+            Popup::Filter { mut text } => match key.code {
+                KeyCode::Enter => {
+                    self.filter = text.trim().to_string();
+                    self.row = 0;
+                    Popup::None
+                }
+                KeyCode::Esc => Popup::None,
+                _ => {
+                    edit(&mut text, key);
+                    self.filter = text.trim().to_string();
+                    Popup::Filter { text }
+                }
+            },
+            Popup::NewCard {
+                mut title,
+                item_type,
+            } => match key.code {
+                KeyCode::Esc => Popup::None,
+                KeyCode::Tab => Popup::NewCard {
+                    title,
+                    item_type: next_type(item_type),
+                },
+                KeyCode::Enter if !title.trim().is_empty() => {
+                    self.create_card(title.trim().to_string(), item_type);
+                    Popup::None
+                }
+                _ => {
+                    edit(&mut title, key);
+                    Popup::NewCard { title, item_type }
+                }
+            },
+            Popup::EditTitle { item_id, mut title } => match key.code {
+                KeyCode::Esc => Popup::None,
+                KeyCode::Enter if !title.trim().is_empty() => {
+                    if let Some(item) = self.replica.store.work_items.get(&item_id) {
+                        let req = proto::UpdateWorkItemRequest {
+                            work_item_id: item_id.clone(),
+                            expected_version: item.version,
+                            title: Some(title.trim().to_string()),
+                            ..Default::default()
+                        };
+                        self.send("Edit", Payload::UpdateWorkItemRequest(req));
+                    }
+                    Popup::None
+                }
+                _ => {
+                    edit(&mut title, key);
+                    Popup::EditTitle { item_id, title }
+                }
+            },
+            Popup::Detail {
+                item_id,
+                comment: Some(mut text),
+            } => match key.code {
+                KeyCode::Esc => Popup::Detail {
+                    item_id,
+                    comment: None,
+                },
+                KeyCode::Enter if !text.trim().is_empty() => {
+                    let req = proto::CreateCommentRequest {
+                        work_item_id: item_id.clone(),
+                        content: text.trim().to_string(),
+                    };
+                    self.send("Comment", Payload::CreateCommentRequest(req));
+                    Popup::Detail {
+                        item_id,
+                        comment: None,
+                    }
+                }
+                _ => {
+                    edit(&mut text, key);
+                    Popup::Detail {
+                        item_id,
+                        comment: Some(text),
+                    }
+                }
+            },
+            Popup::Detail {
+                item_id,
+                comment: None,
+            } => match key.code {
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Popup::None,
+                KeyCode::Char('c') => Popup::Detail {
+                    item_id,
+                    comment: Some(String::new()),
+                },
+                _ if !self.replica.store.work_items.contains_key(&item_id) => Popup::None,
+                _ => Popup::Detail {
+                    item_id,
+                    comment: None,
+                },
+            },
+        };
+    }
+
+    fn create_card(&mut self, title: String, item_type: ItemType) {
+        let Some(project) = self.replica.project().map(str::to_string) else {
+            return;
+        };
+        let status = Status::ALL[self.lane.min(Status::ALL.len() - 1)];
+        let req = proto::CreateWorkItemRequest {
+            item_type: item_type.to_proto() as i32,
+            title,
+            project_id: project,
+            status: Some(status.to_string()),
+            ..Default::default()
+        };
+        // The response selects the new card (see on_net).
+        self.send("Create", Payload::CreateWorkItemRequest(req));
+    }
+
+    fn update_selected(
+        &mut self,
+        what: &str,
+        build: impl FnOnce(&proto::WorkItem) -> Option<proto::UpdateWorkItemRequest>,
+    ) {
+        let Some(item) = self.selected().cloned() else {
+            return;
+        };
+        if let Some(mut req) = build(&item) {
+            req.work_item_id = item.id.clone();
+            req.expected_version = item.version;
+            self.send(what, Payload::UpdateWorkItemRequest(req));
+        }
+    }
+
+    fn move_card(&mut self, delta: i32) {
+        let Some(item) = self.selected().cloned() else {
+            return;
+        };
+        let Some(status) = Status::parse(&item.status) else {
+            return;
+        };
+        let target = if delta < 0 {
+            status.prev()
+        } else {
+            status.next()
+        };
+        let Some(target) = target else { return };
+        self.focus = Some(item.id.clone());
+        self.update_selected("Move", |_| {
+            Some(proto::UpdateWorkItemRequest {
+                status: Some(target.to_string()),
+                ..Default::default()
+            })
+        });
+    }
+
+    /// Swaps the selected card's position with its neighbour's in the lane.
+    fn reorder(&mut self, delta: i32) {
+        let lanes = self.lanes();
+        let Some(lane) = lanes.get(self.lane) else {
+            return;
+        };
+        let Some(neighbour_row) = self
+            .row
+            .checked_add_signed(delta as isize)
+            .filter(|r| *r < lane.len())
+        else {
+            return;
+        };
+        let (a, b) = (
+            lane[self.row].item.clone(),
+            lane[neighbour_row].item.clone(),
+        );
+        drop(lanes);
+        let (mut pa, mut pb) = (b.position, a.position);
+        if pa == pb {
+            // Equal positions: make the order explicit.
+            if delta < 0 {
+                pa = (pb - 1).max(0);
+                if pa == pb {
+                    pb += 1;
+                }
+            } else {
+                pa = pb + 1;
+            }
+        }
+        for (item, pos) in [(&a, pa), (&b, pb)] {
+            if item.position != pos {
+                let req = proto::UpdateWorkItemRequest {
+                    work_item_id: item.id.clone(),
+                    expected_version: item.version,
+                    position: Some(pos),
+                    ..Default::default()
+                };
+                self.send("Reorder", Payload::UpdateWorkItemRequest(req));
+            }
+        }
+        self.focus = Some(a.id.clone());
+    }
+
+    fn cycle_sprint(&mut self) {
+        let Some(project) = self.replica.project() else {
+            return;
+        };
+        let mut sprints: Vec<&proto::Sprint> = self
+            .replica
+            .store
+            .sprints
+            .values()
+            .filter(|s| s.project_id == project)
+            .collect();
+        sprints.sort_by_key(|s| (s.start_date, s.id.clone()));
+        let next = match &self.sprint {
+            None => sprints.first().map(|s| s.id.clone()),
+            Some(cur) => {
+                let i = sprints.iter().position(|s| &s.id == cur);
+                i.and_then(|i| sprints.get(i + 1)).map(|s| s.id.clone())
+            }
+        };
+        self.sprint = next;
+        self.row = 0;
+    }
+
+    fn assign_to_me(&mut self) {
+        let me = self.me.clone();
+        self.update_selected("Assign", |item| {
+            let target = if item.assignee_id.as_deref() == Some(me.as_str()) {
+                String::new()
+            } else {
+                me
+            };
+            Some(proto::UpdateWorkItemRequest {
+                assignee_id: Some(target),
+                ..Default::default()
+            })
+        });
+    }
+
+    fn cycle_priority(&mut self) {
+        self.update_selected("Priority", |item| {
+            let next = Priority::parse(&item.priority)
+                .unwrap_or(Priority::Medium)
+                .cycle();
+            Some(proto::UpdateWorkItemRequest {
+                priority: Some(next.to_string()),
+                ..Default::default()
+            })
+        });
+    }
+
+    /// Keeps lane/row inside the board, and moves to a focused card once it is there.
+    fn settle_selection(&mut self) {
+        let lane_lens: Vec<usize>;
+        let mut found = None;
+        {
+            let lanes = self.lanes();
+            lane_lens = lanes.iter().map(Vec::len).collect();
+            if let Some(id) = &self.focus {
+                found = lanes.iter().enumerate().find_map(|(l, cards)| {
+                    cards.iter().position(|c| &c.item.id == id).map(|r| (l, r))
+                });
+            }
+        }
+        if let (Some(id), Some((l, r))) = (self.focus.clone(), found) {
+            self.lane = l;
+            self.row = r;
+            // Keep following the card until the move it was waiting for has landed.
+            let landed = self
+                .replica
+                .store
+                .work_items
+                .get(&id)
+                .and_then(|w| Status::parse(&w.status))
+                .and_then(|s| Status::ALL.iter().position(|x| *x == s));
+            if landed == Some(l) && self.pending.is_empty() {
+                self.focus = None;
+            }
+        }
+        let len = lane_lens.get(self.lane).copied().unwrap_or(0);
+        self.row = self.row.min(len.saturating_sub(1));
+        let count = self.replica.store.projects.len();
+        self.picker_row = self.picker_row.min(count.saturating_sub(1));
+    }
+}
+
+fn next_type(t: ItemType) -> ItemType {
+    match t {
+        ItemType::Task => ItemType::Story,
+        ItemType::Story => ItemType::Epic,
+        ItemType::Epic => ItemType::Task,
+    }
+}
+
+/// Minimal line editing: type, backspace, ctrl-u clears.
+fn edit(text: &mut String, key: KeyEvent) {
+    match key.code {
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => text.clear(),
+        KeyCode::Char(c)
+            if !key.modifiers.contains(KeyModifiers::CONTROL) && text.chars().count() < 500 =>
+        {
+            text.push(c)
+        }
+        _ => {}
+    }
+}
+
+fn first_line(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or("");
+    if line.chars().count() > max {
+        format!("{}…", line.chars().take(max - 1).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+fn describe_change(c: &proto::FieldChange, app: &App) -> String {
+    let new = c.new_value.clone().unwrap_or_default();
+    match c.field_name.as_str() {
+        "status" => format!(
+            "moved to {}",
+            Status::parse(&new).map(|s| s.label()).unwrap_or(&new)
+        ),
+        "assignee_id" if new.is_empty() => "unassigned".into(),
+        "assignee_id" => format!("assigned {}", app.user_name(&new)),
+        "title" => format!("renamed to \"{}\"", first_line(&new, 30)),
+        "position" => "reordered".into(),
+        "sprint_id" => "changed sprint".into(),
+        "parent_id" => "changed parent".into(),
+        "description" => "edited description".into(),
+        other => format!("set {} to {}", other.replace('_', " "), new),
+    }
+}

@@ -1,0 +1,137 @@
+//! `pm board`: the live terminal Kanban board.
+//!
+//! Structure (after gitui and bottom): one [`app::App`] owns all state and is changed only by
+//! [`app::AppEvent`]s arriving on one channel: keys from an input thread, server traffic from the
+//! SDK session, and a tick. Drawing (`ui`) reads the state and changes nothing.
+pub mod app;
+#[cfg(test)]
+mod tests;
+pub mod ui;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use pm_shared::rest_client::{discover, resolve_user_id};
+use pm_shared::sdk::{self, SessionConfig};
+use ratatui::crossterm::event::{self, Event};
+use tokio::sync::mpsc;
+
+use crate::cli::GlobalArgs;
+use app::{App, AppEvent};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BoardArgs {
+    /// Open this project (its key, e.g. PM) instead of the project picker
+    #[arg(long, value_name = "KEY")]
+    pub project: Option<String>,
+    /// Your display name, shown to the other users [default: $PM_USER_NAME, else $USER]
+    #[arg(long, env = "PM_USER_NAME")]
+    pub name: Option<String>,
+}
+
+pub fn run(global: &GlobalArgs, args: BoardArgs) -> ExitCode {
+    match try_run(global, args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(crate::cli::EXIT_FAILURE)
+        }
+    }
+}
+
+fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!("pm board needs an interactive terminal (run it in a terminal or in tmux)");
+    }
+    let server = discover(global.server.as_deref())?;
+    let user_id = resolve_user_id(global.user_id.as_deref())?;
+    let name = args
+        .name
+        .or_else(|| std::env::var("USER").ok())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "me".to_string());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(board(server.url.to_string(), user_id, name, args.project))
+}
+
+async fn board(
+    url: String,
+    user_id: String,
+    name: String,
+    project: Option<String>,
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
+
+    let mut config = SessionConfig::new(url, user_id.clone());
+    config.name = Some(name.clone());
+    let net = tx.clone();
+    let handle = sdk::spawn(config, move |e| {
+        let _ = net.send(AppEvent::Net(e));
+    });
+
+    // Keys and resizes: crossterm's blocking reader on its own thread.
+    let keys = tx.clone();
+    std::thread::spawn(move || loop {
+        match event::poll(Duration::from_millis(250)) {
+            Ok(true) => {
+                let sent = match event::read() {
+                    Ok(Event::Key(k)) => keys.send(AppEvent::Key(k)),
+                    Ok(Event::Resize(..)) => keys.send(AppEvent::Resize),
+                    Ok(_) => Ok(()),
+                    Err(_) => break,
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+            Ok(false) => {
+                if keys.is_closed() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    });
+
+    // The clock: highlights fade and "last event" ages.
+    let ticks = tx.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            every.tick().await;
+            if ticks.send(AppEvent::Tick).is_err() {
+                break;
+            }
+        }
+    });
+    drop(tx);
+
+    // ratatui::init enters raw mode and the alternate screen and installs a panic hook that
+    // restores the terminal, so a crash never leaves it in raw mode.
+    let mut terminal = ratatui::try_init()?;
+    let mut app = App::new(handle.clone(), user_id, name, project);
+    let result = async {
+        terminal.draw(|f| ui::draw(f, &app))?;
+        while let Some(event) = rx.recv().await {
+            app.update(event);
+            // Apply whatever else is already waiting before drawing once.
+            while let Ok(event) = rx.try_recv() {
+                app.update(event);
+            }
+            if app.quit {
+                break;
+            }
+            terminal.draw(|f| ui::draw(f, &app))?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    ratatui::restore();
+    handle.close();
+    result
+}

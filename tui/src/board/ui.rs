@@ -1,0 +1,483 @@
+//! Drawing: a pure function of the app state onto a ratatui frame.
+use pm_shared::domain::{ItemType, Priority, SprintStatus, Status};
+use pm_shared::proto;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Block, BorderType, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap,
+};
+use ratatui::Frame;
+
+use super::app::{App, Card, Link, Popup};
+
+const CARD_HEIGHT: u16 = 3;
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let [header, body, activity, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(5),
+        Constraint::Length(if area.height >= 20 { 2 } else { 1 }),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    match app.project() {
+        Some(project) => {
+            draw_header(frame, header, app, project);
+            draw_lanes(frame, body, app);
+        }
+        None => {
+            frame.render_widget(Line::from(" pm · pick a project").bold(), header);
+            draw_picker(frame, body, app);
+        }
+    }
+    draw_activity(frame, activity, app);
+    draw_status(frame, status, app);
+    match &app.popup {
+        Popup::None => {}
+        Popup::Help => draw_help(frame, area),
+        Popup::Detail { item_id, comment } => {
+            draw_detail(frame, area, app, item_id, comment.as_deref())
+        }
+        Popup::NewCard { title, item_type } => {
+            let lane = Status::ALL[app.lane.min(Status::ALL.len() - 1)].label();
+            let label = format!(
+                "New {} in {lane}  (Tab: type · Enter: create · Esc: cancel)",
+                item_type.label()
+            );
+            draw_input(frame, area, &label, title);
+        }
+        Popup::EditTitle { title, .. } => draw_input(
+            frame,
+            area,
+            "Edit title  (Enter: save · Esc: cancel)",
+            title,
+        ),
+        Popup::Filter { text } => draw_input(
+            frame,
+            area,
+            "Filter by text  (Enter: keep · Esc: cancel)",
+            text,
+        ),
+        Popup::ConfirmDelete { item_id } => {
+            let name = app
+                .replica
+                .store
+                .work_items
+                .get(item_id)
+                .map(|w| format!("{} \"{}\"", app.key_of(w), w.title));
+            let text = format!(
+                "Delete {}?  y: delete · any other key: keep",
+                name.unwrap_or_default()
+            );
+            let rect = centered(area, 60, 3);
+            frame.render_widget(Clear, rect);
+            frame.render_widget(
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: true })
+                    .block(popup_block("Delete").border_style(Color::Red)),
+                rect,
+            );
+        }
+    }
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App, project: &proto::Project) {
+    let mut spans = vec![
+        Span::from(format!(" {} ", project.key)).bold().reversed(),
+        Span::from(format!(" {}", project.title)).bold(),
+    ];
+    if let Some(sprint) = app
+        .sprint
+        .as_ref()
+        .and_then(|s| app.replica.store.sprints.get(s))
+    {
+        spans.push(Span::from(format!("  sprint: {}", sprint.name)).fg(Color::Cyan));
+    }
+    if !app.filter.is_empty() {
+        spans.push(Span::from(format!("  filter: {}", app.filter)).fg(Color::Yellow));
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn draw_lanes(frame: &mut Frame, area: Rect, app: &App) {
+    let lanes = app.lanes();
+    let columns = Layout::horizontal(
+        Status::ALL
+            .iter()
+            .map(|_| Constraint::Ratio(1, Status::ALL.len() as u32)),
+    )
+    .split(area);
+    for (i, (status, cards)) in Status::ALL.iter().zip(lanes.iter()).enumerate() {
+        let focused = i == app.lane && app.popup == Popup::None;
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_type(if focused {
+                BorderType::Thick
+            } else {
+                BorderType::Rounded
+            })
+            .border_style(if focused {
+                Style::new().fg(Color::Cyan)
+            } else {
+                Style::new().fg(Color::DarkGray)
+            })
+            .title(Line::from(format!(" {} {} ", status.label(), cards.len())).bold());
+        let inner = block.inner(columns[i]);
+        frame.render_widget(block, columns[i]);
+        draw_cards(frame, inner, app, cards, (i == app.lane).then_some(app.row));
+    }
+}
+
+fn draw_cards(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    cards: &[Card<'_>],
+    selected: Option<usize>,
+) {
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let fit = (area.height / CARD_HEIGHT).max(1) as usize;
+    let offset = selected.map_or(0, |s| s.saturating_sub(fit - 1));
+    for (slot, (index, card)) in cards.iter().enumerate().skip(offset).take(fit).enumerate() {
+        let rect = Rect {
+            y: area.y + slot as u16 * CARD_HEIGHT,
+            height: CARD_HEIGHT.min(area.height),
+            ..area
+        };
+        draw_card(frame, rect, app, card, selected == Some(index));
+    }
+    if cards.len() > offset + fit && area.height > 0 {
+        let more = Rect {
+            y: area.y + area.height - 1,
+            height: 1,
+            ..area
+        };
+        frame.render_widget(
+            Line::from(format!("↓ {} more", cards.len() - offset - fit))
+                .dim()
+                .alignment(Alignment::Right),
+            more,
+        );
+    }
+}
+
+fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected: bool) {
+    let item = card.item;
+    let item_type = ItemType::from_proto(item.item_type).unwrap_or(ItemType::Task);
+    let (badge, badge_color) = match item_type {
+        ItemType::Epic => ("EPIC", Color::Magenta),
+        ItemType::Story => ("STORY", Color::Green),
+        ItemType::Task => ("TASK", Color::Blue),
+    };
+    let priority = Priority::parse(&item.priority).unwrap_or(Priority::Medium);
+    let (glyph, pcolor) = match priority {
+        Priority::Critical => ("!!", Color::Red),
+        Priority::High => ("↑", Color::LightRed),
+        Priority::Medium => ("=", Color::Yellow),
+        Priority::Low => ("↓", Color::DarkGray),
+    };
+    let mut top = vec![
+        Span::from(card.key.clone()).bold(),
+        Span::raw(" "),
+        Span::from(badge).fg(badge_color),
+        Span::raw(" "),
+        Span::from(glyph).fg(pcolor).bold(),
+    ];
+    if let Some(points) = item.story_points {
+        top.push(Span::from(format!(" {points}p")).fg(Color::Cyan));
+    }
+    let width = area.width as usize;
+    let title = truncate(&item.title, width);
+    let bottom = match app.highlights.get(&item.id) {
+        Some((_, who)) => Line::from(format!("✎ {who}"))
+            .fg(Color::Black)
+            .bg(Color::Yellow)
+            .bold(),
+        None => match &item.assignee_id {
+            Some(a) => Line::from(format!(
+                "@{}",
+                truncate(&app.user_name(a), width.saturating_sub(1))
+            ))
+            .fg(Color::Gray),
+            None => Line::from("unassigned").dim(),
+        },
+    };
+    let mut style = Style::new();
+    if app.highlights.contains_key(&item.id) {
+        style = style.bg(Color::Rgb(60, 60, 0));
+    }
+    if selected {
+        style = style.add_modifier(Modifier::REVERSED);
+    }
+    let lines = vec![Line::from(top), Line::from(title), bottom];
+    frame.render_widget(Paragraph::new(lines).style(style), area);
+}
+
+fn draw_picker(frame: &mut Frame, area: Rect, app: &App) {
+    let projects = app.projects();
+    let block = popup_block("Projects  (↑↓ select · Enter open · q quit)");
+    if projects.is_empty() {
+        let text = if app.replica.store.cursor("").is_none() {
+            "Loading projects…".to_string()
+        } else {
+            "No projects yet. Create one with: pm project create --title \"My project\" --key MP"
+                .to_string()
+        };
+        frame.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+            area,
+        );
+        return;
+    }
+    let items: Vec<ListItem> = projects
+        .iter()
+        .map(|p| {
+            let count = app.replica.store.items_of(&p.id).count();
+            let extra = if count > 0 {
+                format!("  ({count} items)")
+            } else {
+                String::new()
+            };
+            ListItem::new(Line::from(vec![
+                Span::from(format!("{:<8}", p.key)).bold(),
+                Span::raw(p.title.clone()),
+                Span::from(extra).dim(),
+            ]))
+        })
+        .collect();
+    let mut state = ListState::default().with_selected(Some(app.picker_row));
+    let list = List::new(items)
+        .block(block)
+        .highlight_style(Style::new().reversed())
+        .highlight_symbol("› ");
+    frame.render_stateful_widget(list, area, &mut state);
+}
+
+fn draw_activity(frame: &mut Frame, area: Rect, app: &App) {
+    let lines: Vec<Line> = if app.activity.is_empty() {
+        vec![Line::from(" No activity yet: changes by anyone show up here as they happen.").dim()]
+    } else {
+        app.activity
+            .iter()
+            .take(area.height as usize)
+            .map(|a| Line::from(format!(" • {a}")).fg(Color::Gray))
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
+    let (link, color) = match &app.link {
+        Link::Connecting => ("◌ connecting".to_string(), Color::Yellow),
+        Link::Connected if app.replica.is_resyncing() => ("⟳ resyncing".to_string(), Color::Yellow),
+        Link::Connected => ("● connected".to_string(), Color::Green),
+        Link::Reconnecting { attempt, .. } => {
+            (format!("◌ reconnecting (try {attempt})"), Color::Red)
+        }
+    };
+    let last = match app.last_event {
+        Some(at) => format!(
+            "last event {} ago",
+            ago(app.now.saturating_duration_since(at).as_secs())
+        ),
+        None => "no events yet".into(),
+    };
+    let mut spans = vec![
+        Span::from(format!(" {} ", app.my_name)).bold().reversed(),
+        Span::raw(" "),
+        Span::from(link).fg(color),
+        Span::from(format!(" · {last}")).dim(),
+    ];
+    match &app.notice {
+        Some((text, _)) => spans.push(Span::from(format!(" · {text}")).fg(Color::Red)),
+        None => spans.push(Span::from(" · ? help · q quit").dim()),
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn ago(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s => format!("{}h", s / 3600),
+    }
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("←→ / h l", "select lane"),
+    ("↑↓ / k j", "select card"),
+    ("H L / ⇧←→", "move card to the previous / next lane"),
+    ("K J / ⇧↑↓", "move card up / down in its lane"),
+    ("n", "new card in this lane (Tab: type)"),
+    ("e", "edit title"),
+    ("d", "delete (asks first)"),
+    ("Enter", "details and comments (c: comment)"),
+    ("a", "assign to me / unassign"),
+    ("p", "cycle priority"),
+    ("s", "cycle sprint filter"),
+    ("/", "filter by text · Esc clears filters"),
+    ("o", "other project"),
+    ("?", "this help"),
+    ("q", "quit"),
+];
+
+fn draw_help(frame: &mut Frame, area: Rect) {
+    let lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::from(format!(" {k:<11}")).bold().fg(Color::Cyan),
+                Span::raw(*v),
+            ])
+        })
+        .collect();
+    let rect = centered(area, 54, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(lines).block(popup_block("Keys")), rect);
+}
+
+fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment: Option<&str>) {
+    let rect = centered(
+        area,
+        area.width.saturating_sub(6).min(90),
+        area.height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, rect);
+    let Some(item) = app.replica.store.work_items.get(item_id) else {
+        frame.render_widget(
+            Paragraph::new("This card was deleted.").block(popup_block("Details")),
+            rect,
+        );
+        return;
+    };
+    let label = |s: &str| Span::from(format!("{s:<10}")).dim();
+    let item_type = ItemType::from_proto(item.item_type)
+        .map(|t| t.label())
+        .unwrap_or("?");
+    let status = Status::parse(&item.status)
+        .map(|s| s.label())
+        .unwrap_or(&item.status);
+    let sprint = item
+        .sprint_id
+        .as_ref()
+        .and_then(|s| app.replica.store.sprints.get(s))
+        .map(|s| {
+            format!(
+                "{} ({})",
+                s.name,
+                SprintStatus::from_proto(s.status)
+                    .map(|x| x.label())
+                    .unwrap_or("?")
+            )
+        })
+        .unwrap_or_else(|| "—".into());
+    let parent = item
+        .parent_id
+        .as_ref()
+        .and_then(|p| app.replica.store.work_items.get(p))
+        .map(|p| format!("{} {}", app.key_of(p), p.title))
+        .unwrap_or_else(|| "—".into());
+    let mut lines = vec![
+        Line::from(vec![
+            Span::from(app.key_of(item)).bold(),
+            Span::raw(format!("  {}", item.title)).bold(),
+        ]),
+        Line::from(vec![
+            label("Type"),
+            Span::raw(item_type),
+            Span::raw("   "),
+            label("Status"),
+            Span::raw(status),
+        ]),
+        Line::from(vec![
+            label("Priority"),
+            Span::raw(item.priority.clone()),
+            Span::raw("   "),
+            label("Points"),
+            Span::raw(
+                item.story_points
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "—".into()),
+            ),
+        ]),
+        Line::from(vec![
+            label("Assignee"),
+            Span::raw(
+                item.assignee_id
+                    .as_ref()
+                    .map(|a| app.user_name(a))
+                    .unwrap_or_else(|| "—".into()),
+            ),
+        ]),
+        Line::from(vec![label("Sprint"), Span::raw(sprint)]),
+        Line::from(vec![label("Parent"), Span::raw(parent)]),
+        Line::from(""),
+    ];
+    match item.description.as_deref() {
+        Some(d) => lines.extend(d.lines().map(|l| Line::from(l.to_string()))),
+        None => lines.push(Line::from("No description.").dim()),
+    }
+    lines.push(Line::from(""));
+    let comments = app.replica.store.comments_of(item_id);
+    lines.push(Line::from(format!("Comments ({})", comments.len())).bold());
+    for c in comments {
+        lines.push(Line::from(vec![
+            Span::from(format!("{}: ", app.user_name(&c.created_by))).fg(Color::Cyan),
+            Span::raw(c.content.clone()),
+        ]));
+    }
+    let hint = match comment {
+        Some(text) => Line::from(vec![
+            Span::from("comment › ").fg(Color::Yellow),
+            Span::raw(format!("{text}▏")),
+        ]),
+        None => Line::from(" c: add a comment · Esc: close").dim(),
+    };
+    let [body, input] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)])
+        .areas(popup_block("Details").inner(rect));
+    frame.render_widget(popup_block("Details"), rect);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
+    frame.render_widget(hint, input);
+}
+
+fn draw_input(frame: &mut Frame, area: Rect, label: &str, text: &str) {
+    let rect = centered(area, area.width.saturating_sub(4).min(72), 3);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(format!("{text}▏")).block(popup_block(label)),
+        rect,
+    );
+}
+
+fn popup_block(title: &str) -> Block<'_> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .title(Line::from(format!(" {title} ")).bold())
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+/// Cuts `s` to `width` columns with an ellipsis.
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else if width == 0 {
+        String::new()
+    } else {
+        format!("{}…", s.chars().take(width - 1).collect::<String>())
+    }
+}

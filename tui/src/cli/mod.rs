@@ -1,0 +1,190 @@
+//! The CLI subcommands over the REST API: one module per resource. Each resource's `run` makes
+//! one API call and returns the response body; [`execute`] finds the server, runs it and prints
+//! the result (JSON, or a table with `--format table`) or the error, and picks the exit status.
+pub mod comment;
+pub mod completions;
+pub mod project;
+pub mod sprint;
+pub mod swim_lane;
+pub mod table;
+pub mod work_item;
+
+use std::future::Future;
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::builder::PossibleValuesParser;
+use pm_shared::rest_client::{ClientError, RestClient};
+use serde_json::Value;
+
+/// Exit status of a runtime or API error (clap exits 2 on usage errors).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Flags every subcommand accepts, before or after it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// Server URL, e.g. http://127.0.0.1:8000 [default: $PM_SERVER, else the port file
+    /// server.json in the server's data directory]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
+    pub server: Option<String>,
+    /// Act as this user (a UUID, sent as X-User-Id) [default: $PM_USER_ID, else the local
+    /// default user]
+    #[arg(
+        long,
+        global = true,
+        value_name = "UUID",
+        help_heading = "Global options"
+    )]
+    pub user_id: Option<String>,
+    /// Indent the JSON output
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub pretty: bool,
+    /// Output format: the server's JSON, or an aligned table for people
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = Format::Json,
+        help_heading = "Global options"
+    )]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+/// Connects, runs one API call and prints its result. Returns the process exit status.
+pub fn execute<F, Fut>(global: &GlobalArgs, call: F) -> ExitCode
+where
+    F: FnOnce(RestClient) -> Fut,
+    Fut: Future<Output = Result<Value, ClientError>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let result = RestClient::connect(global.server.as_deref(), global.user_id.as_deref());
+    let result = match result {
+        Ok(client) => runtime.block_on(call(client)),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(body) => print_body(global, &body),
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn print_body(global: &GlobalArgs, body: &Value) -> ExitCode {
+    let text = match global.format {
+        Format::Table => table::render(body),
+        Format::Json if global.pretty => serde_json::to_string_pretty(body).unwrap_or_default(),
+        Format::Json => body.to_string(),
+    };
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`pm ... | head`) is not worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("cannot write the output: {e}")),
+    }
+}
+
+/// Prints `Error: <message>` on stderr and returns exit status 1.
+pub fn fail(message: &str) -> ExitCode {
+    eprintln!("Error: {message}");
+    ExitCode::from(EXIT_FAILURE)
+}
+
+/// A clap parser accepting exactly the wire spellings of a domain enum.
+pub fn one_of(values: impl IntoIterator<Item = &'static str>) -> PossibleValuesParser {
+    PossibleValuesParser::new(values)
+}
+
+/// Adds `"key": value` to a JSON object when the value is present.
+pub fn put_opt<T: Into<Value>>(body: &mut Value, key: &str, value: Option<T>) {
+    if let (Some(v), Some(map)) = (value, body.as_object_mut()) {
+        map.insert(key.to_string(), v.into());
+    }
+}
+
+/// Dates on the command line: Unix seconds, or a UTC calendar date `YYYY-MM-DD` (midnight).
+pub fn parse_date(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(secs);
+    }
+    let bad = || format!("'{s}' is neither Unix seconds nor a date like 2026-01-31");
+    let mut parts = s.splitn(3, '-');
+    let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let (y, m, d): (i64, i64, i64) = match (y.parse(), m.parse(), d.parse()) {
+        (Ok(y), Ok(m), Ok(d)) => (y, m, d),
+        _ => return Err(bad()),
+    };
+    if y.to_string().len() != 4 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return Err(bad());
+    }
+    Ok(days_from_civil(y, m, d) * 86_400)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month, day) of a day count since 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_as_unix_seconds_or_calendar_dates() {
+        assert_eq!(parse_date("1700000000"), Ok(1_700_000_000));
+        assert_eq!(parse_date("1970-01-01"), Ok(0));
+        assert_eq!(parse_date("2026-11-22"), Ok(1_795_305_600));
+        assert_eq!(parse_date("2024-02-29"), Ok(1_709_164_800));
+        assert!(parse_date("2023-02-29").is_err());
+        assert!(parse_date("2026-13-01").is_err());
+        assert!(parse_date("tomorrow").is_err());
+        assert_eq!(civil_from_days(1_795_305_600 / 86_400), (2026, 11, 22));
+    }
+}

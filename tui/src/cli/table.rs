@@ -1,0 +1,284 @@
+//! `--format table`: the API's JSON as aligned text for people. A list (`{"work_items":[…]}`)
+//! becomes one row per entity with the columns that matter for its kind; a single entity
+//! (`{"work_item":{…}}`) becomes one `field  value` line per field.
+use serde_json::{Map, Value};
+
+use super::civil_from_days;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    /// Cut to this many characters, with an ellipsis.
+    Trunc(usize),
+    /// Unix seconds shown as a UTC date.
+    Date,
+    /// Unix seconds shown as a UTC date and time (minutes).
+    DateTime,
+    /// The first 8 characters of a UUID.
+    ShortId,
+}
+
+struct Col {
+    header: &'static str,
+    field: &'static str,
+    kind: Kind,
+}
+
+const fn col(header: &'static str, field: &'static str, kind: Kind) -> Col {
+    Col {
+        header,
+        field,
+        kind,
+    }
+}
+
+/// The columns of each list the API returns, by its JSON key.
+fn columns(list: &str) -> Option<&'static [Col]> {
+    use Kind::*;
+    const PROJECTS: &[Col] = &[
+        col("KEY", "key", Text),
+        col("TITLE", "title", Trunc(40)),
+        col("STATUS", "status", Text),
+        col("VER", "version", Text),
+        col("ID", "id", Text),
+    ];
+    const WORK_ITEMS: &[Col] = &[
+        col("KEY", "display_key", Text),
+        col("TYPE", "item_type", Text),
+        col("STATUS", "status", Text),
+        col("PRIORITY", "priority", Text),
+        col("PTS", "story_points", Text),
+        col("VER", "version", Text),
+        col("TITLE", "title", Trunc(50)),
+    ];
+    const SPRINTS: &[Col] = &[
+        col("NAME", "name", Trunc(30)),
+        col("STATUS", "status", Text),
+        col("START", "start_date", Date),
+        col("END", "end_date", Date),
+        col("VER", "version", Text),
+        col("ID", "id", Text),
+    ];
+    const COMMENTS: &[Col] = &[
+        col("ID", "id", Text),
+        col("BY", "created_by", ShortId),
+        col("CREATED", "created_at", DateTime),
+        col("CONTENT", "content", Trunc(50)),
+    ];
+    const SWIM_LANES: &[Col] = &[
+        col("POS", "position", Text),
+        col("NAME", "name", Text),
+        col("STATUS", "status_value", Text),
+    ];
+    match list {
+        "projects" => Some(PROJECTS),
+        "work_items" => Some(WORK_ITEMS),
+        "sprints" => Some(SPRINTS),
+        "comments" => Some(COMMENTS),
+        "swim_lanes" => Some(SWIM_LANES),
+        _ => None,
+    }
+}
+
+/// Renders a response body as text.
+pub fn render(body: &Value) -> String {
+    match body {
+        Value::Object(map) if map.len() == 1 => {
+            let Some((key, value)) = map.iter().next() else {
+                return String::new();
+            };
+            match value {
+                Value::Array(rows) => list(key, rows),
+                Value::Object(entity) => fields(&format!("{key}s"), entity),
+                _ => fields("", map),
+            }
+        }
+        Value::Object(map) => fields("", map),
+        Value::Array(rows) => list("", rows),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    }
+}
+
+fn list(name: &str, rows: &[Value]) -> String {
+    // (header, field, kind). An unknown list shows the scalar fields of its first row.
+    let spec: Vec<(String, &str, Kind)> = match columns(name) {
+        Some(cols) => cols
+            .iter()
+            .map(|c| (c.header.to_string(), c.field, c.kind))
+            .collect(),
+        None => rows
+            .first()
+            .and_then(Value::as_object)
+            .map(|o| {
+                o.iter()
+                    .filter(|(_, v)| !v.is_object() && !v.is_array())
+                    .map(|(k, _)| (k.to_uppercase(), k.as_str(), Kind::Trunc(40)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let mut table: Vec<Vec<String>> = vec![spec.iter().map(|(h, _, _)| h.clone()).collect()];
+    for row in rows {
+        table.push(
+            spec.iter()
+                .map(|(_, field, kind)| cell(row.get(*field).unwrap_or(&Value::Null), *kind))
+                .collect(),
+        );
+    }
+    let mut out = align(&table);
+    if rows.is_empty() {
+        let what = if name.is_empty() {
+            "rows".to_string()
+        } else {
+            name.replace('_', " ")
+        };
+        out.push_str(&format!("\n(no {what})"));
+    }
+    out
+}
+
+/// One `field  value` line per field: the list columns' fields first, then the rest.
+fn fields(list_name: &str, entity: &Map<String, Value>) -> String {
+    let mut order: Vec<&str> = columns(list_name)
+        .map(|cols| cols.iter().map(|c| c.field).collect())
+        .unwrap_or_default();
+    order.retain(|f| entity.contains_key(*f));
+    let mut rest: Vec<&String> = entity.keys().collect();
+    rest.sort();
+    for k in rest {
+        if !order.contains(&k.as_str()) {
+            order.push(k);
+        }
+    }
+    let width = order.iter().map(|f| f.chars().count()).max().unwrap_or(0);
+    let mut lines = Vec::new();
+    for f in order {
+        let v = entity.get(f).unwrap_or(&Value::Null);
+        let kind = if f.ends_with("_at") || f.ends_with("_date") {
+            Kind::DateTime
+        } else {
+            Kind::Text
+        };
+        let text = match v {
+            Value::String(s) => s.clone(),
+            _ => cell(v, kind),
+        };
+        let pad = " ".repeat(width + 2);
+        let text = text.lines().collect::<Vec<_>>().join(&format!("\n{pad}"));
+        lines.push(format!("{f:<width$}  {text}").trim_end().to_string());
+    }
+    lines.join("\n")
+}
+
+fn cell(v: &Value, kind: Kind) -> String {
+    let text = match v {
+        Value::Null => return "-".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match (kind, n.as_i64()) {
+            (Kind::Date, Some(secs)) => date(secs, false),
+            (Kind::DateTime, Some(secs)) => date(secs, true),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    };
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match kind {
+        Kind::Trunc(max) if one_line.chars().count() > max => {
+            let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+            format!("{cut}…")
+        }
+        Kind::ShortId => one_line.chars().take(8).collect(),
+        _ => one_line,
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD` or `YYYY-MM-DD HH:MM` (UTC).
+fn date(secs: i64, with_time: bool) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    if with_time {
+        let rem = secs.rem_euclid(86_400);
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+            rem / 3600,
+            rem % 3600 / 60
+        )
+    } else {
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+}
+
+fn align(rows: &[Vec<String>]) -> String {
+    let ncols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..ncols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lists_are_aligned_with_their_kind_of_columns() {
+        let body = json!({"work_items": [
+            {"display_key": "PM-1", "item_type": "epic", "status": "backlog", "priority": "high",
+             "story_points": null, "version": 1, "title": "Checkout"},
+            {"display_key": "PM-10", "item_type": "task", "status": "in_progress",
+             "priority": "medium", "story_points": 3, "version": 12, "title": "A\nB"},
+        ]});
+        assert_eq!(
+            render(&body),
+            "KEY    TYPE  STATUS       PRIORITY  PTS  VER  TITLE\n\
+             PM-1   epic  backlog      high      -    1    Checkout\n\
+             PM-10  task  in_progress  medium    3    12   A B"
+        );
+    }
+
+    #[test]
+    fn empty_lists_say_so() {
+        assert_eq!(
+            render(&json!({"swim_lanes": []})),
+            "POS  NAME  STATUS\n(no swim lanes)"
+        );
+    }
+
+    #[test]
+    fn single_entities_are_field_value_lines() {
+        let body = json!({"sprint": {"id": "s1", "name": "S", "status": "planned",
+            "start_date": 0, "end_date": 86_400, "version": 1, "goal": null,
+            "created_at": 1_795_327_200}});
+        assert_eq!(
+            render(&body),
+            "name        S\nstatus      planned\nstart_date  1970-01-01 00:00\n\
+             end_date    1970-01-02 00:00\nversion     1\nid          s1\n\
+             created_at  2026-11-22 06:00\ngoal        -"
+        );
+        assert_eq!(render(&json!({"deleted_id": "x"})), "deleted_id  x");
+    }
+
+    #[test]
+    fn long_cells_are_cut() {
+        let title = "x".repeat(60);
+        let out = render(&json!({"projects": [{"key": "PM", "title": title}]}));
+        assert!(out.contains(&format!("{}…", "x".repeat(39))), "{out}");
+    }
+}
