@@ -47,10 +47,16 @@ pub enum SdkError {
     },
 }
 
-#[derive(Debug, Clone)]
+/// Finds the server's current base URL before each connection attempt (e.g. by re-reading the
+/// port file, so a server restarted on another port is found again).
+pub type Locate = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
 pub struct SessionConfig {
     /// `ws://host:port/ws` (an `http://` base URL is accepted too).
     pub url: String,
+    /// When set, consulted before every attempt; `url` is the fallback.
+    pub locate: Option<Locate>,
     pub user_id: String,
     /// Display name other users see.
     pub name: Option<String>,
@@ -64,6 +70,7 @@ impl SessionConfig {
     pub fn new(url: impl Into<String>, user_id: impl Into<String>) -> Self {
         SessionConfig {
             url: url.into(),
+            locate: None,
             user_id: user_id.into(),
             name: None,
             ping_every: Duration::from_secs(10),
@@ -215,7 +222,7 @@ impl SessionHandle {
 }
 
 async fn run(
-    config: SessionConfig,
+    mut config: SessionConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
     pending: Pending,
     state: watch::Sender<LinkState>,
@@ -227,6 +234,9 @@ async fn run(
         attempt += 1;
         state.send_replace(LinkState::Connecting);
         sink(NetEvent::Connecting { attempt });
+        if let Some(url) = config.locate.as_ref().and_then(|l| l()) {
+            config.url = url;
+        }
         let reason = match tokio_tungstenite::connect_async(config.ws_url()).await {
             Ok((socket, _)) => {
                 attempt = 0;

@@ -74,11 +74,12 @@ pub struct App {
     pub link: Link,
     pub last_event: Option<Instant>,
     pub highlights: HashMap<String, (Instant, String)>,
-    pub activity: VecDeque<String>,
+    /// Latest first: (who, what). Names are looked up when drawn, so they fill in late.
+    pub activity: VecDeque<(String, String)>,
     pub notice: Option<(String, Instant)>,
     /// Requests in flight: message_id → what they were for (to explain a failure).
     pending: HashMap<String, String>,
-    asked_for_users: bool,
+    asked_for_users: std::collections::HashSet<String>,
     pub now: Instant,
     pub quit: bool,
 }
@@ -117,7 +118,7 @@ impl App {
             activity: VecDeque::new(),
             notice: None,
             pending: HashMap::new(),
-            asked_for_users: false,
+            asked_for_users: Default::default(),
             now: Instant::now(),
             quit: false,
         }
@@ -273,8 +274,9 @@ impl App {
 
     fn on_applied(&mut self, applied: &Applied, description: Option<String>) {
         self.last_event = Some(self.now);
-        if !self.replica.store.users.contains_key(&applied.user_id) && !self.asked_for_users {
-            self.asked_for_users = true;
+        if !self.replica.store.users.contains_key(&applied.user_id)
+            && self.asked_for_users.insert(applied.user_id.clone())
+        {
             self.replica.refresh_users(&self.handle);
         }
         let who = self.user_name(&applied.user_id);
@@ -287,7 +289,7 @@ impl App {
             }
         }
         if let Some(text) = description {
-            self.activity.push_front(format!("{who} {text}"));
+            self.activity.push_front((applied.user_id.clone(), text));
             self.activity.truncate(ACTIVITY_LINES);
         }
     }

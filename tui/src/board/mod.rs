@@ -12,7 +12,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pm_shared::rest_client::{discover, resolve_user_id};
+use pm_shared::rest_client::{discover, resolve_user_id, ServerSource};
 use pm_shared::sdk::{self, SessionConfig};
 use ratatui::crossterm::event::{self, Event};
 use tokio::sync::mpsc;
@@ -25,7 +25,8 @@ pub struct BoardArgs {
     /// Open this project (its key, e.g. PM) instead of the project picker
     #[arg(long, value_name = "KEY")]
     pub project: Option<String>,
-    /// Your display name, shown to the other users [default: $PM_USER_NAME, else $USER]
+    /// Your display name, shown to the other users [default: $PM_USER_NAME, else $USER].
+    /// Without --user-id / $PM_USER_ID the name is also your identity: same name, same user
     #[arg(long, env = "PM_USER_NAME")]
     pub name: Option<String>,
 }
@@ -45,22 +46,45 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         anyhow::bail!("pm board needs an interactive terminal (run it in a terminal or in tmux)");
     }
     let server = discover(global.server.as_deref())?;
-    let user_id = resolve_user_id(global.user_id.as_deref())?;
     let name = args
         .name
         .or_else(|| std::env::var("USER").ok())
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "me".to_string());
+    let user_id = match (
+        global.user_id.as_deref(),
+        std::env::var("PM_USER_ID")
+            .ok()
+            .filter(|v| !v.trim().is_empty()),
+    ) {
+        (None, None) => name_user_id(&name),
+        (explicit, _) => resolve_user_id(explicit)?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(board(server.url.to_string(), user_id, name, args.project))
+    let explicit = matches!(server.source, ServerSource::Explicit | ServerSource::Env);
+    runtime.block_on(board(
+        server.url.to_string(),
+        explicit,
+        user_id,
+        name,
+        args.project,
+    ))
+}
+
+/// Without an explicit user id, a board user is named: the same name is the same user on every
+/// machine and every run (a UUID v5 of the name), and two names are two users.
+fn name_user_id(name: &str) -> String {
+    const PM_USERS: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2a5e_9b7d_4c1e_8a3f_5d2b_7c9e_0a41);
+    uuid::Uuid::new_v5(&PM_USERS, name.to_lowercase().as_bytes()).to_string()
 }
 
 async fn board(
     url: String,
+    explicit: bool,
     user_id: String,
     name: String,
     project: Option<String>,
@@ -69,6 +93,13 @@ async fn board(
 
     let mut config = SessionConfig::new(url, user_id.clone());
     config.name = Some(name.clone());
+    if !explicit {
+        // Found through the port file: look again before each reconnect, so a restarted server
+        // on a new port is found by itself.
+        config.locate = Some(std::sync::Arc::new(|| {
+            discover(None).ok().map(|d| d.url.to_string())
+        }));
+    }
     let net = tx.clone();
     let handle = sdk::spawn(config, move |e| {
         let _ = net.send(AppEvent::Net(e));

@@ -282,7 +282,7 @@ async fn remote_delete_and_gap_handling() {
     assert!(
         app.activity
             .front()
-            .is_some_and(|a| a == "bob deleted PM-6"),
+            .is_some_and(|(who, what)| who == BOB && what == "deleted PM-6"),
         "{:?}",
         app.activity
     );

@@ -264,7 +264,9 @@ fn draw_activity(frame: &mut Frame, area: Rect, app: &App) {
         app.activity
             .iter()
             .take(area.height as usize)
-            .map(|a| Line::from(format!(" • {a}")).fg(Color::Gray))
+            .map(|(who, what)| {
+                Line::from(format!(" • {} {what}", app.user_name(who))).fg(Color::Gray)
+            })
             .collect()
     };
     frame.render_widget(Paragraph::new(lines), area);
