@@ -59,8 +59,9 @@ pub async fn serve(
         // Events are small and latency matters more than packet count.
         let _ = tcp.set_nodelay(true);
     });
+    let maintenance = tokio::spawn(maintain(state.clone()));
     let notify = state.clone();
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
@@ -68,5 +69,37 @@ pub async fn serve(
         shutdown.await;
         notify.shutdown.send_replace(true);
     })
-    .await
+    .await;
+    maintenance.abort();
+    // Record the watermark once more on the way out.
+    if let Err(e) = state
+        .store
+        .maintain(state.config.event_retention_count, retention_secs(&state))
+        .await
+    {
+        tracing::warn!(error = %e, "final maintenance failed");
+    }
+    served
+}
+
+fn retention_secs(state: &AppState) -> u64 {
+    state.config.event_retention_days.saturating_mul(86_400)
+}
+
+/// Prunes the replay log every `maintenance_interval_secs`.
+async fn maintain(state: SharedState) {
+    let every = std::time::Duration::from_secs(state.config.maintenance_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match state
+            .store
+            .maintain(state.config.event_retention_count, retention_secs(&state))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruned the replay log"),
+            Err(e) => tracing::warn!(error = %e, "maintenance failed"),
+        }
+    }
 }

@@ -25,6 +25,18 @@ pub struct Config {
     /// behind is cut off from live delivery and told to resync.
     #[arg(long, env = "PM_WS_SEND_BUFFER_SIZE", default_value_t = 1024)]
     pub send_buffer: usize,
+    /// The same limit in bytes of encoded frames waiting for one connection.
+    #[arg(long, env = "PM_WS_SEND_BUFFER_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub send_buffer_bytes: usize,
+    /// Events kept per stream for replay; a client further behind reloads a snapshot.
+    #[arg(long, env = "PM_EVENT_RETENTION_COUNT", default_value_t = 100_000)]
+    pub event_retention_count: u64,
+    /// Events older than this many days are dropped from the replay log.
+    #[arg(long, env = "PM_EVENT_RETENTION_DAYS", default_value_t = 30)]
+    pub event_retention_days: u64,
+    /// How often the replay log is pruned, in seconds.
+    #[arg(long, env = "PM_MAINTENANCE_INTERVAL_SECS", default_value_t = 60)]
+    pub maintenance_interval_secs: u64,
     /// Largest WebSocket message accepted, in bytes; a larger one closes the socket (1009).
     #[arg(long, env = "PM_WS_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
     pub max_message_bytes: usize,
@@ -39,7 +51,11 @@ impl Config {
             data_dir: Some(dir.into()),
             database: "data.db".into(),
             send_buffer: 1024,
+            send_buffer_bytes: 8 * 1024 * 1024,
             max_message_bytes: 1024 * 1024,
+            event_retention_count: 100_000,
+            event_retention_days: 30,
+            maintenance_interval_secs: 60,
         }
     }
 

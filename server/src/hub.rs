@@ -21,9 +21,26 @@ pub enum Outbound {
     Frames(Arc<[Bytes]>),
 }
 
+impl Outbound {
+    /// Encoded size, counted against the connection's byte budget.
+    pub fn len(&self) -> usize {
+        match self {
+            Outbound::Frame(b) => b.len(),
+            Outbound::Frames(f) => f.iter().map(Bytes::len).sum(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The hub's handle on one connection.
 pub struct Subscriber {
     pub queue: mpsc::Sender<Outbound>,
+    /// Bytes queued and not yet written; the writer subtracts what it sends.
+    pub queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
+    pub max_bytes: usize,
     /// Shared with the connection's writer task, which reports the cut-off to the client.
     pub cut_off: Arc<CutOff>,
 }
@@ -38,6 +55,40 @@ pub struct CutOff {
 impl CutOff {
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *lock(&self.streams))
+    }
+}
+
+enum Offer {
+    Queued,
+    Full,
+    Closed,
+}
+
+impl Offer {
+    fn queued(&self) -> bool {
+        matches!(self, Offer::Queued)
+    }
+}
+
+impl Subscriber {
+    /// Queues without waiting, within both the message and the byte budget.
+    fn offer(&self, item: Outbound) -> Offer {
+        let len = item.len();
+        let queued = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if queued + len > self.max_bytes && queued > 0 {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Offer::Full;
+        }
+        match self.queue.try_send(item) {
+            Ok(()) => Offer::Queued,
+            Err(e) => {
+                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                match e {
+                    mpsc::error::TrySendError::Full(_) => Offer::Full,
+                    mpsc::error::TrySendError::Closed(_) => Offer::Closed,
+                }
+            }
+        }
     }
 }
 
@@ -108,7 +159,7 @@ impl EventHub {
         let Some((sub, streams)) = inner.conns.get_mut(&id) else {
             return false;
         };
-        if !replay.is_empty() && sub.queue.try_send(Outbound::Frames(replay.into())).is_err() {
+        if !replay.is_empty() && !sub.offer(Outbound::Frames(replay.into())).queued() {
             return false;
         }
         streams.insert(stream.to_string());
@@ -152,16 +203,16 @@ impl EventHub {
             let Some((sub, _)) = inner.conns.get(&id) else {
                 continue;
             };
-            match sub.queue.try_send(Outbound::Frames(frames.clone())) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
+            match sub.offer(Outbound::Frames(frames.clone())) {
+                Offer::Queued => {}
+                Offer::Full => {
                     let cut_off = sub.cut_off.clone();
                     let lost = inner.remove_from_streams(id);
                     tracing::warn!(conn = id, streams = ?lost, "slow consumer cut off from live delivery");
                     lock(&cut_off.streams).extend(lost);
                     cut_off.notify.notify_one();
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Offer::Closed => {
                     inner.remove_from_streams(id);
                     inner.conns.remove(&id);
                 }

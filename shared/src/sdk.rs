@@ -118,10 +118,14 @@ fn boxed(id: String, payload: Payload) -> Box<WebSocketMessage> {
     Box::new(WebSocketMessage::with_payload(id, payload))
 }
 
+const RECONNECT_REQUESTED: &str = "reconnect requested";
+
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<WebSocketMessage>>>>;
 
 enum Command {
     Send(Box<WebSocketMessage>),
+    /// Drop the current connection and start over (resuming from the owner's cursors).
+    Reconnect,
     Close,
 }
 
@@ -215,6 +219,11 @@ impl SessionHandle {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Drops the current connection; the session reconnects as it would after a network error.
+    pub fn reconnect(&self) {
+        let _ = self.commands.send(Command::Reconnect);
+    }
+
     /// Ends the session.
     pub fn close(&self) {
         let _ = self.commands.send(Command::Close);
@@ -253,7 +262,11 @@ async fn run(
         if closed.load(Ordering::Relaxed) {
             break;
         }
-        let retry_in = backoff(attempt, config.max_backoff);
+        let retry_in = if reason == RECONNECT_REQUESTED {
+            Duration::ZERO
+        } else {
+            backoff(attempt, config.max_backoff)
+        };
         sink(NetEvent::Disconnected { reason, retry_in });
         let sleep = tokio::time::sleep(retry_in);
         tokio::pin!(sleep);
@@ -264,7 +277,7 @@ async fn run(
                     None | Some(Command::Close) => { closed.store(true, Ordering::Relaxed); break; }
                     // Not connected: the request is dropped; `request` callers time out or see
                     // NotConnected, and owners re-sync on the next Connected.
-                    Some(Command::Send(_)) => {}
+                    Some(Command::Send(_)) | Some(Command::Reconnect) => {}
                 },
             }
         }
@@ -329,6 +342,10 @@ async fn drive(
                     closed.store(true, Ordering::Relaxed);
                     let _ = tx.send(Message::Close(None)).await;
                     return "closed".into();
+                }
+                Some(Command::Reconnect) => {
+                    let _ = tx.send(Message::Close(None)).await;
+                    return RECONNECT_REQUESTED.into();
                 }
                 Some(Command::Send(msg)) => {
                     if let Err(e) = tx.send(Message::Binary(msg.encode_to_vec().into())).await {

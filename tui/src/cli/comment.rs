@@ -30,6 +30,7 @@ pub enum CommentCommand {
         /// Work item UUID or key (PM-12)
         #[arg(long, value_name = "ID|KEY-N")]
         work_item_id: String,
+        /// Comment text
         #[arg(long)]
         content: String,
     },
@@ -40,6 +41,7 @@ pub enum CommentCommand {
         /// Comment UUID
         #[arg(value_name = "UUID")]
         id: String,
+        /// New comment text
         #[arg(long)]
         content: String,
     },

@@ -49,6 +49,7 @@ pub struct CreateArgs {
     /// Short key that prefixes work item keys (PM → PM-1, PM-2, …)
     #[arg(long)]
     pub key: String,
+    /// Project description
     #[arg(long)]
     pub description: Option<String>,
 }
@@ -58,11 +59,13 @@ pub struct UpdateArgs {
     /// Project UUID or key
     #[arg(value_name = "ID|KEY")]
     pub id: String,
+    /// New title
     #[arg(long)]
     pub title: Option<String>,
     /// New description ("" clears it)
     #[arg(long)]
     pub description: Option<String>,
+    /// New status (archiving changes nothing else)
     #[arg(long, value_parser = one_of(ProjectStatus::ALL.iter().map(|s| s.as_str())))]
     pub status: Option<String>,
     /// The version you last saw; the update fails if someone changed the project since

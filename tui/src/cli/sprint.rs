@@ -47,6 +47,7 @@ pub struct CreateArgs {
     /// Project UUID or key
     #[arg(long, value_name = "ID|KEY")]
     pub project_id: String,
+    /// Sprint name
     #[arg(long)]
     pub name: String,
     /// Start: Unix seconds or YYYY-MM-DD
@@ -55,6 +56,7 @@ pub struct CreateArgs {
     /// End: Unix seconds or YYYY-MM-DD; after the start
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub end_date: i64,
+    /// What the sprint should achieve
     #[arg(long)]
     pub goal: Option<String>,
 }
@@ -64,13 +66,16 @@ pub struct UpdateArgs {
     /// Sprint UUID
     #[arg(value_name = "UUID")]
     pub id: String,
+    /// New name
     #[arg(long)]
     pub name: Option<String>,
     /// New goal ("" clears it)
     #[arg(long)]
     pub goal: Option<String>,
+    /// New start: Unix seconds or YYYY-MM-DD
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub start_date: Option<i64>,
+    /// New end: Unix seconds or YYYY-MM-DD
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub end_date: Option<i64>,
     /// planned → active → completed; planned or active → cancelled

@@ -65,8 +65,10 @@ pub struct CreateArgs {
     /// epic, story or task
     #[arg(long = "type", value_name = "TYPE", value_parser = item_types())]
     pub item_type: String,
+    /// Title
     #[arg(long)]
     pub title: String,
+    /// Description
     #[arg(long)]
     pub description: Option<String>,
     /// Parent: an epic for a story, a story for a task (UUID or key)
@@ -85,8 +87,10 @@ pub struct ListArgs {
     /// Project UUID or key
     #[arg(value_name = "PROJECT_ID|KEY")]
     pub project: String,
+    /// Only items of this type
     #[arg(long = "type", value_name = "TYPE", value_parser = item_types())]
     pub item_type: Option<String>,
+    /// Only items with this status
     #[arg(long, value_parser = statuses())]
     pub status: Option<String>,
     /// Only items in this sprint (UUID)
@@ -118,13 +122,16 @@ pub struct UpdateArgs {
     /// Work item UUID or key (PM-12)
     #[arg(value_name = "ID|KEY-N")]
     pub id: String,
+    /// New title
     #[arg(long)]
     pub title: Option<String>,
     /// New description ("" clears it)
     #[arg(long)]
     pub description: Option<String>,
+    /// New status (board column)
     #[arg(long, value_parser = statuses())]
     pub status: Option<String>,
+    /// New priority
     #[arg(long, value_parser = priorities())]
     pub priority: Option<String>,
     /// Assignee (a user UUID; "" unassigns)
@@ -133,6 +140,7 @@ pub struct UpdateArgs {
     /// Sprint (a sprint UUID; "" removes the item from its sprint)
     #[arg(long, value_name = "UUID")]
     pub sprint_id: Option<String>,
+    /// Story points, 0 to 100
     #[arg(long, value_name = "0..100", value_parser = clap::value_parser!(i32).range(0..=100))]
     pub story_points: Option<i32>,
     /// New parent (UUID or key; "" makes the item top-level). Implies --update-parent
