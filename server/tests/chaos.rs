@@ -220,9 +220,16 @@ async fn run(seed: u64) -> Result<(), String> {
         let pick_item = |rng: &mut StdRng| {
             (!items.is_empty()).then(|| items[rng.random_range(0..items.len())].clone())
         };
+        let reparent = rng.random_bool(0.2);
+        let kind = [
+            proto::WorkItemType::Epic,
+            proto::WorkItemType::Story,
+            proto::WorkItemType::Task,
+        ][rng.random_range(0..3)];
         let payload = match roll {
             5..=29 => Payload::CreateWorkItemRequest(proto::CreateWorkItemRequest {
-                item_type: proto::WorkItemType::Task as i32,
+                item_type: kind as i32,
+                parent_id: parent_for(&mut rng, kind, &items),
                 title: format!("item {seed}-{op}"),
                 project_id: project.clone(),
                 status: Some(
@@ -232,21 +239,34 @@ async fn run(seed: u64) -> Result<(), String> {
                 ..Default::default()
             }),
             30..=59 => match pick_item(&mut rng) {
-                Some(w) => Payload::UpdateWorkItemRequest(proto::UpdateWorkItemRequest {
-                    work_item_id: w.id,
-                    expected_version: w.version,
-                    status: Some(
-                        ["backlog", "todo", "in_progress", "review", "done"]
-                            [rng.random_range(0..5)]
-                        .into(),
-                    ),
-                    priority: rng.random_bool(0.5).then(|| {
-                        ["low", "medium", "high", "critical"][rng.random_range(0..4)].into()
-                    }),
-                    story_points: rng.random_bool(0.3).then(|| rng.random_range(0..13)),
-                    title: rng.random_bool(0.2).then(|| format!("renamed {op}")),
-                    ..Default::default()
-                }),
+                Some(w) => {
+                    Payload::UpdateWorkItemRequest(proto::UpdateWorkItemRequest {
+                        work_item_id: w.id,
+                        expected_version: w.version,
+                        status: Some(
+                            ["backlog", "todo", "in_progress", "review", "done"]
+                                [rng.random_range(0..5)]
+                            .into(),
+                        ),
+                        priority: rng.random_bool(0.5).then(|| {
+                            ["low", "medium", "high", "critical"][rng.random_range(0..4)].into()
+                        }),
+                        story_points: rng.random_bool(0.3).then(|| rng.random_range(0..13)),
+                        title: rng.random_bool(0.2).then(|| format!("renamed {op}")),
+                        // Sometimes re-parent (or orphan) the item: relatives' lists change too.
+                        update_parent: reparent,
+                        parent_id: if reparent {
+                            parent_for(
+                                &mut rng,
+                                proto::WorkItemType::try_from(w.item_type).unwrap_or_default(),
+                                &items,
+                            )
+                        } else {
+                            None
+                        },
+                        ..Default::default()
+                    })
+                }
                 None => continue,
             },
             60..=67 => match pick_item(&mut rng) {
@@ -372,13 +392,19 @@ async fn rest(
         Payload::CreateWorkItemRequest(r) => (
             reqwest::Method::POST,
             "/api/v1/work-items".to_string(),
-            json!({"project_id": r.project_id, "item_type": "task", "title": r.title, "status": r.status}),
+            json!({"project_id": r.project_id, "title": r.title, "status": r.status, "parent_id": r.parent_id,
+            "item_type": match proto::WorkItemType::try_from(r.item_type) {
+                Ok(proto::WorkItemType::Epic) => "epic",
+                Ok(proto::WorkItemType::Story) => "story",
+                _ => "task",
+            }}),
         ),
         Payload::UpdateWorkItemRequest(r) => (
             reqwest::Method::PUT,
             format!("/api/v1/work-items/{}", r.work_item_id),
             json!({"expected_version": r.expected_version, "status": r.status, "priority": r.priority,
-                   "story_points": r.story_points, "title": r.title}),
+                   "story_points": r.story_points, "title": r.title,
+                   "update_parent": r.update_parent, "parent_id": r.parent_id}),
         ),
         Payload::DeleteWorkItemRequest(r) => (
             reqwest::Method::DELETE,
@@ -427,6 +453,27 @@ async fn rest(
         .send()
         .await
         .map(|r| r.status().is_success())
+}
+
+/// A parent of the right type for `kind` (epic for a story, story for a task), sometimes none.
+fn parent_for(
+    rng: &mut StdRng,
+    kind: proto::WorkItemType,
+    items: &[proto::WorkItem],
+) -> Option<String> {
+    let wanted = match kind {
+        proto::WorkItemType::Story => proto::WorkItemType::Epic,
+        proto::WorkItemType::Task => proto::WorkItemType::Story,
+        _ => return None,
+    };
+    let candidates: Vec<&proto::WorkItem> = items
+        .iter()
+        .filter(|w| w.item_type == wanted as i32)
+        .collect();
+    if candidates.is_empty() || rng.random_bool(0.3) {
+        return None;
+    }
+    Some(candidates[rng.random_range(0..candidates.len())].id.clone())
 }
 
 fn seeds() -> Vec<u64> {

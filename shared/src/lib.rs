@@ -1,6 +1,7 @@
 //! What `pm-server` and its clients both need: the wire protocol, the domain rules, the client SDK
 //! and the client store.
 pub mod domain;
+pub mod hierarchy;
 pub mod proto;
 pub mod replica;
 pub mod rest_client;

@@ -172,10 +172,27 @@ impl ClientStore {
         for u in snapshot.users {
             self.users.insert(u.id, u.name);
         }
+        self.refresh_hierarchy(&pid);
         // The workspace stream owns projects; a project snapshot never rolls one back.
         upsert_versioned(&mut self.projects, pid.clone(), project, |p| p.version);
         self.cursors.insert(pid.clone(), seq);
         self.release_held(&pid)
+    }
+
+    /// Recomputes ancestor_ids / descendant_ids of a project's items from their parent links.
+    fn refresh_hierarchy(&mut self, project_id: &str) {
+        let lists = crate::hierarchy::compute(
+            self.work_items
+                .values()
+                .filter(|w| w.project_id == project_id)
+                .map(|w| (w.id.as_str(), w.parent_id.as_deref())),
+        );
+        crate::hierarchy::apply(
+            self.work_items
+                .values_mut()
+                .filter(|w| w.project_id == project_id),
+            lists,
+        );
     }
 
     pub fn load_users(&mut self, users: Vec<proto::User>) {
@@ -244,7 +261,13 @@ impl ClientStore {
             .as_ref()
             .and_then(|p| self.apply_payload(p, msg.seq))
         {
-            Some(applied) => Outcome::Applied(applied),
+            Some(applied) => {
+                if applied.kind == EntityKind::WorkItem {
+                    // A created, moved or deleted item changes its relatives' lists too.
+                    self.refresh_hierarchy(stream);
+                }
+                Outcome::Applied(applied)
+            }
             None => Outcome::Ignored,
         }
     }

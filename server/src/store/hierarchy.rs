@@ -1,12 +1,10 @@
 //! ancestor_ids / descendant_ids of work items. One item's lists come from two recursive
 //! queries over its own chain, never from loading the whole project.
-use std::collections::HashMap;
-
 use pm_shared::proto::WorkItem;
 use sqlx::SqliteConnection;
 
 /// The deepest chain followed; deeper data (only possible through corruption) is cut off.
-const MAX_DEPTH: i64 = 100;
+const MAX_DEPTH: i64 = pm_shared::hierarchy::MAX_DEPTH as i64;
 
 /// Nearest parent first.
 pub async fn ancestors(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Vec<String>> {
@@ -51,49 +49,8 @@ pub async fn fill(conn: &mut SqliteConnection, item: &mut WorkItem) -> sqlx::Res
     Ok(())
 }
 
-/// Fills the lists of every item of a loaded set (a project's snapshot) in memory.
+/// Fills the lists of every item of a loaded set (a project's snapshot) in memory, exactly as
+/// the client store does (see `pm_shared::hierarchy`).
 pub fn fill_all(items: &mut [WorkItem]) {
-    let parent: HashMap<String, Option<String>> = items
-        .iter()
-        .map(|i| (i.id.clone(), i.parent_id.clone()))
-        .collect();
-    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
-    for i in items.iter() {
-        if let Some(p) = i.parent_id.as_deref() {
-            children.entry(p).or_default().push(i.id.as_str());
-        }
-    }
-    let mut lists = Vec::with_capacity(items.len());
-    for item in items.iter() {
-        let mut up = Vec::new();
-        let mut cur = item.parent_id.clone();
-        while let Some(p) = cur {
-            if up.len() as i64 >= MAX_DEPTH || up.contains(&p) || !parent.contains_key(&p) {
-                break;
-            }
-            cur = parent.get(&p).cloned().flatten();
-            up.push(p);
-        }
-        let mut down: Vec<String> = Vec::new();
-        let mut frontier = vec![item.id.as_str()];
-        while !frontier.is_empty() && (down.len() as i64) < MAX_DEPTH * 1000 {
-            let mut next: Vec<&str> = Vec::new();
-            for id in frontier {
-                let mut kids = children.get(id).cloned().unwrap_or_default();
-                kids.sort_unstable();
-                for k in kids {
-                    if k != item.id && !down.iter().any(|d| d == k) {
-                        down.push(k.to_string());
-                        next.push(k);
-                    }
-                }
-            }
-            frontier = next;
-        }
-        lists.push((up, down));
-    }
-    for (item, (up, down)) in items.iter_mut().zip(lists) {
-        item.ancestor_ids = up;
-        item.descendant_ids = down;
-    }
+    pm_shared::hierarchy::fill(items);
 }

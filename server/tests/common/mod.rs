@@ -177,7 +177,7 @@ pub struct WsClient {
 }
 
 impl WsClient {
-    async fn connect(addr: SocketAddr, query: &str, recv_buffer: Option<u32>) -> WsClient {
+    pub async fn connect(addr: SocketAddr, query: &str, recv_buffer: Option<u32>) -> WsClient {
         let socket = TcpSocket::new_v4().expect("socket");
         if let Some(bytes) = recv_buffer {
             socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
