@@ -313,12 +313,15 @@ impl App {
             Payload::WorkItemUpdated(e) => {
                 let w = e.work_item.as_ref().filter(|w| w.project_id == project)?;
                 let key = self.key_of(w);
-                let parts: Vec<String> =
-                    e.changes.iter().map(|c| describe_change(c, self)).collect();
+                let parts: Vec<String> = e
+                    .changes
+                    .iter()
+                    .map(|c| describe_change(c, &key, self))
+                    .collect();
                 Some(if parts.is_empty() {
                     format!("updated {key}")
                 } else {
-                    format!("{} on {key}", parts.join(", "))
+                    parts.join(", ")
                 })
             }
             Payload::WorkItemDeleted(e) => Some(format!("deleted {}", item_key(&e.work_item_id)?)),
@@ -821,20 +824,25 @@ fn first_line(s: &str, max: usize) -> String {
     }
 }
 
-fn describe_change(c: &proto::FieldChange, app: &App) -> String {
+/// One change in words, e.g. "moved PM-4 to Review".
+fn describe_change(c: &proto::FieldChange, key: &str, app: &App) -> String {
     let new = c.new_value.clone().unwrap_or_default();
     match c.field_name.as_str() {
         "status" => format!(
-            "moved to {}",
+            "moved {key} to {}",
             Status::parse(&new).map(|s| s.label()).unwrap_or(&new)
         ),
-        "assignee_id" if new.is_empty() => "unassigned".into(),
-        "assignee_id" => format!("assigned {}", app.user_name(&new)),
-        "title" => format!("renamed to \"{}\"", first_line(&new, 30)),
-        "position" => "reordered".into(),
-        "sprint_id" => "changed sprint".into(),
-        "parent_id" => "changed parent".into(),
-        "description" => "edited description".into(),
-        other => format!("set {} to {}", other.replace('_', " "), new),
+        "assignee_id" if new.is_empty() => format!("unassigned {key}"),
+        "assignee_id" => format!("assigned {key} to {}", app.user_name(&new)),
+        "title" => format!("renamed {key} to \"{}\"", first_line(&new, 30)),
+        "position" => format!("reordered {key}"),
+        "sprint_id" if new.is_empty() => format!("took {key} out of its sprint"),
+        "sprint_id" => format!("put {key} in a sprint"),
+        "parent_id" => format!("changed the parent of {key}"),
+        "description" => format!("edited the description of {key}"),
+        "priority" => format!("set {key} to {new} priority"),
+        "story_points" if new.is_empty() => format!("cleared the points of {key}"),
+        "story_points" => format!("estimated {key} at {new} points"),
+        other => format!("set {} of {key} to {new}", other.replace('_', " ")),
     }
 }

@@ -196,7 +196,7 @@ async fn a_remote_change_moves_the_card_and_names_who_did_it() {
         "highlight names the user:\n{screen}"
     );
     assert!(
-        screen.contains("bob moved to Review on PM-4"),
+        screen.contains("bob moved PM-4 to Review"),
         "activity strip:\n{screen}"
     );
     insta::assert_snapshot!(screen);

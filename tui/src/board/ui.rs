@@ -180,32 +180,42 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
         Priority::Medium => ("=", Color::Yellow),
         Priority::Low => ("↓", Color::DarkGray),
     };
-    let mut top = vec![
+    let width = area.width as usize;
+    // Line 1: key and priority on the left, points on the right.
+    let points = item
+        .story_points
+        .map(|p| format!("{p}p"))
+        .unwrap_or_default();
+    let left = format!("{} {glyph}", card.key);
+    let gap = width
+        .saturating_sub(left.chars().count() + points.chars().count())
+        .max(1);
+    let top = Line::from(vec![
         Span::from(card.key.clone()).bold(),
         Span::raw(" "),
-        Span::from(badge).fg(badge_color),
-        Span::raw(" "),
         Span::from(glyph).fg(pcolor).bold(),
-    ];
-    if let Some(points) = item.story_points {
-        top.push(Span::from(format!(" {points}p")).fg(Color::Cyan));
-    }
-    let width = area.width as usize;
+        Span::raw(" ".repeat(gap)),
+        Span::from(points).fg(Color::Cyan),
+    ]);
+    // Line 2: the title. Line 3: the type, then who changed it just now, else the assignee.
     let title = truncate(&item.title, width);
-    let bottom = match app.highlights.get(&item.id) {
-        Some((_, who)) => Line::from(format!("✎ {who}"))
-            .fg(Color::Black)
-            .bg(Color::Yellow)
-            .bold(),
+    let room = width.saturating_sub(badge.len() + 1);
+    let mut bottom = vec![Span::from(badge).fg(badge_color).bold(), Span::raw(" ")];
+    match app.highlights.get(&item.id) {
+        Some((_, who)) => bottom.push(
+            Span::from(truncate(&format!("✎ {who}"), room))
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .bold(),
+        ),
         None => match &item.assignee_id {
-            Some(a) => Line::from(format!(
-                "@{}",
-                truncate(&app.user_name(a), width.saturating_sub(1))
-            ))
-            .fg(Color::Gray),
-            None => Line::from("unassigned").dim(),
+            Some(a) => bottom.push(
+                Span::from(truncate(&format!("@{}", app.user_name(a)), room)).fg(Color::Gray),
+            ),
+            None => bottom.push(Span::from("—").dim()),
         },
-    };
+    }
+    let bottom = Line::from(bottom);
     let mut style = Style::new();
     if app.highlights.contains_key(&item.id) {
         style = style.bg(Color::Rgb(60, 60, 0));
@@ -213,7 +223,7 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
     if selected {
         style = style.add_modifier(Modifier::REVERSED);
     }
-    let lines = vec![Line::from(top), Line::from(title), bottom];
+    let lines = vec![top, Line::from(title), bottom];
     frame.render_widget(Paragraph::new(lines).style(style), area);
 }
 
