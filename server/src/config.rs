@@ -68,21 +68,6 @@ impl Config {
     }
 }
 
-/// `<git root of the working directory>/.pm`, else `~/.pm`, else `./.pm`: the same place the
-/// reference server and CLI look, so `pm` finds the server without flags.
-pub fn default_data_dir() -> PathBuf {
-    if let Ok(out) = std::process::Command::new("git")
-        .args(["rev-parse", "--show-toplevel"])
-        .output()
-    {
-        if out.status.success() {
-            let root = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if !root.is_empty() {
-                return PathBuf::from(root).join(".pm");
-            }
-        }
-    }
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".pm"))
-        .unwrap_or_else(|| PathBuf::from(".pm"))
-}
+/// `<git root of the working directory>/.pm`, else `~/.pm`: the same place the reference server
+/// and both CLIs look, so `pm` finds the server without flags.
+pub use pm_shared::rest_client::default_data_dir;

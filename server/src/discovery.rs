@@ -2,19 +2,10 @@
 //! or the reference's) finds a server that bound port 0.
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ServerInfo {
-    pub pid: u32,
-    pub port: u16,
-    pub host: String,
-    pub started_at: String,
-    pub version: String,
-}
+pub use pm_shared::rest_client::ServerInfo;
 
 pub fn path(data_dir: &Path) -> PathBuf {
-    data_dir.join("server.json")
+    data_dir.join(pm_shared::rest_client::PORT_FILE)
 }
 
 /// Writes the file atomically (temp file + rename) so a reader never sees half of it.
