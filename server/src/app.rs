@@ -8,15 +8,17 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::hub::EventHub;
 use crate::store::Store;
+use crate::transport::limits::ConnectionLimits;
 use crate::transport::{rest, ws};
 
 pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub hub: EventHub,
+    pub connections: Arc<ConnectionLimits>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -25,13 +27,35 @@ pub type SharedState = Arc<AppState>;
 impl AppState {
     /// Opens (creating if needed) the database named by `config` and applies migrations.
     pub async fn open(config: Config) -> anyhow::Result<SharedState> {
+        config.validate()?;
         let store = Store::open(&config.database_path()).await?;
+        let hub = match config.auth {
+            AuthMode::Desktop => EventHub::default(),
+            AuthMode::Token => {
+                let mut writer = store.writer().await;
+                EventHub::members_only(crate::access::all_members(&mut writer).await?)
+            }
+        };
         Ok(Arc::new(AppState {
             config,
             store,
-            hub: EventHub::default(),
+            hub,
+            connections: Arc::default(),
             shutdown: watch::channel(false).0,
         }))
+    }
+
+    /// The read rules for `actor` (membership checks in token mode).
+    pub fn viewer(&self, actor: &crate::commands::Actor) -> crate::access::Viewer {
+        crate::access::Viewer {
+            user_id: actor.user_id.clone(),
+            mode: self.config.auth,
+        }
+    }
+
+    /// Asks the server to shut down gracefully (POST /admin/shutdown).
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
 
     /// Resolves when the server starts shutting down; open WebSockets close with 1001.
@@ -66,7 +90,12 @@ pub async fn serve(
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        shutdown.await;
+        // The caller's signal, or POST /admin/shutdown.
+        let mut requested = notify.shutdown.subscribe();
+        tokio::select! {
+            _ = shutdown => {}
+            _ = requested.wait_for(|down| *down) => {}
+        }
         notify.shutdown.send_replace(true);
     })
     .await;

@@ -8,6 +8,15 @@ use std::path::PathBuf;
     about = "pm server: real-time collaborative agile board"
 )]
 pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+    /// Who may do what: `desktop` trusts the user a client names (one trusted local user
+    /// space); `token` requires a signed JWT and enforces project membership and roles.
+    #[arg(long, env = "PM_AUTH_MODE", value_enum, default_value_t = AuthMode::Desktop)]
+    pub auth: AuthMode,
+    /// HS256 secret for token mode (at least 32 characters).
+    #[arg(long, env = "PM_AUTH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
     /// Address to bind.
     #[arg(long, env = "PM_SERVER_HOST", default_value = "127.0.0.1")]
     pub host: String,
@@ -28,6 +37,22 @@ pub struct Config {
     /// The same limit in bytes of encoded frames waiting for one connection.
     #[arg(long, env = "PM_WS_SEND_BUFFER_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub send_buffer_bytes: usize,
+    /// Requests (frames) a WebSocket may send per second, sustained; more get RATE_LIMITED.
+    #[arg(long, env = "PM_RATE_LIMIT_PER_SEC", default_value_t = 1000)]
+    pub rate_limit_per_sec: u32,
+    /// Frames a WebSocket may send at once above the sustained rate.
+    #[arg(long, env = "PM_RATE_LIMIT_BURST", default_value_t = 2000)]
+    pub rate_limit_burst: u32,
+    /// Open WebSocket connections allowed in all.
+    #[arg(long, env = "PM_SERVER_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Open WebSocket connections allowed per user.
+    #[arg(long, env = "PM_MAX_CONNECTIONS_PER_USER", default_value_t = 100)]
+    pub max_connections_per_user: usize,
+    /// How long a write may wait for its turn before it is refused with TIMEOUT. A write that
+    /// has started always finishes: nothing is ever left half-done.
+    #[arg(long, env = "PM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
     /// Events kept per stream for replay; a client further behind reloads a snapshot.
     #[arg(long, env = "PM_EVENT_RETENTION_COUNT", default_value_t = 100_000)]
     pub event_retention_count: u64,
@@ -42,10 +67,51 @@ pub struct Config {
     pub max_message_bytes: usize,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    Desktop,
+    Token,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ServerCommand {
+    /// Print a signed token for a user (token mode): pm-server issue-token --user-id <uuid>
+    IssueToken {
+        /// The user the token names (its `sub`)
+        #[arg(long)]
+        user_id: String,
+        /// Also grant server administration (the `admin` role: /admin endpoints)
+        #[arg(long)]
+        admin: bool,
+        /// Days until the token expires
+        #[arg(long, default_value_t = 30)]
+        ttl_days: i64,
+    },
+}
+
+/// Shortest accepted JWT secret.
+pub const MIN_SECRET_LEN: usize = 32;
+
 impl Config {
+    /// Rejects configurations that cannot work (e.g. token mode without a usable secret).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.auth == AuthMode::Token
+            && self
+                .jwt_secret
+                .as_deref()
+                .is_none_or(|s| s.len() < MIN_SECRET_LEN)
+        {
+            anyhow::bail!("token mode needs --jwt-secret / PM_AUTH_JWT_SECRET of at least {MIN_SECRET_LEN} characters");
+        }
+        Ok(())
+    }
+
     /// A configuration for tests and embedding: loopback, port 0, the given data directory.
     pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
         Config {
+            command: None,
+            auth: AuthMode::Desktop,
+            jwt_secret: None,
             host: "127.0.0.1".into(),
             port: 0,
             data_dir: Some(dir.into()),
@@ -53,6 +119,11 @@ impl Config {
             send_buffer: 1024,
             send_buffer_bytes: 8 * 1024 * 1024,
             max_message_bytes: 1024 * 1024,
+            rate_limit_per_sec: 1000,
+            rate_limit_burst: 2000,
+            max_connections: 10_000,
+            max_connections_per_user: 100,
+            request_timeout_secs: 30,
             event_retention_count: 100_000,
             event_retention_days: 30,
             maintenance_interval_secs: 60,

@@ -37,6 +37,8 @@ impl Outbound {
 
 /// The hub's handle on one connection.
 pub struct Subscriber {
+    /// Whose connection this is (membership filters deliveries in token mode).
+    pub user_id: String,
     pub queue: mpsc::Sender<Outbound>,
     /// Bytes queued and not yet written; the writer subtracts what it sends.
     pub queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
@@ -102,6 +104,9 @@ pub struct EventHub {
 struct Inner {
     conns: HashMap<ConnId, (Subscriber, HashSet<String>)>,
     by_stream: HashMap<String, HashSet<ConnId>>,
+    /// Token mode: project → its members. A project's events reach members only. None in
+    /// desktop mode, where everyone may see everything.
+    members: Option<HashMap<String, HashSet<String>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,6 +134,52 @@ impl Inner {
 }
 
 impl EventHub {
+    /// A hub that delivers project events to members only (token mode), starting from the
+    /// given (project, user) memberships.
+    pub fn members_only(memberships: Vec<(String, String)>) -> EventHub {
+        let mut members: HashMap<String, HashSet<String>> = HashMap::new();
+        for (project, user) in memberships {
+            members.entry(project).or_default().insert(user);
+        }
+        let hub = EventHub::default();
+        lock(&hub.inner).members = Some(members);
+        hub
+    }
+
+    /// Replaces a project's members (token mode); connections of users who are no longer
+    /// members leave the project's stream at once.
+    pub fn set_members(&self, project: &str, users: Vec<String>) {
+        let mut inner = lock(&self.inner);
+        let Some(members) = inner.members.as_mut() else {
+            return;
+        };
+        let users: HashSet<String> = users.into_iter().collect();
+        members.insert(project.to_string(), users.clone());
+        let revoked: Vec<ConnId> = inner
+            .by_stream
+            .get(project)
+            .map(|ids| {
+                ids.iter()
+                    .copied()
+                    .filter(|id| {
+                        inner
+                            .conns
+                            .get(id)
+                            .is_some_and(|(s, _)| !users.contains(&s.user_id))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in revoked {
+            if let Some((_, streams)) = inner.conns.get_mut(&id) {
+                streams.remove(project);
+            }
+            if let Some(set) = inner.by_stream.get_mut(project) {
+                set.remove(&id);
+            }
+        }
+    }
+
     pub fn register(&self, subscriber: Subscriber) -> ConnId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         lock(&self.inner)
@@ -198,6 +249,16 @@ impl EventHub {
             targets.extend(extra.iter().copied());
             targets.sort_unstable();
             targets.dedup();
+        }
+        // Token mode: a project's lifecycle events on the workspace stream reach its members only.
+        if let (Some(members), Some(project)) = (inner.members.as_ref(), also) {
+            let allowed = members.get(project);
+            targets.retain(|id| {
+                inner
+                    .conns
+                    .get(id)
+                    .is_some_and(|(s, _)| allowed.is_some_and(|m| m.contains(&s.user_id)))
+            });
         }
         for id in targets {
             let Some((sub, _)) = inner.conns.get(&id) else {

@@ -3,7 +3,9 @@
 //! Data flows one way: transport (`transport::ws`, `transport::rest`) → command (`commands`,
 //! the one mutation pipeline) → store (`store`) + event → hub (`hub`) → clients.
 //! Reads go from the transports straight to `reads`.
+pub mod access;
 pub mod app;
+pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod discovery;

@@ -1,4 +1,5 @@
 use clap::Parser;
+use pm_server::config::{ServerCommand, MIN_SECRET_LEN};
 use pm_server::{discovery, AppState, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -11,6 +12,30 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = Config::parse();
+    if let Some(ServerCommand::IssueToken {
+        user_id,
+        admin,
+        ttl_days,
+    }) = &config.command
+    {
+        let secret = config
+            .jwt_secret
+            .as_deref()
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .ok_or_else(|| anyhow::anyhow!("issue-token needs --jwt-secret / PM_AUTH_JWT_SECRET ({MIN_SECRET_LEN}+ characters)"))?;
+        let user = uuid::Uuid::parse_str(user_id.trim())
+            .map_err(|_| anyhow::anyhow!("--user-id must be a UUID"))?;
+        let roles = if *admin {
+            vec!["admin".to_string()]
+        } else {
+            Vec::new()
+        };
+        println!(
+            "{}",
+            pm_server::auth::issue(secret, &user.to_string(), roles, ttl_days * 86_400)?
+        );
+        return Ok(());
+    }
     let data_dir = config.data_dir();
     let state = AppState::open(config.clone()).await?;
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;

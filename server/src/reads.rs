@@ -3,6 +3,7 @@
 use pm_shared::proto;
 use sqlx::{Connection, SqliteConnection};
 
+use crate::access::{self, Role, Viewer};
 use crate::commands::parse_id;
 use crate::error::{AppError, AppResult};
 use crate::store::events::{self, WORKSPACE};
@@ -15,17 +16,24 @@ pub struct Snapshot<T> {
     pub seq: u64,
 }
 
+/// View access to `project_id` (always granted in desktop mode).
+async fn allow(conn: &mut SqliteConnection, viewer: &Viewer, project_id: &str) -> AppResult<()> {
+    access::require(conn, viewer.mode, project_id, &viewer.user_id, Role::Viewer).await
+}
+
 async fn begin(store: &Store) -> AppResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
     Ok(store.read.acquire().await?)
 }
 
-pub async fn projects(store: &Store) -> AppResult<Snapshot<Vec<proto::Project>>> {
+pub async fn projects(store: &Store, viewer: &Viewer) -> AppResult<Snapshot<Vec<proto::Project>>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let seq = events::current_seq(&mut tx, WORKSPACE).await?;
+    let visible = access::visible_projects(&mut tx, viewer).await?;
     let items = queries::projects(&mut tx)
         .await?
         .into_iter()
+        .filter(|r| visible.as_ref().is_none_or(|v| v.contains(&r.id)))
         .map(|r| r.into_proto())
         .collect();
     tx.commit().await?;
@@ -50,15 +58,22 @@ pub async fn resolve_project(
         .ok_or_else(|| AppError::not_found("Project", id_or_key))
 }
 
-pub async fn project(store: &Store, id_or_key: &str) -> AppResult<proto::Project> {
+pub async fn project(store: &Store, viewer: &Viewer, id_or_key: &str) -> AppResult<proto::Project> {
     let mut conn = begin(store).await?;
-    resolve_project(&mut conn, id_or_key).await
+    let project = resolve_project(&mut conn, id_or_key).await?;
+    allow(&mut conn, viewer, &project.id).await?;
+    Ok(project)
 }
 
-pub async fn work_items(store: &Store, project: &str) -> AppResult<Snapshot<Vec<proto::WorkItem>>> {
+pub async fn work_items(
+    store: &Store,
+    viewer: &Viewer,
+    project: &str,
+) -> AppResult<Snapshot<Vec<proto::WorkItem>>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let project = resolve_project(&mut tx, project).await?;
+    allow(&mut tx, viewer, &project.id).await?;
     let seq = events::current_seq(&mut tx, &project.id).await?;
     let mut items: Vec<proto::WorkItem> = queries::work_items(&mut tx, &project.id)
         .await?
@@ -99,15 +114,26 @@ pub async fn resolve_work_item(
     Ok(item)
 }
 
-pub async fn work_item(store: &Store, id_or_key: &str) -> AppResult<proto::WorkItem> {
+pub async fn work_item(
+    store: &Store,
+    viewer: &Viewer,
+    id_or_key: &str,
+) -> AppResult<proto::WorkItem> {
     let mut conn = begin(store).await?;
-    resolve_work_item(&mut conn, id_or_key).await
+    let item = resolve_work_item(&mut conn, id_or_key).await?;
+    allow(&mut conn, viewer, &item.project_id).await?;
+    Ok(item)
 }
 
-pub async fn sprints(store: &Store, project: &str) -> AppResult<Snapshot<Vec<proto::Sprint>>> {
+pub async fn sprints(
+    store: &Store,
+    viewer: &Viewer,
+    project: &str,
+) -> AppResult<Snapshot<Vec<proto::Sprint>>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let project = resolve_project(&mut tx, project).await?;
+    allow(&mut tx, viewer, &project.id).await?;
     let seq = events::current_seq(&mut tx, &project.id).await?;
     let items = queries::sprints(&mut tx, &project.id)
         .await?
@@ -122,19 +148,26 @@ pub async fn sprints(store: &Store, project: &str) -> AppResult<Snapshot<Vec<pro
     })
 }
 
-pub async fn sprint(store: &Store, id: &str) -> AppResult<proto::Sprint> {
+pub async fn sprint(store: &Store, viewer: &Viewer, id: &str) -> AppResult<proto::Sprint> {
     let id = parse_id("sprint_id", id)?;
     let mut conn = begin(store).await?;
-    queries::sprint(&mut conn, &id)
+    let sprint = queries::sprint(&mut conn, &id)
         .await?
         .map(|r| r.into_proto())
-        .ok_or_else(|| AppError::not_found("Sprint", &id))
+        .ok_or_else(|| AppError::not_found("Sprint", &id))?;
+    allow(&mut conn, viewer, &sprint.project_id).await?;
+    Ok(sprint)
 }
 
-pub async fn comments(store: &Store, work_item: &str) -> AppResult<Snapshot<Vec<proto::Comment>>> {
+pub async fn comments(
+    store: &Store,
+    viewer: &Viewer,
+    work_item: &str,
+) -> AppResult<Snapshot<Vec<proto::Comment>>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let item = resolve_work_item(&mut tx, work_item).await?;
+    allow(&mut tx, viewer, &item.project_id).await?;
     let seq = events::current_seq(&mut tx, &item.project_id).await?;
     let items = queries::comments(&mut tx, &item.id)
         .await?
@@ -149,13 +182,18 @@ pub async fn comments(store: &Store, work_item: &str) -> AppResult<Snapshot<Vec<
     })
 }
 
-pub async fn comment(store: &Store, id: &str) -> AppResult<proto::Comment> {
+pub async fn comment(store: &Store, viewer: &Viewer, id: &str) -> AppResult<proto::Comment> {
     let id = parse_id("comment_id", id)?;
     let mut conn = begin(store).await?;
-    queries::comment(&mut conn, &id)
+    let comment = queries::comment(&mut conn, &id)
         .await?
         .map(|r| r.into_proto())
-        .ok_or_else(|| AppError::not_found("Comment", &id))
+        .ok_or_else(|| AppError::not_found("Comment", &id))?;
+    let project = resolve_work_item(&mut conn, &comment.work_item_id)
+        .await?
+        .project_id;
+    allow(&mut conn, viewer, &project).await?;
+    Ok(comment)
 }
 
 pub const ACTIVITY_ENTITY_TYPES: &[&str] = &[
@@ -172,6 +210,7 @@ pub const ACTIVITY_MAX_LIMIT: i32 = 100;
 /// History of one entity, newest first. Deleted entities keep their history.
 pub async fn activity(
     store: &Store,
+    viewer: &Viewer,
     req: &proto::GetActivityLogRequest,
 ) -> AppResult<proto::ActivityLogList> {
     if !ACTIVITY_ENTITY_TYPES.contains(&req.entity_type.as_str()) {
@@ -195,12 +234,10 @@ pub async fn activity(
     };
     let offset = req.offset.max(0);
     let mut conn = begin(store).await?;
-    if queries::project_of_entity(&mut conn, &req.entity_type, &id)
-        .await?
-        .is_none()
-    {
+    let Some(project) = queries::project_of_entity(&mut conn, &req.entity_type, &id).await? else {
         return Err(AppError::not_found(&req.entity_type, &id));
-    }
+    };
+    allow(&mut conn, viewer, &project).await?;
     let (rows, total) = queries::activity(
         &mut conn,
         &req.entity_type,
@@ -219,11 +256,13 @@ pub async fn activity(
 /// Everything a board shows of one project, read in one transaction, with its seq.
 pub async fn project_snapshot(
     store: &Store,
+    viewer: &Viewer,
     project: &str,
 ) -> AppResult<Snapshot<proto::ProjectSnapshot>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let project = resolve_project(&mut tx, project).await?;
+    allow(&mut tx, viewer, &project.id).await?;
     let seq = events::current_seq(&mut tx, &project.id).await?;
     let mut work_items: Vec<proto::WorkItem> = queries::work_items(&mut tx, &project.id)
         .await?
@@ -260,4 +299,16 @@ pub async fn project_snapshot(
 pub async fn users(store: &Store) -> AppResult<Vec<proto::User>> {
     let mut conn = begin(store).await?;
     Ok(queries::users(&mut conn).await?)
+}
+
+/// A project's members (view access needed).
+pub async fn members(
+    store: &Store,
+    viewer: &Viewer,
+    project: &str,
+) -> AppResult<Vec<proto::ProjectMember>> {
+    let mut conn = begin(store).await?;
+    let project = resolve_project(&mut conn, project).await?;
+    allow(&mut conn, viewer, &project.id).await?;
+    Ok(queries::members(&mut conn, &project.id).await?)
 }

@@ -87,10 +87,14 @@ fn client(url: Arc<Mutex<String>>, user: String, project: String) -> Client {
 
 /// The truth: what a fresh snapshot of the database says.
 async fn truth(state: &SharedState, project: &str) -> String {
-    let snap = pm_server::reads::project_snapshot(&state.store, project)
-        .await
-        .expect("snapshot")
-        .items;
+    let snap = pm_server::reads::project_snapshot(
+        &state.store,
+        &pm_server::access::Viewer::system(),
+        project,
+    )
+    .await
+    .expect("snapshot")
+    .items;
     let items: BTreeMap<_, _> = snap
         .work_items
         .into_iter()
@@ -367,10 +371,14 @@ async fn run(seed: u64) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let events = pm_server::reads::project_snapshot(&node.state.store, &project)
-        .await
-        .map_err(|e| e.to_string())?
-        .seq;
+    let events = pm_server::reads::project_snapshot(
+        &node.state.store,
+        &pm_server::access::Viewer::system(),
+        &project,
+    )
+    .await
+    .map_err(|e| e.to_string())?
+    .seq;
     eprintln!("chaos seed {seed}: {committed}/{ops} operations committed, {events} events, all {CLIENTS} clients converged");
     for c in &clients {
         c.handle.close();

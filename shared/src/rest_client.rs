@@ -19,6 +19,8 @@ use serde_json::Value;
 
 /// Environment variable naming the server URL.
 pub const SERVER_ENV: &str = "PM_SERVER";
+/// Environment variable holding a bearer token (token mode).
+pub const TOKEN_ENV: &str = "PM_TOKEN";
 /// Environment variable naming the caller's user id.
 pub const USER_ENV: &str = "PM_USER_ID";
 /// Environment variable naming the server's data directory (the server reads it too).
@@ -351,6 +353,28 @@ pub fn normalize_server_url(raw: &str) -> Result<Url, ClientError> {
     Ok(url)
 }
 
+/// The bearer token: `explicit`, else `PM_TOKEN` (None for a desktop-mode server).
+pub fn resolve_token(explicit: Option<&str>) -> Option<String> {
+    explicit
+        .map(str::to_string)
+        .or_else(|| std::env::var(TOKEN_ENV).ok())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// The user a token names (its `sub` claim), read without checking the signature: the server
+/// checks it; clients only need to know who they are.
+pub fn token_subject(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    let sub = claims.get("sub")?.as_str()?;
+    uuid::Uuid::parse_str(sub).ok().map(|u| u.to_string())
+}
+
 /// The caller's user id: `explicit`, else `PM_USER_ID`, else [`crate::DEFAULT_USER_ID`].
 /// A value that is not a UUID is an error (the server would silently act as the default user).
 pub fn resolve_user_id(explicit: Option<&str>) -> Result<String, ClientError> {
@@ -418,6 +442,8 @@ impl WorkItemFilter {
 pub struct RestClient {
     base: Url,
     user_id: String,
+    /// Bearer token for a server in token mode.
+    token: Option<String>,
     http: reqwest::Client,
 }
 
@@ -448,8 +474,15 @@ impl RestClient {
         Ok(RestClient {
             base,
             user_id,
+            token: None,
             http,
         })
+    }
+
+    /// Authenticates every request with this bearer token (a server in token mode).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.trim().is_empty());
+        self
     }
 
     /// The server's base URL, without a trailing slash.
@@ -494,6 +527,9 @@ impl RestClient {
             .request(method, url)
             .header("X-User-Id", &self.user_id)
             .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token.trim());
+        }
         if let Some(body) = body {
             req = req.json(body);
         }
@@ -603,6 +639,16 @@ impl RestClient {
     }
     pub async fn delete_project(&self, id: &str) -> Result<Value, ClientError> {
         self.delete(&["projects", id]).await
+    }
+    pub async fn list_members(&self, project: &str) -> Result<Value, ClientError> {
+        self.get(&["projects", project, "members"]).await
+    }
+    pub async fn add_member(&self, project: &str, body: &Value) -> Result<Value, ClientError> {
+        self.post(&["projects", project, "members"], body).await
+    }
+    pub async fn remove_member(&self, project: &str, user_id: &str) -> Result<Value, ClientError> {
+        self.delete(&["projects", project, "members", user_id])
+            .await
     }
     pub async fn list_swim_lanes(&self, project: &str) -> Result<Value, ClientError> {
         self.get(&["projects", project, "swim-lanes"]).await

@@ -60,6 +60,8 @@ pub struct SessionConfig {
     pub user_id: String,
     /// Display name other users see.
     pub name: Option<String>,
+    /// Bearer token for a server in token mode (sent as `Authorization: Bearer`).
+    pub token: Option<String>,
     pub ping_every: Duration,
     /// No frame for this long means the link is dead.
     pub dead_after: Duration,
@@ -73,6 +75,7 @@ impl SessionConfig {
             locate: None,
             user_id: user_id.into(),
             name: None,
+            token: None,
             ping_every: Duration::from_secs(10),
             dead_after: Duration::from_secs(30),
             max_backoff: Duration::from_secs(10),
@@ -246,7 +249,7 @@ async fn run(
         if let Some(url) = config.locate.as_ref().and_then(|l| l()) {
             config.url = url;
         }
-        let reason = match tokio_tungstenite::connect_async(config.ws_url()).await {
+        let reason = match connect(&config).await {
             Ok((socket, _)) => {
                 attempt = 0;
                 state.send_replace(LinkState::Connected);
@@ -283,6 +286,26 @@ async fn run(
         }
     }
     state.send_replace(LinkState::Disconnected);
+}
+
+/// Opens the WebSocket, with the bearer token when there is one.
+async fn connect(
+    config: &SessionConfig,
+) -> Result<
+    (
+        Socket,
+        tokio_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = config.ws_url().into_client_request()?;
+    if let Some(token) = &config.token {
+        if let Ok(value) = format!("Bearer {}", token.trim()).parse() {
+            request.headers_mut().insert("authorization", value);
+        }
+    }
+    tokio_tungstenite::connect_async(request).await
 }
 
 /// 250 ms doubling per attempt up to `max`, with ±25 % jitter so many clients that lost the same

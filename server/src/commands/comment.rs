@@ -90,12 +90,13 @@ pub async fn update(
         Some(content.clone()),
     );
     if changes.is_empty() {
-        return Ok(Effect::Unchanged(Payload::CommentUpdated(
-            proto::CommentUpdated {
+        return Ok(Effect::Unchanged {
+            project_id: item.project_id.clone(),
+            current: Payload::CommentUpdated(proto::CommentUpdated {
                 comment: Some(current),
                 user_id: actor.user_id.clone(),
-            },
-        )));
+            }),
+        });
     }
     sqlx::query("UPDATE pm_comments SET content = ?, updated_at = ?, updated_by = ? WHERE id = ?")
         .bind(&content)

@@ -6,6 +6,7 @@
 //! After commit the frames go to the hub. Command modules only describe what changed (a
 //! [`Change`]); they cannot broadcast, and they cannot forget to.
 pub mod comment;
+pub mod member;
 pub mod project;
 pub mod sprint;
 pub mod work_item;
@@ -17,6 +18,7 @@ use pm_shared::proto::{self, ActivityLogCreated, FieldChange, Payload, WebSocket
 use prost::Message;
 use sqlx::{Connection, SqliteConnection};
 
+use crate::access::{self, Role};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::store::events::{self, WORKSPACE};
@@ -47,9 +49,32 @@ pub enum Command {
     CreateComment(proto::CreateCommentRequest),
     UpdateComment(proto::UpdateCommentRequest),
     DeleteComment(proto::DeleteCommentRequest),
+    AddMember(proto::AddProjectMemberRequest),
+    RemoveMember(proto::RemoveProjectMemberRequest),
 }
 
 impl Command {
+    /// The role the actor needs on the project the command touches (None: anyone may, e.g.
+    /// creating a project, whose creator becomes its admin).
+    fn required_role(&self) -> Option<Role> {
+        match self {
+            Command::CreateProject(_) => None,
+            Command::UpdateProject(_)
+            | Command::DeleteProject { .. }
+            | Command::DeleteWorkItem(_)
+            | Command::DeleteSprint(_)
+            | Command::AddMember(_)
+            | Command::RemoveMember(_) => Some(Role::Admin),
+            Command::CreateWorkItem(_)
+            | Command::UpdateWorkItem(_)
+            | Command::CreateSprint(_)
+            | Command::UpdateSprint(_)
+            | Command::CreateComment(_)
+            | Command::UpdateComment(_)
+            | Command::DeleteComment(_) => Some(Role::Editor),
+        }
+    }
+
     /// Creates are idempotent by (user, message_id): a retried create returns the first result.
     fn idempotency_name(&self) -> Option<&'static str> {
         match self {
@@ -97,7 +122,11 @@ pub struct Change {
 /// is answered with the current entity and writes, logs and broadcasts nothing).
 pub enum Effect {
     Changed(Change),
-    Unchanged(Payload),
+    /// Nothing to write; `current` is the entity as it is (reading it needs view access).
+    Unchanged {
+        project_id: String,
+        current: Payload,
+    },
 }
 
 /// The committed result: the event payload and where it sits in its stream.
@@ -119,7 +148,12 @@ pub async fn execute(
     let idempotency = command
         .idempotency_name()
         .zip(request_id.filter(|id| !id.is_empty()));
-    let mut writer = state.store.writer().await;
+    // Waiting for the single writer is bounded; once a write has the writer it runs to the
+    // end (commit and publish), so a deadline can never leave it half-done.
+    let wait = std::time::Duration::from_secs(state.config.request_timeout_secs.max(1));
+    let mut writer = tokio::time::timeout(wait, state.store.writer())
+        .await
+        .map_err(|_| AppError::Timeout)?;
     let mut tx = writer.begin().await?;
 
     if let Some((operation, message_id)) = idempotency {
@@ -131,6 +165,7 @@ pub async fn execute(
     }
     ensure_user(&mut tx, &actor.user_id).await?;
 
+    let needed = command.required_role();
     let effect = match command {
         Command::CreateProject(r) => project::create(&mut tx, actor, r).await?,
         Command::UpdateProject(r) => project::update(&mut tx, actor, r).await?,
@@ -147,10 +182,26 @@ pub async fn execute(
         Command::CreateComment(r) => comment::create(&mut tx, actor, r).await?,
         Command::UpdateComment(r) => comment::update(&mut tx, actor, r).await?,
         Command::DeleteComment(r) => comment::delete(&mut tx, actor, r).await?,
+        Command::AddMember(r) => member::add(&mut tx, actor, r).await?,
+        Command::RemoveMember(r) => member::remove(&mut tx, actor, r).await?,
     };
+    // Permission is checked on the project the command turned out to touch, inside the same
+    // transaction: a refusal rolls everything back.
+    let touched = match &effect {
+        Effect::Changed(change) => &change.project_id,
+        Effect::Unchanged { project_id, .. } => project_id,
+    };
+    let needed = if matches!(effect, Effect::Unchanged { .. }) {
+        needed.map(|_| Role::Viewer)
+    } else {
+        needed
+    };
+    if let Some(role) = needed {
+        access::require(&mut tx, state.config.auth, touched, &actor.user_id, role).await?;
+    }
     let change = match effect {
         Effect::Changed(change) => change,
-        Effect::Unchanged(current) => {
+        Effect::Unchanged { current, .. } => {
             tx.rollback().await?;
             return Ok(Committed {
                 event: current,
@@ -211,9 +262,27 @@ pub async fn execute(
         Arc::from(vec![Bytes::from(activity_frame), Bytes::from(event_frame)]);
     let also = change.lifecycle.then_some(change.project_id.as_str());
     // Still holding the writer: events reach the hub in commit (= seq) order.
+    // Membership decides who may receive a project's events (token mode). A new member (or a
+    // project's creator) is admitted before the event goes out; a removed member's connections
+    // leave the project's stream right after it.
+    let membership = change.entity_type == "project_member"
+        || (change.entity_type == "project" && change.action == Action::Created);
+    if membership && change.action != Action::Deleted {
+        refresh_members(state, &mut writer, &change.project_id).await;
+    }
     state.hub.publish(&committed.stream, also, frames);
+    if membership && change.action == Action::Deleted {
+        refresh_members(state, &mut writer, &change.project_id).await;
+    }
     drop(writer);
     Ok(committed)
+}
+
+async fn refresh_members(state: &AppState, conn: &mut SqliteConnection, project_id: &str) {
+    match access::members_of(conn, project_id).await {
+        Ok(members) => state.hub.set_members(project_id, members),
+        Err(e) => tracing::error!(error = %e, "could not refresh project members"),
+    }
 }
 
 async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<()> {

@@ -126,13 +126,14 @@ pub async fn update(
         Some(status.to_string()),
     );
     if changes.is_empty() {
-        return Ok(Effect::Unchanged(Payload::ProjectUpdated(
-            proto::ProjectUpdated {
+        return Ok(Effect::Unchanged {
+            project_id: id.clone(),
+            current: Payload::ProjectUpdated(proto::ProjectUpdated {
                 project: Some(current),
                 changes,
                 user_id: actor.user_id.clone(),
-            },
-        )));
+            }),
+        });
     }
     sqlx::query(
         "UPDATE pm_projects SET title = ?, description = ?, status = ?, version = version + 1, updated_at = ?, \

@@ -150,13 +150,14 @@ pub async fn update(
         Some(status.to_string()),
     );
     if changes.is_empty() {
-        return Ok(Effect::Unchanged(Payload::SprintUpdated(
-            proto::SprintUpdated {
+        return Ok(Effect::Unchanged {
+            project_id: row.project_id.clone(),
+            current: Payload::SprintUpdated(proto::SprintUpdated {
                 sprint: Some(row.into_proto()),
                 changes,
                 user_id: actor.user_id.clone(),
-            },
-        )));
+            }),
+        });
     }
     sqlx::query(
         "UPDATE pm_sprints SET name = ?, goal = ?, start_date = ?, end_date = ?, status = ?, version = version + 1, \

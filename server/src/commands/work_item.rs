@@ -219,13 +219,14 @@ pub async fn update(
     if changes.is_empty() {
         let mut current = row.into_proto();
         hierarchy::fill(conn, &mut current).await?;
-        return Ok(Effect::Unchanged(Payload::WorkItemUpdated(
-            proto::WorkItemUpdated {
+        return Ok(Effect::Unchanged {
+            project_id: current.project_id.clone(),
+            current: Payload::WorkItemUpdated(proto::WorkItemUpdated {
                 work_item: Some(current),
                 changes,
                 user_id: actor.user_id.clone(),
-            },
-        )));
+            }),
+        });
     }
     sqlx::query(
         "UPDATE pm_work_items SET title = ?, description = ?, status = ?, priority = ?, story_points = ?, \

@@ -245,3 +245,37 @@ pub async fn upsert_user(
     .await?;
     Ok(())
 }
+
+/// (project_id, user_id, role, created_at, name, email)
+type MemberRow = (String, String, String, i64, Option<String>, Option<String>);
+
+/// A project's members with their display names, admins first.
+pub async fn members(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<Vec<pm_shared::proto::ProjectMember>> {
+    let rows: Vec<MemberRow> = sqlx::query_as(
+        "SELECT m.project_id, m.user_id, m.role, m.created_at, u.name, u.email FROM pm_project_members m \
+         LEFT JOIN users u ON u.id = m.user_id WHERE m.project_id = ? \
+         ORDER BY CASE m.role WHEN 'admin' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END, m.created_at, m.user_id",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(project_id, user_id, role, created_at, name, email)| {
+            let name = name
+                .filter(|n| !n.trim().is_empty())
+                .or_else(|| email.and_then(|e| e.split('@').next().map(str::to_string)))
+                .unwrap_or_else(|| user_id.chars().take(8).collect());
+            pm_shared::proto::ProjectMember {
+                project_id,
+                user_id,
+                role,
+                created_at,
+                name,
+            }
+        })
+        .collect())
+}

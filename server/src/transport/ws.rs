@@ -14,25 +14,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use prost::Message as _;
+use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
+use crate::access::{self, Role, Viewer};
 use crate::app::SharedState;
+use crate::auth;
 use crate::commands::{self, Actor, Command};
 use crate::error::{AppError, AppResult};
 use crate::hub::{ConnId, CutOff, Outbound, Subscriber};
 use crate::reads;
 use crate::store::events::{self, WORKSPACE};
+use crate::transport::limits::{RateLimiter, Refusal};
 
 /// How many decoded requests may wait for the worker before the reader stops reading.
 const PENDING_REQUESTS: usize = 64;
-/// Direct replies (Pong, frame errors) waiting to be written; beyond this they are dropped,
-/// so a client that floods without reading cannot grow server memory.
+/// Direct replies (Pong, frame errors) waiting to be written; beyond this the reader waits, so a
+/// client that floods without reading cannot grow server memory.
 const DIRECT_LANE: usize = 64;
 
 /// A socket write that takes longer than this means the client stopped reading: drop it.
@@ -53,6 +58,8 @@ pub mod close {
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<SharedState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let params = query.map(|q| q.0).unwrap_or_default();
@@ -60,11 +67,25 @@ pub async fn upgrade(
         .get("name")
         .map(|n| n.trim().chars().take(MAX_NAME).collect::<String>())
         .filter(|n| !n.is_empty());
-    let user_id = params
-        .get("user_id")
-        .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
-        .map(|u| u.to_string())
-        .unwrap_or_else(|| pm_shared::DEFAULT_USER_ID.to_string());
+    let identity = match auth::identify(
+        &state.config,
+        &headers,
+        params.get("token").map(String::as_str),
+        params.get("user_id").map(String::as_str),
+        peer.ip().is_loopback(),
+    ) {
+        Ok(identity) => identity,
+        Err(e) => return unauthorized(&e.to_string()),
+    };
+    let user_id = identity.user_id;
+    let permit = match state.connections.try_acquire(
+        &user_id,
+        state.config.max_connections,
+        state.config.max_connections_per_user,
+    ) {
+        Ok(permit) => permit,
+        Err(refusal) => return refuse(refusal),
+    };
     if let Some(name) = name.as_deref() {
         // A display name is not an entity of the board: it is recorded, not broadcast.
         let mut writer = state.store.writer().await;
@@ -76,7 +97,34 @@ pub async fn upgrade(
     let max = state.config.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| connection(socket, state, Actor { user_id }))
+        .on_upgrade(move |socket| async move {
+            connection(socket, state, Actor { user_id }).await;
+            drop(permit);
+        })
+}
+
+/// The answer to an upgrade without valid credentials: 401 with the REST error JSON.
+fn unauthorized(message: &str) -> Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({ "error": { "code": "UNAUTHORIZED", "message": format!("Unauthorized: {message}") } });
+    (axum::http::StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+/// The answer to an upgrade over a connection limit: the REST error JSON, 503 or 429.
+fn refuse(refusal: Refusal) -> Response {
+    use axum::response::IntoResponse;
+    let (status, message) = match refusal {
+        Refusal::ServerFull(max) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("The server has reached its limit of {max} connections"),
+        ),
+        Refusal::UserFull(max) => (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            format!("This user already has {max} open connections"),
+        ),
+    };
+    let body = serde_json::json!({ "error": { "code": "CONNECTION_LIMIT", "message": message } });
+    (status, axum::Json(body)).into_response()
 }
 
 enum Direct {
@@ -91,6 +139,7 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
     let cut_off = Arc::new(CutOff::default());
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     let conn = state.hub.register(Subscriber {
+        user_id: actor.user_id.clone(),
         queue: queue_tx.clone(),
         queued_bytes: queued_bytes.clone(),
         max_bytes: state.config.send_buffer_bytes.max(1),
@@ -119,6 +168,10 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
     ));
 
     let mut shutdown = state.shutdown_signal();
+    let mut limiter = RateLimiter::new(
+        state.config.rate_limit_per_sec,
+        state.config.rate_limit_burst,
+    );
     loop {
         let frame = tokio::select! {
             frame = source.next() => frame,
@@ -127,6 +180,23 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
                 break;
             }
         };
+        if matches!(&frame, Some(Ok(Message::Binary(_) | Message::Text(_)))) && !limiter.allow() {
+            // Refused, but answered: the client learns why its request did nothing.
+            let id = match &frame {
+                Some(Ok(Message::Binary(bytes))) => WebSocketMessage::decode(bytes.clone())
+                    .map(|m| m.message_id)
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            let err = AppError::RateLimited(format!(
+                "at most {} requests per second (bursts of {}); slow down and retry",
+                state.config.rate_limit_per_sec, state.config.rate_limit_burst
+            ));
+            if !answer(&direct_tx, error_reply(&id, &err)).await {
+                break;
+            }
+            continue;
+        }
         match frame {
             None | Some(Ok(Message::Close(_))) => break,
             Some(Err(e)) => {
@@ -149,7 +219,9 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
                                 timestamp: ping.timestamp,
                             }),
                         );
-                        let _ = direct_tx.try_send(Direct::Frame(pong.encode_to_vec().into()));
+                        if !answer(&direct_tx, pong).await {
+                            break;
+                        }
                     }
                     _ => {
                         if request_tx.send(msg).await.is_err() {
@@ -160,16 +232,18 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
                 Err(_) => {
                     let err =
                         AppError::InvalidMessage("frame is not a valid pm.WebSocketMessage".into());
-                    let _ = direct_tx
-                        .try_send(Direct::Frame(error_reply("", &err).encode_to_vec().into()));
+                    if !answer(&direct_tx, error_reply("", &err)).await {
+                        break;
+                    }
                 }
             },
             Some(Ok(Message::Text(_))) => {
                 let err = AppError::InvalidMessage(
                     "text frames are not supported; send binary protobuf".into(),
                 );
-                let _ =
-                    direct_tx.try_send(Direct::Frame(error_reply("", &err).encode_to_vec().into()));
+                if !answer(&direct_tx, error_reply("", &err)).await {
+                    break;
+                }
             }
             // Ping/Pong control frames are answered by the WebSocket layer.
             Some(Ok(_)) => {}
@@ -207,6 +281,16 @@ async fn write_item(
             sink.flush().await
         }
     }
+}
+
+/// Queues a direct reply (Pong, or the error for a frame that never reaches the worker). It
+/// waits when the lane is full: a client that floods without reading is simply read no further
+/// until it catches up, and every frame still gets its answer. False: the connection is gone.
+async fn answer(direct: &mpsc::Sender<Direct>, msg: WebSocketMessage) -> bool {
+    direct
+        .send(Direct::Frame(msg.encode_to_vec().into()))
+        .await
+        .is_ok()
 }
 
 /// A socket write with a deadline.
@@ -343,8 +427,12 @@ async fn dispatch(
     let Some(payload) = msg.payload else {
         return Err(unsupported());
     };
+    let viewer = Viewer {
+        user_id: actor.user_id.clone(),
+        mode: state.config.auth,
+    };
     let command = match payload {
-        Payload::Subscribe(s) => return subscribe(state, conn, s, id).await,
+        Payload::Subscribe(s) => return subscribe(state, &viewer, conn, s, id).await,
         Payload::Unsubscribe(u) => {
             for p in &u.project_ids {
                 state.hub.unsubscribe(conn, p);
@@ -357,7 +445,7 @@ async fn dispatch(
             if !state.hub.is_subscribed(conn, WORKSPACE) {
                 state.hub.subscribe(conn, WORKSPACE, Vec::new());
             }
-            let snap = reads::projects(&state.store).await?;
+            let snap = reads::projects(&state.store, &viewer).await?;
             let payload = Payload::ProjectList(proto::ProjectList {
                 projects: snap.items,
             });
@@ -367,7 +455,7 @@ async fn dispatch(
         }
         Payload::GetWorkItemsRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
-            let snap = reads::work_items(&state.store, &project).await?;
+            let snap = reads::work_items(&state.store, &viewer, &project).await?;
             let payload = Payload::WorkItemsList(proto::WorkItemsList {
                 work_items: snap.items,
                 as_of_timestamp: pm_shared::now_secs(),
@@ -378,7 +466,7 @@ async fn dispatch(
         }
         Payload::GetSprintsRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
-            let snap = reads::sprints(&state.store, &project).await?;
+            let snap = reads::sprints(&state.store, &viewer, &project).await?;
             let payload = Payload::SprintsList(proto::SprintsList {
                 sprints: snap.items,
             });
@@ -388,7 +476,7 @@ async fn dispatch(
         }
         Payload::GetCommentsRequest(r) => {
             let item = commands::parse_id("work_item_id", &r.work_item_id)?;
-            let snap = reads::comments(&state.store, &item).await?;
+            let snap = reads::comments(&state.store, &viewer, &item).await?;
             let payload = Payload::CommentsList(proto::CommentsList {
                 comments: snap.items,
             });
@@ -398,7 +486,7 @@ async fn dispatch(
         }
         Payload::GetProjectSnapshotRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
-            let snap = reads::project_snapshot(&state.store, &project).await?;
+            let snap = reads::project_snapshot(&state.store, &viewer, &project).await?;
             let payload = Payload::ProjectSnapshot(snap.items);
             return Ok(
                 snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
@@ -409,7 +497,7 @@ async fn dispatch(
             return Ok(reply(id, Payload::UserList(proto::UserList { users })).into());
         }
         Payload::GetActivityLogRequest(r) => {
-            let list = reads::activity(&state.store, &r).await?;
+            let list = reads::activity(&state.store, &viewer, &r).await?;
             return Ok(reply(id, Payload::ActivityLogList(list)).into());
         }
         Payload::CreateProjectRequest(r) => Command::CreateProject(r),
@@ -427,6 +515,17 @@ async fn dispatch(
         Payload::CreateCommentRequest(r) => Command::CreateComment(r),
         Payload::UpdateCommentRequest(r) => Command::UpdateComment(r),
         Payload::DeleteCommentRequest(r) => Command::DeleteComment(r),
+        Payload::AddProjectMemberRequest(r) => Command::AddMember(r),
+        Payload::RemoveProjectMemberRequest(r) => Command::RemoveMember(r),
+        Payload::ListProjectMembersRequest(r) => {
+            let project = commands::parse_id("project_id", &r.project_id)?;
+            let members = reads::members(&state.store, &viewer, &project).await?;
+            return Ok(reply(
+                id,
+                Payload::ProjectMembersList(proto::ProjectMembersList { members }),
+            )
+            .into());
+        }
         _ => return Err(unsupported()),
     };
     let committed = commands::execute(state, actor, Some(id), command).await?;
@@ -439,6 +538,30 @@ async fn dispatch(
     Ok(response.into())
 }
 
+/// Answers one binary frame exactly as a connection's worker does (decode, dispatch, reply),
+/// without a socket: the entry point of the frame fuzz target (`fuzz/`). Subscriptions made by
+/// the frame go to `conn`.
+pub async fn answer_frame(
+    state: &SharedState,
+    conn: ConnId,
+    actor: &Actor,
+    frame: Bytes,
+) -> WebSocketMessage {
+    match WebSocketMessage::decode(frame) {
+        Ok(msg) => {
+            let id = msg.message_id.clone();
+            match dispatch(state, conn, actor, msg).await {
+                Ok(handled) => handled.response,
+                Err(e) => error_reply(&id, &e),
+            }
+        }
+        Err(_) => error_reply(
+            "",
+            &AppError::InvalidMessage("frame is not a valid pm.WebSocketMessage".into()),
+        ),
+    }
+}
+
 fn unsupported() -> AppError {
     AppError::InvalidMessage("Unsupported or missing message payload".into())
 }
@@ -447,6 +570,7 @@ fn unsupported() -> AppError {
 /// cursors (ours). Each cursor is honoured exactly or answered with ResyncRequired.
 async fn subscribe(
     state: &SharedState,
+    viewer: &Viewer,
     conn: ConnId,
     s: proto::Subscribe,
     id: &str,
@@ -469,6 +593,24 @@ async fn subscribe(
             Ok((stream, c))
         })
         .collect::<AppResult<_>>()?;
+    // Only members may watch a project (token mode); the workspace stream is filtered per event.
+    {
+        let mut read = state.store.read.acquire().await?;
+        let streams = projects
+            .iter()
+            .chain(cursors.iter().map(|(s, _)| s))
+            .filter(|s| !s.is_empty());
+        for project in streams {
+            access::require(
+                &mut read,
+                viewer.mode,
+                project,
+                &viewer.user_id,
+                Role::Viewer,
+            )
+            .await?;
+        }
+    }
     // A stream that also has a cursor is subscribed by its resume, atomically with the replay;
     // subscribing it live here first would deliver events ahead of (and again in) the replay.
     let has_cursor = |stream: &str| cursors.iter().any(|(s, _)| s == stream);

@@ -52,13 +52,21 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "me".to_string());
+    let token = pm_shared::rest_client::resolve_token(global.token.as_deref());
     let user_id = match (
         global.user_id.as_deref(),
         std::env::var("PM_USER_ID")
             .ok()
             .filter(|v| !v.trim().is_empty()),
     ) {
-        (None, None) => name_user_id(&name),
+        // A token names its user; otherwise the name picks a stable identity.
+        (None, None) => match token
+            .as_deref()
+            .and_then(pm_shared::rest_client::token_subject)
+        {
+            Some(subject) => subject,
+            None => name_user_id(&name),
+        },
         (explicit, _) => resolve_user_id(explicit)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -66,13 +74,14 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let explicit = matches!(server.source, ServerSource::Explicit | ServerSource::Env);
-    runtime.block_on(board(
-        server.url.to_string(),
+    runtime.block_on(board(Setup {
+        url: server.url.to_string(),
         explicit,
         user_id,
         name,
-        args.project,
-    ))
+        token,
+        project: args.project,
+    }))
 }
 
 /// Without an explicit user id, a board user is named: the same name is the same user on every
@@ -82,17 +91,31 @@ fn name_user_id(name: &str) -> String {
     uuid::Uuid::new_v5(&PM_USERS, name.to_lowercase().as_bytes()).to_string()
 }
 
-async fn board(
+/// Everything the board needs to start.
+struct Setup {
     url: String,
+    /// The server was named explicitly (flag or env), not found through its port file.
     explicit: bool,
     user_id: String,
     name: String,
+    token: Option<String>,
     project: Option<String>,
-) -> anyhow::Result<()> {
+}
+
+async fn board(setup: Setup) -> anyhow::Result<()> {
+    let Setup {
+        url,
+        explicit,
+        user_id,
+        name,
+        token,
+        project,
+    } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
     let mut config = SessionConfig::new(url, user_id.clone());
     config.name = Some(name.clone());
+    config.token = token;
     if !explicit {
         // Found through the port file: look again before each reconnect, so a restarted server
         // on a new port is found by itself.

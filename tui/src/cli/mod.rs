@@ -14,7 +14,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::builder::PossibleValuesParser;
-use pm_shared::rest_client::{ClientError, RestClient};
+use pm_shared::rest_client::{resolve_token, ClientError, RestClient};
 use serde_json::Value;
 
 /// Exit status of a runtime or API error (clap exits 2 on usage errors).
@@ -41,6 +41,15 @@ pub struct GlobalArgs {
         help_heading = "Global options"
     )]
     pub user_id: Option<String>,
+    /// Bearer token for a server in team (token) mode [default: $PM_TOKEN]
+    #[arg(
+        long,
+        global = true,
+        value_name = "JWT",
+        help_heading = "Global options",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
     /// Indent the JSON output
     #[arg(long, global = true, help_heading = "Global options")]
     pub pretty: bool,
@@ -74,7 +83,8 @@ where
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    let result = RestClient::connect(global.server.as_deref(), global.user_id.as_deref());
+    let result = RestClient::connect(global.server.as_deref(), global.user_id.as_deref())
+        .map(|c| c.with_token(resolve_token(global.token.as_deref())));
     let result = match result {
         Ok(client) => runtime.block_on(call(client)),
         Err(e) => Err(e),

@@ -32,6 +32,9 @@ pub enum ProjectCommand {
                             pm project update PM --status archived --expected-version 2"
     )]
     Update(UpdateArgs),
+    /// Project members and their roles (enforced when the server runs in token mode)
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Delete a project
     #[command(after_help = "Examples:\n  pm project delete PM")]
     Delete {
@@ -73,8 +76,62 @@ pub struct UpdateArgs {
     pub expected_version: i32,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// List a project's members, admins first
+    #[command(after_help = "Examples:\n  pm project member list PM --format table")]
+    List {
+        /// Project UUID or key
+        #[arg(value_name = "PROJECT")]
+        project: String,
+    },
+    /// Add a member, or change a member's role (needs the admin role)
+    #[command(
+        after_help = "Examples:\n  pm project member add PM 5b1f0c1e-8a3d-4c2b-9e7f-1a2b3c4d5e6f --role editor\n  \
+                            pm project member add PM 5b1f0c1e-8a3d-4c2b-9e7f-1a2b3c4d5e6f --role admin"
+    )]
+    Add {
+        /// Project UUID or key
+        #[arg(value_name = "PROJECT")]
+        project: String,
+        /// The user's UUID
+        #[arg(value_name = "USER_UUID")]
+        user: String,
+        /// viewer reads; editor also writes; admin also deletes and manages members
+        #[arg(long, default_value = "editor", value_parser = ["viewer", "editor", "admin"])]
+        role: String,
+    },
+    /// Remove a member (never the last admin)
+    #[command(
+        after_help = "Examples:\n  pm project member remove PM 5b1f0c1e-8a3d-4c2b-9e7f-1a2b3c4d5e6f"
+    )]
+    Remove {
+        /// Project UUID or key
+        #[arg(value_name = "PROJECT")]
+        project: String,
+        /// The user's UUID
+        #[arg(value_name = "USER_UUID")]
+        user: String,
+    },
+}
+
 pub async fn run(client: RestClient, cmd: ProjectCommand) -> Result<Value, ClientError> {
     match cmd {
+        ProjectCommand::Member(MemberCommand::List { project }) => {
+            client.list_members(&project).await
+        }
+        ProjectCommand::Member(MemberCommand::Add {
+            project,
+            user,
+            role,
+        }) => {
+            client
+                .add_member(&project, &json!({ "user_id": user, "role": role }))
+                .await
+        }
+        ProjectCommand::Member(MemberCommand::Remove { project, user }) => {
+            client.remove_member(&project, &user).await
+        }
         ProjectCommand::List => client.list_projects().await,
         ProjectCommand::Get { id } => client.get_project(&id).await,
         ProjectCommand::Create(a) => {

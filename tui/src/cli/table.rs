@@ -70,8 +70,15 @@ fn columns(list: &str) -> Option<&'static [Col]> {
         col("NAME", "name", Text),
         col("STATUS", "status_value", Text),
     ];
+    const MEMBERS: &[Col] = &[
+        col("USER", "user_id", Text),
+        col("NAME", "name", Trunc(30)),
+        col("ROLE", "role", Text),
+        col("SINCE", "created_at", Date),
+    ];
     match list {
         "projects" => Some(PROJECTS),
+        "members" => Some(MEMBERS),
         "work_items" => Some(WORK_ITEMS),
         "sprints" => Some(SPRINTS),
         "comments" => Some(COMMENTS),

@@ -23,15 +23,20 @@ pub fn routes() -> Router<SharedState> {
 
 async fn list(
     State(state): State<SharedState>,
+    Caller(actor): Caller,
     Path(item): Path<String>,
 ) -> RestResult<Json<Value>> {
-    let snap = reads::comments(&state.store, &item).await?;
+    let snap = reads::comments(&state.store, &state.viewer(&actor), &item).await?;
     let comments: Vec<Value> = snap.items.iter().map(dto::comment).collect();
     Ok(Json(json!({ "comments": comments })))
 }
 
-async fn show(State(state): State<SharedState>, Path(id): Path<String>) -> RestResult<Json<Value>> {
-    let comment = reads::comment(&state.store, &id).await?;
+async fn show(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> RestResult<Json<Value>> {
+    let comment = reads::comment(&state.store, &state.viewer(&actor), &id).await?;
     Ok(Json(json!({ "comment": dto::comment(&comment) })))
 }
 
@@ -47,7 +52,7 @@ async fn create(
     Path(item): Path<String>,
     Body(body): Body<ContentBody>,
 ) -> RestResult<Json<Value>> {
-    let item = reads::work_item(&state.store, &item).await?;
+    let item = reads::work_item(&state.store, &state.viewer(&actor), &item).await?;
     let req = proto::CreateCommentRequest {
         work_item_id: item.id,
         content: body.content,

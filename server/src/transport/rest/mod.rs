@@ -1,6 +1,7 @@
 //! REST under `/api/v1`, one router per resource, the reference's JSON shapes, and the
 //! reference's error JSON `{"error":{"code","message","field"}}` for every failure, including
 //! malformed JSON, wrong types, a missing content type and unknown routes.
+mod admin;
 mod comments;
 mod dto;
 mod health;
@@ -18,12 +19,14 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::app::SharedState;
+use crate::auth;
 use crate::commands::Actor;
 use crate::error::AppError;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .merge(health::routes())
+        .merge(admin::routes())
         .merge(projects::routes())
         .merge(work_items::routes())
         .merge(sprints::routes())
@@ -47,7 +50,7 @@ pub struct RestError {
 }
 
 impl RestError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         RestError {
             status,
             code,
@@ -77,6 +80,8 @@ impl From<AppError> for RestError {
             | AppError::VersionConflict { .. }
             | AppError::Conflict(_)
             | AppError::DeleteBlocked(_) => StatusCode::CONFLICT,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let code = match &e {
@@ -142,21 +147,35 @@ where
     }
 }
 
-/// The caller: `X-User-Id` when it is a UUID, else the default local user.
+/// The caller. Desktop mode: `X-User-Id` when it is a UUID, else the default local user.
+/// Token mode: the user named by the bearer token; no valid token is a 401.
 pub struct Caller(pub Actor);
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+impl FromRequestParts<SharedState> for Caller {
     type Rejection = RestError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let user_id = parts
-            .headers
-            .get("x-user-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok())
-            .map(|u| u.to_string())
-            .unwrap_or_else(|| pm_shared::DEFAULT_USER_ID.to_string());
-        Ok(Caller(Actor { user_id }))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        let named = parts.headers.get("x-user-id").and_then(|v| v.to_str().ok());
+        let loopback = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .is_some_and(|c| c.0.ip().is_loopback());
+        match auth::identify(&state.config, &parts.headers, None, named, loopback) {
+            Ok(identity) => {
+                parts.extensions.insert(identity.clone());
+                Ok(Caller(Actor {
+                    user_id: identity.user_id,
+                }))
+            }
+            Err(e) => Err(RestError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                format!("Unauthorized: {e}"),
+            )),
+        }
     }
 }
 

@@ -21,16 +21,28 @@ pub fn routes() -> Router<SharedState> {
             get(show).put(update).delete(remove),
         )
         .route("/api/v1/projects/{id}/swim-lanes", get(swim_lanes))
+        .route(
+            "/api/v1/projects/{id}/members",
+            get(members).post(add_member),
+        )
+        .route(
+            "/api/v1/projects/{id}/members/{user_id}",
+            axum::routing::delete(remove_member),
+        )
 }
 
-async fn list(State(state): State<SharedState>) -> RestResult<Json<Value>> {
-    let snap = reads::projects(&state.store).await?;
+async fn list(State(state): State<SharedState>, Caller(actor): Caller) -> RestResult<Json<Value>> {
+    let snap = reads::projects(&state.store, &state.viewer(&actor)).await?;
     let projects: Vec<Value> = snap.items.iter().map(dto::project).collect();
     Ok(Json(json!({ "projects": projects })))
 }
 
-async fn show(State(state): State<SharedState>, Path(id): Path<String>) -> RestResult<Json<Value>> {
-    let project = reads::project(&state.store, &id).await?;
+async fn show(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> RestResult<Json<Value>> {
+    let project = reads::project(&state.store, &state.viewer(&actor), &id).await?;
     Ok(Json(json!({ "project": dto::project(&project) })))
 }
 
@@ -75,7 +87,7 @@ async fn update(
     Path(id): Path<String>,
     Body(body): Body<UpdateBody>,
 ) -> RestResult<Json<Value>> {
-    let project = reads::project(&state.store, &id).await?;
+    let project = reads::project(&state.store, &state.viewer(&actor), &id).await?;
     let status = match body.status.as_deref() {
         Some(s) => Some(
             ProjectStatus::parse(s)
@@ -110,7 +122,7 @@ async fn remove(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> RestResult<Json<Value>> {
-    let project = reads::project(&state.store, &id).await?;
+    let project = reads::project(&state.store, &state.viewer(&actor), &id).await?;
     let command = Command::DeleteProject {
         project_id: project.id,
         expected_version: None,
@@ -124,12 +136,70 @@ async fn remove(
 
 async fn swim_lanes(
     State(state): State<SharedState>,
+    Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> RestResult<Json<Value>> {
-    let project = reads::project(&state.store, &id).await?;
+    let project = reads::project(&state.store, &state.viewer(&actor), &id).await?;
     Ok(Json(dto::swim_lanes(&project)))
 }
 
 pub(super) fn unexpected() -> AppError {
     AppError::Internal(anyhow::anyhow!("command returned an unexpected event type"))
+}
+
+fn member_dto(m: &proto::ProjectMember) -> Value {
+    json!({"project_id": m.project_id, "user_id": m.user_id, "role": m.role, "name": m.name, "created_at": m.created_at})
+}
+
+async fn members(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> RestResult<Json<Value>> {
+    let members = reads::members(&state.store, &state.viewer(&actor), &id).await?;
+    Ok(Json(
+        json!({ "members": members.iter().map(member_dto).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct MemberBody {
+    user_id: String,
+    role: String,
+}
+
+async fn add_member(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Body(body): Body<MemberBody>,
+) -> RestResult<Json<Value>> {
+    let project = reads::project(&state.store, &state.viewer(&actor), &id).await?;
+    let req = proto::AddProjectMemberRequest {
+        project_id: project.id,
+        user_id: body.user_id,
+        role: body.role,
+    };
+    let done = execute(&state, &actor, None, Command::AddMember(req)).await?;
+    let Payload::ProjectMemberAdded(e) = done.event else {
+        return Err(unexpected().into());
+    };
+    Ok(Json(json!({ "member": e.member.as_ref().map(member_dto) })))
+}
+
+async fn remove_member(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Path((id, user_id)): Path<(String, String)>,
+) -> RestResult<Json<Value>> {
+    let project = reads::project(&state.store, &state.viewer(&actor), &id).await?;
+    let req = proto::RemoveProjectMemberRequest {
+        project_id: project.id,
+        user_id,
+    };
+    let done = execute(&state, &actor, None, Command::RemoveMember(req)).await?;
+    let Payload::ProjectMemberRemoved(e) = done.event else {
+        return Err(unexpected().into());
+    };
+    Ok(Json(json!({ "deleted_id": e.member_user_id })))
 }

@@ -23,15 +23,20 @@ pub fn routes() -> Router<SharedState> {
 
 async fn list(
     State(state): State<SharedState>,
+    Caller(actor): Caller,
     Path(project): Path<String>,
 ) -> RestResult<Json<Value>> {
-    let snap = reads::sprints(&state.store, &project).await?;
+    let snap = reads::sprints(&state.store, &state.viewer(&actor), &project).await?;
     let sprints: Vec<Value> = snap.items.iter().map(dto::sprint).collect();
     Ok(Json(json!({ "sprints": sprints })))
 }
 
-async fn show(State(state): State<SharedState>, Path(id): Path<String>) -> RestResult<Json<Value>> {
-    let sprint = reads::sprint(&state.store, &id).await?;
+async fn show(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> RestResult<Json<Value>> {
+    let sprint = reads::sprint(&state.store, &state.viewer(&actor), &id).await?;
     Ok(Json(json!({ "sprint": dto::sprint(&sprint) })))
 }
 
@@ -50,7 +55,7 @@ async fn create(
     IdempotencyKey(key): IdempotencyKey,
     Body(body): Body<CreateBody>,
 ) -> RestResult<Json<Value>> {
-    let project = reads::project(&state.store, &body.project_id).await?;
+    let project = reads::project(&state.store, &state.viewer(&actor), &body.project_id).await?;
     let req = proto::CreateSprintRequest {
         project_id: project.id,
         name: body.name,

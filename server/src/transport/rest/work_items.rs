@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::projects::unexpected;
 use super::{dto, Body, Caller, IdempotencyKey, QueryParams, RestResult};
+use crate::access::Viewer;
 use crate::app::SharedState;
 use crate::commands::{execute, Command};
 use crate::error::AppError;
@@ -41,11 +42,12 @@ struct ListQuery {
 
 async fn list(
     State(state): State<SharedState>,
+    Caller(actor): Caller,
     Path(project): Path<String>,
     QueryParams(q): QueryParams<ListQuery>,
 ) -> RestResult<Json<Value>> {
-    let project = reads::project(&state.store, &project).await?;
-    let snap = reads::work_items(&state.store, &project.id).await?;
+    let project = reads::project(&state.store, &state.viewer(&actor), &project).await?;
+    let snap = reads::work_items(&state.store, &state.viewer(&actor), &project.id).await?;
     let item_type = match q.item_type.as_deref() {
         Some(t) => Some(ItemType::parse(t).ok_or_else(|| {
             AppError::validation(
@@ -106,13 +108,18 @@ async fn list(
     Ok(Json(json!({ "work_items": items })))
 }
 
-async fn show(State(state): State<SharedState>, Path(id): Path<String>) -> RestResult<Json<Value>> {
-    let item = reads::work_item(&state.store, &id).await?;
+async fn show(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> RestResult<Json<Value>> {
+    let item = reads::work_item(&state.store, &state.viewer(&actor), &id).await?;
     respond(&state, &item).await
 }
 
+/// The item as REST shows it; the caller was allowed to see the item already.
 async fn respond(state: &SharedState, item: &proto::WorkItem) -> RestResult<Json<Value>> {
-    let project = reads::project(&state.store, &item.project_id).await?;
+    let project = reads::project(&state.store, &Viewer::system(), &item.project_id).await?;
     Ok(Json(
         json!({ "work_item": dto::work_item(item, &project.key) }),
     ))
@@ -145,10 +152,10 @@ async fn create(
             ),
         )
     })?;
-    let project = reads::project(&state.store, &body.project_id).await?;
+    let project = reads::project(&state.store, &state.viewer(&actor), &body.project_id).await?;
     let parent_id = match body.parent_id.as_deref().filter(|p| !p.trim().is_empty()) {
         Some(p) => Some(
-            reads::work_item(&state.store, p)
+            reads::work_item(&state.store, &state.viewer(&actor), p)
                 .await
                 .map_err(|_| AppError::validation("parent_id", "Parent work item not found"))?
                 .id,
@@ -196,10 +203,10 @@ async fn update(
     Path(id): Path<String>,
     Body(body): Body<UpdateBody>,
 ) -> RestResult<Json<Value>> {
-    let item = reads::work_item(&state.store, &id).await?;
+    let item = reads::work_item(&state.store, &state.viewer(&actor), &id).await?;
     let parent_id = match body.parent_id.as_deref().filter(|p| !p.trim().is_empty()) {
         Some(p) if body.update_parent => Some(
-            reads::work_item(&state.store, p)
+            reads::work_item(&state.store, &state.viewer(&actor), p)
                 .await
                 .map_err(|_| AppError::validation("parent_id", "Parent work item not found"))?
                 .id,
@@ -233,7 +240,7 @@ async fn remove(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> RestResult<Json<Value>> {
-    let item = reads::work_item(&state.store, &id).await?;
+    let item = reads::work_item(&state.store, &state.viewer(&actor), &id).await?;
     let done = execute(
         &state,
         &actor,

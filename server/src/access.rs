@@ -1,0 +1,131 @@
+//! Project membership and roles. In token mode every read, write and subscription of a project
+//! needs a membership row with a sufficient role; in desktop mode everyone may do everything
+//! (one trusted local user space), as in the reference's desktop mode.
+use sqlx::SqliteConnection;
+
+use crate::config::AuthMode;
+use crate::error::{AppError, AppResult};
+
+/// Roles, weakest first: a stronger role includes the weaker ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    fn needed_for(self) -> &'static str {
+        match self {
+            Role::Viewer => "View",
+            Role::Editor => "Edit",
+            Role::Admin => "Admin",
+        }
+    }
+}
+
+/// Who reads, and under which rules.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user_id: String,
+    pub mode: AuthMode,
+}
+
+impl Viewer {
+    /// The server itself (tests, maintenance): sees everything.
+    pub fn system() -> Viewer {
+        Viewer {
+            user_id: String::new(),
+            mode: AuthMode::Desktop,
+        }
+    }
+}
+
+pub async fn role_of(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+    user_id: &str,
+) -> sqlx::Result<Option<Role>> {
+    let role: Option<String> = sqlx::query_scalar(
+        "SELECT role FROM pm_project_members WHERE project_id = ? AND user_id = ?",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(role.as_deref().and_then(Role::parse))
+}
+
+/// Checks that `user_id` holds at least `needed` on `project_id` (always true in desktop mode).
+pub async fn require(
+    conn: &mut SqliteConnection,
+    mode: AuthMode,
+    project_id: &str,
+    user_id: &str,
+    needed: Role,
+) -> AppResult<()> {
+    if mode == AuthMode::Desktop {
+        return Ok(());
+    }
+    match role_of(conn, project_id, user_id).await? {
+        None => Err(AppError::Unauthorized(
+            "Not a member of this project".into(),
+        )),
+        Some(have) if have < needed => Err(AppError::Unauthorized(format!(
+            "Insufficient permission. Required: {}, have: {}",
+            needed.needed_for(),
+            have.as_str()
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The projects `user_id` may see (None: all of them, desktop mode).
+pub async fn visible_projects(
+    conn: &mut SqliteConnection,
+    viewer: &Viewer,
+) -> sqlx::Result<Option<Vec<String>>> {
+    if viewer.mode == AuthMode::Desktop {
+        return Ok(None);
+    }
+    let ids = sqlx::query_scalar("SELECT project_id FROM pm_project_members WHERE user_id = ?")
+        .bind(&viewer.user_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Some(ids))
+}
+
+/// Every (project, user) membership, for the hub's delivery filter.
+pub async fn all_members(conn: &mut SqliteConnection) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT project_id, user_id FROM pm_project_members")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The users who belong to a project.
+pub async fn members_of(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT user_id FROM pm_project_members WHERE project_id = ?")
+        .bind(project_id)
+        .fetch_all(&mut *conn)
+        .await
+}

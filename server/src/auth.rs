@@ -1,0 +1,143 @@
+//! Who is calling. Desktop mode (the default) trusts the `user_id` the client names, as the
+//! reference does. Token mode requires a JWT (HS256, shared secret) with the reference's claims
+//! `{sub, exp, iat, roles}`: over WebSocket in `Authorization: Bearer` or, for browsers,
+//! `?token=`; over REST in `Authorization: Bearer`.
+use axum::http::HeaderMap;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AuthMode, Config};
+
+/// The token's claims, as the reference defines them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// A caller the server has identified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    /// Server administrator (the `admin` role claim in token mode; loopback in desktop mode).
+    pub admin: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("a bearer token is required (Authorization: Bearer <token>)")]
+    Missing,
+    #[error("the token is invalid or expired")]
+    Invalid,
+    #[error("the token's subject must be a user UUID")]
+    BadSubject,
+}
+
+/// Signs a token for `user_id`, valid for `ttl_secs`.
+pub fn issue(
+    secret: &str,
+    user_id: &str,
+    roles: Vec<String>,
+    ttl_secs: i64,
+) -> anyhow::Result<String> {
+    let now = pm_shared::now_secs();
+    let claims = Claims {
+        sub: user_id.to_string(),
+        iat: now,
+        exp: now + ttl_secs,
+        roles,
+    };
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )?)
+}
+
+/// Checks a token's signature, expiry and subject.
+pub fn verify(secret: &str, token: &str) -> Result<Identity, AuthError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 30;
+    validation.validate_nbf = true;
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .map_err(|_| AuthError::Invalid)?;
+    let user_id = uuid::Uuid::parse_str(data.claims.sub.trim())
+        .map_err(|_| AuthError::BadSubject)?
+        .to_string();
+    Ok(Identity {
+        user_id,
+        admin: data.claims.roles.iter().any(|r| r == "admin"),
+    })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Identifies a caller from its headers, an optional `?token=`, and the user it names
+/// (`?user_id=` or `X-User-Id`, honoured in desktop mode only).
+pub fn identify(
+    config: &Config,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+    named_user: Option<&str>,
+    loopback: bool,
+) -> Result<Identity, AuthError> {
+    match config.auth {
+        AuthMode::Desktop => {
+            let user_id = named_user
+                .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| pm_shared::DEFAULT_USER_ID.to_string());
+            Ok(Identity {
+                user_id,
+                admin: loopback,
+            })
+        }
+        AuthMode::Token => {
+            let token = bearer(headers).or(query_token).ok_or(AuthError::Missing)?;
+            verify(config.jwt_secret.as_deref().unwrap_or_default(), token)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const USER: &str = "00000000-0000-4000-8000-000000000001";
+
+    #[test]
+    fn issued_tokens_verify_and_carry_roles() {
+        let t = issue(SECRET, USER, vec!["admin".into()], 60).expect("issue");
+        assert_eq!(
+            verify(SECRET, &t),
+            Ok(Identity {
+                user_id: USER.into(),
+                admin: true
+            })
+        );
+        assert_eq!(
+            verify("another secret, also 32 chars long!", &t),
+            Err(AuthError::Invalid)
+        );
+        let expired = issue(SECRET, USER, vec![], -3600).expect("issue");
+        assert_eq!(verify(SECRET, &expired), Err(AuthError::Invalid));
+        let not_uuid = issue(SECRET, "alice", vec![], 60).expect("issue");
+        assert_eq!(verify(SECRET, &not_uuid), Err(AuthError::BadSubject));
+        assert_eq!(verify(SECRET, "garbage"), Err(AuthError::Invalid));
+    }
+}

@@ -1,0 +1,145 @@
+//! Project membership commands: add (or change the role of) a member, remove a member. The
+//! membership decides, in token mode, who may read, write and receive a project's events.
+use pm_shared::proto::{self, Payload};
+use sqlx::SqliteConnection;
+
+use super::{parse_id, track, Action, Actor, Change, Effect};
+use crate::access::{self, Role};
+use crate::error::{AppError, AppResult};
+use crate::store::queries;
+
+pub async fn add(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::AddProjectMemberRequest,
+) -> AppResult<Effect> {
+    let project_id = parse_id("project_id", &req.project_id)?;
+    let user_id = parse_id("user_id", &req.user_id)?;
+    let role = Role::parse(req.role.trim()).ok_or_else(|| {
+        AppError::validation(
+            "role",
+            format!("Invalid role: {}. Valid: viewer, editor, admin", req.role),
+        )
+    })?;
+    if queries::project(conn, &project_id).await?.is_none() {
+        return Err(AppError::not_found("Project", &project_id));
+    }
+    let old = access::role_of(conn, &project_id, &user_id).await?;
+    if old == Some(role) {
+        let member = load(conn, &project_id, &user_id).await?;
+        return Ok(Effect::Unchanged {
+            project_id,
+            current: Payload::ProjectMemberAdded(proto::ProjectMemberAdded {
+                member: Some(member),
+                user_id: actor.user_id.clone(),
+            }),
+        });
+    }
+    if old == Some(Role::Admin) && admins(conn, &project_id).await? == 1 {
+        return Err(AppError::validation(
+            "role",
+            "A project needs at least one admin",
+        ));
+    }
+    sqlx::query("INSERT OR IGNORE INTO users (id, email) VALUES (?, ?)")
+        .bind(&user_id)
+        .bind(format!("user-{}@localhost", &user_id[..8]))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO pm_project_members (id, project_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?) \
+         ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&project_id)
+    .bind(&user_id)
+    .bind(role.as_str())
+    .bind(pm_shared::now_secs())
+    .execute(&mut *conn)
+    .await?;
+    let member = load(conn, &project_id, &user_id).await?;
+    let mut changes = Vec::new();
+    track(
+        &mut changes,
+        "role",
+        old.map(|r| r.as_str().to_string()),
+        Some(role.as_str().to_string()),
+    );
+    Ok(Effect::Changed(Change {
+        project_id,
+        lifecycle: false,
+        entity_type: "project_member",
+        entity_id: user_id,
+        action: if old.is_some() {
+            Action::Updated
+        } else {
+            Action::Created
+        },
+        changes,
+        event: Payload::ProjectMemberAdded(proto::ProjectMemberAdded {
+            member: Some(member),
+            user_id: actor.user_id.clone(),
+        }),
+    }))
+}
+
+pub async fn remove(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    req: proto::RemoveProjectMemberRequest,
+) -> AppResult<Effect> {
+    let project_id = parse_id("project_id", &req.project_id)?;
+    let user_id = parse_id("user_id", &req.user_id)?;
+    let Some(old) = access::role_of(conn, &project_id, &user_id).await? else {
+        return Err(AppError::NotFound(format!(
+            "User {user_id} is not a member of project {project_id}"
+        )));
+    };
+    if old == Role::Admin && admins(conn, &project_id).await? == 1 {
+        return Err(AppError::validation(
+            "user_id",
+            "Cannot remove the last admin of a project",
+        ));
+    }
+    sqlx::query("DELETE FROM pm_project_members WHERE project_id = ? AND user_id = ?")
+        .bind(&project_id)
+        .bind(&user_id)
+        .execute(&mut *conn)
+        .await?;
+    let mut changes = Vec::new();
+    track(&mut changes, "role", Some(old.as_str().to_string()), None);
+    Ok(Effect::Changed(Change {
+        project_id: project_id.clone(),
+        lifecycle: false,
+        entity_type: "project_member",
+        entity_id: user_id.clone(),
+        action: Action::Deleted,
+        changes,
+        event: Payload::ProjectMemberRemoved(proto::ProjectMemberRemoved {
+            project_id,
+            member_user_id: user_id,
+            user_id: actor.user_id.clone(),
+        }),
+    }))
+}
+
+async fn admins(conn: &mut SqliteConnection, project_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_project_members WHERE project_id = ? AND role = 'admin'",
+    )
+    .bind(project_id)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+async fn load(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+    user_id: &str,
+) -> AppResult<proto::ProjectMember> {
+    queries::members(conn, project_id)
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == user_id)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("member row vanished")))
+}

@@ -1,0 +1,426 @@
+//! Team mode (`--auth token`): tokens, project membership and roles, enforced on every read,
+//! write and subscription, over WebSocket and REST.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use pm_server::config::AuthMode;
+use pm_shared::proto::{self, Payload};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const SECRET: &str = "team-mode-test-secret-of-at-least-32-chars";
+const ALICE: &str = "00000000-0000-4000-8000-00000000a11c";
+const BOB: &str = "00000000-0000-4000-8000-000000000b0b";
+const ROOT: &str = "00000000-0000-4000-8000-0000000000ad";
+
+async fn team_server() -> TestServer {
+    TestServer::start_with(|c| {
+        c.auth = AuthMode::Token;
+        c.jwt_secret = Some(SECRET.into());
+    })
+    .await
+}
+
+fn token(user: &str) -> String {
+    pm_server::auth::issue(SECRET, user, vec![], 3600).expect("token")
+}
+
+async fn connect(server: &TestServer, user: &str) -> WsClient {
+    server
+        .connect_query(&format!("token={}", token(user)))
+        .await
+}
+
+fn http(user: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", token(user)).parse().expect("header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+fn error_code(reply: &proto::WebSocketMessage) -> String {
+    match &reply.payload {
+        Some(Payload::Error(e)) => e.code.clone(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+async fn status_of(url: String, auth: Option<String>) -> u16 {
+    let mut request = url.into_client_request().expect("request");
+    if let Some(a) = auth {
+        request
+            .headers_mut()
+            .insert("authorization", a.parse().expect("header"));
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn missing_expired_and_forged_tokens_are_refused() {
+    let server = team_server().await;
+    let ws = format!("ws://{}/ws", server.addr);
+    assert_eq!(status_of(ws.clone(), None).await, 401, "no token");
+    assert_eq!(
+        status_of(format!("{ws}?user_id={ALICE}"), None).await,
+        401,
+        "a named user is not a credential"
+    );
+    let expired = pm_server::auth::issue(SECRET, ALICE, vec![], -3600).expect("token");
+    assert_eq!(
+        status_of(ws.clone(), Some(format!("Bearer {expired}"))).await,
+        401,
+        "expired"
+    );
+    let forged = pm_server::auth::issue(
+        "another-secret-that-is-long-enough-123",
+        ALICE,
+        vec![],
+        3600,
+    )
+    .expect("token");
+    assert_eq!(
+        status_of(ws.clone(), Some(format!("Bearer {forged}"))).await,
+        401,
+        "forged"
+    );
+    assert_eq!(
+        status_of(ws.clone(), Some(format!("Bearer {}", token(ALICE)))).await,
+        101,
+        "header"
+    );
+    assert_eq!(
+        status_of(format!("{ws}?token={}", token(ALICE)), None).await,
+        101,
+        "?token= for browsers"
+    );
+
+    let anonymous = reqwest::get(format!("http://{}/api/v1/projects", server.addr))
+        .await
+        .expect("get");
+    assert_eq!(anonymous.status(), 401);
+    let body: serde_json::Value = anonymous.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+    let ok = http(ALICE)
+        .get(format!("http://{}/api/v1/projects", server.addr))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn a_non_member_can_neither_see_nor_change_a_project() {
+    let server = team_server().await;
+    let mut alice = connect(&server, ALICE).await;
+    let mut bob = connect(&server, BOB).await;
+    bob.list_projects().await; // bob watches the project list
+    let project = alice.create_project("Secret", "SEC").await;
+
+    // Bob does not even learn that the project exists.
+    let (projects, _) = bob.list_projects().await;
+    assert!(projects.is_empty(), "{projects:?}");
+    bob.expect_no_event(Duration::from_millis(300)).await;
+
+    let reply = bob
+        .request(Payload::Subscribe(proto::Subscribe {
+            project_ids: vec![project.id.clone()],
+            ..Default::default()
+        }))
+        .await;
+    assert_eq!(error_code(&reply), "UNAUTHORIZED");
+    let reply = bob
+        .request(Payload::GetWorkItemsRequest(proto::GetWorkItemsRequest {
+            project_id: project.id.clone(),
+            since_timestamp: None,
+        }))
+        .await;
+    assert_eq!(error_code(&reply), "UNAUTHORIZED");
+    let reply = bob
+        .request(create_item_req(
+            &project.id,
+            proto::WorkItemType::Task,
+            "sneaky",
+            None,
+        ))
+        .await;
+    assert_eq!(error_code(&reply), "UNAUTHORIZED");
+
+    // Alice's changes never reach Bob.
+    alice
+        .create_item(&project.id, proto::WorkItemType::Task, "private", None)
+        .await;
+    bob.expect_no_event(Duration::from_millis(300)).await;
+
+    let rest = http(BOB);
+    let r = rest
+        .get(format!(
+            "http://{}/api/v1/projects/{}",
+            server.addr, project.id
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 403);
+    let r = rest
+        .get(format!(
+            "http://{}/api/v1/projects/{}/work-items",
+            server.addr, project.id
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 403);
+    let (items, _) = alice.work_items(&project.id).await;
+    assert_eq!(items.len(), 1, "nothing of Bob's got in");
+}
+
+#[tokio::test]
+async fn viewers_read_editors_write_admins_delete() {
+    let server = team_server().await;
+    let mut alice = connect(&server, ALICE).await;
+    let project = alice.create_project("Team", "TM").await;
+    let item = alice
+        .create_item(&project.id, proto::WorkItemType::Task, "shared", None)
+        .await;
+    let add = |role: &str| {
+        Payload::AddProjectMemberRequest(proto::AddProjectMemberRequest {
+            project_id: project.id.clone(),
+            user_id: BOB.into(),
+            role: role.into(),
+        })
+    };
+
+    let reply = alice.request(add("viewer")).await;
+    assert!(
+        matches!(reply.payload, Some(Payload::ProjectMemberAdded(_))),
+        "{reply:?}"
+    );
+    let mut bob = connect(&server, BOB).await;
+    bob.subscribe(&[&project.id]).await;
+    let (items, _) = bob.work_items(&project.id).await;
+    assert_eq!(items.len(), 1, "a viewer reads");
+    let reply = bob
+        .request(create_item_req(
+            &project.id,
+            proto::WorkItemType::Task,
+            "no",
+            None,
+        ))
+        .await;
+    assert_eq!(error_code(&reply), "UNAUTHORIZED", "a viewer cannot write");
+
+    alice.request(add("editor")).await;
+    let mine = bob
+        .create_item(&project.id, proto::WorkItemType::Task, "bob's", None)
+        .await;
+    let reply = bob
+        .request(Payload::DeleteWorkItemRequest(
+            proto::DeleteWorkItemRequest {
+                work_item_id: item.id.clone(),
+            },
+        ))
+        .await;
+    match &reply.payload {
+        Some(Payload::Error(e)) => assert!(e.message.contains("Required: Admin"), "{e:?}"),
+        other => panic!("an editor cannot delete: {other:?}"),
+    }
+    let reply = alice
+        .request(Payload::DeleteWorkItemRequest(
+            proto::DeleteWorkItemRequest {
+                work_item_id: mine.id,
+            },
+        ))
+        .await;
+    assert!(
+        matches!(reply.payload, Some(Payload::WorkItemDeleted(_))),
+        "an admin deletes: {reply:?}"
+    );
+
+    // Members are listed over WS and REST, admins first.
+    let reply = bob
+        .request(Payload::ListProjectMembersRequest(
+            proto::ListProjectMembersRequest {
+                project_id: project.id.clone(),
+            },
+        ))
+        .await;
+    let Some(Payload::ProjectMembersList(list)) = reply.payload else {
+        panic!("{reply:?}")
+    };
+    let roles: Vec<(&str, &str)> = list
+        .members
+        .iter()
+        .map(|m| (m.user_id.as_str(), m.role.as_str()))
+        .collect();
+    assert_eq!(roles, vec![(ALICE, "admin"), (BOB, "editor")]);
+    let r: serde_json::Value = http(BOB)
+        .get(format!(
+            "http://{}/api/v1/projects/{}/members",
+            server.addr, project.id
+        ))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["members"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn a_removed_member_is_cut_off_at_once() {
+    let server = team_server().await;
+    let mut alice = connect(&server, ALICE).await;
+    let project = alice.create_project("Team", "TM").await;
+    alice
+        .request(Payload::AddProjectMemberRequest(
+            proto::AddProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: BOB.into(),
+                role: "editor".into(),
+            },
+        ))
+        .await;
+    let mut bob = connect(&server, BOB).await;
+    bob.subscribe(&[&project.id]).await;
+    alice
+        .create_item(&project.id, proto::WorkItemType::Task, "seen", None)
+        .await;
+    let seen = bob.next_event(Duration::from_secs(5)).await;
+    assert!(matches!(seen.payload, Some(Payload::ActivityLogCreated(_))));
+    bob.take_events();
+
+    let reply = alice
+        .request(Payload::RemoveProjectMemberRequest(
+            proto::RemoveProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: BOB.into(),
+            },
+        ))
+        .await;
+    assert!(
+        matches!(reply.payload, Some(Payload::ProjectMemberRemoved(_))),
+        "{reply:?}"
+    );
+    // Bob learns he was removed, then hears nothing more.
+    let mut removed = false;
+    while let Some(e) = bob.try_next_event(Duration::from_millis(500)).await {
+        removed |= matches!(e.payload, Some(Payload::ProjectMemberRemoved(_)));
+    }
+    assert!(removed, "the removal itself reaches the removed member");
+    alice
+        .create_item(&project.id, proto::WorkItemType::Task, "unseen", None)
+        .await;
+    bob.expect_no_event(Duration::from_millis(300)).await;
+    let reply = bob
+        .request(create_item_req(
+            &project.id,
+            proto::WorkItemType::Task,
+            "no",
+            None,
+        ))
+        .await;
+    assert_eq!(error_code(&reply), "UNAUTHORIZED");
+
+    // The last admin cannot leave, nor be demoted.
+    let reply = alice
+        .request(Payload::RemoveProjectMemberRequest(
+            proto::RemoveProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: ALICE.into(),
+            },
+        ))
+        .await;
+    assert_eq!(error_code(&reply), "VALIDATION_ERROR");
+}
+
+#[tokio::test]
+async fn rest_creators_administer_their_projects() {
+    let server = team_server().await;
+    let alice = http(ALICE);
+    let r: serde_json::Value = alice
+        .post(format!("http://{}/api/v1/projects", server.addr))
+        .json(&serde_json::json!({"title": "Via REST", "key": "VR"}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let pid = r["project"]["id"].as_str().expect("id").to_string();
+    let added = alice
+        .post(format!(
+            "http://{}/api/v1/projects/{pid}/members",
+            server.addr
+        ))
+        .json(&serde_json::json!({"user_id": BOB, "role": "viewer"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(added.status(), 200);
+    let bob = http(BOB);
+    let denied = bob
+        .post(format!(
+            "http://{}/api/v1/projects/{pid}/members",
+            server.addr
+        ))
+        .json(&serde_json::json!({"user_id": ROOT, "role": "admin"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(denied.status(), 403, "a viewer cannot add members");
+    let gone = alice
+        .delete(format!(
+            "http://{}/api/v1/projects/{pid}/members/{BOB}",
+            server.addr
+        ))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(gone.status(), 200);
+    let r = bob
+        .get(format!("http://{}/api/v1/projects/{pid}", server.addr))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_an_admin_token() {
+    let server = team_server().await;
+    let url = format!("http://{}/admin/checkpoint", server.addr);
+    let client = reqwest::Client::new();
+    assert_eq!(client.post(&url).send().await.expect("post").status(), 401);
+    assert_eq!(
+        http(ALICE).post(&url).send().await.expect("post").status(),
+        403
+    );
+    let admin = pm_server::auth::issue(SECRET, ROOT, vec!["admin".into()], 3600).expect("token");
+    let r = client
+        .post(&url)
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+
+    // Desktop mode: from the machine itself.
+    let desktop = TestServer::start().await;
+    let r = client
+        .post(format!("http://{}/admin/checkpoint", desktop.addr))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+}
