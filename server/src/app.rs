@@ -11,12 +11,14 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::hub::EventHub;
 use crate::store::Store;
+use crate::transport::limits::ConnectionLimits;
 use crate::transport::{rest, ws};
 
 pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub hub: EventHub,
+    pub connections: Arc<ConnectionLimits>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -30,6 +32,7 @@ impl AppState {
             config,
             store,
             hub: EventHub::default(),
+            connections: Arc::default(),
             shutdown: watch::channel(false).0,
         }))
     }

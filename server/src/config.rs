@@ -28,6 +28,22 @@ pub struct Config {
     /// The same limit in bytes of encoded frames waiting for one connection.
     #[arg(long, env = "PM_WS_SEND_BUFFER_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub send_buffer_bytes: usize,
+    /// Requests (frames) a WebSocket may send per second, sustained; more get RATE_LIMITED.
+    #[arg(long, env = "PM_RATE_LIMIT_PER_SEC", default_value_t = 1000)]
+    pub rate_limit_per_sec: u32,
+    /// Frames a WebSocket may send at once above the sustained rate.
+    #[arg(long, env = "PM_RATE_LIMIT_BURST", default_value_t = 2000)]
+    pub rate_limit_burst: u32,
+    /// Open WebSocket connections allowed in all.
+    #[arg(long, env = "PM_SERVER_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Open WebSocket connections allowed per user.
+    #[arg(long, env = "PM_MAX_CONNECTIONS_PER_USER", default_value_t = 100)]
+    pub max_connections_per_user: usize,
+    /// How long a write may wait for its turn before it is refused with TIMEOUT. A write that
+    /// has started always finishes: nothing is ever left half-done.
+    #[arg(long, env = "PM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
     /// Events kept per stream for replay; a client further behind reloads a snapshot.
     #[arg(long, env = "PM_EVENT_RETENTION_COUNT", default_value_t = 100_000)]
     pub event_retention_count: u64,
@@ -53,6 +69,11 @@ impl Config {
             send_buffer: 1024,
             send_buffer_bytes: 8 * 1024 * 1024,
             max_message_bytes: 1024 * 1024,
+            rate_limit_per_sec: 1000,
+            rate_limit_burst: 2000,
+            max_connections: 10_000,
+            max_connections_per_user: 100,
+            request_timeout_secs: 30,
             event_retention_count: 100_000,
             event_retention_days: 30,
             maintenance_interval_secs: 60,

@@ -29,6 +29,12 @@ pub enum AppError {
     Conflict(String),
     #[error("Cannot delete: {0}")]
     DeleteBlocked(String),
+    /// The client sends faster than its rate limit allows.
+    #[error("Rate limit exceeded: {0}")]
+    RateLimited(String),
+    /// The request waited too long for its turn; nothing was written.
+    #[error("Request timed out. Please try again.")]
+    Timeout,
     /// Anything the client did not cause. The message sent is generic; the cause is logged.
     #[error("Internal error")]
     Internal(#[source] anyhow::Error),
@@ -57,6 +63,8 @@ impl AppError {
             AppError::Unauthorized(_) => "UNAUTHORIZED",
             AppError::VersionConflict { .. } | AppError::Conflict(_) => "CONFLICT",
             AppError::DeleteBlocked(_) => "DELETE_BLOCKED",
+            AppError::RateLimited(_) => "RATE_LIMITED",
+            AppError::Timeout => "TIMEOUT",
             AppError::Internal(_) => "INTERNAL_ERROR",
         }
     }

@@ -6,8 +6,11 @@
 //! After commit the frames go to the hub. Command modules only describe what changed (a
 //! [`Change`]); they cannot broadcast, and they cannot forget to.
 pub mod comment;
+pub mod dependency;
+pub mod import;
 pub mod project;
 pub mod sprint;
+pub mod time_entry;
 pub mod work_item;
 
 use std::sync::Arc;
@@ -47,6 +50,15 @@ pub enum Command {
     CreateComment(proto::CreateCommentRequest),
     UpdateComment(proto::UpdateCommentRequest),
     DeleteComment(proto::DeleteCommentRequest),
+    CreateDependency(proto::CreateDependencyRequest),
+    DeleteDependency(proto::DeleteDependencyRequest),
+    StartTimer(proto::StartTimerRequest),
+    StopTimer(proto::StopTimerRequest),
+    CreateTimeEntry(proto::CreateTimeEntryRequest),
+    UpdateTimeEntry(proto::UpdateTimeEntryRequest),
+    DeleteTimeEntry(proto::DeleteTimeEntryRequest),
+    /// Sync import: a whole ExportData merged in one transaction (one event per change).
+    Import(Box<crate::sync::ExportData>),
 }
 
 impl Command {
@@ -57,6 +69,10 @@ impl Command {
             Command::CreateWorkItem(_) => Some("create_work_item"),
             Command::CreateSprint(_) => Some("create_sprint"),
             Command::CreateComment(_) => Some("create_comment"),
+            Command::CreateDependency(_) => Some("create_dependency"),
+            Command::StartTimer(_) => Some("start_timer"),
+            Command::StopTimer(_) => Some("stop_timer"),
+            Command::CreateTimeEntry(_) => Some("create_time_entry"),
             _ => None,
         }
     }
@@ -97,7 +113,19 @@ pub struct Change {
 /// is answered with the current entity and writes, logs and broadcasts nothing).
 pub enum Effect {
     Changed(Change),
+    /// Several changes committed together (see [`Batch`]).
+    Batch(Batch),
     Unchanged(Payload),
+}
+
+/// Changes of one command that belong to more than one event: a sync import, or a timer start
+/// that stops a timer of another project. In the same transaction every change gets its
+/// activity row and its event, with the next seqs of its stream in order; after commit the
+/// frames are published in that order. Single-event commands never take this path.
+pub struct Batch {
+    pub changes: Vec<Change>,
+    /// The caller's answer; None answers with the first change's event and its position.
+    pub response: Option<Payload>,
 }
 
 /// The committed result: the event payload and where it sits in its stream.
@@ -119,7 +147,12 @@ pub async fn execute(
     let idempotency = command
         .idempotency_name()
         .zip(request_id.filter(|id| !id.is_empty()));
-    let mut writer = state.store.writer().await;
+    // Waiting for the single writer is bounded; once a write has the writer it runs to the
+    // end (commit and publish), so a deadline can never leave it half-done.
+    let wait = std::time::Duration::from_secs(state.config.request_timeout_secs.max(1));
+    let mut writer = tokio::time::timeout(wait, state.store.writer())
+        .await
+        .map_err(|_| AppError::Timeout)?;
     let mut tx = writer.begin().await?;
 
     if let Some((operation, message_id)) = idempotency {
@@ -147,9 +180,18 @@ pub async fn execute(
         Command::CreateComment(r) => comment::create(&mut tx, actor, r).await?,
         Command::UpdateComment(r) => comment::update(&mut tx, actor, r).await?,
         Command::DeleteComment(r) => comment::delete(&mut tx, actor, r).await?,
+        Command::CreateDependency(r) => dependency::create(&mut tx, actor, r).await?,
+        Command::DeleteDependency(r) => dependency::delete(&mut tx, actor, r).await?,
+        Command::StartTimer(r) => time_entry::start(&mut tx, actor, r).await?,
+        Command::StopTimer(r) => time_entry::stop(&mut tx, actor, r).await?,
+        Command::CreateTimeEntry(r) => time_entry::create(&mut tx, actor, r).await?,
+        Command::UpdateTimeEntry(r) => time_entry::update(&mut tx, actor, r).await?,
+        Command::DeleteTimeEntry(r) => time_entry::delete(&mut tx, actor, r).await?,
+        Command::Import(data) => import::run(&mut tx, actor, *data).await?,
     };
     let change = match effect {
         Effect::Changed(change) => change,
+        Effect::Batch(batch) => return commit_batch(state, actor, idempotency, tx, batch).await,
         Effect::Unchanged(current) => {
             tx.rollback().await?;
             return Ok(Committed {
@@ -214,6 +256,107 @@ pub async fn execute(
     state.hub.publish(&committed.stream, also, frames);
     drop(writer);
     Ok(committed)
+}
+
+/// The multi-event path of [`execute`] (see [`Batch`]). The caller still holds the writer, so
+/// publishing here keeps events in commit order.
+async fn commit_batch(
+    state: &AppState,
+    actor: &Actor,
+    idempotency: Option<(&str, &str)>,
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: Batch,
+) -> AppResult<Committed> {
+    let now = pm_shared::now_secs();
+    // Consecutive frames for the same (stream, also) travel as one hub item.
+    let mut outgoing: Vec<(String, Option<String>, Vec<Bytes>)> = Vec::new();
+    let mut first: Option<Committed> = None;
+    for change in batch.changes {
+        let activity = append_activity(&mut tx, actor, &change, now).await?;
+        let stream = if change.lifecycle {
+            WORKSPACE.to_string()
+        } else {
+            change.project_id.clone()
+        };
+        let seq = events::next_seq(&mut tx, &stream).await?;
+        let event_frame = WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: now,
+            payload: Some(change.event.clone()),
+            seq,
+            epoch: state.store.epoch.clone(),
+            stream: stream.clone(),
+        }
+        .encode_to_vec();
+        events::append(&mut tx, &stream, seq, &event_frame, now).await?;
+        let activity_frame = WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: now,
+            payload: Some(Payload::ActivityLogCreated(ActivityLogCreated {
+                entry: Some(activity),
+            })),
+            epoch: state.store.epoch.clone(),
+            stream: stream.clone(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let also = change.lifecycle.then(|| change.project_id.clone());
+        let frames = [Bytes::from(activity_frame), Bytes::from(event_frame)];
+        match outgoing.last_mut() {
+            Some((s, a, pending)) if *s == stream && *a == also => pending.extend(frames),
+            _ => outgoing.push((stream.clone(), also, frames.to_vec())),
+        }
+        if first.is_none() {
+            first = Some(Committed {
+                event: change.event,
+                stream,
+                seq,
+            });
+        }
+    }
+    let committed = match (batch.response, first) {
+        (Some(response), _) => Committed {
+            event: response,
+            stream: String::new(),
+            seq: 0,
+        },
+        (None, Some(first)) => first,
+        (None, None) => {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "a batch without changes must name its response"
+            )))
+        }
+    };
+    if let Some((operation, message_id)) = idempotency {
+        remember(
+            &mut tx,
+            &actor.user_id,
+            message_id,
+            operation,
+            &committed,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    for (stream, also, frames) in outgoing {
+        state
+            .hub
+            .publish(&stream, also.as_deref(), Arc::from(frames));
+    }
+    Ok(committed)
+}
+
+/// Writes the activity row of a change that travels inside another change's event (the timer a
+/// StartTimer stops in the same project). It is logged like any change; only the command's own
+/// change is announced with ActivityLogCreated.
+pub(crate) async fn log_activity(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    change: &Change,
+) -> AppResult<()> {
+    append_activity(conn, actor, change, pm_shared::now_secs()).await?;
+    Ok(())
 }
 
 async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<()> {

@@ -1,4 +1,5 @@
 //! Transports: WebSocket (`ws`) and REST (`rest`). Both turn requests into commands for the
 //! pipeline or into snapshot reads; neither writes or broadcasts anything itself.
+pub mod limits;
 pub mod rest;
 pub mod ws;

@@ -1,11 +1,15 @@
 //! REST under `/api/v1`, one router per resource, the reference's JSON shapes, and the
 //! reference's error JSON `{"error":{"code","message","field"}}` for every failure, including
 //! malformed JSON, wrong types, a missing content type and unknown routes.
+mod activity;
 mod comments;
+mod dependencies;
 mod dto;
 mod health;
 mod projects;
 mod sprints;
+mod sync;
+mod time_entries;
 mod work_items;
 
 use axum::extract::rejection::JsonRejection;
@@ -28,6 +32,10 @@ pub fn routes() -> Router<SharedState> {
         .merge(work_items::routes())
         .merge(sprints::routes())
         .merge(comments::routes())
+        .merge(dependencies::routes())
+        .merge(time_entries::routes())
+        .merge(activity::routes())
+        .merge(sync::routes())
         .fallback(|| async { RestError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route") })
         .method_not_allowed_fallback(|| async {
             RestError::new(
@@ -77,6 +85,8 @@ impl From<AppError> for RestError {
             | AppError::VersionConflict { .. }
             | AppError::Conflict(_)
             | AppError::DeleteBlocked(_) => StatusCode::CONFLICT,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let code = match &e {
