@@ -13,6 +13,7 @@ pub mod error;
 pub mod hub;
 pub mod reads;
 pub mod store;
+pub mod sync;
 pub mod transport;
 
 pub use app::{serve, AppState, SharedState};

@@ -280,6 +280,16 @@ pub async fn project_snapshot(
         .map(|r| r.into_proto())
         .collect();
     let users = queries::users(&mut tx).await?;
+    let dependencies = queries::project_dependencies(&mut tx, &project.id)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    let time_entries = queries::project_time_entries(&mut tx, &project.id)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
     tx.commit().await?;
     hierarchy::fill_all(&mut work_items);
     let stream = project.id.clone();
@@ -290,6 +300,8 @@ pub async fn project_snapshot(
             sprints,
             comments,
             users,
+            dependencies,
+            time_entries,
         },
         stream,
         seq,
@@ -311,4 +323,104 @@ pub async fn members(
     let project = resolve_project(&mut conn, project).await?;
     allow(&mut conn, viewer, &project.id).await?;
     Ok(queries::members(&mut conn, &project.id).await?)
+}
+
+/// A work item's links: `blocking` holds the links that block it (it is their blocked item),
+/// `blocked` the links by which it blocks others (the reference's naming).
+pub async fn dependencies(
+    store: &Store,
+    viewer: &Viewer,
+    work_item: &str,
+) -> AppResult<Snapshot<proto::DependenciesList>> {
+    let mut conn = begin(store).await?;
+    let mut tx = conn.begin().await?;
+    let item = resolve_work_item(&mut tx, work_item).await?;
+    allow(&mut tx, viewer, &item.project_id).await?;
+    let seq = events::current_seq(&mut tx, &item.project_id).await?;
+    let rows = queries::dependencies_of(&mut tx, &item.id).await?;
+    tx.commit().await?;
+    let (blocking, blocked): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .map(|r| r.into_proto())
+        .partition(|d| d.blocked_item_id == item.id);
+    Ok(Snapshot {
+        items: proto::DependenciesList { blocking, blocked },
+        stream: item.project_id,
+        seq,
+    })
+}
+
+pub const TIME_ENTRIES_DEFAULT_LIMIT: i32 = 100;
+pub const TIME_ENTRIES_MAX_LIMIT: i32 = 500;
+
+/// A work item's time entries, latest start first: `limit` (default 100, 1..=500) from
+/// `offset` (default 0), with the total count.
+pub async fn time_entries(
+    store: &Store,
+    viewer: &Viewer,
+    work_item: &str,
+    limit: Option<i32>,
+    offset: Option<i32>,
+) -> AppResult<Snapshot<proto::TimeEntriesList>> {
+    let limit = limit
+        .unwrap_or(TIME_ENTRIES_DEFAULT_LIMIT)
+        .clamp(1, TIME_ENTRIES_MAX_LIMIT);
+    let offset = offset.unwrap_or(0).max(0);
+    let mut conn = begin(store).await?;
+    let mut tx = conn.begin().await?;
+    let item = resolve_work_item(&mut tx, work_item).await?;
+    allow(&mut tx, viewer, &item.project_id).await?;
+    let seq = events::current_seq(&mut tx, &item.project_id).await?;
+    let (rows, total) =
+        queries::time_entries(&mut tx, &item.id, i64::from(limit), i64::from(offset)).await?;
+    tx.commit().await?;
+    Ok(Snapshot {
+        items: proto::TimeEntriesList {
+            time_entries: rows.into_iter().map(|r| r.into_proto()).collect(),
+            total_count: total.min(i64::from(i32::MAX)) as i32,
+        },
+        stream: item.project_id,
+        seq,
+    })
+}
+
+pub async fn time_entry(store: &Store, viewer: &Viewer, id: &str) -> AppResult<proto::TimeEntry> {
+    let id = parse_id("time_entry_id", id)?;
+    let mut conn = begin(store).await?;
+    let entry = queries::time_entry(&mut conn, &id)
+        .await?
+        .map(|r| r.into_proto())
+        .ok_or_else(|| AppError::not_found("Time entry", &id))?;
+    let project = resolve_work_item(&mut conn, &entry.work_item_id)
+        .await?
+        .project_id;
+    allow(&mut conn, viewer, &project).await?;
+    Ok(entry)
+}
+
+/// The caller's running timer, if any.
+pub async fn running_timer(store: &Store, user_id: &str) -> AppResult<Option<proto::TimeEntry>> {
+    let mut conn = begin(store).await?;
+    Ok(queries::running_timer(&mut conn, user_id)
+        .await?
+        .map(|r| r.into_proto()))
+}
+
+/// LLM context entries, most important first.
+pub async fn llm_context(
+    store: &Store,
+    req: &proto::GetLlmContextRequest,
+) -> AppResult<proto::LlmContextList> {
+    let mut conn = begin(store).await?;
+    let entries = queries::llm_context(
+        &mut conn,
+        req.category.as_deref().filter(|c| !c.is_empty()),
+        req.context_type.as_deref().filter(|c| !c.is_empty()),
+        req.min_priority,
+    )
+    .await?
+    .into_iter()
+    .map(|r| r.into_proto())
+    .collect();
+    Ok(proto::LlmContextList { entries })
 }

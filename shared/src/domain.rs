@@ -15,6 +15,14 @@ pub mod limits {
     /// Sprint dates must lie within one year back and five years ahead of now.
     pub const SPRINT_PAST_SECS: i64 = 365 * 86_400;
     pub const SPRINT_FUTURE_SECS: i64 = 5 * 365 * 86_400;
+    /// A time entry's description.
+    pub const TIME_ENTRY_DESCRIPTION_MAX: usize = 1_000;
+    /// The longest manual time entry.
+    pub const TIME_ENTRY_MAX_SECS: i64 = 86_400;
+    /// How far in the future a client clock may put a timestamp.
+    pub const CLOCK_SKEW_SECS: i64 = 60;
+    /// Live `blocks`/`relates_to` links one item may have on each side.
+    pub const DEPENDENCIES_PER_ITEM: i64 = 50;
 }
 
 /// A rule violation: which field, what is wrong, and whether the reference reports it as
@@ -117,6 +125,27 @@ string_enum!(
     }
 );
 string_enum!(ProjectStatus { Active => "active" / "Active", Archived => "archived" / "Archived" });
+string_enum!(
+    /// How two work items are linked: `blocks` orders work (and may not form a cycle),
+    /// `relates_to` is informational.
+    DependencyType { Blocks => "blocks" / "blocks", RelatesTo => "relates_to" / "relates to" }
+);
+
+impl DependencyType {
+    pub fn from_proto(v: i32) -> Option<Self> {
+        match proto::DependencyType::try_from(v).ok()? {
+            proto::DependencyType::Blocks => Some(DependencyType::Blocks),
+            proto::DependencyType::RelatesTo => Some(DependencyType::RelatesTo),
+            proto::DependencyType::Unspecified => None,
+        }
+    }
+    pub fn to_proto(self) -> proto::DependencyType {
+        match self {
+            DependencyType::Blocks => proto::DependencyType::Blocks,
+            DependencyType::RelatesTo => proto::DependencyType::RelatesTo,
+        }
+    }
+}
 
 impl ItemType {
     pub fn from_proto(v: i32) -> Option<Self> {
@@ -344,6 +373,62 @@ pub fn sprint_dates(start: i64, end: i64, now: i64) -> Result<(), RuleError> {
     Ok(())
 }
 
+/// The reference's rules for a finished time entry; returns its duration in seconds.
+/// Neither end may lie more than a minute in the future, the start comes first, and one entry
+/// covers at most 24 hours.
+pub fn time_entry_span(started_at: i64, ended_at: i64, now: i64) -> Result<i64, RuleError> {
+    let latest = now.saturating_add(limits::CLOCK_SKEW_SECS);
+    if started_at > latest {
+        return Err(RuleError::value(
+            "started_at",
+            "started_at cannot be in the future",
+        ));
+    }
+    if ended_at > latest {
+        return Err(RuleError::value(
+            "ended_at",
+            "ended_at cannot be in the future",
+        ));
+    }
+    if started_at >= ended_at {
+        return Err(RuleError::value(
+            "started_at",
+            "started_at must be before ended_at",
+        ));
+    }
+    let duration = ended_at - started_at;
+    if duration > limits::TIME_ENTRY_MAX_SECS {
+        return Err(RuleError::value(
+            "ended_at",
+            "Duration cannot exceed 24 hours",
+        ));
+    }
+    Ok(duration)
+}
+
+/// Unix seconds as RFC 3339 in UTC, e.g. `2026-11-22T06:00:00+00:00` (the reference's
+/// `exported_at` format).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// "PM-12": how people name a work item.
 pub fn display_key(project_key: &str, item_number: i32) -> String {
     format!("{project_key}-{item_number}")
@@ -394,6 +479,49 @@ mod tests {
         assert!(!Planned.can_become(Completed));
         assert!(!Completed.can_become(Active));
         assert!(Active.can_become(Active));
+    }
+
+    #[test]
+    fn time_entry_rules() {
+        let now = 1_800_000_000;
+        assert_eq!(time_entry_span(now - 3600, now, now), Ok(3600));
+        assert_eq!(time_entry_span(now - 10, now + 60, now), Ok(70));
+        let field = |r: Result<i64, RuleError>| r.map_err(|e| (e.field, e.message));
+        assert_eq!(
+            field(time_entry_span(now + 61, now + 120, now)),
+            Err(("started_at", "started_at cannot be in the future".into()))
+        );
+        assert_eq!(
+            field(time_entry_span(now, now + 61, now)),
+            Err(("ended_at", "ended_at cannot be in the future".into()))
+        );
+        assert_eq!(
+            field(time_entry_span(now, now, now)),
+            Err(("started_at", "started_at must be before ended_at".into()))
+        );
+        assert_eq!(
+            field(time_entry_span(now - 86_401, now, now)),
+            Err(("ended_at", "Duration cannot exceed 24 hours".into()))
+        );
+        assert_eq!(time_entry_span(now - 86_400, now, now), Ok(86_400));
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(rfc3339(1_795_327_261), "2026-11-22T06:01:01+00:00");
+        assert_eq!(rfc3339(1_709_164_800), "2024-02-29T00:00:00+00:00");
+    }
+
+    #[test]
+    fn dependency_types() {
+        assert_eq!(
+            DependencyType::parse("relates_to"),
+            Some(DependencyType::RelatesTo)
+        );
+        assert_eq!(DependencyType::from_proto(1), Some(DependencyType::Blocks));
+        assert_eq!(DependencyType::from_proto(0), None);
+        assert_eq!(DependencyType::from_proto(7), None);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub fn compute<'a>(
                 cur = parent.get(p).copied().flatten();
             }
             let mut down = Vec::new();
+            // A fresh guard: an ancestor may also be a descendant when the links form a cycle.
+            let mut seen = HashSet::from([id]);
             let mut frontier = vec![id];
             let mut depth = 0;
             while !frontier.is_empty() && depth < MAX_DEPTH {

@@ -521,6 +521,35 @@ impl RestClient {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
+        let (shown, status, text) = self.exchange(method, url, body).await?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|_| invalid_response(shown, status, &text))
+    }
+
+    /// Like [`RestClient::send`], but returns the body of a success as the server wrote it
+    /// (e.g. to keep the key order of a sync export). It must still be JSON.
+    pub async fn send_text(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<String, ClientError> {
+        let (shown, status, text) = self.exchange(method, url, body).await?;
+        match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+            Ok(_) => Ok(text),
+            Err(_) => Err(invalid_response(shown, status, &text)),
+        }
+    }
+
+    /// One request: (url, status, body) of a success, or the error it amounts to.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<(String, u16, String), ClientError> {
         let shown = url.to_string();
         let mut req = self
             .http
@@ -555,16 +584,11 @@ impl RestClient {
             url: shown.clone(),
             reason: root_cause(&e),
         })?;
-        let parsed: Option<Value> = if text.trim().is_empty() {
-            Some(Value::Null)
-        } else {
-            serde_json::from_str(&text).ok()
-        };
         if status.is_success() {
-            if let Some(v) = parsed {
-                return Ok(v);
-            }
-        } else if let Some(err) = parsed.as_ref().and_then(|v| v.get("error")) {
+            return Ok((shown, status.as_u16(), text));
+        }
+        let parsed: Option<Value> = serde_json::from_str(&text).ok();
+        if let Some(err) = parsed.as_ref().and_then(|v| v.get("error")) {
             let text_of = |k: &str| err.get(k).and_then(Value::as_str).map(str::to_string);
             return Err(ClientError::Api(ApiError {
                 status: status.as_u16(),
@@ -573,18 +597,16 @@ impl RestClient {
                 field: text_of("field"),
             }));
         }
-        let mut excerpt: String = text.chars().take(BODY_EXCERPT).collect();
-        if excerpt.len() < text.len() {
-            excerpt.push('…');
-        }
-        if excerpt.trim().is_empty() {
-            excerpt = "(empty body)".to_string();
-        }
-        Err(ClientError::InvalidResponse {
-            url: shown,
-            status: status.as_u16(),
-            body: excerpt,
-        })
+        Err(invalid_response(shown, status.as_u16(), &text))
+    }
+
+    pub async fn get_text(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<String, ClientError> {
+        self.send_text(Method::GET, self.api(segments, query), None)
+            .await
     }
 
     pub async fn get(&self, segments: &[&str]) -> Result<Value, ClientError> {
@@ -723,6 +745,87 @@ impl RestClient {
     }
     pub async fn delete_comment(&self, id: &str) -> Result<Value, ClientError> {
         self.delete(&["comments", id]).await
+    }
+
+    // Dependencies. Work items by UUID or display key; `id` a dependency UUID.
+
+    pub async fn list_dependencies(&self, work_item: &str) -> Result<Value, ClientError> {
+        self.get(&["work-items", work_item, "dependencies"]).await
+    }
+    /// Body: `{blocking_item_id, blocked_item_id, dependency_type}`; answers a bare DTO.
+    pub async fn create_dependency(&self, body: &Value) -> Result<Value, ClientError> {
+        self.post(&["dependencies"], body).await
+    }
+    pub async fn delete_dependency(&self, id: &str) -> Result<Value, ClientError> {
+        self.delete(&["dependencies", id]).await
+    }
+
+    // Time entries. `work_item` a UUID or display key; `id` a time entry UUID.
+
+    pub async fn list_time_entries(&self, work_item: &str) -> Result<Value, ClientError> {
+        self.get(&["work-items", work_item, "time-entries"]).await
+    }
+    pub async fn get_time_entry(&self, id: &str) -> Result<Value, ClientError> {
+        self.get(&["time-entries", id]).await
+    }
+    /// Body: `{work_item_id, description?}` starts a timer (stopping yours);
+    /// with `started_at` and `ended_at` it records a finished entry.
+    pub async fn create_time_entry(&self, body: &Value) -> Result<Value, ClientError> {
+        self.post(&["time-entries"], body).await
+    }
+    /// Body: `{stop?, description?, started_at?, ended_at?}`.
+    pub async fn update_time_entry(&self, id: &str, body: &Value) -> Result<Value, ClientError> {
+        self.put(&["time-entries", id], body).await
+    }
+    pub async fn delete_time_entry(&self, id: &str) -> Result<Value, ClientError> {
+        self.delete(&["time-entries", id]).await
+    }
+
+    // History and sync.
+
+    /// `GET /api/v1/activity`: the history of one entity, newest first.
+    pub async fn activity(
+        &self,
+        entity_type: &str,
+        entity_id: &str,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<Value, ClientError> {
+        let mut q = vec![
+            ("entity_type", entity_type.to_string()),
+            ("entity_id", entity_id.to_string()),
+        ];
+        if let Some(l) = limit {
+            q.push(("limit", l.to_string()));
+        }
+        if let Some(o) = offset {
+            q.push(("offset", o.to_string()));
+        }
+        self.get_query(&["activity"], &q).await
+    }
+    /// `GET /api/v1/sync/export` with its query; the JSON text exactly as the server wrote it.
+    pub async fn sync_export(&self, query: &[(&str, String)]) -> Result<String, ClientError> {
+        self.get_text(&["sync", "export"], query).await
+    }
+    /// `POST /api/v1/sync/import` with an ExportData document.
+    pub async fn sync_import(&self, document: &Value) -> Result<Value, ClientError> {
+        self.post(&["sync", "import"], document).await
+    }
+}
+
+/// The error for a body that is not the API's JSON, quoting its start.
+fn invalid_response(url: String, status: u16, text: &str) -> ClientError {
+    let mut excerpt: String = text.chars().take(BODY_EXCERPT).collect();
+    if excerpt.len() < text.len() {
+        excerpt.push('…');
+    }
+    if excerpt.trim().is_empty() {
+        excerpt = "(empty body)".to_string();
+    }
+    ClientError::InvalidResponse {
+        url,
+        status,
+        body: excerpt,
     }
 }
 

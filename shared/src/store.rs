@@ -28,6 +28,10 @@ pub struct ClientStore {
     pub work_items: BTreeMap<String, proto::WorkItem>,
     pub sprints: BTreeMap<String, proto::Sprint>,
     pub comments: BTreeMap<String, proto::Comment>,
+    /// Links between work items, by dependency id.
+    pub dependencies: BTreeMap<String, proto::Dependency>,
+    /// Time entries (running and stopped), by id.
+    pub time_entries: BTreeMap<String, proto::TimeEntry>,
     /// Display names by user id.
     pub users: HashMap<String, String>,
 }
@@ -66,7 +70,8 @@ pub struct Applied {
     pub kind: EntityKind,
     pub action: Action,
     pub id: String,
-    /// The work item a comment belongs to, or the item itself.
+    /// The work item a comment or time entry belongs to, the item a link blocks, or the item
+    /// itself.
     pub work_item_id: Option<String>,
     pub user_id: String,
     pub seq: u64,
@@ -78,6 +83,8 @@ pub enum EntityKind {
     WorkItem,
     Sprint,
     Comment,
+    Dependency,
+    TimeEntry,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +160,7 @@ impl ClientStore {
             return Vec::new();
         };
         let pid = project.id.clone();
-        let old_items: Vec<String> = self
+        let old_items: std::collections::HashSet<String> = self
             .work_items
             .values()
             .filter(|w| w.project_id == pid)
@@ -161,6 +168,11 @@ impl ClientStore {
             .collect();
         self.comments
             .retain(|_, c| !old_items.contains(&c.work_item_id));
+        self.dependencies.retain(|_, d| {
+            !old_items.contains(&d.blocked_item_id) && !old_items.contains(&d.blocking_item_id)
+        });
+        self.time_entries
+            .retain(|_, t| !old_items.contains(&t.work_item_id));
         self.work_items.retain(|_, w| w.project_id != pid);
         self.sprints.retain(|_, s| s.project_id != pid);
         self.work_items
@@ -169,6 +181,10 @@ impl ClientStore {
             .extend(snapshot.sprints.into_iter().map(|s| (s.id.clone(), s)));
         self.comments
             .extend(snapshot.comments.into_iter().map(|c| (c.id.clone(), c)));
+        self.dependencies
+            .extend(snapshot.dependencies.into_iter().map(|d| (d.id.clone(), d)));
+        self.time_entries
+            .extend(snapshot.time_entries.into_iter().map(|t| (t.id.clone(), t)));
         for u in snapshot.users {
             self.users.insert(u.id, u.name);
         }
@@ -351,9 +367,13 @@ impl ClientStore {
             }
             Payload::WorkItemDeleted(e) => {
                 self.work_items.remove(&e.work_item_id)?;
-                // The server hides the comments of a deleted item; so does the store.
-                self.comments
-                    .retain(|_, c| c.work_item_id != e.work_item_id);
+                // The server hides the comments, links and time entries of a deleted item (its
+                // snapshots leave them out); so does the store.
+                let gone = e.work_item_id.as_str();
+                self.comments.retain(|_, c| c.work_item_id != gone);
+                self.dependencies
+                    .retain(|_, d| d.blocked_item_id != gone && d.blocking_item_id != gone);
+                self.time_entries.retain(|_, t| t.work_item_id != gone);
                 Some(applied(
                     EntityKind::WorkItem,
                     Action::Deleted,
@@ -425,6 +445,94 @@ impl ClientStore {
                     &e.user_id,
                 ))
             }
+            Payload::DependencyCreated(e) => {
+                let d = e.dependency.as_ref()?;
+                if self.dependencies.contains_key(&d.id) {
+                    return None;
+                }
+                self.dependencies.insert(d.id.clone(), d.clone());
+                Some(applied(
+                    EntityKind::Dependency,
+                    Action::Created,
+                    &d.id,
+                    Some(&d.blocked_item_id),
+                    &e.user_id,
+                ))
+            }
+            Payload::DependencyDeleted(e) => {
+                self.dependencies.remove(&e.dependency_id)?;
+                Some(applied(
+                    EntityKind::Dependency,
+                    Action::Deleted,
+                    &e.dependency_id,
+                    Some(&e.blocked_item_id),
+                    &e.user_id,
+                ))
+            }
+            Payload::TimerStarted(e) => {
+                // The timer it stopped first, so a running timer is never shown twice.
+                let stopped = e
+                    .stopped_entry
+                    .as_ref()
+                    .is_some_and(|t| upsert_time_entry(&mut self.time_entries, t));
+                let t = e.time_entry.as_ref()?;
+                let started = upsert_time_entry(&mut self.time_entries, t);
+                (started || stopped).then(|| {
+                    applied(
+                        EntityKind::TimeEntry,
+                        Action::Created,
+                        &t.id,
+                        Some(&t.work_item_id),
+                        &e.user_id,
+                    )
+                })
+            }
+            Payload::TimerStopped(e) => {
+                let t = e.time_entry.as_ref()?;
+                upsert_time_entry(&mut self.time_entries, t).then(|| {
+                    applied(
+                        EntityKind::TimeEntry,
+                        Action::Updated,
+                        &t.id,
+                        Some(&t.work_item_id),
+                        &e.user_id,
+                    )
+                })
+            }
+            Payload::TimeEntryCreated(e) => {
+                let t = e.time_entry.as_ref()?;
+                upsert_time_entry(&mut self.time_entries, t).then(|| {
+                    applied(
+                        EntityKind::TimeEntry,
+                        Action::Created,
+                        &t.id,
+                        Some(&t.work_item_id),
+                        &e.user_id,
+                    )
+                })
+            }
+            Payload::TimeEntryUpdated(e) => {
+                let t = e.time_entry.as_ref()?;
+                upsert_time_entry(&mut self.time_entries, t).then(|| {
+                    applied(
+                        EntityKind::TimeEntry,
+                        Action::Updated,
+                        &t.id,
+                        Some(&t.work_item_id),
+                        &e.user_id,
+                    )
+                })
+            }
+            Payload::TimeEntryDeleted(e) => {
+                self.time_entries.remove(&e.time_entry_id)?;
+                Some(applied(
+                    EntityKind::TimeEntry,
+                    Action::Deleted,
+                    &e.time_entry_id,
+                    Some(&e.work_item_id),
+                    &e.user_id,
+                ))
+            }
             _ => None,
         }
     }
@@ -447,6 +555,63 @@ impl ClientStore {
             .filter(|c| c.work_item_id == work_item_id)
             .collect();
         v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        v
+    }
+
+    /// The links of a work item: (the live links that block it, the links by which it blocks
+    /// or relates to others), each ordered by creation.
+    pub fn dependencies_of(
+        &self,
+        work_item_id: &str,
+    ) -> (Vec<&proto::Dependency>, Vec<&proto::Dependency>) {
+        let mut incoming: Vec<&proto::Dependency> = self
+            .dependencies
+            .values()
+            .filter(|d| d.blocked_item_id == work_item_id)
+            .collect();
+        let mut outgoing: Vec<&proto::Dependency> = self
+            .dependencies
+            .values()
+            .filter(|d| d.blocking_item_id == work_item_id)
+            .collect();
+        incoming.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        outgoing.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        (incoming, outgoing)
+    }
+
+    /// The items that keep `work_item_id` blocked: each active `blocks` link whose blocking
+    /// item is known and not done.
+    pub fn blockers_of(&self, work_item_id: &str) -> Vec<&proto::WorkItem> {
+        let mut v: Vec<&proto::WorkItem> = self
+            .dependencies
+            .values()
+            .filter(|d| {
+                d.blocked_item_id == work_item_id
+                    && d.dependency_type == proto::DependencyType::Blocks as i32
+            })
+            .filter_map(|d| self.work_items.get(&d.blocking_item_id))
+            .filter(|w| w.status != "done")
+            .collect();
+        v.sort_by_key(|w| (w.item_number, w.id.clone()));
+        v
+    }
+
+    /// The user's running timer, if any (the latest started, should there be several).
+    pub fn running_timer(&self, user_id: &str) -> Option<&proto::TimeEntry> {
+        self.time_entries
+            .values()
+            .filter(|t| t.user_id == user_id && t.ended_at.is_none())
+            .max_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)))
+    }
+
+    /// Time entries of a work item, latest start first.
+    pub fn time_entries_of(&self, work_item_id: &str) -> Vec<&proto::TimeEntry> {
+        let mut v: Vec<&proto::TimeEntry> = self
+            .time_entries
+            .values()
+            .filter(|t| t.work_item_id == work_item_id)
+            .collect();
+        v.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
         v
     }
 
@@ -484,6 +649,22 @@ pub fn is_event(payload: Option<&Payload>) -> bool {
                 | Payload::TimeEntryDeleted(_)
         )
     )
+}
+
+/// Time entries carry no version; `updated_at` orders their edits (as for comments). Returns
+/// whether the store changed.
+fn upsert_time_entry(
+    map: &mut BTreeMap<String, proto::TimeEntry>,
+    entry: &proto::TimeEntry,
+) -> bool {
+    if map
+        .get(&entry.id)
+        .is_some_and(|old| old.updated_at > entry.updated_at || old == entry)
+    {
+        return false;
+    }
+    map.insert(entry.id.clone(), entry.clone());
+    true
 }
 
 /// Inserts `value` unless the stored one has the same or a newer version.

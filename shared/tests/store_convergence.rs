@@ -18,6 +18,8 @@ struct Model {
     items: BTreeMap<String, proto::WorkItem>,
     sprints: BTreeMap<String, proto::Sprint>,
     comments: BTreeMap<String, proto::Comment>,
+    dependencies: BTreeMap<String, proto::Dependency>,
+    time_entries: BTreeMap<String, proto::TimeEntry>,
     next_id: u32,
     clock: i64,
 }
@@ -68,7 +70,7 @@ fn generate(rng: &mut StdRng, ops: usize) -> (Model, History) {
     for _ in 0..ops {
         m.clock += 1;
         m.next_id += 1;
-        let roll = rng.random_range(0..100);
+        let roll = rng.random_range(0..120);
         if roll < 25 || m.items.is_empty() {
             let id = format!("w{}", m.next_id);
             let w = proto::WorkItem {
@@ -108,6 +110,9 @@ fn generate(rng: &mut StdRng, ops: usize) -> (Model, History) {
             let id = pick(rng, &m.items);
             m.items.remove(&id);
             m.comments.retain(|_, c| c.work_item_id != id);
+            m.dependencies
+                .retain(|_, d| d.blocked_item_id != id && d.blocking_item_id != id);
+            m.time_entries.retain(|_, t| t.work_item_id != id);
             h.push(
                 PID,
                 Payload::WorkItemDeleted(proto::WorkItemDeleted {
@@ -206,6 +211,119 @@ fn generate(rng: &mut StdRng, ops: usize) -> (Model, History) {
                 }),
                 &m,
             );
+        } else if roll < 104 && m.items.len() >= 2 {
+            let (a, b) = (pick(rng, &m.items), pick(rng, &m.items));
+            if a == b {
+                continue;
+            }
+            let id = format!("d{}", m.next_id);
+            let d = proto::Dependency {
+                id: id.clone(),
+                blocking_item_id: a,
+                blocked_item_id: b,
+                dependency_type: 1 + rng.random_range(0..2),
+                created_at: m.clock,
+                ..Default::default()
+            };
+            m.dependencies.insert(id, d.clone());
+            h.push(
+                PID,
+                Payload::DependencyCreated(proto::DependencyCreated {
+                    dependency: Some(d),
+                    user_id: user.clone(),
+                }),
+                &m,
+            );
+        } else if roll < 107 && !m.dependencies.is_empty() {
+            let id = pick(rng, &m.dependencies);
+            let d = m.dependencies.remove(&id).expect("picked");
+            h.push(
+                PID,
+                Payload::DependencyDeleted(proto::DependencyDeleted {
+                    dependency_id: id,
+                    blocking_item_id: d.blocking_item_id,
+                    blocked_item_id: d.blocked_item_id,
+                    user_id: user.clone(),
+                }),
+                &m,
+            );
+        } else if roll < 111 {
+            // StartTimer: stops the running timer in the same event.
+            let item = pick(rng, &m.items);
+            let stopped = m
+                .time_entries
+                .values_mut()
+                .find(|t| t.ended_at.is_none())
+                .map(|t| {
+                    t.ended_at = Some(m.clock);
+                    t.duration_seconds = Some((m.clock - t.started_at) as i32);
+                    t.updated_at = m.clock;
+                    t.clone()
+                });
+            let id = format!("t{}", m.next_id);
+            let t = proto::TimeEntry {
+                id: id.clone(),
+                work_item_id: item,
+                user_id: user.clone(),
+                started_at: m.clock,
+                created_at: m.clock,
+                updated_at: m.clock,
+                ..Default::default()
+            };
+            m.time_entries.insert(id, t.clone());
+            h.push(
+                PID,
+                Payload::TimerStarted(proto::TimerStarted {
+                    time_entry: Some(t),
+                    user_id: user.clone(),
+                    stopped_entry: stopped,
+                }),
+                &m,
+            );
+        } else if roll < 113 && m.time_entries.values().any(|t| t.ended_at.is_none()) {
+            let t = m
+                .time_entries
+                .values_mut()
+                .find(|t| t.ended_at.is_none())
+                .expect("running");
+            t.ended_at = Some(m.clock);
+            t.duration_seconds = Some((m.clock - t.started_at) as i32);
+            t.updated_at = m.clock;
+            let t = t.clone();
+            h.push(
+                PID,
+                Payload::TimerStopped(proto::TimerStopped {
+                    time_entry: Some(t),
+                    user_id: user.clone(),
+                }),
+                &m,
+            );
+        } else if roll < 116 && !m.time_entries.is_empty() {
+            let id = pick(rng, &m.time_entries);
+            let t = m.time_entries.get_mut(&id).expect("picked");
+            t.description = Some(format!("d{}", m.clock));
+            t.updated_at = m.clock;
+            let t = t.clone();
+            h.push(
+                PID,
+                Payload::TimeEntryUpdated(proto::TimeEntryUpdated {
+                    time_entry: Some(t),
+                    user_id: user.clone(),
+                }),
+                &m,
+            );
+        } else if roll < 118 && !m.time_entries.is_empty() {
+            let id = pick(rng, &m.time_entries);
+            let t = m.time_entries.remove(&id).expect("picked");
+            h.push(
+                PID,
+                Payload::TimeEntryDeleted(proto::TimeEntryDeleted {
+                    time_entry_id: id,
+                    work_item_id: t.work_item_id,
+                    user_id: user.clone(),
+                }),
+                &m,
+            );
         } else {
             m.project.version += 1;
             m.project.title = format!("P{}", m.clock);
@@ -241,6 +359,8 @@ fn load(store: &mut ClientStore, h: &History, stream: &str, upto: u64) -> Vec<Ou
             sprints: model.sprints.values().cloned().collect(),
             comments: model.comments.values().cloned().collect(),
             users: vec![],
+            dependencies: model.dependencies.values().cloned().collect(),
+            time_entries: model.time_entries.values().cloned().collect(),
         };
         store.load_project(snap, upto, EPOCH)
     }
@@ -275,7 +395,9 @@ fn entities(s: &ClientStore) -> String {
                 .collect::<Vec<_>>(),
             w,
             sp,
-            c
+            c,
+            &s.dependencies,
+            &s.time_entries
         )
     )
 }

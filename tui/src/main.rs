@@ -59,6 +59,17 @@ enum Command {
     /// The board's columns of a project
     #[command(subcommand)]
     SwimLane(cli::swim_lane::SwimLaneCommand),
+    /// Links between work items (blocks, relates_to): list, create, delete
+    #[command(subcommand)]
+    Dependency(cli::dependency::DependencyCommand),
+    /// Time tracking: list, get, create (start a timer), update (stop, edit), delete
+    #[command(subcommand)]
+    TimeEntry(cli::time_entry::TimeEntryCommand),
+    /// The history of an entity, every changed field, newest first
+    Activity(cli::activity::ActivityArgs),
+    /// Export and import whole projects (the reference's JSON format)
+    #[command(subcommand)]
+    Sync(cli::sync::SyncCommand),
     /// Print a shell completion script
     Completions(cli::completions::CompletionsArgs),
 }
@@ -72,6 +83,10 @@ fn main() -> ExitCode {
         Command::Sprint(c) => cli::execute(&global, |client| cli::sprint::run(client, c)),
         Command::Comment(c) => cli::execute(&global, |client| cli::comment::run(client, c)),
         Command::SwimLane(c) => cli::execute(&global, |client| cli::swim_lane::run(client, c)),
+        Command::Dependency(c) => cli::execute(&global, |client| cli::dependency::run(client, c)),
+        Command::TimeEntry(c) => cli::execute(&global, |client| cli::time_entry::run(client, c)),
+        Command::Activity(a) => cli::execute(&global, |client| cli::activity::run(client, a)),
+        Command::Sync(c) => cli::execute_output(&global, |client| cli::sync::run(client, c)),
         Command::Completions(args) => cli::completions::print(Cli::command(), args.shell),
     }
 }

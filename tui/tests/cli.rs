@@ -898,7 +898,7 @@ fn completions_for_bash_zsh_and_fish() {
 
 #[test]
 fn help_shows_examples_for_every_subcommand() {
-    let mut paths: Vec<Vec<&str>> = vec![vec![], vec!["completions"]];
+    let mut paths: Vec<Vec<&str>> = vec![vec![], vec!["completions"], vec!["activity"]];
     for (resource, actions) in [
         (
             "project",
@@ -914,6 +914,12 @@ fn help_shows_examples_for_every_subcommand() {
             &["list", "get", "create", "update", "delete"][..],
         ),
         ("swim-lane", &["list"][..]),
+        ("dependency", &["list", "create", "delete"][..]),
+        (
+            "time-entry",
+            &["list", "get", "create", "update", "delete"][..],
+        ),
+        ("sync", &["export", "import"][..]),
     ] {
         for action in actions {
             paths.push(vec![resource, action]);

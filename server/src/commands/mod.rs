@@ -6,9 +6,12 @@
 //! After commit the frames go to the hub. Command modules only describe what changed (a
 //! [`Change`]); they cannot broadcast, and they cannot forget to.
 pub mod comment;
+pub mod dependency;
+pub mod import;
 pub mod member;
 pub mod project;
 pub mod sprint;
+pub mod time_entry;
 pub mod work_item;
 
 use std::sync::Arc;
@@ -51,6 +54,15 @@ pub enum Command {
     DeleteComment(proto::DeleteCommentRequest),
     AddMember(proto::AddProjectMemberRequest),
     RemoveMember(proto::RemoveProjectMemberRequest),
+    CreateDependency(proto::CreateDependencyRequest),
+    DeleteDependency(proto::DeleteDependencyRequest),
+    StartTimer(proto::StartTimerRequest),
+    StopTimer(proto::StopTimerRequest),
+    CreateTimeEntry(proto::CreateTimeEntryRequest),
+    UpdateTimeEntry(proto::UpdateTimeEntryRequest),
+    DeleteTimeEntry(proto::DeleteTimeEntryRequest),
+    /// Sync import: a whole ExportData merged in one transaction (one event per change).
+    Import(Box<crate::sync::ExportData>),
 }
 
 impl Command {
@@ -71,7 +83,16 @@ impl Command {
             | Command::UpdateSprint(_)
             | Command::CreateComment(_)
             | Command::UpdateComment(_)
-            | Command::DeleteComment(_) => Some(Role::Editor),
+            | Command::DeleteComment(_)
+            | Command::CreateDependency(_)
+            | Command::DeleteDependency(_)
+            | Command::StartTimer(_)
+            | Command::StopTimer(_)
+            | Command::CreateTimeEntry(_)
+            | Command::UpdateTimeEntry(_)
+            | Command::DeleteTimeEntry(_) => Some(Role::Editor),
+            // An import may overwrite anything in the projects it touches.
+            Command::Import(_) => Some(Role::Admin),
         }
     }
 
@@ -82,6 +103,10 @@ impl Command {
             Command::CreateWorkItem(_) => Some("create_work_item"),
             Command::CreateSprint(_) => Some("create_sprint"),
             Command::CreateComment(_) => Some("create_comment"),
+            Command::CreateDependency(_) => Some("create_dependency"),
+            Command::StartTimer(_) => Some("start_timer"),
+            Command::StopTimer(_) => Some("stop_timer"),
+            Command::CreateTimeEntry(_) => Some("create_time_entry"),
             _ => None,
         }
     }
@@ -127,6 +152,18 @@ pub enum Effect {
         project_id: String,
         current: Payload,
     },
+    /// Several changes committed together (see [`Batch`]).
+    Batch(Batch),
+}
+
+/// Changes of one command that belong to more than one event: a sync import, or a timer start
+/// that stops a timer of another project. In the same transaction every change gets its
+/// activity row and its event, with the next seqs of its stream in order; after commit the
+/// frames are published in that order. Single-event commands never take this path.
+pub struct Batch {
+    pub changes: Vec<Change>,
+    /// The caller's answer; None answers with the first change's event and its position.
+    pub response: Option<Payload>,
 }
 
 /// The committed result: the event payload and where it sits in its stream.
@@ -166,6 +203,7 @@ pub async fn execute(
     ensure_user(&mut tx, &actor.user_id).await?;
 
     let needed = command.required_role();
+    let check_every_project = matches!(command, Command::Import(_));
     let effect = match command {
         Command::CreateProject(r) => project::create(&mut tx, actor, r).await?,
         Command::UpdateProject(r) => project::update(&mut tx, actor, r).await?,
@@ -184,12 +222,38 @@ pub async fn execute(
         Command::DeleteComment(r) => comment::delete(&mut tx, actor, r).await?,
         Command::AddMember(r) => member::add(&mut tx, actor, r).await?,
         Command::RemoveMember(r) => member::remove(&mut tx, actor, r).await?,
+        Command::CreateDependency(r) => dependency::create(&mut tx, actor, r).await?,
+        Command::DeleteDependency(r) => dependency::delete(&mut tx, actor, r).await?,
+        Command::StartTimer(r) => time_entry::start(&mut tx, actor, r).await?,
+        Command::StopTimer(r) => time_entry::stop(&mut tx, actor, r).await?,
+        Command::CreateTimeEntry(r) => time_entry::create(&mut tx, actor, r).await?,
+        Command::UpdateTimeEntry(r) => time_entry::update(&mut tx, actor, r).await?,
+        Command::DeleteTimeEntry(r) => time_entry::delete(&mut tx, actor, r).await?,
+        Command::Import(data) => import::run(&mut tx, actor, *data).await?,
     };
     // Permission is checked on the project the command turned out to touch, inside the same
     // transaction: a refusal rolls everything back.
-    let touched = match &effect {
-        Effect::Changed(change) => &change.project_id,
-        Effect::Unchanged { project_id, .. } => project_id,
+    let touched: Vec<&str> = match &effect {
+        Effect::Changed(change) => vec![change.project_id.as_str()],
+        Effect::Unchanged { project_id, .. } => vec![project_id.as_str()],
+        // An import needs the role on every project it touches; other batches (a timer start
+        // that stops the caller's own timer elsewhere) on the project they were aimed at.
+        Effect::Batch(batch) if check_every_project => {
+            let mut all: Vec<&str> = batch
+                .changes
+                .iter()
+                .map(|c| c.project_id.as_str())
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        }
+        Effect::Batch(batch) => batch
+            .changes
+            .iter()
+            .take(1)
+            .map(|c| c.project_id.as_str())
+            .collect(),
     };
     let needed = if matches!(effect, Effect::Unchanged { .. }) {
         needed.map(|_| Role::Viewer)
@@ -197,10 +261,13 @@ pub async fn execute(
         needed
     };
     if let Some(role) = needed {
-        access::require(&mut tx, state.config.auth, touched, &actor.user_id, role).await?;
+        for project in touched {
+            access::require(&mut tx, state.config.auth, project, &actor.user_id, role).await?;
+        }
     }
     let change = match effect {
         Effect::Changed(change) => change,
+        Effect::Batch(batch) => return commit_batch(state, actor, idempotency, tx, batch).await,
         Effect::Unchanged { current, .. } => {
             tx.rollback().await?;
             return Ok(Committed {
@@ -283,6 +350,107 @@ async fn refresh_members(state: &AppState, conn: &mut SqliteConnection, project_
         Ok(members) => state.hub.set_members(project_id, members),
         Err(e) => tracing::error!(error = %e, "could not refresh project members"),
     }
+}
+
+/// The multi-event path of [`execute`] (see [`Batch`]). The caller still holds the writer, so
+/// publishing here keeps events in commit order.
+async fn commit_batch(
+    state: &AppState,
+    actor: &Actor,
+    idempotency: Option<(&str, &str)>,
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: Batch,
+) -> AppResult<Committed> {
+    let now = pm_shared::now_secs();
+    // Consecutive frames for the same (stream, also) travel as one hub item.
+    let mut outgoing: Vec<(String, Option<String>, Vec<Bytes>)> = Vec::new();
+    let mut first: Option<Committed> = None;
+    for change in batch.changes {
+        let activity = append_activity(&mut tx, actor, &change, now).await?;
+        let stream = if change.lifecycle {
+            WORKSPACE.to_string()
+        } else {
+            change.project_id.clone()
+        };
+        let seq = events::next_seq(&mut tx, &stream).await?;
+        let event_frame = WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: now,
+            payload: Some(change.event.clone()),
+            seq,
+            epoch: state.store.epoch.clone(),
+            stream: stream.clone(),
+        }
+        .encode_to_vec();
+        events::append(&mut tx, &stream, seq, &event_frame, now).await?;
+        let activity_frame = WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: now,
+            payload: Some(Payload::ActivityLogCreated(ActivityLogCreated {
+                entry: Some(activity),
+            })),
+            epoch: state.store.epoch.clone(),
+            stream: stream.clone(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let also = change.lifecycle.then(|| change.project_id.clone());
+        let frames = [Bytes::from(activity_frame), Bytes::from(event_frame)];
+        match outgoing.last_mut() {
+            Some((s, a, pending)) if *s == stream && *a == also => pending.extend(frames),
+            _ => outgoing.push((stream.clone(), also, frames.to_vec())),
+        }
+        if first.is_none() {
+            first = Some(Committed {
+                event: change.event,
+                stream,
+                seq,
+            });
+        }
+    }
+    let committed = match (batch.response, first) {
+        (Some(response), _) => Committed {
+            event: response,
+            stream: String::new(),
+            seq: 0,
+        },
+        (None, Some(first)) => first,
+        (None, None) => {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "a batch without changes must name its response"
+            )))
+        }
+    };
+    if let Some((operation, message_id)) = idempotency {
+        remember(
+            &mut tx,
+            &actor.user_id,
+            message_id,
+            operation,
+            &committed,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    for (stream, also, frames) in outgoing {
+        state
+            .hub
+            .publish(&stream, also.as_deref(), Arc::from(frames));
+    }
+    Ok(committed)
+}
+
+/// Writes the activity row of a change that travels inside another change's event (the timer a
+/// StartTimer stops in the same project). It is logged like any change; only the command's own
+/// change is announced with ActivityLogCreated.
+pub(crate) async fn log_activity(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    change: &Change,
+) -> AppResult<()> {
+    append_activity(conn, actor, change, pm_shared::now_secs()).await?;
+    Ok(())
 }
 
 async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<()> {

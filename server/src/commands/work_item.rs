@@ -287,7 +287,7 @@ pub async fn delete(
 }
 
 /// Every field that differs between the stored row and the updated one.
-fn diff(old: &WorkItemRow, new: &WorkItemRow) -> Vec<proto::FieldChange> {
+pub(super) fn diff(old: &WorkItemRow, new: &WorkItemRow) -> Vec<proto::FieldChange> {
     let mut c = Vec::new();
     let s = |v: &str| Some(v.to_string());
     let n = |v: Option<i64>| v.map(|x| x.to_string());

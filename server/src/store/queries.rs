@@ -2,7 +2,10 @@
 //! Every lookup skips soft-deleted rows.
 use sqlx::SqliteConnection;
 
-use super::rows::{ActivityRow, CommentRow, ProjectRow, SprintRow, WorkItemRow};
+use super::rows::{
+    ActivityRow, CommentRow, DependencyRow, LlmContextRow, ProjectRow, SprintRow, TimeEntryRow,
+    WorkItemRow,
+};
 
 const PROJECT_COLS: &str = "id, title, description, key, status, version, next_work_item_number, \
      created_at, updated_at, created_by, updated_by, deleted_at";
@@ -278,4 +281,140 @@ pub async fn members(
             }
         })
         .collect())
+}
+
+const TIME_ENTRY_COLS: &str = "id, work_item_id, user_id, started_at, ended_at, duration_seconds, \
+     description, created_at, updated_at, deleted_at";
+const DEPENDENCY_COLS: &str =
+    "id, blocking_item_id, blocked_item_id, dependency_type, created_at, created_by, deleted_at";
+
+pub async fn time_entry(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<TimeEntryRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {TIME_ENTRY_COLS} FROM pm_time_entries WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// A work item's time entries, latest start first, and how many it has in all.
+pub async fn time_entries(
+    conn: &mut SqliteConnection,
+    work_item_id: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<TimeEntryRow>, i64)> {
+    let rows = sqlx::query_as(&format!(
+        "SELECT {TIME_ENTRY_COLS} FROM pm_time_entries WHERE work_item_id = ? AND deleted_at IS NULL \
+         ORDER BY started_at DESC, id LIMIT ? OFFSET ?"
+    ))
+    .bind(work_item_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_time_entries WHERE work_item_id = ? AND deleted_at IS NULL",
+    )
+    .bind(work_item_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((rows, total))
+}
+
+/// The user's running timer (the latest started, should there be several).
+pub async fn running_timer(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+) -> sqlx::Result<Option<TimeEntryRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {TIME_ENTRY_COLS} FROM pm_time_entries \
+         WHERE user_id = ? AND ended_at IS NULL AND deleted_at IS NULL ORDER BY started_at DESC, id LIMIT 1"
+    ))
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Time entries on the live items of a project (for a board snapshot).
+pub async fn project_time_entries(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<Vec<TimeEntryRow>> {
+    sqlx::query_as(
+        "SELECT t.id, t.work_item_id, t.user_id, t.started_at, t.ended_at, t.duration_seconds, t.description, \
+         t.created_at, t.updated_at, t.deleted_at \
+         FROM pm_time_entries t JOIN pm_work_items w ON w.id = t.work_item_id \
+         WHERE w.project_id = ? AND t.deleted_at IS NULL AND w.deleted_at IS NULL ORDER BY t.started_at, t.id",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+pub async fn dependency(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<DependencyRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {DEPENDENCY_COLS} FROM pm_dependencies WHERE id = ? AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// The live links of a work item, both directions, ordered by creation.
+pub async fn dependencies_of(
+    conn: &mut SqliteConnection,
+    work_item_id: &str,
+) -> sqlx::Result<Vec<DependencyRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {DEPENDENCY_COLS} FROM pm_dependencies \
+         WHERE (blocking_item_id = ?1 OR blocked_item_id = ?1) AND deleted_at IS NULL ORDER BY created_at, id"
+    ))
+    .bind(work_item_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Live links between live items of a project (for a board snapshot).
+pub async fn project_dependencies(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<Vec<DependencyRow>> {
+    sqlx::query_as(
+        "SELECT d.id, d.blocking_item_id, d.blocked_item_id, d.dependency_type, d.created_at, d.created_by, d.deleted_at \
+         FROM pm_dependencies d \
+         JOIN pm_work_items a ON a.id = d.blocked_item_id \
+         JOIN pm_work_items b ON b.id = d.blocking_item_id \
+         WHERE a.project_id = ? AND d.deleted_at IS NULL AND a.deleted_at IS NULL AND b.deleted_at IS NULL \
+         ORDER BY d.created_at, d.id",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// LLM context entries, most important first; every filter is optional.
+pub async fn llm_context(
+    conn: &mut SqliteConnection,
+    category: Option<&str>,
+    context_type: Option<&str>,
+    min_priority: Option<i32>,
+) -> sqlx::Result<Vec<LlmContextRow>> {
+    sqlx::query_as(
+        "SELECT id, context_type, category, title, content, example_sql, example_description, priority \
+         FROM pm_llm_context WHERE deleted_at IS NULL \
+         AND (?1 IS NULL OR category = ?1) AND (?2 IS NULL OR context_type = ?2) AND (?3 IS NULL OR priority >= ?3) \
+         ORDER BY priority DESC, title ASC",
+    )
+    .bind(category)
+    .bind(context_type)
+    .bind(min_priority)
+    .fetch_all(&mut *conn)
+    .await
 }

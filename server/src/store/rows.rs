@@ -231,3 +231,93 @@ pub fn activity_entry(
         changes,
     }
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimeEntryRow {
+    pub id: String,
+    pub work_item_id: String,
+    pub user_id: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub duration_seconds: Option<i64>,
+    pub description: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+impl TimeEntryRow {
+    pub fn into_proto(self) -> proto::TimeEntry {
+        proto::TimeEntry {
+            id: self.id,
+            work_item_id: self.work_item_id,
+            user_id: self.user_id,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            duration_seconds: self
+                .duration_seconds
+                .map(|d| d.clamp(0, i64::from(i32::MAX)) as i32),
+            description: self.description,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            deleted_at: self.deleted_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DependencyRow {
+    pub id: String,
+    pub blocking_item_id: String,
+    pub blocked_item_id: String,
+    pub dependency_type: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub deleted_at: Option<i64>,
+}
+
+impl DependencyRow {
+    pub fn into_proto(self) -> proto::Dependency {
+        let kind = pm_shared::domain::DependencyType::parse(&self.dependency_type)
+            .map(|t| t.to_proto())
+            .unwrap_or_default();
+        proto::Dependency {
+            id: self.id,
+            blocking_item_id: self.blocking_item_id,
+            blocked_item_id: self.blocked_item_id,
+            dependency_type: kind as i32,
+            created_at: self.created_at,
+            created_by: self.created_by,
+            deleted_at: self.deleted_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LlmContextRow {
+    pub id: String,
+    pub context_type: String,
+    pub category: String,
+    pub title: String,
+    pub content: String,
+    pub example_sql: Option<String>,
+    pub example_description: Option<String>,
+    pub priority: i64,
+}
+
+impl LlmContextRow {
+    pub fn into_proto(self) -> proto::LlmContextEntry {
+        proto::LlmContextEntry {
+            id: self.id,
+            context_type: self.context_type,
+            category: self.category,
+            title: self.title,
+            content: self.content,
+            example_sql: self.example_sql,
+            example_description: self.example_description,
+            priority: self
+                .priority
+                .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+        }
+    }
+}

@@ -39,6 +39,14 @@ const PENDING_REQUESTS: usize = 64;
 /// Direct replies (Pong, frame errors) waiting to be written; beyond this the reader waits, so a
 /// client that floods without reading cannot grow server memory.
 const DIRECT_LANE: usize = 64;
+/// tungstenite's read buffer per connection. It is allocated up front and zero-filled before
+/// every read, so the 128 KiB default cost 128 KiB of resident memory per idle connection and a
+/// 128 KiB memset per read. Requests are small; a larger frame grows the buffer as it arrives.
+const READ_BUFFER: usize = 512;
+/// Outgoing frames are collected up to this size before a socket write (a flush always writes).
+const WRITE_BUFFER: usize = 64 * 1024;
+/// Most queued items (mutations) the writer sends with one flush when a client fell behind.
+const WRITE_BATCH: usize = 64;
 
 /// A socket write that takes longer than this means the client stopped reading: drop it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,6 +105,8 @@ pub async fn upgrade(
     let max = state.config.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             connection(socket, state, Actor { user_id }).await;
             drop(permit);
@@ -132,10 +142,25 @@ enum Direct {
     Close(u16, &'static str),
 }
 
+/// The sending side of the direct lane. Items travel boxed: a channel allocates its first block
+/// of 32 slots up front, and every idle connection has one of these.
+struct DirectLane(mpsc::Sender<Box<Direct>>);
+
+impl DirectLane {
+    fn try_send(&self, d: Direct) -> Result<(), mpsc::error::TrySendError<Box<Direct>>> {
+        self.0.try_send(Box::new(d))
+    }
+
+    async fn send(&self, d: Direct) -> Result<(), mpsc::error::SendError<Box<Direct>>> {
+        self.0.send(Box::new(d)).await
+    }
+}
+
 async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
     let (sink, mut source) = socket.split();
     let (queue_tx, queue_rx) = mpsc::channel(state.config.send_buffer.max(1));
     let (direct_tx, direct_rx) = mpsc::channel(DIRECT_LANE);
+    let direct_tx = DirectLane(direct_tx);
     let cut_off = Arc::new(CutOff::default());
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     let conn = state.hub.register(Subscriber {
@@ -224,7 +249,7 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
                         }
                     }
                     _ => {
-                        if request_tx.send(msg).await.is_err() {
+                        if request_tx.send(Box::new(msg)).await.is_err() {
                             break;
                         }
                     }
@@ -256,10 +281,12 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
     drop(request_tx);
     drop(direct_tx);
     let (stop_worker, stop_writer) = (worker.abort_handle(), writer.abort_handle());
-    let drained = tokio::time::timeout(LINGER, async {
+    // Boxed, like the writes below: a future holding a timer is large, and the connection's
+    // task carries its largest future for as long as the connection lives.
+    let drained = Box::pin(tokio::time::timeout(LINGER, async {
         let _ = worker.await;
         let _ = writer.await;
-    })
+    }))
     .await;
     if drained.is_err() {
         stop_worker.abort();
@@ -268,33 +295,55 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
     tracing::debug!(conn, "websocket closed");
 }
 
-async fn write_item(
+/// Writes `first` and whatever else is already queued (at most WRITE_BATCH items), then flushes
+/// once: a connection that fell behind catches up with a few large writes, not one per event.
+async fn write_batch(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    item: Outbound,
+    first: Outbound,
+    queue: &mut mpsc::Receiver<Outbound>,
+    queued_bytes: &AtomicUsize,
 ) -> Result<(), axum::Error> {
-    match item {
-        Outbound::Frame(bytes) => sink.send(Message::Binary(bytes)).await,
-        Outbound::Frames(frames) => {
-            for f in frames.iter() {
-                sink.feed(Message::Binary(f.clone())).await?;
+    let mut item = first;
+    for n in 1.. {
+        queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
+        match item {
+            Outbound::Frame(bytes) => sink.feed(Message::Binary(*bytes)).await?,
+            Outbound::Frames(frames) => {
+                for f in frames.iter() {
+                    sink.feed(Message::Binary(f.clone())).await?;
+                }
             }
-            sink.flush().await
+        }
+        if n >= WRITE_BATCH {
+            break;
+        }
+        match queue.try_recv() {
+            Ok(next) => item = next,
+            Err(_) => break,
         }
     }
+    sink.flush().await
 }
 
 /// Queues a direct reply (Pong, or the error for a frame that never reaches the worker). It
 /// waits when the lane is full: a client that floods without reading is simply read no further
 /// until it catches up, and every frame still gets its answer. False: the connection is gone.
-async fn answer(direct: &mpsc::Sender<Direct>, msg: WebSocketMessage) -> bool {
+async fn answer(direct: &DirectLane, msg: WebSocketMessage) -> bool {
     direct
         .send(Direct::Frame(msg.encode_to_vec().into()))
         .await
         .is_ok()
 }
 
-/// A socket write with a deadline.
-async fn bounded(
+/// A socket write with a deadline. Boxed: a timer makes a future large, and an idle
+/// connection's writer should not carry one around between writes.
+fn bounded<'a>(
+    write: impl std::future::Future<Output = Result<(), axum::Error>> + Send + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), axum::Error>> + Send + 'a>> {
+    Box::pin(bounded_write(write))
+}
+
+async fn bounded_write(
     write: impl std::future::Future<Output = Result<(), axum::Error>>,
 ) -> Result<(), axum::Error> {
     match tokio::time::timeout(WRITE_TIMEOUT, write).await {
@@ -313,16 +362,21 @@ async fn until_shutdown(rx: &mut tokio::sync::watch::Receiver<bool>) {
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut queue: mpsc::Receiver<Outbound>,
-    mut direct: mpsc::Receiver<Direct>,
+    mut direct: mpsc::Receiver<Box<Direct>>,
     cut_off: Arc<CutOff>,
     queued_bytes: Arc<AtomicUsize>,
     epoch: String,
 ) {
     let mut direct_open = true;
+    // One registration with the cut-off signal for as long as it does not fire, instead of a
+    // new one (two lock round trips) for every item written.
+    let cut = cut_off.notify.notified();
+    tokio::pin!(cut);
     loop {
         let result = tokio::select! {
             biased;
-            _ = cut_off.notify.notified() => {
+            _ = &mut cut => {
+                cut.set(cut_off.notify.notified());
                 let mut r = Ok(());
                 for stream in cut_off.take() {
                     let resync = proto::ResyncRequired {
@@ -337,7 +391,7 @@ async fn write_loop(
                 }
                 r
             }
-            d = direct.recv(), if direct_open => match d {
+            d = direct.recv(), if direct_open => match d.map(|d| *d) {
                 Some(Direct::Frame(bytes)) => bounded(sink.send(Message::Binary(bytes))).await,
                 Some(Direct::Close(code, reason)) => {
                     let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
@@ -348,8 +402,7 @@ async fn write_loop(
             },
             q = queue.recv() => match q {
                 Some(item) => {
-                    queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
-                    bounded(write_item(&mut sink, item)).await
+                    bounded(write_batch(&mut sink, item, &mut queue, &queued_bytes)).await
                 }
                 None => break,
             },
@@ -358,7 +411,7 @@ async fn write_loop(
             break;
         }
     }
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+    let _ = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, sink.close())).await;
 }
 
 /// The worker's side of the connection queue. Unlike the hub it may wait: a client that does
@@ -372,7 +425,7 @@ impl Outbox {
     async fn send(&self, bytes: Bytes) -> Result<(), ()> {
         self.queued_bytes.fetch_add(bytes.len(), Ordering::AcqRel);
         self.queue
-            .send(Outbound::Frame(bytes))
+            .send(Outbound::Frame(Box::new(bytes)))
             .await
             .map_err(|_| ())
     }
@@ -382,12 +435,14 @@ async fn request_worker(
     state: SharedState,
     conn: ConnId,
     actor: Actor,
-    mut requests: mpsc::Receiver<WebSocketMessage>,
+    mut requests: mpsc::Receiver<Box<WebSocketMessage>>,
     queue: Outbox,
 ) {
     while let Some(msg) = requests.recv().await {
         let id = msg.message_id.clone();
-        let (before, response) = match dispatch(&state, conn, &actor, msg).await {
+        // Boxed: the request's future (several KiB) exists only while a request runs, not for
+        // the whole life of every idle connection's worker task.
+        let (before, response) = match Box::pin(dispatch(&state, conn, &actor, *msg)).await {
             Ok(Handled { before, response }) => (before, response),
             Err(e) => (Vec::new(), error_reply(&id, &e)),
         };
@@ -500,6 +555,31 @@ async fn dispatch(
             let list = reads::activity(&state.store, &viewer, &r).await?;
             return Ok(reply(id, Payload::ActivityLogList(list)).into());
         }
+        Payload::GetDependenciesRequest(r) => {
+            let item = commands::parse_id("work_item_id", &r.work_item_id)?;
+            let snap = reads::dependencies(&state.store, &viewer, &item).await?;
+            let payload = Payload::DependenciesList(snap.items);
+            return Ok(
+                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
+            );
+        }
+        Payload::GetTimeEntriesRequest(r) => {
+            let item = commands::parse_id("work_item_id", &r.work_item_id)?;
+            let snap = reads::time_entries(&state.store, &viewer, &item, r.limit, r.offset).await?;
+            let payload = Payload::TimeEntriesList(snap.items);
+            return Ok(
+                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
+            );
+        }
+        Payload::GetRunningTimerRequest(_) => {
+            let time_entry = reads::running_timer(&state.store, &actor.user_id).await?;
+            let payload = Payload::RunningTimerResponse(proto::RunningTimerResponse { time_entry });
+            return Ok(reply(id, payload).into());
+        }
+        Payload::GetLlmContextRequest(r) => {
+            let list = reads::llm_context(&state.store, &r).await?;
+            return Ok(reply(id, Payload::LlmContextList(list)).into());
+        }
         Payload::CreateProjectRequest(r) => Command::CreateProject(r),
         Payload::UpdateProjectRequest(r) => Command::UpdateProject(r),
         Payload::DeleteProjectRequest(r) => Command::DeleteProject {
@@ -526,6 +606,13 @@ async fn dispatch(
             )
             .into());
         }
+        Payload::CreateDependencyRequest(r) => Command::CreateDependency(r),
+        Payload::DeleteDependencyRequest(r) => Command::DeleteDependency(r),
+        Payload::StartTimerRequest(r) => Command::StartTimer(r),
+        Payload::StopTimerRequest(r) => Command::StopTimer(r),
+        Payload::CreateTimeEntryRequest(r) => Command::CreateTimeEntry(r),
+        Payload::UpdateTimeEntryRequest(r) => Command::UpdateTimeEntry(r),
+        Payload::DeleteTimeEntryRequest(r) => Command::DeleteTimeEntry(r),
         _ => return Err(unsupported()),
     };
     let committed = commands::execute(state, actor, Some(id), command).await?;

@@ -5,6 +5,8 @@
 //! Every wait has a deadline, so a broken server fails a test instead of hanging it.
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,17 +36,19 @@ pub const USER_C: &str = "cccccccc-0000-4000-8000-000000000003";
 /// Extracts one variant of the payload oneof, or fails the test naming what came instead.
 #[macro_export]
 macro_rules! expect_payload {
-    ($msg:expr, $variant:ident) => {
-        match $msg.payload.clone() {
+    ($msg:expr, $variant:ident) => {{
+        // Evaluated once: `$msg` may be a request.
+        let msg = &$msg;
+        match msg.payload.clone() {
             Some(pm_shared::proto::Payload::$variant(inner)) => inner,
             other => panic!(
                 "expected {}, got {:?} (message_id {:?})",
                 stringify!($variant),
                 other,
-                $msg.message_id
+                msg.message_id
             ),
         }
-    };
+    }};
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 pub const HIGHLIGHT_FOR: Duration = Duration::from_secs(4);
 /// Entries kept in the activity strip.
 const ACTIVITY_LINES: usize = 50;
+/// History entries the detail pane asks for.
+const HISTORY_ENTRIES: i32 = 20;
 
 /// Everything that can happen to the board, in one channel.
 #[derive(Debug)]
@@ -56,6 +58,29 @@ pub enum Popup {
     },
 }
 
+/// The history (activity log) of the card the detail pane shows, read from the server when
+/// the pane opens and again whenever the card changes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub item_id: String,
+    pub entries: Vec<proto::ActivityLogEntry>,
+    pub total: i32,
+    pub loaded: bool,
+    /// The request in flight, if any.
+    request: Option<String>,
+    /// The card changed while a request was in flight: ask again when it is answered.
+    stale: bool,
+}
+
+impl History {
+    pub fn new(item_id: &str) -> Self {
+        History {
+            item_id: item_id.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
 pub struct App {
     pub replica: Replica,
     handle: SessionHandle,
@@ -81,6 +106,12 @@ pub struct App {
     pending: HashMap<String, String>,
     asked_for_users: std::collections::HashSet<String>,
     pub now: Instant,
+    /// Wall-clock time in Unix seconds, for running timers.
+    pub clock: i64,
+    /// The history shown in the detail pane.
+    pub history: Option<History>,
+    /// Lines the detail pane is scrolled down by.
+    pub detail_scroll: u16,
     pub quit: bool,
 }
 
@@ -120,6 +151,9 @@ impl App {
             pending: HashMap::new(),
             asked_for_users: Default::default(),
             now: Instant::now(),
+            clock: pm_shared::now_secs(),
+            history: None,
+            detail_scroll: 0,
             quit: false,
         }
     }
@@ -203,8 +237,12 @@ impl App {
             AppEvent::Net(net) => self.on_net(net),
             AppEvent::Tick => {
                 self.now = Instant::now();
+                self.clock = pm_shared::now_secs();
                 self.expire();
             }
+        }
+        if !matches!(self.popup, Popup::Detail { .. }) {
+            self.history = None;
         }
         self.settle_selection();
     }
@@ -246,6 +284,7 @@ impl App {
                 };
             }
             NetEvent::Message(msg) => {
+                self.on_history_reply(msg);
                 if let Some(what) = self.pending.remove(&msg.message_id) {
                     match &msg.payload {
                         Some(Payload::Error(e)) => {
@@ -269,7 +308,83 @@ impl App {
                 self.on_applied(&applied, description.clone());
             }
         }
+        if matches!(event, NetEvent::Connected) {
+            if let Some(h) = &mut self.history {
+                // Whatever was in flight died with the old connection.
+                h.request = None;
+            }
+            self.request_history();
+        }
         self.open_wanted_project();
+    }
+
+    /// Opens the detail pane of a card and asks for its history.
+    fn open_detail(&mut self, item_id: String) {
+        self.detail_scroll = 0;
+        self.history = Some(History::new(&item_id));
+        self.popup = Popup::Detail {
+            item_id,
+            comment: None,
+        };
+        self.request_history();
+    }
+
+    /// Asks for the open card's history, unless a request is already in flight.
+    fn request_history(&mut self) {
+        let Some(h) = &mut self.history else { return };
+        if h.request.is_some() {
+            h.stale = true;
+            return;
+        }
+        let req = proto::GetActivityLogRequest {
+            entity_type: "work_item".into(),
+            entity_id: h.item_id.clone(),
+            limit: HISTORY_ENTRIES,
+            offset: 0,
+        };
+        if let Ok(id) = self.handle.send(Payload::GetActivityLogRequest(req)) {
+            h.request = Some(id);
+            h.stale = false;
+        }
+    }
+
+    fn on_history_reply(&mut self, msg: &WebSocketMessage) {
+        let Some(h) = &mut self.history else { return };
+        if h.request.as_deref() != Some(msg.message_id.as_str()) {
+            return;
+        }
+        h.request = None;
+        if let Some(Payload::ActivityLogList(list)) = &msg.payload {
+            h.entries = list.entries.clone();
+            h.total = list.total_count;
+            h.loaded = true;
+        }
+        if h.stale {
+            self.request_history();
+        }
+    }
+
+    /// Starts your timer on the card, or stops it when it is already running there.
+    fn toggle_timer(&mut self, item_id: &str) {
+        let running = self
+            .replica
+            .store
+            .running_timer(&self.me)
+            .filter(|t| t.work_item_id == item_id)
+            .map(|t| t.id.clone());
+        match running {
+            Some(id) => self.send(
+                "Stop timer",
+                Payload::StopTimerRequest(proto::StopTimerRequest { time_entry_id: id }),
+            ),
+            None => self.send(
+                "Start timer",
+                Payload::StartTimerRequest(proto::StartTimerRequest {
+                    work_item_id: item_id.to_string(),
+                    description: None,
+                }),
+            ),
+        }
     }
 
     fn on_applied(&mut self, applied: &Applied, description: Option<String>) {
@@ -291,6 +406,10 @@ impl App {
         if let Some(text) = description {
             self.activity.push_front((applied.user_id.clone(), text));
             self.activity.truncate(ACTIVITY_LINES);
+        }
+        let shown = self.history.as_ref().map(|h| h.item_id.clone());
+        if shown.is_some() && shown == applied.work_item_id {
+            self.request_history();
         }
     }
 
@@ -350,6 +469,51 @@ impl App {
             Payload::SprintDeleted(_) => Some("deleted a sprint".into()),
             Payload::ProjectUpdated(e) => {
                 Some(format!("updated project {}", e.project.as_ref()?.key))
+            }
+            Payload::DependencyCreated(e) => {
+                let d = e.dependency.as_ref()?;
+                let verb = if d.dependency_type == proto::DependencyType::Blocks as i32 {
+                    "blocks"
+                } else {
+                    "relates to"
+                };
+                Some(format!(
+                    "linked {} {verb} {}",
+                    item_key(&d.blocking_item_id)?,
+                    item_key(&d.blocked_item_id)?
+                ))
+            }
+            Payload::DependencyDeleted(e) => Some(format!(
+                "unlinked {} and {}",
+                item_key(&e.blocking_item_id)?,
+                item_key(&e.blocked_item_id)?
+            )),
+            Payload::TimerStarted(e) => Some(format!(
+                "started a timer on {}",
+                item_key(&e.time_entry.as_ref()?.work_item_id)?
+            )),
+            Payload::TimerStopped(e) => {
+                let t = e.time_entry.as_ref()?;
+                Some(format!(
+                    "stopped the timer on {} after {}",
+                    item_key(&t.work_item_id)?,
+                    duration(i64::from(t.duration_seconds.unwrap_or(0)))
+                ))
+            }
+            Payload::TimeEntryCreated(e) => {
+                let t = e.time_entry.as_ref()?;
+                Some(format!(
+                    "logged {} on {}",
+                    duration(i64::from(t.duration_seconds.unwrap_or(0))),
+                    item_key(&t.work_item_id)?
+                ))
+            }
+            Payload::TimeEntryUpdated(e) => Some(format!(
+                "edited time on {}",
+                item_key(&e.time_entry.as_ref()?.work_item_id)?
+            )),
+            Payload::TimeEntryDeleted(e) => {
+                Some(format!("deleted time on {}", item_key(&e.work_item_id)?))
             }
             _ => None,
         }
@@ -474,11 +638,13 @@ impl App {
                 }
             }
             KeyCode::Enter => {
-                if let Some(item) = self.selected() {
-                    self.popup = Popup::Detail {
-                        item_id: item.id.clone(),
-                        comment: None,
-                    };
+                if let Some(id) = self.selected().map(|w| w.id.clone()) {
+                    self.open_detail(id);
+                }
+            }
+            KeyCode::Char('t') => {
+                if let Some(id) = self.selected().map(|w| w.id.clone()) {
+                    self.toggle_timer(&id);
                 }
             }
             KeyCode::Char('/') => {
@@ -600,6 +766,27 @@ impl App {
                     item_id,
                     comment: Some(String::new()),
                 },
+                KeyCode::Char('t') => {
+                    self.toggle_timer(&item_id);
+                    Popup::Detail {
+                        item_id,
+                        comment: None,
+                    }
+                }
+                KeyCode::Down | KeyCode::Char('j') => {
+                    self.detail_scroll = self.detail_scroll.saturating_add(1);
+                    Popup::Detail {
+                        item_id,
+                        comment: None,
+                    }
+                }
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.detail_scroll = self.detail_scroll.saturating_sub(1);
+                    Popup::Detail {
+                        item_id,
+                        comment: None,
+                    }
+                }
                 _ if !self.replica.store.work_items.contains_key(&item_id) => Popup::None,
                 _ => Popup::Detail {
                     item_id,
@@ -821,6 +1008,16 @@ fn first_line(s: &str, max: usize) -> String {
         format!("{}…", line.chars().take(max - 1).collect::<String>())
     } else {
         line.to_string()
+    }
+}
+
+/// A duration for people: `45s`, `12m`, `1h05m`.
+pub fn duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
     }
 }
 

@@ -95,6 +95,8 @@ fn app() -> App {
         sprints: vec![],
         comments,
         users,
+        dependencies: vec![],
+        time_entries: vec![],
     };
     app.replica.store.load_project(snapshot, 0, EPOCH);
     app.update(AppEvent::Tick);
@@ -327,4 +329,360 @@ async fn project_picker_when_no_project_is_given() {
     );
     key(&mut app, KeyCode::Down);
     insta::assert_snapshot!(render(&app));
+}
+
+const CLOCK: i64 = 1_795_327_200; // 2026-11-22 06:00 UTC
+
+fn dependency(n: i32, blocking: i32, blocked: i32, kind: proto::DependencyType) -> Payload {
+    Payload::DependencyCreated(proto::DependencyCreated {
+        dependency: Some(proto::Dependency {
+            id: format!("dddddddd-0000-0000-0000-{n:012}"),
+            blocking_item_id: id(blocking),
+            blocked_item_id: id(blocked),
+            dependency_type: kind as i32,
+            created_at: CLOCK - 3600 + i64::from(n),
+            created_by: BOB.into(),
+            deleted_at: None,
+        }),
+        user_id: BOB.into(),
+    })
+}
+
+fn time_entry(
+    n: i32,
+    item: i32,
+    user: &str,
+    started_at: i64,
+    ended_at: Option<i64>,
+) -> proto::TimeEntry {
+    proto::TimeEntry {
+        id: format!("eeeeeeee-0000-0000-0000-{n:012}"),
+        work_item_id: id(item),
+        user_id: user.into(),
+        started_at,
+        ended_at,
+        duration_seconds: ended_at.map(|e| (e - started_at) as i32),
+        created_at: started_at,
+        updated_at: ended_at.unwrap_or(started_at),
+        ..Default::default()
+    }
+}
+
+/// The demo board plus links and time: PM-1 (to do) blocks PM-3, PM-6 (done) blocks PM-3 and
+/// PM-5, PM-3 blocks PM-5 and relates to PM-4; bob logged an hour on PM-3; my timer runs on
+/// PM-3 since 12 minutes.
+fn app_with_links_and_time() -> App {
+    use proto::DependencyType::{Blocks, RelatesTo};
+    let mut app = app();
+    app.clock = CLOCK;
+    let links = [
+        (1, 1, 3, Blocks),
+        (2, 6, 3, Blocks),
+        (3, 6, 5, Blocks),
+        (4, 3, 5, Blocks),
+        (5, 3, 4, RelatesTo),
+    ];
+    let mut seq = 0;
+    for (n, blocking, blocked, kind) in links {
+        seq += 1;
+        event(&mut app, seq, dependency(n, blocking, blocked, kind));
+    }
+    seq += 1;
+    event(
+        &mut app,
+        seq,
+        Payload::TimeEntryCreated(proto::TimeEntryCreated {
+            time_entry: Some(time_entry(1, 3, BOB, CLOCK - 7200, Some(CLOCK - 3600))),
+            user_id: BOB.into(),
+        }),
+    );
+    seq += 1;
+    event(
+        &mut app,
+        seq,
+        Payload::TimerStarted(proto::TimerStarted {
+            time_entry: Some(time_entry(2, 3, ME, CLOCK - 12 * 60, None)),
+            user_id: ME.into(),
+            stopped_entry: None,
+        }),
+    );
+    app.highlights.clear();
+    app
+}
+
+#[tokio::test]
+async fn blocked_cards_and_my_running_timer_are_marked() {
+    let app = app_with_links_and_time();
+    assert_eq!(
+        app.replica.store.blockers_of(&id(3)).len(),
+        1,
+        "PM-6 is done"
+    );
+    assert!(
+        app.replica.store.blockers_of(&id(5)).len() == 1,
+        "PM-3 is open"
+    );
+    assert!(
+        app.replica.store.blockers_of(&id(4)).is_empty(),
+        "relates_to never blocks"
+    );
+    let screen = render(&app);
+    // The first line of a card: from its key to the lane's border.
+    let card = |needle: &str| -> String {
+        let line = screen
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle}:\n{screen}"));
+        let start = line.find(needle).unwrap_or(0);
+        line[start..].chars().take(13).collect()
+    };
+    assert!(card("PM-3 !!").contains('⛔'), "{screen}");
+    assert!(card("PM-5 ↑").contains('⛔'), "{screen}");
+    assert!(!card("PM-4 ↓").contains('⛔'), "{screen}");
+    assert!(!card("PM-2 =").contains('⛔'), "{screen}");
+    assert!(screen.contains("⏱ 12m"), "my timer on PM-3:\n{screen}");
+    assert!(
+        app.activity
+            .iter()
+            .any(|(who, what)| who == BOB && what == "linked PM-1 blocks PM-3"),
+        "{:?}",
+        app.activity
+    );
+    assert!(screen.contains("alice started a timer on PM-3"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[tokio::test]
+async fn detail_pane_shows_links_time_and_history() {
+    let mut app = app_with_links_and_time();
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    key(&mut app, KeyCode::Enter);
+    // The history was asked for (the test session never connects, so it stays loading).
+    assert!(render(&app).contains("loading…"));
+    let mut history = super::app::History::new(&id(3));
+    let entry = |n: i32, user: &str, action: &str, changes: Vec<proto::FieldChange>| {
+        proto::ActivityLogEntry {
+            id: format!("a{n}"),
+            entity_type: "work_item".into(),
+            entity_id: id(3),
+            action: action.into(),
+            user_id: user.into(),
+            timestamp: CLOCK - 600 * i64::from(n),
+            changes,
+            ..Default::default()
+        }
+    };
+    let change = |field: &str, old: Option<&str>, new: Option<&str>| proto::FieldChange {
+        field_name: field.into(),
+        old_value: old.map(str::to_string),
+        new_value: new.map(str::to_string),
+    };
+    history.entries = vec![
+        entry(
+            1,
+            BOB,
+            "updated",
+            vec![change("assignee_id", None, Some(BOB))],
+        ),
+        entry(
+            2,
+            ME,
+            "updated",
+            vec![
+                change("status", Some("todo"), Some("in_progress")),
+                change("priority", Some("high"), Some("critical")),
+            ],
+        ),
+        entry(
+            3,
+            ME,
+            "created",
+            vec![change("title", None, Some("Card vault API"))],
+        ),
+    ];
+    history.total = 3;
+    history.loaded = true;
+    app.history = Some(history);
+    let screen = render(&app);
+    for expected in [
+        "⛔ blocked by PM-1 Checkout revamp",
+        "✓ was blocked by PM-6 Ship 2.0",
+        "blocks PM-5 Fix flaky login test",
+        "relates to PM-4 Write release notes",
+        "1h12m logged · ⏱ alice 12m",
+    ] {
+        assert!(screen.contains(expected), "{expected}:\n{screen}");
+    }
+    insta::assert_snapshot!("detail_pane_top", screen);
+
+    // ↓ scrolls the pane down to the history, ↑ back up.
+    for _ in 0..8 {
+        key(&mut app, KeyCode::Down);
+    }
+    let screen = render(&app);
+    assert!(!screen.contains("PM-3  Card vault API"), "{screen}");
+    for expected in [
+        "bob assignee — → bob",
+        "alice status To Do → In Progress; priority high → critical",
+        "alice created",
+    ] {
+        assert!(screen.contains(expected), "{expected}:\n{screen}");
+    }
+    insta::assert_snapshot!("detail_pane_history", screen);
+    for _ in 0..8 {
+        key(&mut app, KeyCode::Up);
+    }
+    assert!(render(&app).contains("PM-3  Card vault API"));
+    // t on a card my timer runs on stops it (the test session is offline, so the request is
+    // refused with a notice that names the action).
+    key(&mut app, KeyCode::Char('t'));
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|(n, _)| n.starts_with("Stop timer")));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.popup, Popup::None);
+    assert_eq!(app.history, None);
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Char('t'));
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|(n, _)| n.starts_with("Start timer")));
+}
+
+#[tokio::test]
+async fn remote_links_and_timers_update_the_board() {
+    let mut app = app_with_links_and_time();
+    // Bob deletes the link that blocked PM-3, and my timer stops elsewhere.
+    event(
+        &mut app,
+        8,
+        Payload::DependencyDeleted(proto::DependencyDeleted {
+            dependency_id: "dddddddd-0000-0000-0000-000000000001".into(),
+            blocking_item_id: id(1),
+            blocked_item_id: id(3),
+            user_id: BOB.into(),
+        }),
+    );
+    assert!(app.replica.store.blockers_of(&id(3)).is_empty());
+    assert!(app
+        .activity
+        .front()
+        .is_some_and(|(_, what)| what == "unlinked PM-1 and PM-3"));
+    let stopped = time_entry(2, 3, ME, CLOCK - 12 * 60, Some(CLOCK));
+    event(
+        &mut app,
+        9,
+        Payload::TimerStarted(proto::TimerStarted {
+            time_entry: Some(time_entry(3, 4, ME, CLOCK, None)),
+            user_id: ME.into(),
+            stopped_entry: Some(stopped),
+        }),
+    );
+    let timer = app.replica.store.running_timer(ME).expect("running");
+    assert_eq!(timer.work_item_id, id(4));
+    let screen = render(&app);
+    assert!(screen.contains("⏱ 0s"), "{screen}");
+    assert!(!screen.contains("⏱ 12m"), "{screen}");
+    assert!(screen.contains("started a timer on PM-4"), "{screen}");
+}
+
+/// Feeds the session's events to the app until `done` holds (10 s at most).
+async fn pump(
+    app: &mut App,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<NetEvent>,
+    what: &str,
+    done: &dyn Fn(&App) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done(app) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(e)) => app.update(AppEvent::Net(e)),
+            Ok(None) => panic!("the session ended while waiting for {what}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+/// The board against a real server: `t` starts and stops my timer, and the detail pane loads
+/// the card's history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t_starts_and_stops_my_timer_through_the_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = pm_server::AppState::open(pm_server::Config::for_data_dir(dir.path()))
+        .await
+        .expect("server state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pm_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let rest = pm_shared::rest_client::RestClient::new(&url, ME).expect("client");
+    rest.create_project(&serde_json::json!({"title": "Timers", "key": "TM"}))
+        .await
+        .expect("project");
+    rest.create_work_item(
+        &serde_json::json!({"project_id": "TM", "item_type": "task", "title": "Track me"}),
+    )
+    .await
+    .expect("item");
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = sdk::spawn(SessionConfig::new(url.clone(), ME), move |e| {
+        let _ = tx.send(e);
+    });
+    let mut app = App::new(handle.clone(), ME.into(), "alice".into(), Some("TM".into()));
+    pump(&mut app, &mut rx, "the board", &|a| a.selected().is_some()).await;
+    let item = app.selected().map(|w| w.id.clone()).expect("card");
+    key(&mut app, KeyCode::Char('t'));
+    pump(&mut app, &mut rx, "my timer", &|a| {
+        a.replica
+            .store
+            .running_timer(ME)
+            .is_some_and(|t| t.work_item_id == item)
+    })
+    .await;
+    app.update(AppEvent::Tick);
+    assert!(render(&app).contains("⏱ "), "{}", render(&app));
+    key(&mut app, KeyCode::Char('t'));
+    pump(&mut app, &mut rx, "the stop", &|a| {
+        a.replica.store.running_timer(ME).is_none()
+    })
+    .await;
+    assert_eq!(app.replica.store.time_entries_of(&item).len(), 1);
+
+    key(&mut app, KeyCode::Enter);
+    pump(&mut app, &mut rx, "the history", &|a| {
+        a.history.as_ref().is_some_and(|h| h.loaded)
+    })
+    .await;
+    let screen = render(&app);
+    assert!(
+        screen.contains("History") && screen.contains("created"),
+        "{screen}"
+    );
+    // A change to the open card reloads its history.
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('p'));
+    key(&mut app, KeyCode::Enter);
+    pump(&mut app, &mut rx, "the new history", &|a| {
+        a.history.as_ref().is_some_and(|h| h.entries.len() == 2)
+    })
+    .await;
+    assert!(
+        render(&app).contains("priority medium → high"),
+        "{}",
+        render(&app)
+    );
+
+    handle.close();
+    let _ = stop.send(());
+    let _ = server.await;
 }

@@ -9,7 +9,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use super::app::{App, Card, Link, Popup};
+use super::app::{duration, App, Card, Link, Popup};
 
 const CARD_HEIGHT: u16 = 3;
 
@@ -181,34 +181,52 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
         Priority::Low => ("↓", Color::DarkGray),
     };
     let width = area.width as usize;
-    // Line 1: key and priority on the left, points on the right.
-    let points = item
-        .story_points
-        .map(|p| format!("{p}p"))
-        .unwrap_or_default();
-    let left = format!("{} {glyph}", card.key);
-    let gap = width
-        .saturating_sub(left.chars().count() + points.chars().count())
-        .max(1);
-    let top = Line::from(vec![
+    let store = &app.replica.store;
+    let blocked = !store.blockers_of(&item.id).is_empty();
+    let timer = store
+        .running_timer(&app.me)
+        .filter(|t| t.work_item_id == item.id);
+    // Line 1: key, priority and ⛔ when an open card blocks it on the left, points on the right.
+    let mut top = vec![
         Span::from(card.key.clone()).bold(),
         Span::raw(" "),
         Span::from(glyph).fg(pcolor).bold(),
-        Span::raw(" ".repeat(gap)),
-        Span::from(points).fg(Color::Cyan),
-    ]);
-    // Line 2: the title. Line 3: the type, then who changed it just now, else the assignee.
+    ];
+    if blocked {
+        top.push(Span::raw(" "));
+        top.push(Span::from("⛔").fg(Color::Red));
+    }
+    let used: usize = top.iter().map(Span::width).sum();
+    let points = item
+        .story_points
+        .map(|p| format!("{p}p"))
+        .filter(|p| used + 1 + p.chars().count() <= width)
+        .unwrap_or_default();
+    let gap = width.saturating_sub(used + points.chars().count()).max(1);
+    top.push(Span::raw(" ".repeat(gap)));
+    top.push(Span::from(points).fg(Color::Cyan));
+    let top = Line::from(top);
+    // Line 2: the title. Line 3: the type, then who changed it just now, else your running
+    // timer, else the assignee.
     let title = truncate(&item.title, width);
     let room = width.saturating_sub(badge.len() + 1);
     let mut bottom = vec![Span::from(badge).fg(badge_color).bold(), Span::raw(" ")];
-    match app.highlights.get(&item.id) {
-        Some((_, who)) => bottom.push(
+    match (app.highlights.get(&item.id), timer) {
+        (Some((_, who)), _) => bottom.push(
             Span::from(truncate(&format!("✎ {who}"), room))
                 .fg(Color::Black)
                 .bg(Color::Yellow)
                 .bold(),
         ),
-        None => match &item.assignee_id {
+        (None, Some(t)) => bottom.push(
+            Span::from(truncate(
+                &format!("⏱ {}", duration(app.clock - t.started_at)),
+                room,
+            ))
+            .fg(Color::Green)
+            .bold(),
+        ),
+        (None, None) => match &item.assignee_id {
             Some(a) => bottom.push(
                 Span::from(truncate(&format!("@{}", app.user_name(a)), room)).fg(Color::Gray),
             ),
@@ -327,7 +345,8 @@ const HELP: &[(&str, &str)] = &[
     ("n", "new card in this lane (Tab: type)"),
     ("e", "edit title"),
     ("d", "delete (asks first)"),
-    ("Enter", "details and comments (c: comment)"),
+    ("Enter", "details, links, time, history (c: comment)"),
+    ("t", "start / stop your timer ⏱ on the card"),
     ("a", "assign to me / unassign"),
     ("p", "cycle priority"),
     ("s", "cycle sprint filter"),
@@ -335,19 +354,24 @@ const HELP: &[(&str, &str)] = &[
     ("o", "other project"),
     ("?", "this help"),
     ("q", "quit"),
+    ("⛔", "blocked by a card that is not done"),
 ];
 
 fn draw_help(frame: &mut Frame, area: Rect) {
     let lines: Vec<Line> = HELP
         .iter()
         .map(|(k, v)| {
+            // Pad by display width: ⛔ takes two columns.
+            let pad = 11usize.saturating_sub(Span::raw(*k).width());
             Line::from(vec![
-                Span::from(format!(" {k:<11}")).bold().fg(Color::Cyan),
+                Span::from(format!(" {k}{}", " ".repeat(pad)))
+                    .bold()
+                    .fg(Color::Cyan),
                 Span::raw(*v),
             ])
         })
         .collect();
-    let rect = centered(area, 54, lines.len() as u16 + 2);
+    let rect = centered(area, 58, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(lines).block(popup_block("Keys")), rect);
 }
@@ -427,8 +451,10 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
         ]),
         Line::from(vec![label("Sprint"), Span::raw(sprint)]),
         Line::from(vec![label("Parent"), Span::raw(parent)]),
-        Line::from(""),
     ];
+    lines.extend(link_lines(app, item_id));
+    lines.push(time_line(app, item_id));
+    lines.push(Line::from(""));
     match item.description.as_deref() {
         Some(d) => lines.extend(d.lines().map(|l| Line::from(l.to_string()))),
         None => lines.push(Line::from("No description.").dim()),
@@ -442,18 +468,192 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
             Span::raw(c.content.clone()),
         ]));
     }
+    lines.push(Line::from(""));
+    lines.extend(history_lines(app, item_id));
     let hint = match comment {
         Some(text) => Line::from(vec![
             Span::from("comment › ").fg(Color::Yellow),
             Span::raw(format!("{text}▏")),
         ]),
-        None => Line::from(" c: add a comment · Esc: close").dim(),
+        None => Line::from(" c: comment · t: timer · ↑↓: scroll · Esc: close").dim(),
     };
     let [body, input] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)])
         .areas(popup_block("Details").inner(rect));
     frame.render_widget(popup_block("Details"), rect);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
+    let scroll = app.detail_scroll.min(lines.len().saturating_sub(1) as u16);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        body,
+    );
     frame.render_widget(hint, input);
+}
+
+/// `Links` lines: what blocks the card (⛔ while not done), what it blocks, what it relates to.
+fn link_lines(app: &App, item_id: &str) -> Vec<Line<'static>> {
+    let store = &app.replica.store;
+    let (incoming, outgoing) = store.dependencies_of(item_id);
+    let blocks = proto::DependencyType::Blocks as i32;
+    let name = |id: &str| {
+        store
+            .work_items
+            .get(id)
+            .map(|w| (format!("{} {}", app.key_of(w), w.title), w.status == "done"))
+    };
+    let mut links: Vec<Vec<Span<'static>>> = Vec::new();
+    for d in &incoming {
+        let Some((other, done)) = name(&d.blocking_item_id) else {
+            continue;
+        };
+        links.push(if d.dependency_type == blocks && !done {
+            vec![
+                Span::from("⛔ blocked by ").fg(Color::Red),
+                Span::raw(other),
+            ]
+        } else if d.dependency_type == blocks {
+            vec![Span::from("✓ was blocked by ").dim(), Span::raw(other)]
+        } else {
+            vec![Span::from("relates to ").dim(), Span::raw(other)]
+        });
+    }
+    for d in &outgoing {
+        let Some((other, _)) = name(&d.blocked_item_id) else {
+            continue;
+        };
+        let verb = if d.dependency_type == blocks {
+            "blocks "
+        } else {
+            "relates to "
+        };
+        links.push(vec![Span::from(verb).dim(), Span::raw(other)]);
+    }
+    if links.is_empty() {
+        return vec![Line::from(vec![
+            Span::from(format!("{:<10}", "Links")).dim(),
+            Span::raw("—"),
+        ])];
+    }
+    links
+        .into_iter()
+        .enumerate()
+        .map(|(i, spans)| {
+            let head = if i == 0 { "Links" } else { "" };
+            let mut all = vec![Span::from(format!("{head:<10}")).dim()];
+            all.extend(spans);
+            Line::from(all)
+        })
+        .collect()
+}
+
+/// `Time` line: time logged on the card, and who is tracking it right now.
+fn time_line(app: &App, item_id: &str) -> Line<'static> {
+    let entries = app.replica.store.time_entries_of(item_id);
+    let logged: i64 = entries
+        .iter()
+        .map(|t| match t.ended_at {
+            Some(_) => i64::from(t.duration_seconds.unwrap_or(0)),
+            None => app.clock - t.started_at,
+        })
+        .sum();
+    let mut spans = vec![Span::from(format!("{:<10}", "Time")).dim()];
+    if entries.is_empty() {
+        spans.push(Span::raw("—"));
+        return Line::from(spans);
+    }
+    spans.push(Span::raw(format!("{} logged", duration(logged))));
+    for t in entries.iter().filter(|t| t.ended_at.is_none()) {
+        spans.push(Span::raw(" · "));
+        spans.push(
+            Span::from(format!(
+                "⏱ {} {}",
+                app.user_name(&t.user_id),
+                duration(app.clock - t.started_at)
+            ))
+            .fg(Color::Green),
+        );
+    }
+    Line::from(spans)
+}
+
+/// The `History` section: the card's activity log, newest first.
+fn history_lines(app: &App, item_id: &str) -> Vec<Line<'static>> {
+    let Some(history) = app.history.as_ref().filter(|h| h.item_id == item_id) else {
+        return Vec::new();
+    };
+    let mut lines = vec![Line::from("History").bold()];
+    if !history.loaded {
+        lines.push(Line::from("loading…").dim());
+        return lines;
+    }
+    if history.entries.is_empty() {
+        lines.push(Line::from("Nothing recorded.").dim());
+    }
+    for e in &history.entries {
+        lines.push(Line::from(vec![
+            Span::from(format!("{} ", when(e.timestamp))).dim(),
+            Span::from(format!("{} ", app.user_name(&e.user_id))).fg(Color::Cyan),
+            Span::raw(history_text(app, e)),
+        ]));
+    }
+    let more = (i64::from(history.total) - history.entries.len() as i64).max(0);
+    if more > 0 {
+        lines.push(Line::from(format!("… {more} older (pm activity work-item <key>)")).dim());
+    }
+    lines
+}
+
+/// `MM-DD HH:MM` (UTC).
+fn when(secs: i64) -> String {
+    let day = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Month and day of `day` (days since 1970-01-01), Howard Hinnant's civil_from_days.
+    let z = day + 719_468;
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+}
+
+/// One history entry in words: `created`, `deleted`, or `status To Do → Done; …`.
+fn history_text(app: &App, e: &proto::ActivityLogEntry) -> String {
+    if e.action != "updated" || e.changes.is_empty() {
+        return e.action.clone();
+    }
+    let value = |field: &str, v: &Option<String>| -> String {
+        let Some(v) = v.as_deref() else {
+            return "—".into();
+        };
+        let store = &app.replica.store;
+        match field {
+            "status" => Status::parse(v).map_or(v.to_string(), |s| s.label().to_string()),
+            "assignee_id" => app.user_name(v),
+            "parent_id" => store
+                .work_items
+                .get(v)
+                .map_or_else(|| truncate(v, 8), |w| app.key_of(w)),
+            "sprint_id" => store
+                .sprints
+                .get(v)
+                .map_or_else(|| truncate(v, 8), |s| s.name.clone()),
+            _ => truncate(v.lines().next().unwrap_or(""), 24),
+        }
+    };
+    e.changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} → {}",
+                c.field_name.replace("_id", "").replace('_', " "),
+                value(&c.field_name, &c.old_value),
+                value(&c.field_name, &c.new_value)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn draw_input(frame: &mut Frame, area: Rect, label: &str, text: &str) {

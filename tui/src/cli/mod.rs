@@ -1,12 +1,16 @@
 //! The CLI subcommands over the REST API: one module per resource. Each resource's `run` makes
 //! one API call and returns the response body; [`execute`] finds the server, runs it and prints
 //! the result (JSON, or a table with `--format table`) or the error, and picks the exit status.
+pub mod activity;
 pub mod comment;
 pub mod completions;
+pub mod dependency;
 pub mod project;
 pub mod sprint;
 pub mod swim_lane;
+pub mod sync;
 pub mod table;
+pub mod time_entry;
 pub mod work_item;
 
 use std::future::Future;
@@ -92,6 +96,113 @@ where
     match result {
         Ok(body) => print_body(global, &body),
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// What a command that does more than one API call prints.
+pub enum Output {
+    /// A response body.
+    Json(Value),
+    /// JSON text exactly as the server wrote it (its key order kept).
+    Text(String),
+}
+
+/// Like [`execute`], for commands that also read or write files: any failure is reported the
+/// same way (`Error: …`, exit 1).
+pub fn execute_output<F, Fut>(global: &GlobalArgs, call: F) -> ExitCode
+where
+    F: FnOnce(RestClient) -> Fut,
+    Fut: Future<Output = anyhow::Result<Output>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let result = match RestClient::connect(global.server.as_deref(), global.user_id.as_deref()) {
+        Ok(client) => runtime.block_on(call(client)),
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(Output::Json(body)) => print_body(global, &body),
+        Ok(Output::Text(text)) => match global.format {
+            Format::Json => print_text(if global.pretty { reindent(&text) } else { text }),
+            Format::Table => match serde_json::from_str::<Value>(&text) {
+                Ok(body) => print_body(global, &body),
+                Err(e) => fail(&format!("the server's answer is not JSON: {e}")),
+            },
+        },
+        Err(e) => fail(&format!("{e:#}")),
+    }
+}
+
+/// Indents JSON text two spaces per level, like `--pretty`, without reordering keys.
+pub fn reindent(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + json.len() / 2);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut chars = json.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                let close = if c == '{' { '}' } else { ']' };
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek() == Some(&close) {
+                    chars.next();
+                    out.push(c);
+                    out.push(close);
+                } else {
+                    depth += 1;
+                    out.push(c);
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(',');
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn print_text(text: String) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("cannot write the output: {e}")),
     }
 }
 
@@ -185,6 +296,19 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reindent_keeps_key_order_and_strings() {
+        let text = r#"{"b":1,"a":[],"c":{"x":"a,b:{[\"}","y":[1,{"z":null}]},"d":{}}"#;
+        let pretty = reindent(text);
+        assert_eq!(
+            pretty,
+            "{\n  \"b\": 1,\n  \"a\": [],\n  \"c\": {\n    \"x\": \"a,b:{[\\\"}\",\n    \"y\": [\n      1,\n      {\n        \"z\": null\n      }\n    ]\n  },\n  \"d\": {}\n}"
+        );
+        // It parses back to the same document.
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&pretty).unwrap(), value);
+    }
 
     #[test]
     fn dates_parse_as_unix_seconds_or_calendar_dates() {

@@ -16,6 +16,8 @@ enum Kind {
     DateTime,
     /// The first 8 characters of a UUID.
     ShortId,
+    /// A list of `{field_name, old_value, new_value}`: `field old → new; …`.
+    Changes,
 }
 
 struct Col {
@@ -65,6 +67,27 @@ fn columns(list: &str) -> Option<&'static [Col]> {
         col("CREATED", "created_at", DateTime),
         col("CONTENT", "content", Trunc(50)),
     ];
+    const DEPENDENCIES: &[Col] = &[
+        col("ID", "id", Text),
+        col("TYPE", "dependency_type", Text),
+        col("BLOCKING", "blocking_item_id", Text),
+        col("BLOCKED", "blocked_item_id", Text),
+        col("CREATED", "created_at", DateTime),
+    ];
+    const TIME_ENTRIES: &[Col] = &[
+        col("ID", "id", Text),
+        col("USER", "user_id", ShortId),
+        col("STARTED", "started_at", DateTime),
+        col("ENDED", "ended_at", DateTime),
+        col("SECS", "duration_seconds", Text),
+        col("DESCRIPTION", "description", Trunc(30)),
+    ];
+    const ACTIVITY: &[Col] = &[
+        col("WHEN", "timestamp", DateTime),
+        col("BY", "user_id", ShortId),
+        col("ACTION", "action", Text),
+        col("CHANGES", "changes", Changes),
+    ];
     const SWIM_LANES: &[Col] = &[
         col("POS", "position", Text),
         col("NAME", "name", Text),
@@ -83,6 +106,9 @@ fn columns(list: &str) -> Option<&'static [Col]> {
         "sprints" => Some(SPRINTS),
         "comments" => Some(COMMENTS),
         "swim_lanes" => Some(SWIM_LANES),
+        "dependencies" => Some(DEPENDENCIES),
+        "time_entries" => Some(TIME_ENTRIES),
+        "activity" => Some(ACTIVITY),
         _ => None,
     }
 }
@@ -98,6 +124,22 @@ pub fn render(body: &Value) -> String {
                 Value::Array(rows) => list(key, rows),
                 Value::Object(entity) => fields(&format!("{key}s"), entity),
                 _ => fields("", map),
+            }
+        }
+        // A list with its paging facts (`{"activity": […], "total_count": 3, …}`).
+        Value::Object(map) if map.values().filter(|v| v.is_array()).count() == 1 => {
+            let Some((key, Value::Array(rows))) = map.iter().find(|(_, v)| v.is_array()) else {
+                return fields("", map);
+            };
+            let rest: Map<String, Value> = map
+                .iter()
+                .filter(|(k, _)| *k != key)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if rest.is_empty() {
+                list(key, rows)
+            } else {
+                format!("{}\n{}", list(key, rows), fields("", &rest))
             }
         }
         Value::Object(map) => fields("", map),
@@ -178,6 +220,28 @@ fn fields(list_name: &str, entity: &Map<String, Value>) -> String {
 }
 
 fn cell(v: &Value, kind: Kind) -> String {
+    if let (Kind::Changes, Value::Array(changes)) = (kind, v) {
+        let shown = |v: &Value| match v {
+            Value::String(s) => s.chars().take(20).collect::<String>(),
+            Value::Null => "-".to_string(),
+            other => other.to_string(),
+        };
+        return changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} → {}",
+                    c["field_name"].as_str().unwrap_or("?"),
+                    shown(&c["old_value"]),
+                    shown(&c["new_value"])
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     let text = match v {
         Value::Null => return "-".to_string(),
         Value::String(s) => s.clone(),
@@ -280,6 +344,21 @@ mod tests {
              created_at  2026-11-22 06:00\ngoal        -"
         );
         assert_eq!(render(&json!({"deleted_id": "x"})), "deleted_id  x");
+    }
+
+    #[test]
+    fn history_lists_show_their_changes_and_paging() {
+        let body = json!({"activity": [
+            {"timestamp": 0, "user_id": "aaaaaaaa-1111", "action": "updated",
+             "changes": [{"field_name": "status", "old_value": "todo", "new_value": "done"},
+                         {"field_name": "assignee_id", "old_value": null, "new_value": "bob"}]}
+        ], "total_count": 1, "has_more": false});
+        assert_eq!(
+            render(&body),
+            "WHEN              BY        ACTION   CHANGES\n\
+             1970-01-01 00:00  aaaaaaaa  updated  status todo → done; assignee_id - → bob\n\
+             has_more     false\ntotal_count  1"
+        );
     }
 
     #[test]

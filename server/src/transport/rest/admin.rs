@@ -43,6 +43,25 @@ impl FromRequestParts<SharedState> for Administrator {
     }
 }
 
+/// Anyone in desktop mode; a server admin in token mode (for whole-server reads like export).
+pub struct AdminInTokenMode;
+
+impl FromRequestParts<SharedState> for AdminInTokenMode {
+    type Rejection = RestError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.config.auth == crate::config::AuthMode::Desktop {
+            return Ok(AdminInTokenMode);
+        }
+        Administrator::from_request_parts(parts, state)
+            .await
+            .map(|_| AdminInTokenMode)
+    }
+}
+
 /// Folds the write-ahead log into the database file.
 async fn checkpoint(State(state): State<SharedState>, _: Administrator) -> RestResult<Json<Value>> {
     let mut writer = state.store.writer().await;

@@ -92,3 +92,49 @@ pub fn swim_lanes(project: &proto::Project) -> Value {
         .collect();
     json!({ "swim_lanes": lanes })
 }
+
+pub fn dependency(d: &proto::Dependency) -> Value {
+    serde_json::to_value(crate::sync::DependencyDto::from(d)).unwrap_or(Value::Null)
+}
+
+pub fn time_entry(t: &proto::TimeEntry) -> Value {
+    serde_json::to_value(crate::sync::TimeEntryDto::from(t)).unwrap_or(Value::Null)
+}
+
+fn field_change(c: &proto::FieldChange) -> Value {
+    json!({
+        "field_name": c.field_name,
+        "old_value": c.old_value,
+        "new_value": c.new_value,
+    })
+}
+
+/// One history entry: the reference's ActivityLogEntry fields plus every changed field.
+pub fn activity(a: &proto::ActivityLogEntry) -> Value {
+    json!({
+        "id": a.id,
+        "entity_type": a.entity_type,
+        "entity_id": a.entity_id,
+        "action": a.action,
+        "field_name": a.field_name,
+        "old_value": a.old_value,
+        "new_value": a.new_value,
+        "user_id": a.user_id,
+        "timestamp": a.timestamp,
+        "comment": a.comment,
+        "changes": a.changes.iter().map(field_change).collect::<Vec<_>>(),
+    })
+}
+
+pub fn llm_context(e: &proto::LlmContextEntry) -> Value {
+    json!({
+        "id": e.id,
+        "context_type": e.context_type,
+        "category": e.category,
+        "title": e.title,
+        "content": e.content,
+        "example_sql": e.example_sql,
+        "example_description": e.example_description,
+        "priority": e.priority,
+    })
+}

@@ -1,12 +1,16 @@
 //! REST under `/api/v1`, one router per resource, the reference's JSON shapes, and the
 //! reference's error JSON `{"error":{"code","message","field"}}` for every failure, including
 //! malformed JSON, wrong types, a missing content type and unknown routes.
+mod activity;
 mod admin;
 mod comments;
+mod dependencies;
 mod dto;
 mod health;
 mod projects;
 mod sprints;
+mod sync;
+mod time_entries;
 mod work_items;
 
 use axum::extract::rejection::JsonRejection;
@@ -31,6 +35,10 @@ pub fn routes() -> Router<SharedState> {
         .merge(work_items::routes())
         .merge(sprints::routes())
         .merge(comments::routes())
+        .merge(dependencies::routes())
+        .merge(time_entries::routes())
+        .merge(activity::routes())
+        .merge(sync::routes())
         .fallback(|| async { RestError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route") })
         .method_not_allowed_fallback(|| async {
             RestError::new(

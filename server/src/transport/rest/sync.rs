@@ -1,0 +1,88 @@
+//! /api/v1/sync/export and /api/v1/sync/import: the reference's ExportData format.
+//!
+//! Export: `GET /api/v1/sync/export` (everything live), or with
+//! `?work_item=<id|KEY-N>&descendant_levels=N&comments=true&sprints=true&dependencies=true&time_entries=true`
+//! one item, N levels of its descendants and the related rows asked for.
+//! Import: `POST /api/v1/sync/import` with an ExportData body; one transaction through the
+//! pipeline (see `commands::import`), answered with the ImportResult counts.
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pm_shared::proto::{self, Payload};
+use serde::Serialize;
+
+use super::admin::AdminInTokenMode;
+use super::projects::unexpected;
+use super::{Body, Caller, QueryParams, RestResult};
+use crate::app::SharedState;
+use crate::commands::{execute, Command};
+use crate::sync::{self, ExportData, ExportScope};
+
+/// Imports are whole databases; allow far more than the default 2 MB body.
+const IMPORT_MAX_BYTES: usize = 256 * 1024 * 1024;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/api/v1/sync/export", get(export))
+        .route(
+            "/api/v1/sync/import",
+            post(import).layer(DefaultBodyLimit::max(IMPORT_MAX_BYTES)),
+        )
+}
+
+/// An export holds every project: in token mode only a server admin may take one.
+async fn export(
+    State(state): State<SharedState>,
+    _: AdminInTokenMode,
+    QueryParams(scope): QueryParams<ExportScope>,
+) -> RestResult<Json<ExportData>> {
+    Ok(Json(sync::export(&state.store, &scope).await?))
+}
+
+#[derive(Serialize, Default)]
+struct Counts {
+    created: u32,
+    updated: u32,
+    skipped: u32,
+}
+
+/// The reference's ImportResult, keys in its order.
+#[derive(Serialize)]
+struct ImportResult {
+    projects: Counts,
+    sprints: Counts,
+    swim_lanes: Counts,
+    work_items: Counts,
+    comments: Counts,
+    dependencies: Counts,
+    time_entries: Counts,
+}
+
+fn counts(c: Option<proto::ImportCounts>) -> Counts {
+    c.map(|c| Counts {
+        created: c.created,
+        updated: c.updated,
+        skipped: c.skipped,
+    })
+    .unwrap_or_default()
+}
+
+async fn import(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Body(data): Body<ExportData>,
+) -> RestResult<Json<ImportResult>> {
+    let done = execute(&state, &actor, None, Command::Import(Box::new(data))).await?;
+    let Payload::ImportResult(r) = done.event else {
+        return Err(unexpected().into());
+    };
+    Ok(Json(ImportResult {
+        projects: counts(r.projects),
+        sprints: counts(r.sprints),
+        swim_lanes: counts(r.swim_lanes),
+        work_items: counts(r.work_items),
+        comments: counts(r.comments),
+        dependencies: counts(r.dependencies),
+        time_entries: counts(r.time_entries),
+    }))
+}
