@@ -1,0 +1,461 @@
+//! The machinery of the live scenarios (fan-out, throughput, slow consumer): subscribers that
+//! check every event's seq and time it, and writers that record when they sent each mutation.
+//!
+//! Writers and subscribers live in this one process, so one monotonic clock ([`SendLog`]) times
+//! both ends: the writer stamps mutation `k` just before sending it (titles are `b-<k>`,
+//! message ids `w-<k>`), and a subscriber that receives an event whose work item title is `b-<k>`
+//! takes `now - sent[k]` as that event's fan-out latency.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use pm_shared::proto::{Payload, WebSocketMessage};
+use prost::Message as _;
+use serde::Serialize;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::net::{self, ConnOptions, Target, Ws};
+use crate::scan::{self, field};
+
+/// Title prefix of measured mutations.
+pub const TITLE_PREFIX: &[u8] = b"b-";
+
+/// When each mutation was sent, in nanoseconds since `base` (+1, so 0 means "not sent").
+pub struct SendLog {
+    base: Instant,
+    at: Vec<AtomicU64>,
+}
+
+impl SendLog {
+    pub fn new(capacity: usize) -> SendLog {
+        SendLog {
+            base: Instant::now(),
+            at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.at.len()
+    }
+
+    pub fn now_ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    /// Stamps mutation `k` as sent now.
+    pub fn mark(&self, k: u64) {
+        if let Some(slot) = self.at.get(k as usize) {
+            slot.store(self.now_ns() + 1, Ordering::Release);
+        }
+    }
+
+    pub fn sent(&self, k: u64) -> Option<u64> {
+        match self.at.get(k as usize)?.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(t - 1),
+        }
+    }
+}
+
+/// What the coordinator tells subscribers: the seq they must reach (u64::MAX: not known yet)
+/// and whether to stop regardless.
+#[derive(Debug, Clone, Copy)]
+pub struct Phase {
+    pub final_seq: u64,
+    pub stop: bool,
+}
+
+pub struct Run {
+    pub log: SendLog,
+    pub project: String,
+    /// Mutations with k below this are not timed (warm-up).
+    pub measure_from: u64,
+    /// One control channel per subscriber (a watch channel's `changed()` future costs a
+    /// mutex per poll, which at 100k+ frames/s is the bench's own bottleneck).
+    controls: std::sync::Mutex<Vec<mpsc::Sender<Phase>>>,
+}
+
+impl Run {
+    pub fn new(project: String, capacity: usize, measure_from: u64) -> Arc<Run> {
+        Arc::new(Run {
+            log: SendLog::new(capacity),
+            project,
+            measure_from,
+            controls: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Tells every subscriber the new phase.
+    pub fn set_phase(&self, phase: Phase) {
+        for c in self.controls.lock().unwrap().iter() {
+            let _ = c.try_send(phase);
+        }
+    }
+
+    fn control(&self) -> mpsc::Receiver<Phase> {
+        let (tx, rx) = mpsc::channel(4);
+        self.controls.lock().unwrap().push(tx);
+        rx
+    }
+}
+
+/// One subscriber's view of a run.
+#[derive(Debug, Default)]
+pub struct SubStats {
+    pub events: u64,
+    pub activity: u64,
+    pub other: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: u64,
+    /// Seqs skipped over (a later seq arrived before them and they never came).
+    pub gaps: u64,
+    /// Seqs received again.
+    pub dups: u64,
+    pub resyncs: u64,
+    pub closed: bool,
+    /// When the last event arrived (run clock, ns).
+    pub last_event_ns: u64,
+    /// Fan-out latencies (ns) of timed events.
+    pub latencies: Vec<u64>,
+}
+
+impl SubStats {
+    fn on_frame(&mut self, bytes: &[u8], recv_ns: u64, run: &Run) {
+        let Some(p) = scan::peek(bytes) else {
+            self.other += 1;
+            return;
+        };
+        match p.payload {
+            field::ACTIVITY_LOG_CREATED => self.activity += 1,
+            field::RESYNC_REQUIRED => self.resyncs += 1,
+            _ if p.seq > 0 && p.stream == run.project.as_bytes() => {
+                self.events += 1;
+                self.last_event_ns = recv_ns;
+                match self.first_seq {
+                    None => {
+                        self.first_seq = Some(p.seq);
+                        self.last_seq = p.seq;
+                    }
+                    Some(_) if p.seq == self.last_seq + 1 => self.last_seq = p.seq,
+                    Some(_) if p.seq <= self.last_seq => self.dups += 1,
+                    Some(_) => {
+                        self.gaps += p.seq - self.last_seq - 1;
+                        self.last_seq = p.seq;
+                    }
+                }
+                if let Some(title) = p.title.filter(|t| t.starts_with(TITLE_PREFIX)) {
+                    if let Some(k) = scan::trailing_number(title) {
+                        if k >= run.measure_from {
+                            if let Some(sent) = run.log.sent(k) {
+                                self.latencies.push(recv_ns.saturating_sub(sent));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => self.other += 1,
+        }
+    }
+
+    /// Events of (base, final] this subscriber never received.
+    pub fn lost(&self, base: u64, final_seq: u64) -> u64 {
+        match self.first_seq {
+            None => final_seq.saturating_sub(base),
+            Some(first) => {
+                first.saturating_sub(base + 1) + self.gaps + final_seq.saturating_sub(self.last_seq)
+            }
+        }
+    }
+}
+
+/// Reads events until the run's final seq is reached, the run is stopped, or the socket ends.
+/// Subscribers must be spawned (this registers their control channel) before
+/// [`Run::set_phase`] is first called.
+pub fn subscriber(
+    ws: Ws,
+    run: Arc<Run>,
+    expected: usize,
+) -> impl std::future::Future<Output = SubStats> {
+    let control = run.control();
+    subscribe_loop(ws, run, expected, control)
+}
+
+async fn subscribe_loop(
+    mut ws: Ws,
+    run: Arc<Run>,
+    expected: usize,
+    mut control: mpsc::Receiver<Phase>,
+) -> SubStats {
+    let mut stats = SubStats {
+        latencies: Vec::with_capacity(expected.min(200_000)),
+        ..Default::default()
+    };
+    let mut phase = Phase {
+        final_seq: u64::MAX,
+        stop: false,
+    };
+    loop {
+        if phase.stop || (stats.first_seq.is_some() && stats.last_seq >= phase.final_seq) {
+            break;
+        }
+        let next = tokio::select! {
+            biased;
+            next = ws.next() => next,
+            p = control.recv() => {
+                match p {
+                    Some(p) => phase = p,
+                    None => break,
+                }
+                continue;
+            }
+        };
+        let recv = run.log.now_ns();
+        match next {
+            Some(Ok(Message::Binary(bytes))) => stats.on_frame(&bytes, recv, &run),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                stats.closed = true;
+                break;
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+    stats
+}
+
+/// Opens `n` connections subscribed to `project`, at most `concurrency` handshakes at a time.
+pub async fn open_subscribers(
+    target: &Target,
+    project: &str,
+    n: usize,
+    concurrency: usize,
+    opts: ConnOptions,
+) -> Result<Vec<Ws>> {
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        let (target, project, gate) = (target.clone(), project.to_string(), gate.clone());
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            let user = subscriber_user(i);
+            let mut ws = net::connect(&target, &user, opts).await?;
+            net::subscribe(&mut ws, &project).await?;
+            anyhow::Ok(ws)
+        });
+    }
+    let mut conns = Vec::with_capacity(n);
+    while let Some(joined) = set.join_next().await {
+        conns.push(joined??);
+    }
+    Ok(conns)
+}
+
+/// A stable user id per subscriber index.
+pub fn subscriber_user(i: usize) -> String {
+    format!("5eb5c41b-0000-4000-8000-{i:012x}")
+}
+
+/// The writer's id.
+pub const WRITER_USER: &str = "b0000000-0000-4000-8000-00000000b0b0";
+
+/// What kind of mutation a writer sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Update the title of an item the writer owns (expected_version tracked locally).
+    Update,
+    /// Create a new task.
+    Create,
+}
+
+/// One writer's outcome.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub min_seq: u64,
+    pub max_seq: u64,
+    /// Send → own response (ns).
+    pub response_latencies: Vec<u64>,
+    pub finished_ns: u64,
+}
+
+/// How a writer paces itself.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// Open loop: mutation i at start + i / rate, `count` of them.
+    Rate { per_sec: f64, count: u64 },
+    /// Closed loop: at most `window` outstanding, until `until_ns` on the run clock.
+    Window { window: usize, until_ns: u64 },
+}
+
+/// Global mutation counter shared by a run's writers.
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn new() -> Counter {
+        Counter(AtomicU64::new(0))
+    }
+    fn take(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Default for Counter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A writer: sends mutations on its own connection and reads its responses on a second task.
+pub async fn writer(
+    ws: Ws,
+    run: Arc<Run>,
+    counter: Arc<Counter>,
+    op: Op,
+    item: (String, i32),
+    pace: Pace,
+) -> WriterStats {
+    let (sink, stream) = ws.split();
+    let window = match pace {
+        Pace::Window { window, .. } => window,
+        Pace::Rate { .. } => 1 << 20,
+    };
+    let permits = Arc::new(Semaphore::new(window));
+    let total = Arc::new(AtomicU64::new(u64::MAX));
+    let reader = tokio::spawn(read_responses(
+        stream,
+        run.clone(),
+        permits.clone(),
+        total.clone(),
+    ));
+    let (sent, sink) = send_loop(sink, &run, &counter, op, item, pace, &permits).await;
+    total.store(sent, Ordering::Release);
+    let mut stats = match tokio::time::timeout(Duration::from_secs(60), reader).await {
+        Ok(Ok(stats)) => stats,
+        _ => WriterStats {
+            first_error: Some("responses did not arrive within 60 s".into()),
+            ..Default::default()
+        },
+    };
+    stats.sent = sent;
+    drop(sink);
+    stats
+}
+
+async fn send_loop(
+    mut sink: SplitSink<Ws, Message>,
+    run: &Run,
+    counter: &Counter,
+    op: Op,
+    (item_id, mut version): (String, i32),
+    pace: Pace,
+    permits: &Semaphore,
+) -> (u64, SplitSink<Ws, Message>) {
+    let start = tokio::time::Instant::now();
+    let mut sent = 0u64;
+    loop {
+        match pace {
+            Pace::Rate { per_sec, count } => {
+                if sent >= count {
+                    break;
+                }
+                let at = start + Duration::from_secs_f64(sent as f64 / per_sec);
+                tokio::time::sleep_until(at).await;
+            }
+            Pace::Window { until_ns, .. } => {
+                if run.log.now_ns() >= until_ns {
+                    break;
+                }
+                match permits.acquire().await {
+                    Ok(p) => p.forget(),
+                    Err(_) => break,
+                }
+            }
+        }
+        let k = counter.take();
+        if k as usize >= run.log.capacity() {
+            break;
+        }
+        let title = format!("b-{k}");
+        let payload = match op {
+            Op::Create => net::create_item_request(&run.project, title),
+            Op::Update => net::update_title_request(&item_id, version, title),
+        };
+        version += 1;
+        run.log.mark(k);
+        if sink.send(net::frame(format!("w-{k}"), payload)).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let _ = sink.flush().await;
+    // The caller keeps the sink (and so the connection) open until the reader is done.
+    (sent, sink)
+}
+
+async fn read_responses(
+    mut stream: SplitStream<Ws>,
+    run: Arc<Run>,
+    permits: Arc<Semaphore>,
+    total: Arc<AtomicU64>,
+) -> WriterStats {
+    let mut stats = WriterStats {
+        min_seq: u64::MAX,
+        ..Default::default()
+    };
+    let mut received = 0u64;
+    while received < total.load(Ordering::Acquire) {
+        // The sender publishes `total` when it stops; poll for it while idle.
+        let next = match tokio::time::timeout(Duration::from_millis(50), stream.next()).await {
+            Err(_) => continue,
+            Ok(next) => next,
+        };
+        let recv = run.log.now_ns();
+        let bytes = match next {
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => break,
+        };
+        let Some(p) = scan::peek(&bytes) else {
+            continue;
+        };
+        if !p.message_id.starts_with(b"w-") {
+            continue;
+        }
+        received += 1;
+        permits.add_permits(1);
+        if let Some(sent) = scan::trailing_number(p.message_id).and_then(|k| run.log.sent(k)) {
+            stats.response_latencies.push(recv.saturating_sub(sent));
+        }
+        if p.payload == field::ERROR {
+            stats.errors += 1;
+            if stats.first_error.is_none() {
+                if let Ok(WebSocketMessage {
+                    payload: Some(Payload::Error(e)),
+                    ..
+                }) = WebSocketMessage::decode(bytes.as_ref())
+                {
+                    stats.first_error = Some(format!("{}: {}", e.code, e.message));
+                }
+            }
+        } else {
+            stats.ok += 1;
+            if p.seq > 0 {
+                stats.min_seq = stats.min_seq.min(p.seq);
+                stats.max_seq = stats.max_seq.max(p.seq);
+            }
+        }
+        stats.finished_ns = recv;
+    }
+    if stats.min_seq == u64::MAX {
+        stats.min_seq = 0;
+    }
+    stats
+}

@@ -1,0 +1,1186 @@
+//! The scenarios. Each takes its parameters (the same structs the command line parses) and
+//! returns a [`Report`]: rows for the table and a JSON document.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use pm_shared::proto::{self, Payload};
+use prost::Message as _;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::live::{self, Counter, Op, Pace, Phase, Run, SubStats, WriterStats};
+use crate::net::{self, ConnOptions, Target, Ws};
+use crate::scan;
+use crate::stats::{Latency, MemorySampler, MemorySeries};
+
+/// Handshakes in flight at once while opening many connections.
+const CONNECT_CONCURRENCY: usize = 128;
+/// How long subscribers may take to receive everything after the writers stop.
+const DRAIN: Duration = Duration::from_secs(15);
+
+/// What every scenario needs besides its own parameters.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub target: Target,
+    /// The server's pid, for /proc memory and CPU figures (local servers only).
+    pub server_pid: Option<u32>,
+    /// Progress lines on stderr.
+    pub verbose: bool,
+}
+
+impl Env {
+    fn say(&self, msg: impl AsRef<str>) {
+        if self.verbose {
+            eprintln!("pm-bench: {}", msg.as_ref());
+        }
+    }
+}
+
+/// A scenario's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub params: Value,
+    pub results: Value,
+    /// (metric, value) for the table.
+    #[serde(rename = "table")]
+    pub rows: Vec<(String, String)>,
+}
+
+impl Report {
+    pub fn table(&self) -> String {
+        let width = self.rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let mut out = format!("== {} {}\n", self.scenario, self.params);
+        for (k, v) in &self.rows {
+            out.push_str(&format!("  {k:<width$}  {v}\n"));
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting
+// ---------------------------------------------------------------------------------------------
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// utime + stime of a process in seconds.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+/// Busy CPU seconds of the whole machine (all CPUs), from /proc/stat.
+fn machine_busy_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).unwrap_or(&0.0);
+    Some((total - idle) / clock_ticks())
+}
+
+/// CPU seconds the server, the bench and everything else used between `start` and `finish`.
+struct Cpu {
+    server_pid: Option<u32>,
+    server: Option<f64>,
+    bench: Option<f64>,
+    machine: Option<f64>,
+    wall: Instant,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuUse {
+    pub wall_secs: f64,
+    pub server_cpu_secs: Option<f64>,
+    pub bench_cpu_secs: Option<f64>,
+    /// Busy CPU time of other processes meanwhile: the noise of a shared machine.
+    pub other_cpu_secs: Option<f64>,
+}
+
+impl Cpu {
+    fn start(server_pid: Option<u32>) -> Cpu {
+        Cpu {
+            server_pid,
+            server: server_pid.and_then(cpu_secs),
+            bench: cpu_secs(std::process::id()),
+            machine: machine_busy_secs(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn finish(&self) -> CpuUse {
+        let r = |x: f64| (x * 100.0).round() / 100.0;
+        let server = self
+            .server_pid
+            .and_then(cpu_secs)
+            .zip(self.server)
+            .map(|(b, a)| b - a);
+        let bench = cpu_secs(std::process::id())
+            .zip(self.bench)
+            .map(|(b, a)| b - a);
+        let machine = machine_busy_secs().zip(self.machine).map(|(b, a)| b - a);
+        // A server inside the bench process (the smoke test) is counted once.
+        let server_other = if self.server_pid == Some(std::process::id()) {
+            0.0
+        } else {
+            server.unwrap_or(0.0)
+        };
+        CpuUse {
+            wall_secs: r(self.wall.elapsed().as_secs_f64()),
+            server_cpu_secs: server.map(r),
+            bench_cpu_secs: bench.map(r),
+            other_cpu_secs: machine
+                .map(|m| r((m - server_other - bench.unwrap_or(0.0)).max(0.0))),
+        }
+    }
+}
+
+impl CpuUse {
+    fn row(&self) -> String {
+        let f = |x: Option<f64>| x.map_or("?".into(), |v| format!("{v:.1} s"));
+        format!(
+            "server {} · bench {} · other processes {} in {:.1} s wall ({} CPUs)",
+            f(self.server_cpu_secs),
+            f(self.bench_cpu_secs),
+            f(self.other_cpu_secs),
+            self.wall_secs,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live run shared by fanout, throughput and slow-consumer
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct LiveCfg {
+    label: &'static str,
+    subscribers: usize,
+    writers: usize,
+    op: Op,
+    pace: PaceCfg,
+    /// One extra subscriber that never reads, with this SO_RCVBUF.
+    slow: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PaceCfg {
+    Rate {
+        per_sec: f64,
+        duration: f64,
+        warmup: f64,
+    },
+    Window {
+        window: usize,
+        duration: f64,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LiveOutcome {
+    pub subscribers: usize,
+    pub writers: usize,
+    /// Writer's send → each subscriber's receipt, over every timed event and subscriber.
+    pub fanout_latency: Latency,
+    /// Writer's send → its own response.
+    pub response_latency: Latency,
+    pub mutations_sent: u64,
+    pub mutations_ok: u64,
+    pub mutation_errors: u64,
+    pub first_error: Option<String>,
+    pub writer_secs: f64,
+    pub mutations_per_sec: f64,
+    pub deliveries: u64,
+    pub deliveries_per_sec: f64,
+    pub expected_deliveries: u64,
+    /// Events some subscriber never got, summed over subscribers (must be 0).
+    pub lost: u64,
+    /// Events some subscriber got twice (must be 0).
+    pub duplicated: u64,
+    pub resyncs: u64,
+    pub subscribers_closed: u64,
+    /// The writers' response seqs agree with (base, final].
+    pub seq_range_ok: bool,
+    pub memory: MemorySeries,
+    pub cpu: CpuUse,
+    pub slow_consumer: Option<SlowOutcome>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SlowOutcome {
+    /// What the non-reading subscriber found in its socket when it finally read.
+    pub events_received: u64,
+    pub resync_required: u64,
+    pub closed_by_server: bool,
+}
+
+async fn live_run(env: &Env, cfg: LiveCfg) -> Result<LiveOutcome> {
+    let target = &env.target;
+    let project = net::create_project(target, cfg.label).await?;
+    let mut setup = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
+    let mut items = Vec::new();
+    for w in 0..cfg.writers {
+        let item = net::create_item(&mut setup, &project, &format!("writer {w}")).await?;
+        items.push((item.id, item.version));
+    }
+    env.say(format!(
+        "{}: opening {} subscribers",
+        cfg.label, cfg.subscribers
+    ));
+    let subs = live::open_subscribers(
+        target,
+        &project,
+        cfg.subscribers,
+        CONNECT_CONCURRENCY,
+        ConnOptions {
+            recv_buffer: None,
+            small_buffers: true,
+        },
+    )
+    .await
+    .context("opening subscribers")?;
+    let mut slow = match cfg.slow {
+        Some(rcvbuf) => {
+            let opts = ConnOptions {
+                recv_buffer: Some(rcvbuf),
+                small_buffers: true,
+            };
+            let mut ws = net::connect(target, &live::subscriber_user(1 << 30), opts).await?;
+            net::subscribe(&mut ws, &project).await?;
+            Some(ws)
+        }
+        None => None,
+    };
+    let base = net::project_seq(&mut setup, &project).await?;
+    let mut writer_conns = Vec::new();
+    for _ in 0..cfg.writers {
+        writer_conns.push(net::connect(target, live::WRITER_USER, ConnOptions::default()).await?);
+    }
+
+    let (capacity, measure_from, expected) = match cfg.pace {
+        PaceCfg::Rate {
+            per_sec,
+            duration,
+            warmup,
+        } => {
+            let count = (per_sec * duration).round() as u64 * cfg.writers as u64;
+            (
+                count as usize,
+                (per_sec * warmup).round() as u64,
+                count as usize,
+            )
+        }
+        PaceCfg::Window { duration, .. } => {
+            let cap = (duration * 100_000.0) as usize + 100_000;
+            (cap, 0, 100_000)
+        }
+    };
+    let run = Run::new(project.clone(), capacity, measure_from);
+    let counter = Arc::new(Counter::new());
+    let memory = MemorySampler::start(env.server_pid, Duration::from_millis(250));
+    let cpu = Cpu::start(env.server_pid);
+
+    let mut sub_tasks = JoinSet::new();
+    for ws in subs {
+        sub_tasks.spawn(live::subscriber(ws, run.clone(), expected));
+    }
+    env.say(format!("{}: writing", cfg.label));
+    let t0 = run.log.now_ns();
+    let mut writer_tasks = JoinSet::new();
+    for (ws, item) in writer_conns.into_iter().zip(items) {
+        let pace = match cfg.pace {
+            PaceCfg::Rate {
+                per_sec, duration, ..
+            } => Pace::Rate {
+                per_sec,
+                count: (per_sec * duration).round() as u64,
+            },
+            PaceCfg::Window { window, duration } => Pace::Window {
+                window,
+                until_ns: t0 + (duration * 1e9) as u64,
+            },
+        };
+        writer_tasks.spawn(live::writer(
+            ws,
+            run.clone(),
+            counter.clone(),
+            cfg.op,
+            item,
+            pace,
+        ));
+    }
+    let mut writers: Vec<WriterStats> = Vec::new();
+    while let Some(w) = writer_tasks.join_next().await {
+        writers.push(w?);
+    }
+    let ok: u64 = writers.iter().map(|w| w.ok).sum();
+    let final_seq = base + ok;
+    run.set_phase(Phase {
+        final_seq,
+        stop: false,
+    });
+    let mut stats: Vec<SubStats> = join_all(&mut sub_tasks, &run, final_seq, || {
+        env.say("drain deadline passed; stopping subscribers")
+    })
+    .await?;
+    let memory = memory.finish();
+    let cpu = cpu.finish();
+
+    let slow_outcome = match slow.take() {
+        Some(ws) => Some(drain_slow(ws, &project).await),
+        None => None,
+    };
+
+    let writer_end = writers.iter().map(|w| w.finished_ns).max().unwrap_or(t0);
+    let writer_secs = (writer_end.saturating_sub(t0)) as f64 / 1e9;
+    let last_delivery = stats.iter().map(|s| s.last_event_ns).max().unwrap_or(t0);
+    let delivery_secs = (last_delivery.saturating_sub(t0)) as f64 / 1e9;
+    let deliveries: u64 = stats.iter().map(|s| s.events).sum();
+    let mut latencies: Vec<u64> = Vec::with_capacity(stats.iter().map(|s| s.latencies.len()).sum());
+    for s in &mut stats {
+        latencies.append(&mut s.latencies);
+    }
+    let mut responses: Vec<u64> = Vec::new();
+    for w in &mut writers {
+        responses.append(&mut w.response_latencies);
+    }
+    let min_seq = writers
+        .iter()
+        .map(|w| w.min_seq)
+        .filter(|&s| s > 0)
+        .min()
+        .unwrap_or(0);
+    let max_seq = writers.iter().map(|w| w.max_seq).max().unwrap_or(0);
+    let seq_range_ok = ok == 0 || (min_seq == base + 1 && max_seq == final_seq);
+    let per_sec = |n: u64, secs: f64| {
+        if secs > 0.0 {
+            (n as f64 / secs).round()
+        } else {
+            0.0
+        }
+    };
+    Ok(LiveOutcome {
+        subscribers: cfg.subscribers,
+        writers: cfg.writers,
+        fanout_latency: Latency::of(&mut latencies),
+        response_latency: Latency::of(&mut responses),
+        mutations_sent: writers.iter().map(|w| w.sent).sum(),
+        mutations_ok: ok,
+        mutation_errors: writers.iter().map(|w| w.errors).sum(),
+        first_error: writers.iter().find_map(|w| w.first_error.clone()),
+        writer_secs: (writer_secs * 1000.0).round() / 1000.0,
+        mutations_per_sec: per_sec(ok, writer_secs),
+        deliveries,
+        deliveries_per_sec: per_sec(deliveries, delivery_secs),
+        expected_deliveries: ok * cfg.subscribers as u64,
+        lost: stats.iter().map(|s| s.lost(base, final_seq)).sum(),
+        duplicated: stats.iter().map(|s| s.dups).sum(),
+        resyncs: stats.iter().map(|s| s.resyncs).sum(),
+        subscribers_closed: stats.iter().filter(|s| s.closed).count() as u64,
+        seq_range_ok,
+        memory,
+        cpu,
+        slow_consumer: slow_outcome,
+    })
+}
+
+/// Waits for every subscriber to reach `final_seq`; after [`DRAIN`] stops the stragglers.
+async fn join_all(
+    set: &mut JoinSet<SubStats>,
+    run: &Run,
+    final_seq: u64,
+    on_deadline: impl FnOnce(),
+) -> Result<Vec<SubStats>> {
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    let mut stats = Vec::new();
+    let mut on_deadline = Some(on_deadline);
+    loop {
+        let next = if on_deadline.is_some() {
+            tokio::time::timeout_at(deadline, set.join_next()).await
+        } else {
+            Ok(set.join_next().await)
+        };
+        match next {
+            Ok(Some(s)) => stats.push(s?),
+            Ok(None) => break,
+            Err(_) => {
+                if let Some(f) = on_deadline.take() {
+                    f();
+                }
+                run.set_phase(Phase {
+                    final_seq,
+                    stop: true,
+                });
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Reads what the non-reading subscriber's socket holds, for at most a few seconds.
+async fn drain_slow(mut ws: Ws, project: &str) -> SlowOutcome {
+    let mut out = SlowOutcome::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(Message::Binary(b)))) => match scan::peek(&b) {
+                Some(p) if p.payload == scan::field::RESYNC_REQUIRED => out.resync_required += 1,
+                Some(p) if p.seq > 0 && p.stream == project.as_bytes() => out.events_received += 1,
+                _ => {}
+            },
+            Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => {
+                out.closed_by_server = true;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+    out
+}
+
+fn live_rows(o: &LiveOutcome) -> Vec<(String, String)> {
+    let mut rows = vec![
+        ("fan-out latency".into(), o.fanout_latency.brief()),
+        ("writer round trip".into(), o.response_latency.brief()),
+        (
+            "mutations".into(),
+            format!(
+                "{} ok / {} sent, {} errors in {:.2} s = {:.0}/s",
+                o.mutations_ok, o.mutations_sent, o.mutation_errors, o.writer_secs, o.mutations_per_sec
+            ),
+        ),
+        (
+            "deliveries".into(),
+            format!(
+                "{} of {} expected = {:.0}/s",
+                o.deliveries, o.expected_deliveries, o.deliveries_per_sec
+            ),
+        ),
+        (
+            "lost / duplicated".into(),
+            format!(
+                "{} / {} (seq range {}, resyncs {}, closed {})",
+                o.lost,
+                o.duplicated,
+                if o.seq_range_ok { "ok" } else { "WRONG" },
+                o.resyncs,
+                o.subscribers_closed
+            ),
+        ),
+        ("cpu".into(), o.cpu.row()),
+        ("server memory".into(), memory_row(&o.memory)),
+    ];
+    if let Some(e) = &o.first_error {
+        rows.push(("first error".into(), e.clone()));
+    }
+    rows
+}
+
+fn memory_row(m: &MemorySeries) -> String {
+    match (m.start_kib, m.peak_kib, m.end_kib) {
+        (Some(a), Some(p), Some(b)) => format!(
+            "VmRSS start {:.1} MiB, peak {:.1} MiB, end {:.1} MiB",
+            a as f64 / 1024.0,
+            p as f64 / 1024.0,
+            b as f64 / 1024.0
+        ),
+        _ => "unknown (no --server-pid and not discoverable)".into(),
+    }
+}
+
+fn downsample(m: &mut MemorySeries, keep: usize) {
+    if m.samples.len() > keep {
+        let step = m.samples.len().div_ceil(keep);
+        let last = *m.samples.last().unwrap();
+        m.samples = m.samples.iter().step_by(step).copied().collect();
+        if m.samples.last() != Some(&last) {
+            m.samples.push(last);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fanout
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct FanoutParams {
+    /// Subscribed connections on the project.
+    #[arg(long, short = 'n', default_value_t = 100)]
+    pub subscribers: usize,
+    /// Mutations per second from the one writer.
+    #[arg(long, short = 'r', default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of writing.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds at the start whose events are checked but not timed.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// What the writer sends.
+    #[arg(long, value_enum, default_value_t = Op::Update)]
+    pub op: Op,
+}
+
+pub async fn fanout(env: &Env, p: &FanoutParams) -> Result<Report> {
+    let mut o = live_run(
+        env,
+        LiveCfg {
+            label: "fanout",
+            subscribers: p.subscribers,
+            writers: 1,
+            op: p.op,
+            pace: PaceCfg::Rate {
+                per_sec: p.rate,
+                duration: p.duration,
+                warmup: p.warmup,
+            },
+            slow: None,
+        },
+    )
+    .await?;
+    downsample(&mut o.memory, 200);
+    Ok(Report {
+        scenario: "fanout".into(),
+        params: serde_json::to_value(p)?,
+        rows: live_rows(&o),
+        results: serde_json::to_value(&o)?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// throughput
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct ThroughputParams {
+    /// Concurrent writers, each on its own connection and its own work item.
+    #[arg(long, short = 'w', default_value_t = 4)]
+    pub writers: usize,
+    /// Subscribed connections on the project.
+    #[arg(long, short = 'n', default_value_t = 100)]
+    pub subscribers: usize,
+    /// Seconds of writing.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    pub duration: f64,
+    /// Requests each writer keeps in flight.
+    #[arg(long, default_value_t = 32)]
+    pub window: usize,
+    /// What the writers send.
+    #[arg(long, value_enum, default_value_t = Op::Update)]
+    pub op: Op,
+}
+
+pub async fn throughput(env: &Env, p: &ThroughputParams) -> Result<Report> {
+    let mut o = live_run(
+        env,
+        LiveCfg {
+            label: "throughput",
+            subscribers: p.subscribers,
+            writers: p.writers.max(1),
+            op: p.op,
+            pace: PaceCfg::Window {
+                window: p.window.max(1),
+                duration: p.duration,
+            },
+            slow: None,
+        },
+    )
+    .await?;
+    downsample(&mut o.memory, 200);
+    Ok(Report {
+        scenario: "throughput".into(),
+        params: serde_json::to_value(p)?,
+        rows: live_rows(&o),
+        results: serde_json::to_value(&o)?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// slow-consumer
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct SlowConsumerParams {
+    /// Reading subscribers (the slow one comes on top).
+    #[arg(long, short = 'n', default_value_t = 100)]
+    pub subscribers: usize,
+    /// Mutations per second from the one writer.
+    #[arg(long, short = 'r', default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of writing per run.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds at the start of each run whose events are not timed.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Baseline/slow pairs, alternating; the figures pool each kind.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// SO_RCVBUF of the subscriber that stops reading (small: its backlog reaches the server
+    /// sooner).
+    #[arg(long, default_value_t = 4096)]
+    pub slow_rcvbuf: u32,
+}
+
+pub async fn slow_consumer(env: &Env, p: &SlowConsumerParams) -> Result<Report> {
+    let cfg = |slow: Option<u32>| LiveCfg {
+        label: if slow.is_some() { "slow" } else { "baseline" },
+        subscribers: p.subscribers,
+        writers: 1,
+        op: Op::Update,
+        pace: PaceCfg::Rate {
+            per_sec: p.rate,
+            duration: p.duration,
+            warmup: p.warmup,
+        },
+        slow,
+    };
+    let mut baselines = Vec::new();
+    let mut slows = Vec::new();
+    for _ in 0..p.rounds.max(1) {
+        baselines.push(live_run(env, cfg(None)).await?);
+        slows.push(live_run(env, cfg(Some(p.slow_rcvbuf))).await?);
+    }
+    // A shared machine drifts between runs, so each round compares its two adjacent runs and
+    // the figure is the median of those per-round ratios.
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base_p99 = median(baselines.iter().map(|r| r.fanout_latency.p99_ms).collect());
+    let slow_p99 = median(slows.iter().map(|r| r.fanout_latency.p99_ms).collect());
+    let ratios: Vec<f64> = baselines
+        .iter()
+        .zip(&slows)
+        .map(|(b, s)| s.fanout_latency.p99_ms / b.fanout_latency.p99_ms.max(1e-9))
+        .collect();
+    let change = (median(ratios.clone()) - 1.0) * 100.0;
+    let mut rows = vec![
+        ("baseline p99 (median run)".into(), format!("{base_p99:.3} ms")),
+        ("with slow consumer p99".into(), format!("{slow_p99:.3} ms")),
+        (
+            "p99 change (median of rounds)".into(),
+            format!(
+                "{change:+.1} % (per round: {})",
+                ratios
+                    .iter()
+                    .map(|r| format!("{:+.1} %", (r - 1.0) * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    ];
+    for (i, (b, s)) in baselines.iter().zip(&slows).enumerate() {
+        rows.push((
+            format!("round {} baseline", i + 1),
+            b.fanout_latency.brief(),
+        ));
+        rows.push((format!("round {} slow", i + 1), s.fanout_latency.brief()));
+        rows.push((
+            format!("round {} lost/dup", i + 1),
+            format!(
+                "baseline {}/{}, slow run {}/{} (others)",
+                b.lost, b.duplicated, s.lost, s.duplicated
+            ),
+        ));
+        rows.push((format!("round {} cpu baseline", i + 1), b.cpu.row()));
+        rows.push((format!("round {} cpu slow", i + 1), s.cpu.row()));
+        rows.push((
+            format!("round {} memory baseline", i + 1),
+            memory_row(&b.memory),
+        ));
+        rows.push((
+            format!("round {} memory slow", i + 1),
+            memory_row(&s.memory),
+        ));
+        if let Some(so) = &s.slow_consumer {
+            rows.push((
+                format!("round {} slow consumer", i + 1),
+                format!(
+                    "had {} events buffered, ResyncRequired {}, closed by server {}",
+                    so.events_received, so.resync_required, so.closed_by_server
+                ),
+            ));
+        }
+    }
+    for r in baselines.iter_mut().chain(slows.iter_mut()) {
+        downsample(&mut r.memory, 200);
+    }
+    Ok(Report {
+        scenario: "slow-consumer".into(),
+        params: serde_json::to_value(p)?,
+        rows,
+        results: json!({
+            "baseline_p99_ms": base_p99,
+            "slow_p99_ms": slow_p99,
+            "p99_change_percent": (change * 10.0).round() / 10.0,
+            "p99_ratio_per_round": ratios,
+            "baseline_runs": baselines,
+            "slow_runs": slows,
+        }),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// idle
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct IdleParams {
+    /// Idle connections, each subscribed to one project.
+    #[arg(long, short = 'c', default_value_t = 1000)]
+    pub connections: usize,
+    /// Seconds to wait after the last connection before reading memory.
+    #[arg(long, default_value_t = 3.0)]
+    pub settle: f64,
+    /// After measuring, publish one event and time its arrival on every connection.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub probe: bool,
+}
+
+pub async fn idle(env: &Env, p: &IdleParams) -> Result<Report> {
+    let fd_limit = net::raise_fd_limit();
+    let headroom = 64;
+    let connections = if (p.connections as u64) + headroom > fd_limit {
+        let capped = fd_limit.saturating_sub(headroom) as usize;
+        eprintln!(
+            "pm-bench: RLIMIT_NOFILE is {fd_limit}; capping idle connections at {capped} \
+             (raise it with `ulimit -n`)"
+        );
+        capped
+    } else {
+        p.connections
+    };
+    let target = &env.target;
+    let project = net::create_project(target, "idle").await?;
+    let mut setup = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
+    let item = net::create_item(&mut setup, &project, "idle probe").await?;
+    let pid = env.server_pid;
+    let rss = || pid.and_then(net::rss_kib);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss();
+    let bench_before = net::rss_kib(std::process::id());
+    env.say(format!("idle: opening {connections} connections"));
+    let started = Instant::now();
+    let conns = live::open_subscribers(
+        target,
+        &project,
+        connections,
+        CONNECT_CONCURRENCY,
+        ConnOptions {
+            recv_buffer: None,
+            small_buffers: true,
+        },
+    )
+    .await
+    .context("opening idle connections")?;
+    let connect_secs = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs_f64(p.settle)).await;
+    let after = rss();
+    let bench_after = net::rss_kib(std::process::id());
+    let per_conn = before
+        .zip(after)
+        .map(|(b, a)| (a.saturating_sub(b) as f64 * 1024.0 / connections.max(1) as f64).round());
+    let bench_per_conn = bench_before.zip(bench_after).map(|(b, a)| {
+        (a.saturating_sub(b) as f64 * 1024.0 / connections.max(1) as f64).round()
+    });
+
+    // Probe: one update reaches every idle connection.
+    let mut probe = None;
+    if p.probe {
+        let run = Run::new(project.clone(), 1, 0);
+        let mut set = JoinSet::new();
+        for ws in conns {
+            set.spawn(live::subscriber(ws, run.clone(), 1));
+        }
+        let base = net::project_seq(&mut setup, &project).await?;
+        run.log.mark(0);
+        net::rpc(
+            &mut setup,
+            net::update_title_request(&item.id, item.version, "b-0".into()),
+        )
+        .await?;
+        run.set_phase(Phase {
+            final_seq: base + 1,
+            stop: false,
+        });
+        let mut stats = join_all(&mut set, &run, base + 1, || {}).await?;
+        let mut lat: Vec<u64> = stats.iter_mut().flat_map(|s| s.latencies.drain(..)).collect();
+        let received = stats.iter().filter(|s| s.events > 0).count();
+        probe = Some(json!({
+            "received": received,
+            "latency": Latency::of(&mut lat),
+        }));
+    } else {
+        drop(conns);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_close = rss();
+
+    let kib = |v: Option<u64>| v.map_or("?".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let mut rows = vec![
+        (
+            "connections".into(),
+            format!("{connections} subscribed in {connect_secs:.1} s (fd limit {fd_limit})"),
+        ),
+        (
+            "server VmRSS".into(),
+            format!(
+                "before {}, with connections {}, after closing {}",
+                kib(before),
+                kib(after),
+                kib(after_close)
+            ),
+        ),
+        (
+            "server memory per connection".into(),
+            per_conn.map_or("unknown (no --server-pid)".into(), |b| {
+                format!("{:.2} KiB", b / 1024.0)
+            }),
+        ),
+        (
+            "bench memory per connection".into(),
+            bench_per_conn.map_or("?".into(), |b| format!("{:.2} KiB", b / 1024.0)),
+        ),
+    ];
+    if let Some(pr) = &probe {
+        rows.push((
+            "probe event".into(),
+            format!(
+                "reached {} of {connections}; {}",
+                pr["received"],
+                serde_json::from_value::<Latency>(pr["latency"].clone())
+                    .map(|l| l.brief())
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(Report {
+        scenario: "idle".into(),
+        params: serde_json::to_value(p)?,
+        rows,
+        results: json!({
+            "connections": connections,
+            "fd_limit": fd_limit,
+            "connect_secs": connect_secs,
+            "server_rss_before_kib": before,
+            "server_rss_after_kib": after,
+            "server_rss_after_close_kib": after_close,
+            "server_bytes_per_connection": per_conn,
+            "bench_bytes_per_connection": bench_per_conn,
+            "probe": probe,
+        }),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// growth
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct GrowthParams {
+    /// Project sizes (live items) to measure at, ascending.
+    #[arg(long, value_delimiter = ',', default_value = "0,10000,50000")]
+    pub sizes: Vec<usize>,
+    /// Creates and updates timed at each size (one at a time, on one connection).
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
+    /// GetWorkItems requests timed at each size.
+    #[arg(long, default_value_t = 3)]
+    pub reads: usize,
+    /// Connections used to seed items.
+    #[arg(long, default_value_t = 4)]
+    pub seed_connections: usize,
+    /// Creates each seeding connection keeps in flight.
+    #[arg(long, default_value_t = 32)]
+    pub seed_window: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GrowthPoint {
+    pub size: usize,
+    pub items_at_start: usize,
+    pub seed_secs: f64,
+    pub seed_per_sec: f64,
+    pub create: Latency,
+    pub update: Latency,
+    /// The same operations in an empty project, interleaved one by one with the ones above,
+    /// so that drift in machine load affects both alike.
+    pub control_create: Latency,
+    pub control_update: Latency,
+    pub get_work_items: Latency,
+    pub get_work_items_bytes: usize,
+    pub get_work_items_count: usize,
+}
+
+pub async fn growth(env: &Env, p: &GrowthParams) -> Result<Report> {
+    let mut sizes = p.sizes.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let target = &env.target;
+    let project = net::create_project(target, "growth").await?;
+    let mut ws = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
+    let mut count = 0usize;
+    let mut seeded = 0usize;
+    let mut points = Vec::new();
+    let warm = 5usize;
+    for &size in &sizes {
+        let need = size.saturating_sub(count);
+        let started = Instant::now();
+        if need > 0 {
+            env.say(format!("growth: seeding {need} items (to {size})"));
+            seed(env, &project, seeded, need, p.seed_connections, p.seed_window).await?;
+            seeded += need;
+            count += need;
+        }
+        let seed_secs = started.elapsed().as_secs_f64();
+        env.say(format!("growth: measuring at {count} items"));
+        let control = net::create_project(target, "growth control").await?;
+        let items_at_start = count;
+        // [project, control] for each kind of operation.
+        let mut created: [Vec<proto::WorkItem>; 2] = [Vec::new(), Vec::new()];
+        let mut create_lat: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+        let mut update_lat: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+        for i in 0..p.samples + warm {
+            for (side, pid) in [&project, &control].into_iter().enumerate() {
+                let t = Instant::now();
+                let item = net::create_item(&mut ws, pid, &format!("g-{size}-{i}")).await?;
+                if i >= warm {
+                    create_lat[side].push(t.elapsed().as_nanos() as u64);
+                }
+                created[side].push(item);
+            }
+            count += 1;
+        }
+        #[allow(clippy::needless_range_loop)] // `i` also names the sample and the warm-up cut
+        for i in 0..p.samples + warm {
+            for side in 0..2 {
+                let item = &created[side][i];
+                let t = Instant::now();
+                let reply = net::rpc(
+                    &mut ws,
+                    net::update_title_request(&item.id, item.version, format!("u-{size}-{i}")),
+                )
+                .await?;
+                if !matches!(reply.payload, Some(Payload::WorkItemUpdated(_))) {
+                    bail!("expected WorkItemUpdated, got {:?}", reply.payload);
+                }
+                if i >= warm {
+                    update_lat[side].push(t.elapsed().as_nanos() as u64);
+                }
+            }
+        }
+        let mut read_lat = Vec::new();
+        let (mut bytes, mut n) = (0, 0);
+        for _ in 0..p.reads.max(1) {
+            let (elapsed, b, items) = timed_get_work_items(&mut ws, &project).await?;
+            read_lat.push(elapsed);
+            (bytes, n) = (b, items);
+        }
+        let [create, control_create] = create_lat.map(|mut v| Latency::of(&mut v));
+        let [update, control_update] = update_lat.map(|mut v| Latency::of(&mut v));
+        points.push(GrowthPoint {
+            size,
+            items_at_start,
+            seed_secs: (seed_secs * 100.0).round() / 100.0,
+            seed_per_sec: if need > 0 {
+                (need as f64 / seed_secs).round()
+            } else {
+                0.0
+            },
+            create,
+            update,
+            control_create,
+            control_update,
+            get_work_items: Latency::of(&mut read_lat),
+            get_work_items_bytes: bytes,
+            get_work_items_count: n,
+        });
+    }
+    let r = |a: f64, b: f64| {
+        if a > 0.0 {
+            (b / a * 100.0).round() / 100.0
+        } else {
+            0.0
+        }
+    };
+    let mut rows = Vec::new();
+    for pt in &points {
+        let n = pt.items_at_start;
+        rows.push((format!("{n} items: create"), pt.create.brief()));
+        rows.push((
+            format!("{n} items: create, empty project"),
+            pt.control_create.brief(),
+        ));
+        rows.push((format!("{n} items: update"), pt.update.brief()));
+        rows.push((
+            format!("{n} items: update, empty project"),
+            pt.control_update.brief(),
+        ));
+        rows.push((
+            format!("{n} items: ratio to empty (p50)"),
+            format!(
+                "create ×{} · update ×{}",
+                r(pt.control_create.p50_ms, pt.create.p50_ms),
+                r(pt.control_update.p50_ms, pt.update.p50_ms)
+            ),
+        ));
+        rows.push((
+            format!("{n} items: GetWorkItems"),
+            format!(
+                "{} ({} items, {:.1} MiB)",
+                pt.get_work_items.brief(),
+                pt.get_work_items_count,
+                pt.get_work_items_bytes as f64 / 1048576.0
+            ),
+        ));
+        if pt.seed_per_sec > 0.0 {
+            rows.push((
+                format!("{n} items: seeding"),
+                format!("{:.1} s, {:.0} creates/s", pt.seed_secs, pt.seed_per_sec),
+            ));
+        }
+    }
+    // The goal compares the largest project with an empty one.
+    let ratios = points.last().map(|last| {
+        json!({
+            "size": last.items_at_start,
+            "create_p50": r(last.control_create.p50_ms, last.create.p50_ms),
+            "create_p99": r(last.control_create.p99_ms, last.create.p99_ms),
+            "update_p50": r(last.control_update.p50_ms, last.update.p50_ms),
+            "update_p99": r(last.control_update.p99_ms, last.update.p99_ms),
+        })
+    });
+    Ok(Report {
+        scenario: "growth".into(),
+        params: serde_json::to_value(p)?,
+        rows,
+        results: json!({ "points": points, "ratios": ratios }),
+    })
+}
+
+/// GetWorkItems round trip: (ns until the whole reply frame arrived, its size, its item count).
+async fn timed_get_work_items(ws: &mut Ws, project: &str) -> Result<(u64, usize, usize)> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let t = Instant::now();
+    ws.send(net::frame(
+        id.clone(),
+        Payload::GetWorkItemsRequest(proto::GetWorkItemsRequest {
+            project_id: project.to_string(),
+            since_timestamp: None,
+        }),
+    ))
+    .await?;
+    loop {
+        let next = tokio::time::timeout(net::REQUEST_TIMEOUT, ws.next())
+            .await
+            .context("GetWorkItems timed out")?;
+        match next {
+            Some(Ok(Message::Binary(b))) => {
+                if scan::peek(&b).is_some_and(|p| p.message_id == id.as_bytes()) {
+                    let elapsed = t.elapsed().as_nanos() as u64;
+                    let msg = proto::WebSocketMessage::decode(b.as_ref())?;
+                    let n = match msg.payload {
+                        Some(Payload::WorkItemsList(l)) => l.work_items.len(),
+                        other => bail!("expected WorkItemsList, got {other:?}"),
+                    };
+                    return Ok((elapsed, b.len(), n));
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("connection ended"),
+        }
+    }
+}
+
+/// Creates `n` items as fast as the server takes them: `conns` connections, each with
+/// `window` creates in flight.
+async fn seed(
+    env: &Env,
+    project: &str,
+    offset: usize,
+    n: usize,
+    conns: usize,
+    window: usize,
+) -> Result<()> {
+    let conns = conns.clamp(1, n.max(1));
+    let mut set = JoinSet::new();
+    for c in 0..conns {
+        let share = n / conns + usize::from(c < n % conns);
+        let ws = net::connect(&env.target, live::WRITER_USER, ConnOptions::default()).await?;
+        let project = project.to_string();
+        let start = offset + (0..c).map(|i| n / conns + usize::from(i < n % conns)).sum::<usize>();
+        set.spawn(seed_one(ws, project, start, share, window.max(1)));
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+async fn seed_one(ws: Ws, project: String, start: usize, n: usize, window: usize) -> Result<()> {
+    let (mut sink, mut stream) = ws.split();
+    let permits = Arc::new(Semaphore::new(window));
+    let gate = permits.clone();
+    let sender = tokio::spawn(async move {
+        for i in start..start + n {
+            gate.acquire().await?.forget();
+            sink.send(net::frame(
+                format!("seed-{i}"),
+                net::create_item_request(&project, format!("s-{i}")),
+            ))
+            .await?;
+        }
+        anyhow::Ok(sink)
+    });
+    let mut done = 0;
+    while done < n {
+        let next = tokio::time::timeout(net::REQUEST_TIMEOUT, stream.next())
+            .await
+            .context("seeding stalled")?;
+        match next {
+            Some(Ok(Message::Binary(b))) => {
+                let Some(p) = scan::peek(&b) else { continue };
+                if !p.message_id.starts_with(b"seed-") {
+                    continue;
+                }
+                if p.payload == scan::field::ERROR {
+                    bail!("seeding failed: {:?}", proto::WebSocketMessage::decode(b.as_ref()));
+                }
+                done += 1;
+                permits.add_permits(1);
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("connection ended while seeding"),
+        }
+    }
+    let _sink = sender.await??;
+    Ok(())
+}

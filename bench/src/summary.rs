@@ -1,0 +1,254 @@
+//! `pm-bench summarize`: turns the JSON files of a suite run into Markdown: the goals with the
+//! measured figure next to each, then every scenario's table.
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// One saved run of a scenario (what `--json` writes).
+pub struct Saved {
+    pub path: String,
+    pub doc: Value,
+}
+
+pub fn load(paths: &[String]) -> Result<Vec<Saved>> {
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {p}"))?;
+            let doc = serde_json::from_str(&text).with_context(|| format!("parsing {p}"))?;
+            Ok(Saved {
+                path: p.clone(),
+                doc,
+            })
+        })
+        .collect()
+}
+
+fn of<'a>(runs: &'a [Saved], scenario: &str) -> impl Iterator<Item = &'a Value> {
+    let scenario = scenario.to_string();
+    runs.iter()
+        .map(|s| &s.doc)
+        .filter(move |d| d["scenario"] == scenario.as_str())
+}
+
+fn f(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+struct Goal {
+    name: &'static str,
+    target: &'static str,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn met_cell(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "yes",
+        Some(false) => "**no**",
+        None => "?",
+    }
+}
+
+fn goals(runs: &[Saved]) -> Vec<Goal> {
+    let mut out = Vec::new();
+
+    // Fan-out: the run with the most subscribers at 100/s (ideally 1,000).
+    let fan = of(runs, "fanout")
+        .filter(|d| f(&d["params"]["rate"]) == Some(100.0))
+        .max_by_key(|d| d["params"]["subscribers"].as_u64().unwrap_or(0));
+    out.push(match fan {
+        Some(d) => {
+            let p99 = f(&d["results"]["fanout_latency"]["p99_ms"]).unwrap_or(f64::NAN);
+            Goal {
+                name: "fan-out p99, 1,000 subscribers at 100 mutations/s",
+                target: "< 5 ms",
+                measured: format!(
+                    "{p99:.2} ms ({} subscribers; p50 {:.2} ms, max {:.2} ms)",
+                    d["params"]["subscribers"],
+                    f(&d["results"]["fanout_latency"]["p50_ms"]).unwrap_or(f64::NAN),
+                    f(&d["results"]["fanout_latency"]["max_ms"]).unwrap_or(f64::NAN)
+                ),
+                met: Some(p99 < 5.0 && d["params"]["subscribers"].as_u64() >= Some(1000)),
+            }
+        }
+        None => missing("fan-out p99, 1,000 subscribers at 100 mutations/s", "< 5 ms"),
+    });
+
+    let thr = of(runs, "throughput").max_by(|a, b| {
+        f(&a["results"]["mutations_per_sec"])
+            .unwrap_or(0.0)
+            .total_cmp(&f(&b["results"]["mutations_per_sec"]).unwrap_or(0.0))
+    });
+    out.push(match thr {
+        Some(d) => {
+            let m = f(&d["results"]["mutations_per_sec"]).unwrap_or(0.0);
+            Goal {
+                name: "sustained mutations/s with 100 subscribers",
+                target: ">= 10,000/s",
+                measured: format!(
+                    "{m:.0}/s ({} writers, {} subscribers, {:.0} deliveries/s)",
+                    d["params"]["writers"],
+                    d["params"]["subscribers"],
+                    f(&d["results"]["deliveries_per_sec"]).unwrap_or(0.0)
+                ),
+                met: Some(m >= 10_000.0),
+            }
+        }
+        None => missing("sustained mutations/s with 100 subscribers", ">= 10,000/s"),
+    });
+
+    let idle = of(runs, "idle").max_by_key(|d| d["results"]["connections"].as_u64());
+    out.push(match idle {
+        Some(d) => match f(&d["results"]["server_bytes_per_connection"]) {
+            Some(b) => Goal {
+                name: "server memory per idle connection",
+                target: "<= 10 KiB",
+                measured: format!(
+                    "{:.2} KiB ({} connections)",
+                    b / 1024.0,
+                    d["results"]["connections"]
+                ),
+                met: Some(b <= 10.0 * 1024.0),
+            },
+            None => Goal {
+                name: "server memory per idle connection",
+                target: "<= 10 KiB",
+                measured: "no server pid: memory not measured".into(),
+                met: None,
+            },
+        },
+        None => missing("server memory per idle connection", "<= 10 KiB"),
+    });
+
+    let slow = of(runs, "slow-consumer").next();
+    out.push(match slow {
+        Some(d) => {
+            let change = f(&d["results"]["p99_change_percent"]).unwrap_or(f64::NAN);
+            Goal {
+                name: "others' p99 with one slow consumer",
+                target: "changes < 10 %",
+                measured: format!(
+                    "{change:+.1} % (median of {} rounds; {:.2} ms → {:.2} ms; {} subscribers at {}/s)",
+                    d["params"]["rounds"],
+                    f(&d["results"]["baseline_p99_ms"]).unwrap_or(f64::NAN),
+                    f(&d["results"]["slow_p99_ms"]).unwrap_or(f64::NAN),
+                    d["params"]["subscribers"],
+                    d["params"]["rate"]
+                ),
+                met: Some(change.abs() < 10.0),
+            }
+        }
+        None => missing("others' p99 with one slow consumer", "changes < 10 %"),
+    });
+
+    let growth = of(runs, "growth").next();
+    out.push(match growth.map(|d| &d["results"]["ratios"]) {
+        Some(r) if r.is_object() => {
+            let c = f(&r["create_p50"]).unwrap_or(f64::NAN);
+            let u = f(&r["update_p50"]).unwrap_or(f64::NAN);
+            Goal {
+                name: "create/update latency, 50,000 items vs empty",
+                target: "<= 1.2x",
+                measured: format!(
+                    "create ×{c:.2}, update ×{u:.2} (p50; p99 ×{} / ×{}) at {} items, \
+                     against an empty project measured interleaved",
+                    r["create_p99"], r["update_p99"], r["size"]
+                ),
+                met: Some(c <= 1.2 && u <= 1.2),
+            }
+        }
+        _ => missing("create/update latency, 50,000 items vs empty", "<= 1.2x"),
+    });
+
+    // Correctness of every live run.
+    let mut lost = 0u64;
+    let mut dup = 0u64;
+    let mut live = 0;
+    for d in runs.iter().map(|s| &s.doc) {
+        let mut add = |r: &Value| {
+            lost += r["lost"].as_u64().unwrap_or(0);
+            dup += r["duplicated"].as_u64().unwrap_or(0);
+            live += 1;
+        };
+        match d["scenario"].as_str() {
+            Some("fanout" | "throughput") => add(&d["results"]),
+            Some("slow-consumer") => {
+                for k in ["baseline_runs", "slow_runs"] {
+                    for r in d["results"][k].as_array().into_iter().flatten() {
+                        add(r);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push(Goal {
+        name: "lost / duplicated events (checked by seq)",
+        target: "0 / 0",
+        measured: format!("{lost} / {dup} over {live} live runs"),
+        met: Some(live > 0 && lost == 0 && dup == 0),
+    });
+    out
+}
+
+fn missing(name: &'static str, target: &'static str) -> Goal {
+    Goal {
+        name,
+        target,
+        measured: "not run".into(),
+        met: None,
+    }
+}
+
+/// Markdown: the goals table, then each run's table.
+pub fn markdown(runs: &[Saved]) -> String {
+    let mut md = String::new();
+    md.push_str("| goal | target | measured | met |\n|---|---|---|---|\n");
+    for g in goals(runs) {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            g.name,
+            g.target,
+            g.measured,
+            met_cell(g.met)
+        ));
+    }
+    for s in runs {
+        let d = &s.doc;
+        md.push_str(&format!(
+            "\n### {} `{}`\n\n",
+            d["scenario"].as_str().unwrap_or("?"),
+            d["params"]
+        ));
+        md.push_str(&format!(
+            "`{}`\n\n| metric | value |\n|---|---|\n",
+            d["command"].as_str().unwrap_or(&s.path)
+        ));
+        for row in d["table"].as_array().into_iter().flatten() {
+            md.push_str(&format!(
+                "| {} | {} |\n",
+                row[0].as_str().unwrap_or(""),
+                row[1].as_str().unwrap_or("").replace('|', "\\|")
+            ));
+        }
+    }
+    md
+}
+
+/// Markdown: each goal measured by two suite runs side by side.
+pub fn compare(before: &[Saved], after: &[Saved]) -> String {
+    let mut md = String::from(
+        "| goal | target | before | after | met after |\n|---|---|---|---|---|\n",
+    );
+    for (b, a) in goals(before).into_iter().zip(goals(after)) {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            a.name,
+            a.target,
+            b.measured,
+            a.measured,
+            met_cell(a.met)
+        ));
+    }
+    md
+}

@@ -1,0 +1,158 @@
+//! A seconds-long run of every pm-bench scenario against a real pm-server started in-process
+//! (loopback port, temporary SQLite file), so the bench cannot rot. It checks that the bench
+//! works and that the server delivered every event exactly once, not how fast anything is.
+use std::time::Duration;
+
+use pm_bench::live::Op;
+use pm_bench::net::Target;
+use pm_bench::{
+    run, Env, FanoutParams, GrowthParams, IdleParams, Scenario, SlowConsumerParams,
+    ThroughputParams,
+};
+use pm_server::{AppState, Config};
+use tokio::sync::oneshot;
+
+async fn with_server<F, Fut>(test: F)
+where
+    F: FnOnce(Env) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::open(Config::for_data_dir(dir.path()))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(pm_server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let env = Env {
+        target: Target::parse(&format!("http://{addr}")).unwrap(),
+        // The server runs in this process, so its memory is ours.
+        server_pid: Some(std::process::id()),
+        verbose: false,
+    };
+    tokio::time::timeout(Duration::from_secs(120), test(env))
+        .await
+        .expect("smoke run timed out");
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+}
+
+fn result<'a>(report: &'a pm_bench::Report, key: &str) -> &'a serde_json::Value {
+    &report.results[key]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_and_throughput_deliver_everything_once() {
+    with_server(|env| async move {
+        for op in [Op::Update, Op::Create] {
+            let report = run(
+                &env,
+                &Scenario::Fanout(FanoutParams {
+                    subscribers: 5,
+                    rate: 50.0,
+                    duration: 1.0,
+                    warmup: 0.2,
+                    op,
+                }),
+            )
+            .await
+            .unwrap();
+            assert_eq!(result(&report, "mutations_ok"), 50, "{report:#?}");
+            assert_eq!(result(&report, "mutation_errors"), 0, "{report:#?}");
+            assert_eq!(result(&report, "deliveries"), 250, "{report:#?}");
+            assert_eq!(result(&report, "lost"), 0, "{report:#?}");
+            assert_eq!(result(&report, "duplicated"), 0, "{report:#?}");
+            assert_eq!(result(&report, "seq_range_ok"), true, "{report:#?}");
+            // 40 timed mutations (after the warm-up) × 5 subscribers.
+            assert_eq!(report.results["fanout_latency"]["count"], 200);
+            assert!(report.table().contains("fan-out latency"));
+        }
+
+        let report = run(
+            &env,
+            &Scenario::Throughput(ThroughputParams {
+                writers: 2,
+                subscribers: 3,
+                duration: 1.0,
+                window: 8,
+                op: Op::Update,
+            }),
+        )
+        .await
+        .unwrap();
+        let ok = result(&report, "mutations_ok").as_u64().unwrap();
+        assert!(ok > 0, "{report:#?}");
+        assert_eq!(result(&report, "mutation_errors"), 0, "{report:#?}");
+        assert_eq!(result(&report, "deliveries").as_u64(), Some(ok * 3));
+        assert_eq!(result(&report, "lost"), 0);
+        assert_eq!(result(&report, "duplicated"), 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_idle_and_growth_run() {
+    with_server(|env| async move {
+        let report = run(
+            &env,
+            &Scenario::SlowConsumer(SlowConsumerParams {
+                subscribers: 3,
+                rate: 50.0,
+                duration: 1.0,
+                warmup: 0.2,
+                rounds: 1,
+                slow_rcvbuf: 4096,
+            }),
+        )
+        .await
+        .unwrap();
+        for kind in ["baseline_runs", "slow_runs"] {
+            let runs = report.results[kind].as_array().unwrap();
+            assert_eq!(runs.len(), 1);
+            assert_eq!(runs[0]["lost"], 0, "{kind}: {report:#?}");
+            assert_eq!(runs[0]["duplicated"], 0, "{kind}: {report:#?}");
+            assert_eq!(runs[0]["deliveries"], 150, "{kind}: {report:#?}");
+        }
+        assert!(report.results["slow_runs"][0]["slow_consumer"].is_object());
+
+        let report = run(
+            &env,
+            &Scenario::Idle(IdleParams {
+                connections: 20,
+                settle: 0.1,
+                probe: true,
+            }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(result(&report, "connections"), 20);
+        assert_eq!(report.results["probe"]["received"], 20, "{report:#?}");
+        assert!(result(&report, "server_bytes_per_connection").is_number());
+
+        let report = run(
+            &env,
+            &Scenario::Growth(GrowthParams {
+                sizes: vec![0, 60],
+                samples: 5,
+                reads: 1,
+                seed_connections: 2,
+                seed_window: 4,
+            }),
+        )
+        .await
+        .unwrap();
+        let points = report.results["points"].as_array().unwrap();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[0]["items_at_start"], 0);
+        assert_eq!(points[1]["items_at_start"], 60);
+        // Seeded up to 60, then 5 timed creates (+ 5 warm-up) at that size.
+        assert_eq!(points[1]["get_work_items_count"], 60 + 10);
+        assert_eq!(points[1]["control_create"]["count"], 5);
+        assert_eq!(points[1]["control_update"]["count"], 5);
+        assert!(report.results["ratios"].is_object());
+    })
+    .await;
+}

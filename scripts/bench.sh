@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Runs the standard pm-bench suite against fresh local pm-servers and writes BENCHMARKS.md.
+#
+#   scripts/bench.sh            # build release, run the suite (about 5 minutes), write BENCHMARKS.md
+#   scripts/bench.sh --quick    # seconds-long runs with small numbers, to check the plumbing
+#
+# Environment:
+#   PM_BENCH_SERVER=path   measure another pm-server binary (e.g. an older build) instead of
+#                          target/release/pm-server
+#   PM_BENCH_OUT=path      write the report there instead of BENCHMARKS.md
+#   PM_BENCH_NOTES=path    hand-written notes appended to the report (default bench/NOTES.md)
+#   PM_BENCH_RESULTS=dir   keep each scenario's JSON there (for `pm-bench compare`)
+#
+# Every scenario gets its own fresh server (temporary data directory, port 0, the port read from
+# <data-dir>/server.json). Loopback only. pm-bench reads the server's memory and CPU time from
+# /proc/<pid>, so the server must run on this machine.
+#
+# The server's protective limits are raised for the benchmark (they are policy, not capacity):
+# PM_RATE_LIMIT_PER_SEC / PM_RATE_LIMIT_BURST (a writer sends far more than 1,000 requests a
+# second) and PM_SERVER_MAX_CONNECTIONS (10,000 idle connections plus the bench's own).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+QUICK=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found. Install Rust from https://rustup.rs and try again." >&2
+  exit 1
+fi
+
+echo "== building release binaries" >&2
+if [ -z "${PM_BENCH_SERVER:-}" ]; then
+  cargo build --release --locked -p pm-server -p pm-bench
+  SERVER_BIN="$ROOT/target/release/pm-server"
+else
+  cargo build --release --locked -p pm-bench
+  SERVER_BIN=$(cd "$(dirname "$PM_BENCH_SERVER")" && pwd)/$(basename "$PM_BENCH_SERVER")
+fi
+BENCH="$ROOT/target/release/pm-bench"
+OUT=${PM_BENCH_OUT:-BENCHMARKS.md}
+NOTES=${PM_BENCH_NOTES:-bench/NOTES.md}
+
+# Idle connections need one descriptor each in the bench and in the server: raise the soft limit
+# to the hard one (pm-bench raises its own too), and size the idle run to what is allowed.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT=$(ulimit -n)
+IDLE=10000
+if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt $((IDLE + 200)) ]; then
+  IDLE=$((FD_LIMIT - 200))
+  echo "warning: ulimit -n is $FD_LIMIT; the idle run uses $IDLE connections (raise the hard limit for 10,000)" >&2
+fi
+
+if [ "$QUICK" = 1 ]; then
+  SUITE=(
+    "fanout-100|fanout -n 20 -r 50 -d 2"
+    "fanout-1000|fanout -n 100 -r 50 -d 2"
+    "throughput|throughput -w 2 -n 10 -d 2"
+    "slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
+    "idle|idle -c 200 --settle 1"
+    "growth|growth --sizes 0,500 --samples 20"
+  )
+else
+  SUITE=(
+    "fanout-100|fanout -n 100 -r 100 -d 10"
+    "fanout-1000|fanout -n 1000 -r 100 -d 10"
+    "throughput|throughput -w 4 -n 100 -d 10"
+    "slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 3"
+    "idle|idle -c $IDLE"
+    "growth|growth --sizes 0,10000,50000 --samples 200"
+  )
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pm-bench.XXXXXX")
+RESULTS=${PM_BENCH_RESULTS:-$WORK/results}
+mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Starts a fresh server in $1 (a new data directory); sets SERVER_PID and PORT.
+start_server() {
+  local dir=$1
+  mkdir -p "$dir"
+  PM_LOG=warn PM_RATE_LIMIT_PER_SEC=100000000 PM_RATE_LIMIT_BURST=100000000 \
+    PM_SERVER_MAX_CONNECTIONS=100000 \
+    "$SERVER_BIN" --data-dir "$dir" --port 0 >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    if [ -s "$dir/server.json" ]; then
+      PORT=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$dir/server.json")
+      [ -n "$PORT" ] && return 0
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "error: pm-server exited; its log:" >&2
+      cat "$dir/server.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "error: pm-server wrote no $dir/server.json within 30 s" >&2
+  exit 1
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED=$(date +%s)
+COMMANDS=()
+for entry in "${SUITE[@]}"; do
+  name=${entry%%|*}
+  args=${entry#*|}
+  start_server "$WORK/data-$name"
+  echo "== $name: pm-bench $args" >&2
+  # shellcheck disable=SC2086
+  "$BENCH" --url "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" --json "$RESULTS/$name.json" $args
+  COMMANDS+=("pm-bench --url http://127.0.0.1:\$PORT --server-pid \$PID --json $name.json $args")
+  stop_server
+done
+ELAPSED=$(( $(date +%s) - STARTED ))
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+FILES=()
+for entry in "${SUITE[@]}"; do FILES+=("$RESULTS/${entry%%|*}.json"); done
+
+{
+  echo "# pm benchmarks"
+  echo
+  echo "Generated by \`scripts/bench.sh$([ "$QUICK" = 1 ] && echo ' --quick')\` on $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "at commit \`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)'),"
+  echo "server binary \`${SERVER_BIN#"$ROOT/"}\`. The suite took ${ELAPSED} s."
+  echo "Every figure comes from one run of pm-bench, which speaks only the public protocol"
+  echo "(WebSocket protobuf + REST) to a fresh local pm-server per scenario."
+  echo
+  echo "## Machine"
+  echo
+  echo '```'
+  echo "CPU:     $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(nproc) CPUs as seen by nproc)"
+  echo "kernel:  $(uname -srm)"
+  echo "ulimit -n: $FD_LIMIT"
+  echo "load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
+  free -h
+  echo '```'
+  echo
+  echo "The machine is shared and noisy: other work (compilers, tests) runs on the same 2 CPUs,"
+  echo "and the load generator itself runs there too, so the server never has the CPUs to itself."
+  echo "Each live scenario reports how much CPU the server, pm-bench and *other processes* used"
+  echo "during the run (from /proc); treat single figures as ±20 % and compare ratios measured"
+  echo "within one run (the slow-consumer and growth scenarios interleave their comparisons for"
+  echo "that reason)."
+  echo
+  echo "## Commands"
+  echo
+  echo '```sh'
+  echo "ulimit -n \$(ulimit -Hn)"
+  echo "export PM_RATE_LIMIT_PER_SEC=100000000 PM_RATE_LIMIT_BURST=100000000 PM_SERVER_MAX_CONNECTIONS=100000"
+  echo "pm-server --data-dir \$(mktemp -d) --port 0 &    # one fresh server per scenario; port from server.json"
+  for c in "${COMMANDS[@]}"; do echo "$c"; done
+  echo "pm-bench summarize *.json"
+  echo '```'
+  echo
+  echo "## Goals"
+  echo
+  "$BENCH" summarize "${FILES[@]}" | sed 's/^### /### Scenario: /'
+  if [ -f "$NOTES" ]; then
+    echo
+    cat "$NOTES"
+  fi
+} >"$OUT"
+echo "wrote $OUT (${ELAPSED} s)" >&2
