@@ -390,7 +390,11 @@ async fn send_loop(
         };
         version += 1;
         run.log.mark(k);
-        if sink.send(net::frame(format!("w-{k}"), payload)).await.is_err() {
+        if sink
+            .send(net::frame(format!("w-{k}"), payload))
+            .await
+            .is_err()
+        {
             break;
         }
         sent += 1;

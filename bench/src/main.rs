@@ -74,9 +74,11 @@ fn main() -> Result<()> {
     let target = net::Target::parse(&url)?;
     let fd_limit = net::raise_fd_limit();
     let local = target.addr.ip().is_loopback();
-    let server_pid = cli
-        .server_pid
-        .or_else(|| local.then(|| net::discover_pid(target.addr.port())).flatten());
+    let server_pid = cli.server_pid.or_else(|| {
+        local
+            .then(|| net::discover_pid(target.addr.port()))
+            .flatten()
+    });
     if !cli.quiet {
         eprintln!(
             "pm-bench: {url}, server pid {}, fd limit {fd_limit}",

@@ -88,11 +88,13 @@ pub async fn connect(target: &Target, user_id: &str, opts: ConnOptions) -> Resul
     let mut config = WebSocketConfig::default()
         .max_message_size(Some(256 << 20))
         .max_frame_size(Some(256 << 20));
-    config = config.write_buffer_size(0).read_buffer_size(if opts.small_buffers {
-        SMALL_READ_BUFFER
-    } else {
-        LARGE_READ_BUFFER
-    });
+    config = config
+        .write_buffer_size(0)
+        .read_buffer_size(if opts.small_buffers {
+            SMALL_READ_BUFFER
+        } else {
+            LARGE_READ_BUFFER
+        });
     let (ws, _) = tokio::time::timeout(
         REQUEST_TIMEOUT,
         tokio_tungstenite::client_async_with_config(target.ws_url(user_id), stream, Some(config)),
@@ -205,7 +207,9 @@ pub async fn project_seq(ws: &mut Ws, project_id: &str) -> Result<u64> {
 
 /// REST: checks `/health` and creates a project with a fresh key; returns its id.
 pub async fn create_project(target: &Target, label: &str) -> Result<String> {
-    let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()?;
     let health = http
         .get(format!("{}/health", target.http))
         .send()
@@ -294,7 +298,11 @@ pub fn discover_pid(port: u16) -> Option<u32> {
         return None;
     }
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {

@@ -151,8 +151,7 @@ impl Cpu {
             wall_secs: r(self.wall.elapsed().as_secs_f64()),
             server_cpu_secs: server.map(r),
             bench_cpu_secs: bench.map(r),
-            other_cpu_secs: machine
-                .map(|m| r((m - server_other - bench.unwrap_or(0.0)).max(0.0))),
+            other_cpu_secs: machine.map(|m| r((m - server_other - bench.unwrap_or(0.0)).max(0.0))),
         }
     }
 }
@@ -470,7 +469,11 @@ fn live_rows(o: &LiveOutcome) -> Vec<(String, String)> {
             "mutations".into(),
             format!(
                 "{} ok / {} sent, {} errors in {:.2} s = {:.0}/s",
-                o.mutations_ok, o.mutations_sent, o.mutation_errors, o.writer_secs, o.mutations_per_sec
+                o.mutations_ok,
+                o.mutations_sent,
+                o.mutation_errors,
+                o.writer_secs,
+                o.mutations_per_sec
             ),
         ),
         (
@@ -681,7 +684,10 @@ pub async fn slow_consumer(env: &Env, p: &SlowConsumerParams) -> Result<Report> 
         .collect();
     let change = (median(ratios.clone()) - 1.0) * 100.0;
     let mut rows = vec![
-        ("baseline p99 (median run)".into(), format!("{base_p99:.3} ms")),
+        (
+            "baseline p99 (median run)".into(),
+            format!("{base_p99:.3} ms"),
+        ),
         ("with slow consumer p99".into(), format!("{slow_p99:.3} ms")),
         (
             "p99 change (median of rounds)".into(),
@@ -806,9 +812,9 @@ pub async fn idle(env: &Env, p: &IdleParams) -> Result<Report> {
     let per_conn = before
         .zip(after)
         .map(|(b, a)| (a.saturating_sub(b) as f64 * 1024.0 / connections.max(1) as f64).round());
-    let bench_per_conn = bench_before.zip(bench_after).map(|(b, a)| {
-        (a.saturating_sub(b) as f64 * 1024.0 / connections.max(1) as f64).round()
-    });
+    let bench_per_conn = bench_before
+        .zip(bench_after)
+        .map(|(b, a)| (a.saturating_sub(b) as f64 * 1024.0 / connections.max(1) as f64).round());
 
     // Probe: one update reaches every idle connection.
     let mut probe = None;
@@ -830,7 +836,10 @@ pub async fn idle(env: &Env, p: &IdleParams) -> Result<Report> {
             stop: false,
         });
         let mut stats = join_all(&mut set, &run, base + 1, || {}).await?;
-        let mut lat: Vec<u64> = stats.iter_mut().flat_map(|s| s.latencies.drain(..)).collect();
+        let mut lat: Vec<u64> = stats
+            .iter_mut()
+            .flat_map(|s| s.latencies.drain(..))
+            .collect();
         let received = stats.iter().filter(|s| s.events > 0).count();
         probe = Some(json!({
             "received": received,
@@ -842,7 +851,8 @@ pub async fn idle(env: &Env, p: &IdleParams) -> Result<Report> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after_close = rss();
 
-    let kib = |v: Option<u64>| v.map_or("?".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let kib =
+        |v: Option<u64>| v.map_or("?".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     let mut rows = vec![
         (
             "connections".into(),
@@ -954,7 +964,15 @@ pub async fn growth(env: &Env, p: &GrowthParams) -> Result<Report> {
         let started = Instant::now();
         if need > 0 {
             env.say(format!("growth: seeding {need} items (to {size})"));
-            seed(env, &project, seeded, need, p.seed_connections, p.seed_window).await?;
+            seed(
+                env,
+                &project,
+                seeded,
+                need,
+                p.seed_connections,
+                p.seed_window,
+            )
+            .await?;
             seeded += need;
             count += need;
         }
@@ -1135,7 +1153,10 @@ async fn seed(
         let share = n / conns + usize::from(c < n % conns);
         let ws = net::connect(&env.target, live::WRITER_USER, ConnOptions::default()).await?;
         let project = project.to_string();
-        let start = offset + (0..c).map(|i| n / conns + usize::from(i < n % conns)).sum::<usize>();
+        let start = offset
+            + (0..c)
+                .map(|i| n / conns + usize::from(i < n % conns))
+                .sum::<usize>();
         set.spawn(seed_one(ws, project, start, share, window.max(1)));
     }
     while let Some(r) = set.join_next().await {
@@ -1171,7 +1192,10 @@ async fn seed_one(ws: Ws, project: String, start: usize, n: usize, window: usize
                     continue;
                 }
                 if p.payload == scan::field::ERROR {
-                    bail!("seeding failed: {:?}", proto::WebSocketMessage::decode(b.as_ref()));
+                    bail!(
+                        "seeding failed: {:?}",
+                        proto::WebSocketMessage::decode(b.as_ref())
+                    );
                 }
                 done += 1;
                 permits.add_permits(1);

@@ -71,7 +71,10 @@ fn goals(runs: &[Saved]) -> Vec<Goal> {
                 met: Some(p99 < 5.0 && d["params"]["subscribers"].as_u64() >= Some(1000)),
             }
         }
-        None => missing("fan-out p99, 1,000 subscribers at 100 mutations/s", "< 5 ms"),
+        None => missing(
+            "fan-out p99, 1,000 subscribers at 100 mutations/s",
+            "< 5 ms",
+        ),
     });
 
     let thr = of(runs, "throughput").max_by(|a, b| {
@@ -237,9 +240,8 @@ pub fn markdown(runs: &[Saved]) -> String {
 
 /// Markdown: each goal measured by two suite runs side by side.
 pub fn compare(before: &[Saved], after: &[Saved]) -> String {
-    let mut md = String::from(
-        "| goal | target | before | after | met after |\n|---|---|---|---|---|\n",
-    );
+    let mut md =
+        String::from("| goal | target | before | after | met after |\n|---|---|---|---|---|\n");
     for (b, a) in goals(before).into_iter().zip(goals(after)) {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
