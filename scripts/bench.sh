@@ -161,11 +161,12 @@ for entry in "${SUITE[@]}"; do FILES+=("$RESULTS/${entry%%|*}.json"); done
   echo '```'
   echo
   echo "The machine is shared and noisy: other work (compilers, tests) runs on the same 2 CPUs,"
-  echo "and the load generator itself runs there too, so the server never has the CPUs to itself."
-  echo "Each live scenario reports how much CPU the server, pm-bench and *other processes* used"
-  echo "during the run (from /proc); treat single figures as ±20 % and compare ratios measured"
-  echo "within one run (the slow-consumer and growth scenarios interleave their comparisons for"
-  echo "that reason)."
+  echo "the load generator runs there too, and the virtual CPUs' speed drifts. Each live scenario"
+  echo "reports how much CPU the server, pm-bench and *other processes* used during the run (from"
+  echo "/proc). Scenarios that load the machine near saturation (fan-out to 1,000 subscribers, the"
+  echo "slow consumer at 500/s) vary by up to 10x between runs of the same binary; idle memory,"
+  echo "throughput and growth repeat within about 20 %. Comparisons are made within one run where"
+  echo "possible (growth interleaves its two projects; slow-consumer alternates rounds)."
   echo
   echo "## Commands"
   echo

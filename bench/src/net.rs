@@ -258,9 +258,9 @@ pub fn raise_fd_limit() -> u64 {
                 lim = raised;
             }
         }
-        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
-        let current = lim.rlim_cur as u64;
-        current
+        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
+        let limit = lim.rlim_cur as u64;
+        limit
     }
 }
 

@@ -995,10 +995,9 @@ pub async fn growth(env: &Env, p: &GrowthParams) -> Result<Report> {
             }
             count += 1;
         }
-        #[allow(clippy::needless_range_loop)] // `i` also names the sample and the warm-up cut
         for i in 0..p.samples + warm {
-            for side in 0..2 {
-                let item = &created[side][i];
+            for (side, items) in created.iter().enumerate() {
+                let item = &items[i];
                 let t = Instant::now();
                 let reply = net::rpc(
                     &mut ws,
