@@ -298,34 +298,23 @@ impl ClientStore {
             user_id: user.to_string(),
             seq,
         };
+        // Created and Updated events apply alike (an idempotent upsert); only the label differs.
+        let action = match payload {
+            Payload::ProjectCreated(_)
+            | Payload::WorkItemCreated(_)
+            | Payload::SprintCreated(_)
+            | Payload::TimerStarted(_)
+            | Payload::TimeEntryCreated(_) => Action::Created,
+            _ => Action::Updated,
+        };
         match payload {
-            Payload::ProjectCreated(e) => {
-                let p = e.project.as_ref()?;
-                upsert_versioned(&mut self.projects, p.id.clone(), p.clone(), |x| x.version).then(
-                    || {
-                        applied(
-                            EntityKind::Project,
-                            Action::Created,
-                            &p.id,
-                            None,
-                            &e.user_id,
-                        )
-                    },
-                )
-            }
-            Payload::ProjectUpdated(e) => {
-                let p = e.project.as_ref()?;
-                upsert_versioned(&mut self.projects, p.id.clone(), p.clone(), |x| x.version).then(
-                    || {
-                        applied(
-                            EntityKind::Project,
-                            Action::Updated,
-                            &p.id,
-                            None,
-                            &e.user_id,
-                        )
-                    },
-                )
+            Payload::ProjectCreated(proto::ProjectCreated { project, user_id })
+            | Payload::ProjectUpdated(proto::ProjectUpdated {
+                project, user_id, ..
+            }) => {
+                let p = project.as_ref()?;
+                upsert_versioned(&mut self.projects, p.id.clone(), p.clone(), |x| x.version)
+                    .then(|| applied(EntityKind::Project, action, &p.id, None, user_id))
             }
             Payload::ProjectDeleted(e) => {
                 self.projects.remove(&e.project_id)?;
@@ -337,33 +326,13 @@ impl ClientStore {
                     &e.user_id,
                 ))
             }
-            Payload::WorkItemCreated(e) => {
-                let w = e.work_item.as_ref()?;
-                upsert_versioned(&mut self.work_items, w.id.clone(), w.clone(), |x| x.version).then(
-                    || {
-                        applied(
-                            EntityKind::WorkItem,
-                            Action::Created,
-                            &w.id,
-                            Some(&w.id),
-                            &e.user_id,
-                        )
-                    },
-                )
-            }
-            Payload::WorkItemUpdated(e) => {
-                let w = e.work_item.as_ref()?;
-                upsert_versioned(&mut self.work_items, w.id.clone(), w.clone(), |x| x.version).then(
-                    || {
-                        applied(
-                            EntityKind::WorkItem,
-                            Action::Updated,
-                            &w.id,
-                            Some(&w.id),
-                            &e.user_id,
-                        )
-                    },
-                )
+            Payload::WorkItemCreated(proto::WorkItemCreated { work_item, user_id })
+            | Payload::WorkItemUpdated(proto::WorkItemUpdated {
+                work_item, user_id, ..
+            }) => {
+                let w = work_item.as_ref()?;
+                upsert_versioned(&mut self.work_items, w.id.clone(), w.clone(), |x| x.version)
+                    .then(|| applied(EntityKind::WorkItem, action, &w.id, Some(&w.id), user_id))
             }
             Payload::WorkItemDeleted(e) => {
                 self.work_items.remove(&e.work_item_id)?;
@@ -382,15 +351,13 @@ impl ClientStore {
                     &e.user_id,
                 ))
             }
-            Payload::SprintCreated(e) => {
-                let s = e.sprint.as_ref()?;
+            Payload::SprintCreated(proto::SprintCreated { sprint, user_id })
+            | Payload::SprintUpdated(proto::SprintUpdated {
+                sprint, user_id, ..
+            }) => {
+                let s = sprint.as_ref()?;
                 upsert_versioned(&mut self.sprints, s.id.clone(), s.clone(), |x| x.version)
-                    .then(|| applied(EntityKind::Sprint, Action::Created, &s.id, None, &e.user_id))
-            }
-            Payload::SprintUpdated(e) => {
-                let s = e.sprint.as_ref()?;
-                upsert_versioned(&mut self.sprints, s.id.clone(), s.clone(), |x| x.version)
-                    .then(|| applied(EntityKind::Sprint, Action::Updated, &s.id, None, &e.user_id))
+                    .then(|| applied(EntityKind::Sprint, action, &s.id, None, user_id))
             }
             Payload::SprintDeleted(e) => {
                 self.sprints.remove(&e.sprint_id)?;
@@ -487,39 +454,26 @@ impl ClientStore {
                     )
                 })
             }
-            Payload::TimerStopped(e) => {
-                let t = e.time_entry.as_ref()?;
+            Payload::TimerStopped(proto::TimerStopped {
+                time_entry,
+                user_id,
+            })
+            | Payload::TimeEntryCreated(proto::TimeEntryCreated {
+                time_entry,
+                user_id,
+            })
+            | Payload::TimeEntryUpdated(proto::TimeEntryUpdated {
+                time_entry,
+                user_id,
+            }) => {
+                let t = time_entry.as_ref()?;
                 upsert_time_entry(&mut self.time_entries, t).then(|| {
                     applied(
                         EntityKind::TimeEntry,
-                        Action::Updated,
+                        action,
                         &t.id,
                         Some(&t.work_item_id),
-                        &e.user_id,
-                    )
-                })
-            }
-            Payload::TimeEntryCreated(e) => {
-                let t = e.time_entry.as_ref()?;
-                upsert_time_entry(&mut self.time_entries, t).then(|| {
-                    applied(
-                        EntityKind::TimeEntry,
-                        Action::Created,
-                        &t.id,
-                        Some(&t.work_item_id),
-                        &e.user_id,
-                    )
-                })
-            }
-            Payload::TimeEntryUpdated(e) => {
-                let t = e.time_entry.as_ref()?;
-                upsert_time_entry(&mut self.time_entries, t).then(|| {
-                    applied(
-                        EntityKind::TimeEntry,
-                        Action::Updated,
-                        &t.id,
-                        Some(&t.work_item_id),
-                        &e.user_id,
+                        user_id,
                     )
                 })
             }
