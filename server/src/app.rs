@@ -19,6 +19,8 @@ pub struct AppState {
     pub store: Store,
     pub hub: EventHub,
     pub connections: Arc<ConnectionLimits>,
+    /// Writes waiting for the single writer (see `commands::group`).
+    pub writes: crate::commands::group::WriteQueue,
     shutdown: watch::Sender<bool>,
 }
 
@@ -41,6 +43,7 @@ impl AppState {
             store,
             hub,
             connections: Arc::default(),
+            writes: Default::default(),
             shutdown: watch::channel(false).0,
         }))
     }

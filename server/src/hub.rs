@@ -288,3 +288,13 @@ impl EventHub {
         lock(&self.inner).conns.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_items_stay_two_words() {
+        assert_eq!(std::mem::size_of::<Outbound>(), 16);
+    }
+}

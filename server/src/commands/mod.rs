@@ -3,10 +3,12 @@
 //! Every command, whether it arrived over WebSocket or REST, runs through [`execute`]: in ONE
 //! transaction on the single writer it validates, writes the entity, appends the activity row
 //! (with the real per-field changes) and appends the domain event with the stream's next seq.
-//! After commit the frames go to the hub. Command modules only describe what changed (a
+//! (Under load several commands share that transaction, each inside its own savepoint, so each
+//! still succeeds or fails alone: see [`group`].) After commit the frames go to the hub. Command modules only describe what changed (a
 //! [`Change`]); they cannot broadcast, and they cannot forget to.
 pub mod comment;
 pub mod dependency;
+pub mod group;
 pub mod import;
 pub mod member;
 pub mod project;
@@ -14,15 +16,13 @@ pub mod sprint;
 pub mod time_entry;
 pub mod work_item;
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use pm_shared::proto::{self, ActivityLogCreated, FieldChange, Payload, WebSocketMessage};
 use prost::Message;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use crate::access::{self, Role};
-use crate::app::AppState;
+use crate::app::{AppState, SharedState};
 use crate::error::{AppError, AppResult};
 use crate::store::events::{self, WORKSPACE};
 use crate::store::rows::{activity_entry, StoredChange};
@@ -175,61 +175,99 @@ pub struct Committed {
 }
 
 /// Runs one command through the pipeline. `request_id` is the WS message_id (or REST
-/// Idempotency-Key), used to make creates idempotent per user.
+/// Idempotency-Key), used to make creates idempotent per user. The command waits its turn for
+/// the single writer and may be committed together with others (see [`group`]); it succeeds or
+/// fails on its own either way.
 pub async fn execute(
-    state: &AppState,
+    state: &SharedState,
     actor: &Actor,
     request_id: Option<&str>,
     command: Command,
 ) -> AppResult<Committed> {
+    group::submit(state, actor, request_id, command).await
+}
+
+/// What one command did inside its group's transaction, waiting for the commit.
+pub(crate) struct Applied {
+    /// The answer.
+    pub committed: Committed,
+    /// Its writes are to be committed (false: nothing to commit, e.g. an update that changed
+    /// nothing, or the replay of an idempotent create).
+    pub keep: bool,
+    /// Frames to publish after the commit, in order: (stream, also, frames).
+    pub outgoing: Vec<(String, Option<String>, Vec<Bytes>)>,
+    /// The actor's user row was first written by this command.
+    pub new_user: Option<String>,
+    /// Who belongs to a project changed: the hub's delivery filter must follow.
+    pub membership: Option<MembershipChange>,
+}
+
+impl Applied {
+    fn answer(committed: Committed) -> Applied {
+        Applied {
+            committed,
+            keep: false,
+            outgoing: Vec::new(),
+            new_user: None,
+            membership: None,
+        }
+    }
+}
+
+/// One command inside the writer's open transaction: validate, write, append the activity row
+/// and the event. Committing and publishing are the group's (see [`group`]).
+pub(crate) async fn apply(
+    state: &AppState,
+    tx: &mut SqliteConnection,
+    actor: &Actor,
+    request_id: Option<&str>,
+    command: Command,
+) -> AppResult<Applied> {
     let idempotency = command
         .idempotency_name()
         .zip(request_id.filter(|id| !id.is_empty()));
-    // Waiting for the single writer is bounded; once a write has the writer it runs to the
-    // end (commit and publish), so a deadline can never leave it half-done.
-    let wait = std::time::Duration::from_secs(state.config.request_timeout_secs.max(1));
-    let mut writer = tokio::time::timeout(wait, state.store.writer())
-        .await
-        .map_err(|_| AppError::Timeout)?;
-    let mut tx = writer.begin().await?;
 
     if let Some((operation, message_id)) = idempotency {
-        if let Some(previous) =
-            idempotent_replay(&mut tx, &actor.user_id, message_id, operation).await?
+        if let Some(previous) = idempotent_replay(tx, &actor.user_id, message_id, operation).await?
         {
-            return Ok(previous);
+            return Ok(Applied::answer(previous));
         }
     }
-    ensure_user(&mut tx, &actor.user_id).await?;
+    // Every statement is a round trip to sqlx's SQLite thread, which is most of what a write
+    // costs: skip the user row when it is known to exist already.
+    let known_user = state.store.is_known_user(&actor.user_id);
+    if !known_user {
+        ensure_user(tx, &actor.user_id).await?;
+    }
 
     let needed = command.required_role();
     let check_every_project = matches!(command, Command::Import(_));
     let effect = match command {
-        Command::CreateProject(r) => project::create(&mut tx, actor, r).await?,
-        Command::UpdateProject(r) => project::update(&mut tx, actor, r).await?,
+        Command::CreateProject(r) => project::create(tx, actor, r).await?,
+        Command::UpdateProject(r) => project::update(tx, actor, r).await?,
         Command::DeleteProject {
             project_id,
             expected_version,
-        } => project::delete(&mut tx, actor, &project_id, expected_version).await?,
-        Command::CreateWorkItem(r) => work_item::create(&mut tx, actor, r).await?,
-        Command::UpdateWorkItem(r) => work_item::update(&mut tx, actor, r).await?,
-        Command::DeleteWorkItem(r) => work_item::delete(&mut tx, actor, r).await?,
-        Command::CreateSprint(r) => sprint::create(&mut tx, actor, r).await?,
-        Command::UpdateSprint(r) => sprint::update(&mut tx, actor, r).await?,
-        Command::DeleteSprint(r) => sprint::delete(&mut tx, actor, r).await?,
-        Command::CreateComment(r) => comment::create(&mut tx, actor, r).await?,
-        Command::UpdateComment(r) => comment::update(&mut tx, actor, r).await?,
-        Command::DeleteComment(r) => comment::delete(&mut tx, actor, r).await?,
-        Command::AddMember(r) => member::add(&mut tx, actor, r).await?,
-        Command::RemoveMember(r) => member::remove(&mut tx, actor, r).await?,
-        Command::CreateDependency(r) => dependency::create(&mut tx, actor, r).await?,
-        Command::DeleteDependency(r) => dependency::delete(&mut tx, actor, r).await?,
-        Command::StartTimer(r) => time_entry::start(&mut tx, actor, r).await?,
-        Command::StopTimer(r) => time_entry::stop(&mut tx, actor, r).await?,
-        Command::CreateTimeEntry(r) => time_entry::create(&mut tx, actor, r).await?,
-        Command::UpdateTimeEntry(r) => time_entry::update(&mut tx, actor, r).await?,
-        Command::DeleteTimeEntry(r) => time_entry::delete(&mut tx, actor, r).await?,
-        Command::Import(data) => import::run(&mut tx, actor, *data).await?,
+        } => project::delete(tx, actor, &project_id, expected_version).await?,
+        Command::CreateWorkItem(r) => work_item::create(tx, actor, r).await?,
+        Command::UpdateWorkItem(r) => work_item::update(tx, actor, r).await?,
+        Command::DeleteWorkItem(r) => work_item::delete(tx, actor, r).await?,
+        Command::CreateSprint(r) => sprint::create(tx, actor, r).await?,
+        Command::UpdateSprint(r) => sprint::update(tx, actor, r).await?,
+        Command::DeleteSprint(r) => sprint::delete(tx, actor, r).await?,
+        Command::CreateComment(r) => comment::create(tx, actor, r).await?,
+        Command::UpdateComment(r) => comment::update(tx, actor, r).await?,
+        Command::DeleteComment(r) => comment::delete(tx, actor, r).await?,
+        Command::AddMember(r) => member::add(tx, actor, r).await?,
+        Command::RemoveMember(r) => member::remove(tx, actor, r).await?,
+        Command::CreateDependency(r) => dependency::create(tx, actor, r).await?,
+        Command::DeleteDependency(r) => dependency::delete(tx, actor, r).await?,
+        Command::StartTimer(r) => time_entry::start(tx, actor, r).await?,
+        Command::StopTimer(r) => time_entry::stop(tx, actor, r).await?,
+        Command::CreateTimeEntry(r) => time_entry::create(tx, actor, r).await?,
+        Command::UpdateTimeEntry(r) => time_entry::update(tx, actor, r).await?,
+        Command::DeleteTimeEntry(r) => time_entry::delete(tx, actor, r).await?,
+        Command::Import(data) => import::run(tx, actor, *data).await?,
     };
     // Permission is checked on the project the command turned out to touch, inside the same
     // transaction: a refusal rolls everything back.
@@ -262,30 +300,33 @@ pub async fn execute(
     };
     if let Some(role) = needed {
         for project in touched {
-            access::require(&mut tx, state.config.auth, project, &actor.user_id, role).await?;
+            access::require(tx, state.config.auth, project, &actor.user_id, role).await?;
         }
     }
+    let new_user = (!known_user).then(|| actor.user_id.clone());
     let change = match effect {
         Effect::Changed(change) => change,
-        Effect::Batch(batch) => return commit_batch(state, actor, idempotency, tx, batch).await,
+        Effect::Batch(batch) => {
+            let mut applied = apply_batch(state, tx, actor, idempotency, batch).await?;
+            applied.new_user = new_user;
+            return Ok(applied);
+        }
         Effect::Unchanged { current, .. } => {
-            tx.rollback().await?;
-            return Ok(Committed {
+            return Ok(Applied::answer(Committed {
                 event: current,
                 stream: String::new(),
                 seq: 0,
-            });
+            }));
         }
     };
 
     let now = pm_shared::now_secs();
-    let activity = append_activity(&mut tx, actor, &change, now).await?;
     let stream = if change.lifecycle {
         WORKSPACE.to_string()
     } else {
         change.project_id.clone()
     };
-    let seq = events::next_seq(&mut tx, &stream).await?;
+    let (activity, seq) = append_activity_taking_seq(tx, actor, &change, now, &stream).await?;
     let event_frame = WebSocketMessage {
         message_id: uuid::Uuid::new_v4().to_string(),
         timestamp: now,
@@ -295,25 +336,29 @@ pub async fn execute(
         stream: stream.clone(),
     }
     .encode_to_vec();
-    events::append(&mut tx, &stream, seq, &event_frame, now).await?;
     let committed = Committed {
         event: change.event,
         stream,
         seq,
     };
-    if let Some((operation, message_id)) = idempotency {
-        remember(
-            &mut tx,
-            &actor.user_id,
-            message_id,
-            operation,
-            &committed,
-            now,
-        )
-        .await?;
+    match idempotency {
+        None => events::append(tx, &committed.stream, seq, &event_frame, now).await?,
+        Some((operation, message_id)) => {
+            // The event and the idempotency record in one round trip.
+            sqlx::query(&APPEND_AND_REMEMBER_SQL)
+                .bind(&committed.stream)
+                .bind(seq as i64)
+                .bind(&event_frame)
+                .bind(now)
+                .bind(&actor.user_id)
+                .bind(message_id)
+                .bind(operation)
+                .bind(remembered(&committed))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
-    tx.commit().await?;
-
     let activity_frame = WebSocketMessage {
         message_id: uuid::Uuid::new_v4().to_string(),
         timestamp: now,
@@ -325,54 +370,57 @@ pub async fn execute(
         ..Default::default()
     }
     .encode_to_vec();
-    let frames: Arc<[Bytes]> =
-        Arc::from(vec![Bytes::from(activity_frame), Bytes::from(event_frame)]);
-    let also = change.lifecycle.then_some(change.project_id.as_str());
-    // Still holding the writer: events reach the hub in commit (= seq) order.
-    // Membership decides who may receive a project's events (token mode). A new member (or a
-    // project's creator) is admitted before the event goes out; a removed member's connections
-    // leave the project's stream right after it.
-    let membership = change.entity_type == "project_member"
-        || (change.entity_type == "project" && change.action == Action::Created);
-    if membership && change.action != Action::Deleted {
-        refresh_members(state, &mut writer, &change.project_id).await;
-    }
-    state.hub.publish(&committed.stream, also, frames);
-    if membership && change.action == Action::Deleted {
-        refresh_members(state, &mut writer, &change.project_id).await;
-    }
-    drop(writer);
-    Ok(committed)
+    let also = change.lifecycle.then(|| change.project_id.clone());
+    // Membership decides who may receive a project's events (token mode): the group refreshes
+    // the hub's member list around publishing this change (see `group::publish`).
+    let membership = (change.entity_type == "project_member"
+        || (change.entity_type == "project" && change.action == Action::Created))
+        .then(|| MembershipChange {
+            project_id: change.project_id.clone(),
+            removed: change.action == Action::Deleted,
+        });
+    Ok(Applied {
+        outgoing: vec![(
+            committed.stream.clone(),
+            also,
+            vec![Bytes::from(activity_frame), Bytes::from(event_frame)],
+        )],
+        committed,
+        keep: true,
+        new_user,
+        membership,
+    })
 }
 
-async fn refresh_members(state: &AppState, conn: &mut SqliteConnection, project_id: &str) {
-    match access::members_of(conn, project_id).await {
-        Ok(members) => state.hub.set_members(project_id, members),
-        Err(e) => tracing::error!(error = %e, "could not refresh project members"),
-    }
+/// A change to who belongs to a project. A new member (or a project's creator) is admitted
+/// before the event goes out; a removed member's connections leave the project's stream right
+/// after it.
+pub(crate) struct MembershipChange {
+    pub project_id: String,
+    pub removed: bool,
 }
 
-/// The multi-event path of [`execute`] (see [`Batch`]). The caller still holds the writer, so
-/// publishing here keeps events in commit order.
-async fn commit_batch(
+/// The multi-event path of [`apply`] (see [`Batch`]). The group publishes the frames after
+/// the commit, in order.
+async fn apply_batch(
     state: &AppState,
+    tx: &mut SqliteConnection,
     actor: &Actor,
     idempotency: Option<(&str, &str)>,
-    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
     batch: Batch,
-) -> AppResult<Committed> {
+) -> AppResult<Applied> {
     let now = pm_shared::now_secs();
     // Consecutive frames for the same (stream, also) travel as one hub item.
     let mut outgoing: Vec<(String, Option<String>, Vec<Bytes>)> = Vec::new();
     let mut first: Option<Committed> = None;
     for change in batch.changes {
-        let activity = append_activity(&mut tx, actor, &change, now).await?;
+        let activity = append_activity(tx, actor, &change, now).await?;
         let stream = if change.lifecycle {
             WORKSPACE.to_string()
         } else {
             change.project_id.clone()
         };
-        let seq = events::next_seq(&mut tx, &stream).await?;
+        let seq = events::next_seq(tx, &stream).await?;
         let event_frame = WebSocketMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
             timestamp: now,
@@ -382,7 +430,7 @@ async fn commit_batch(
             stream: stream.clone(),
         }
         .encode_to_vec();
-        events::append(&mut tx, &stream, seq, &event_frame, now).await?;
+        events::append(tx, &stream, seq, &event_frame, now).await?;
         let activity_frame = WebSocketMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
             timestamp: now,
@@ -422,23 +470,15 @@ async fn commit_batch(
         }
     };
     if let Some((operation, message_id)) = idempotency {
-        remember(
-            &mut tx,
-            &actor.user_id,
-            message_id,
-            operation,
-            &committed,
-            now,
-        )
-        .await?;
+        remember(tx, &actor.user_id, message_id, operation, &committed, now).await?;
     }
-    tx.commit().await?;
-    for (stream, also, frames) in outgoing {
-        state
-            .hub
-            .publish(&stream, also.as_deref(), Arc::from(frames));
-    }
-    Ok(committed)
+    Ok(Applied {
+        committed,
+        keep: true,
+        outgoing,
+        new_user: None,
+        membership: None,
+    })
 }
 
 /// Writes the activity row of a change that travels inside another change's event (the timer a
@@ -465,50 +505,120 @@ async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result
     Ok(())
 }
 
+const ACTIVITY_SQL: &str = "INSERT INTO pm_activity_log (id, project_id, entity_type, entity_id, action, changes, user_id, timestamp, comment) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const REMEMBER_SQL: &str = "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) VALUES (?, ?, ?, ?, ?)";
+
+/// The activity row, then the stream's next seq: two statements, one round trip (sqlx binds
+/// the parameters of a multi-statement query in order and returns the RETURNING row).
+static ACTIVITY_AND_SEQ_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{ACTIVITY_SQL};\n{}", events::NEXT_SEQ_SQL));
+/// The event, then the idempotency record of a create: one round trip.
+static APPEND_AND_REMEMBER_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{};\n{REMEMBER_SQL}", events::APPEND_SQL));
+
+/// The stored form of an activity row.
+struct NewActivity {
+    id: String,
+    changes_json: String,
+    comment: Option<String>,
+}
+
+impl NewActivity {
+    fn of(change: &Change) -> AppResult<NewActivity> {
+        let stored: Vec<StoredChange> = change
+            .changes
+            .iter()
+            .map(|c| StoredChange {
+                field_name: c.field_name.clone(),
+                old_value: c.old_value.clone(),
+                new_value: c.new_value.clone(),
+            })
+            .collect();
+        Ok(NewActivity {
+            id: uuid::Uuid::new_v4().to_string(),
+            changes_json: serde_json::to_string(&stored)
+                .map_err(|e| AppError::Internal(e.into()))?,
+            comment: (change.action == Action::Updated && !change.changes.is_empty())
+                .then(|| format!("{} fields changed", change.changes.len())),
+        })
+    }
+
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::QueryScalar<'q, sqlx::Sqlite, i64, sqlx::sqlite::SqliteArguments<'q>>,
+        actor: &'q Actor,
+        change: &'q Change,
+        now: i64,
+    ) -> sqlx::query::QueryScalar<'q, sqlx::Sqlite, i64, sqlx::sqlite::SqliteArguments<'q>> {
+        query
+            .bind(&self.id)
+            .bind(&change.project_id)
+            .bind(change.entity_type)
+            .bind(&change.entity_id)
+            .bind(change.action.as_str())
+            .bind(&self.changes_json)
+            .bind(&actor.user_id)
+            .bind(now)
+            .bind(&self.comment)
+    }
+
+    fn into_entry(self, actor: &Actor, change: &Change, now: i64) -> proto::ActivityLogEntry {
+        activity_entry(
+            self.id,
+            change.entity_type.to_string(),
+            change.entity_id.clone(),
+            change.action.as_str().to_string(),
+            actor.user_id.clone(),
+            now,
+            self.comment,
+            change.changes.clone(),
+        )
+    }
+}
+
+/// Appends the change's activity row and takes `stream`'s next seq, in one round trip.
+async fn append_activity_taking_seq(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    change: &Change,
+    now: i64,
+    stream: &str,
+) -> AppResult<(proto::ActivityLogEntry, u64)> {
+    let row = NewActivity::of(change)?;
+    let seq = row
+        .bind(
+            sqlx::query_scalar(&ACTIVITY_AND_SEQ_SQL),
+            actor,
+            change,
+            now,
+        )
+        .bind(stream)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((row.into_entry(actor, change, now), seq as u64))
+}
+
 async fn append_activity(
     conn: &mut SqliteConnection,
     actor: &Actor,
     change: &Change,
     now: i64,
 ) -> AppResult<proto::ActivityLogEntry> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let stored: Vec<StoredChange> = change
-        .changes
-        .iter()
-        .map(|c| StoredChange {
-            field_name: c.field_name.clone(),
-            old_value: c.old_value.clone(),
-            new_value: c.new_value.clone(),
-        })
-        .collect();
-    let changes_json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
-    let comment = (change.action == Action::Updated && !change.changes.is_empty())
-        .then(|| format!("{} fields changed", change.changes.len()));
-    sqlx::query(
-        "INSERT INTO pm_activity_log (id, project_id, entity_type, entity_id, action, changes, user_id, timestamp, comment) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&change.project_id)
-    .bind(change.entity_type)
-    .bind(&change.entity_id)
-    .bind(change.action.as_str())
-    .bind(&changes_json)
-    .bind(&actor.user_id)
-    .bind(now)
-    .bind(&comment)
-    .execute(&mut *conn)
-    .await?;
-    Ok(activity_entry(
-        id,
-        change.entity_type.to_string(),
-        change.entity_id.clone(),
-        change.action.as_str().to_string(),
-        actor.user_id.clone(),
-        now,
-        comment,
-        change.changes.clone(),
-    ))
+    let row = NewActivity::of(change)?;
+    sqlx::query(ACTIVITY_SQL)
+        .bind(&row.id)
+        .bind(&change.project_id)
+        .bind(change.entity_type)
+        .bind(&change.entity_id)
+        .bind(change.action.as_str())
+        .bind(&row.changes_json)
+        .bind(&actor.user_id)
+        .bind(now)
+        .bind(&row.comment)
+        .execute(&mut *conn)
+        .await?;
+    Ok(row.into_entry(actor, change, now))
 }
 
 async fn idempotent_replay(
@@ -554,24 +664,26 @@ async fn remember(
     committed: &Committed,
     now: i64,
 ) -> AppResult<()> {
-    let stored = WebSocketMessage {
+    sqlx::query(REMEMBER_SQL)
+        .bind(user_id)
+        .bind(message_id)
+        .bind(operation)
+        .bind(remembered(committed))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// What an idempotent create stores to answer a retry with.
+fn remembered(committed: &Committed) -> Vec<u8> {
+    WebSocketMessage {
         payload: Some(committed.event.clone()),
         seq: committed.seq,
         stream: committed.stream.clone(),
         ..Default::default()
     }
-    .encode_to_vec();
-    sqlx::query(
-        "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(user_id)
-    .bind(message_id)
-    .bind(operation)
-    .bind(stored)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .encode_to_vec()
 }
 
 /// Records `field` as changed when `old != new`.

@@ -22,15 +22,20 @@ pub async fn ensure_epoch(conn: &mut SqliteConnection) -> anyhow::Result<String>
     Ok(epoch)
 }
 
-pub async fn next_seq(conn: &mut SqliteConnection, stream: &str) -> sqlx::Result<u64> {
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO pm_streams (stream, last_seq) VALUES (?, 1)
+/// Takes the stream's next seq (one parameter: the stream), returning it.
+pub const NEXT_SEQ_SQL: &str = "INSERT INTO pm_streams (stream, last_seq) VALUES (?, 1)
          ON CONFLICT (stream) DO UPDATE SET last_seq = last_seq + 1
-         RETURNING last_seq",
-    )
-    .bind(stream)
-    .fetch_one(&mut *conn)
-    .await?;
+         RETURNING last_seq";
+
+/// Appends one event (parameters: stream, seq, frame, created_at).
+pub const APPEND_SQL: &str =
+    "INSERT INTO pm_events (stream, seq, frame, created_at) VALUES (?, ?, ?, ?)";
+
+pub async fn next_seq(conn: &mut SqliteConnection, stream: &str) -> sqlx::Result<u64> {
+    let seq: i64 = sqlx::query_scalar(NEXT_SEQ_SQL)
+        .bind(stream)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(seq as u64)
 }
 
@@ -41,7 +46,7 @@ pub async fn append(
     frame: &[u8],
     now: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO pm_events (stream, seq, frame, created_at) VALUES (?, ?, ?, ?)")
+    sqlx::query(APPEND_SQL)
         .bind(stream)
         .bind(seq as i64)
         .bind(frame)

@@ -21,7 +21,13 @@ pub struct Store {
     writer: Mutex<SqliteConnection>,
     /// The identity of this database's event history (see `events`).
     pub epoch: String,
+    /// Users known to have a row in `users` (rows are never deleted), so a write does not
+    /// spend a statement on `INSERT OR IGNORE` for someone it has seen before.
+    known_users: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Bound on [`Store`]'s memory of known users; past it the set starts over.
+const KNOWN_USERS_MAX: usize = 100_000;
 
 /// The writer connection, held for a whole mutation: validate, write, append the event, commit,
 /// publish. Holding it through publish is what keeps live delivery in seq order.
@@ -63,11 +69,29 @@ impl Store {
             read,
             writer: Mutex::new(writer),
             epoch,
+            known_users: Default::default(),
         })
     }
 
     pub async fn writer(&self) -> Writer<'_> {
         self.writer.lock().await
+    }
+
+    /// Whether `user_id` is known to have a committed row in `users`.
+    pub fn is_known_user(&self, user_id: &str) -> bool {
+        self.known_users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(user_id)
+    }
+
+    /// Records that `user_id`'s row is committed.
+    pub fn note_known_user(&self, user_id: &str) {
+        let mut known = self.known_users.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= KNOWN_USERS_MAX {
+            known.clear();
+        }
+        known.insert(user_id.to_string());
     }
 
     /// Prunes the replay log and records the history watermark (see `events::verify_history`).

@@ -151,8 +151,8 @@ impl DirectLane {
         self.0.try_send(Box::new(d))
     }
 
-    async fn send(&self, d: Direct) -> Result<(), mpsc::error::SendError<Box<Direct>>> {
-        self.0.send(Box::new(d)).await
+    fn send(&self, d: Direct) -> BoxedSend<'_> {
+        Box::pin(async move { self.0.send(Box::new(d)).await.map_err(|_| ()) })
     }
 }
 
@@ -249,7 +249,7 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
                         }
                     }
                     _ => {
-                        if request_tx.send(Box::new(msg)).await.is_err() {
+                        if Box::pin(request_tx.send(Box::new(msg))).await.is_err() {
                             break;
                         }
                     }
@@ -421,13 +421,15 @@ struct Outbox {
     queued_bytes: Arc<AtomicUsize>,
 }
 
+/// A boxed future: see `bounded`.
+type BoxedSend<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send + 'a>>;
+
 impl Outbox {
-    async fn send(&self, bytes: Bytes) -> Result<(), ()> {
+    fn send(&self, bytes: Bytes) -> BoxedSend<'_> {
         self.queued_bytes.fetch_add(bytes.len(), Ordering::AcqRel);
-        self.queue
-            .send(Outbound::Frame(Box::new(bytes)))
-            .await
-            .map_err(|_| ())
+        let item = Outbound::Frame(Box::new(bytes));
+        Box::pin(async move { self.queue.send(item).await.map_err(|_| ()) })
     }
 }
 

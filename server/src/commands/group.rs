@@ -1,0 +1,666 @@
+//! Group commit: the single writer runs waiting commands together.
+//!
+//! [`super::execute`] queues its command and waits. One task at a time (started when the queue
+//! gets work, gone when it is empty) takes the writer, takes up to [`GROUP_MAX`] queued
+//! commands and runs them in ONE transaction, each inside its own SAVEPOINT: a command that
+//! fails (or changes nothing) is rolled back to its savepoint and answered with its own error,
+//! the others commit. After the commit, still holding the writer, the task publishes every
+//! committed command's frames in commit (= seq) order, grouping consecutive frames for the same
+//! stream into one hub item (one socket write per subscriber instead of one per command), and
+//! then answers the callers.
+//!
+//! Under load this amortises the transaction's BEGIN/COMMIT and, more importantly, the fan-out:
+//! a subscriber receives a group's events in one write. A lone command runs exactly as before
+//! (no savepoint, one transaction).
+//!
+//! A caller's deadline (`request_timeout_secs`) bounds how long it waits for its command to
+//! START; a command the writer has taken always runs to the end, so a deadline never leaves a
+//! write half-done or applied after its caller was told it timed out. The task is spawned, so a
+//! caller that goes away (a closed socket) cannot interrupt a transaction others depend on.
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::oneshot;
+
+use super::{apply, Actor, Applied, Command, Committed};
+use crate::app::SharedState;
+use crate::error::{AppError, AppResult};
+
+/// Most commands committed in one transaction.
+pub const GROUP_MAX: usize = 64;
+
+/// The savepoint around each command of a group (the name is reused: RELEASE pops it).
+const SAVEPOINT: &str = "SAVEPOINT pm_cmd";
+const NEXT: &str = "RELEASE pm_cmd; SAVEPOINT pm_cmd";
+const UNDO_NEXT: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd; SAVEPOINT pm_cmd";
+const UNDO_LAST: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd";
+
+/// Commands waiting for the writer.
+#[derive(Default)]
+pub struct WriteQueue {
+    inner: Mutex<Queue>,
+    /// Transactions run and commands run in them, since start.
+    groups: AtomicU64,
+    commands: AtomicU64,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// A task is running the queue.
+    running: bool,
+    next_id: u64,
+}
+
+struct Job {
+    id: u64,
+    actor: Actor,
+    request_id: Option<String>,
+    command: Command,
+    done: oneshot::Sender<AppResult<Committed>>,
+}
+
+impl WriteQueue {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a command; starts the task that runs the queue when none is running.
+    fn push(
+        &self,
+        state: &SharedState,
+        actor: &Actor,
+        request_id: Option<&str>,
+        command: Command,
+    ) -> (u64, oneshot::Receiver<AppResult<Committed>>) {
+        let (done, result) = oneshot::channel();
+        let mut queue = self.lock();
+        let id = queue.next_id;
+        queue.next_id += 1;
+        queue.jobs.push_back(Job {
+            id,
+            actor: actor.clone(),
+            request_id: request_id.map(str::to_string),
+            command,
+            done,
+        });
+        if !queue.running {
+            queue.running = true;
+            tokio::spawn(run(state.clone()));
+        }
+        (id, result)
+    }
+
+    /// Takes a command back if the writer has not taken it yet.
+    fn withdraw(&self, id: u64) -> bool {
+        let mut queue = self.lock();
+        match queue.jobs.iter().position(|j| j.id == id) {
+            Some(at) => {
+                queue.jobs.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next group; when there is none, the running task is done (decided under the same
+    /// lock a new command takes, so no command is ever left without a task).
+    fn take(&self) -> Vec<Job> {
+        let mut queue = self.lock();
+        if queue.jobs.is_empty() {
+            queue.running = false;
+            return Vec::new();
+        }
+        let n = queue.jobs.len().min(GROUP_MAX);
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.commands.fetch_add(n as u64, Ordering::Relaxed);
+        queue.jobs.drain(..n).collect()
+    }
+
+    /// Commands waiting now.
+    pub fn waiting(&self) -> usize {
+        self.lock().jobs.len()
+    }
+
+    /// (transactions, commands) run since start: their ratio is the average group size.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.groups.load(Ordering::Relaxed),
+            self.commands.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Queues `command` and waits for its outcome (see the module documentation).
+pub(super) async fn submit(
+    state: &SharedState,
+    actor: &Actor,
+    request_id: Option<&str>,
+    command: Command,
+) -> AppResult<Committed> {
+    let (id, mut result) = state.writes.push(state, actor, request_id, command);
+    let wait = std::time::Duration::from_secs(state.config.request_timeout_secs.max(1));
+    let outcome = match tokio::time::timeout(wait, &mut result).await {
+        Ok(outcome) => outcome,
+        Err(_) if state.writes.withdraw(id) => return Err(AppError::Timeout),
+        // The writer has it: it runs to the end.
+        Err(_) => result.await,
+    };
+    outcome.unwrap_or_else(|_| {
+        Err(AppError::Internal(anyhow::anyhow!(
+            "the write was abandoned before it finished"
+        )))
+    })
+}
+
+/// Runs the queue until it is empty.
+async fn run(state: SharedState) {
+    let mut guard = Running {
+        state: state.clone(),
+        finished: false,
+    };
+    loop {
+        let mut writer = state.store.writer().await;
+        let jobs = state.writes.take();
+        if jobs.is_empty() {
+            guard.finished = true;
+            return;
+        }
+        run_group(&state, &mut writer, jobs).await;
+    }
+}
+
+/// Hands the queue on if the running task ends early (a panic in a command, or shutdown).
+struct Running {
+    state: SharedState,
+    finished: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut queue = self.state.writes.lock();
+        queue.running = false;
+        if !queue.jobs.is_empty() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                queue.running = true;
+                runtime.spawn(run(self.state.clone()));
+            }
+        }
+    }
+}
+
+/// One transaction for `jobs`, then publish, then answer.
+async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec<Job>) {
+    let many = jobs.len() > 1;
+    let mut tx = match writer.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return fail(jobs.into_iter().map(|j| j.done), &e),
+    };
+    if many {
+        if let Err(e) = raw(&mut tx, SAVEPOINT).await {
+            return fail(jobs.into_iter().map(|j| j.done), &e);
+        }
+    }
+    let total = jobs.len();
+    let mut pending: VecDeque<Job> = jobs.into();
+    let mut results: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)> =
+        Vec::with_capacity(total);
+    while let Some(job) = pending.pop_front() {
+        let result = apply(
+            state,
+            &mut tx,
+            &job.actor,
+            job.request_id.as_deref(),
+            job.command,
+        )
+        .await;
+        let keep = matches!(&result, Ok(applied) if applied.keep);
+        let last = results.len() + 1 == total;
+        if many {
+            // Keep or undo this command's writes, and open the next command's savepoint; the
+            // last kept command's savepoint is released by COMMIT.
+            let step = match (keep, last) {
+                (true, false) => Some(NEXT),
+                (true, true) => None,
+                (false, false) => Some(UNDO_NEXT),
+                (false, true) => Some(UNDO_LAST),
+            };
+            if let Some(sql) = step {
+                if let Err(e) = raw(&mut tx, sql).await {
+                    // The transaction is in an unknown state: nothing of it is committed.
+                    drop(tx);
+                    let waiting = results.into_iter().map(|(done, _)| done);
+                    let rest = pending.into_iter().map(|j| j.done);
+                    return fail(waiting.chain([job.done]).chain(rest), &e);
+                }
+            }
+        }
+        results.push((job.done, result));
+    }
+
+    let kept = results
+        .iter()
+        .any(|(_, r)| matches!(r, Ok(applied) if applied.keep));
+    let ended = if kept {
+        tx.commit().await
+    } else {
+        tx.rollback().await
+    };
+    if let Err(e) = ended {
+        // Nothing was committed: every kept command fails; the others' answers stand.
+        for (done, result) in results {
+            let _ = done.send(match result {
+                Ok(applied) if applied.keep => Err(database_error(&e)),
+                other => other.map(|a| a.committed),
+            });
+        }
+        return;
+    }
+
+    // Still holding the writer: events reach the hub in commit (= seq) order.
+    let mut publisher = Publisher::default();
+    for (_, result) in &mut results {
+        let Ok(applied) = result else { continue };
+        if !applied.keep {
+            continue;
+        }
+        if let Some(user) = applied.new_user.take() {
+            state.store.note_known_user(&user);
+        }
+        let membership = applied.membership.take();
+        if let Some(change) = membership.as_ref().filter(|m| !m.removed) {
+            // A new member must be on the list before the event that admits them goes out.
+            publisher.flush(state);
+            refresh_members(state, writer, &change.project_id).await;
+        }
+        publisher.extend(applied.outgoing.drain(..));
+        if let Some(change) = membership.as_ref().filter(|m| m.removed) {
+            // A removed member still gets the event that removes them, and nothing after it.
+            publisher.flush(state);
+            refresh_members(state, writer, &change.project_id).await;
+        }
+    }
+    publisher.flush(state);
+    for (done, result) in results {
+        let _ = done.send(result.map(|a| a.committed));
+    }
+}
+
+/// Frames waiting to go to the hub: consecutive frames for the same streams travel as one hub
+/// item, so a subscriber gets a group's events in one socket write.
+#[derive(Default)]
+struct Publisher {
+    pending: Vec<(String, Option<String>, Vec<Bytes>)>,
+}
+
+impl Publisher {
+    fn extend(&mut self, outgoing: impl Iterator<Item = (String, Option<String>, Vec<Bytes>)>) {
+        for (stream, also, frames) in outgoing {
+            match self.pending.last_mut() {
+                Some((s, a, pending)) if *s == stream && *a == also => pending.extend(frames),
+                _ => self.pending.push((stream, also, frames)),
+            }
+        }
+    }
+
+    fn flush(&mut self, state: &SharedState) {
+        for (stream, also, frames) in self.pending.drain(..) {
+            state
+                .hub
+                .publish(&stream, also.as_deref(), Arc::from(frames));
+        }
+    }
+}
+
+async fn refresh_members(state: &SharedState, conn: &mut SqliteConnection, project_id: &str) {
+    match crate::access::members_of(conn, project_id).await {
+        Ok(members) => state.hub.set_members(project_id, members),
+        Err(e) => tracing::error!(error = %e, "could not refresh project members"),
+    }
+}
+
+/// A constant statement (or several) without parameters, in one round trip. (Not
+/// `sqlx::raw_sql`: rustc cannot prove its future `Send` for the spawned task.)
+async fn raw(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<()> {
+    sqlx::query(sql).execute(conn).await.map(|_| ())
+}
+
+fn database_error(e: &sqlx::Error) -> AppError {
+    AppError::Internal(anyhow::anyhow!("database error: {e}"))
+}
+
+fn fail(waiting: impl Iterator<Item = oneshot::Sender<AppResult<Committed>>>, e: &sqlx::Error) {
+    tracing::error!(error = %e, "a group of writes failed");
+    for done in waiting {
+        let _ = done.send(Err(database_error(e)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pm_shared::proto::{self, Payload, WebSocketMessage};
+    use prost::Message as _;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::commands::execute;
+    use crate::hub::{CutOff, Outbound, Subscriber};
+    use crate::{AppState, Config};
+
+    const USER: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+
+    async fn server(configure: impl FnOnce(&mut Config)) -> (tempfile::TempDir, SharedState) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::for_data_dir(dir.path());
+        configure(&mut config);
+        let state = AppState::open(config).await.unwrap();
+        (dir, state)
+    }
+
+    fn actor() -> Actor {
+        Actor {
+            user_id: USER.into(),
+        }
+    }
+
+    fn create_item(project_id: &str, title: &str) -> Command {
+        Command::CreateWorkItem(proto::CreateWorkItemRequest {
+            item_type: proto::WorkItemType::Task as i32,
+            title: title.into(),
+            project_id: project_id.into(),
+            ..Default::default()
+        })
+    }
+
+    fn retitle(item: &proto::WorkItem, version: i32, title: &str) -> Command {
+        Command::UpdateWorkItem(proto::UpdateWorkItemRequest {
+            work_item_id: item.id.clone(),
+            expected_version: version,
+            title: Some(title.into()),
+            ..Default::default()
+        })
+    }
+
+    async fn setup(state: &SharedState) -> (String, proto::WorkItem) {
+        let created = execute(
+            state,
+            &actor(),
+            None,
+            Command::CreateProject(proto::CreateProjectRequest {
+                title: "Group".into(),
+                key: "GC".into(),
+                description: None,
+            }),
+        )
+        .await
+        .unwrap();
+        let Payload::ProjectCreated(p) = created.event else {
+            panic!("{created:?}")
+        };
+        let project = p.project.unwrap().id;
+        let done = execute(state, &actor(), None, create_item(&project, "base"))
+            .await
+            .unwrap();
+        let Payload::WorkItemCreated(c) = done.event else {
+            panic!("{done:?}")
+        };
+        (project, c.work_item.unwrap())
+    }
+
+    /// A hub subscriber that records what reaches it.
+    fn listen(state: &SharedState, stream: &str) -> mpsc::Receiver<Outbound> {
+        let (tx, rx) = mpsc::channel(1024);
+        let id = state.hub.register(Subscriber {
+            user_id: USER.into(),
+            queue: tx,
+            queued_bytes: Default::default(),
+            max_bytes: usize::MAX / 2,
+            cut_off: Arc::new(CutOff::default()),
+        });
+        assert!(state.hub.subscribe(id, stream, Vec::new()));
+        rx
+    }
+
+    /// Submits `command` from a task of its own (callers wait for the queue to grow before
+    /// submitting the next, which fixes the order).
+    async fn enqueue(
+        state: &SharedState,
+        request_id: Option<&str>,
+        command: Command,
+    ) -> tokio::task::JoinHandle<AppResult<Committed>> {
+        enqueue_as(state, USER, request_id, command).await
+    }
+
+    async fn enqueue_as(
+        state: &SharedState,
+        user: &str,
+        request_id: Option<&str>,
+        command: Command,
+    ) -> tokio::task::JoinHandle<AppResult<Committed>> {
+        let (state, id) = (state.clone(), request_id.map(str::to_string));
+        let actor = Actor {
+            user_id: user.into(),
+        };
+        tokio::spawn(async move { execute(&state, &actor, id.as_deref(), command).await })
+    }
+
+    async fn user_rows(state: &SharedState, user: &str) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = ?")
+            .bind(user)
+            .fetch_one(&state.store.read)
+            .await
+            .unwrap()
+    }
+
+    async fn wait_for_queue(state: &SharedState, n: usize) {
+        for _ in 0..500 {
+            if state.writes.waiting() == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("queue never reached {n} (at {})", state.writes.waiting());
+    }
+
+    fn frames(item: Outbound) -> Vec<WebSocketMessage> {
+        let frames: Vec<bytes::Bytes> = match item {
+            Outbound::Frame(b) => vec![*b],
+            Outbound::Frames(f) => f.to_vec(),
+        };
+        frames
+            .iter()
+            .map(|b| WebSocketMessage::decode(b.as_ref()).unwrap())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_commits_together_and_each_command_fails_alone() {
+        let (_dir, state) = server(|_| {}).await;
+        let (project, item) = setup(&state).await;
+        let mut live = listen(&state, &project);
+        let (groups_before, _) = state.writes.totals();
+
+        // Hold the writer so that everything below queues up and runs as one group.
+        let writer = state.store.writer().await;
+        let mut tasks = Vec::new();
+        let commands = vec![
+            create_item(&project, "one"),                        // ok
+            retitle(&item, 7, "wrong version"),                  // CONFLICT
+            create_item(&project, "two"),                        // ok
+            retitle(&item, 1, "base"),                           // unchanged: no event
+            create_item(&uuid::Uuid::new_v4().to_string(), "x"), // NOT_FOUND
+            retitle(&item, 1, "renamed"),                        // ok
+            create_item(&project, ""),                           // invalid title
+        ];
+        // Two users the database has not seen: one whose command fails (its user row goes
+        // with the rest of its savepoint) and one whose command succeeds.
+        let (failing_user, new_user) = (
+            "bbbbbbbb-0000-4000-8000-00000000000b",
+            "cccccccc-0000-4000-8000-00000000000c",
+        );
+        for (n, command) in commands.into_iter().enumerate() {
+            let user = match n {
+                4 => failing_user,
+                2 => new_user,
+                _ => USER,
+            };
+            tasks.push(enqueue_as(&state, user, None, command).await);
+            wait_for_queue(&state, n + 1).await;
+        }
+        drop(writer);
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+
+        // The project's stream: creating "base" was its first event.
+        let base = 2;
+        let seqs: Vec<Option<u64>> = results
+            .iter()
+            .map(|r| r.as_ref().ok().map(|c| c.seq))
+            .collect();
+        assert_eq!(
+            seqs,
+            [
+                Some(base),
+                None,
+                Some(base + 1),
+                Some(0),
+                None,
+                Some(base + 2),
+                None
+            ],
+            "{results:?}"
+        );
+        assert!(matches!(results[1], Err(AppError::VersionConflict { .. })));
+        assert!(matches!(results[4], Err(AppError::NotFound(_))));
+        assert!(results[6].is_err());
+        assert_eq!(
+            state.writes.totals().0,
+            groups_before + 1,
+            "one transaction"
+        );
+
+        // The group's three events reached the subscriber as ONE item, in seq order, each
+        // after its ActivityLogCreated.
+        let item_frames = frames(live.try_recv().expect("the group's frames"));
+        assert!(live.try_recv().is_err(), "one hub item for the whole group");
+        let kinds: Vec<(u64, bool)> = item_frames
+            .iter()
+            .map(|m| {
+                (
+                    m.seq,
+                    matches!(m.payload, Some(Payload::ActivityLogCreated(_))),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (0, true),
+                (base, false),
+                (0, true),
+                (base + 1, false),
+                (0, true),
+                (base + 2, false)
+            ]
+        );
+
+        // The database holds exactly the kept writes.
+        let snap =
+            crate::reads::work_items(&state.store, &crate::access::Viewer::system(), &project)
+                .await
+                .unwrap();
+        assert_eq!(snap.seq, base + 2);
+        let mut titles: Vec<&str> = snap.items.iter().map(|i| i.title.as_str()).collect();
+        titles.sort_unstable();
+        assert_eq!(titles, ["one", "renamed", "two"]);
+        let renamed = snap.items.iter().find(|i| i.id == item.id).unwrap();
+        assert_eq!(renamed.version, 2, "the failed update left no trace");
+        assert_eq!(user_rows(&state, failing_user).await, 0, "rolled back");
+        assert_eq!(user_rows(&state, new_user).await, 1);
+        assert!(state.store.is_known_user(new_user));
+        assert!(!state.store.is_known_user(failing_user));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retried_create_in_the_same_group_is_answered_once() {
+        let (_dir, state) = server(|_| {}).await;
+        let (project, _) = setup(&state).await;
+        let writer = state.store.writer().await;
+        let first = enqueue(&state, Some("m-1"), create_item(&project, "once")).await;
+        wait_for_queue(&state, 1).await;
+        let again = enqueue(&state, Some("m-1"), create_item(&project, "once")).await;
+        wait_for_queue(&state, 2).await;
+        drop(writer);
+        let (a, b) = (first.await.unwrap().unwrap(), again.await.unwrap().unwrap());
+        assert_eq!(a.seq, b.seq);
+        let snap =
+            crate::reads::work_items(&state.store, &crate::access::Viewer::system(), &project)
+                .await
+                .unwrap();
+        assert_eq!(snap.items.iter().filter(|i| i.title == "once").count(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_command_that_times_out_waiting_never_runs() {
+        let (_dir, state) = server(|c| c.request_timeout_secs = 1).await;
+        let (project, _) = setup(&state).await;
+        let writer = state.store.writer().await;
+        let late = enqueue(&state, None, create_item(&project, "late")).await;
+        let outcome = late.await.unwrap();
+        assert!(matches!(outcome, Err(AppError::Timeout)), "{outcome:?}");
+        assert_eq!(state.writes.waiting(), 0, "withdrawn");
+        drop(writer);
+        // The queue still works, and the late command was not applied.
+        execute(&state, &actor(), None, create_item(&project, "after"))
+            .await
+            .unwrap();
+        let snap =
+            crate::reads::work_items(&state.store, &crate::access::Viewer::system(), &project)
+                .await
+                .unwrap();
+        assert!(snap.items.iter().all(|i| i.title != "late"));
+        assert!(snap.items.iter().any(|i| i.title == "after"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_get_gap_free_seqs() {
+        let (_dir, state) = server(|_| {}).await;
+        let (project, _) = setup(&state).await;
+        let mut live = listen(&state, &project);
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let (state, project) = (state.clone(), project.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    execute(
+                        &state,
+                        &actor(),
+                        None,
+                        create_item(&project, &format!("{w}-{i}")),
+                    )
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut seqs = Vec::new();
+        while let Ok(item) = live.try_recv() {
+            seqs.extend(frames(item).iter().map(|m| m.seq).filter(|&s| s > 0));
+        }
+        let expected: Vec<u64> = (2..2 + 200).collect();
+        assert_eq!(seqs, expected);
+    }
+}
