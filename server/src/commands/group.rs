@@ -134,26 +134,48 @@ impl WriteQueue {
     }
 }
 
-/// Queues `command` and waits for its outcome (see the module documentation).
-pub(super) async fn submit(
+/// A command in the writer's queue. Commands run in the order they were queued, so a client
+/// may queue several before the first is answered (pipelining) and still get them applied in
+/// its order.
+pub struct Pending {
+    state: SharedState,
+    id: u64,
+    result: oneshot::Receiver<AppResult<Committed>>,
+    deadline: tokio::time::Instant,
+}
+
+/// Queues `command` now (its place in the order is taken before this returns).
+pub fn enqueue(
     state: &SharedState,
     actor: &Actor,
     request_id: Option<&str>,
     command: Command,
-) -> AppResult<Committed> {
-    let (id, mut result) = state.writes.push(state, actor, request_id, command);
+) -> Pending {
+    let (id, result) = state.writes.push(state, actor, request_id, command);
     let wait = std::time::Duration::from_secs(state.config.request_timeout_secs.max(1));
-    let outcome = match tokio::time::timeout(wait, &mut result).await {
-        Ok(outcome) => outcome,
-        Err(_) if state.writes.withdraw(id) => return Err(AppError::Timeout),
-        // The writer has it: it runs to the end.
-        Err(_) => result.await,
-    };
-    outcome.unwrap_or_else(|_| {
-        Err(AppError::Internal(anyhow::anyhow!(
-            "the write was abandoned before it finished"
-        )))
-    })
+    Pending {
+        state: state.clone(),
+        id,
+        result,
+        deadline: tokio::time::Instant::now() + wait,
+    }
+}
+
+impl Pending {
+    /// Waits for the outcome. The deadline bounds only the wait for the command to start: a
+    /// command the writer has taken runs to the end (see the module documentation).
+    pub async fn outcome(mut self) -> AppResult<Committed> {
+        let outcome = match tokio::time::timeout_at(self.deadline, &mut self.result).await {
+            Ok(outcome) => outcome,
+            Err(_) if self.state.writes.withdraw(self.id) => return Err(AppError::Timeout),
+            Err(_) => self.result.await,
+        };
+        outcome.unwrap_or_else(|_| {
+            Err(AppError::Internal(anyhow::anyhow!(
+                "the write was abandoned before it finished"
+            )))
+        })
+    }
 }
 
 /// Runs the queue until it is empty.

@@ -184,7 +184,9 @@ pub async fn execute(
     request_id: Option<&str>,
     command: Command,
 ) -> AppResult<Committed> {
-    group::submit(state, actor, request_id, command).await
+    group::enqueue(state, actor, request_id, command)
+        .outcome()
+        .await
 }
 
 /// What one command did inside its group's transaction, waiting for the commit.

@@ -2,8 +2,9 @@
 //!
 //! Each connection runs three tasks:
 //! - the reader decodes frames, answers Ping at once and hands every other request to
-//! - the request worker, which runs requests in order (so one client's writes apply in the order
-//!   it sent them) and queues each response after the events it caused;
+//! - the request worker, which answers requests in order (so one client's writes apply in the
+//!   order it sent them) and queues each response after the events it caused; writes are
+//!   pipelined into the writer's queue, so several of one client's writes commit together;
 //! - the writer, which drains the connection's bounded queue (filled by the hub and the worker)
 //!   and a small lane for direct replies (Pong, errors for bad frames, close).
 //!
@@ -18,6 +19,8 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use prost::Message as _;
@@ -27,7 +30,7 @@ use tokio::sync::mpsc;
 use crate::access::{self, Role, Viewer};
 use crate::app::SharedState;
 use crate::auth;
-use crate::commands::{self, Actor, Command};
+use crate::commands::{self, Actor, Command, Committed};
 use crate::error::{AppError, AppResult};
 use crate::hub::{ConnId, CutOff, Outbound, Subscriber};
 use crate::reads;
@@ -36,6 +39,8 @@ use crate::transport::limits::{RateLimiter, Refusal};
 
 /// How many decoded requests may wait for the worker before the reader stops reading.
 const PENDING_REQUESTS: usize = 64;
+/// Most writes of one connection queued for the writer and not yet answered.
+const PIPELINE: usize = 64;
 /// Direct replies (Pong, frame errors) waiting to be written; beyond this the reader waits, so a
 /// client that floods without reading cannot grow server memory.
 const DIRECT_LANE: usize = 64;
@@ -433,6 +438,11 @@ impl Outbox {
     }
 }
 
+/// Answers a connection's requests in the order they arrived. Writes are pipelined: each is
+/// queued for the writer as soon as it arrives (the queue keeps this connection's order) and
+/// answered when committed, so a client with several writes in flight gets them committed
+/// together instead of one transaction per round trip. Anything else (a read, a subscription)
+/// waits until the writes before it are answered, so it sees them.
 async fn request_worker(
     state: SharedState,
     conn: ConnId,
@@ -440,23 +450,84 @@ async fn request_worker(
     mut requests: mpsc::Receiver<Box<WebSocketMessage>>,
     queue: Outbox,
 ) {
-    while let Some(msg) = requests.recv().await {
-        let id = msg.message_id.clone();
-        // Boxed: the request's future (several KiB) exists only while a request runs, not for
-        // the whole life of every idle connection's worker task.
-        let (before, response) = match Box::pin(dispatch(&state, conn, &actor, *msg)).await {
-            Ok(Handled { before, response }) => (before, response),
-            Err(e) => (Vec::new(), error_reply(&id, &e)),
+    // This connection's queued writes, answered in the order they were sent.
+    let mut in_flight: FuturesOrdered<BoxFuture<'static, WebSocketMessage>> = FuturesOrdered::new();
+    loop {
+        let msg = tokio::select! {
+            // Answers first: a client that keeps sending still gets its answers.
+            biased;
+            Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
+                if queue.send(answer.encode_to_vec().into()).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            msg = requests.recv(), if in_flight.len() < PIPELINE => match msg {
+                Some(msg) => msg,
+                None => break,
+            },
         };
-        for frame in before {
-            if queue.send(frame).await.is_err() {
-                return;
+        let WebSocketMessage {
+            message_id: id,
+            payload,
+            ..
+        } = *msg;
+        let request = match payload {
+            Some(payload) => classify(payload),
+            None => Request::Other(None),
+        };
+        match request {
+            Request::Write(command) => {
+                // Queued now, so it takes its place in the writer's order before the next
+                // request is read.
+                let pending = commands::group::enqueue(&state, &actor, Some(&id), command);
+                let epoch = state.store.epoch.clone();
+                in_flight.push_back(Box::pin(async move {
+                    match pending.outcome().await {
+                        Ok(committed) => committed_reply(&id, committed, &epoch),
+                        Err(e) => error_reply(&id, &e),
+                    }
+                }));
+            }
+            Request::Other(payload) => {
+                // It must see the writes sent before it.
+                while let Some(answer) = in_flight.next().await {
+                    if queue.send(answer.encode_to_vec().into()).await.is_err() {
+                        return;
+                    }
+                }
+                // Boxed: the request's future (several KiB) exists only while a request runs,
+                // not for the whole life of every idle connection's worker task.
+                let handled = match Box::pin(answer_other(&state, conn, &actor, &id, payload)).await
+                {
+                    Ok(handled) => handled,
+                    Err(e) => error_reply(&id, &e).into(),
+                };
+                if !send_handled(&queue, handled).await {
+                    return;
+                }
             }
         }
-        if queue.send(response.encode_to_vec().into()).await.is_err() {
+    }
+    // The reader is gone: the writes already queued still run; answer them while the socket
+    // lasts.
+    while let Some(answer) = in_flight.next().await {
+        if queue.send(answer.encode_to_vec().into()).await.is_err() {
             return;
         }
     }
+}
+
+async fn send_handled(queue: &Outbox, handled: Handled) -> bool {
+    for frame in handled.before {
+        if queue.send(frame).await.is_err() {
+            return false;
+        }
+    }
+    queue
+        .send(handled.response.encode_to_vec().into())
+        .await
+        .is_ok()
 }
 
 /// A handled request: frames to send first (e.g. ResyncRequired), then the response.
@@ -474,114 +545,16 @@ impl From<WebSocketMessage> for Handled {
     }
 }
 
-async fn dispatch(
-    state: &SharedState,
-    conn: ConnId,
-    actor: &Actor,
-    msg: WebSocketMessage,
-) -> AppResult<Handled> {
-    let id = msg.message_id.as_str();
-    let Some(payload) = msg.payload else {
-        return Err(unsupported());
-    };
-    let viewer = Viewer {
-        user_id: actor.user_id.clone(),
-        mode: state.config.auth,
-    };
+/// What a request asks for: a write goes through the pipeline's queue, anything else is
+/// answered by the connection's worker.
+enum Request {
+    Write(Command),
+    /// None: a frame without a payload, answered with an error.
+    Other(Option<Payload>),
+}
+
+fn classify(payload: Payload) -> Request {
     let command = match payload {
-        Payload::Subscribe(s) => return subscribe(state, &viewer, conn, s, id).await,
-        Payload::Unsubscribe(u) => {
-            for p in &u.project_ids {
-                state.hub.unsubscribe(conn, p);
-            }
-            return Ok(empty_reply(id).into());
-        }
-        Payload::ListProjectsRequest(_) => {
-            // Whoever shows the project list gets project events from now on (the Blazor client
-            // never subscribes to the workspace stream explicitly).
-            if !state.hub.is_subscribed(conn, WORKSPACE) {
-                state.hub.subscribe(conn, WORKSPACE, Vec::new());
-            }
-            let snap = reads::projects(&state.store, &viewer).await?;
-            let payload = Payload::ProjectList(proto::ProjectList {
-                projects: snap.items,
-            });
-            return Ok(
-                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
-            );
-        }
-        Payload::GetWorkItemsRequest(r) => {
-            let project = commands::parse_id("project_id", &r.project_id)?;
-            let snap = reads::work_items(&state.store, &viewer, &project).await?;
-            let payload = Payload::WorkItemsList(proto::WorkItemsList {
-                work_items: snap.items,
-                as_of_timestamp: pm_shared::now_secs(),
-            });
-            return Ok(
-                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
-            );
-        }
-        Payload::GetSprintsRequest(r) => {
-            let project = commands::parse_id("project_id", &r.project_id)?;
-            let snap = reads::sprints(&state.store, &viewer, &project).await?;
-            let payload = Payload::SprintsList(proto::SprintsList {
-                sprints: snap.items,
-            });
-            return Ok(
-                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
-            );
-        }
-        Payload::GetCommentsRequest(r) => {
-            let item = commands::parse_id("work_item_id", &r.work_item_id)?;
-            let snap = reads::comments(&state.store, &viewer, &item).await?;
-            let payload = Payload::CommentsList(proto::CommentsList {
-                comments: snap.items,
-            });
-            return Ok(
-                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
-            );
-        }
-        Payload::GetProjectSnapshotRequest(r) => {
-            let project = commands::parse_id("project_id", &r.project_id)?;
-            let snap = reads::project_snapshot(&state.store, &viewer, &project).await?;
-            let payload = Payload::ProjectSnapshot(snap.items);
-            return Ok(
-                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
-            );
-        }
-        Payload::ListUsersRequest(_) => {
-            let users = reads::users(&state.store).await?;
-            return Ok(reply(id, Payload::UserList(proto::UserList { users })).into());
-        }
-        Payload::GetActivityLogRequest(r) => {
-            let list = reads::activity(&state.store, &viewer, &r).await?;
-            return Ok(reply(id, Payload::ActivityLogList(list)).into());
-        }
-        Payload::GetDependenciesRequest(r) => {
-            let item = commands::parse_id("work_item_id", &r.work_item_id)?;
-            let snap = reads::dependencies(&state.store, &viewer, &item).await?;
-            let payload = Payload::DependenciesList(snap.items);
-            return Ok(
-                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
-            );
-        }
-        Payload::GetTimeEntriesRequest(r) => {
-            let item = commands::parse_id("work_item_id", &r.work_item_id)?;
-            let snap = reads::time_entries(&state.store, &viewer, &item, r.limit, r.offset).await?;
-            let payload = Payload::TimeEntriesList(snap.items);
-            return Ok(
-                snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into(),
-            );
-        }
-        Payload::GetRunningTimerRequest(_) => {
-            let time_entry = reads::running_timer(&state.store, &actor.user_id).await?;
-            let payload = Payload::RunningTimerResponse(proto::RunningTimerResponse { time_entry });
-            return Ok(reply(id, payload).into());
-        }
-        Payload::GetLlmContextRequest(r) => {
-            let list = reads::llm_context(&state.store, &r).await?;
-            return Ok(reply(id, Payload::LlmContextList(list)).into());
-        }
         Payload::CreateProjectRequest(r) => Command::CreateProject(r),
         Payload::UpdateProjectRequest(r) => Command::UpdateProject(r),
         Payload::DeleteProjectRequest(r) => Command::DeleteProject {
@@ -599,15 +572,6 @@ async fn dispatch(
         Payload::DeleteCommentRequest(r) => Command::DeleteComment(r),
         Payload::AddProjectMemberRequest(r) => Command::AddMember(r),
         Payload::RemoveProjectMemberRequest(r) => Command::RemoveMember(r),
-        Payload::ListProjectMembersRequest(r) => {
-            let project = commands::parse_id("project_id", &r.project_id)?;
-            let members = reads::members(&state.store, &viewer, &project).await?;
-            return Ok(reply(
-                id,
-                Payload::ProjectMembersList(proto::ProjectMembersList { members }),
-            )
-            .into());
-        }
         Payload::CreateDependencyRequest(r) => Command::CreateDependency(r),
         Payload::DeleteDependencyRequest(r) => Command::DeleteDependency(r),
         Payload::StartTimerRequest(r) => Command::StartTimer(r),
@@ -615,16 +579,149 @@ async fn dispatch(
         Payload::CreateTimeEntryRequest(r) => Command::CreateTimeEntry(r),
         Payload::UpdateTimeEntryRequest(r) => Command::UpdateTimeEntry(r),
         Payload::DeleteTimeEntryRequest(r) => Command::DeleteTimeEntry(r),
-        _ => return Err(unsupported()),
+        other => return Request::Other(Some(other)),
     };
-    let committed = commands::execute(state, actor, Some(id), command).await?;
+    Request::Write(command)
+}
+
+/// The answer to a committed write.
+fn committed_reply(id: &str, committed: Committed, epoch: &str) -> WebSocketMessage {
     let mut response = reply(id, committed.event);
     if committed.seq > 0 {
         response.seq = committed.seq;
         response.stream = committed.stream;
-        response.epoch = state.store.epoch.clone();
+        response.epoch = epoch.to_string();
     }
-    Ok(response.into())
+    response
+}
+
+/// Answers a request that is not a write: reads, subscriptions.
+async fn answer_other(
+    state: &SharedState,
+    conn: ConnId,
+    actor: &Actor,
+    id: &str,
+    payload: Option<Payload>,
+) -> AppResult<Handled> {
+    let Some(payload) = payload else {
+        return Err(unsupported());
+    };
+    let viewer = Viewer {
+        user_id: actor.user_id.clone(),
+        mode: state.config.auth,
+    };
+    match payload {
+        Payload::Subscribe(s) => subscribe(state, &viewer, conn, s, id).await,
+        Payload::Unsubscribe(u) => {
+            for p in &u.project_ids {
+                state.hub.unsubscribe(conn, p);
+            }
+            Ok(empty_reply(id).into())
+        }
+        Payload::ListProjectsRequest(_) => {
+            // Whoever shows the project list gets project events from now on (the Blazor client
+            // never subscribes to the workspace stream explicitly).
+            if !state.hub.is_subscribed(conn, WORKSPACE) {
+                state.hub.subscribe(conn, WORKSPACE, Vec::new());
+            }
+            let snap = reads::projects(&state.store, &viewer).await?;
+            let payload = Payload::ProjectList(proto::ProjectList {
+                projects: snap.items,
+            });
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+        }
+        Payload::GetWorkItemsRequest(r) => {
+            let project = commands::parse_id("project_id", &r.project_id)?;
+            let snap = reads::work_items(&state.store, &viewer, &project).await?;
+            let payload = Payload::WorkItemsList(proto::WorkItemsList {
+                work_items: snap.items,
+                as_of_timestamp: pm_shared::now_secs(),
+            });
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+        }
+        Payload::GetSprintsRequest(r) => {
+            let project = commands::parse_id("project_id", &r.project_id)?;
+            let snap = reads::sprints(&state.store, &viewer, &project).await?;
+            let payload = Payload::SprintsList(proto::SprintsList {
+                sprints: snap.items,
+            });
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+        }
+        Payload::GetCommentsRequest(r) => {
+            let item = commands::parse_id("work_item_id", &r.work_item_id)?;
+            let snap = reads::comments(&state.store, &viewer, &item).await?;
+            let payload = Payload::CommentsList(proto::CommentsList {
+                comments: snap.items,
+            });
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+        }
+        Payload::GetProjectSnapshotRequest(r) => {
+            let project = commands::parse_id("project_id", &r.project_id)?;
+            let snap = reads::project_snapshot(&state.store, &viewer, &project).await?;
+            let payload = Payload::ProjectSnapshot(snap.items);
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+        }
+        Payload::ListUsersRequest(_) => {
+            let users = reads::users(&state.store).await?;
+            Ok(reply(id, Payload::UserList(proto::UserList { users })).into())
+        }
+        Payload::GetActivityLogRequest(r) => {
+            let list = reads::activity(&state.store, &viewer, &r).await?;
+            Ok(reply(id, Payload::ActivityLogList(list)).into())
+        }
+        Payload::GetDependenciesRequest(r) => {
+            let item = commands::parse_id("work_item_id", &r.work_item_id)?;
+            let snap = reads::dependencies(&state.store, &viewer, &item).await?;
+            let payload = Payload::DependenciesList(snap.items);
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+        }
+        Payload::GetTimeEntriesRequest(r) => {
+            let item = commands::parse_id("work_item_id", &r.work_item_id)?;
+            let snap = reads::time_entries(&state.store, &viewer, &item, r.limit, r.offset).await?;
+            let payload = Payload::TimeEntriesList(snap.items);
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+        }
+        Payload::GetRunningTimerRequest(_) => {
+            let time_entry = reads::running_timer(&state.store, &actor.user_id).await?;
+            let payload = Payload::RunningTimerResponse(proto::RunningTimerResponse { time_entry });
+            Ok(reply(id, payload).into())
+        }
+        Payload::GetLlmContextRequest(r) => {
+            let list = reads::llm_context(&state.store, &r).await?;
+            Ok(reply(id, Payload::LlmContextList(list)).into())
+        }
+        Payload::ListProjectMembersRequest(r) => {
+            let project = commands::parse_id("project_id", &r.project_id)?;
+            let members = reads::members(&state.store, &viewer, &project).await?;
+            Ok(reply(
+                id,
+                Payload::ProjectMembersList(proto::ProjectMembersList { members }),
+            )
+            .into())
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+/// Answers one request and waits for it (the fuzz entry point; connections pipeline writes
+/// instead, see `request_worker`).
+async fn dispatch(
+    state: &SharedState,
+    conn: ConnId,
+    actor: &Actor,
+    msg: WebSocketMessage,
+) -> AppResult<Handled> {
+    let id = msg.message_id.as_str();
+    let Some(payload) = msg.payload else {
+        return Err(unsupported());
+    };
+    match classify(payload) {
+        Request::Write(command) => {
+            let committed = commands::execute(state, actor, Some(id), command).await?;
+            Ok(committed_reply(id, committed, &state.store.epoch).into())
+        }
+        Request::Other(payload) => answer_other(state, conn, actor, id, payload).await,
+    }
 }
 
 /// Answers one binary frame exactly as a connection's worker does (decode, dispatch, reply),
