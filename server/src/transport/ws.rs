@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
 use crate::access::{self, Role, Viewer};
-use crate::app::SharedState;
+use crate::app::{AppState, SharedState};
 use crate::auth;
 use crate::commands::{self, Actor, Command, Committed};
 use crate::error::{AppError, AppResult};
@@ -210,73 +210,26 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
                 break;
             }
         };
-        if matches!(&frame, Some(Ok(Message::Binary(_) | Message::Text(_)))) && !limiter.allow() {
-            // Refused, but answered: the client learns why its request did nothing.
-            let id = match &frame {
-                Some(Ok(Message::Binary(bytes))) => WebSocketMessage::decode(bytes.clone())
-                    .map(|m| m.message_id)
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
-            let err = AppError::RateLimited(format!(
-                "at most {} requests per second (bursts of {}); slow down and retry",
-                state.config.rate_limit_per_sec, state.config.rate_limit_burst
-            ));
-            if !answer(&direct_tx, error_reply(&id, &err)).await {
-                break;
-            }
-            continue;
-        }
-        match frame {
-            None | Some(Ok(Message::Close(_))) => break,
-            Some(Err(e)) => {
-                let text = e.to_string();
-                tracing::debug!(conn, error = %text, "websocket read failed");
-                let (code, reason) = if text.contains("too long") || text.contains("Space limit") {
-                    (close::MESSAGE_TOO_BIG, "message too big")
-                } else {
-                    (close::PROTOCOL_ERROR, "protocol error")
-                };
-                let _ = direct_tx.try_send(Direct::Close(code, reason));
-                break;
-            }
-            Some(Ok(Message::Binary(bytes))) => match WebSocketMessage::decode(bytes) {
-                Ok(msg) => match msg.payload {
-                    Some(Payload::Ping(ping)) => {
-                        let pong = reply(
-                            &msg.message_id,
-                            Payload::Pong(proto::Pong {
-                                timestamp: ping.timestamp,
-                            }),
-                        );
-                        if !answer(&direct_tx, pong).await {
-                            break;
-                        }
-                    }
-                    _ => {
-                        if Box::pin(request_tx.send(Box::new(msg))).await.is_err() {
-                            break;
-                        }
-                    }
-                },
-                Err(_) => {
-                    let err =
-                        AppError::InvalidMessage("frame is not a valid pm.WebSocketMessage".into());
-                    if !answer(&direct_tx, error_reply("", &err)).await {
-                        break;
-                    }
-                }
-            },
-            Some(Ok(Message::Text(_))) => {
-                let err = AppError::InvalidMessage(
-                    "text frames are not supported; send binary protobuf".into(),
-                );
-                if !answer(&direct_tx, error_reply("", &err)).await {
+        // Decided without awaiting, then at most one (boxed) wait: the reader's task lives as
+        // long as the connection, and everything it holds across an await is paid by every
+        // idle connection.
+        match inbound(&state, conn, &mut limiter, frame) {
+            Inbound::Request(msg) => {
+                if Box::pin(request_tx.send(msg)).await.is_err() {
                     break;
                 }
             }
-            // Ping/Pong control frames are answered by the WebSocket layer.
-            Some(Ok(_)) => {}
+            Inbound::Answer(bytes) => {
+                if direct_tx.send(Direct::Frame(bytes)).await.is_err() {
+                    break;
+                }
+            }
+            Inbound::Close(code, reason) => {
+                let _ = direct_tx.try_send(Direct::Close(code, reason));
+                break;
+            }
+            Inbound::End => break,
+            Inbound::Nothing => {}
         }
     }
 
@@ -298,6 +251,80 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
         stop_writer.abort();
     }
     tracing::debug!(conn, "websocket closed");
+}
+
+/// What the reader does with one incoming frame.
+enum Inbound {
+    /// A request for the worker.
+    Request(Box<WebSocketMessage>),
+    /// An answer the reader gives itself, on the direct lane: a Pong, or the error for a frame
+    /// that is not a request (it is refused, but answered, so the client learns why).
+    Answer(Bytes),
+    /// Close the connection with this code.
+    Close(u16, &'static str),
+    /// The client closed, or the stream ended.
+    End,
+    /// Control frames, answered by the WebSocket layer.
+    Nothing,
+}
+
+fn inbound(
+    state: &AppState,
+    conn: ConnId,
+    limiter: &mut RateLimiter,
+    frame: Option<Result<Message, axum::Error>>,
+) -> Inbound {
+    if matches!(&frame, Some(Ok(Message::Binary(_) | Message::Text(_)))) && !limiter.allow() {
+        let id = match &frame {
+            Some(Ok(Message::Binary(bytes))) => WebSocketMessage::decode(bytes.clone())
+                .map(|m| m.message_id)
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let err = AppError::RateLimited(format!(
+            "at most {} requests per second (bursts of {}); slow down and retry",
+            state.config.rate_limit_per_sec, state.config.rate_limit_burst
+        ));
+        return Inbound::Answer(error_reply(&id, &err).encode_to_vec().into());
+    }
+    match frame {
+        None | Some(Ok(Message::Close(_))) => Inbound::End,
+        Some(Err(e)) => {
+            let text = e.to_string();
+            tracing::debug!(conn, error = %text, "websocket read failed");
+            if text.contains("too long") || text.contains("Space limit") {
+                Inbound::Close(close::MESSAGE_TOO_BIG, "message too big")
+            } else {
+                Inbound::Close(close::PROTOCOL_ERROR, "protocol error")
+            }
+        }
+        Some(Ok(Message::Binary(bytes))) => match WebSocketMessage::decode(bytes) {
+            Ok(msg) => match msg.payload {
+                Some(Payload::Ping(ping)) => {
+                    let pong = reply(
+                        &msg.message_id,
+                        Payload::Pong(proto::Pong {
+                            timestamp: ping.timestamp,
+                        }),
+                    );
+                    Inbound::Answer(pong.encode_to_vec().into())
+                }
+                _ => Inbound::Request(Box::new(msg)),
+            },
+            Err(_) => {
+                let err =
+                    AppError::InvalidMessage("frame is not a valid pm.WebSocketMessage".into());
+                Inbound::Answer(error_reply("", &err).encode_to_vec().into())
+            }
+        },
+        Some(Ok(Message::Text(_))) => {
+            let err = AppError::InvalidMessage(
+                "text frames are not supported; send binary protobuf".into(),
+            );
+            Inbound::Answer(error_reply("", &err).encode_to_vec().into())
+        }
+        Some(Ok(_)) => Inbound::Nothing,
+    }
 }
 
 /// Writes `first` and whatever else is already queued (at most WRITE_BATCH items), then flushes
@@ -330,16 +357,6 @@ async fn write_batch(
     sink.flush().await
 }
 
-/// Queues a direct reply (Pong, or the error for a frame that never reaches the worker). It
-/// waits when the lane is full: a client that floods without reading is simply read no further
-/// until it catches up, and every frame still gets its answer. False: the connection is gone.
-async fn answer(direct: &DirectLane, msg: WebSocketMessage) -> bool {
-    direct
-        .send(Direct::Frame(msg.encode_to_vec().into()))
-        .await
-        .is_ok()
-}
-
 /// A socket write with a deadline. Boxed: a timer makes a future large, and an idle
 /// connection's writer should not carry one around between writes.
 fn bounded<'a>(
@@ -358,6 +375,19 @@ async fn bounded_write(
             "client stopped reading",
         ))),
     }
+}
+
+/// Tells the client it was cut off from `stream` and must resync.
+fn resync_frame(stream: &str, epoch: &str) -> Bytes {
+    let resync = proto::ResyncRequired {
+        stream: stream.to_string(),
+        reason: "slow_consumer".into(),
+        current_seq: 0,
+        epoch: epoch.to_string(),
+    };
+    event_envelope(Payload::ResyncRequired(resync), stream, epoch)
+        .encode_to_vec()
+        .into()
 }
 
 async fn until_shutdown(rx: &mut tokio::sync::watch::Receiver<bool>) {
@@ -382,16 +412,15 @@ async fn write_loop(
             biased;
             _ = &mut cut => {
                 cut.set(cut_off.notify.notified());
+                // Encoded before the writes, so no message is held across them.
+                let frames: Vec<Bytes> = cut_off
+                    .take()
+                    .iter()
+                    .map(|stream| resync_frame(stream, &epoch))
+                    .collect();
                 let mut r = Ok(());
-                for stream in cut_off.take() {
-                    let resync = proto::ResyncRequired {
-                        stream: stream.clone(),
-                        reason: "slow_consumer".into(),
-                        current_seq: 0,
-                        epoch: epoch.clone(),
-                    };
-                    let msg = event_envelope(Payload::ResyncRequired(resync), &stream, &epoch);
-                    r = bounded(sink.send(Message::Binary(msg.encode_to_vec().into()))).await;
+                for frame in frames {
+                    r = bounded(sink.send(Message::Binary(frame))).await;
                     if r.is_err() { break; }
                 }
                 r
@@ -451,71 +480,121 @@ async fn request_worker(
     queue: Outbox,
 ) {
     // This connection's queued writes, answered in the order they were sent.
-    let mut in_flight: FuturesOrdered<BoxFuture<'static, WebSocketMessage>> = FuturesOrdered::new();
+    let mut in_flight = InFlight::new();
     loop {
-        let msg = tokio::select! {
+        // Only small futures are held across this wait (see the reader's loop for why).
+        let next = tokio::select! {
             // Answers first: a client that keeps sending still gets its answers.
             biased;
             Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
-                if queue.send(answer.encode_to_vec().into()).await.is_err() {
+                Next::Answer(answer.encode_to_vec().into())
+            }
+            msg = requests.recv(), if in_flight.len() < PIPELINE => match msg {
+                Some(msg) => Next::Request(msg),
+                None => break,
+            },
+        };
+        let msg = match next {
+            Next::Answer(bytes) => {
+                if queue.send(bytes).await.is_err() {
                     return;
                 }
                 continue;
             }
-            msg = requests.recv(), if in_flight.len() < PIPELINE => match msg {
-                Some(msg) => msg,
-                None => break,
-            },
+            Next::Request(msg) => msg,
         };
-        let WebSocketMessage {
-            message_id: id,
-            payload,
-            ..
-        } = *msg;
-        let request = match payload {
-            Some(payload) => classify(payload),
-            None => Request::Other(None),
-        };
-        match request {
-            Request::Write(command) => {
+        // The request is taken apart and its answer set up in a statement that ends before
+        // the await: what a match holds lives until the match ends, and whatever lives across
+        // an await is stored in this task for the connection's whole life.
+        let answering = match take_request(*msg) {
+            (id, Request::Write(command)) => {
                 // Queued now, so it takes its place in the writer's order before the next
                 // request is read.
-                let pending = commands::group::enqueue(&state, &actor, Some(&id), command);
-                let epoch = state.store.epoch.clone();
-                in_flight.push_back(Box::pin(async move {
-                    match pending.outcome().await {
-                        Ok(committed) => committed_reply(&id, committed, &epoch),
-                        Err(e) => error_reply(&id, &e),
-                    }
-                }));
+                in_flight.push_back(queue_write(&state, &actor, id, command));
+                continue;
             }
-            Request::Other(payload) => {
-                // It must see the writes sent before it.
-                while let Some(answer) = in_flight.next().await {
-                    if queue.send(answer.encode_to_vec().into()).await.is_err() {
-                        return;
-                    }
-                }
-                // Boxed: the request's future (several KiB) exists only while a request runs,
-                // not for the whole life of every idle connection's worker task.
-                let handled = match Box::pin(answer_other(&state, conn, &actor, &id, payload)).await
-                {
-                    Ok(handled) => handled,
-                    Err(e) => error_reply(&id, &e).into(),
-                };
-                if !send_handled(&queue, handled).await {
-                    return;
-                }
-            }
+            // Boxed: the request's future (several KiB) exists only while a request runs.
+            (id, Request::Other(payload)) => Box::pin(answer_in_order(
+                &state,
+                conn,
+                &actor,
+                &queue,
+                &mut in_flight,
+                id,
+                payload,
+            )),
+        };
+        if !answering.await {
+            return;
         }
     }
     // The reader is gone: the writes already queued still run; answer them while the socket
     // lasts.
-    while let Some(answer) = in_flight.next().await {
-        if queue.send(answer.encode_to_vec().into()).await.is_err() {
+    while let Some(answer) = next_answer(&mut in_flight).await {
+        if queue.send(answer).await.is_err() {
             return;
         }
     }
+}
+
+type InFlight = FuturesOrdered<BoxFuture<'static, WebSocketMessage>>;
+
+/// The next answer, encoded (so that no message is held while it is sent).
+async fn next_answer(in_flight: &mut InFlight) -> Option<Bytes> {
+    in_flight.next().await.map(|a| a.encode_to_vec().into())
+}
+
+enum Next {
+    Answer(Bytes),
+    Request(Box<WebSocketMessage>),
+}
+
+fn take_request(msg: WebSocketMessage) -> (String, Request) {
+    let request = match msg.payload {
+        Some(payload) => classify(payload),
+        None => Request::Other(None),
+    };
+    (msg.message_id, request)
+}
+
+/// Queues a write for the writer; the returned future is its answer.
+fn queue_write(
+    state: &SharedState,
+    actor: &Actor,
+    id: String,
+    command: Command,
+) -> BoxFuture<'static, WebSocketMessage> {
+    let pending = commands::group::enqueue(state, actor, Some(&id), command);
+    let epoch = state.store.epoch.clone();
+    Box::pin(async move {
+        match pending.outcome().await {
+            Ok(committed) => committed_reply(&id, committed, &epoch),
+            Err(e) => error_reply(&id, &e),
+        }
+    })
+}
+
+/// Answers a request that is not a write, after the writes sent before it (it must see them).
+/// False when the connection's writer is gone.
+async fn answer_in_order(
+    state: &SharedState,
+    conn: ConnId,
+    actor: &Actor,
+    queue: &Outbox,
+    in_flight: &mut InFlight,
+    id: String,
+    payload: Option<Payload>,
+) -> bool {
+    while let Some(answer) = next_answer(in_flight).await {
+        if queue.send(answer).await.is_err() {
+            return false;
+        }
+    }
+    let handled = match answer_other(state, conn, actor, &id, payload).await {
+        Ok(handled) => handled,
+        Err(e) => error_reply(&id, &e).into(),
+    };
+    send_handled(queue, handled).await
 }
 
 async fn send_handled(queue: &Outbox, handled: Handled) -> bool {
