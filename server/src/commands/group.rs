@@ -34,7 +34,7 @@ pub const GROUP_MAX: usize = 64;
 
 /// The savepoint around each command of a group (the name is reused: RELEASE pops it).
 const SAVEPOINT: &str = "SAVEPOINT pm_cmd";
-const NEXT: &str = "RELEASE pm_cmd; SAVEPOINT pm_cmd";
+pub(crate) const NEXT: &str = "RELEASE pm_cmd; SAVEPOINT pm_cmd";
 const UNDO_NEXT: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd; SAVEPOINT pm_cmd";
 const UNDO_LAST: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd";
 
@@ -206,6 +206,8 @@ impl Drop for Running {
         if self.finished {
             return;
         }
+        // A group was cut short: its transaction rolled back, and the seqs it took with it.
+        self.state.store.seqs.forget();
         let mut queue = self.state.writes.lock();
         queue.running = false;
         if !queue.jobs.is_empty() {
@@ -234,20 +236,26 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
     let mut results: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)> =
         Vec::with_capacity(total);
     while let Some(job) = pending.pop_front() {
+        let last = results.len() + 1 == total;
+        // A command that succeeds takes the step to the next savepoint in the round trip of
+        // its own last statement.
+        let then = (many && !last).then_some(NEXT);
         let result = apply(
             state,
             &mut tx,
             &job.actor,
             job.request_id.as_deref(),
             job.command,
+            then,
         )
         .await;
         let keep = matches!(&result, Ok(applied) if applied.keep);
-        let last = results.len() + 1 == total;
+        let stepped = matches!(&result, Ok(applied) if applied.advanced_savepoint);
         if many {
             // Keep or undo this command's writes, and open the next command's savepoint; the
             // last kept command's savepoint is released by COMMIT.
             let step = match (keep, last) {
+                (true, _) if stepped => None,
                 (true, false) => Some(NEXT),
                 (true, true) => None,
                 (false, false) => Some(UNDO_NEXT),
@@ -259,6 +267,7 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
                     drop(tx);
                     let waiting = results.into_iter().map(|(done, _)| done);
                     let rest = pending.into_iter().map(|j| j.done);
+                    state.store.seqs.forget();
                     return fail(waiting.chain([job.done]).chain(rest), &e);
                 }
             }
@@ -276,6 +285,7 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
     };
     if let Err(e) = ended {
         // Nothing was committed: every kept command fails; the others' answers stand.
+        state.store.seqs.forget();
         for (done, result) in results {
             let _ = done.send(match result {
                 Ok(applied) if applied.keep => Err(database_error(&e)),

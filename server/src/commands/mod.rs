@@ -202,6 +202,8 @@ pub(crate) struct Applied {
     pub new_user: Option<String>,
     /// Who belongs to a project changed: the hub's delivery filter must follow.
     pub membership: Option<MembershipChange>,
+    /// The `then` statement given to [`apply`] ran, after this command's writes.
+    pub advanced_savepoint: bool,
 }
 
 impl Applied {
@@ -212,18 +214,23 @@ impl Applied {
             outgoing: Vec::new(),
             new_user: None,
             membership: None,
+            advanced_savepoint: false,
         }
     }
 }
 
 /// One command inside the writer's open transaction: validate, write, append the activity row
-/// and the event. Committing and publishing are the group's (see [`group`]).
+/// and the event. Committing and publishing are the group's (see [`group`]). `then` is a
+/// statement the group wants run right after the command's writes when they succeed (its
+/// savepoint step), in the same round trip as the command's last statement; whether it ran is
+/// in [`Applied::advanced_savepoint`].
 pub(crate) async fn apply(
     state: &AppState,
     tx: &mut SqliteConnection,
     actor: &Actor,
     request_id: Option<&str>,
     command: Command,
+    then: Option<&'static str>,
 ) -> AppResult<Applied> {
     let idempotency = command
         .idempotency_name()
@@ -323,44 +330,18 @@ pub(crate) async fn apply(
     };
 
     let now = pm_shared::now_secs();
-    let stream = if change.lifecycle {
-        WORKSPACE.to_string()
-    } else {
-        change.project_id.clone()
-    };
-    let (activity, seq) = append_activity_taking_seq(tx, actor, &change, now, &stream).await?;
-    let event_frame = WebSocketMessage {
-        message_id: uuid::Uuid::new_v4().to_string(),
-        timestamp: now,
-        payload: Some(change.event.clone()),
+    let Appended {
+        stream,
         seq,
-        epoch: state.store.epoch.clone(),
-        stream: stream.clone(),
-    }
-    .encode_to_vec();
+        activity,
+        event_frame,
+        advanced_savepoint,
+    } = append_change(state, tx, actor, &change, now, idempotency, then).await?;
     let committed = Committed {
         event: change.event,
         stream,
         seq,
     };
-    match idempotency {
-        None => events::append(tx, &committed.stream, seq, &event_frame, now).await?,
-        Some((operation, message_id)) => {
-            // The event and the idempotency record in one round trip.
-            sqlx::query(&APPEND_AND_REMEMBER_SQL)
-                .bind(&committed.stream)
-                .bind(seq as i64)
-                .bind(&event_frame)
-                .bind(now)
-                .bind(&actor.user_id)
-                .bind(message_id)
-                .bind(operation)
-                .bind(remembered(&committed))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
     let activity_frame = WebSocketMessage {
         message_id: uuid::Uuid::new_v4().to_string(),
         timestamp: now,
@@ -391,6 +372,7 @@ pub(crate) async fn apply(
         keep: true,
         new_user,
         membership,
+        advanced_savepoint,
     })
 }
 
@@ -416,23 +398,13 @@ async fn apply_batch(
     let mut outgoing: Vec<(String, Option<String>, Vec<Bytes>)> = Vec::new();
     let mut first: Option<Committed> = None;
     for change in batch.changes {
-        let activity = append_activity(tx, actor, &change, now).await?;
-        let stream = if change.lifecycle {
-            WORKSPACE.to_string()
-        } else {
-            change.project_id.clone()
-        };
-        let seq = events::next_seq(tx, &stream).await?;
-        let event_frame = WebSocketMessage {
-            message_id: uuid::Uuid::new_v4().to_string(),
-            timestamp: now,
-            payload: Some(change.event.clone()),
+        let Appended {
+            stream,
             seq,
-            epoch: state.store.epoch.clone(),
-            stream: stream.clone(),
-        }
-        .encode_to_vec();
-        events::append(tx, &stream, seq, &event_frame, now).await?;
+            activity,
+            event_frame,
+            ..
+        } = append_change(state, tx, actor, &change, now, None, None).await?;
         let activity_frame = WebSocketMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
             timestamp: now,
@@ -480,6 +452,7 @@ async fn apply_batch(
         outgoing,
         new_user: None,
         membership: None,
+        advanced_savepoint: false,
     })
 }
 
@@ -511,13 +484,115 @@ const ACTIVITY_SQL: &str = "INSERT INTO pm_activity_log (id, project_id, entity_
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const REMEMBER_SQL: &str = "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) VALUES (?, ?, ?, ?, ?)";
 
-/// The activity row, then the stream's next seq: two statements, one round trip (sqlx binds
-/// the parameters of a multi-statement query in order and returns the RETURNING row).
-static ACTIVITY_AND_SEQ_SQL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{ACTIVITY_SQL};\n{}", events::NEXT_SEQ_SQL));
-/// The event, then the idempotency record of a create: one round trip.
-static APPEND_AND_REMEMBER_SQL: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{};\n{REMEMBER_SQL}", events::APPEND_SQL));
+/// The tail of every write, one round trip: the activity row; the stream's new last seq; the
+/// event (sqlx binds the parameters of a multi-statement query in order). Optionally followed
+/// by the idempotency record and by the group's savepoint step.
+fn tail_sql(remember: bool, then: Option<&'static str>) -> &'static str {
+    use std::sync::LazyLock;
+    fn build(remember: bool, then: Option<&str>) -> String {
+        let mut sql = format!(
+            "{ACTIVITY_SQL};\n{};\n{}",
+            events::TAKE_SEQ_SQL,
+            events::APPEND_SQL
+        );
+        if remember {
+            sql.push_str(";\n");
+            sql.push_str(REMEMBER_SQL);
+        }
+        if let Some(then) = then {
+            sql.push_str(";\n");
+            sql.push_str(then);
+        }
+        sql
+    }
+    static PLAIN: LazyLock<String> = LazyLock::new(|| build(false, None));
+    static REMEMBER: LazyLock<String> = LazyLock::new(|| build(true, None));
+    static PLAIN_NEXT: LazyLock<String> = LazyLock::new(|| build(false, Some(group::NEXT)));
+    static REMEMBER_NEXT: LazyLock<String> = LazyLock::new(|| build(true, Some(group::NEXT)));
+    match (remember, then) {
+        (false, None) => &PLAIN,
+        (true, None) => &REMEMBER,
+        (false, Some(_)) => &PLAIN_NEXT,
+        (true, Some(_)) => &REMEMBER_NEXT,
+    }
+}
+
+/// A change as written: where its event sits, its activity entry and its encoded event.
+struct Appended {
+    stream: String,
+    seq: u64,
+    activity: proto::ActivityLogEntry,
+    event_frame: Vec<u8>,
+    advanced_savepoint: bool,
+}
+
+/// Writes a change's activity row and its event, numbered with the stream's next seq (and, for
+/// an idempotent command, what a retry is answered with) in ONE round trip; then `then`, if
+/// given (only [`group::NEXT`] is ever given).
+async fn append_change(
+    state: &AppState,
+    tx: &mut SqliteConnection,
+    actor: &Actor,
+    change: &Change,
+    now: i64,
+    idempotency: Option<(&str, &str)>,
+    then: Option<&'static str>,
+) -> AppResult<Appended> {
+    let stream = if change.lifecycle {
+        WORKSPACE.to_string()
+    } else {
+        change.project_id.clone()
+    };
+    let seq = state.store.seqs.next(tx, &stream).await?;
+    let row = NewActivity::of(change)?;
+    let event_frame = WebSocketMessage {
+        message_id: uuid::Uuid::new_v4().to_string(),
+        timestamp: now,
+        payload: Some(change.event.clone()),
+        seq,
+        epoch: state.store.epoch.clone(),
+        stream: stream.clone(),
+    }
+    .encode_to_vec();
+    let mut query = row
+        .bind(
+            sqlx::query(tail_sql(idempotency.is_some(), then)),
+            actor,
+            change,
+            now,
+        )
+        .bind(&stream)
+        .bind(seq as i64)
+        .bind(&stream)
+        .bind(seq as i64)
+        .bind(&event_frame)
+        .bind(now);
+    let remembered = idempotency.map(|(operation, message_id)| {
+        let answer = remembered(&Committed {
+            event: change.event.clone(),
+            stream: stream.clone(),
+            seq,
+        });
+        (operation, message_id, answer)
+    });
+    if let Some((operation, message_id, answer)) = &remembered {
+        query = query
+            .bind(&actor.user_id)
+            .bind(*message_id)
+            .bind(*operation)
+            .bind(answer)
+            .bind(now);
+    }
+    query.execute(&mut *tx).await?;
+    state.store.seqs.taken(&stream, seq);
+    Ok(Appended {
+        activity: row.into_entry(actor, change, now),
+        stream,
+        seq,
+        event_frame,
+        advanced_savepoint: then.is_some(),
+    })
+}
 
 /// The stored form of an activity row.
 struct NewActivity {
@@ -548,11 +623,11 @@ impl NewActivity {
 
     fn bind<'q>(
         &'q self,
-        query: sqlx::query::QueryScalar<'q, sqlx::Sqlite, i64, sqlx::sqlite::SqliteArguments<'q>>,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
         actor: &'q Actor,
         change: &'q Change,
         now: i64,
-    ) -> sqlx::query::QueryScalar<'q, sqlx::Sqlite, i64, sqlx::sqlite::SqliteArguments<'q>> {
+    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
         query
             .bind(&self.id)
             .bind(&change.project_id)
@@ -577,28 +652,6 @@ impl NewActivity {
             change.changes.clone(),
         )
     }
-}
-
-/// Appends the change's activity row and takes `stream`'s next seq, in one round trip.
-async fn append_activity_taking_seq(
-    conn: &mut SqliteConnection,
-    actor: &Actor,
-    change: &Change,
-    now: i64,
-    stream: &str,
-) -> AppResult<(proto::ActivityLogEntry, u64)> {
-    let row = NewActivity::of(change)?;
-    let seq = row
-        .bind(
-            sqlx::query_scalar(&ACTIVITY_AND_SEQ_SQL),
-            actor,
-            change,
-            now,
-        )
-        .bind(stream)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok((row.into_entry(actor, change, now), seq as u64))
 }
 
 async fn append_activity(

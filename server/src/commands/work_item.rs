@@ -228,26 +228,33 @@ pub async fn update(
             }),
         });
     }
-    sqlx::query(
-        "UPDATE pm_work_items SET title = ?, description = ?, status = ?, priority = ?, story_points = ?, \
-         position = ?, assignee_id = ?, sprint_id = ?, parent_id = ?, version = version + 1, updated_at = ?, \
-         updated_by = ? WHERE id = ?",
-    )
-    .bind(&next.title)
-    .bind(&next.description)
-    .bind(&next.status)
-    .bind(&next.priority)
-    .bind(next.story_points)
-    .bind(next.position)
-    .bind(&next.assignee_id)
-    .bind(&next.sprint_id)
-    .bind(&next.parent_id)
-    .bind(pm_shared::now_secs())
-    .bind(&actor.user_id)
-    .bind(&id)
-    .execute(&mut *conn)
-    .await?;
-    let item = load(conn, &id).await?;
+    // The update and the item's hierarchy lists as they are after it, in one round trip; the
+    // item itself is what was just written, so it is not read back.
+    let now = pm_shared::now_secs();
+    let rows: Vec<hierarchy::FillRow> = sqlx::query_as(&UPDATE_THEN_HIERARCHY)
+        .bind(&next.title)
+        .bind(&next.description)
+        .bind(&next.status)
+        .bind(&next.priority)
+        .bind(next.story_points)
+        .bind(next.position)
+        .bind(&next.assignee_id)
+        .bind(&next.sprint_id)
+        .bind(&next.parent_id)
+        .bind(now)
+        .bind(&actor.user_id)
+        .bind(&id)
+        .bind(&id)
+        .bind(hierarchy::MAX_DEPTH)
+        .bind(&id)
+        .bind(hierarchy::MAX_DEPTH)
+        .fetch_all(&mut *conn)
+        .await?;
+    next.version += 1;
+    next.updated_at = now;
+    next.updated_by = actor.user_id.clone();
+    let mut item = next.into_proto();
+    hierarchy::set_lists(&mut item, rows);
     let event = Payload::WorkItemUpdated(proto::WorkItemUpdated {
         work_item: Some(item.clone()),
         changes: changes.clone(),
@@ -367,6 +374,17 @@ async fn check_parent(
     }
     Ok(parent.id)
 }
+
+/// An update of an item's editable fields (12 parameters, the id last), then
+/// [`hierarchy::FILL_SQL`] for that item.
+static UPDATE_THEN_HIERARCHY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE pm_work_items SET title = ?, description = ?, status = ?, priority = ?, \
+         story_points = ?, position = ?, assignee_id = ?, sprint_id = ?, parent_id = ?, \
+         version = version + 1, updated_at = ?, updated_by = ? WHERE id = ?;\n{}",
+        hierarchy::FILL_SQL
+    )
+});
 
 async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::WorkItem> {
     let mut item = queries::work_item(conn, id)

@@ -4,7 +4,7 @@ use pm_shared::proto::WorkItem;
 use sqlx::SqliteConnection;
 
 /// The deepest chain followed; deeper data (only possible through corruption) is cut off.
-const MAX_DEPTH: i64 = pm_shared::hierarchy::MAX_DEPTH as i64;
+pub const MAX_DEPTH: i64 = pm_shared::hierarchy::MAX_DEPTH as i64;
 
 /// Nearest parent first.
 pub async fn ancestors(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Vec<String>> {
@@ -42,48 +42,56 @@ pub async fn descendants(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<
     .await
 }
 
-/// Fills both lists of one item: the two walks of [`ancestors`] and [`descendants`] in one
-/// query, so one round trip to the database connection instead of two on every item a write
-/// returns.
-pub async fn fill(conn: &mut SqliteConnection, item: &mut WorkItem) -> sqlx::Result<()> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "WITH RECURSIVE
-         up(id, parent_id, depth) AS (
-             SELECT id, parent_id, 0 FROM pm_work_items WHERE id = ?1
-             UNION ALL
-             SELECT w.id, w.parent_id, up.depth + 1
-             FROM pm_work_items w JOIN up ON w.id = up.parent_id
-             WHERE w.deleted_at IS NULL AND up.depth < ?2
-         ),
-         down(id, depth) AS (
-             SELECT id, 0 FROM pm_work_items WHERE id = ?1
-             UNION ALL
-             SELECT w.id, down.depth + 1
-             FROM pm_work_items w JOIN down ON w.parent_id = down.id
-             WHERE w.deleted_at IS NULL AND down.depth < ?2
-         )
-         SELECT 0 AS side, id, depth FROM up WHERE depth > 0
+/// Both walks of [`ancestors`] and [`descendants`] in one query, as rows of (side: 0 up / 1
+/// down, id, depth). Plain `?` parameters (id, depth, id, depth), so the query can follow
+/// another statement in one round trip (a work item update does).
+pub const FILL_SQL: &str = "WITH RECURSIVE
+     up(id, parent_id, depth) AS (
+         SELECT id, parent_id, 0 FROM pm_work_items WHERE id = ?
          UNION ALL
-         SELECT 1 AS side, id, depth FROM down WHERE depth > 0
-         ORDER BY side, depth, id",
-    )
-    .bind(&item.id)
-    .bind(MAX_DEPTH)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|(side, id, _depth): (i64, String, i64)| (side, id))
-    .collect();
+         SELECT w.id, w.parent_id, up.depth + 1
+         FROM pm_work_items w JOIN up ON w.id = up.parent_id
+         WHERE w.deleted_at IS NULL AND up.depth < ?
+     ),
+     down(id, depth) AS (
+         SELECT id, 0 FROM pm_work_items WHERE id = ?
+         UNION ALL
+         SELECT w.id, down.depth + 1
+         FROM pm_work_items w JOIN down ON w.parent_id = down.id
+         WHERE w.deleted_at IS NULL AND down.depth < ?
+     )
+     SELECT 0 AS side, id, depth FROM up WHERE depth > 0
+     UNION ALL
+     SELECT 1 AS side, id, depth FROM down WHERE depth > 0
+     ORDER BY side, depth, id";
+
+pub type FillRow = (i64, String, i64);
+
+/// Fills both lists of one item in one round trip to the database connection (instead of one
+/// per walk) on every item a write returns.
+pub async fn fill(conn: &mut SqliteConnection, item: &mut WorkItem) -> sqlx::Result<()> {
+    let rows: Vec<FillRow> = sqlx::query_as(FILL_SQL)
+        .bind(&item.id)
+        .bind(MAX_DEPTH)
+        .bind(&item.id)
+        .bind(MAX_DEPTH)
+        .fetch_all(&mut *conn)
+        .await?;
+    set_lists(item, rows);
+    Ok(())
+}
+
+/// Sets `item`'s lists from the rows of [`FILL_SQL`].
+pub fn set_lists(item: &mut WorkItem, rows: Vec<FillRow>) {
     item.ancestor_ids.clear();
     item.descendant_ids.clear();
-    for (side, id) in rows {
+    for (side, id, _depth) in rows {
         if side == 0 {
             item.ancestor_ids.push(id);
         } else {
             item.descendant_ids.push(id);
         }
     }
-    Ok(())
 }
 
 /// Fills the lists of every item of a loaded set (a project's snapshot) in memory, exactly as

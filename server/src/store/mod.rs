@@ -24,6 +24,8 @@ pub struct Store {
     /// Users known to have a row in `users` (rows are never deleted), so a write does not
     /// spend a statement on `INSERT OR IGNORE` for someone it has seen before.
     known_users: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Each stream's last seq, for the holder of the writer (see [`events::SeqCounter`]).
+    pub seqs: events::SeqCounter,
 }
 
 /// Bound on [`Store`]'s memory of known users; past it the set starts over.
@@ -70,6 +72,7 @@ impl Store {
             writer: Mutex::new(writer),
             epoch,
             known_users: Default::default(),
+            seqs: Default::default(),
         })
     }
 
