@@ -72,7 +72,7 @@ else
     "fanout-100|fanout -n 100 -r 100 -d 10"
     "fanout-1000|fanout -n 1000 -r 100 -d 10"
     "throughput|throughput -w 4 -n 100 -d 10"
-    "slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 3"
+    "slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 7"
     "idle|idle -c $IDLE"
     "growth|growth --sizes 0,10000,50000 --samples 200"
   )
@@ -166,7 +166,8 @@ for entry in "${SUITE[@]}"; do FILES+=("$RESULTS/${entry%%|*}.json"); done
   echo "/proc). Scenarios that load the machine near saturation (fan-out to 1,000 subscribers, the"
   echo "slow consumer at 500/s) vary by up to 10x between runs of the same binary; idle memory,"
   echo "throughput and growth repeat within about 20 %. Comparisons are made within one run where"
-  echo "possible (growth interleaves its two projects; slow-consumer alternates rounds)."
+  echo "possible (growth interleaves its two projects; slow-consumer alternates its runs ABBA and"
+  echo "takes the median of seven rounds)."
   echo
   echo "## Commands"
   echo

@@ -665,9 +665,17 @@ pub async fn slow_consumer(env: &Env, p: &SlowConsumerParams) -> Result<Report> 
     };
     let mut baselines = Vec::new();
     let mut slows = Vec::new();
-    for _ in 0..p.rounds.max(1) {
-        baselines.push(live_run(env, cfg(None)).await?);
-        slows.push(live_run(env, cfg(Some(p.slow_rcvbuf))).await?);
+    for round in 0..p.rounds.max(1) {
+        // Alternating which run goes first (ABBA) keeps drift and whatever one run leaves
+        // behind for the next (a growing database, a closing connection) from counting against
+        // one side only.
+        if round % 2 == 0 {
+            baselines.push(live_run(env, cfg(None)).await?);
+            slows.push(live_run(env, cfg(Some(p.slow_rcvbuf))).await?);
+        } else {
+            slows.push(live_run(env, cfg(Some(p.slow_rcvbuf))).await?);
+            baselines.push(live_run(env, cfg(None)).await?);
+        }
     }
     // A shared machine drifts between runs, so each round compares its two adjacent runs and
     // the figure is the median of those per-round ratios.

@@ -424,3 +424,123 @@ async fn admin_endpoints_need_an_admin_token() {
         .expect("post");
     assert_eq!(r.status(), 200);
 }
+
+/// Sends `payloads` back to back while the writer is held, so that they are committed as one
+/// group, then waits for all the answers.
+async fn one_group(server: &TestServer, client: &mut WsClient, payloads: Vec<Payload>) {
+    let writer = server.state.store.writer().await;
+    let ids: Vec<String> = (0..payloads.len())
+        .map(|n| format!("group-{n}-{}", uuid::Uuid::new_v4()))
+        .collect();
+    for (id, payload) in ids.iter().zip(payloads) {
+        client
+            .send(&proto::WebSocketMessage {
+                message_id: id.clone(),
+                payload: Some(payload),
+                ..Default::default()
+            })
+            .await;
+    }
+    let mut waited = 0;
+    while server.state.writes.waiting() < ids.len() {
+        waited += 1;
+        assert!(waited < 500, "the writes never queued together");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(writer);
+    for id in &ids {
+        let answer = client.await_response(id).await;
+        assert!(
+            !matches!(answer.payload, Some(Payload::Error(_))),
+            "{answer:?}"
+        );
+    }
+}
+
+fn retitle_project(project: &proto::Project, version: i32, title: &str) -> Payload {
+    Payload::UpdateProjectRequest(proto::UpdateProjectRequest {
+        project_id: project.id.clone(),
+        expected_version: version,
+        title: Some(title.into()),
+        ..Default::default()
+    })
+}
+
+fn titles_seen(events: &[proto::WebSocketMessage]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Some(Payload::ProjectUpdated(u)) => u.project.as_ref().map(|p| p.title.clone()),
+            Some(Payload::WorkItemCreated(c)) => c.work_item.as_ref().map(|w| w.title.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Membership changes committed in one group with other writes take effect exactly at their
+/// place in it: a new member gets what comes after the admission and nothing before it, a
+/// removed member gets what came before the removal and nothing after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_changes_take_effect_at_their_place_in_a_group() {
+    let server = team_server().await;
+    let mut alice = connect(&server, ALICE).await;
+    let project = alice.create_project("Grouped", "GRP").await;
+    let mut bob = connect(&server, BOB).await;
+    // Listing projects subscribes to the workspace stream, where project updates go.
+    let (visible, _) = bob.list_projects().await;
+    assert!(visible.is_empty());
+
+    one_group(
+        &server,
+        &mut alice,
+        vec![
+            retitle_project(&project, project.version, "before admission"),
+            Payload::AddProjectMemberRequest(proto::AddProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: BOB.into(),
+                role: "editor".into(),
+            }),
+            retitle_project(&project, project.version + 1, "after admission"),
+        ],
+    )
+    .await;
+    let mut seen = Vec::new();
+    while let Some(e) = bob.try_next_event(Duration::from_millis(500)).await {
+        seen.push(e);
+    }
+    assert_eq!(titles_seen(&seen), ["after admission"]);
+
+    bob.subscribe(&[&project.id]).await;
+    one_group(
+        &server,
+        &mut alice,
+        vec![
+            create_item_req(
+                &project.id,
+                proto::WorkItemType::Task,
+                "before removal",
+                None,
+            ),
+            Payload::RemoveProjectMemberRequest(proto::RemoveProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: BOB.into(),
+            }),
+            create_item_req(
+                &project.id,
+                proto::WorkItemType::Task,
+                "after removal",
+                None,
+            ),
+            retitle_project(&project, project.version + 2, "after removal"),
+        ],
+    )
+    .await;
+    let mut seen = Vec::new();
+    while let Some(e) = bob.try_next_event(Duration::from_millis(500)).await {
+        seen.push(e);
+    }
+    assert_eq!(titles_seen(&seen), ["before removal"]);
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e.payload, Some(Payload::ProjectMemberRemoved(_)))));
+}
