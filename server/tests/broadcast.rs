@@ -505,6 +505,15 @@ async fn twelve_events_reach_subscriber(mut via: Via, server: &TestServer) {
     check_entry(&entry, "sprint", &sprint, "deleted", &actor);
     assert_eq!(expect_payload!(ev, SprintDeleted).sprint_id, sprint);
     assert!(b.sprints(&p).await.0.is_empty());
+    // The story was in it: back to the backlog, as an update of its own.
+    let (entry, ev) = recv_mutation(&mut b, &mut seqs, &epoch).await;
+    check_entry(&entry, "work_item", &story, "updated", &actor);
+    let wu = expect_payload!(ev, WorkItemUpdated);
+    assert_eq!(
+        wu.changes,
+        vec![field_change("sprint_id", Some(&sprint), None)]
+    );
+    assert_eq!(wu.work_item.expect("item").sprint_id, None);
 
     // 9. WorkItemDeleted (child first; the parent is blocked while it has children).
     for id in [&story, &epic] {
@@ -516,7 +525,7 @@ async fn twelve_events_reach_subscriber(mut via: Via, server: &TestServer) {
     }
     let (items, snap) = b.work_items(&p).await;
     assert!(items.is_empty());
-    assert_eq!(snap.seq, 14, "fourteen events in the project stream");
+    assert_eq!(snap.seq, 15, "fifteen events in the project stream");
 
     // 10. ProjectDeleted, on the workspace stream, delivered once.
     via.delete_project(&p, project.version).await;
@@ -883,4 +892,89 @@ async fn an_update_that_changes_nothing_writes_and_broadcasts_nothing() {
         ))
         .await;
     assert_eq!(expect_payload!(log, ActivityLogList).total_count, 1);
+}
+
+/// Deleting a sprint takes its live items back to the backlog: the answer is SprintDeleted,
+/// and every subscriber gets SprintDeleted, then one WorkItemUpdated per item (sprint cleared,
+/// version bumped), with consecutive seqs. Items elsewhere, and deleted ones, are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_sprint_returns_its_items_to_the_backlog() {
+    let server = TestServer::start().await;
+    let mut alice = server.connect(USER_A).await;
+    let project = alice.create_project("Sprints", "SPR").await;
+    let sprint = alice.create_sprint(&project.id, "Sprint 1").await;
+    let mut in_sprint = Vec::new();
+    for title in ["one", "two", "gone"] {
+        let item = alice
+            .create_item(&project.id, WorkItemType::Task, title, None)
+            .await;
+        let item = alice
+            .update_item(proto::UpdateWorkItemRequest {
+                sprint_id: Some(sprint.id.clone()),
+                ..upd(&item.id, item.version)
+            })
+            .await;
+        in_sprint.push(item);
+    }
+    let elsewhere = alice
+        .create_item(&project.id, WorkItemType::Task, "backlog", None)
+        .await;
+    let gone = in_sprint.pop().expect("three items");
+    alice
+        .request(Payload::DeleteWorkItemRequest(
+            proto::DeleteWorkItemRequest {
+                work_item_id: gone.id.clone(),
+            },
+        ))
+        .await;
+
+    let mut bob = server.connect(USER_B).await;
+    let (_, snapshot) = bob.work_items(&project.id).await;
+    bob.subscribe(&[&project.id]).await;
+    let reply = alice
+        .request(Payload::DeleteSprintRequest(proto::DeleteSprintRequest {
+            sprint_id: sprint.id.clone(),
+        }))
+        .await;
+    assert_eq!(expect_payload!(reply, SprintDeleted).sprint_id, sprint.id);
+
+    let mut events = Vec::new();
+    while events.len() < 3 {
+        let e = bob.next_event(TIMEOUT).await;
+        if e.seq > 0 {
+            events.push(e);
+        }
+    }
+    bob.expect_no_event(QUIET).await;
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [snapshot.seq + 1, snapshot.seq + 2, snapshot.seq + 3]);
+    assert_eq!(
+        expect_payload!(events[0], SprintDeleted).sprint_id,
+        sprint.id
+    );
+    for (event, before) in events[1..].iter().zip(&in_sprint) {
+        let updated = expect_payload!(event, WorkItemUpdated);
+        let item = updated.work_item.clone().expect("item");
+        assert_eq!(item.id, before.id);
+        assert_eq!(item.sprint_id, None);
+        assert_eq!(item.version, before.version + 1);
+        assert_eq!(updated.changes.len(), 1);
+        assert_eq!(updated.changes[0].field_name, "sprint_id");
+        assert_eq!(
+            updated.changes[0].old_value.as_deref(),
+            Some(sprint.id.as_str())
+        );
+    }
+
+    let (items, _) = bob.work_items(&project.id).await;
+    assert!(items.iter().all(|i| i.sprint_id.is_none()), "{items:?}");
+    let untouched = items
+        .iter()
+        .find(|i| i.id == elsewhere.id)
+        .expect("backlog item");
+    assert_eq!(untouched.version, elsewhere.version);
+    assert!(
+        items.iter().all(|i| i.id != gone.id),
+        "deleted items stay deleted"
+    );
 }

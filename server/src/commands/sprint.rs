@@ -4,7 +4,7 @@ use pm_shared::domain::{self, limits, SprintStatus};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 
-use super::{check_version, parse_id, track, Action, Actor, Change, Effect};
+use super::{check_version, parse_id, track, Action, Actor, Batch, Change, Effect};
 use crate::error::{AppError, AppResult};
 use crate::store::queries;
 
@@ -14,7 +14,16 @@ fn change(
     changes: Vec<proto::FieldChange>,
     event: Payload,
 ) -> Effect {
-    Effect::Changed(Change {
+    Effect::Changed(sprint_change(sprint, action, changes, event))
+}
+
+fn sprint_change(
+    sprint: &proto::Sprint,
+    action: Action,
+    changes: Vec<proto::FieldChange>,
+    event: Payload,
+) -> Change {
+    Change {
         project_id: sprint.project_id.clone(),
         lifecycle: false,
         entity_type: "sprint",
@@ -22,7 +31,7 @@ fn change(
         action,
         changes,
         event,
-    })
+    }
 }
 
 pub async fn create(
@@ -204,11 +213,21 @@ pub async fn delete(
     .bind(&id)
     .execute(&mut *conn)
     .await?;
+    // Its items go back to the backlog, as in Jira: an item must not point at a sprint that no
+    // longer exists. The answer is the SprintDeleted event, the first of the batch.
+    let freed = super::work_item::leave_sprint(conn, actor, &id).await?;
     let event = Payload::SprintDeleted(proto::SprintDeleted {
         sprint_id: id,
         user_id: actor.user_id.clone(),
     });
-    Ok(change(&sprint, Action::Deleted, Vec::new(), event))
+    let deleted = sprint_change(&sprint, Action::Deleted, Vec::new(), event);
+    if freed.is_empty() {
+        return Ok(Effect::Changed(deleted));
+    }
+    Ok(Effect::Batch(Batch {
+        changes: std::iter::once(deleted).chain(freed).collect(),
+        response: None,
+    }))
 }
 
 async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::Sprint> {

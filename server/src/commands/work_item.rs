@@ -386,6 +386,53 @@ static UPDATE_THEN_HIERARCHY: std::sync::LazyLock<String> = std::sync::LazyLock:
     )
 });
 
+/// Takes every live item of a sprint that is being deleted back to the backlog (no sprint):
+/// one update per item, so every client's store and the history follow. Part of the sprint's
+/// delete, in its transaction.
+pub async fn leave_sprint(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    sprint_id: &str,
+) -> AppResult<Vec<Change>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM pm_work_items WHERE sprint_id = ? AND deleted_at IS NULL ORDER BY item_number",
+    )
+    .bind(sprint_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let now = pm_shared::now_secs();
+    let mut changes = Vec::with_capacity(ids.len());
+    for id in ids {
+        sqlx::query(
+            "UPDATE pm_work_items SET sprint_id = NULL, version = version + 1, updated_at = ?, \
+             updated_by = ? WHERE id = ?",
+        )
+        .bind(now)
+        .bind(&actor.user_id)
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?;
+        let item = load(conn, &id).await?;
+        let mut fields = Vec::new();
+        track(&mut fields, "sprint_id", Some(sprint_id.to_string()), None);
+        let event = Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(item.clone()),
+            changes: fields.clone(),
+            user_id: actor.user_id.clone(),
+        });
+        changes.push(Change {
+            project_id: item.project_id.clone(),
+            lifecycle: false,
+            entity_type: "work_item",
+            entity_id: item.id.clone(),
+            action: Action::Updated,
+            changes: fields,
+            event,
+        });
+    }
+    Ok(changes)
+}
+
 async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::WorkItem> {
     let mut item = queries::work_item(conn, id)
         .await?
