@@ -154,6 +154,23 @@ pub enum Effect {
     },
     /// Several changes committed together (see [`Batch`]).
     Batch(Batch),
+    /// A change whose own write the command leaves to the pipeline, which runs it in the same
+    /// round trip as the activity row and the event (see [`DeferredWrite`]).
+    Deferred(Change, DeferredWrite),
+}
+
+/// One statement a command has validated but not run: the pipeline runs it first in its last
+/// round trip. Only for a write that nothing else in the command reads back, and that can fail
+/// only as any write can (then the whole command fails, as always).
+pub struct DeferredWrite {
+    pub sql: &'static str,
+    pub binds: Vec<Bind>,
+}
+
+/// A parameter of a [`DeferredWrite`].
+pub enum Bind {
+    Text(Option<String>),
+    Int(Option<i64>),
 }
 
 /// Changes of one command that belong to more than one event: a sync import, or a timer start
@@ -281,7 +298,9 @@ pub(crate) async fn apply(
     // Permission is checked on the project the command turned out to touch, inside the same
     // transaction: a refusal rolls everything back.
     let touched: Vec<&str> = match &effect {
-        Effect::Changed(change) => vec![change.project_id.as_str()],
+        Effect::Changed(change) | Effect::Deferred(change, _) => {
+            vec![change.project_id.as_str()]
+        }
         Effect::Unchanged { project_id, .. } => vec![project_id.as_str()],
         // An import needs the role on every project it touches; other batches (a timer start
         // that stops the caller's own timer elsewhere) on the project they were aimed at.
@@ -313,8 +332,9 @@ pub(crate) async fn apply(
         }
     }
     let new_user = (!known_user).then(|| actor.user_id.clone());
-    let change = match effect {
-        Effect::Changed(change) => change,
+    let (change, deferred) = match effect {
+        Effect::Changed(change) => (change, None),
+        Effect::Deferred(change, write) => (change, Some(write)),
         Effect::Batch(batch) => {
             let mut applied = apply_batch(state, tx, actor, idempotency, batch).await?;
             applied.new_user = new_user;
@@ -336,7 +356,19 @@ pub(crate) async fn apply(
         activity,
         event_frame,
         advanced_savepoint,
-    } = append_change(state, tx, actor, &change, now, idempotency, then).await?;
+    } = append_change(
+        state,
+        tx,
+        actor,
+        &change,
+        now,
+        Tail {
+            first: deferred.as_ref(),
+            idempotency,
+            then,
+        },
+    )
+    .await?;
     let committed = Committed {
         event: change.event,
         stream,
@@ -404,7 +436,7 @@ async fn apply_batch(
             activity,
             event_frame,
             ..
-        } = append_change(state, tx, actor, &change, now, None, None).await?;
+        } = append_change(state, tx, actor, &change, now, Tail::default()).await?;
         let activity_frame = WebSocketMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
             timestamp: now,
@@ -484,37 +516,40 @@ const ACTIVITY_SQL: &str = "INSERT INTO pm_activity_log (id, project_id, entity_
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const REMEMBER_SQL: &str = "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) VALUES (?, ?, ?, ?, ?)";
 
-/// The tail of every write, one round trip: the activity row; the stream's new last seq; the
-/// event (sqlx binds the parameters of a multi-statement query in order). Optionally followed
-/// by the idempotency record and by the group's savepoint step.
-fn tail_sql(remember: bool, then: Option<&'static str>) -> &'static str {
-    use std::sync::LazyLock;
-    fn build(remember: bool, then: Option<&str>) -> String {
-        let mut sql = format!(
-            "{ACTIVITY_SQL};\n{};\n{}",
-            events::TAKE_SEQ_SQL,
-            events::APPEND_SQL
-        );
-        if remember {
-            sql.push_str(";\n");
-            sql.push_str(REMEMBER_SQL);
-        }
-        if let Some(then) = then {
-            sql.push_str(";\n");
-            sql.push_str(then);
-        }
-        sql
+/// The tail of every write, one round trip: a deferred write, if any; the activity row; the
+/// stream's new last seq; the event (sqlx binds the parameters of a multi-statement query in
+/// order). Optionally followed by the idempotency record and by the group's savepoint step.
+fn tail_sql(tail: &Tail<'_>) -> String {
+    let mut sql = String::new();
+    if let Some(first) = tail.first {
+        sql.push_str(first.sql);
+        sql.push_str(";\n");
     }
-    static PLAIN: LazyLock<String> = LazyLock::new(|| build(false, None));
-    static REMEMBER: LazyLock<String> = LazyLock::new(|| build(true, None));
-    static PLAIN_NEXT: LazyLock<String> = LazyLock::new(|| build(false, Some(group::NEXT)));
-    static REMEMBER_NEXT: LazyLock<String> = LazyLock::new(|| build(true, Some(group::NEXT)));
-    match (remember, then) {
-        (false, None) => &PLAIN,
-        (true, None) => &REMEMBER,
-        (false, Some(_)) => &PLAIN_NEXT,
-        (true, Some(_)) => &REMEMBER_NEXT,
+    sql.push_str(ACTIVITY_SQL);
+    sql.push_str(";\n");
+    sql.push_str(events::TAKE_SEQ_SQL);
+    sql.push_str(";\n");
+    sql.push_str(events::APPEND_SQL);
+    if tail.idempotency.is_some() {
+        sql.push_str(";\n");
+        sql.push_str(REMEMBER_SQL);
     }
+    if let Some(then) = tail.then {
+        sql.push_str(";\n");
+        sql.push_str(then);
+    }
+    sql
+}
+
+/// What goes into a write's last round trip besides its activity row and event.
+#[derive(Default)]
+struct Tail<'a> {
+    /// The command's own deferred write, run first.
+    first: Option<&'a DeferredWrite>,
+    /// (operation, message_id) of an idempotent command: its answer is remembered.
+    idempotency: Option<(&'a str, &'a str)>,
+    /// The group's savepoint step, run last (only [`group::NEXT`] is ever given).
+    then: Option<&'static str>,
 }
 
 /// A change as written: where its event sits, its activity entry and its encoded event.
@@ -527,16 +562,15 @@ struct Appended {
 }
 
 /// Writes a change's activity row and its event, numbered with the stream's next seq (and, for
-/// an idempotent command, what a retry is answered with) in ONE round trip; then `then`, if
-/// given (only [`group::NEXT`] is ever given).
+/// an idempotent command, what a retry is answered with) in ONE round trip, with the rest of
+/// `tail` (see [`Tail`]).
 async fn append_change(
     state: &AppState,
     tx: &mut SqliteConnection,
     actor: &Actor,
     change: &Change,
     now: i64,
-    idempotency: Option<(&str, &str)>,
-    then: Option<&'static str>,
+    tail: Tail<'_>,
 ) -> AppResult<Appended> {
     let stream = if change.lifecycle {
         WORKSPACE.to_string()
@@ -554,20 +588,25 @@ async fn append_change(
         stream: stream.clone(),
     }
     .encode_to_vec();
+    let sql = tail_sql(&tail);
+    let mut query = sqlx::query(&sql);
+    if let Some(first) = tail.first {
+        for bind in &first.binds {
+            query = match bind {
+                Bind::Text(v) => query.bind(v.as_deref()),
+                Bind::Int(v) => query.bind(*v),
+            };
+        }
+    }
     let mut query = row
-        .bind(
-            sqlx::query(tail_sql(idempotency.is_some(), then)),
-            actor,
-            change,
-            now,
-        )
+        .bind(query, actor, change, now)
         .bind(&stream)
         .bind(seq as i64)
         .bind(&stream)
         .bind(seq as i64)
         .bind(&event_frame)
         .bind(now);
-    let remembered = idempotency.map(|(operation, message_id)| {
+    let remembered = tail.idempotency.map(|(operation, message_id)| {
         let answer = remembered(&Committed {
             event: change.event.clone(),
             stream: stream.clone(),
@@ -590,7 +629,7 @@ async fn append_change(
         stream,
         seq,
         event_frame,
-        advanced_savepoint: then.is_some(),
+        advanced_savepoint: tail.then.is_some(),
     })
 }
 

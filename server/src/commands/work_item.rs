@@ -3,7 +3,7 @@ use pm_shared::domain::{self, limits, ItemType};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 
-use super::{check_version, parse_id, track, Action, Actor, Change, Effect};
+use super::{check_version, parse_id, track, Action, Actor, Bind, Change, DeferredWrite, Effect};
 use crate::error::{AppError, AppResult};
 use crate::store::rows::WorkItemRow;
 use crate::store::{hierarchy, queries};
@@ -14,7 +14,16 @@ fn change(
     changes: Vec<proto::FieldChange>,
     event: Payload,
 ) -> Effect {
-    Effect::Changed(Change {
+    Effect::Changed(item_change(item, action, changes, event))
+}
+
+fn item_change(
+    item: &proto::WorkItem,
+    action: Action,
+    changes: Vec<proto::FieldChange>,
+    event: Payload,
+) -> Change {
+    Change {
         project_id: item.project_id.clone(),
         lifecycle: false,
         entity_type: "work_item",
@@ -22,7 +31,7 @@ fn change(
         action,
         changes,
         event,
-    })
+    }
 }
 
 pub async fn create(
@@ -125,7 +134,8 @@ pub async fn update(
     req: proto::UpdateWorkItemRequest,
 ) -> AppResult<Effect> {
     let id = parse_id("work_item_id", &req.work_item_id)?;
-    let row = queries::work_item(conn, &id)
+    // The item and its hierarchy lists in one round trip.
+    let (row, lists) = queries::work_item_with_lists(conn, &id)
         .await?
         .ok_or_else(|| AppError::not_found("Work item", &id))?;
     check_version(req.expected_version, row.version)?;
@@ -218,7 +228,7 @@ pub async fn update(
     let changes = diff(&row, &next);
     if changes.is_empty() {
         let mut current = row.into_proto();
-        hierarchy::fill(conn, &mut current).await?;
+        hierarchy::set_lists(&mut current, lists);
         return Ok(Effect::Unchanged {
             project_id: current.project_id.clone(),
             current: Payload::WorkItemUpdated(proto::WorkItemUpdated {
@@ -228,39 +238,64 @@ pub async fn update(
             }),
         });
     }
-    // The update and the item's hierarchy lists as they are after it, in one round trip; the
-    // item itself is what was just written, so it is not read back.
     let now = pm_shared::now_secs();
-    let rows: Vec<hierarchy::FillRow> = sqlx::query_as(&UPDATE_THEN_HIERARCHY)
-        .bind(&next.title)
-        .bind(&next.description)
-        .bind(&next.status)
-        .bind(&next.priority)
-        .bind(next.story_points)
-        .bind(next.position)
-        .bind(&next.assignee_id)
-        .bind(&next.sprint_id)
-        .bind(&next.parent_id)
-        .bind(now)
-        .bind(&actor.user_id)
-        .bind(&id)
-        .bind(&id)
-        .bind(hierarchy::MAX_DEPTH)
-        .bind(&id)
-        .bind(hierarchy::MAX_DEPTH)
-        .fetch_all(&mut *conn)
-        .await?;
+    let binds = vec![
+        Bind::Text(Some(next.title.clone())),
+        Bind::Text(next.description.clone()),
+        Bind::Text(Some(next.status.clone())),
+        Bind::Text(Some(next.priority.clone())),
+        Bind::Int(next.story_points),
+        Bind::Int(Some(next.position)),
+        Bind::Text(next.assignee_id.clone()),
+        Bind::Text(next.sprint_id.clone()),
+        Bind::Text(next.parent_id.clone()),
+        Bind::Int(Some(now)),
+        Bind::Text(Some(actor.user_id.clone())),
+        Bind::Text(Some(id.clone())),
+    ];
+    let reparented = next.parent_id != row.parent_id;
     next.version += 1;
     next.updated_at = now;
     next.updated_by = actor.user_id.clone();
     let mut item = next.into_proto();
-    hierarchy::set_lists(&mut item, rows);
-    let event = Payload::WorkItemUpdated(proto::WorkItemUpdated {
-        work_item: Some(item.clone()),
-        changes: changes.clone(),
-        user_id: actor.user_id.clone(),
-    });
-    Ok(change(&item, Action::Updated, changes, event))
+    let updated = |item: &proto::WorkItem, changes: Vec<proto::FieldChange>| {
+        let event = Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(item.clone()),
+            changes: changes.clone(),
+            user_id: actor.user_id.clone(),
+        });
+        item_change(item, Action::Updated, changes, event)
+    };
+    if reparented {
+        // The lists change with the parent: write now, and read them as they are after it, in
+        // one round trip.
+        let mut query = sqlx::query_as(&UPDATE_THEN_HIERARCHY);
+        for bind in binds {
+            query = match bind {
+                Bind::Text(v) => query.bind(v),
+                Bind::Int(v) => query.bind(v),
+            };
+        }
+        let rows: Vec<hierarchy::FillRow> = query
+            .bind(&id)
+            .bind(hierarchy::MAX_DEPTH)
+            .bind(&id)
+            .bind(hierarchy::MAX_DEPTH)
+            .fetch_all(&mut *conn)
+            .await?;
+        hierarchy::set_lists(&mut item, rows);
+        return Ok(Effect::Changed(updated(&item, changes)));
+    }
+    // Same parent, same lists: the item is exactly what the update writes, so the write can
+    // wait for the pipeline's last round trip (nothing reads it back in between).
+    hierarchy::set_lists(&mut item, lists);
+    Ok(Effect::Deferred(
+        updated(&item, changes),
+        DeferredWrite {
+            sql: UPDATE_SQL,
+            binds,
+        },
+    ))
 }
 
 pub async fn delete(
@@ -375,16 +410,14 @@ async fn check_parent(
     Ok(parent.id)
 }
 
-/// An update of an item's editable fields (12 parameters, the id last), then
-/// [`hierarchy::FILL_SQL`] for that item.
-static UPDATE_THEN_HIERARCHY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "UPDATE pm_work_items SET title = ?, description = ?, status = ?, priority = ?, \
-         story_points = ?, position = ?, assignee_id = ?, sprint_id = ?, parent_id = ?, \
-         version = version + 1, updated_at = ?, updated_by = ? WHERE id = ?;\n{}",
-        hierarchy::FILL_SQL
-    )
-});
+/// An update of an item's editable fields (12 parameters, the id last).
+const UPDATE_SQL: &str = "UPDATE pm_work_items SET title = ?, description = ?, status = ?, \
+     priority = ?, story_points = ?, position = ?, assignee_id = ?, sprint_id = ?, \
+     parent_id = ?, version = version + 1, updated_at = ?, updated_by = ? WHERE id = ?";
+
+/// [`UPDATE_SQL`], then [`hierarchy::FILL_SQL`] for that item.
+static UPDATE_THEN_HIERARCHY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{UPDATE_SQL};\n{}", hierarchy::FILL_SQL));
 
 /// Takes every live item of a sprint that is being deleted back to the backlog (no sprint):
 /// one update per item, so every client's store and the history follow. Part of the sprint's
@@ -420,15 +453,7 @@ pub async fn leave_sprint(
             changes: fields.clone(),
             user_id: actor.user_id.clone(),
         });
-        changes.push(Change {
-            project_id: item.project_id.clone(),
-            lifecycle: false,
-            entity_type: "work_item",
-            entity_id: item.id.clone(),
-            action: Action::Updated,
-            changes: fields,
-            event,
-        });
+        changes.push(item_change(&item, Action::Updated, fields, event));
     }
     Ok(changes)
 }

@@ -2,6 +2,7 @@
 //! Every lookup skips soft-deleted rows.
 use sqlx::SqliteConnection;
 
+use super::hierarchy;
 use super::rows::{
     ActivityRow, CommentRow, DependencyRow, LlmContextRow, ProjectRow, SprintRow, TimeEntryRow,
     WorkItemRow,
@@ -54,6 +55,42 @@ pub async fn work_item(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Op
     .fetch_optional(&mut *conn)
     .await
 }
+
+/// A live item and its hierarchy lists (as [`hierarchy::FILL_SQL`] rows), in one round trip:
+/// the row query and the walks run as one multi-statement query, told apart by their width.
+pub async fn work_item_with_lists(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<(WorkItemRow, Vec<hierarchy::FillRow>)>> {
+    use sqlx::{FromRow, Row};
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {WORK_ITEM_COLS} FROM pm_work_items WHERE id = ? AND deleted_at IS NULL;\n{}",
+            hierarchy::FILL_SQL
+        )
+    });
+    let rows = sqlx::query(&SQL)
+        .bind(id)
+        .bind(id)
+        .bind(hierarchy::MAX_DEPTH)
+        .bind(id)
+        .bind(hierarchy::MAX_DEPTH)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut item = None;
+    let mut lists = Vec::new();
+    for row in &rows {
+        if row.len() == FILL_WIDTH {
+            lists.push(hierarchy::FillRow::from_row(row)?);
+        } else {
+            item = Some(WorkItemRow::from_row(row)?);
+        }
+    }
+    Ok(item.map(|item| (item, lists)))
+}
+
+/// Columns of a [`hierarchy::FillRow`] (a work item row is much wider).
+const FILL_WIDTH: usize = 3;
 
 pub async fn work_item_by_number(
     conn: &mut SqliteConnection,
