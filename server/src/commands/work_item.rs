@@ -61,72 +61,103 @@ pub async fn create(
             .unwrap_or("medium"),
     )?;
     let project_id = parse_id("project_id", &req.project_id)?;
-    let project = queries::project(conn, &project_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("Project", &project_id))?;
     let parent_id = match req.parent_id.as_deref().filter(|p| !p.trim().is_empty()) {
-        Some(p) => Some(
-            check_parent(
-                conn,
-                item_type,
-                &project_id,
-                &parse_id("parent_id", p)?,
-                None,
-            )
-            .await?,
-        ),
+        Some(p) => Some(parse_id("parent_id", p)?),
         None => None,
     };
-    let position: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(position), 0) + 1 FROM pm_work_items \
-         WHERE project_id = ? AND parent_id IS ? AND deleted_at IS NULL",
-    )
-    .bind(&project_id)
-    .bind(&parent_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let id = uuid::Uuid::new_v4().to_string();
+    // The project, and the new item's place at the end of its siblings, in one round trip.
+    let (project, position) =
+        queries::project_and_next_position(conn, &project_id, parent_id.as_deref())
+            .await?
+            .ok_or_else(|| AppError::not_found("Project", &project_id))?;
+    if let Some(parent) = &parent_id {
+        check_parent(conn, item_type, &project_id, parent, None).await?;
+    }
     let now = pm_shared::now_secs();
-    sqlx::query(
-        "UPDATE pm_projects SET next_work_item_number = next_work_item_number + 1 WHERE id = ?",
-    )
-    .bind(&project_id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO pm_work_items (id, item_type, parent_id, project_id, position, title, description, status, \
-         priority, item_number, version, created_at, updated_at, created_by, updated_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(item_type.as_str())
-    .bind(&parent_id)
-    .bind(&project_id)
-    .bind(position)
-    .bind(&title)
-    .bind(&description)
-    .bind(status.as_str())
-    .bind(priority.as_str())
-    .bind(project.next_work_item_number)
-    .bind(now)
-    .bind(now)
-    .bind(&actor.user_id)
-    .bind(&actor.user_id)
-    .execute(&mut *conn)
-    .await?;
-    let item = load(conn, &id).await?;
-    let mut changes = Vec::new();
-    track(&mut changes, "title", None, Some(item.title.clone()));
-    track(&mut changes, "item_type", None, Some(item_type.to_string()));
-    track(&mut changes, "status", None, Some(item.status.clone()));
-    track(&mut changes, "priority", None, Some(item.priority.clone()));
-    track(&mut changes, "parent_id", None, item.parent_id.clone());
-    let event = Payload::WorkItemCreated(proto::WorkItemCreated {
-        work_item: Some(item.clone()),
-        user_id: actor.user_id.clone(),
-    });
-    Ok(change(&item, Action::Created, changes, event))
+    let row = WorkItemRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        item_type: item_type.as_str().to_string(),
+        parent_id,
+        project_id,
+        position,
+        title,
+        description,
+        status: status.as_str().to_string(),
+        priority: priority.as_str().to_string(),
+        story_points: None,
+        assignee_id: None,
+        sprint_id: None,
+        item_number: project.next_work_item_number,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        created_by: actor.user_id.clone(),
+        updated_by: actor.user_id.clone(),
+        deleted_at: None,
+    };
+    let binds = vec![
+        Bind::Text(Some(row.project_id.clone())),
+        Bind::Text(Some(row.id.clone())),
+        Bind::Text(Some(row.item_type.clone())),
+        Bind::Text(row.parent_id.clone()),
+        Bind::Text(Some(row.project_id.clone())),
+        Bind::Int(Some(row.position)),
+        Bind::Text(Some(row.title.clone())),
+        Bind::Text(row.description.clone()),
+        Bind::Text(Some(row.status.clone())),
+        Bind::Text(Some(row.priority.clone())),
+        Bind::Int(Some(row.item_number)),
+        Bind::Int(Some(now)),
+        Bind::Int(Some(now)),
+        Bind::Text(Some(actor.user_id.clone())),
+        Bind::Text(Some(actor.user_id.clone())),
+    ];
+    let created = |item: &proto::WorkItem| {
+        let mut changes = Vec::new();
+        track(&mut changes, "title", None, Some(item.title.clone()));
+        track(&mut changes, "item_type", None, Some(item_type.to_string()));
+        track(&mut changes, "status", None, Some(item.status.clone()));
+        track(&mut changes, "priority", None, Some(item.priority.clone()));
+        track(&mut changes, "parent_id", None, item.parent_id.clone());
+        let event = Payload::WorkItemCreated(proto::WorkItemCreated {
+            work_item: Some(item.clone()),
+            user_id: actor.user_id.clone(),
+        });
+        item_change(item, Action::Created, changes, event)
+    };
+    if row.parent_id.is_some() {
+        // Under a parent the new item's ancestor list is the parent's chain: write now and
+        // read the item back with its lists.
+        let mut query = sqlx::query(CREATE_SQL);
+        for bind in binds {
+            query = match bind {
+                Bind::Text(v) => query.bind(v),
+                Bind::Int(v) => query.bind(v),
+            };
+        }
+        query.execute(&mut *conn).await?;
+        let item = load(conn, &row.id).await?;
+        return Ok(Effect::Changed(created(&item)));
+    }
+    // A top-level item has no ancestors and no descendants yet: it is exactly the row above,
+    // so its write waits for the pipeline's last round trip (nothing reads it in between).
+    let item = row.into_proto();
+    Ok(Effect::Deferred(
+        created(&item),
+        DeferredWrite {
+            sql: CREATE_SQL,
+            binds,
+        },
+    ))
 }
+
+/// A new item: its project's next item number is taken (1 parameter: the project), then the
+/// row is written (14 parameters).
+const CREATE_SQL: &str =
+    "UPDATE pm_projects SET next_work_item_number = next_work_item_number + 1 WHERE id = ?; \
+     INSERT INTO pm_work_items (id, item_type, parent_id, project_id, position, title, \
+     description, status, priority, item_number, version, created_at, updated_at, created_by, \
+     updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)";
 
 pub async fn update(
     conn: &mut SqliteConnection,

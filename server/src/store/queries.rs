@@ -92,6 +92,36 @@ pub async fn work_item_with_lists(
 /// Columns of a [`hierarchy::FillRow`] (a work item row is much wider).
 const FILL_WIDTH: usize = 3;
 
+/// A live project and the position a new item gets under `parent_id` (at the end of its
+/// siblings), in one round trip.
+pub async fn project_and_next_position(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+    parent_id: Option<&str>,
+) -> sqlx::Result<Option<(ProjectRow, i64)>> {
+    use sqlx::{FromRow, Row};
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {PROJECT_COLS}, \
+             (SELECT COALESCE(MAX(position), 0) + 1 FROM pm_work_items \
+              WHERE project_id = ?1 AND parent_id IS ?2 AND deleted_at IS NULL) AS next_position \
+             FROM pm_projects WHERE id = ?1 AND deleted_at IS NULL"
+        )
+    });
+    let Some(row) = sqlx::query(&SQL)
+        .bind(project_id)
+        .bind(parent_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        ProjectRow::from_row(&row)?,
+        row.try_get("next_position")?,
+    )))
+}
+
 pub async fn work_item_by_number(
     conn: &mut SqliteConnection,
     project_id: &str,
