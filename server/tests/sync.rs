@@ -718,3 +718,61 @@ async fn a_reference_shaped_document_imports() {
         .await;
     assert_eq!(next.item_number, 221);
 }
+
+/// An import updates rows in place but never moves one to another owner: a sprint or a work
+/// item to another project, a comment to another work item. Each is refused naming the row and
+/// field, and nothing of the document is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_cannot_move_a_row_to_another_owner() {
+    let server = TestServer::start().await;
+    rich_project(&server).await;
+    let doc = export(&server, "").await;
+    let mut client = server.connect(USER_A).await;
+    let elsewhere = client.create_project("Elsewhere", "ELS").await;
+    let other_item = client
+        .create_item(&elsewhere.id, proto::WorkItemType::Epic, "other", None)
+        .await;
+    assert!(
+        doc["comments"].as_array().is_some_and(|c| !c.is_empty()),
+        "the rich project has comments"
+    );
+    let cases = [
+        (
+            "/sprints/0/project_id",
+            elsewhere.id.clone(),
+            "sprints[0].project_id",
+        ),
+        (
+            "/work_items/0/project_id",
+            elsewhere.id.clone(),
+            "work_items[0].project_id",
+        ),
+        (
+            "/comments/0/work_item_id",
+            other_item.id.clone(),
+            "comments[0].work_item_id",
+        ),
+    ];
+    for (pointer, owner, field) in cases {
+        let mut moved = doc.clone();
+        *moved.pointer_mut(pointer).expect(pointer) = json!(owner);
+        let reply = import(&server, &moved).await;
+        let err = reply.expect_error(400, "VALIDATION_ERROR");
+        assert!(
+            err["field"].as_str().is_some_and(|f| f.starts_with(field)),
+            "{field}: {err}"
+        );
+        assert!(
+            err["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("an import cannot move it")),
+            "{field}: {err}"
+        );
+    }
+    // Nothing was written: the unedited document still imports, changing nothing.
+    let result = import(&server, &doc).await;
+    for kind in ["projects", "sprints", "work_items", "comments"] {
+        let (created, updated, _) = counts(result.ok(), kind);
+        assert_eq!((created, updated), (0, 0), "{kind}: {}", result.ok());
+    }
+}

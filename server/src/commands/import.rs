@@ -41,6 +41,24 @@ struct Row<'a> {
 }
 
 impl Row<'_> {
+    /// An import may update a row but never move it to another owner (project, work item).
+    fn keep_owner(
+        &self,
+        field: &str,
+        what: &str,
+        owner: &str,
+        stored: &str,
+        imported: &str,
+    ) -> AppResult<()> {
+        if stored == imported {
+            return Ok(());
+        }
+        Err(self.err(
+            field,
+            format!("the {what} belongs to {owner} {stored}; an import cannot move it"),
+        ))
+    }
+
     fn err(&self, field: &str, message: impl Display) -> AppError {
         AppError::validation(
             &format!("{}[{}].{field}", self.list, self.index),
@@ -515,15 +533,13 @@ impl Importer<'_> {
             .fetch_optional(&mut *self.conn)
             .await?;
             if let Some(old) = &old {
-                if old.project_id != project_id {
-                    return Err(row.err(
-                        "project_id",
-                        format!(
-                            "the sprint belongs to project {}; an import cannot move it",
-                            old.project_id
-                        ),
-                    ));
-                }
+                row.keep_owner(
+                    "project_id",
+                    "sprint",
+                    "project",
+                    &old.project_id,
+                    &project_id,
+                )?;
             }
             let write = decide(
                 old,
@@ -756,15 +772,13 @@ impl Importer<'_> {
             .fetch_optional(&mut *self.conn)
             .await?;
             if let Some(old) = &old {
-                if old.project_id != item.project_id {
-                    return Err(row.err(
-                        "project_id",
-                        format!(
-                            "the work item belongs to project {}; an import cannot move it",
-                            old.project_id
-                        ),
-                    ));
-                }
+                row.keep_owner(
+                    "project_id",
+                    "work item",
+                    "project",
+                    &old.project_id,
+                    &item.project_id,
+                )?;
                 if old.item_type != item.item_type {
                     return Err(row.err(
                         "item_type",
@@ -983,15 +997,13 @@ impl Importer<'_> {
             .fetch_optional(&mut *self.conn)
             .await?;
             if let Some(old) = &old {
-                if old.work_item_id != item_id {
-                    return Err(row.err(
-                        "work_item_id",
-                        format!(
-                            "the comment belongs to work item {}; an import cannot move it",
-                            old.work_item_id
-                        ),
-                    ));
-                }
+                row.keep_owner(
+                    "work_item_id",
+                    "comment",
+                    "work item",
+                    &old.work_item_id,
+                    &item_id,
+                )?;
             }
             let write = decide(
                 old,

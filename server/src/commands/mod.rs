@@ -173,6 +173,29 @@ pub enum Bind {
     Int(Option<i64>),
 }
 
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+impl DeferredWrite {
+    /// Binds this write's parameters, in order, to `query` (whose SQL starts with [`Self::sql`]).
+    fn bind_to<'q>(&'q self, mut query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Text(v) => query.bind(v.as_deref()),
+                Bind::Int(v) => query.bind(*v),
+            };
+        }
+        query
+    }
+
+    /// Runs the write now, for a command that must read its result back.
+    pub async fn execute(&self, conn: &mut SqliteConnection) -> sqlx::Result<()> {
+        self.bind_to(sqlx::query(self.sql))
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    }
+}
+
 /// Changes of one command that belong to more than one event: a sync import, or a timer start
 /// that stops a timer of another project. In the same transaction every change gets its
 /// activity row and its event, with the next seqs of its stream in order; after commit the
@@ -591,12 +614,7 @@ async fn append_change(
     let sql = tail_sql(&tail);
     let mut query = sqlx::query(&sql);
     if let Some(first) = tail.first {
-        for bind in &first.binds {
-            query = match bind {
-                Bind::Text(v) => query.bind(v.as_deref()),
-                Bind::Int(v) => query.bind(*v),
-            };
-        }
+        query = first.bind_to(query);
     }
     let mut query = row
         .bind(query, actor, change, now)
@@ -660,13 +678,14 @@ impl NewActivity {
         })
     }
 
+    /// Binds the row's nine parameters (see [`ACTIVITY_SQL`]).
     fn bind<'q>(
         &'q self,
-        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        query: SqliteQuery<'q>,
         actor: &'q Actor,
         change: &'q Change,
         now: i64,
-    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    ) -> SqliteQuery<'q> {
         query
             .bind(&self.id)
             .bind(&change.project_id)
@@ -700,16 +719,7 @@ async fn append_activity(
     now: i64,
 ) -> AppResult<proto::ActivityLogEntry> {
     let row = NewActivity::of(change)?;
-    sqlx::query(ACTIVITY_SQL)
-        .bind(&row.id)
-        .bind(&change.project_id)
-        .bind(change.entity_type)
-        .bind(&change.entity_id)
-        .bind(change.action.as_str())
-        .bind(&row.changes_json)
-        .bind(&actor.user_id)
-        .bind(now)
-        .bind(&row.comment)
+    row.bind(sqlx::query(ACTIVITY_SQL), actor, change, now)
         .execute(&mut *conn)
         .await?;
     Ok(row.into_entry(actor, change, now))

@@ -128,14 +128,12 @@ pub async fn create(
     if row.parent_id.is_some() {
         // Under a parent the new item's ancestor list is the parent's chain: write now and
         // read the item back with its lists.
-        let mut query = sqlx::query(CREATE_SQL);
-        for bind in binds {
-            query = match bind {
-                Bind::Text(v) => query.bind(v),
-                Bind::Int(v) => query.bind(v),
-            };
+        DeferredWrite {
+            sql: CREATE_SQL,
+            binds,
         }
-        query.execute(&mut *conn).await?;
+        .execute(conn)
+        .await?;
         let item = load(conn, &row.id).await?;
         return Ok(Effect::Changed(created(&item)));
     }
@@ -298,23 +296,14 @@ pub async fn update(
         item_change(item, Action::Updated, changes, event)
     };
     if reparented {
-        // The lists change with the parent: write now, and read them as they are after it, in
-        // one round trip.
-        let mut query = sqlx::query_as(&UPDATE_THEN_HIERARCHY);
-        for bind in binds {
-            query = match bind {
-                Bind::Text(v) => query.bind(v),
-                Bind::Int(v) => query.bind(v),
-            };
+        // The lists change with the parent: write now, and read them as they are after it.
+        DeferredWrite {
+            sql: UPDATE_SQL,
+            binds,
         }
-        let rows: Vec<hierarchy::FillRow> = query
-            .bind(&id)
-            .bind(hierarchy::MAX_DEPTH)
-            .bind(&id)
-            .bind(hierarchy::MAX_DEPTH)
-            .fetch_all(&mut *conn)
-            .await?;
-        hierarchy::set_lists(&mut item, rows);
+        .execute(conn)
+        .await?;
+        hierarchy::fill(conn, &mut item).await?;
         return Ok(Effect::Changed(updated(&item, changes)));
     }
     // Same parent, same lists: the item is exactly what the update writes, so the write can
@@ -446,10 +435,6 @@ const UPDATE_SQL: &str = "UPDATE pm_work_items SET title = ?, description = ?, s
      priority = ?, story_points = ?, position = ?, assignee_id = ?, sprint_id = ?, \
      parent_id = ?, version = version + 1, updated_at = ?, updated_by = ? WHERE id = ?";
 
-/// [`UPDATE_SQL`], then [`hierarchy::FILL_SQL`] for that item.
-static UPDATE_THEN_HIERARCHY: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{UPDATE_SQL};\n{}", hierarchy::FILL_SQL));
-
 /// Takes every live item of a sprint that is being deleted back to the backlog (no sprint):
 /// one update per item, so every client's store and the history follow. Part of the sprint's
 /// delete, in its transaction.
@@ -458,24 +443,19 @@ pub async fn leave_sprint(
     actor: &Actor,
     sprint_id: &str,
 ) -> AppResult<Vec<Change>> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM pm_work_items WHERE sprint_id = ? AND deleted_at IS NULL ORDER BY item_number",
+    // One statement frees them all; each is then read back for its event.
+    let mut ids: Vec<(i64, String)> = sqlx::query_as(
+        "UPDATE pm_work_items SET sprint_id = NULL, version = version + 1, updated_at = ?, \
+         updated_by = ? WHERE sprint_id = ? AND deleted_at IS NULL RETURNING item_number, id",
     )
+    .bind(pm_shared::now_secs())
+    .bind(&actor.user_id)
     .bind(sprint_id)
     .fetch_all(&mut *conn)
     .await?;
-    let now = pm_shared::now_secs();
+    ids.sort_unstable();
     let mut changes = Vec::with_capacity(ids.len());
-    for id in ids {
-        sqlx::query(
-            "UPDATE pm_work_items SET sprint_id = NULL, version = version + 1, updated_at = ?, \
-             updated_by = ? WHERE id = ?",
-        )
-        .bind(now)
-        .bind(&actor.user_id)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
+    for (_, id) in ids {
         let item = load(conn, &id).await?;
         let mut fields = Vec::new();
         track(&mut fields, "sprint_id", Some(sprint_id.to_string()), None);

@@ -72,23 +72,6 @@ impl SeqCounter {
     }
 }
 
-pub async fn append(
-    conn: &mut SqliteConnection,
-    stream: &str,
-    seq: u64,
-    frame: &[u8],
-    now: i64,
-) -> sqlx::Result<()> {
-    sqlx::query(APPEND_SQL)
-        .bind(stream)
-        .bind(seq as i64)
-        .bind(frame)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// The stream's last seq (0 when nothing happened yet).
 pub async fn current_seq(conn: &mut SqliteConnection, stream: &str) -> sqlx::Result<u64> {
     let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM pm_streams WHERE stream = ?")
