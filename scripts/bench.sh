@@ -66,6 +66,9 @@ if [ "$QUICK" = 1 ]; then
     "slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
     "idle|idle -c 200 --settle 1"
     "growth|growth --sizes 0,500 --samples 20"
+    "floor-fanout-1000|fanout -n 100 -r 50 -d 2"
+    "floor-throughput|throughput -w 2 -n 10 -d 2"
+    "floor-slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
   )
 else
   SUITE=(
@@ -75,6 +78,11 @@ else
     "slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 7"
     "idle|idle -c $IDLE"
     "growth|growth --sizes 0,10000,50000 --samples 200"
+    # The same live scenarios against `pm-bench floor-server` (no database, no logic): what this
+    # machine allows at all, printed beside each goal.
+    "floor-fanout-1000|fanout -n 1000 -r 100 -d 10"
+    "floor-throughput|throughput -w 4 -n 100 -d 10"
+    "floor-slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 5"
   )
 fi
 
@@ -116,6 +124,26 @@ start_server() {
   exit 1
 }
 
+# Starts `pm-bench floor-server` on a free port; sets SERVER_PID and PORT.
+start_floor() {
+  local dir=$1
+  mkdir -p "$dir"
+  "$BENCH" floor-server >"$dir/floor.out" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$dir/floor.out")
+    [ -n "$PORT" ] && return 0
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "error: pm-bench floor-server exited:" >&2
+      cat "$dir/floor.out" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "error: pm-bench floor-server did not start within 30 s" >&2
+  exit 1
+}
+
 stop_server() {
   kill "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
@@ -128,11 +156,17 @@ COMMANDS=()
 for entry in "${SUITE[@]}"; do
   name=${entry%%|*}
   args=${entry#*|}
-  start_server "$WORK/data-$name"
-  echo "== $name: pm-bench $args" >&2
+  LABEL=()
+  if [ "${name#floor-}" != "$name" ]; then
+    start_floor "$WORK/data-$name"
+    LABEL=(--label floor)
+  else
+    start_server "$WORK/data-$name"
+  fi
+  echo "== $name: pm-bench ${LABEL[*]} $args" >&2
   # shellcheck disable=SC2086
-  "$BENCH" --url "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" --json "$RESULTS/$name.json" $args
-  COMMANDS+=("pm-bench --url http://127.0.0.1:\$PORT --server-pid \$PID --json $name.json $args")
+  "$BENCH" --url "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" "${LABEL[@]}" --json "$RESULTS/$name.json" $args
+  COMMANDS+=("pm-bench --url http://127.0.0.1:\$PORT --server-pid \$PID ${LABEL[*]:+${LABEL[*]} }--json $name.json $args")
   stop_server
 done
 ELAPSED=$(( $(date +%s) - STARTED ))
@@ -152,7 +186,9 @@ if [ -n "$CHANGED" ]; then DIRTY=" (with uncommitted changes)"; fi
   echo "at commit \`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`$DIRTY,"
   echo "server binary \`${SERVER_BIN#"$ROOT/"}\`. The suite took ${ELAPSED} s."
   echo "Every figure comes from one run of pm-bench, which speaks only the public protocol"
-  echo "(WebSocket protobuf + REST) to a fresh local pm-server per scenario."
+  echo "(WebSocket protobuf + REST) to a fresh local pm-server per scenario. The runs marked floor"
+  echo "talk to \`pm-bench floor-server\` instead: the same protocol answered from memory with no"
+  echo "database and no checks, i.e. what this machine allows before any server logic runs."
   echo
   echo "## Machine"
   echo
@@ -179,6 +215,7 @@ if [ -n "$CHANGED" ]; then DIRTY=" (with uncommitted changes)"; fi
   echo "ulimit -n \$(ulimit -Hn)"
   echo "export PM_RATE_LIMIT_PER_SEC=100000000 PM_RATE_LIMIT_BURST=100000000 PM_SERVER_MAX_CONNECTIONS=100000"
   echo "pm-server --data-dir \$(mktemp -d) --port 0 &    # one fresh server per scenario; port from server.json"
+  echo "pm-bench floor-server &                         # instead, for the runs labelled floor; port printed"
   for c in "${COMMANDS[@]}"; do echo "$c"; done
   echo "pm-bench summarize *.json"
   echo '```'

@@ -29,6 +29,10 @@ struct Cli {
     /// No progress lines on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// A name for the server under test, kept in the JSON (`summarize` reports runs labelled
+    /// `floor` as the machine's floor beside the goals).
+    #[arg(long, global = true)]
+    label: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +46,14 @@ enum Command {
     Summarize {
         /// JSON files written with --json.
         files: Vec<String>,
+    },
+    /// Serves the least the live scenarios need (no database, no validation, events broadcast
+    /// from memory) and prints `listening on <addr>`: run a scenario against it to measure what
+    /// this machine allows before any server logic runs.
+    FloorServer {
+        /// Address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
     },
     /// Prints Markdown comparing the goals of two suite runs (e.g. before and after a change).
     Compare {
@@ -65,6 +77,13 @@ fn main() -> Result<()> {
             let (before, after) = (summary::load(&before)?, summary::load(&after)?);
             print!("{}", summary::compare(&before, &after));
             return Ok(());
+        }
+        Command::FloorServer { listen } => {
+            // Two workers, as pm-server's runtime has on this machine's two CPUs.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(pm_bench::floor::run(listen));
         }
         Command::Scenario(s) => s,
     };
@@ -100,6 +119,7 @@ fn main() -> Result<()> {
         doc["url"] = url.clone().into();
         doc["server_pid"] = server_pid.into();
         doc["command"] = recorded_command().into();
+        doc["label"] = cli.label.clone().into();
         doc["pm_bench_version"] = env!("CARGO_PKG_VERSION").into();
         doc["unix_time"] = pm_shared::now_secs().into();
         std::fs::write(&path, serde_json::to_vec_pretty(&doc)?)
@@ -117,12 +137,13 @@ fn recorded_command() -> String {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--url" | "--server-pid" | "--json" => {
+            "--url" | "--server-pid" | "--json" | "--label" => {
                 args.next();
             }
             _ if a.starts_with("--url=")
                 || a.starts_with("--server-pid=")
-                || a.starts_with("--json=") => {}
+                || a.starts_with("--json=")
+                || a.starts_with("--label=") => {}
             "-q" | "--quiet" => {}
             _ => out.push(a),
         }

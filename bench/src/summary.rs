@@ -23,7 +23,7 @@ pub fn load(paths: &[String]) -> Result<Vec<Saved>> {
         .collect()
 }
 
-fn of<'a>(runs: &'a [Saved], scenario: &str) -> impl Iterator<Item = &'a Value> {
+fn of<'a>(runs: &'a [&'a Saved], scenario: &str) -> impl Iterator<Item = &'a Value> {
     let scenario = scenario.to_string();
     runs.iter()
         .map(|s| &s.doc)
@@ -69,7 +69,7 @@ fn met_cell(met: Option<bool>) -> &'static str {
     }
 }
 
-fn goals(runs: &[Saved]) -> Vec<Goal> {
+fn goals(runs: &[&Saved]) -> Vec<Goal> {
     let mut out = Vec::new();
 
     // Fan-out: the run with the most subscribers at 100/s (ideally 1,000).
@@ -225,24 +225,47 @@ fn missing(name: &'static str, target: &'static str) -> Goal {
     }
 }
 
-/// Markdown: the goals table, then each run's table.
+/// Runs against `pm-bench floor-server` (labelled `floor`) measure the machine, not a server:
+/// they are kept apart from the server's figures and shown beside them.
+fn is_floor(s: &Saved) -> bool {
+    s.doc["label"] == "floor"
+}
+
+fn split(runs: &[Saved]) -> (Vec<&Saved>, Vec<&Saved>) {
+    runs.iter().partition(|s| !is_floor(s))
+}
+
+/// Markdown: the goals table (with the floor runs' figures beside the server's), then each
+/// run's table.
 pub fn markdown(runs: &[Saved]) -> String {
+    let (server, floor) = split(runs);
+    let floor_goals = goals(&floor);
     let mut md = String::new();
-    md.push_str("| goal | target | measured | met |\n|---|---|---|---|\n");
-    for g in goals(runs) {
+    md.push_str(
+        "| goal | target | measured | met | machine floor (`pm-bench floor-server`) |\n\
+         |---|---|---|---|---|\n",
+    );
+    for (g, fl) in goals(&server).into_iter().zip(floor_goals) {
+        let floor_cell = match fl.measured.as_str() {
+            "not run" => "—".to_string(),
+            _ if g.name.starts_with("lost") => "—".to_string(),
+            m => m.to_string(),
+        };
         md.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} |\n",
             g.name,
             g.target,
             g.measured,
-            met_cell(g.met)
+            met_cell(g.met),
+            floor_cell
         ));
     }
-    for s in runs {
+    for s in server.iter().chain(&floor) {
         let d = &s.doc;
         md.push_str(&format!(
-            "\n### {} `{}`\n\n",
+            "\n### {}{} `{}`\n\n",
             d["scenario"].as_str().unwrap_or("?"),
+            if is_floor(s) { " (floor server)" } else { "" },
             d["params"]
         ));
         md.push_str(&format!(
@@ -264,7 +287,8 @@ pub fn markdown(runs: &[Saved]) -> String {
 pub fn compare(before: &[Saved], after: &[Saved]) -> String {
     let mut md =
         String::from("| goal | target | before | after | met after |\n|---|---|---|---|---|\n");
-    for (b, a) in goals(before).into_iter().zip(goals(after)) {
+    let (before, after) = (split(before).0, split(after).0);
+    for (b, a) in goals(&before).into_iter().zip(goals(&after)) {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
             a.name,

@@ -156,3 +156,75 @@ async fn slow_consumer_idle_and_growth_run() {
     })
     .await;
 }
+
+/// The floor server answers everything the live scenarios send, delivers every event once, and
+/// `summarize` keeps its figures apart from the server's (a floor throughput must never be
+/// reported as the server's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_floor_server_runs_the_live_scenarios_and_stays_out_of_the_goals() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let floor = tokio::spawn(pm_bench::floor::serve(listener));
+    let env = Env {
+        target: Target::parse(&format!("http://{addr}")).unwrap(),
+        server_pid: Some(std::process::id()),
+        verbose: false,
+    };
+    let mut saved = Vec::new();
+    for (label, scenario) in [
+        (
+            "floor",
+            Scenario::Fanout(FanoutParams {
+                subscribers: 5,
+                rate: 100.0,
+                duration: 1.0,
+                warmup: 0.2,
+                op: Op::Update,
+            }),
+        ),
+        (
+            "floor",
+            Scenario::Throughput(ThroughputParams {
+                writers: 2,
+                subscribers: 3,
+                duration: 1.0,
+                window: 8,
+                op: Op::Create,
+            }),
+        ),
+    ] {
+        let report = tokio::time::timeout(Duration::from_secs(60), run(&env, &scenario))
+            .await
+            .expect("floor run timed out")
+            .unwrap();
+        let ok = result(&report, "mutations_ok").as_u64().unwrap();
+        assert!(ok > 0, "{report:#?}");
+        assert_eq!(result(&report, "mutation_errors"), 0, "{report:#?}");
+        assert_eq!(result(&report, "lost"), 0, "{report:#?}");
+        assert_eq!(result(&report, "duplicated"), 0, "{report:#?}");
+        assert_eq!(result(&report, "seq_range_ok"), true, "{report:#?}");
+        let mut doc = serde_json::to_value(&report).unwrap();
+        doc["label"] = label.into();
+        saved.push(pm_bench::summary::Saved {
+            path: format!("{label}.json"),
+            doc,
+        });
+    }
+    floor.abort();
+
+    let md = pm_bench::summary::markdown(&saved);
+    let goals: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).take(7).collect();
+    let throughput = goals
+        .iter()
+        .find(|l| l.contains("sustained mutations/s"))
+        .unwrap();
+    let cells: Vec<&str> = throughput.split(" | ").collect();
+    assert_eq!(cells[2], "not run", "{md}");
+    assert!(cells[4].contains("/s ("), "{md}");
+    assert!(md.contains("### throughput (floor server)"), "{md}");
+    let lost = goals
+        .iter()
+        .find(|l| l.contains("lost / duplicated"))
+        .unwrap();
+    assert!(lost.contains("0 / 0 over 0 live runs"), "{md}");
+}
