@@ -25,6 +25,7 @@ use bytes::Bytes;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::oneshot;
 
+use super::write_behind::WriteBehind;
 use super::{apply, Actor, Applied, Command, Committed};
 use crate::app::SharedState;
 use crate::error::{AppError, AppResult};
@@ -235,8 +236,35 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
     let mut pending: VecDeque<Job> = jobs.into();
     let mut results: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)> =
         Vec::with_capacity(total);
+    let mut behind = WriteBehind::default();
     while let Some(job) = pending.pop_front() {
         let last = results.len() + 1 == total;
+        if may_wait(state, &job) {
+            // Writes nothing now, so it needs no savepoint step (see `write_behind`).
+            let result = apply(
+                state,
+                &mut tx,
+                &job.actor,
+                job.request_id.as_deref(),
+                job.command,
+                None,
+                Some(&mut behind),
+            )
+            .await;
+            results.push((job.done, result));
+            continue;
+        }
+        // Any other command sees the database as if every earlier command had run alone.
+        if !behind.is_empty() {
+            if let Err(e) = behind.flush(&mut tx, many.then_some(NEXT)).await {
+                drop(tx);
+                let waiting = results.into_iter().map(|(done, _)| done);
+                let rest = pending.into_iter().map(|j| j.done);
+                state.store.seqs.forget();
+                return fail(waiting.chain([job.done]).chain(rest), &e);
+            }
+        }
+        behind.items.clear();
         // A command that succeeds takes the step to the next savepoint in the round trip of
         // its own last statement.
         let then = (many && !last).then_some(NEXT);
@@ -247,6 +275,7 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
             job.request_id.as_deref(),
             job.command,
             then,
+            None,
         )
         .await;
         let keep = matches!(&result, Ok(applied) if applied.keep);
@@ -273,6 +302,11 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
             }
         }
         results.push((job.done, result));
+    }
+    if let Err(e) = behind.flush(&mut tx, None).await {
+        drop(tx);
+        state.store.seqs.forget();
+        return fail(results.into_iter().map(|(done, _)| done), &e);
     }
 
     let kept = results
@@ -322,6 +356,14 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
     for (done, result) in results {
         let _ = done.send(result.map(|a| a.committed));
     }
+}
+
+/// Whether a job's writes may wait in the group's [`WriteBehind`]: an update of a work item
+/// that does not ask to change its parent, by a user whose row exists (nothing is written
+/// before its writes).
+fn may_wait(state: &SharedState, job: &Job) -> bool {
+    matches!(&job.command, Command::UpdateWorkItem(r) if !r.update_parent)
+        && state.store.is_known_user(&job.actor.user_id)
 }
 
 /// Frames waiting to go to the hub: consecutive frames for the same streams travel as one hub
@@ -694,5 +736,145 @@ mod tests {
         }
         let expected: Vec<u64> = (2..2 + 200).collect();
         assert_eq!(seqs, expected);
+    }
+
+    /// Updates whose writes wait for one shared round trip (see `write_behind`) read each
+    /// other's results, a command of another kind sees them in the database, a later failure
+    /// cannot undo them, and every one is logged and announced with its own changes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_updates_read_each_others_writes_and_survive_later_failures() {
+        let (_dir, state) = server(|_| {}).await;
+        let (project, item) = setup(&state).await;
+        let mut live = listen(&state, &project);
+        let (groups_before, _) = state.writes.totals();
+        let assignee = "dddddddd-0000-4000-8000-00000000000d";
+        let update = |version: i32, f: &dyn Fn(&mut proto::UpdateWorkItemRequest)| {
+            let mut r = proto::UpdateWorkItemRequest {
+                work_item_id: item.id.clone(),
+                expected_version: version,
+                ..Default::default()
+            };
+            f(&mut r);
+            Command::UpdateWorkItem(r)
+        };
+        let commands = vec![
+            retitle(&item, 1, "a"),     // waits; v2
+            retitle(&item, 2, "b"),     // reads v2 from the waiting writes; v3
+            retitle(&item, 2, "stale"), // CONFLICT: the item is at v3
+            update(3, &|r| {
+                r.status = Some("in_progress".into());
+                r.assignee_id = Some(assignee.into()); // a user the database has not seen
+            }), // v4
+            create_item(&project, ""),  // another kind, fails: must not undo the waiting writes
+            update(4, &|r| {
+                r.title = Some("c".into());
+                r.update_parent = true; // runs now, so the database must be at v4
+            }), // v5
+            retitle(&item, 5, "d"),     // reads the database again; v6
+        ];
+        let writer = state.store.writer().await;
+        let mut tasks = Vec::new();
+        for (n, command) in commands.into_iter().enumerate() {
+            tasks.push(enqueue(&state, None, command).await);
+            wait_for_queue(&state, n + 1).await;
+        }
+        drop(writer);
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        let versions: Vec<Option<i32>> = results
+            .iter()
+            .map(|r| match r {
+                Ok(Committed {
+                    event: Payload::WorkItemUpdated(u),
+                    ..
+                }) => u.work_item.as_ref().map(|i| i.version),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            versions,
+            [Some(2), Some(3), None, Some(4), None, Some(5), Some(6)],
+            "{results:?}"
+        );
+        assert!(matches!(
+            results[2],
+            Err(AppError::VersionConflict { current_version: 3 })
+        ));
+        assert!(
+            matches!(results[4], Err(AppError::InvalidMessage(_))),
+            "{:?}",
+            results[4]
+        );
+        let seqs: Vec<u64> = results.iter().flatten().map(|c| c.seq).collect();
+        // "base" was the project stream's first event.
+        assert_eq!(seqs, [2, 3, 4, 5, 6]);
+        assert_eq!(
+            state.writes.totals().0,
+            groups_before + 1,
+            "one transaction"
+        );
+
+        // What was committed: the last state, the assignee's row, one activity row per update
+        // with its own changes.
+        let stored: (String, String, Option<String>, i64) = sqlx::query_as(
+            "SELECT title, status, assignee_id, version FROM pm_work_items WHERE id = ?",
+        )
+        .bind(&item.id)
+        .fetch_one(&state.store.read)
+        .await
+        .unwrap();
+        assert_eq!(
+            stored,
+            ("d".into(), "in_progress".into(), Some(assignee.into()), 6)
+        );
+        assert_eq!(user_rows(&state, assignee).await, 1);
+        let logged: Vec<String> = sqlx::query_scalar(
+            "SELECT changes FROM pm_activity_log WHERE entity_id = ? AND action = 'updated' \
+             ORDER BY rowid",
+        )
+        .bind(&item.id)
+        .fetch_all(&state.store.read)
+        .await
+        .unwrap();
+        assert_eq!(logged.len(), 5, "{logged:?}");
+        let expected = [
+            r#""old_value":"base","new_value":"a""#,
+            r#""old_value":"a","new_value":"b""#,
+            r#""new_value":"in_progress""#,
+            r#""old_value":"b","new_value":"c""#,
+            r#""old_value":"c","new_value":"d""#,
+        ];
+        for (row, change) in logged.iter().zip(expected) {
+            assert!(row.contains(change), "{logged:?}");
+        }
+        let events: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pm_events WHERE stream = ? AND seq >= 2")
+                .bind(&project)
+                .fetch_one(&state.store.read)
+                .await
+                .unwrap();
+        assert_eq!(events, 5);
+
+        // The subscriber got the five events, in seq order, with the versions above.
+        let mut seen = Vec::new();
+        while let Ok(item) = live.try_recv() {
+            for m in frames(item) {
+                if let Some(Payload::WorkItemUpdated(u)) = m.payload {
+                    seen.push((m.seq, u.work_item.map(|i| i.version)));
+                }
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                (2, Some(2)),
+                (3, Some(3)),
+                (4, Some(4)),
+                (5, Some(5)),
+                (6, Some(6))
+            ]
+        );
     }
 }

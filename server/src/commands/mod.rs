@@ -15,6 +15,7 @@ pub mod project;
 pub mod sprint;
 pub mod time_entry;
 pub mod work_item;
+pub(crate) mod write_behind;
 
 use bytes::Bytes;
 use pm_shared::proto::{self, ActivityLogCreated, FieldChange, Payload, WebSocketMessage};
@@ -163,7 +164,7 @@ pub enum Effect {
 /// round trip. Only for a write that nothing else in the command reads back, and that can fail
 /// only as any write can (then the whole command fails, as always).
 pub struct DeferredWrite {
-    pub sql: &'static str,
+    pub sql: std::borrow::Cow<'static, str>,
     pub binds: Vec<Bind>,
 }
 
@@ -173,11 +174,12 @@ pub enum Bind {
     Int(Option<i64>),
 }
 
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+pub(crate) type SqliteQuery<'q> =
+    sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 impl DeferredWrite {
     /// Binds this write's parameters, in order, to `query` (whose SQL starts with [`Self::sql`]).
-    fn bind_to<'q>(&'q self, mut query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+    pub(crate) fn bind_to<'q>(&'q self, mut query: SqliteQuery<'q>) -> SqliteQuery<'q> {
         for bind in &self.binds {
             query = match bind {
                 Bind::Text(v) => query.bind(v.as_deref()),
@@ -189,7 +191,7 @@ impl DeferredWrite {
 
     /// Runs the write now, for a command that must read its result back.
     pub async fn execute(&self, conn: &mut SqliteConnection) -> sqlx::Result<()> {
-        self.bind_to(sqlx::query(self.sql))
+        self.bind_to(sqlx::query(&self.sql))
             .execute(&mut *conn)
             .await
             .map(|_| ())
@@ -264,6 +266,10 @@ impl Applied {
 /// statement the group wants run right after the command's writes when they succeed (its
 /// savepoint step), in the same round trip as the command's last statement; whether it ran is
 /// in [`Applied::advanced_savepoint`].
+///
+/// With `behind`, the command is a work-item update the group lets wait (see
+/// [`write_behind`]): its item is read through the group's waiting writes, and its own writes
+/// join them instead of running now.
 pub(crate) async fn apply(
     state: &AppState,
     tx: &mut SqliteConnection,
@@ -271,6 +277,7 @@ pub(crate) async fn apply(
     request_id: Option<&str>,
     command: Command,
     then: Option<&'static str>,
+    mut behind: Option<&mut write_behind::WriteBehind>,
 ) -> AppResult<Applied> {
     let idempotency = command
         .idempotency_name()
@@ -299,7 +306,10 @@ pub(crate) async fn apply(
             expected_version,
         } => project::delete(tx, actor, &project_id, expected_version).await?,
         Command::CreateWorkItem(r) => work_item::create(tx, actor, r).await?,
-        Command::UpdateWorkItem(r) => work_item::update(tx, actor, r).await?,
+        Command::UpdateWorkItem(r) => {
+            let written = behind.as_deref_mut().map(|b| &mut b.items);
+            work_item::update(tx, actor, r, written).await?
+        }
         Command::DeleteWorkItem(r) => work_item::delete(tx, actor, r).await?,
         Command::CreateSprint(r) => sprint::create(tx, actor, r).await?,
         Command::UpdateSprint(r) => sprint::update(tx, actor, r).await?,
@@ -373,25 +383,36 @@ pub(crate) async fn apply(
     };
 
     let now = pm_shared::now_secs();
+    let appended = match (behind, deferred) {
+        (Some(behind), Some(write)) => {
+            let numbered = Numbered::of(state, tx, actor, &change, now).await?;
+            state.store.seqs.taken(&numbered.stream, numbered.seq);
+            let appended = Appended {
+                stream: numbered.stream.clone(),
+                seq: numbered.seq,
+                activity: numbered.activity.entry(change.changes.clone()),
+                event_frame: numbered.event_frame.clone(),
+                advanced_savepoint: false,
+            };
+            behind.push(write, numbered);
+            appended
+        }
+        (_, deferred) => {
+            let tail = Tail {
+                first: deferred.as_ref(),
+                idempotency,
+                then,
+            };
+            append_change(state, tx, actor, &change, now, tail).await?
+        }
+    };
     let Appended {
         stream,
         seq,
         activity,
         event_frame,
         advanced_savepoint,
-    } = append_change(
-        state,
-        tx,
-        actor,
-        &change,
-        now,
-        Tail {
-            first: deferred.as_ref(),
-            idempotency,
-            then,
-        },
-    )
-    .await?;
+    } = appended;
     let committed = Committed {
         event: change.event,
         stream,
@@ -421,7 +442,7 @@ pub(crate) async fn apply(
         outgoing: vec![(
             committed.stream.clone(),
             also,
-            vec![Bytes::from(activity_frame), Bytes::from(event_frame)],
+            vec![Bytes::from(activity_frame), event_frame],
         )],
         committed,
         keep: true,
@@ -472,7 +493,7 @@ async fn apply_batch(
         }
         .encode_to_vec();
         let also = change.lifecycle.then(|| change.project_id.clone());
-        let frames = [Bytes::from(activity_frame), Bytes::from(event_frame)];
+        let frames = [Bytes::from(activity_frame), event_frame];
         match outgoing.last_mut() {
             Some((s, a, pending)) if *s == stream && *a == also => pending.extend(frames),
             _ => outgoing.push((stream.clone(), also, frames.to_vec())),
@@ -542,10 +563,10 @@ const REMEMBER_SQL: &str = "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, 
 /// The tail of every write, one round trip: a deferred write, if any; the activity row; the
 /// stream's new last seq; the event (sqlx binds the parameters of a multi-statement query in
 /// order). Optionally followed by the idempotency record and by the group's savepoint step.
-fn tail_sql(tail: &Tail<'_>) -> String {
+pub(crate) fn tail_sql(tail: &Tail<'_>) -> String {
     let mut sql = String::new();
     if let Some(first) = tail.first {
-        sql.push_str(first.sql);
+        sql.push_str(&first.sql);
         sql.push_str(";\n");
     }
     sql.push_str(ACTIVITY_SQL);
@@ -566,13 +587,13 @@ fn tail_sql(tail: &Tail<'_>) -> String {
 
 /// What goes into a write's last round trip besides its activity row and event.
 #[derive(Default)]
-struct Tail<'a> {
+pub(crate) struct Tail<'a> {
     /// The command's own deferred write, run first.
-    first: Option<&'a DeferredWrite>,
+    pub first: Option<&'a DeferredWrite>,
     /// (operation, message_id) of an idempotent command: its answer is remembered.
-    idempotency: Option<(&'a str, &'a str)>,
+    pub idempotency: Option<(&'a str, &'a str)>,
     /// The group's savepoint step, run last (only [`group::NEXT`] is ever given).
-    then: Option<&'static str>,
+    pub then: Option<&'static str>,
 }
 
 /// A change as written: where its event sits, its activity entry and its encoded event.
@@ -580,8 +601,64 @@ struct Appended {
     stream: String,
     seq: u64,
     activity: proto::ActivityLogEntry,
-    event_frame: Vec<u8>,
+    event_frame: Bytes,
     advanced_savepoint: bool,
+}
+
+/// A change made ready to append: numbered with its stream's next seq (taken from the
+/// counter), its activity row and its encoded event.
+pub(crate) struct Numbered {
+    pub stream: String,
+    pub seq: u64,
+    pub activity: NewActivity,
+    pub event_frame: Bytes,
+    pub now: i64,
+}
+
+impl Numbered {
+    async fn of(
+        state: &AppState,
+        tx: &mut SqliteConnection,
+        actor: &Actor,
+        change: &Change,
+        now: i64,
+    ) -> AppResult<Numbered> {
+        let stream = if change.lifecycle {
+            WORKSPACE.to_string()
+        } else {
+            change.project_id.clone()
+        };
+        let seq = state.store.seqs.next(tx, &stream).await?;
+        let event_frame = WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: now,
+            payload: Some(change.event.clone()),
+            seq,
+            epoch: state.store.epoch.clone(),
+            stream: stream.clone(),
+        }
+        .encode_to_vec()
+        .into();
+        Ok(Numbered {
+            activity: NewActivity::of(change, actor, now)?,
+            stream,
+            seq,
+            event_frame,
+            now,
+        })
+    }
+
+    /// Binds, in [`tail_sql`]'s order, the activity row, the stream's new last seq and the event.
+    pub(crate) fn bind<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        self.activity
+            .bind(query)
+            .bind(&self.stream)
+            .bind(self.seq as i64)
+            .bind(&self.stream)
+            .bind(self.seq as i64)
+            .bind(self.event_frame.as_ref())
+            .bind(self.now)
+    }
 }
 
 /// Writes a change's activity row and its event, numbered with the stream's next seq (and, for
@@ -595,40 +672,18 @@ async fn append_change(
     now: i64,
     tail: Tail<'_>,
 ) -> AppResult<Appended> {
-    let stream = if change.lifecycle {
-        WORKSPACE.to_string()
-    } else {
-        change.project_id.clone()
-    };
-    let seq = state.store.seqs.next(tx, &stream).await?;
-    let row = NewActivity::of(change)?;
-    let event_frame = WebSocketMessage {
-        message_id: uuid::Uuid::new_v4().to_string(),
-        timestamp: now,
-        payload: Some(change.event.clone()),
-        seq,
-        epoch: state.store.epoch.clone(),
-        stream: stream.clone(),
-    }
-    .encode_to_vec();
+    let numbered = Numbered::of(state, tx, actor, change, now).await?;
     let sql = tail_sql(&tail);
     let mut query = sqlx::query(&sql);
     if let Some(first) = tail.first {
         query = first.bind_to(query);
     }
-    let mut query = row
-        .bind(query, actor, change, now)
-        .bind(&stream)
-        .bind(seq as i64)
-        .bind(&stream)
-        .bind(seq as i64)
-        .bind(&event_frame)
-        .bind(now);
+    let mut query = numbered.bind(query);
     let remembered = tail.idempotency.map(|(operation, message_id)| {
         let answer = remembered(&Committed {
             event: change.event.clone(),
-            stream: stream.clone(),
-            seq,
+            stream: numbered.stream.clone(),
+            seq: numbered.seq,
         });
         (operation, message_id, answer)
     });
@@ -641,25 +696,31 @@ async fn append_change(
             .bind(now);
     }
     query.execute(&mut *tx).await?;
-    state.store.seqs.taken(&stream, seq);
+    state.store.seqs.taken(&numbered.stream, numbered.seq);
     Ok(Appended {
-        activity: row.into_entry(actor, change, now),
-        stream,
-        seq,
-        event_frame,
+        activity: numbered.activity.entry(change.changes.clone()),
+        stream: numbered.stream,
+        seq: numbered.seq,
+        event_frame: numbered.event_frame,
         advanced_savepoint: tail.then.is_some(),
     })
 }
 
-/// The stored form of an activity row.
-struct NewActivity {
+/// An activity row as it will be stored.
+pub(crate) struct NewActivity {
     id: String,
+    project_id: String,
+    entity_type: &'static str,
+    entity_id: String,
+    action: Action,
     changes_json: String,
+    user_id: String,
+    timestamp: i64,
     comment: Option<String>,
 }
 
 impl NewActivity {
-    fn of(change: &Change) -> AppResult<NewActivity> {
+    fn of(change: &Change, actor: &Actor, now: i64) -> AppResult<NewActivity> {
         let stored: Vec<StoredChange> = change
             .changes
             .iter()
@@ -670,44 +731,47 @@ impl NewActivity {
             })
             .collect();
         Ok(NewActivity {
-            id: uuid::Uuid::new_v4().to_string(),
+            // Time-ordered, so the row lands at the end of the id index instead of on a random
+            // page of it: a group's rows dirty a few pages, not one each.
+            id: uuid::Uuid::now_v7().to_string(),
+            project_id: change.project_id.clone(),
+            entity_type: change.entity_type,
+            entity_id: change.entity_id.clone(),
+            action: change.action,
             changes_json: serde_json::to_string(&stored)
                 .map_err(|e| AppError::Internal(e.into()))?,
+            user_id: actor.user_id.clone(),
+            timestamp: now,
             comment: (change.action == Action::Updated && !change.changes.is_empty())
                 .then(|| format!("{} fields changed", change.changes.len())),
         })
     }
 
     /// Binds the row's nine parameters (see [`ACTIVITY_SQL`]).
-    fn bind<'q>(
-        &'q self,
-        query: SqliteQuery<'q>,
-        actor: &'q Actor,
-        change: &'q Change,
-        now: i64,
-    ) -> SqliteQuery<'q> {
+    fn bind<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
         query
             .bind(&self.id)
-            .bind(&change.project_id)
-            .bind(change.entity_type)
-            .bind(&change.entity_id)
-            .bind(change.action.as_str())
+            .bind(&self.project_id)
+            .bind(self.entity_type)
+            .bind(&self.entity_id)
+            .bind(self.action.as_str())
             .bind(&self.changes_json)
-            .bind(&actor.user_id)
-            .bind(now)
+            .bind(&self.user_id)
+            .bind(self.timestamp)
             .bind(&self.comment)
     }
 
-    fn into_entry(self, actor: &Actor, change: &Change, now: i64) -> proto::ActivityLogEntry {
+    /// The entry clients are told about (`changes` are the change's own).
+    fn entry(&self, changes: Vec<FieldChange>) -> proto::ActivityLogEntry {
         activity_entry(
-            self.id,
-            change.entity_type.to_string(),
-            change.entity_id.clone(),
-            change.action.as_str().to_string(),
-            actor.user_id.clone(),
-            now,
-            self.comment,
-            change.changes.clone(),
+            self.id.clone(),
+            self.entity_type.to_string(),
+            self.entity_id.clone(),
+            self.action.as_str().to_string(),
+            self.user_id.clone(),
+            self.timestamp,
+            self.comment.clone(),
+            changes,
         )
     }
 }
@@ -718,11 +782,11 @@ async fn append_activity(
     change: &Change,
     now: i64,
 ) -> AppResult<proto::ActivityLogEntry> {
-    let row = NewActivity::of(change)?;
-    row.bind(sqlx::query(ACTIVITY_SQL), actor, change, now)
+    let row = NewActivity::of(change, actor, now)?;
+    row.bind(sqlx::query(ACTIVITY_SQL))
         .execute(&mut *conn)
         .await?;
-    Ok(row.into_entry(actor, change, now))
+    Ok(row.entry(change.changes.clone()))
 }
 
 async fn idempotent_replay(

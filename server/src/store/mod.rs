@@ -46,7 +46,11 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let mut writer = SqliteConnection::connect_with(&options)
+        // A group runs each command inside a savepoint; SQLite keeps the pages a savepoint may
+        // have to restore in a temporary file unless told to keep them in memory (measured:
+        // about a quarter of the time a group's writes took).
+        let writer_options = options.clone().pragma("temp_store", "memory");
+        let mut writer = SqliteConnection::connect_with(&writer_options)
             .await
             .with_context(|| format!("opening database {}", path.display()))?;
         sqlx::migrate!("../migrations")

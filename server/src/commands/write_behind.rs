@@ -1,0 +1,124 @@
+//! Write-behind inside a group: work-item updates that wait for one shared round trip.
+//!
+//! Every statement is a round trip to sqlx's SQLite thread, and those hand-offs, not SQL, are
+//! what a write costs (see `bench/NOTES.md`). An update of a work item that keeps its parent
+//! reads its item, validates, and then has nothing left but writes: its UPDATE, its activity
+//! row, its stream's new last seq and its event. Inside a group those writes wait here, and the
+//! writes of many updates go to SQLite together, [`CHUNKS`] updates to a round trip.
+//!
+//! What keeps this correct:
+//! - An update that waits here made no write yet, so it needs no savepoint of its own: if it
+//!   fails it leaves nothing behind, and a later command's failure cannot undo it.
+//! - Its item, as its waiting UPDATE will leave it, is kept in [`WrittenItems`]: a later update
+//!   of the same item in the group reads it from there, never the stale row in the database.
+//! - Any other command first sends everything waiting here to SQLite (and the overlay is
+//!   dropped), so it reads the database as if every earlier command had run on its own.
+//! - If a round trip of waiting writes fails, the transaction is in an unknown state: the whole
+//!   group fails and nothing of it is committed, as when any step of a group fails. Every write
+//!   waiting here was validated against the state it will apply to, so only the database itself
+//!   failing (I/O, a full disk) gets there.
+use std::collections::HashMap;
+
+use sqlx::SqliteConnection;
+
+use super::{tail_sql, DeferredWrite, Numbered, Tail};
+use crate::store::hierarchy::FillRow;
+use crate::store::rows::WorkItemRow;
+
+/// Most waiting updates sent in one round trip, largest first: a flush of n uses the fewest
+/// chunks these sizes add up to, so sqlx's statement cache sees only a few distinct texts.
+const CHUNKS: [usize; 5] = [16, 8, 4, 2, 1];
+
+/// One update's writes, validated and numbered, not yet sent.
+struct Waiting {
+    write: DeferredWrite,
+    numbered: Numbered,
+}
+
+/// The group's waiting writes and the items they will leave behind.
+#[derive(Default)]
+pub(crate) struct WriteBehind {
+    waiting: Vec<Waiting>,
+    pub items: WrittenItems,
+}
+
+impl WriteBehind {
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Queues an update's writes; its item as staged by the update becomes what later updates
+    /// in the group read.
+    pub fn push(&mut self, write: DeferredWrite, numbered: Numbered) {
+        self.waiting.push(Waiting { write, numbered });
+        self.items.keep_staged();
+    }
+
+    /// Sends every waiting write to SQLite, in order, then runs `then` (the group's savepoint
+    /// step) if given. The items stay known only while nothing else writes: the caller drops
+    /// them before any other command runs.
+    pub async fn flush(
+        &mut self,
+        conn: &mut SqliteConnection,
+        then: Option<&'static str>,
+    ) -> sqlx::Result<()> {
+        let mut rest = &self.waiting[..];
+        while !rest.is_empty() {
+            let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
+            let (chunk, later) = rest.split_at(n);
+            let sql = chunk
+                .iter()
+                .map(|w| {
+                    tail_sql(&Tail {
+                        first: Some(&w.write),
+                        ..Tail::default()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join(";\n");
+            let mut query = sqlx::query(&sql);
+            for w in chunk {
+                query = w.numbered.bind(w.write.bind_to(query));
+            }
+            query.execute(&mut *conn).await?;
+            rest = later;
+        }
+        self.waiting.clear();
+        if let Some(step) = then {
+            sqlx::query(step).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Work items as the group's waiting writes will leave them: (row, hierarchy lists).
+#[derive(Default)]
+pub struct WrittenItems {
+    items: HashMap<String, (WorkItemRow, Vec<FillRow>)>,
+    /// What the update being applied will leave, kept only if it is queued.
+    staged: Option<(WorkItemRow, Vec<FillRow>)>,
+}
+
+impl WrittenItems {
+    /// The item as the waiting writes leave it, if one of them touches it.
+    pub fn get(&self, id: &str) -> Option<(WorkItemRow, Vec<FillRow>)> {
+        self.items.get(id).cloned()
+    }
+
+    /// The item as the update being applied would leave it.
+    pub fn stage(&mut self, row: WorkItemRow, lists: Vec<FillRow>) {
+        self.staged = Some((row, lists));
+    }
+
+    fn keep_staged(&mut self) {
+        if let Some((row, lists)) = self.staged.take() {
+            self.items.insert(row.id.clone(), (row, lists));
+        }
+    }
+
+    /// Forgets every item (another command may change them in the database).
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.staged = None;
+    }
+}
