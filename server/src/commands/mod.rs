@@ -650,10 +650,17 @@ impl Numbered {
 
     /// Binds, in [`tail_sql`]'s order, the activity row, the stream's new last seq and the event.
     pub(crate) fn bind<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
-        self.activity
+        let query = self
+            .activity
             .bind(query)
             .bind(&self.stream)
-            .bind(self.seq as i64)
+            .bind(self.seq as i64);
+        self.bind_event(query)
+    }
+
+    /// Binds the event's row (see [`events::APPEND_SQL`]).
+    pub(crate) fn bind_event<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        query
             .bind(&self.stream)
             .bind(self.seq as i64)
             .bind(self.event_frame.as_ref())

@@ -21,7 +21,8 @@ use std::collections::HashMap;
 
 use sqlx::SqliteConnection;
 
-use super::{tail_sql, DeferredWrite, Numbered, Tail};
+use super::{DeferredWrite, Numbered, ACTIVITY_SQL};
+use crate::store::events::{APPEND_SQL, TAKE_SEQ_SQL};
 use crate::store::hierarchy::FillRow;
 use crate::store::rows::WorkItemRow;
 
@@ -66,19 +67,20 @@ impl WriteBehind {
         while !rest.is_empty() {
             let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
             let (chunk, later) = rest.split_at(n);
-            let sql = chunk
-                .iter()
-                .map(|w| {
-                    tail_sql(&Tail {
-                        first: Some(&w.write),
-                        ..Tail::default()
-                    })
-                })
-                .collect::<Vec<_>>()
-                .join(";\n");
+            let streams = last_seqs(chunk);
+            let sql = chunk_sql(chunk, streams.len());
             let mut query = sqlx::query(&sql);
             for w in chunk {
-                query = w.numbered.bind(w.write.bind_to(query));
+                query = w.write.bind_to(query);
+            }
+            for w in chunk {
+                query = w.numbered.activity.bind(query);
+            }
+            for (stream, seq) in &streams {
+                query = query.bind(*stream).bind(*seq as i64);
+            }
+            for w in chunk {
+                query = w.numbered.bind_event(query);
             }
             query.execute(&mut *conn).await?;
             rest = later;
@@ -89,6 +91,61 @@ impl WriteBehind {
         }
         Ok(())
     }
+}
+
+/// One round trip for a chunk of waiting updates: their own writes in order, then all their
+/// activity rows in one INSERT, each stream's new last seq in one, and all their events in one.
+/// sqlx's SQLite thread sends a message back for every statement, so rows share statements.
+fn chunk_sql(chunk: &[Waiting], streams: usize) -> String {
+    let mut sql = String::new();
+    for w in chunk {
+        sql.push_str(&w.write.sql);
+        sql.push_str(";\n");
+    }
+    for (insert, rows) in [
+        (ACTIVITY_SQL, chunk.len()),
+        (TAKE_SEQ_SQL, streams),
+        (APPEND_SQL, chunk.len()),
+    ] {
+        sql.push_str(&with_rows(insert, rows));
+        sql.push_str(";\n");
+    }
+    sql
+}
+
+/// Each stream of the chunk with the last seq the chunk takes in it, in order of appearance.
+fn last_seqs(chunk: &[Waiting]) -> Vec<(&str, u64)> {
+    let mut streams: Vec<(&str, u64)> = Vec::new();
+    for w in chunk {
+        let (stream, seq) = (w.numbered.stream.as_str(), w.numbered.seq);
+        match streams.iter_mut().find(|(s, _)| *s == stream) {
+            Some(last) => last.1 = last.1.max(seq),
+            None => streams.push((stream, seq)),
+        }
+    }
+    streams
+}
+
+/// A one-row `INSERT … VALUES (…) [rest]` with its row of placeholders repeated `rows` times.
+fn with_rows(insert: &str, rows: usize) -> String {
+    const VALUES: &str = "VALUES ";
+    let Some(at) = insert.find(VALUES).map(|i| i + VALUES.len()) else {
+        return insert.to_string();
+    };
+    let Some(len) = insert[at..].find(')').map(|i| i + 1) else {
+        return insert.to_string();
+    };
+    let row = &insert[at..at + len];
+    let mut sql = String::with_capacity(insert.len() + (row.len() + 2) * rows);
+    sql.push_str(&insert[..at]);
+    for n in 0..rows {
+        if n > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(&insert[at + len..]);
+    sql
 }
 
 /// Work items as the group's waiting writes will leave them: (row, hierarchy lists).
@@ -120,5 +177,26 @@ impl WrittenItems {
     pub fn clear(&mut self) {
         self.items.clear();
         self.staged = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_insert_takes_several_rows() {
+        assert_eq!(
+            with_rows(APPEND_SQL, 2),
+            "INSERT INTO pm_events (stream, seq, frame, created_at) VALUES (?, ?, ?, ?), (?, ?, ?, ?)"
+        );
+        assert_eq!(
+            with_rows(TAKE_SEQ_SQL, 2),
+            "INSERT INTO pm_streams (stream, last_seq) VALUES (?, ?), (?, ?) \
+             ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq"
+        );
+        let activity = with_rows(ACTIVITY_SQL, 3);
+        assert_eq!(activity.matches('?').count(), 27);
+        assert!(activity.ends_with("(?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     }
 }
