@@ -239,7 +239,7 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
     let mut behind = WriteBehind::default();
     while let Some(job) = pending.pop_front() {
         let last = results.len() + 1 == total;
-        if may_wait(state, &job) {
+        if may_write_behind(state, &job) {
             // Writes nothing now, so it needs no savepoint step (see `write_behind`).
             let result = apply(
                 state,
@@ -251,6 +251,15 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
                 Some(&mut behind),
             )
             .await;
+            if let Err(AppError::Internal(cause)) = &result {
+                // Its own refusal leaves nothing to undo, but the database failing may have
+                // rolled the whole transaction back: nothing of the group is committed.
+                drop(tx);
+                state.store.seqs.forget();
+                let waiting = results.into_iter().map(|(done, _)| done);
+                let rest = pending.into_iter().map(|j| j.done);
+                return fail(waiting.chain([job.done]).chain(rest), cause);
+            }
             results.push((job.done, result));
             continue;
         }
@@ -280,6 +289,11 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
         .await;
         let keep = matches!(&result, Ok(applied) if applied.keep);
         let stepped = matches!(&result, Ok(applied) if applied.advanced_savepoint);
+        if result.is_err() {
+            // A command that failed after numbering an event (a batch's later change, say)
+            // leaves the counter ahead of what its rollback returns to.
+            state.store.seqs.forget();
+        }
         if many {
             // Keep or undo this command's writes, and open the next command's savepoint; the
             // last kept command's savepoint is released by COMMIT.
@@ -361,7 +375,7 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
 /// Whether a job's writes may wait in the group's [`WriteBehind`]: an update of a work item
 /// that does not ask to change its parent, by a user whose row exists (nothing is written
 /// before its writes).
-fn may_wait(state: &SharedState, job: &Job) -> bool {
+fn may_write_behind(state: &SharedState, job: &Job) -> bool {
     matches!(&job.command, Command::UpdateWorkItem(r) if !r.update_parent)
         && state.store.is_known_user(&job.actor.user_id)
 }
@@ -405,11 +419,14 @@ async fn raw(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<()>
     sqlx::query(sql).execute(conn).await.map(|_| ())
 }
 
-fn database_error(e: &sqlx::Error) -> AppError {
+fn database_error(e: &dyn std::fmt::Display) -> AppError {
     AppError::Internal(anyhow::anyhow!("database error: {e}"))
 }
 
-fn fail(waiting: impl Iterator<Item = oneshot::Sender<AppResult<Committed>>>, e: &sqlx::Error) {
+fn fail(
+    waiting: impl Iterator<Item = oneshot::Sender<AppResult<Committed>>>,
+    e: &dyn std::fmt::Display,
+) {
     tracing::error!(error = %e, "a group of writes failed");
     for done in waiting {
         let _ = done.send(Err(database_error(e)));
@@ -876,5 +893,95 @@ mod tests {
                 (6, Some(6))
             ]
         );
+    }
+
+    /// More waiting updates than one round trip takes, on two projects' streams: every chunk
+    /// lands, each stream's seqs stay consecutive, and its last seq is stored, so the next
+    /// write after the group continues from it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_waiting_updates_on_two_streams_keep_each_streams_seqs() {
+        let (_dir, state) = server(|_| {}).await;
+        let (first, a) = setup(&state).await;
+        let created = execute(
+            &state,
+            &actor(),
+            None,
+            Command::CreateProject(proto::CreateProjectRequest {
+                title: "Other".into(),
+                key: "OT".into(),
+                description: None,
+            }),
+        )
+        .await
+        .unwrap();
+        let Payload::ProjectCreated(p) = created.event else {
+            panic!("{created:?}")
+        };
+        let second = p.project.unwrap().id;
+        let done = execute(&state, &actor(), None, create_item(&second, "b"))
+            .await
+            .unwrap();
+        let Payload::WorkItemCreated(c) = done.event else {
+            panic!("{done:?}")
+        };
+        let b = c.work_item.unwrap();
+        let (groups_before, _) = state.writes.totals();
+
+        let writer = state.store.writer().await;
+        let mut tasks = Vec::new();
+        for n in 0..40 {
+            let (item, version) = if n % 2 == 0 {
+                (&a, 1 + n / 2)
+            } else {
+                (&b, 1 + n / 2)
+            };
+            let command = retitle(item, version, &format!("t{n}"));
+            tasks.push(enqueue(&state, None, command).await);
+            wait_for_queue(&state, n as usize + 1).await;
+        }
+        drop(writer);
+        let mut seqs = (Vec::new(), Vec::new());
+        for t in tasks {
+            let c = t.await.unwrap().unwrap();
+            if c.stream == first {
+                seqs.0.push(c.seq);
+            } else {
+                assert_eq!(c.stream, second);
+                seqs.1.push(c.seq);
+            }
+        }
+        assert_eq!(
+            state.writes.totals().0,
+            groups_before + 1,
+            "one transaction"
+        );
+        // Each project's stream had one event (its item's creation) before.
+        let expected: Vec<u64> = (2..22).collect();
+        assert_eq!(seqs.0, expected);
+        assert_eq!(seqs.1, expected);
+        for project in [&first, &second] {
+            let (last, events): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT last_seq FROM pm_streams WHERE stream = ?1), \
+                        (SELECT COUNT(*) FROM pm_events WHERE stream = ?1)",
+            )
+            .bind(project)
+            .fetch_one(&state.store.read)
+            .await
+            .unwrap();
+            assert_eq!((last, events), (21, 21), "{project}");
+        }
+        // The counter is forgotten and re-read from the database: the next write continues.
+        state.store.seqs.forget();
+        let next = execute(&state, &actor(), None, retitle(&a, 21, "after"))
+            .await
+            .unwrap();
+        assert_eq!((next.stream.as_str(), next.seq), (first.as_str(), 22));
+        let stored: (String, i64) =
+            sqlx::query_as("SELECT title, version FROM pm_work_items WHERE id = ?")
+                .bind(&b.id)
+                .fetch_one(&state.store.read)
+                .await
+                .unwrap();
+        assert_eq!(stored, ("t39".into(), 21));
     }
 }

@@ -307,7 +307,10 @@ pub(crate) async fn apply(
         } => project::delete(tx, actor, &project_id, expected_version).await?,
         Command::CreateWorkItem(r) => work_item::create(tx, actor, r).await?,
         Command::UpdateWorkItem(r) => {
-            let written = behind.as_deref_mut().map(|b| &mut b.items);
+            let mut written = behind.as_deref_mut().map(|b| &mut b.items);
+            if let Some(written) = written.as_deref_mut() {
+                written.unstage();
+            }
             work_item::update(tx, actor, r, written).await?
         }
         Command::DeleteWorkItem(r) => work_item::delete(tx, actor, r).await?,
@@ -397,7 +400,14 @@ pub(crate) async fn apply(
             behind.push(write, numbered);
             appended
         }
-        (_, deferred) => {
+        (Some(_), None) => {
+            // Only an update that keeps its parent may wait, and it never writes before its
+            // turn; were that broken, failing (which fails the whole group) is the safe answer.
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "a waiting update wrote before its turn"
+            )));
+        }
+        (None, deferred) => {
             let tail = Tail {
                 first: deferred.as_ref(),
                 idempotency,

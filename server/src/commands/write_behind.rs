@@ -27,7 +27,9 @@ use crate::store::hierarchy::FillRow;
 use crate::store::rows::WorkItemRow;
 
 /// Most waiting updates sent in one round trip, largest first: a flush of n uses the fewest
-/// chunks these sizes add up to, so sqlx's statement cache sees only a few distinct texts.
+/// chunks these sizes add up to. A chunk's text depends on which columns its updates set, so
+/// mixed edits make new texts for sqlx to prepare; runs of the same edit (titles, moves)
+/// repeat a few.
 const CHUNKS: [usize; 5] = [16, 8, 4, 2, 1];
 
 /// One update's writes, validated and numbered, not yet sent.
@@ -165,6 +167,11 @@ impl WrittenItems {
     /// The item as the update being applied would leave it.
     pub fn stage(&mut self, row: WorkItemRow, lists: Vec<FillRow>) {
         self.staged = Some((row, lists));
+    }
+
+    /// Drops what an earlier update staged and never queued (it failed or was refused).
+    pub fn unstage(&mut self) {
+        self.staged = None;
     }
 
     fn keep_staged(&mut self) {

@@ -38,8 +38,10 @@ pub const APPEND_SQL: &str =
 /// the stream's new last seq and the event (whose stored frame carries the seq) go in ONE
 /// round trip: every statement is a hand-off to sqlx's SQLite thread, the largest cost of a
 /// write. Only the holder of the writer uses this. A seq counts as taken once the statement
-/// that records it succeeded; if a transaction then fails to commit, the memory is forgotten
-/// and re-read from `pm_streams`. (Were it ever wrong, the event's primary key refuses the
+/// that records it succeeded, or, for an update whose writes wait to be sent with others
+/// (`commands::write_behind`), once it is queued; whenever a command's savepoint or the
+/// transaction is rolled back, or waiting writes fail, the memory is forgotten and re-read
+/// from `pm_streams`. (Were it ever wrong, the event's primary key refuses the
 /// duplicate seq and the write fails; it is never silently renumbered.)
 #[derive(Default)]
 pub struct SeqCounter {

@@ -49,7 +49,12 @@ impl Store {
         // A group runs each command inside a savepoint; SQLite keeps the pages a savepoint may
         // have to restore in a temporary file unless told to keep them in memory (measured:
         // about a quarter of the time a group's writes took).
-        let writer_options = options.clone().pragma("temp_store", "memory");
+        // Grouped updates make statement texts by the columns they set (see
+        // `commands::write_behind`): room for them beside the fixed ones.
+        let writer_options = options
+            .clone()
+            .pragma("temp_store", "memory")
+            .statement_cache_capacity(256);
         let mut writer = SqliteConnection::connect_with(&writer_options)
             .await
             .with_context(|| format!("opening database {}", path.display()))?;
