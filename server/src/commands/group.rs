@@ -481,29 +481,34 @@ mod tests {
     }
 
     async fn setup(state: &SharedState) -> (String, proto::WorkItem) {
-        let created = execute(
-            state,
-            &actor(),
-            None,
-            Command::CreateProject(proto::CreateProjectRequest {
-                title: "Group".into(),
-                key: "GC".into(),
-                description: None,
-            }),
-        )
-        .await
-        .unwrap();
+        let project = new_project(state, "Group", "GC").await;
+        let item = new_item(state, &project, "base").await;
+        (project, item)
+    }
+
+    async fn new_project(state: &SharedState, title: &str, key: &str) -> String {
+        let request = proto::CreateProjectRequest {
+            title: title.into(),
+            key: key.into(),
+            description: None,
+        };
+        let created = execute(state, &actor(), None, Command::CreateProject(request))
+            .await
+            .unwrap();
         let Payload::ProjectCreated(p) = created.event else {
             panic!("{created:?}")
         };
-        let project = p.project.unwrap().id;
-        let done = execute(state, &actor(), None, create_item(&project, "base"))
+        p.project.unwrap().id
+    }
+
+    async fn new_item(state: &SharedState, project: &str, title: &str) -> proto::WorkItem {
+        let done = execute(state, &actor(), None, create_item(project, title))
             .await
             .unwrap();
         let Payload::WorkItemCreated(c) = done.event else {
             panic!("{done:?}")
         };
-        (project, c.work_item.unwrap())
+        c.work_item.unwrap()
     }
 
     /// A hub subscriber that records what reaches it.
@@ -902,29 +907,8 @@ mod tests {
     async fn many_waiting_updates_on_two_streams_keep_each_streams_seqs() {
         let (_dir, state) = server(|_| {}).await;
         let (first, a) = setup(&state).await;
-        let created = execute(
-            &state,
-            &actor(),
-            None,
-            Command::CreateProject(proto::CreateProjectRequest {
-                title: "Other".into(),
-                key: "OT".into(),
-                description: None,
-            }),
-        )
-        .await
-        .unwrap();
-        let Payload::ProjectCreated(p) = created.event else {
-            panic!("{created:?}")
-        };
-        let second = p.project.unwrap().id;
-        let done = execute(&state, &actor(), None, create_item(&second, "b"))
-            .await
-            .unwrap();
-        let Payload::WorkItemCreated(c) = done.event else {
-            panic!("{done:?}")
-        };
-        let b = c.work_item.unwrap();
+        let second = new_project(&state, "Other", "OT").await;
+        let b = new_item(&state, &second, "b").await;
         let (groups_before, _) = state.writes.totals();
 
         let writer = state.store.writer().await;
