@@ -4,7 +4,8 @@
 //! It answers exactly the requests `fanout`, `throughput` and `slow-consumer` send (REST
 //! `/health` and `POST /api/v1/projects`; WebSocket `Subscribe`, `CreateWorkItemRequest`,
 //! `UpdateWorkItemRequest`, `GetWorkItemsRequest`), keeps its items in memory, numbers events
-//! per project, and broadcasts each event, encoded once, to the project's subscribers. Its
+//! per project, and broadcasts what the protocol broadcasts for each mutation, encoded once:
+//! an `ActivityLogCreated` frame, then the domain event (see the reference's send order). Its
 //! transport is shaped like any sensible WebSocket server's (one task per connection writing
 //! from a bounded queue, queued frames written together before a flush), so the figures pm-bench
 //! measures against it are the cost of the sockets, the runtime and pm-bench itself: a floor no
@@ -187,6 +188,14 @@ impl Floor {
             *seq += 1;
             *seq
         };
+        let activity = encode(WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            payload: Some(Payload::ActivityLogCreated(proto::ActivityLogCreated {
+                entry: Some(activity_entry(&payload)),
+            })),
+            stream: project.clone(),
+            ..Default::default()
+        });
         let event = encode(WebSocketMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
             payload: Some(payload.clone()),
@@ -196,7 +205,9 @@ impl Floor {
         });
         // A subscriber whose queue is full or gone is dropped, as a hub that never waits would.
         inner.subscribers.retain(|(p, sub)| {
-            *p != project || sub.try_send(Message::Binary(event.clone())).is_ok()
+            *p != project
+                || (sub.try_send(Message::Binary(activity.clone())).is_ok()
+                    && sub.try_send(Message::Binary(event.clone())).is_ok())
         });
         encode(WebSocketMessage {
             message_id: id,
@@ -205,6 +216,23 @@ impl Floor {
             stream: project,
             ..Default::default()
         })
+    }
+}
+
+/// The activity entry of a work-item event, as the protocol announces every change.
+fn activity_entry(event: &Payload) -> proto::ActivityLogEntry {
+    let (item, action, changes) = match event {
+        Payload::WorkItemCreated(c) => (c.work_item.as_ref(), "created", Vec::new()),
+        Payload::WorkItemUpdated(u) => (u.work_item.as_ref(), "updated", u.changes.clone()),
+        _ => (None, "updated", Vec::new()),
+    };
+    proto::ActivityLogEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        entity_type: "work_item".into(),
+        entity_id: item.map(|i| i.id.clone()).unwrap_or_default(),
+        action: action.into(),
+        changes,
+        ..Default::default()
     }
 }
 
