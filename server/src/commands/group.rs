@@ -29,12 +29,14 @@ use super::write_behind::WriteBehind;
 use super::{apply, Actor, Applied, Command, Committed};
 use crate::app::SharedState;
 use crate::error::{AppError, AppResult};
+use crate::store::queries;
 
 /// Most commands committed in one transaction.
 pub const GROUP_MAX: usize = 64;
 
-/// The savepoint around each command of a group (the name is reused: RELEASE pops it).
-const SAVEPOINT: &str = "SAVEPOINT pm_cmd";
+/// A group's transaction with the savepoint around its first command (the name is reused:
+/// RELEASE pops it).
+const BEGIN_WITH_SAVEPOINT: &str = "BEGIN; SAVEPOINT pm_cmd";
 pub(crate) const NEXT: &str = "RELEASE pm_cmd; SAVEPOINT pm_cmd";
 const UNDO_NEXT: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd; SAVEPOINT pm_cmd";
 const UNDO_LAST: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd";
@@ -223,20 +225,35 @@ impl Drop for Running {
 /// One transaction for `jobs`, then publish, then answer.
 async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec<Job>) {
     let many = jobs.len() > 1;
-    let mut tx = match writer.begin().await {
+    // A group opens its first command's savepoint in the round trip of its BEGIN.
+    let mut tx = match if many {
+        writer.begin_with(BEGIN_WITH_SAVEPOINT).await
+    } else {
+        writer.begin().await
+    } {
         Ok(tx) => tx,
         Err(e) => return fail(jobs.into_iter().map(|j| j.done), &e),
     };
-    if many {
-        if let Err(e) = raw(&mut tx, SAVEPOINT).await {
-            return fail(jobs.into_iter().map(|j| j.done), &e);
-        }
-    }
     let total = jobs.len();
+    let mut behind = WriteBehind::default();
+    // The items the group's updates will read, in one round trip instead of one each.
+    let ids: Vec<&str> = jobs
+        .iter()
+        .filter(|job| may_write_behind(state, job))
+        .filter_map(|job| match &job.command {
+            Command::UpdateWorkItem(r) => Some(r.work_item_id.as_str()),
+            _ => None,
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    match queries::work_items_with_lists(&mut tx, &ids).await {
+        Ok(items) => behind.items.read(items),
+        Err(e) => return fail(jobs.into_iter().map(|j| j.done), &e),
+    }
     let mut pending: VecDeque<Job> = jobs.into();
     let mut results: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)> =
         Vec::with_capacity(total);
-    let mut behind = WriteBehind::default();
     while let Some(job) = pending.pop_front() {
         let last = results.len() + 1 == total;
         if may_write_behind(state, &job) {
@@ -967,5 +984,106 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(stored, ("t39".into(), 21));
+    }
+
+    /// The group's one read of its updates' items: each live item with its lists, nothing for
+    /// an item that is gone (whose walks would still find its ancestors) or never was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_reads_its_items_in_one_query() {
+        let (_dir, state) = server(|_| {}).await;
+        let (project, gone) = setup(&state).await;
+        let create = |item_type: proto::WorkItemType, title: &str, parent: Option<&str>| {
+            Command::CreateWorkItem(proto::CreateWorkItemRequest {
+                item_type: item_type as i32,
+                title: title.into(),
+                project_id: project.clone(),
+                parent_id: parent.map(str::to_string),
+                ..Default::default()
+            })
+        };
+        let mut ids = Vec::new();
+        let mut parent: Option<String> = None;
+        for (kind, title) in [
+            (proto::WorkItemType::Epic, "epic"),
+            (proto::WorkItemType::Story, "story"),
+            (proto::WorkItemType::Task, "task"),
+        ] {
+            let done = execute(
+                &state,
+                &actor(),
+                None,
+                create(kind, title, parent.as_deref()),
+            )
+            .await
+            .unwrap();
+            let Payload::WorkItemCreated(c) = done.event else {
+                panic!("{done:?}")
+            };
+            let id = c.work_item.unwrap().id;
+            parent = Some(id.clone());
+            ids.push(id);
+        }
+        let (epic, story, task) = (&ids[0], &ids[1], &ids[2]);
+        // `gone` is deleted under the story, so its walk up still finds story and epic.
+        execute(
+            &state,
+            &actor(),
+            None,
+            Command::UpdateWorkItem(proto::UpdateWorkItemRequest {
+                work_item_id: gone.id.clone(),
+                expected_version: 1,
+                update_parent: true,
+                parent_id: Some(story.clone()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+        execute(
+            &state,
+            &actor(),
+            None,
+            Command::DeleteWorkItem(proto::DeleteWorkItemRequest {
+                work_item_id: gone.id.clone(),
+            }),
+        )
+        .await
+        .unwrap();
+
+        let mut writer = state.store.writer().await;
+        let missing = uuid::Uuid::new_v4().to_string();
+        let read = queries::work_items_with_lists(
+            &mut writer,
+            &[
+                task.as_str(),
+                gone.id.as_str(),
+                missing.as_str(),
+                epic.as_str(),
+            ],
+        )
+        .await
+        .unwrap();
+        let summary: Vec<(String, Vec<(i64, String)>)> = read
+            .into_iter()
+            .map(|(row, lists)| {
+                (
+                    row.title,
+                    lists.into_iter().map(|(side, id, _)| (side, id)).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "task".to_string(),
+                    vec![(0, story.clone()), (0, epic.clone())]
+                ),
+                (
+                    "epic".to_string(),
+                    vec![(1, story.clone()), (1, task.clone())]
+                ),
+            ]
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! what a write costs (see `bench/NOTES.md`). An update of a work item that keeps its parent
 //! reads its item, validates, and then has nothing left but writes: its UPDATE, its activity
 //! row, its stream's new last seq and its event. Inside a group those writes wait here, and the
-//! writes of many updates go to SQLite together, [`CHUNKS`] updates to a round trip.
+//! writes of many updates go to SQLite together, [`CHUNKS`] updates to a round trip; the items
+//! the group's updates read are read together too, in one round trip when the group starts.
 //!
 //! What keeps this correct:
 //! - An update that waits here made no write yet, so it needs no savepoint of its own: if it
@@ -150,7 +151,9 @@ fn with_rows(insert: &str, rows: usize) -> String {
     sql
 }
 
-/// Work items as the group's waiting writes will leave them: (row, hierarchy lists).
+/// Work items as the database and the group's waiting writes leave them: (row, hierarchy
+/// lists). Read at the start of a group for the updates in it, then kept current by each update
+/// that waits; dropped before any other command runs.
 #[derive(Default)]
 pub struct WrittenItems {
     items: HashMap<String, (WorkItemRow, Vec<FillRow>)>,
@@ -159,7 +162,14 @@ pub struct WrittenItems {
 }
 
 impl WrittenItems {
-    /// The item as the waiting writes leave it, if one of them touches it.
+    /// Items as the database has them (read while nothing is waiting).
+    pub fn read(&mut self, items: Vec<(WorkItemRow, Vec<FillRow>)>) {
+        for (row, lists) in items {
+            self.items.insert(row.id.clone(), (row, lists));
+        }
+    }
+
+    /// The item as the database and the waiting writes leave it, if it is known.
     pub fn get(&self, id: &str) -> Option<(WorkItemRow, Vec<FillRow>)> {
         self.items.get(id).cloned()
     }

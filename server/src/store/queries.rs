@@ -56,40 +56,60 @@ pub async fn work_item(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Op
     .await
 }
 
-/// A live item and its hierarchy lists (as [`hierarchy::FILL_SQL`] rows), in one round trip:
-/// the row query and the walks run as one multi-statement query, told apart by their width.
+/// A live item and its hierarchy lists (as [`hierarchy::FILL_SQL`] rows), in one round trip.
 pub async fn work_item_with_lists(
     conn: &mut SqliteConnection,
     id: &str,
 ) -> sqlx::Result<Option<(WorkItemRow, Vec<hierarchy::FillRow>)>> {
+    Ok(work_items_with_lists(conn, &[id]).await?.pop())
+}
+
+/// Live items and their hierarchy lists, all in one round trip: per id, a one-column marker
+/// row, the item's row and its walks, told apart by their width (an item that is gone has no
+/// row, and its walks may still find ancestors, so the marker says whose rows follow).
+pub async fn work_items_with_lists(
+    conn: &mut SqliteConnection,
+    ids: &[&str],
+) -> sqlx::Result<Vec<(WorkItemRow, Vec<hierarchy::FillRow>)>> {
     use sqlx::{FromRow, Row};
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    static ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "SELECT {WORK_ITEM_COLS} FROM pm_work_items WHERE id = ? AND deleted_at IS NULL;\n{}",
+            "SELECT ?;\nSELECT {WORK_ITEM_COLS} FROM pm_work_items WHERE id = ? AND deleted_at IS NULL;\n{}",
             hierarchy::FILL_SQL
         )
     });
-    let rows = sqlx::query(&SQL)
-        .bind(id)
-        .bind(id)
-        .bind(hierarchy::MAX_DEPTH)
-        .bind(id)
-        .bind(hierarchy::MAX_DEPTH)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut item = None;
-    let mut lists = Vec::new();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = vec![ONE.as_str(); ids.len()].join(";\n");
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query
+            .bind(*id)
+            .bind(*id)
+            .bind(*id)
+            .bind(hierarchy::MAX_DEPTH)
+            .bind(*id)
+            .bind(hierarchy::MAX_DEPTH);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut found = Vec::with_capacity(ids.len());
+    let mut current: Option<(WorkItemRow, Vec<hierarchy::FillRow>)> = None;
     for row in &rows {
-        if row.len() == FILL_WIDTH {
-            lists.push(hierarchy::FillRow::from_row(row)?);
-        } else {
-            item = Some(WorkItemRow::from_row(row)?);
+        match row.len() {
+            1 => found.extend(current.take()),
+            FILL_WIDTH => {
+                if let Some((_, lists)) = current.as_mut() {
+                    lists.push(hierarchy::FillRow::from_row(row)?);
+                }
+            }
+            _ => current = Some((WorkItemRow::from_row(row)?, Vec::new())),
         }
     }
-    Ok(item.map(|item| (item, lists)))
+    found.extend(current);
+    Ok(found)
 }
 
-/// Columns of a [`hierarchy::FillRow`] (a work item row is much wider).
 const FILL_WIDTH: usize = 3;
 
 /// A live project and the position a new item gets under `parent_id` (at the end of its
