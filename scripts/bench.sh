@@ -108,20 +108,8 @@ start_server() {
     PM_SERVER_MAX_CONNECTIONS=100000 \
     "$SERVER_BIN" --data-dir "$dir" --port 0 >"$dir/server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 300); do
-    if [ -s "$dir/server.json" ]; then
-      PORT=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$dir/server.json")
-      [ -n "$PORT" ] && return 0
-    fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "error: pm-server exited; its log:" >&2
-      cat "$dir/server.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  echo "error: pm-server wrote no $dir/server.json within 30 s" >&2
-  exit 1
+  await_port pm-server "$dir/server.log" \
+    sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$dir/server.json"
 }
 
 # Starts `pm-bench floor-server` on a free port; sets SERVER_PID and PORT.
@@ -130,17 +118,26 @@ start_floor() {
   mkdir -p "$dir"
   "$BENCH" floor-server >"$dir/floor.out" 2>&1 &
   SERVER_PID=$!
+  await_port "pm-bench floor-server" "$dir/floor.out" \
+    sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$dir/floor.out"
+}
+
+# Waits up to 30 s for the command after the first two arguments to print the port of the
+# server just started as $SERVER_PID (its name and log are the first two); sets PORT.
+await_port() {
+  local name=$1 log=$2
+  shift 2
   for _ in $(seq 1 300); do
-    PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$dir/floor.out")
+    PORT=$("$@" 2>/dev/null || true)
     [ -n "$PORT" ] && return 0
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "error: pm-bench floor-server exited:" >&2
-      cat "$dir/floor.out" >&2
+      echo "error: $name exited; its log:" >&2
+      cat "$log" >&2
       exit 1
     fi
     sleep 0.1
   done
-  echo "error: pm-bench floor-server did not start within 30 s" >&2
+  echo "error: $name gave no port within 30 s" >&2
   exit 1
 }
 

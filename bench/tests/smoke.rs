@@ -210,6 +210,22 @@ async fn the_floor_server_runs_the_live_scenarios_and_stays_out_of_the_goals() {
             doc,
         });
     }
+    // What it does not answer is refused with an Error, and the connection stays usable.
+    let mut ws = pm_bench::net::connect(&env.target, "floor-test", Default::default())
+        .await
+        .unwrap();
+    let refused = pm_bench::net::rpc(
+        &mut ws,
+        pm_shared::proto::Payload::ListProjectsRequest(Default::default()),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("UNSUPPORTED"), "{refused}");
+    let project = pm_bench::net::create_project(&env.target, "after")
+        .await
+        .unwrap();
+    pm_bench::net::subscribe(&mut ws, &project).await.unwrap();
     floor.abort();
 
     let md = pm_bench::summary::markdown(&saved);

@@ -270,12 +270,8 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
             .await;
             if let Err(AppError::Internal(cause)) = &result {
                 // Its own refusal leaves nothing to undo, but the database failing may have
-                // rolled the whole transaction back: nothing of the group is committed.
-                drop(tx);
-                state.store.seqs.forget();
-                let waiting = results.into_iter().map(|(done, _)| done);
-                let rest = pending.into_iter().map(|j| j.done);
-                return fail(waiting.chain([job.done]).chain(rest), cause);
+                // rolled the whole transaction back.
+                return abandon(state, tx, results, Some(job.done), pending, cause);
             }
             results.push((job.done, result));
             continue;
@@ -283,11 +279,7 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
         // Any other command sees the database as if every earlier command had run alone.
         if !behind.is_empty() {
             if let Err(e) = behind.flush(&mut tx, many.then_some(NEXT)).await {
-                drop(tx);
-                let waiting = results.into_iter().map(|(done, _)| done);
-                let rest = pending.into_iter().map(|j| j.done);
-                state.store.seqs.forget();
-                return fail(waiting.chain([job.done]).chain(rest), &e);
+                return abandon(state, tx, results, Some(job.done), pending, &e);
             }
         }
         behind.items.clear();
@@ -323,21 +315,14 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
             };
             if let Some(sql) = step {
                 if let Err(e) = raw(&mut tx, sql).await {
-                    // The transaction is in an unknown state: nothing of it is committed.
-                    drop(tx);
-                    let waiting = results.into_iter().map(|(done, _)| done);
-                    let rest = pending.into_iter().map(|j| j.done);
-                    state.store.seqs.forget();
-                    return fail(waiting.chain([job.done]).chain(rest), &e);
+                    return abandon(state, tx, results, Some(job.done), pending, &e);
                 }
             }
         }
         results.push((job.done, result));
     }
     if let Err(e) = behind.flush(&mut tx, None).await {
-        drop(tx);
-        state.store.seqs.forget();
-        return fail(results.into_iter().map(|(done, _)| done), &e);
+        return abandon(state, tx, results, None, VecDeque::new(), &e);
     }
 
     let kept = results
@@ -438,6 +423,24 @@ async fn raw(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<()>
 
 fn database_error(e: &dyn std::fmt::Display) -> AppError {
     AppError::Internal(anyhow::anyhow!("database error: {e}"))
+}
+
+/// A step of the group failed and its transaction is in an unknown state: it is rolled back
+/// (dropped), the seqs it took are forgotten, and every caller not answered yet (those already
+/// applied, the one being applied, those still queued) gets the error.
+fn abandon(
+    state: &SharedState,
+    tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    applied: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)>,
+    current: Option<oneshot::Sender<AppResult<Committed>>>,
+    queued: VecDeque<Job>,
+    cause: &dyn std::fmt::Display,
+) {
+    drop(tx);
+    state.store.seqs.forget();
+    let applied = applied.into_iter().map(|(done, _)| done);
+    let queued = queued.into_iter().map(|j| j.done);
+    fail(applied.chain(current).chain(queued), cause);
 }
 
 fn fail(
@@ -581,6 +584,26 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         panic!("queue never reached {n} (at {})", state.writes.waiting());
+    }
+
+    /// Runs `commands` as one group (the writer is held while they queue up, in order) and
+    /// returns their outcomes in that order.
+    async fn run_as_one_group(
+        state: &SharedState,
+        commands: Vec<Command>,
+    ) -> Vec<AppResult<Committed>> {
+        let writer = state.store.writer().await;
+        let mut tasks = Vec::new();
+        for (n, command) in commands.into_iter().enumerate() {
+            tasks.push(enqueue(state, None, command).await);
+            wait_for_queue(state, n + 1).await;
+        }
+        drop(writer);
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        results
     }
 
     fn frames(item: Outbound) -> Vec<WebSocketMessage> {
@@ -811,17 +834,7 @@ mod tests {
             }), // v5
             retitle(&item, 5, "d"),     // reads the database again; v6
         ];
-        let writer = state.store.writer().await;
-        let mut tasks = Vec::new();
-        for (n, command) in commands.into_iter().enumerate() {
-            tasks.push(enqueue(&state, None, command).await);
-            wait_for_queue(&state, n + 1).await;
-        }
-        drop(writer);
-        let mut results = Vec::new();
-        for t in tasks {
-            results.push(t.await.unwrap());
-        }
+        let results = run_as_one_group(&state, commands).await;
         let versions: Vec<Option<i32>> = results
             .iter()
             .map(|r| match r {
@@ -928,22 +941,15 @@ mod tests {
         let b = new_item(&state, &second, "b").await;
         let (groups_before, _) = state.writes.totals();
 
-        let writer = state.store.writer().await;
-        let mut tasks = Vec::new();
-        for n in 0..40 {
-            let (item, version) = if n % 2 == 0 {
-                (&a, 1 + n / 2)
-            } else {
-                (&b, 1 + n / 2)
-            };
-            let command = retitle(item, version, &format!("t{n}"));
-            tasks.push(enqueue(&state, None, command).await);
-            wait_for_queue(&state, n as usize + 1).await;
-        }
-        drop(writer);
+        let commands = (0..40)
+            .map(|n| {
+                let item = if n % 2 == 0 { &a } else { &b };
+                retitle(item, 1 + n / 2, &format!("t{n}"))
+            })
+            .collect();
         let mut seqs = (Vec::new(), Vec::new());
-        for t in tasks {
-            let c = t.await.unwrap().unwrap();
+        for result in run_as_one_group(&state, commands).await {
+            let c = result.unwrap();
             if c.stream == first {
                 seqs.0.push(c.seq);
             } else {
@@ -1084,6 +1090,46 @@ mod tests {
                     vec![(1, story.clone()), (1, task.clone())]
                 ),
             ]
+        );
+    }
+
+    /// An assignee who never connected gets their user row inside the chunk of waiting writes,
+    /// wherever in the chunk the assigning update sits (here last of four).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_assignee_row_is_written_from_anywhere_in_a_chunk() {
+        let (_dir, state) = server(|_| {}).await;
+        let (_project, item) = setup(&state).await;
+        let assignee = "eeeeeeee-0000-4000-8000-00000000000e";
+        let assign = Command::UpdateWorkItem(proto::UpdateWorkItemRequest {
+            work_item_id: item.id.clone(),
+            expected_version: 4,
+            assignee_id: Some(assignee.into()),
+            ..Default::default()
+        });
+        let commands = vec![
+            retitle(&item, 1, "one"),
+            retitle(&item, 2, "two"),
+            retitle(&item, 3, "three"),
+            assign,
+        ];
+        for result in run_as_one_group(&state, commands).await {
+            result.unwrap();
+        }
+        let stored: (String, Option<String>, String) = sqlx::query_as(
+            "SELECT w.title, w.assignee_id, u.email FROM pm_work_items w \
+             JOIN users u ON u.id = w.assignee_id WHERE w.id = ?",
+        )
+        .bind(&item.id)
+        .fetch_one(&state.store.read)
+        .await
+        .unwrap();
+        assert_eq!(
+            stored,
+            (
+                "three".into(),
+                Some(assignee.into()),
+                "user-eeeeeeee@localhost".into()
+            )
         );
     }
 }

@@ -248,10 +248,7 @@ impl Importer<'_> {
             add(&t.user_id);
         }
         for id in ids {
-            sqlx::query("INSERT OR IGNORE INTO users (id, email) VALUES (?1, 'user-' || substr(?1, 1, 8) || '@localhost')")
-                .bind(&id)
-                .execute(&mut *self.conn)
-                .await?;
+            super::ensure_user(self.conn, &id).await?;
         }
         Ok(())
     }

@@ -41,11 +41,7 @@ pub async fn add(
             "A project needs at least one admin",
         ));
     }
-    sqlx::query("INSERT OR IGNORE INTO users (id, email) VALUES (?, ?)")
-        .bind(&user_id)
-        .bind(format!("user-{}@localhost", &user_id[..8]))
-        .execute(&mut *conn)
-        .await?;
+    super::ensure_user(conn, &user_id).await?;
     sqlx::query(
         "INSERT INTO pm_project_members (id, project_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?) \
          ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",

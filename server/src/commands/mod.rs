@@ -166,6 +166,9 @@ pub enum Effect {
 pub struct DeferredWrite {
     pub sql: std::borrow::Cow<'static, str>,
     pub binds: Vec<Bind>,
+    /// The work item as this write leaves it, when the command knows it whole: a group keeps
+    /// it for later updates of the same item (see [`write_behind`]).
+    pub leaves: Option<Box<write_behind::KnownItem>>,
 }
 
 /// A parameter of a [`DeferredWrite`].
@@ -277,7 +280,7 @@ pub(crate) async fn apply(
     request_id: Option<&str>,
     command: Command,
     then: Option<&'static str>,
-    mut behind: Option<&mut write_behind::WriteBehind>,
+    behind: Option<&mut write_behind::WriteBehind>,
 ) -> AppResult<Applied> {
     let idempotency = command
         .idempotency_name()
@@ -307,11 +310,8 @@ pub(crate) async fn apply(
         } => project::delete(tx, actor, &project_id, expected_version).await?,
         Command::CreateWorkItem(r) => work_item::create(tx, actor, r).await?,
         Command::UpdateWorkItem(r) => {
-            let mut written = behind.as_deref_mut().map(|b| &mut b.items);
-            if let Some(written) = written.as_deref_mut() {
-                written.unstage();
-            }
-            work_item::update(tx, actor, r, written).await?
+            let known = behind.as_deref().map(|b| &b.items);
+            work_item::update(tx, actor, r, known).await?
         }
         Command::DeleteWorkItem(r) => work_item::delete(tx, actor, r).await?,
         Command::CreateSprint(r) => sprint::create(tx, actor, r).await?,
@@ -390,13 +390,7 @@ pub(crate) async fn apply(
         (Some(behind), Some(write)) => {
             let numbered = Numbered::of(state, tx, actor, &change, now).await?;
             state.store.seqs.taken(&numbered.stream, numbered.seq);
-            let appended = Appended {
-                stream: numbered.stream.clone(),
-                seq: numbered.seq,
-                activity: numbered.activity.entry(change.changes.clone()),
-                event_frame: numbered.event_frame.clone(),
-                advanced_savepoint: false,
-            };
+            let appended = numbered.appended(state, &change, false);
             behind.push(write, numbered);
             appended
         }
@@ -419,8 +413,7 @@ pub(crate) async fn apply(
     let Appended {
         stream,
         seq,
-        activity,
-        event_frame,
+        frames,
         advanced_savepoint,
     } = appended;
     let committed = Committed {
@@ -428,17 +421,6 @@ pub(crate) async fn apply(
         stream,
         seq,
     };
-    let activity_frame = WebSocketMessage {
-        message_id: uuid::Uuid::new_v4().to_string(),
-        timestamp: now,
-        payload: Some(Payload::ActivityLogCreated(ActivityLogCreated {
-            entry: Some(activity),
-        })),
-        epoch: state.store.epoch.clone(),
-        stream: committed.stream.clone(),
-        ..Default::default()
-    }
-    .encode_to_vec();
     let also = change.lifecycle.then(|| change.project_id.clone());
     // Membership decides who may receive a project's events (token mode): the group refreshes
     // the hub's member list around publishing this change (see `group::publish`).
@@ -449,11 +431,7 @@ pub(crate) async fn apply(
             removed: change.action == Action::Deleted,
         });
     Ok(Applied {
-        outgoing: vec![(
-            committed.stream.clone(),
-            also,
-            vec![Bytes::from(activity_frame), event_frame],
-        )],
+        outgoing: vec![(committed.stream.clone(), also, frames.to_vec())],
         committed,
         keep: true,
         new_user,
@@ -487,23 +465,10 @@ async fn apply_batch(
         let Appended {
             stream,
             seq,
-            activity,
-            event_frame,
+            frames,
             ..
         } = append_change(state, tx, actor, &change, now, Tail::default()).await?;
-        let activity_frame = WebSocketMessage {
-            message_id: uuid::Uuid::new_v4().to_string(),
-            timestamp: now,
-            payload: Some(Payload::ActivityLogCreated(ActivityLogCreated {
-                entry: Some(activity),
-            })),
-            epoch: state.store.epoch.clone(),
-            stream: stream.clone(),
-            ..Default::default()
-        }
-        .encode_to_vec();
         let also = change.lifecycle.then(|| change.project_id.clone());
-        let frames = [Bytes::from(activity_frame), event_frame];
         match outgoing.last_mut() {
             Some((s, a, pending)) if *s == stream && *a == also => pending.extend(frames),
             _ => outgoing.push((stream.clone(), also, frames.to_vec())),
@@ -554,13 +519,16 @@ pub(crate) async fn log_activity(
     Ok(())
 }
 
-async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<()> {
-    sqlx::query("INSERT OR IGNORE INTO users (id, email) VALUES (?, ?)")
+/// The row a user id needs before anything refers to it, for a user who has not connected yet:
+/// a placeholder email made from the id. Two parameters, both the id: plain `?`, because sqlx
+/// numbers `?NNN` across a whole multi-statement query and this one runs inside others.
+pub(crate) const ENSURE_USER_SQL: &str = "INSERT OR IGNORE INTO users (id, email) \
+     VALUES (?, 'user-' || substr(?, 1, 8) || '@localhost')";
+
+pub(crate) async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<()> {
+    sqlx::query(ENSURE_USER_SQL)
         .bind(user_id)
-        .bind(format!(
-            "user-{}@localhost",
-            user_id.get(..8).unwrap_or(user_id)
-        ))
+        .bind(user_id)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -606,12 +574,12 @@ pub(crate) struct Tail<'a> {
     pub then: Option<&'static str>,
 }
 
-/// A change as written: where its event sits, its activity entry and its encoded event.
+/// A change as written: where its event sits, and its two frames for subscribers
+/// (ActivityLogCreated, then the event).
 struct Appended {
     stream: String,
     seq: u64,
-    activity: proto::ActivityLogEntry,
-    event_frame: Bytes,
+    frames: [Bytes; 2],
     advanced_savepoint: bool,
 }
 
@@ -622,7 +590,6 @@ pub(crate) struct Numbered {
     pub seq: u64,
     pub activity: NewActivity,
     pub event_frame: Bytes,
-    pub now: i64,
 }
 
 impl Numbered {
@@ -654,8 +621,28 @@ impl Numbered {
             stream,
             seq,
             event_frame,
-            now,
         })
+    }
+
+    /// The change as appended, with its ActivityLogCreated frame.
+    fn appended(&self, state: &AppState, change: &Change, advanced_savepoint: bool) -> Appended {
+        let activity_frame = WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: self.activity.timestamp,
+            payload: Some(Payload::ActivityLogCreated(ActivityLogCreated {
+                entry: Some(self.activity.entry(change.changes.clone())),
+            })),
+            epoch: state.store.epoch.clone(),
+            stream: self.stream.clone(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        Appended {
+            stream: self.stream.clone(),
+            seq: self.seq,
+            frames: [activity_frame.into(), self.event_frame.clone()],
+            advanced_savepoint,
+        }
     }
 
     /// Binds, in [`tail_sql`]'s order, the activity row, the stream's new last seq and the event.
@@ -674,7 +661,7 @@ impl Numbered {
             .bind(&self.stream)
             .bind(self.seq as i64)
             .bind(self.event_frame.as_ref())
-            .bind(self.now)
+            .bind(self.activity.timestamp)
     }
 }
 
@@ -714,13 +701,7 @@ async fn append_change(
     }
     query.execute(&mut *tx).await?;
     state.store.seqs.taken(&numbered.stream, numbered.seq);
-    Ok(Appended {
-        activity: numbered.activity.entry(change.changes.clone()),
-        stream: numbered.stream,
-        seq: numbered.seq,
-        event_frame: numbered.event_frame,
-        advanced_savepoint: tail.then.is_some(),
-    })
+    Ok(numbered.appended(state, change, tail.then.is_some()))
 }
 
 /// An activity row as it will be stored.

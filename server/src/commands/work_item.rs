@@ -132,6 +132,7 @@ pub async fn create(
         DeferredWrite {
             sql: CREATE_SQL.into(),
             binds,
+            leaves: None,
         }
         .execute(conn)
         .await?;
@@ -146,6 +147,7 @@ pub async fn create(
         DeferredWrite {
             sql: CREATE_SQL.into(),
             binds,
+            leaves: None,
         },
     ))
 }
@@ -158,18 +160,17 @@ const CREATE_SQL: &str =
      description, status, priority, item_number, version, created_at, updated_at, created_by, \
      updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)";
 
-/// Updates an item. `written` holds the items the group's waiting writes will leave (see
-/// [`super::write_behind`]): the item is read from there when it has waiting writes, and what
-/// this update leaves is staged there.
+/// Updates an item. `known` holds the items of the group this update runs in (see
+/// [`super::write_behind`]): the item is read from there when the group knows it, and the
+/// deferred write says what it leaves the item as.
 pub async fn update(
     conn: &mut SqliteConnection,
     actor: &Actor,
     req: proto::UpdateWorkItemRequest,
-    written: Option<&mut WrittenItems>,
+    known: Option<&WrittenItems>,
 ) -> AppResult<Effect> {
     let id = parse_id("work_item_id", &req.work_item_id)?;
-    let waiting = written.as_deref().and_then(|w| w.get(&id));
-    let (row, lists) = match waiting {
+    let (row, lists) = match known.and_then(|k| k.get(&id)) {
         Some(known) => known,
         // The item and its hierarchy lists in one round trip.
         None => queries::work_item_with_lists(conn, &id)
@@ -274,7 +275,7 @@ pub async fn update(
         });
     }
     let now = pm_shared::now_secs();
-    let write = update_write(
+    let mut write = update_write(
         &changes,
         &next,
         new_assignee.as_deref(),
@@ -285,7 +286,7 @@ pub async fn update(
     next.version += 1;
     next.updated_at = now;
     next.updated_by = actor.user_id.clone();
-    let after = written.is_some().then(|| next.clone());
+    let after = known.is_some().then(|| next.clone());
     let mut item = next.into_proto();
     let updated = |item: &proto::WorkItem, changes: Vec<proto::FieldChange>| {
         let event = Payload::WorkItemUpdated(proto::WorkItemUpdated {
@@ -303,9 +304,7 @@ pub async fn update(
     }
     // Same parent, same lists: the item is exactly what the update writes, so the write can
     // wait for the pipeline's last round trip (nothing reads it back in between).
-    if let (Some(written), Some(after)) = (written, after) {
-        written.stage(after, lists.clone());
-    }
+    write.leaves = after.map(|row| Box::new((row, lists.clone())));
     hierarchy::set_lists(&mut item, lists);
     Ok(Effect::Deferred(updated(&item, changes), write))
 }
@@ -438,12 +437,10 @@ fn update_write(
     let mut sql = String::new();
     let mut binds = Vec::with_capacity(changes.len() + 5);
     if let Some(user) = new_assignee {
-        sql.push_str("INSERT OR IGNORE INTO users (id, email) VALUES (?, ?);\n");
+        sql.push_str(super::ENSURE_USER_SQL);
+        sql.push_str(";\n");
         binds.push(Bind::Text(Some(user.to_string())));
-        binds.push(Bind::Text(Some(format!(
-            "user-{}@localhost",
-            user.get(..8).unwrap_or(user)
-        ))));
+        binds.push(Bind::Text(Some(user.to_string())));
     }
     sql.push_str("UPDATE pm_work_items SET ");
     for change in changes {
@@ -474,6 +471,7 @@ fn update_write(
     Ok(DeferredWrite {
         sql: sql.into(),
         binds,
+        leaves: None,
     })
 }
 

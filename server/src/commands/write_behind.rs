@@ -51,11 +51,13 @@ impl WriteBehind {
         self.waiting.is_empty()
     }
 
-    /// Queues an update's writes; its item as staged by the update becomes what later updates
-    /// in the group read.
-    pub fn push(&mut self, write: DeferredWrite, numbered: Numbered) {
+    /// Queues an update's writes; the item as they leave it is what later updates in the
+    /// group read.
+    pub fn push(&mut self, mut write: DeferredWrite, numbered: Numbered) {
+        if let Some(item) = write.leaves.take() {
+            self.items.read(vec![*item]);
+        }
         self.waiting.push(Waiting { write, numbered });
-        self.items.keep_staged();
     }
 
     /// Sends every waiting write to SQLite, in order, then runs `then` (the group's savepoint
@@ -156,44 +158,29 @@ fn with_rows(insert: &str, rows: usize) -> String {
 /// that waits; dropped before any other command runs.
 #[derive(Default)]
 pub struct WrittenItems {
-    items: HashMap<String, (WorkItemRow, Vec<FillRow>)>,
-    /// What the update being applied will leave, kept only if it is queued.
-    staged: Option<(WorkItemRow, Vec<FillRow>)>,
+    items: HashMap<String, KnownItem>,
 }
 
+/// A work item's row and its hierarchy lists (as [`crate::store::hierarchy::FILL_SQL`] rows).
+pub type KnownItem = (WorkItemRow, Vec<FillRow>);
+
 impl WrittenItems {
-    /// Items as the database has them (read while nothing is waiting).
-    pub fn read(&mut self, items: Vec<(WorkItemRow, Vec<FillRow>)>) {
+    /// Items as the database has them (read while nothing is waiting), or as a queued write
+    /// leaves them.
+    pub fn read(&mut self, items: Vec<KnownItem>) {
         for (row, lists) in items {
             self.items.insert(row.id.clone(), (row, lists));
         }
     }
 
     /// The item as the database and the waiting writes leave it, if it is known.
-    pub fn get(&self, id: &str) -> Option<(WorkItemRow, Vec<FillRow>)> {
+    pub fn get(&self, id: &str) -> Option<KnownItem> {
         self.items.get(id).cloned()
-    }
-
-    /// The item as the update being applied would leave it.
-    pub fn stage(&mut self, row: WorkItemRow, lists: Vec<FillRow>) {
-        self.staged = Some((row, lists));
-    }
-
-    /// Drops what an earlier update staged and never queued (it failed or was refused).
-    pub fn unstage(&mut self) {
-        self.staged = None;
-    }
-
-    fn keep_staged(&mut self) {
-        if let Some((row, lists)) = self.staged.take() {
-            self.items.insert(row.id.clone(), (row, lists));
-        }
     }
 
     /// Forgets every item (another command may change them in the database).
     pub fn clear(&mut self) {
         self.items.clear();
-        self.staged = None;
     }
 }
 

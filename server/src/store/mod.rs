@@ -46,11 +46,10 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        // A group runs each command inside a savepoint; SQLite keeps the pages a savepoint may
-        // have to restore in a temporary file unless told to keep them in memory (measured:
-        // about a quarter of the time a group's writes took).
-        // Grouped updates make statement texts by the columns they set (see
-        // `commands::write_behind`): room for them beside the fixed ones.
+        // The writer only: a group runs each command inside a savepoint, whose pages SQLite
+        // keeps in a temporary file unless told to keep them in memory (a quarter of a group's
+        // write time, measured); and grouped updates make statement texts by the columns they
+        // set (see `commands::write_behind`), so the cache has room for them.
         let writer_options = options
             .clone()
             .pragma("temp_store", "memory")
