@@ -10,6 +10,7 @@
 pub mod floor;
 pub mod live;
 pub mod net;
+pub mod raw;
 pub mod scan;
 pub mod scenarios;
 pub mod stats;

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{self, ConnOptions, Target, Ws};
+use crate::raw::{Incoming, RawWs};
 use crate::scan::{self, field};
 
 /// Title prefix of measured mutations.
@@ -177,7 +178,7 @@ impl SubStats {
 /// Subscribers must be spawned (this registers their control channel) before
 /// [`Run::set_phase`] is first called.
 pub fn subscriber(
-    ws: Ws,
+    ws: RawWs,
     run: Arc<Run>,
     expected: usize,
 ) -> impl std::future::Future<Output = SubStats> {
@@ -186,7 +187,7 @@ pub fn subscriber(
 }
 
 async fn subscribe_loop(
-    mut ws: Ws,
+    mut ws: RawWs,
     run: Arc<Run>,
     expected: usize,
     mut control: mpsc::Receiver<Phase>,
@@ -199,32 +200,50 @@ async fn subscribe_loop(
         final_seq: u64::MAX,
         stop: false,
     };
+    // Frames the subscribe call read past its reply.
+    let mut more = Ok(true);
     loop {
-        if phase.stop || (stats.first_seq.is_some() && stats.last_seq >= phase.final_seq) {
-            break;
-        }
-        let next = tokio::select! {
-            biased;
-            next = ws.next() => next,
-            p = control.recv() => {
-                match p {
-                    Some(p) => phase = p,
-                    None => break,
+        // Everything one read brought arrived at once: one clock reading for all of it.
+        let recv = run.log.now_ns();
+        let drained = match more {
+            Ok(true) => ws.drain(|incoming| match incoming {
+                Incoming::Binary(bytes) => {
+                    stats.on_frame(bytes, recv, &run);
+                    true
                 }
-                continue;
+                Incoming::Close => {
+                    stats.closed = true;
+                    false
+                }
+            }),
+            Ok(false) | Err(_) => {
+                stats.closed = true;
+                Ok(())
             }
         };
-        let recv = run.log.now_ns();
-        match next {
-            Some(Ok(Message::Binary(bytes))) => stats.on_frame(&bytes, recv, &run),
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                stats.closed = true;
-                break;
+        if drained.is_err() {
+            stats.closed = true;
+        }
+        loop {
+            if stats.closed
+                || phase.stop
+                || (stats.first_seq.is_some() && stats.last_seq >= phase.final_seq)
+            {
+                return stats;
             }
-            Some(Ok(_)) => {}
+            tokio::select! {
+                biased;
+                m = ws.fill() => {
+                    more = m;
+                    break;
+                }
+                p = control.recv() => match p {
+                    Some(p) => phase = p,
+                    None => return stats,
+                },
+            }
         }
     }
-    stats
 }
 
 /// Opens `n` connections subscribed to `project`, at most `concurrency` handshakes at a time.
@@ -234,7 +253,7 @@ pub async fn open_subscribers(
     n: usize,
     concurrency: usize,
     opts: ConnOptions,
-) -> Result<Vec<Ws>> {
+) -> Result<Vec<RawWs>> {
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
     for i in 0..n {
@@ -242,8 +261,8 @@ pub async fn open_subscribers(
         set.spawn(async move {
             let _permit = gate.acquire_owned().await?;
             let user = subscriber_user(i);
-            let mut ws = net::connect(&target, &user, opts).await?;
-            net::subscribe(&mut ws, &project).await?;
+            let mut ws = RawWs::new(net::connect(&target, &user, opts).await?);
+            ws.subscribe(&project).await?;
             anyhow::Ok(ws)
         });
     }

@@ -41,61 +41,78 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
-/// Iterates the fields of one message: (field number, wire type, varint value or bytes).
-fn fields<'a>(buf: &'a [u8], mut visit: impl FnMut(u32, u64, &'a [u8])) -> Option<()> {
+/// Iterates the fields of one message: (field number, varint value or bytes), until `visit`
+/// returns false.
+fn fields<'a>(buf: &'a [u8], mut visit: impl FnMut(u32, u64, &'a [u8]) -> bool) -> Option<()> {
     let mut pos = 0;
     while pos < buf.len() {
         let tag = varint(buf, &mut pos)?;
         let (number, wire) = ((tag >> 3) as u32, tag & 7);
-        match wire {
+        let more = match wire {
             0 => {
                 let v = varint(buf, &mut pos)?;
-                visit(number, v, &[]);
+                visit(number, v, &[])
             }
-            1 => pos = pos.checked_add(8).filter(|&p| p <= buf.len())?,
+            1 => {
+                pos = pos.checked_add(8).filter(|&p| p <= buf.len())?;
+                true
+            }
             2 => {
                 let len = varint(buf, &mut pos)? as usize;
                 let end = pos.checked_add(len).filter(|&e| e <= buf.len())?;
-                visit(number, 0, &buf[pos..end]);
+                let more = visit(number, 0, &buf[pos..end]);
                 pos = end;
+                more
             }
-            5 => pos = pos.checked_add(4).filter(|&p| p <= buf.len())?,
+            5 => {
+                pos = pos.checked_add(4).filter(|&p| p <= buf.len())?;
+                true
+            }
             _ => return None,
+        };
+        if !more {
+            break;
         }
     }
     Some(())
+}
+
+/// The first length-delimited field `number` of a message. Stops there: an event's work item
+/// is the first field of its payload, and the title comes before the long fields of the item.
+fn first_bytes(buf: &[u8], number: u32) -> Option<&[u8]> {
+    let mut found = None;
+    fields(buf, |n, _, b| {
+        if n == number {
+            found = Some(b);
+        }
+        found.is_none()
+    })?;
+    found
 }
 
 /// Reads the header fields of a frame; None when it is not valid protobuf.
 pub fn peek(frame: &[u8]) -> Option<Peek<'_>> {
     let mut peek = Peek::default();
     let mut payload_bytes: &[u8] = &[];
-    fields(frame, |number, value, bytes| match number {
-        field::MESSAGE_ID => peek.message_id = bytes,
-        field::SEQ => peek.seq = value,
-        field::STREAM => peek.stream = bytes,
-        10..=299 | 303.. => {
-            peek.payload = number;
-            payload_bytes = bytes;
+    fields(frame, |number, value, bytes| {
+        match number {
+            field::MESSAGE_ID => peek.message_id = bytes,
+            field::SEQ => peek.seq = value,
+            field::STREAM => peek.stream = bytes,
+            10..=299 | 303.. => {
+                peek.payload = number;
+                payload_bytes = bytes;
+            }
+            _ => {}
         }
-        _ => {}
+        true
     })?;
     if matches!(
         peek.payload,
         field::WORK_ITEM_CREATED | field::WORK_ITEM_UPDATED
     ) {
         // WorkItemCreated/Updated { WorkItem work_item = 1; } and WorkItem { string title = 6; }
-        let mut item: &[u8] = &[];
-        fields(payload_bytes, |n, _, b| {
-            if n == 1 {
-                item = b;
-            }
-        })?;
-        fields(item, |n, _, b| {
-            if n == 6 {
-                peek.title = Some(b);
-            }
-        })?;
+        peek.title = first_bytes(payload_bytes, 1).and_then(|item| first_bytes(item, 6));
     }
     Some(peek)
 }
