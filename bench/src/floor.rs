@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 /// Frames queued per connection before the floor server gives up on it (as pm-server's hub
 /// does, it never waits for a client).
-const QUEUE: usize = 1024;
+const QUEUE: usize = 16 * 1024;
 
 #[derive(Default)]
 struct Floor {

@@ -11,30 +11,37 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
 
+use crate::transport::ws::frames;
+
 pub type ConnId = u64;
 
-/// One item of a connection's outgoing queue. The frames of one mutation (ActivityLogCreated,
-/// then the domain event) travel as one item so nothing can come between them.
+/// One item of a connection's outgoing queue: complete WebSocket frames, ready for the socket
+/// (`transport::ws::frames`). The frames of one mutation (ActivityLogCreated, then the domain
+/// event), or of a whole group of them, travel as one item, so nothing can come between them
+/// and the subscriber gets them in one socket write. The hub frames events once; every
+/// subscriber's item shares those bytes.
 ///
-/// Two words: every connection's queue allocates its first block of 32 slots up front, so the
-/// item size is paid by every idle connection (a single frame is boxed for that reason).
+/// One word: every connection's queue allocates its first block of 32 slots up front, so the
+/// item size is paid by every idle connection.
 #[derive(Debug, Clone)]
-pub enum Outbound {
-    Frame(Box<Bytes>),
-    Frames(Arc<[Bytes]>),
-}
+pub struct Outbound(Box<Bytes>);
 
 impl Outbound {
-    /// Encoded size, counted against the connection's byte budget.
+    pub fn new(framed: Bytes) -> Outbound {
+        Outbound(Box::new(framed))
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Size, counted against the connection's byte budget.
     pub fn len(&self) -> usize {
-        match self {
-            Outbound::Frame(b) => b.len(),
-            Outbound::Frames(f) => f.iter().map(Bytes::len).sum(),
-        }
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 }
 
@@ -213,7 +220,11 @@ impl EventHub {
         let Some((sub, streams)) = inner.conns.get_mut(&id) else {
             return false;
         };
-        if !replay.is_empty() && !sub.offer(Outbound::Frames(replay.into())).queued() {
+        if !replay.is_empty()
+            && !sub
+                .offer(Outbound::new(frames::binary_all(&replay)))
+                .queued()
+        {
             return false;
         }
         streams.insert(stream.to_string());
@@ -238,10 +249,12 @@ impl EventHub {
         }
     }
 
-    /// Delivers the frames of one mutation to every subscriber of `stream` and of `also` (a
+    /// Delivers the encoded messages of one mutation (or of a group's run of mutations on one
+    /// stream), framed once, to every subscriber of `stream` and of `also` (a
     /// project event goes to the workspace stream and to that project's subscribers), each
     /// connection once.
-    pub fn publish(&self, stream: &str, also: Option<&str>, frames: Arc<[Bytes]>) {
+    pub fn publish(&self, stream: &str, also: Option<&str>, payloads: &[Bytes]) {
+        let framed = frames::binary_all(payloads);
         let mut inner = lock(&self.inner);
         let mut targets: Vec<ConnId> = inner
             .by_stream
@@ -267,7 +280,7 @@ impl EventHub {
             let Some((sub, _)) = inner.conns.get(&id) else {
                 continue;
             };
-            match sub.offer(Outbound::Frames(frames.clone())) {
+            match sub.offer(Outbound::new(framed.clone())) {
                 Offer::Queued => {}
                 Offer::Full => {
                     let cut_off = sub.cut_off.clone();
@@ -294,7 +307,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queue_items_stay_two_words() {
-        assert_eq!(std::mem::size_of::<Outbound>(), 16);
+    fn queue_items_stay_one_word() {
+        assert_eq!(std::mem::size_of::<Outbound>(), 8);
     }
 }

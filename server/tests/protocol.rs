@@ -1151,3 +1151,86 @@ async fn shutdown_closes_websockets_with_1001() {
     assert_eq!(closed_a.0, Some(1001), "{closed_a:?}");
     assert_eq!(closed_b.0, Some(1001), "{closed_b:?}");
 }
+
+/// The WebSocket layer itself (the server does its own handshake and writes its own frames):
+/// a request that is not an upgrade is refused with the error JSON, a version other than 13 gets
+/// 426 naming the supported one, a WebSocket ping gets its pong with the same data, and a
+/// client's close is echoed with its status code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_handshake_and_control_frames() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = TestServer::start().await;
+
+    let plain = reqwest::get(format!("http://{}/ws", server.addr))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 400);
+    let body: serde_json::Value = plain.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "INVALID_MESSAGE", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("WebSocket"),
+        "{body}"
+    );
+
+    let raw_request = |version: &str| {
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: {version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            server.addr
+        )
+    };
+    let answer_to = |request: String| async move {
+        let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut head = vec![0u8; 4096];
+        let n = tokio::time::timeout(TIMEOUT, tcp.read(&mut head))
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8_lossy(&head[..n]).to_ascii_lowercase()
+    };
+    let old = answer_to(raw_request("8")).await;
+    assert!(old.starts_with("http/1.1 426"), "{old}");
+    assert!(old.contains("sec-websocket-version: 13"), "{old}");
+    // The RFC's sample key and its accept value; "Connection" may list other tokens.
+    let ok = answer_to(raw_request("13")).await;
+    assert!(ok.starts_with("http/1.1 101"), "{ok}");
+    assert!(
+        ok.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{ok}"
+    );
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url(&format!("user_id={USER_A}")))
+        .await
+        .unwrap();
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(TIMEOUT, ws.next()).await.unwrap();
+    assert!(
+        matches!(&pong, Some(Ok(Message::Pong(d))) if &d[..] == b"are you there"),
+        "{pong:?}"
+    );
+    ws.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Library(4000),
+        reason: "done".into(),
+    })))
+    .await
+    .unwrap();
+    let echo = tokio::time::timeout(TIMEOUT, ws.next()).await.unwrap();
+    assert!(
+        matches!(&echo, Some(Ok(Message::Close(Some(f)))) if u16::from(f.code) == 4000),
+        "{echo:?}"
+    );
+    let end = tokio::time::timeout(TIMEOUT, ws.next()).await.unwrap();
+    assert!(end.is_none() || matches!(end, Some(Err(_))), "{end:?}");
+    server.stop().await;
+}

@@ -19,7 +19,7 @@
 //! caller that goes away (a closed socket) cannot interrupt a transaction others depend on.
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use sqlx::{Connection, SqliteConnection};
@@ -401,9 +401,7 @@ impl Publisher {
 
     fn flush(&mut self, state: &SharedState) {
         for (stream, also, frames) in self.pending.drain(..) {
-            state
-                .hub
-                .publish(&stream, also.as_deref(), Arc::from(frames));
+            state.hub.publish(&stream, also.as_deref(), &frames);
         }
     }
 }
@@ -459,6 +457,8 @@ mod tests {
 
     use pm_shared::proto::{self, Payload, WebSocketMessage};
     use prost::Message as _;
+    use std::sync::Arc;
+
     use tokio::sync::mpsc;
 
     use super::*;
@@ -607,11 +607,7 @@ mod tests {
     }
 
     fn frames(item: Outbound) -> Vec<WebSocketMessage> {
-        let frames: Vec<bytes::Bytes> = match item {
-            Outbound::Frame(b) => vec![*b],
-            Outbound::Frames(f) => f.to_vec(),
-        };
-        frames
+        crate::transport::ws::frames::payloads(item.bytes())
             .iter()
             .map(|b| WebSocketMessage::decode(b.as_ref()).unwrap())
             .collect()

@@ -9,23 +9,31 @@
 //!   and a small lane for direct replies (Pong, errors for bad frames, close).
 //!
 //! A slow request therefore never delays Pongs, and a slow client never delays anyone else.
+//!
+//! The handshake (`handshake`) and the socket (`socket`) are handled here rather than by axum's
+//! `WebSocket`, so the writer can send frames built once (`frames`) to every subscriber as they
+//! are.
+pub mod frames;
+mod handshake;
+mod socket;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesOrdered;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use prost::Message as _;
 use std::net::SocketAddr;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::access::{self, Role, Viewer};
 use crate::app::{AppState, SharedState};
@@ -36,6 +44,8 @@ use crate::hub::{ConnId, CutOff, Outbound, Subscriber};
 use crate::reads;
 use crate::store::events::{self, WORKSPACE};
 use crate::transport::limits::{RateLimiter, Refusal};
+use handshake::{Handshake, Io};
+use socket::{Sink, Source};
 
 /// How many decoded requests may wait for the worker before the reader stops reading.
 const PENDING_REQUESTS: usize = 64;
@@ -48,8 +58,6 @@ const DIRECT_LANE: usize = 64;
 /// every read, so the 128 KiB default cost 128 KiB of resident memory per idle connection and a
 /// 128 KiB memset per read. Requests are small; a larger frame grows the buffer as it arrives.
 const READ_BUFFER: usize = 512;
-/// Outgoing frames are collected up to this size before a socket write (a flush always writes).
-const WRITE_BUFFER: usize = 64 * 1024;
 /// Most queued items (mutations) the writer sends with one flush when a client fell behind.
 const WRITE_BATCH: usize = 64;
 
@@ -63,13 +71,14 @@ const MAX_NAME: usize = 64;
 
 /// Close codes used by the server.
 pub mod close {
+    pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
     pub const PROTOCOL_ERROR: u16 = 1002;
     pub const MESSAGE_TOO_BIG: u16 = 1009;
 }
 
 pub async fn upgrade(
-    ws: WebSocketUpgrade,
+    handshake: Handshake,
     State(state): State<SharedState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -107,15 +116,10 @@ pub async fn upgrade(
             tracing::warn!(error = %e, "could not record display name");
         }
     }
-    let max = state.config.max_message_bytes;
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| async move {
-            connection(socket, state, Actor { user_id }).await;
-            drop(permit);
-        })
+    handshake.accept(move |io| async move {
+        connection(io, state, Actor { user_id }).await;
+        drop(permit);
+    })
 }
 
 /// The answer to an upgrade without valid credentials: 401 with the REST error JSON.
@@ -143,6 +147,7 @@ fn refuse(refusal: Refusal) -> Response {
 }
 
 enum Direct {
+    /// Complete frames (see `frames`).
     Frame(Bytes),
     Close(u16, &'static str),
 }
@@ -161,8 +166,9 @@ impl DirectLane {
     }
 }
 
-async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
-    let (sink, mut source) = socket.split();
+async fn connection(io: Io, state: SharedState, actor: Actor) {
+    let (mut source, sink): (Source, Sink) =
+        socket::open(io, state.config.max_message_bytes, READ_BUFFER).await;
     let (queue_tx, queue_rx) = mpsc::channel(state.config.send_buffer.max(1));
     let (direct_tx, direct_rx) = mpsc::channel(DIRECT_LANE);
     let direct_tx = DirectLane(direct_tx);
@@ -257,22 +263,27 @@ async fn connection(socket: WebSocket, state: SharedState, actor: Actor) {
 enum Inbound {
     /// A request for the worker.
     Request(Box<WebSocketMessage>),
-    /// An answer the reader gives itself, on the direct lane: a Pong, or the error for a frame
-    /// that is not a request (it is refused, but answered, so the client learns why).
+    /// An answer the reader gives itself, on the direct lane, framed: a Pong, or the error for
+    /// a frame that is not a request (it is refused, but answered, so the client learns why).
     Answer(Bytes),
     /// Close the connection with this code.
     Close(u16, &'static str),
     /// The client closed, or the stream ended.
     End,
-    /// Control frames, answered by the WebSocket layer.
+    /// A Pong from the client.
     Nothing,
+}
+
+/// An answer of the reader's own, framed for the direct lane.
+fn answer(msg: WebSocketMessage) -> Inbound {
+    Inbound::Answer(frames::binary(&msg.encode_to_vec()))
 }
 
 fn inbound(
     state: &AppState,
     conn: ConnId,
     limiter: &mut RateLimiter,
-    frame: Option<Result<Message, axum::Error>>,
+    frame: Option<Result<Message, WsError>>,
 ) -> Inbound {
     if matches!(&frame, Some(Ok(Message::Binary(_) | Message::Text(_)))) && !limiter.allow() {
         let id = match &frame {
@@ -285,19 +296,25 @@ fn inbound(
             "at most {} requests per second (bursts of {}); slow down and retry",
             state.config.rate_limit_per_sec, state.config.rate_limit_burst
         ));
-        return Inbound::Answer(error_reply(&id, &err).encode_to_vec().into());
+        return answer(error_reply(&id, &err));
     }
     match frame {
-        None | Some(Ok(Message::Close(_))) => Inbound::End,
+        None => Inbound::End,
+        // The client closes: echo its status code (RFC 6455 5.5.1).
+        Some(Ok(Message::Close(f))) => {
+            Inbound::Close(f.map_or(close::NORMAL, |f| u16::from(f.code)), "")
+        }
+        Some(Err(WsError::Io(_) | WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+            Inbound::End
+        }
         Some(Err(e)) => {
-            let text = e.to_string();
-            tracing::debug!(conn, error = %text, "websocket read failed");
-            if text.contains("too long") || text.contains("Space limit") {
-                Inbound::Close(close::MESSAGE_TOO_BIG, "message too big")
-            } else {
-                Inbound::Close(close::PROTOCOL_ERROR, "protocol error")
+            tracing::debug!(conn, error = %e, "websocket read failed");
+            match e {
+                WsError::Capacity(_) => Inbound::Close(close::MESSAGE_TOO_BIG, "message too big"),
+                _ => Inbound::Close(close::PROTOCOL_ERROR, "protocol error"),
             }
         }
+        Some(Ok(Message::Ping(data))) => Inbound::Answer(frames::pong(data)),
         Some(Ok(Message::Binary(bytes))) => match WebSocketMessage::decode(bytes) {
             Ok(msg) => match msg.payload {
                 Some(Payload::Ping(ping)) => {
@@ -307,73 +324,67 @@ fn inbound(
                             timestamp: ping.timestamp,
                         }),
                     );
-                    Inbound::Answer(pong.encode_to_vec().into())
+                    answer(pong)
                 }
                 _ => Inbound::Request(Box::new(msg)),
             },
             Err(_) => {
                 let err =
                     AppError::InvalidMessage("frame is not a valid pm.WebSocketMessage".into());
-                Inbound::Answer(error_reply("", &err).encode_to_vec().into())
+                answer(error_reply("", &err))
             }
         },
         Some(Ok(Message::Text(_))) => {
             let err = AppError::InvalidMessage(
                 "text frames are not supported; send binary protobuf".into(),
             );
-            Inbound::Answer(error_reply("", &err).encode_to_vec().into())
+            answer(error_reply("", &err))
         }
         Some(Ok(_)) => Inbound::Nothing,
     }
 }
 
-/// Writes `first` and whatever else is already queued (at most WRITE_BATCH items), then flushes
-/// once: a connection that fell behind catches up with a few large writes, not one per event.
+/// Writes `first`, or, when more is queued (the client fell behind), up to WRITE_BATCH items
+/// in one write.
 async fn write_batch(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    sink: &mut Sink,
     first: Outbound,
     queue: &mut mpsc::Receiver<Outbound>,
     queued_bytes: &AtomicUsize,
-) -> Result<(), axum::Error> {
-    let mut item = first;
-    for n in 1.. {
-        queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
-        match item {
-            Outbound::Frame(bytes) => sink.feed(Message::Binary(*bytes)).await?,
-            Outbound::Frames(frames) => {
-                for f in frames.iter() {
-                    sink.feed(Message::Binary(f.clone())).await?;
-                }
-            }
-        }
-        if n >= WRITE_BATCH {
-            break;
-        }
-        match queue.try_recv() {
-            Ok(next) => item = next,
-            Err(_) => break,
-        }
+) -> std::io::Result<()> {
+    queued_bytes.fetch_sub(first.len(), Ordering::AcqRel);
+    let Ok(second) = queue.try_recv() else {
+        return sink.write_all(first.bytes()).await;
+    };
+    queued_bytes.fetch_sub(second.len(), Ordering::AcqRel);
+    let mut batch = Vec::with_capacity(first.len() + second.len());
+    batch.extend_from_slice(first.bytes());
+    batch.extend_from_slice(second.bytes());
+    for _ in 2..WRITE_BATCH {
+        let Ok(next) = queue.try_recv() else { break };
+        queued_bytes.fetch_sub(next.len(), Ordering::AcqRel);
+        batch.extend_from_slice(next.bytes());
     }
-    sink.flush().await
+    sink.write_all(&batch).await
 }
 
 /// A socket write with a deadline. Boxed: a timer makes a future large, and an idle
 /// connection's writer should not carry one around between writes.
 fn bounded<'a>(
-    write: impl std::future::Future<Output = Result<(), axum::Error>> + Send + 'a,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), axum::Error>> + Send + 'a>> {
+    write: impl std::future::Future<Output = std::io::Result<()>> + Send + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send + 'a>> {
     Box::pin(bounded_write(write))
 }
 
 async fn bounded_write(
-    write: impl std::future::Future<Output = Result<(), axum::Error>>,
-) -> Result<(), axum::Error> {
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
     match tokio::time::timeout(WRITE_TIMEOUT, write).await {
         Ok(r) => r,
-        Err(_) => Err(axum::Error::new(std::io::Error::new(
+        Err(_) => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "client stopped reading",
-        ))),
+        )),
     }
 }
 
@@ -395,7 +406,7 @@ async fn until_shutdown(rx: &mut tokio::sync::watch::Receiver<bool>) {
 }
 
 async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut sink: Sink,
     mut queue: mpsc::Receiver<Outbound>,
     mut direct: mpsc::Receiver<Box<Direct>>,
     cut_off: Arc<CutOff>,
@@ -412,24 +423,18 @@ async fn write_loop(
             biased;
             _ = &mut cut => {
                 cut.set(cut_off.notify.notified());
-                // Encoded before the writes, so no message is held across them.
-                let frames: Vec<Bytes> = cut_off
+                // Encoded before the write, so no message is held across it.
+                let resyncs: Vec<Bytes> = cut_off
                     .take()
                     .iter()
                     .map(|stream| resync_frame(stream, &epoch))
                     .collect();
-                let mut r = Ok(());
-                for frame in frames {
-                    r = bounded(sink.send(Message::Binary(frame))).await;
-                    if r.is_err() { break; }
-                }
-                r
+                bounded(sink.write_all(&frames::binary_all(&resyncs))).await
             }
             d = direct.recv(), if direct_open => match d.map(|d| *d) {
-                Some(Direct::Frame(bytes)) => bounded(sink.send(Message::Binary(bytes))).await,
+                Some(Direct::Frame(bytes)) => bounded(sink.write_all(&bytes)).await,
                 Some(Direct::Close(code, reason)) => {
-                    let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
-                    let _ = bounded(sink.send(close)).await;
+                    let _ = bounded(sink.write_all(&frames::close(code, reason))).await;
                     break;
                 }
                 None => { direct_open = false; Ok(()) }
@@ -445,7 +450,7 @@ async fn write_loop(
             break;
         }
     }
-    let _ = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, sink.close())).await;
+    let _ = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, sink.shutdown())).await;
 }
 
 /// The worker's side of the connection queue. Unlike the hub it may wait: a client that does
@@ -461,8 +466,8 @@ type BoxedSend<'a> =
 
 impl Outbox {
     fn send(&self, bytes: Bytes) -> BoxedSend<'_> {
-        self.queued_bytes.fetch_add(bytes.len(), Ordering::AcqRel);
-        let item = Outbound::Frame(Box::new(bytes));
+        let item = Outbound::new(frames::binary(&bytes));
+        self.queued_bytes.fetch_add(item.len(), Ordering::AcqRel);
         Box::pin(async move { self.queue.send(item).await.map_err(|_| ()) })
     }
 }
