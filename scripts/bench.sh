@@ -199,8 +199,8 @@ if [ -n "$CHANGED" ]; then DIRTY=" (with uncommitted changes)"; fi
   echo
   echo "The machine is shared and noisy: other work (compilers, tests) runs on the same 2 CPUs,"
   echo "the load generator runs there too, and the virtual CPUs' speed drifts. Each live scenario"
-  echo "reports how much CPU the server, pm-bench and *other processes* used during the run (from"
-  echo "/proc). Scenarios that load the machine near saturation (fan-out to 1,000 subscribers, the"
+  echo "reports how much CPU the server, pm-bench and *other processes* used during the run, and"
+  echo "how much the hypervisor *stole* for other virtual machines (from /proc). Scenarios that load the machine near saturation (fan-out to 1,000 subscribers, the"
   echo "slow consumer at 500/s) vary by up to 10x between runs of the same binary; idle memory,"
   echo "throughput and growth repeat within about 20 %. Comparisons are made within one run where"
   echo "possible (growth interleaves its two projects; slow-consumer alternates its runs ABBA and"

@@ -87,8 +87,9 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some((utime + stime) / clock_ticks())
 }
 
-/// Busy CPU seconds of the whole machine (all CPUs), from /proc/stat.
-fn machine_busy_secs() -> Option<f64> {
+/// CPU seconds of the whole machine (all CPUs) from /proc/stat: busy (processes, interrupts),
+/// and stolen: time the hypervisor gave this virtual machine's CPUs to other machines.
+fn machine_cpu_secs() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?.strip_prefix("cpu ")?;
     let v: Vec<f64> = line
@@ -96,9 +97,10 @@ fn machine_busy_secs() -> Option<f64> {
         .filter_map(|x| x.parse().ok())
         .collect();
     // user nice system idle iowait irq softirq steal ...
-    let total: f64 = v.iter().take(8).sum();
+    let total: f64 = v.iter().take(7).sum();
     let idle = v.get(3)? + v.get(4).unwrap_or(&0.0);
-    Some((total - idle) / clock_ticks())
+    let steal = v.get(7).copied().unwrap_or(0.0);
+    Some(((total - idle) / clock_ticks(), steal / clock_ticks()))
 }
 
 /// CPU seconds the server, the bench and everything else used between `start` and `finish`.
@@ -106,7 +108,7 @@ struct Cpu {
     server_pid: Option<u32>,
     server: Option<f64>,
     bench: Option<f64>,
-    machine: Option<f64>,
+    machine: Option<(f64, f64)>,
     wall: Instant,
 }
 
@@ -115,8 +117,11 @@ pub struct CpuUse {
     pub wall_secs: f64,
     pub server_cpu_secs: Option<f64>,
     pub bench_cpu_secs: Option<f64>,
-    /// Busy CPU time of other processes meanwhile: the noise of a shared machine.
+    /// Busy CPU time of other processes (and interrupts) meanwhile: the noise of a shared
+    /// machine.
     pub other_cpu_secs: Option<f64>,
+    /// CPU time the hypervisor gave to other virtual machines meanwhile: the rest of the noise.
+    pub stolen_cpu_secs: Option<f64>,
 }
 
 impl Cpu {
@@ -125,7 +130,7 @@ impl Cpu {
             server_pid,
             server: server_pid.and_then(cpu_secs),
             bench: cpu_secs(std::process::id()),
-            machine: machine_busy_secs(),
+            machine: machine_cpu_secs(),
             wall: Instant::now(),
         }
     }
@@ -140,7 +145,9 @@ impl Cpu {
         let bench = cpu_secs(std::process::id())
             .zip(self.bench)
             .map(|(b, a)| b - a);
-        let machine = machine_busy_secs().zip(self.machine).map(|(b, a)| b - a);
+        let machine = machine_cpu_secs()
+            .zip(self.machine)
+            .map(|(b, a)| (b.0 - a.0, b.1 - a.1));
         // A server inside the bench process (the smoke test) is counted once.
         let server_other = if self.server_pid == Some(std::process::id()) {
             0.0
@@ -151,7 +158,9 @@ impl Cpu {
             wall_secs: r(self.wall.elapsed().as_secs_f64()),
             server_cpu_secs: server.map(r),
             bench_cpu_secs: bench.map(r),
-            other_cpu_secs: machine.map(|m| r((m - server_other - bench.unwrap_or(0.0)).max(0.0))),
+            other_cpu_secs: machine
+                .map(|(busy, _)| r((busy - server_other - bench.unwrap_or(0.0)).max(0.0))),
+            stolen_cpu_secs: machine.map(|(_, stolen)| r(stolen.max(0.0))),
         }
     }
 }
@@ -160,10 +169,11 @@ impl CpuUse {
     fn row(&self) -> String {
         let f = |x: Option<f64>| x.map_or("?".into(), |v| format!("{v:.1} s"));
         format!(
-            "server {} · bench {} · other processes {} in {:.1} s wall ({} CPUs)",
+            "server {} · bench {} · other processes {} · stolen {} in {:.1} s wall ({} CPUs)",
             f(self.server_cpu_secs),
             f(self.bench_cpu_secs),
             f(self.other_cpu_secs),
+            f(self.stolen_cpu_secs),
             self.wall_secs,
             std::thread::available_parallelism().map_or(0, |n| n.get())
         )

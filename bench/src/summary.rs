@@ -35,7 +35,7 @@ fn f(v: &Value) -> Option<f64> {
 }
 
 /// How busy the machine was during a live run: "CPU-s used: server 9.5, pm-bench 7.8, other
-/// processes 0.1, of 20 available".
+/// processes 0.1, stolen by the hypervisor 0.0, of 20 available".
 fn noise(results: &Value) -> String {
     let cpu = &results["cpu"];
     let cpus = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
@@ -45,11 +45,17 @@ fn noise(results: &Value) -> String {
         f(&cpu["other_cpu_secs"]),
         f(&cpu["wall_secs"]),
     ) {
-        (Some(server), Some(bench), Some(other), Some(wall)) => format!(
-            "; CPU-s used: server {server:.1}, pm-bench {bench:.1}, other processes {other:.1}, \
-             of {:.0} available",
-            wall * cpus
-        ),
+        (Some(server), Some(bench), Some(other), Some(wall)) => {
+            // Older result files have no stolen time.
+            let stolen = f(&cpu["stolen_cpu_secs"]).map_or(String::new(), |s| {
+                format!(", stolen by the hypervisor {s:.1}")
+            });
+            format!(
+                "; CPU-s used: server {server:.1}, pm-bench {bench:.1}, other processes \
+                 {other:.1}{stolen}, of {:.0} available",
+                wall * cpus
+            )
+        }
         _ => String::new(),
     }
 }

@@ -1153,9 +1153,9 @@ async fn shutdown_closes_websockets_with_1001() {
 }
 
 /// The WebSocket layer itself (the server does its own handshake and writes its own frames):
-/// a request that is not an upgrade is refused with the error JSON, a version other than 13 gets
-/// 426 naming the supported one, a WebSocket ping gets its pong with the same data, and a
-/// client's close is echoed with its status code.
+/// a request that is not an upgrade (or not a GET) is refused with the error JSON, a version
+/// other than 13 gets 426 naming the supported one, a WebSocket ping gets its pong with the
+/// same data, and a client's close is echoed with its status code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_handshake_and_control_frames() {
     use futures_util::{SinkExt, StreamExt};
@@ -1179,6 +1179,17 @@ async fn the_websocket_handshake_and_control_frames() {
             .contains("WebSocket"),
         "{body}"
     );
+
+    let head = reqwest::Client::new()
+        .head(format!("http://{}/ws", server.addr))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 405, "an upgrade is a GET");
 
     let raw_request = |version: &str| {
         format!(

@@ -6,7 +6,7 @@ use std::future::Future;
 use axum::extract::FromRequestParts;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, Version};
+use axum::http::{Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -50,6 +50,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Handshake {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "WebSocket connections are opened with HTTP/1.1",
+            ));
+        }
+        if parts.method != Method::GET {
+            // axum routes HEAD to GET handlers; an upgrade is a GET.
+            return Err(refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "WebSocket connections are opened with GET",
             ));
         }
         if !has_token(&parts.headers, header::CONNECTION, "upgrade")
