@@ -62,26 +62,26 @@ if [ "$QUICK" = 1 ]; then
   SUITE=(
     "fanout-100|fanout -n 20 -r 50 -d 2"
     "fanout-1000|fanout -n 100 -r 50 -d 2"
-    "throughput|throughput -w 2 -n 10 -d 2"
+    "throughput|throughput -w 2 -n 10 -d 2 --rounds 2"
     "slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
     "idle|idle -c 200 --settle 1"
     "growth|growth --sizes 0,500 --samples 20"
     "floor-fanout-1000|fanout -n 100 -r 50 -d 2"
-    "floor-throughput|throughput -w 2 -n 10 -d 2"
+    "floor-throughput|throughput -w 2 -n 10 -d 2 --rounds 2"
     "floor-slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
   )
 else
   SUITE=(
     "fanout-100|fanout -n 100 -r 100 -d 10"
     "fanout-1000|fanout -n 1000 -r 100 -d 10"
-    "throughput|throughput -w 4 -n 100 -d 10"
+    "throughput|throughput -w 4 -n 100 -d 8 --rounds 3"
     "slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 7"
     "idle|idle -c $IDLE"
     "growth|growth --sizes 0,10000,50000 --samples 200"
     # The same live scenarios against `pm-bench floor-server` (no database, no logic): what this
     # machine allows at all, printed beside each goal.
     "floor-fanout-1000|fanout -n 1000 -r 100 -d 10"
-    "floor-throughput|throughput -w 4 -n 100 -d 10"
+    "floor-throughput|throughput -w 4 -n 100 -d 8 --rounds 3"
     "floor-slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 5"
   )
 fi
@@ -201,10 +201,11 @@ if [ -n "$CHANGED" ]; then DIRTY=" (with uncommitted changes)"; fi
   echo "the load generator runs there too, and the virtual CPUs' speed drifts. Each live scenario"
   echo "reports how much CPU the server, pm-bench and *other processes* used during the run, and"
   echo "how much the hypervisor *stole* for other virtual machines (from /proc). Scenarios that load the machine near saturation (fan-out to 1,000 subscribers, the"
-  echo "slow consumer at 500/s) vary by up to 10x between runs of the same binary; idle memory,"
-  echo "throughput and growth repeat within about 20 %. Comparisons are made within one run where"
+  echo "slow consumer at 500/s) vary by up to 10x between runs of the same binary, throughput by"
+  echo "up to 2x between runs minutes apart (the same work then takes twice the CPU time); idle"
+  echo "memory and growth repeat within about 20 %. Comparisons are made within one run where"
   echo "possible (growth interleaves its two projects; slow-consumer alternates its runs ABBA and"
-  echo "takes the median of seven rounds)."
+  echo "takes the median of seven rounds; throughput runs three times and shows the median run)."
   echo
   echo "## Commands"
   echo

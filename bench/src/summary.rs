@@ -202,6 +202,11 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
             live += 1;
         };
         match d["scenario"].as_str() {
+            Some("throughput") if d["results"]["runs"].is_array() => {
+                for r in d["results"]["runs"].as_array().into_iter().flatten() {
+                    add(r);
+                }
+            }
             Some("fanout" | "throughput") => add(&d["results"]),
             Some("slow-consumer") => {
                 for k in ["baseline_runs", "slow_runs"] {
