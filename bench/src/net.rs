@@ -149,20 +149,24 @@ pub async fn rpc(ws: &mut Ws, payload: Payload) -> Result<WebSocketMessage> {
     }
 }
 
-/// Subscribes live to `project_id` (the reply has no payload).
+/// Subscribes live to `project_id`.
 pub async fn subscribe(ws: &mut Ws, project_id: &str) -> Result<()> {
-    let reply = rpc(
-        ws,
-        Payload::Subscribe(proto::Subscribe {
-            project_ids: vec![project_id.to_string()],
-            ..Default::default()
-        }),
-    )
-    .await?;
-    if reply.payload.is_some() {
-        bail!("unexpected Subscribe reply: {:?}", reply.payload);
+    subscribed(rpc(ws, subscribe_request(project_id)).await?)
+}
+
+pub fn subscribe_request(project_id: &str) -> Payload {
+    Payload::Subscribe(proto::Subscribe {
+        project_ids: vec![project_id.to_string()],
+        ..Default::default()
+    })
+}
+
+/// Checks a Subscribe reply: it has no payload.
+pub fn subscribed(reply: WebSocketMessage) -> Result<()> {
+    match reply.payload {
+        None => Ok(()),
+        Some(other) => bail!("unexpected Subscribe reply: {other:?}"),
     }
-    Ok(())
 }
 
 pub fn create_item_request(project_id: &str, title: String) -> Payload {

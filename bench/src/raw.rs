@@ -11,14 +11,14 @@ use std::io::Cursor;
 
 use anyhow::{bail, Context, Result};
 use bytes::{Buf, BytesMut};
-use pm_shared::proto::{self, Payload, WebSocketMessage};
+use pm_shared::proto::{Payload, WebSocketMessage};
 use prost::Message as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
 
-use crate::net::{Ws, REQUEST_TIMEOUT};
+use crate::net::{self, Ws, REQUEST_TIMEOUT};
 use crate::scan;
 
 /// Free space a read needs; below it the buffer grows by [`GROW`].
@@ -185,18 +185,9 @@ impl RawWs {
         }
     }
 
-    /// Subscribes live to `project_id` (the reply has no payload).
+    /// Subscribes live to `project_id`.
     pub async fn subscribe(&mut self, project_id: &str) -> Result<()> {
-        let reply = self
-            .rpc(Payload::Subscribe(proto::Subscribe {
-                project_ids: vec![project_id.to_string()],
-                ..Default::default()
-            }))
-            .await?;
-        if reply.payload.is_some() {
-            bail!("unexpected Subscribe reply: {:?}", reply.payload);
-        }
-        Ok(())
+        net::subscribed(self.rpc(net::subscribe_request(project_id)).await?)
     }
 }
 
