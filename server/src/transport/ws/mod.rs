@@ -16,6 +16,7 @@
 pub mod frames;
 mod handshake;
 mod socket;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,7 +59,7 @@ const DIRECT_LANE: usize = 64;
 /// every read, so the 128 KiB default cost 128 KiB of resident memory per idle connection and a
 /// 128 KiB memset per read. Requests are small; a larger frame grows the buffer as it arrives.
 const READ_BUFFER: usize = 512;
-/// Most queued items (mutations) the writer sends with one flush when a client fell behind.
+/// Most queued items (mutations) the writer sends with one write when a client fell behind.
 const WRITE_BATCH: usize = 64;
 
 /// A socket write that takes longer than this means the client stopped reading: drop it.
