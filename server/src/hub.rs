@@ -216,16 +216,16 @@ impl EventHub {
     /// replay read and this registration: the hand-over from replay to live has no gap and no
     /// duplicate. Returns false when the replay did not fit in the queue (the client must resync).
     pub fn subscribe(&self, id: ConnId, stream: &str, replay: Vec<Bytes>) -> bool {
+        // Framed before taking the lock every publish needs.
+        let replay = (!replay.is_empty()).then(|| Outbound::new(frames::binary_all(&replay)));
         let mut inner = lock(&self.inner);
         let Some((sub, streams)) = inner.conns.get_mut(&id) else {
             return false;
         };
-        if !replay.is_empty()
-            && !sub
-                .offer(Outbound::new(frames::binary_all(&replay)))
-                .queued()
-        {
-            return false;
+        if let Some(replay) = replay {
+            if !sub.offer(replay).queued() {
+                return false;
+            }
         }
         streams.insert(stream.to_string());
         inner

@@ -1208,6 +1208,24 @@ async fn the_websocket_handshake_and_control_frames() {
             .unwrap();
         String::from_utf8_lossy(&head[..n]).to_ascii_lowercase()
     };
+    let bad_key = reqwest::Client::new()
+        .get(format!("http://{}/ws", server.addr))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "not a nonce")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_key.status(), 400);
+    let body: serde_json::Value = bad_key.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Sec-WebSocket-Key"),
+        "{body}"
+    );
     let old = answer_to(raw_request("8")).await;
     assert!(old.starts_with("http/1.1 426"), "{old}");
     assert!(old.contains("sec-websocket-version: 13"), "{old}");

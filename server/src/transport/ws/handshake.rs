@@ -29,6 +29,16 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
     })
 }
 
+/// Whether a Sec-WebSocket-Key is 16 bytes in base64 (RFC 6455 4.1): 24 characters, the last
+/// two "=".
+fn is_nonce(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 /// A refused handshake: the REST error JSON.
 fn refuse(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "error": { "code": "INVALID_MESSAGE", "message": message } });
@@ -77,8 +87,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Handshake {
         let key = parts
             .headers
             .get(header::SEC_WEBSOCKET_KEY)
+            .filter(|k| is_nonce(k.as_bytes()))
             .cloned()
-            .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing"))?;
+            .ok_or_else(|| {
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    "Sec-WebSocket-Key must be 16 random bytes in base64",
+                )
+            })?;
         let on_upgrade = parts.extensions.remove::<OnUpgrade>().ok_or_else(|| {
             refuse(
                 StatusCode::BAD_REQUEST,
