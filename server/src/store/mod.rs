@@ -178,3 +178,66 @@ async fn spawn_checkpoints(options: &SqliteConnectOptions) -> anyhow::Result<one
     });
     Ok(stop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer never checkpoints; the store's own checkpoints copy its commits into the
+    /// database file soon after, and the WAL is reused rather than growing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commits_reach_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).await.unwrap();
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let wal = path.with_extension("db-wal");
+        // Wait for the first checkpoint to fold in the migrations.
+        tokio::time::sleep(CHECKPOINT_BUSY * 3).await;
+        let before = size(&path);
+        let note = "x".repeat(2_000);
+        for round in 0..5 {
+            let mut writer = store.writer().await;
+            for i in 0..100 {
+                sqlx::query("INSERT INTO users (id, email, name) VALUES (?, ?, ?)")
+                    .bind(format!("u-{round}-{i}"))
+                    .bind(format!("u-{round}-{i}@example.com"))
+                    .bind(&note)
+                    .execute(&mut *writer)
+                    .await
+                    .unwrap();
+            }
+        }
+        // 500 rows of 2 KB: about 1 MB of pages, now only in the WAL.
+        let mut grown = false;
+        for _ in 0..50 {
+            tokio::time::sleep(CHECKPOINT_BUSY).await;
+            if size(&path) >= before + 1_000_000 {
+                grown = true;
+                break;
+            }
+        }
+        assert!(grown, "database file {} bytes, was {before}", size(&path));
+        let wal_after_first = size(&wal);
+        // More writes of the same size reuse the checkpointed WAL instead of extending it.
+        for round in 5..10 {
+            let mut writer = store.writer().await;
+            for i in 0..100 {
+                sqlx::query("INSERT INTO users (id, email, name) VALUES (?, ?, ?)")
+                    .bind(format!("u-{round}-{i}"))
+                    .bind(format!("u-{round}-{i}@example.com"))
+                    .bind(&note)
+                    .execute(&mut *writer)
+                    .await
+                    .unwrap();
+            }
+            drop(writer);
+            tokio::time::sleep(CHECKPOINT_BUSY * 3).await;
+        }
+        assert!(
+            size(&wal) <= wal_after_first + 200_000,
+            "WAL grew from {wal_after_first} to {} bytes",
+            size(&wal)
+        );
+    }
+}
