@@ -1180,13 +1180,16 @@ async fn the_websocket_handshake_and_control_frames() {
         "{body}"
     );
 
-    let head = reqwest::Client::new()
-        .head(format!("http://{}/ws", server.addr))
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
+    let upgrade = |method: reqwest::Method, key: &str| {
+        reqwest::Client::new()
+            .request(method, format!("http://{}/ws", server.addr))
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", key)
+            .send()
+    };
+    let head = upgrade(reqwest::Method::HEAD, "dGhlIHNhbXBsZSBub25jZQ==")
         .await
         .unwrap();
     assert_eq!(head.status(), 405, "an upgrade is a GET");
@@ -1208,15 +1211,7 @@ async fn the_websocket_handshake_and_control_frames() {
             .unwrap();
         String::from_utf8_lossy(&head[..n]).to_ascii_lowercase()
     };
-    let bad_key = reqwest::Client::new()
-        .get(format!("http://{}/ws", server.addr))
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "not a nonce")
-        .send()
-        .await
-        .unwrap();
+    let bad_key = upgrade(reqwest::Method::GET, "not a nonce").await.unwrap();
     assert_eq!(bad_key.status(), 400);
     let body: serde_json::Value = bad_key.json().await.unwrap();
     assert!(

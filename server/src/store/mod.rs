@@ -189,6 +189,21 @@ async fn spawn_checkpoints(options: &SqliteConnectOptions) -> anyhow::Result<one
 mod tests {
     use super::*;
 
+    /// 100 rows of about 2 KB each, one commit per row.
+    async fn write_rows(store: &Store, round: usize) {
+        let mut writer = store.writer().await;
+        let note = "x".repeat(2_000);
+        for i in 0..100 {
+            sqlx::query("INSERT INTO users (id, email, name) VALUES (?, ?, ?)")
+                .bind(format!("u-{round}-{i}"))
+                .bind(format!("u-{round}-{i}@example.com"))
+                .bind(&note)
+                .execute(&mut *writer)
+                .await
+                .unwrap();
+        }
+    }
+
     /// Below the writer's own threshold, the store's checkpoints copy its commits into the
     /// database file soon after, and the WAL is reused rather than growing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,18 +216,8 @@ mod tests {
         // Wait for the first checkpoint to fold in the migrations.
         tokio::time::sleep(CHECKPOINT_BUSY * 3).await;
         let before = size(&path);
-        let note = "x".repeat(2_000);
         for round in 0..5 {
-            let mut writer = store.writer().await;
-            for i in 0..100 {
-                sqlx::query("INSERT INTO users (id, email, name) VALUES (?, ?, ?)")
-                    .bind(format!("u-{round}-{i}"))
-                    .bind(format!("u-{round}-{i}@example.com"))
-                    .bind(&note)
-                    .execute(&mut *writer)
-                    .await
-                    .unwrap();
-            }
+            write_rows(&store, round).await;
         }
         // 500 rows of 2 KB: about 1 MB of pages, now only in the WAL.
         let mut grown = false;
@@ -227,17 +232,7 @@ mod tests {
         let wal_after_first = size(&wal);
         // More writes of the same size reuse the checkpointed WAL instead of extending it.
         for round in 5..10 {
-            let mut writer = store.writer().await;
-            for i in 0..100 {
-                sqlx::query("INSERT INTO users (id, email, name) VALUES (?, ?, ?)")
-                    .bind(format!("u-{round}-{i}"))
-                    .bind(format!("u-{round}-{i}@example.com"))
-                    .bind(&note)
-                    .execute(&mut *writer)
-                    .await
-                    .unwrap();
-            }
-            drop(writer);
+            write_rows(&store, round).await;
             tokio::time::sleep(CHECKPOINT_BUSY * 3).await;
         }
         assert!(
