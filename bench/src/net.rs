@@ -132,13 +132,8 @@ pub async fn rpc(ws: &mut Ws, payload: Payload) -> Result<WebSocketMessage> {
             .map_err(|_| anyhow!("no response to request {id} within {REQUEST_TIMEOUT:?}"))?;
         match next {
             Some(Ok(Message::Binary(bytes))) => {
-                let peeked = crate::scan::peek(&bytes);
-                if peeked.is_some_and(|p| p.message_id == id.as_bytes()) {
-                    let msg = WebSocketMessage::decode(bytes.as_ref())?;
-                    if let Some(Payload::Error(e)) = &msg.payload {
-                        bail!("server error {}: {}", e.code, e.message);
-                    }
-                    return Ok(msg);
+                if let Some(reply) = reply_to(&id, &bytes) {
+                    return reply;
                 }
             }
             Some(Ok(Message::Close(f))) => bail!("connection closed: {f:?}"),
@@ -147,6 +142,21 @@ pub async fn rpc(ws: &mut Ws, payload: Payload) -> Result<WebSocketMessage> {
             None => bail!("connection ended"),
         }
     }
+}
+
+/// The response to request `id`, if `frame` is it; an `Error` response becomes an error.
+pub fn reply_to(id: &str, frame: &[u8]) -> Option<Result<WebSocketMessage>> {
+    if crate::scan::peek(frame).is_none_or(|p| p.message_id != id.as_bytes()) {
+        return None;
+    }
+    Some(match WebSocketMessage::decode(frame) {
+        Ok(WebSocketMessage {
+            payload: Some(Payload::Error(e)),
+            ..
+        }) => Err(anyhow!("server error {}: {}", e.code, e.message)),
+        Ok(msg) => Ok(msg),
+        Err(e) => Err(e.into()),
+    })
 }
 
 /// Subscribes live to `project_id`.

@@ -19,7 +19,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpC
 use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
 
 use crate::net::{self, Ws, REQUEST_TIMEOUT};
-use crate::scan;
 
 /// Free space a read needs; below it the buffer grows by [`GROW`].
 const MIN_SPACE: usize = 4 * 1024;
@@ -153,11 +152,8 @@ impl RawWs {
             let mut closed = false;
             self.drain(|incoming| match incoming {
                 Incoming::Binary(bytes) => {
-                    if scan::peek(bytes).is_some_and(|p| p.message_id == id.as_bytes()) {
-                        answer = Some(WebSocketMessage::decode(bytes));
-                        return false;
-                    }
-                    true
+                    answer = net::reply_to(&id, bytes);
+                    answer.is_none()
                 }
                 Incoming::Close => {
                     closed = true;
@@ -165,11 +161,7 @@ impl RawWs {
                 }
             })?;
             if let Some(answer) = answer {
-                let msg = answer?;
-                if let Some(Payload::Error(e)) = &msg.payload {
-                    bail!("server error {}: {}", e.code, e.message);
-                }
-                return Ok(msg);
+                return answer;
             }
             if closed {
                 bail!("connection closed");
@@ -194,6 +186,7 @@ impl RawWs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan;
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
 
@@ -309,5 +302,17 @@ mod tests {
         let (seqs, _, result) = against(vec![Message::Frame(stray)]).await;
         assert!(seqs.is_empty());
         assert!(result.is_err(), "a continuation without a start is refused");
+
+        // Servers must not mask (RFC 6455 5.1).
+        let header = FrameHeader {
+            opcode: OpCode::Data(Data::Binary),
+            mask: Some([1, 2, 3, 4]),
+            ..FrameHeader::default()
+        };
+        let masked = Frame::from_payload(header, event(3).into());
+        let (seqs, _, result) = against(vec![Message::Frame(masked)]).await;
+        assert!(seqs.is_empty());
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("masked"), "{error}");
     }
 }

@@ -236,12 +236,19 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
     };
     let total = jobs.len();
     let mut behind = WriteBehind::default();
+    // Decided once per job: which may wait, and so whose items the group reads up front.
+    let jobs: Vec<(Job, bool)> = jobs
+        .into_iter()
+        .map(|job| {
+            let waits = may_write_behind(state, &job);
+            (job, waits)
+        })
+        .collect();
     // The items the group's updates will read, in one round trip instead of one each.
     let ids: Vec<&str> = jobs
         .iter()
-        .filter(|job| may_write_behind(state, job))
-        .filter_map(|job| match &job.command {
-            Command::UpdateWorkItem(r) => Some(r.work_item_id.as_str()),
+        .filter_map(|(job, waits)| match &job.command {
+            Command::UpdateWorkItem(r) if *waits => Some(r.work_item_id.as_str()),
             _ => None,
         })
         .collect::<std::collections::BTreeSet<_>>()
@@ -249,14 +256,14 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
         .collect();
     match queries::work_items_with_lists(&mut tx, &ids).await {
         Ok(items) => behind.items.read(items),
-        Err(e) => return fail(jobs.into_iter().map(|j| j.done), &e),
+        Err(e) => return fail(jobs.into_iter().map(|(j, _)| j.done), &e),
     }
-    let mut pending: VecDeque<Job> = jobs.into();
+    let mut pending: VecDeque<(Job, bool)> = jobs.into();
     let mut results: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)> =
         Vec::with_capacity(total);
-    while let Some(job) = pending.pop_front() {
+    while let Some((job, waits)) = pending.pop_front() {
         let last = results.len() + 1 == total;
-        if may_write_behind(state, &job) {
+        if waits {
             // Writes nothing now, so it needs no savepoint step (see `write_behind`).
             let result = apply(
                 state,
@@ -431,13 +438,13 @@ fn abandon(
     tx: sqlx::Transaction<'_, sqlx::Sqlite>,
     applied: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)>,
     current: Option<oneshot::Sender<AppResult<Committed>>>,
-    queued: VecDeque<Job>,
+    queued: VecDeque<(Job, bool)>,
     cause: &dyn std::fmt::Display,
 ) {
     drop(tx);
     state.store.seqs.forget();
     let applied = applied.into_iter().map(|(done, _)| done);
-    let queued = queued.into_iter().map(|j| j.done);
+    let queued = queued.into_iter().map(|(j, _)| j.done);
     fail(applied.chain(current).chain(queued), cause);
 }
 
@@ -453,12 +460,11 @@ fn fail(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use pm_shared::proto::{self, Payload, WebSocketMessage};
     use prost::Message as _;
-    use std::sync::Arc;
-
     use tokio::sync::mpsc;
 
     use super::*;

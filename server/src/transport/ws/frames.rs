@@ -15,7 +15,7 @@ fn header(opcode: OpCode) -> FrameHeader {
 }
 
 /// Appends `payload` as one binary message.
-pub fn push_binary(out: &mut Vec<u8>, payload: &[u8]) {
+fn push_binary(out: &mut Vec<u8>, payload: &[u8]) {
     out.reserve(payload.len() + 10);
     // Writing into a Vec cannot fail.
     let _ = header(OpCode::Data(Data::Binary)).format(payload.len() as u64, out);
@@ -32,9 +32,15 @@ pub fn binary_all<B: AsRef<[u8]>>(payloads: &[B]) -> Bytes {
     out.into()
 }
 
-/// One payload as one binary message.
-pub fn binary(payload: &[u8]) -> Bytes {
-    binary_all(&[payload])
+/// A message encoded straight into its frame, behind the header: an answer (a snapshot can be
+/// megabytes) is not encoded and then copied.
+pub fn message(msg: &impl prost::Message) -> Bytes {
+    let len = msg.encoded_len();
+    let mut out = Vec::with_capacity(len + 10);
+    let _ = header(OpCode::Data(Data::Binary)).format(len as u64, &mut out);
+    // A Vec grows as needed: encoding into it cannot fail.
+    let _ = msg.encode(&mut out);
+    out.into()
 }
 
 fn control(frame: Frame) -> Bytes {
@@ -84,6 +90,15 @@ mod tests {
         let framed = binary_all(&payloads);
         assert_eq!(framed[0], 0x82, "FIN + binary");
         assert_eq!(payloads_of(&framed), payloads);
+        // A message framed as it is encoded reads back as what prost encodes, at each length.
+        for text in ["", "short", &"x".repeat(300), &"y".repeat(70_000)] {
+            let msg = pm_shared::proto::WebSocketMessage {
+                message_id: text.to_string(),
+                ..Default::default()
+            };
+            let framed = message(&msg);
+            assert_eq!(framed, binary_all(&[prost::Message::encode_to_vec(&msg)]));
+        }
         assert_eq!(&close(1001, "bye")[..2], &[0x88, 5]);
         assert_eq!(&pong(Bytes::from_static(b"hi"))[..], &[0x8a, 2, b'h', b'i']);
     }

@@ -277,7 +277,7 @@ enum Inbound {
 
 /// An answer of the reader's own, framed for the direct lane.
 fn answer(msg: WebSocketMessage) -> Inbound {
-    Inbound::Answer(frames::binary(&msg.encode_to_vec()))
+    Inbound::Answer(frames::message(&msg))
 }
 
 fn inbound(
@@ -404,9 +404,11 @@ fn resync_frame(stream: &str, epoch: &str) -> Bytes {
         current_seq: 0,
         epoch: epoch.to_string(),
     };
-    event_envelope(Payload::ResyncRequired(resync), stream, epoch)
-        .encode_to_vec()
-        .into()
+    frames::message(&event_envelope(
+        Payload::ResyncRequired(resync),
+        stream,
+        epoch,
+    ))
 }
 
 async fn until_shutdown(rx: &mut tokio::sync::watch::Receiver<bool>) {
@@ -437,7 +439,7 @@ async fn write_loop(
                     .iter()
                     .map(|stream| resync_frame(stream, &epoch))
                     .collect();
-                bounded(sink.write_all(&frames::binary_all(&resyncs))).await
+                bounded(sink.write_all(&resyncs.concat())).await
             }
             d = direct.recv(), if direct_open => match d.map(|d| *d) {
                 Some(Direct::Frame(bytes)) => bounded(sink.write_all(&bytes)).await,
@@ -473,8 +475,9 @@ type BoxedSend<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send + 'a>>;
 
 impl Outbox {
-    fn send(&self, bytes: Bytes) -> BoxedSend<'_> {
-        let item = Outbound::new(frames::binary(&bytes));
+    /// Queues complete frames (see `frames::message`).
+    fn send(&self, framed: Bytes) -> BoxedSend<'_> {
+        let item = Outbound::new(framed);
         self.queued_bytes.fetch_add(item.len(), Ordering::AcqRel);
         Box::pin(async move { self.queue.send(item).await.map_err(|_| ()) })
     }
@@ -500,7 +503,7 @@ async fn request_worker(
             // Answers first: a client that keeps sending still gets its answers.
             biased;
             Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
-                Next::Answer(answer.encode_to_vec().into())
+                Next::Answer(frames::message(&answer))
             }
             msg = requests.recv(), if in_flight.len() < PIPELINE => match msg {
                 Some(msg) => Next::Request(msg),
@@ -552,9 +555,9 @@ async fn request_worker(
 
 type InFlight = FuturesOrdered<BoxFuture<'static, WebSocketMessage>>;
 
-/// The next answer, encoded (so that no message is held while it is sent).
+/// The next answer, framed (so that no message is held while it is sent).
 async fn next_answer(in_flight: &mut InFlight) -> Option<Bytes> {
-    in_flight.next().await.map(|a| a.encode_to_vec().into())
+    in_flight.next().await.map(|a| frames::message(&a))
 }
 
 enum Next {
@@ -616,14 +619,12 @@ async fn send_handled(queue: &Outbox, handled: Handled) -> bool {
             return false;
         }
     }
-    queue
-        .send(handled.response.encode_to_vec().into())
-        .await
-        .is_ok()
+    queue.send(frames::message(&handled.response)).await.is_ok()
 }
 
 /// A handled request: frames to send first (e.g. ResyncRequired), then the response.
 struct Handled {
+    /// Framed.
     before: Vec<Bytes>,
     response: WebSocketMessage,
 }
@@ -902,7 +903,7 @@ async fn subscribe(
     for (stream, cursor) in &cursors {
         if let Some(resync) = resume(state, conn, stream, cursor.last_seq, &cursor.epoch).await? {
             let msg = event_envelope(Payload::ResyncRequired(resync), stream, &state.store.epoch);
-            before.push(Bytes::from(msg.encode_to_vec()));
+            before.push(frames::message(&msg));
         }
     }
     Ok(Handled {
@@ -1005,7 +1006,7 @@ mod tests {
         let items: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 10 + 13 * i as usize]).collect();
         let queued = AtomicUsize::new(0);
         for item in &items {
-            let framed = Outbound::new(frames::binary(item));
+            let framed = Outbound::new(frames::binary_all(&[item]));
             queued.fetch_add(framed.len(), Ordering::AcqRel);
             tx.send(framed).await.unwrap();
         }
