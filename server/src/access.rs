@@ -73,28 +73,58 @@ pub async fn role_of(
     Ok(role.as_deref().and_then(Role::parse))
 }
 
+/// What a caller asked for, as it named it: the kind of thing and the id it used. Someone who
+/// may not see the project it belongs to is answered exactly as if it did not exist (the same
+/// code, status and message), so an answer never tells an outsider that an id or key is taken.
+#[derive(Debug, Clone, Copy)]
+pub struct Named<'a> {
+    pub kind: &'a str,
+    pub id: &'a str,
+}
+
+impl<'a> Named<'a> {
+    pub fn new(kind: &'a str, id: &'a str) -> Named<'a> {
+        Named { kind, id }
+    }
+
+    /// The answer for "absent", and for "not yours".
+    pub fn not_found(&self) -> AppError {
+        AppError::not_found(self.kind, self.id)
+    }
+}
+
 /// Checks that `user_id` holds at least `needed` on `project_id` (always true in desktop mode).
+/// A non-member gets `named`'s NOT_FOUND; a member whose role is too weak gets UNAUTHORIZED
+/// (they can see the project, so there is nothing to hide).
 pub async fn require(
     conn: &mut SqliteConnection,
     mode: AuthMode,
     project_id: &str,
     user_id: &str,
     needed: Role,
+    named: Named<'_>,
 ) -> AppResult<()> {
     if mode == AuthMode::Desktop {
         return Ok(());
     }
-    match role_of(conn, project_id, user_id).await? {
-        None => Err(AppError::Unauthorized(
-            "Not a member of this project".into(),
-        )),
-        Some(have) if have < needed => Err(AppError::Unauthorized(format!(
-            "Insufficient permission. Required: {}, have: {}",
-            needed.needed_for(),
-            have.as_str()
-        ))),
+    judge(role_of(conn, project_id, user_id).await?, needed, named)
+}
+
+/// The verdict on a caller who holds `have` (None: not a member) and needs `needed`.
+pub fn judge(have: Option<Role>, needed: Role, named: Named<'_>) -> AppResult<()> {
+    match have {
+        None => Err(named.not_found()),
+        Some(have) if have < needed => Err(insufficient(needed, have)),
         Some(_) => Ok(()),
     }
+}
+
+pub fn insufficient(needed: Role, have: Role) -> AppError {
+    AppError::Unauthorized(format!(
+        "Insufficient permission. Required: {}, have: {}",
+        needed.needed_for(),
+        have.as_str()
+    ))
 }
 
 /// The projects `user_id` may see (None: all of them, desktop mode).

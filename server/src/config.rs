@@ -65,6 +65,14 @@ pub struct Config {
     /// Largest WebSocket message accepted, in bytes; a larger one closes the socket (1009).
     #[arg(long, env = "PM_WS_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
     pub max_message_bytes: usize,
+    /// Most rows (projects, items, sprints, comments, links, time entries) one sync import may
+    /// hold; a larger one is refused whole.
+    #[arg(long, env = "PM_MAX_IMPORT_ROWS", default_value_t = 500_000)]
+    pub max_import_rows: usize,
+    /// An import larger than this many rows is written in parts of this size, one transaction
+    /// each, so other users' writes get their turn in between (see `commands::import_plan`).
+    #[arg(long, env = "PM_IMPORT_CHUNK_ROWS", default_value_t = 2_000)]
+    pub import_chunk_rows: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -127,6 +135,8 @@ impl Config {
             event_retention_count: 100_000,
             event_retention_days: 30,
             maintenance_interval_secs: 60,
+            max_import_rows: 500_000,
+            import_chunk_rows: 2_000,
         }
     }
 

@@ -35,6 +35,11 @@ pub enum AppError {
     /// The request waited too long for its turn; nothing was written.
     #[error("Request timed out. Please try again.")]
     Timeout,
+    /// The database could not grow (disk or quota full). Nothing of the request was written.
+    #[error(
+        "Storage full: the server could not save this change and wrote nothing. Try again later."
+    )]
+    StorageFull,
     /// Anything the client did not cause. The message sent is generic; the cause is logged.
     #[error("Internal error")]
     Internal(#[source] anyhow::Error),
@@ -65,6 +70,7 @@ impl AppError {
             AppError::DeleteBlocked(_) => "DELETE_BLOCKED",
             AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::Timeout => "TIMEOUT",
+            AppError::StorageFull => "STORAGE_FULL",
             AppError::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -101,9 +107,34 @@ impl From<RuleError> for AppError {
     }
 }
 
+/// SQLite's primary result code for "database or disk is full".
+const SQLITE_FULL: i32 = 13;
+
+/// Whether a database error says the disk (or the database's size limit) is full.
+pub fn is_storage_full(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    db.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == SQLITE_FULL)
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        if is_storage_full(&e) {
+            tracing::error!(error = %e, "the database is full");
+            return AppError::StorageFull;
+        }
         AppError::Internal(e.into())
+    }
+}
+
+impl AppError {
+    /// The database failed (as opposed to the request being refused): the connection that ran
+    /// it may be in any state.
+    pub fn is_database_failure(&self) -> bool {
+        matches!(self, AppError::Internal(_) | AppError::StorageFull)
     }
 }
 

@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let port_file = discovery::write(&data_dir, &config.host, addr.port())?;
     tracing::info!(%addr, database = %config.database_path().display(), port_file = %port_file.display(),
-        epoch = %state.store.epoch, "pm-server listening");
+        epoch = %state.store.epoch(), "pm-server listening");
     let result = pm_server::serve(listener, state, shutdown_signal()).await;
     discovery::remove(&data_dir);
     tracing::info!("pm-server stopped");

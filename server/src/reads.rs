@@ -3,7 +3,7 @@
 use pm_shared::proto;
 use sqlx::{Connection, SqliteConnection};
 
-use crate::access::{self, Role, Viewer};
+use crate::access::{self, Named, Role, Viewer};
 use crate::commands::parse_id;
 use crate::error::{AppError, AppResult};
 use crate::store::events::{self, WORKSPACE};
@@ -17,8 +17,22 @@ pub struct Snapshot<T> {
 }
 
 /// View access to `project_id` (always granted in desktop mode).
-async fn allow(conn: &mut SqliteConnection, viewer: &Viewer, project_id: &str) -> AppResult<()> {
-    access::require(conn, viewer.mode, project_id, &viewer.user_id, Role::Viewer).await
+/// An outsider is answered as if `named` did not exist (see [`Named`]).
+async fn allow(
+    conn: &mut SqliteConnection,
+    viewer: &Viewer,
+    project_id: &str,
+    named: Named<'_>,
+) -> AppResult<()> {
+    access::require(
+        conn,
+        viewer.mode,
+        project_id,
+        &viewer.user_id,
+        Role::Viewer,
+        named,
+    )
+    .await
 }
 
 async fn begin(store: &Store) -> AppResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
@@ -60,8 +74,9 @@ pub async fn resolve_project(
 
 pub async fn project(store: &Store, viewer: &Viewer, id_or_key: &str) -> AppResult<proto::Project> {
     let mut conn = begin(store).await?;
+    let named = Named::new("Project", id_or_key);
     let project = resolve_project(&mut conn, id_or_key).await?;
-    allow(&mut conn, viewer, &project.id).await?;
+    allow(&mut conn, viewer, &project.id, named).await?;
     Ok(project)
 }
 
@@ -72,8 +87,9 @@ pub async fn work_items(
 ) -> AppResult<Snapshot<Vec<proto::WorkItem>>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
+    let named = Named::new("Project", project);
     let project = resolve_project(&mut tx, project).await?;
-    allow(&mut tx, viewer, &project.id).await?;
+    allow(&mut tx, viewer, &project.id, named).await?;
     let seq = events::current_seq(&mut tx, &project.id).await?;
     let mut items: Vec<proto::WorkItem> = queries::work_items(&mut tx, &project.id)
         .await?
@@ -120,8 +136,9 @@ pub async fn work_item(
     id_or_key: &str,
 ) -> AppResult<proto::WorkItem> {
     let mut conn = begin(store).await?;
+    let named = Named::new("Work item", id_or_key);
     let item = resolve_work_item(&mut conn, id_or_key).await?;
-    allow(&mut conn, viewer, &item.project_id).await?;
+    allow(&mut conn, viewer, &item.project_id, named).await?;
     Ok(item)
 }
 
@@ -132,8 +149,9 @@ pub async fn sprints(
 ) -> AppResult<Snapshot<Vec<proto::Sprint>>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
+    let named = Named::new("Project", project);
     let project = resolve_project(&mut tx, project).await?;
-    allow(&mut tx, viewer, &project.id).await?;
+    allow(&mut tx, viewer, &project.id, named).await?;
     let seq = events::current_seq(&mut tx, &project.id).await?;
     let items = queries::sprints(&mut tx, &project.id)
         .await?
@@ -155,7 +173,13 @@ pub async fn sprint(store: &Store, viewer: &Viewer, id: &str) -> AppResult<proto
         .await?
         .map(|r| r.into_proto())
         .ok_or_else(|| AppError::not_found("Sprint", &id))?;
-    allow(&mut conn, viewer, &sprint.project_id).await?;
+    allow(
+        &mut conn,
+        viewer,
+        &sprint.project_id,
+        Named::new("Sprint", &id),
+    )
+    .await?;
     Ok(sprint)
 }
 
@@ -166,8 +190,9 @@ pub async fn comments(
 ) -> AppResult<Snapshot<Vec<proto::Comment>>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
+    let named = Named::new("Work item", work_item);
     let item = resolve_work_item(&mut tx, work_item).await?;
-    allow(&mut tx, viewer, &item.project_id).await?;
+    allow(&mut tx, viewer, &item.project_id, named).await?;
     let seq = events::current_seq(&mut tx, &item.project_id).await?;
     let items = queries::comments(&mut tx, &item.id)
         .await?
@@ -192,7 +217,7 @@ pub async fn comment(store: &Store, viewer: &Viewer, id: &str) -> AppResult<prot
     let project = resolve_work_item(&mut conn, &comment.work_item_id)
         .await?
         .project_id;
-    allow(&mut conn, viewer, &project).await?;
+    allow(&mut conn, viewer, &project, Named::new("Comment", &id)).await?;
     Ok(comment)
 }
 
@@ -237,7 +262,13 @@ pub async fn activity(
     let Some(project) = queries::project_of_entity(&mut conn, &req.entity_type, &id).await? else {
         return Err(AppError::not_found(&req.entity_type, &id));
     };
-    allow(&mut conn, viewer, &project).await?;
+    allow(
+        &mut conn,
+        viewer,
+        &project,
+        Named::new(&req.entity_type, &id),
+    )
+    .await?;
     let (rows, total) = queries::activity(
         &mut conn,
         &req.entity_type,
@@ -261,8 +292,9 @@ pub async fn project_snapshot(
 ) -> AppResult<Snapshot<proto::ProjectSnapshot>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
+    let named = Named::new("Project", project);
     let project = resolve_project(&mut tx, project).await?;
-    allow(&mut tx, viewer, &project.id).await?;
+    allow(&mut tx, viewer, &project.id, named).await?;
     let seq = events::current_seq(&mut tx, &project.id).await?;
     let mut work_items: Vec<proto::WorkItem> = queries::work_items(&mut tx, &project.id)
         .await?
@@ -320,8 +352,9 @@ pub async fn members(
     project: &str,
 ) -> AppResult<Vec<proto::ProjectMember>> {
     let mut conn = begin(store).await?;
+    let named = Named::new("Project", project);
     let project = resolve_project(&mut conn, project).await?;
-    allow(&mut conn, viewer, &project.id).await?;
+    allow(&mut conn, viewer, &project.id, named).await?;
     Ok(queries::members(&mut conn, &project.id).await?)
 }
 
@@ -334,8 +367,9 @@ pub async fn dependencies(
 ) -> AppResult<Snapshot<proto::DependenciesList>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
+    let named = Named::new("Work item", work_item);
     let item = resolve_work_item(&mut tx, work_item).await?;
-    allow(&mut tx, viewer, &item.project_id).await?;
+    allow(&mut tx, viewer, &item.project_id, named).await?;
     let seq = events::current_seq(&mut tx, &item.project_id).await?;
     let rows = queries::dependencies_of(&mut tx, &item.id).await?;
     tx.commit().await?;
@@ -368,8 +402,9 @@ pub async fn time_entries(
     let offset = offset.unwrap_or(0).max(0);
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
+    let named = Named::new("Work item", work_item);
     let item = resolve_work_item(&mut tx, work_item).await?;
-    allow(&mut tx, viewer, &item.project_id).await?;
+    allow(&mut tx, viewer, &item.project_id, named).await?;
     let seq = events::current_seq(&mut tx, &item.project_id).await?;
     let (rows, total) =
         queries::time_entries(&mut tx, &item.id, i64::from(limit), i64::from(offset)).await?;
@@ -394,7 +429,7 @@ pub async fn time_entry(store: &Store, viewer: &Viewer, id: &str) -> AppResult<p
     let project = resolve_work_item(&mut conn, &entry.work_item_id)
         .await?
         .project_id;
-    allow(&mut conn, viewer, &project).await?;
+    allow(&mut conn, viewer, &project, Named::new("Time entry", &id)).await?;
     Ok(entry)
 }
 

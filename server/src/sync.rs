@@ -311,17 +311,24 @@ pub async fn export(store: &Store, scope: &ExportScope) -> AppResult<ExportData>
 }
 
 fn envelope() -> ExportData {
-    ExportData {
-        schema_version: SCHEMA_VERSION,
-        exported_at: domain::rfc3339(pm_shared::now_secs()),
-        exported_by: "pm-server".into(),
-        projects: Vec::new(),
-        work_items: Vec::new(),
-        sprints: Vec::new(),
-        comments: Vec::new(),
-        swim_lanes: Vec::new(),
-        dependencies: Vec::new(),
-        time_entries: Vec::new(),
+    ExportData::empty(domain::rfc3339(pm_shared::now_secs()), "pm-server".into())
+}
+
+impl ExportData {
+    /// A document of this schema with no rows.
+    pub fn empty(exported_at: String, exported_by: String) -> ExportData {
+        ExportData {
+            schema_version: SCHEMA_VERSION,
+            exported_at,
+            exported_by,
+            projects: Vec::new(),
+            work_items: Vec::new(),
+            sprints: Vec::new(),
+            comments: Vec::new(),
+            swim_lanes: Vec::new(),
+            dependencies: Vec::new(),
+            time_entries: Vec::new(),
+        }
     }
 }
 

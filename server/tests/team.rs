@@ -5,31 +5,24 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use pm_server::config::AuthMode;
 use pm_shared::proto::{self, Payload};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const SECRET: &str = "team-mode-test-secret-of-at-least-32-chars";
+const SECRET: &str = TEAM_SECRET;
 const ALICE: &str = "00000000-0000-4000-8000-00000000a11c";
 const BOB: &str = "00000000-0000-4000-8000-000000000b0b";
 const ROOT: &str = "00000000-0000-4000-8000-0000000000ad";
 
 async fn team_server() -> TestServer {
-    TestServer::start_with(|c| {
-        c.auth = AuthMode::Token;
-        c.jwt_secret = Some(SECRET.into());
-    })
-    .await
+    TestServer::start_team().await
 }
 
 fn token(user: &str) -> String {
-    pm_server::auth::issue(SECRET, user, vec![], 3600).expect("token")
+    team_token(user)
 }
 
 async fn connect(server: &TestServer, user: &str) -> WsClient {
-    server
-        .connect_query(&format!("token={}", token(user)))
-        .await
+    server.connect_team(user).await
 }
 
 fn http(user: &str) -> reqwest::Client {
@@ -126,7 +119,8 @@ async fn a_non_member_can_neither_see_nor_change_a_project() {
     bob.list_projects().await; // bob watches the project list
     let project = alice.create_project("Secret", "SEC").await;
 
-    // Bob does not even learn that the project exists.
+    // Bob does not even learn that the project exists: whatever he asks of it is answered as
+    // if it did not (NOT_FOUND, 404), exactly as for an id nobody uses.
     let (projects, _) = bob.list_projects().await;
     assert!(projects.is_empty(), "{projects:?}");
     bob.expect_no_event(Duration::from_millis(300)).await;
@@ -137,14 +131,14 @@ async fn a_non_member_can_neither_see_nor_change_a_project() {
             ..Default::default()
         }))
         .await;
-    assert_eq!(error_code(&reply), "UNAUTHORIZED");
+    assert_eq!(error_code(&reply), "NOT_FOUND");
     let reply = bob
         .request(Payload::GetWorkItemsRequest(proto::GetWorkItemsRequest {
             project_id: project.id.clone(),
             since_timestamp: None,
         }))
         .await;
-    assert_eq!(error_code(&reply), "UNAUTHORIZED");
+    assert_eq!(error_code(&reply), "NOT_FOUND");
     let reply = bob
         .request(create_item_req(
             &project.id,
@@ -153,7 +147,7 @@ async fn a_non_member_can_neither_see_nor_change_a_project() {
             None,
         ))
         .await;
-    assert_eq!(error_code(&reply), "UNAUTHORIZED");
+    assert_eq!(error_code(&reply), "NOT_FOUND");
 
     // Alice's changes never reach Bob.
     alice
@@ -170,7 +164,7 @@ async fn a_non_member_can_neither_see_nor_change_a_project() {
         .send()
         .await
         .expect("get");
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 404);
     let r = rest
         .get(format!(
             "http://{}/api/v1/projects/{}/work-items",
@@ -179,7 +173,7 @@ async fn a_non_member_can_neither_see_nor_change_a_project() {
         .send()
         .await
         .expect("get");
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 404);
     let (items, _) = alice.work_items(&project.id).await;
     assert_eq!(items.len(), 1, "nothing of Bob's got in");
 }
@@ -330,7 +324,7 @@ async fn a_removed_member_is_cut_off_at_once() {
             None,
         ))
         .await;
-    assert_eq!(error_code(&reply), "UNAUTHORIZED");
+    assert_eq!(error_code(&reply), "NOT_FOUND");
 
     // The last admin cannot leave, nor be demoted.
     let reply = alice
@@ -393,7 +387,7 @@ async fn rest_creators_administer_their_projects() {
         .send()
         .await
         .expect("get");
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 404);
 }
 
 #[tokio::test]

@@ -189,12 +189,29 @@ async fn run(state: SharedState) {
     };
     loop {
         let mut writer = state.store.writer().await;
+        let reset = if state.store.writer_suspect() {
+            state.store.reset_writer(&mut writer).await
+        } else {
+            Ok(())
+        };
         let jobs = state.writes.take();
         if jobs.is_empty() {
             guard.finished = true;
             return;
         }
-        run_group(&state, &mut writer, jobs).await;
+        match reset {
+            Ok(()) => run_group(&state, &mut writer, jobs).await,
+            // Still failing (a disk that is still full, say): these writes fail now rather
+            // than run on a connection nobody can vouch for; the next group tries again.
+            Err(e) => {
+                tracing::error!(error = %e, "the writer could not be reset");
+                let failure = match e.downcast_ref::<sqlx::Error>() {
+                    Some(e) => Failure::of_sqlx(e),
+                    None => Failure::Database,
+                };
+                fail(jobs.into_iter().map(|j| j.done), failure, &e);
+            }
+        }
     }
 }
 
@@ -209,8 +226,12 @@ impl Drop for Running {
         if self.finished {
             return;
         }
-        // A group was cut short: its transaction rolled back, and the seqs it took with it.
+        // A group was cut short: its transaction rolled back, and the seqs it took with it;
+        // the connection it left is not trusted with the next one.
         self.state.store.seqs.forget();
+        self.state
+            .store
+            .note_write_failure(&"a group of writes was cut short");
         let mut queue = self.state.writes.lock();
         queue.running = false;
         if !queue.jobs.is_empty() {
@@ -232,7 +253,10 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
         writer.begin().await
     } {
         Ok(tx) => tx,
-        Err(e) => return fail(jobs.into_iter().map(|j| j.done), &e),
+        Err(e) => {
+            state.store.note_write_failure(&e);
+            return fail(jobs.into_iter().map(|j| j.done), Failure::of_sqlx(&e), &e);
+        }
     };
     let total = jobs.len();
     let mut behind = WriteBehind::default();
@@ -256,7 +280,17 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
         .collect();
     match queries::work_items_with_lists(&mut tx, &ids).await {
         Ok(items) => behind.items.read(items),
-        Err(e) => return fail(jobs.into_iter().map(|(j, _)| j.done), &e),
+        Err(e) => {
+            return abandon(
+                state,
+                tx,
+                Vec::new(),
+                None,
+                jobs.into(),
+                Failure::of_sqlx(&e),
+                &e,
+            )
+        }
     }
     let mut pending: VecDeque<(Job, bool)> = jobs.into();
     let mut results: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)> =
@@ -275,10 +309,13 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
                 Some(&mut behind),
             )
             .await;
-            if let Err(AppError::Internal(cause)) = &result {
-                // Its own refusal leaves nothing to undo, but the database failing may have
-                // rolled the whole transaction back.
-                return abandon(state, tx, results, Some(job.done), pending, cause);
+            if let Err(e) = result.as_ref().map(|_| ()) {
+                if e.is_database_failure() {
+                    // Its own refusal leaves nothing to undo, but the database failing may
+                    // have rolled the whole transaction back.
+                    let failure = Failure::of_app(e);
+                    return abandon(state, tx, results, Some(job.done), pending, failure, e);
+                }
             }
             results.push((job.done, result));
             continue;
@@ -286,7 +323,8 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
         // Any other command sees the database as if every earlier command had run alone.
         if !behind.is_empty() {
             if let Err(e) = behind.flush(&mut tx, many.then_some(NEXT)).await {
-                return abandon(state, tx, results, Some(job.done), pending, &e);
+                let failure = Failure::of_sqlx(&e);
+                return abandon(state, tx, results, Some(job.done), pending, failure, &e);
             }
         }
         behind.items.clear();
@@ -305,10 +343,16 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
         .await;
         let keep = matches!(&result, Ok(applied) if applied.keep);
         let stepped = matches!(&result, Ok(applied) if applied.advanced_savepoint);
-        if result.is_err() {
+        if let Err(e) = &result {
             // A command that failed after numbering an event (a batch's later change, say)
             // leaves the counter ahead of what its rollback returns to.
             state.store.seqs.forget();
+            if e.is_database_failure() {
+                // SQLite may have rolled the whole transaction back (it does on a full disk):
+                // the commands before this one would be lost while their group commits.
+                let failure = Failure::of_app(e);
+                return abandon(state, tx, results, Some(job.done), pending, failure, e);
+            }
         }
         if many {
             // Keep or undo this command's writes, and open the next command's savepoint; the
@@ -322,14 +366,16 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
             };
             if let Some(sql) = step {
                 if let Err(e) = raw(&mut tx, sql).await {
-                    return abandon(state, tx, results, Some(job.done), pending, &e);
+                    let failure = Failure::of_sqlx(&e);
+                    return abandon(state, tx, results, Some(job.done), pending, failure, &e);
                 }
             }
         }
         results.push((job.done, result));
     }
     if let Err(e) = behind.flush(&mut tx, None).await {
-        return abandon(state, tx, results, None, VecDeque::new(), &e);
+        let failure = Failure::of_sqlx(&e);
+        return abandon(state, tx, results, None, VecDeque::new(), failure, &e);
     }
 
     let kept = results
@@ -341,15 +387,23 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
         tx.rollback().await
     };
     if let Err(e) = ended {
-        // Nothing was committed: every kept command fails; the others' answers stand.
+        // Nothing was committed: every kept command fails; the others' answers stand. A
+        // failed COMMIT or ROLLBACK leaves the connection in a state nobody can vouch for.
         state.store.seqs.forget();
+        state.store.note_write_failure(&e);
+        let failure = Failure::of_sqlx(&e);
         for (done, result) in results {
             let _ = done.send(match result {
-                Ok(applied) if applied.keep => Err(database_error(&e)),
+                Ok(applied) if applied.keep => Err(failure.error()),
                 other => other.map(|a| a.committed),
             });
         }
         return;
+    }
+    if kept {
+        // Only now may anyone hear of these events: the database holds them.
+        state.store.seqs.committed();
+        state.store.note_write_success();
     }
 
     // Still holding the writer: events reach the hub in commit (= seq) order.
@@ -426,8 +480,38 @@ async fn raw(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<()>
     sqlx::query(sql).execute(conn).await.map(|_| ())
 }
 
-fn database_error(e: &dyn std::fmt::Display) -> AppError {
-    AppError::Internal(anyhow::anyhow!("database error: {e}"))
+/// Why a group failed, told to every caller it fails (the cause itself goes to the log).
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// The disk or the database's size limit is full: STORAGE_FULL.
+    StorageFull,
+    Database,
+}
+
+impl Failure {
+    fn of_sqlx(e: &sqlx::Error) -> Failure {
+        if crate::error::is_storage_full(e) {
+            Failure::StorageFull
+        } else {
+            Failure::Database
+        }
+    }
+
+    fn of_app(e: &AppError) -> Failure {
+        match e {
+            AppError::StorageFull => Failure::StorageFull,
+            _ => Failure::Database,
+        }
+    }
+
+    fn error(self) -> AppError {
+        match self {
+            Failure::StorageFull => AppError::StorageFull,
+            Failure::Database => {
+                AppError::Internal(anyhow::anyhow!("a group of writes failed in the database"))
+            }
+        }
+    }
 }
 
 /// A step of the group failed and its transaction is in an unknown state: it is rolled back
@@ -439,22 +523,25 @@ fn abandon(
     applied: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)>,
     current: Option<oneshot::Sender<AppResult<Committed>>>,
     queued: VecDeque<(Job, bool)>,
+    failure: Failure,
     cause: &dyn std::fmt::Display,
 ) {
     drop(tx);
     state.store.seqs.forget();
+    state.store.note_write_failure(cause);
     let applied = applied.into_iter().map(|(done, _)| done);
     let queued = queued.into_iter().map(|(j, _)| j.done);
-    fail(applied.chain(current).chain(queued), cause);
+    fail(applied.chain(current).chain(queued), failure, cause);
 }
 
 fn fail(
     waiting: impl Iterator<Item = oneshot::Sender<AppResult<Committed>>>,
-    e: &dyn std::fmt::Display,
+    failure: Failure,
+    cause: &dyn std::fmt::Display,
 ) {
-    tracing::error!(error = %e, "a group of writes failed");
+    tracing::error!(error = %cause, "a group of writes failed");
     for done in waiting {
-        let _ = done.send(Err(database_error(e)));
+        let _ = done.send(Err(failure.error()));
     }
 }
 

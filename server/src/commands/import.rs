@@ -320,10 +320,11 @@ impl Importer<'_> {
             .bind(&id)
             .fetch_optional(&mut *self.conn)
             .await?;
-            if let Some(other) = holder {
+            if holder.is_some() {
+                // Not which project: the importer may not be allowed to know it exists.
                 return Err(row.err(
                     "key",
-                    format!("Project key '{key}' is already used by project {other}"),
+                    format!("Project key '{key}' is already used by another project"),
                 ));
             }
             match write {
@@ -1417,33 +1418,13 @@ fn parents_first(
     items: &[WorkItemRow],
     index_of: &HashMap<String, usize>,
 ) -> Result<Vec<usize>, usize> {
-    let mut order = Vec::with_capacity(items.len());
-    // 0 = not visited, 1 = on the current path, 2 = placed.
-    let mut state = vec![0u8; items.len()];
-    for start in 0..items.len() {
-        let mut path = Vec::new();
-        let mut cur = Some(start);
-        // Walk up to the first placed (or not imported) ancestor, then place the path top-down.
-        while let Some(i) = cur {
-            match state[i] {
-                2 => break,
-                1 => return Err(i),
-                _ => {}
-            }
-            state[i] = 1;
-            path.push(i);
-            cur = items[i]
-                .parent_id
-                .as_ref()
-                .and_then(|p| index_of.get(p))
-                .copied();
-        }
-        for &i in path.iter().rev() {
-            state[i] = 2;
-            order.push(i);
-        }
-    }
-    Ok(order)
+    super::import_plan::walk_parents_first(items.len(), |i| {
+        items[i]
+            .parent_id
+            .as_ref()
+            .and_then(|p| index_of.get(p))
+            .copied()
+    })
 }
 
 /// The id of an item whose parent chain loops, if any.

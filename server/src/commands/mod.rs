@@ -6,10 +6,12 @@
 //! (Under load several commands share that transaction, each inside its own savepoint, so each
 //! still succeeds or fails alone: see [`group`].) After commit the frames go to the hub. Command modules only describe what changed (a
 //! [`Change`]); they cannot broadcast, and they cannot forget to.
+mod authorize;
 pub mod comment;
 pub mod dependency;
 pub mod group;
 pub mod import;
+pub mod import_plan;
 pub mod member;
 pub mod project;
 pub mod sprint;
@@ -67,36 +69,6 @@ pub enum Command {
 }
 
 impl Command {
-    /// The role the actor needs on the project the command touches (None: anyone may, e.g.
-    /// creating a project, whose creator becomes its admin).
-    fn required_role(&self) -> Option<Role> {
-        match self {
-            Command::CreateProject(_) => None,
-            Command::UpdateProject(_)
-            | Command::DeleteProject { .. }
-            | Command::DeleteWorkItem(_)
-            | Command::DeleteSprint(_)
-            | Command::AddMember(_)
-            | Command::RemoveMember(_) => Some(Role::Admin),
-            Command::CreateWorkItem(_)
-            | Command::UpdateWorkItem(_)
-            | Command::CreateSprint(_)
-            | Command::UpdateSprint(_)
-            | Command::CreateComment(_)
-            | Command::UpdateComment(_)
-            | Command::DeleteComment(_)
-            | Command::CreateDependency(_)
-            | Command::DeleteDependency(_)
-            | Command::StartTimer(_)
-            | Command::StopTimer(_)
-            | Command::CreateTimeEntry(_)
-            | Command::UpdateTimeEntry(_)
-            | Command::DeleteTimeEntry(_) => Some(Role::Editor),
-            // An import may overwrite anything in the projects it touches.
-            Command::Import(_) => Some(Role::Admin),
-        }
-    }
-
     /// Creates are idempotent by (user, message_id): a retried create returns the first result.
     fn idempotency_name(&self) -> Option<&'static str> {
         match self {
@@ -292,6 +264,8 @@ pub(crate) async fn apply(
             return Ok(Applied::answer(previous));
         }
     }
+    // Permission first, on the database as it is before this command writes anything.
+    authorize::authorize(tx, state.config.auth, actor, &command).await?;
     // Every statement is a round trip to sqlx's SQLite thread, which is most of what a write
     // costs: skip the user row when it is known to exist already.
     let known_user = state.store.is_known_user(&actor.user_id);
@@ -299,8 +273,7 @@ pub(crate) async fn apply(
         ensure_user(tx, &actor.user_id).await?;
     }
 
-    let needed = command.required_role();
-    let check_every_project = matches!(command, Command::Import(_));
+    let import = matches!(command, Command::Import(_));
     let effect = match command {
         Command::CreateProject(r) => project::create(tx, actor, r).await?,
         Command::UpdateProject(r) => project::update(tx, actor, r).await?,
@@ -331,40 +304,30 @@ pub(crate) async fn apply(
         Command::DeleteTimeEntry(r) => time_entry::delete(tx, actor, r).await?,
         Command::Import(data) => import::run(tx, actor, *data).await?,
     };
-    // Permission is checked on the project the command turned out to touch, inside the same
-    // transaction: a refusal rolls everything back.
-    let touched: Vec<&str> = match &effect {
-        Effect::Changed(change) | Effect::Deferred(change, _) => {
-            vec![change.project_id.as_str()]
-        }
-        Effect::Unchanged { project_id, .. } => vec![project_id.as_str()],
-        // An import needs the role on every project it touches; other batches (a timer start
-        // that stops the caller's own timer elsewhere) on the project they were aimed at.
-        Effect::Batch(batch) if check_every_project => {
-            let mut all: Vec<&str> = batch
+    // An import may also reach rows of projects its document does not name (a comment on a
+    // stored item, say): it needs admin on every project it changed. Imports add no members to
+    // projects that existed before them, so this reads what was there before.
+    if let Effect::Batch(batch) = &effect {
+        if import {
+            let mut touched: Vec<&str> = batch
                 .changes
                 .iter()
                 .map(|c| c.project_id.as_str())
                 .collect();
-            all.sort_unstable();
-            all.dedup();
-            all
-        }
-        Effect::Batch(batch) => batch
-            .changes
-            .iter()
-            .take(1)
-            .map(|c| c.project_id.as_str())
-            .collect(),
-    };
-    let needed = if matches!(effect, Effect::Unchanged { .. }) {
-        needed.map(|_| Role::Viewer)
-    } else {
-        needed
-    };
-    if let Some(role) = needed {
-        for project in touched {
-            access::require(tx, state.config.auth, project, &actor.user_id, role).await?;
+            touched.sort_unstable();
+            touched.dedup();
+            for project in touched {
+                let named = access::Named::new("Project", project);
+                access::require(
+                    tx,
+                    state.config.auth,
+                    project,
+                    &actor.user_id,
+                    Role::Admin,
+                    named,
+                )
+                .await?;
+            }
         }
     }
     let new_user = (!known_user).then(|| actor.user_id.clone());
@@ -611,7 +574,7 @@ impl Numbered {
             timestamp: now,
             payload: Some(change.event.clone()),
             seq,
-            epoch: state.store.epoch.clone(),
+            epoch: state.store.epoch(),
             stream: stream.clone(),
         }
         .encode_to_vec()
@@ -632,7 +595,7 @@ impl Numbered {
             payload: Some(Payload::ActivityLogCreated(ActivityLogCreated {
                 entry: Some(self.activity.entry(change.changes.clone())),
             })),
-            epoch: state.store.epoch.clone(),
+            epoch: state.store.epoch(),
             stream: self.stream.clone(),
             ..Default::default()
         }

@@ -19,8 +19,14 @@ pub struct Store {
     /// Readers. Snapshot reads run in one read transaction so they are consistent with a seq.
     pub read: SqlitePool,
     writer: Mutex<SqliteConnection>,
-    /// The identity of this database's event history (see `events`).
-    pub epoch: String,
+    /// How the writer connection is opened, again after a failure (see [`Store::reset_writer`]).
+    writer_options: SqliteConnectOptions,
+    /// The identity of this database's event history (see `events`); renewed when clients were
+    /// told of events the database does not hold (see [`Store::reset_writer`]).
+    epoch: std::sync::RwLock<String>,
+    /// Set when a write failed in a way its connection cannot prove it recovered from; the
+    /// next group resets the writer first. `/ready` reports it.
+    write_health: std::sync::Mutex<WriteHealth>,
     /// Users known to have a row in `users` (rows are never deleted), so a write does not
     /// spend a statement on `INSERT OR IGNORE` for someone it has seen before.
     known_users: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -28,6 +34,15 @@ pub struct Store {
     pub seqs: events::SeqCounter,
     /// Dropping the store stops its checkpoints (see [`spawn_checkpoints`]).
     _checkpoints: oneshot::Sender<()>,
+}
+
+/// The writer's state after failures (see [`Store::note_write_failure`]).
+#[derive(Default)]
+struct WriteHealth {
+    /// The connection must be replaced before the next write.
+    reset_due: bool,
+    /// The last failure, until a commit succeeds.
+    failing: Option<String>,
 }
 
 /// Bound on [`Store`]'s memory of known users; past it the set starts over.
@@ -89,7 +104,9 @@ impl Store {
             path: path.to_path_buf(),
             read,
             writer: Mutex::new(writer),
-            epoch,
+            writer_options,
+            epoch: std::sync::RwLock::new(epoch),
+            write_health: Default::default(),
             known_users: Default::default(),
             seqs: Default::default(),
             _checkpoints: checkpoints,
@@ -98,6 +115,96 @@ impl Store {
 
     pub async fn writer(&self) -> Writer<'_> {
         self.writer.lock().await
+    }
+
+    /// The identity of the event history clients' cursors refer to.
+    pub fn epoch(&self) -> String {
+        self.epoch.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, WriteHealth> {
+        self.write_health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that a write failed and the writer's connection is in a state nobody can vouch
+    /// for (a failed COMMIT or ROLLBACK, a statement that failed after SQLite may have rolled
+    /// the transaction back): the next group resets it before it writes.
+    pub fn note_write_failure(&self, cause: &dyn std::fmt::Display) {
+        tracing::error!(error = %cause, "a write failed; the writer is reset before the next one");
+        let mut health = self.health();
+        health.reset_due = true;
+        health.failing = Some(cause.to_string());
+    }
+
+    /// A transaction that wrote something committed.
+    pub fn note_write_success(&self) {
+        let mut health = self.health();
+        if health.failing.take().is_some() {
+            tracing::info!("writes succeed again");
+        }
+    }
+
+    /// Why writes are failing, from a failure until the next good commit (for `/ready`).
+    pub fn write_failure(&self) -> Option<String> {
+        self.health().failing.clone()
+    }
+
+    /// Whether the writer must be reset before it writes again.
+    pub fn writer_suspect(&self) -> bool {
+        self.health().reset_due
+    }
+
+    /// Starts the writer over after a failure: a new connection (the old one may still be
+    /// inside a transaction SQLite or sqlx lost track of: a failed COMMIT leaves sqlx counting
+    /// an open transaction, and its next BEGIN becomes a SAVEPOINT whose RELEASE writes
+    /// nothing), seqs and known users read again from the database, and a new epoch if any
+    /// client was told of an event the database does not hold: their cursors would otherwise
+    /// name events that will be numbered again. Stays marked failed if any step fails.
+    pub async fn reset_writer(&self, writer: &mut SqliteConnection) -> anyhow::Result<()> {
+        let fresh = SqliteConnection::connect_with(&self.writer_options)
+            .await
+            .context("reopening the writer")?;
+        let old = std::mem::replace(writer, fresh);
+        // Closing rolls back whatever the old connection still had open.
+        if let Err(e) = old.close().await {
+            tracing::warn!(error = %e, "closing the failed writer connection");
+        }
+        self.seqs.forget();
+        self.known_users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        let mut lost = Vec::new();
+        for (stream, published) in self.seqs.published() {
+            let held = events::current_seq(writer, &stream).await?;
+            if held < published {
+                lost.push((stream, held, published));
+            }
+        }
+        if !lost.is_empty() {
+            let renewed = uuid::Uuid::new_v4().to_string();
+            tracing::error!(?lost, new_epoch = %renewed,
+                "events were published that the database does not hold: renewing the epoch so every client resyncs");
+            // Clients resync from the new epoch at once, even if it cannot be stored yet.
+            *self.epoch.write().unwrap_or_else(|p| p.into_inner()) = renewed;
+            self.seqs.forget_published();
+        }
+        // A renewal that could not be stored before is stored now.
+        let epoch = self.epoch();
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM pm_meta WHERE key = 'epoch'")
+                .fetch_optional(&mut *writer)
+                .await?;
+        if stored.as_deref() != Some(epoch.as_str()) {
+            sqlx::query("INSERT OR REPLACE INTO pm_meta (key, value) VALUES ('epoch', ?)")
+                .bind(&epoch)
+                .execute(&mut *writer)
+                .await
+                .context("storing the renewed epoch")?;
+        }
+        self.health().reset_due = false;
+        tracing::info!("the writer was reset");
+        Ok(())
     }
 
     /// Whether `user_id` is known to have a committed row in `users`.
@@ -127,7 +234,7 @@ impl Store {
         events::write_watermark(
             &self.path,
             &events::Watermark {
-                epoch: self.epoch.clone(),
+                epoch: self.epoch(),
                 total_seq,
             },
         )?;

@@ -33,6 +33,14 @@ pub const USER_A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 pub const USER_B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
 pub const USER_C: &str = "cccccccc-0000-4000-8000-000000000003";
 
+/// The JWT secret of [`TestServer::start_team`].
+pub const TEAM_SECRET: &str = "team-mode-test-secret-of-at-least-32-chars";
+
+/// A token for `user` on a [`TestServer::start_team`] server, valid for an hour.
+pub fn team_token(user: &str) -> String {
+    pm_server::auth::issue(TEAM_SECRET, user, vec![], 3600).expect("token")
+}
+
 /// Extracts one variant of the payload oneof, or fails the test naming what came instead.
 #[macro_export]
 macro_rules! expect_payload {
@@ -109,7 +117,7 @@ impl TestServer {
 
     /// This database's event epoch.
     pub fn epoch(&self) -> String {
-        self.state.store.epoch.clone()
+        self.state.store.epoch()
     }
 
     /// Shuts the server down gracefully and hands back its data directory.
@@ -149,6 +157,21 @@ impl TestServer {
     /// reading makes the server's side back up quickly.
     pub async fn connect_small_buffer(&self, user_id: &str, bytes: u32) -> WsClient {
         WsClient::connect(self.addr, &format!("user_id={user_id}"), Some(bytes)).await
+    }
+
+    /// A server in token mode (`--auth token`) signed with [`TEAM_SECRET`].
+    pub async fn start_team() -> TestServer {
+        Self::start_with(|c| {
+            c.auth = pm_server::config::AuthMode::Token;
+            c.jwt_secret = Some(TEAM_SECRET.into());
+        })
+        .await
+    }
+
+    /// A WebSocket client of a token-mode server, carrying `user`'s token.
+    pub async fn connect_team(&self, user: &str) -> WsClient {
+        self.connect_query(&format!("token={}", team_token(user)))
+            .await
     }
 
     /// An HTTP client acting as `user_id` (None: no X-User-Id header).

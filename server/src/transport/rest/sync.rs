@@ -3,19 +3,19 @@
 //! Export: `GET /api/v1/sync/export` (everything live), or with
 //! `?work_item=<id|KEY-N>&descendant_levels=N&comments=true&sprints=true&dependencies=true&time_entries=true`
 //! one item, N levels of its descendants and the related rows asked for.
-//! Import: `POST /api/v1/sync/import` with an ExportData body; one transaction through the
-//! pipeline (see `commands::import`), answered with the ImportResult counts.
+//! Import: `POST /api/v1/sync/import` with an ExportData body, through the pipeline (see
+//! `commands::import`; a large one in parts, see `commands::import_plan`), answered with the
+//! ImportResult counts.
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use pm_shared::proto::{self, Payload};
+use pm_shared::proto;
 use serde::Serialize;
 
 use super::admin::AdminInTokenMode;
-use super::projects::unexpected;
 use super::{Body, Caller, QueryParams, RestResult};
 use crate::app::SharedState;
-use crate::commands::{execute, Command};
+use crate::commands::import_plan;
 use crate::sync::{self, ExportData, ExportScope};
 
 /// Imports are whole databases; allow far more than the default 2 MB body.
@@ -72,10 +72,7 @@ async fn import(
     Caller(actor): Caller,
     Body(data): Body<ExportData>,
 ) -> RestResult<Json<ImportResult>> {
-    let done = execute(&state, &actor, None, Command::Import(Box::new(data))).await?;
-    let Payload::ImportResult(r) = done.event else {
-        return Err(unexpected().into());
-    };
+    let r = import_plan::import(&state, &actor, data).await?;
     Ok(Json(ImportResult {
         projects: counts(r.projects),
         sprints: counts(r.sprints),

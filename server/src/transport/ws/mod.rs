@@ -187,7 +187,7 @@ async fn connection(io: Io, state: SharedState, actor: Actor) {
         direct_rx,
         cut_off,
         queued_bytes.clone(),
-        state.store.epoch.clone(),
+        state.store.epoch(),
     ));
     let (request_tx, request_rx) = mpsc::channel(PENDING_REQUESTS);
     let worker = tokio::spawn(request_worker(
@@ -581,7 +581,7 @@ fn queue_write(
     command: Command,
 ) -> BoxFuture<'static, WebSocketMessage> {
     let pending = commands::group::enqueue(state, actor, Some(&id), command);
-    let epoch = state.store.epoch.clone();
+    let epoch = state.store.epoch();
     Box::pin(async move {
         match pending.outcome().await {
             Ok(committed) => committed_reply(&id, committed, &epoch),
@@ -721,7 +721,7 @@ async fn answer_other(
             let payload = Payload::ProjectList(proto::ProjectList {
                 projects: snap.items,
             });
-            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch()).into())
         }
         Payload::GetWorkItemsRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
@@ -730,7 +730,7 @@ async fn answer_other(
                 work_items: snap.items,
                 as_of_timestamp: pm_shared::now_secs(),
             });
-            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch()).into())
         }
         Payload::GetSprintsRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
@@ -738,7 +738,7 @@ async fn answer_other(
             let payload = Payload::SprintsList(proto::SprintsList {
                 sprints: snap.items,
             });
-            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch()).into())
         }
         Payload::GetCommentsRequest(r) => {
             let item = commands::parse_id("work_item_id", &r.work_item_id)?;
@@ -746,13 +746,13 @@ async fn answer_other(
             let payload = Payload::CommentsList(proto::CommentsList {
                 comments: snap.items,
             });
-            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch()).into())
         }
         Payload::GetProjectSnapshotRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
             let snap = reads::project_snapshot(&state.store, &viewer, &project).await?;
             let payload = Payload::ProjectSnapshot(snap.items);
-            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch()).into())
         }
         Payload::ListUsersRequest(_) => {
             let users = reads::users(&state.store).await?;
@@ -766,13 +766,13 @@ async fn answer_other(
             let item = commands::parse_id("work_item_id", &r.work_item_id)?;
             let snap = reads::dependencies(&state.store, &viewer, &item).await?;
             let payload = Payload::DependenciesList(snap.items);
-            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch()).into())
         }
         Payload::GetTimeEntriesRequest(r) => {
             let item = commands::parse_id("work_item_id", &r.work_item_id)?;
             let snap = reads::time_entries(&state.store, &viewer, &item, r.limit, r.offset).await?;
             let payload = Payload::TimeEntriesList(snap.items);
-            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch).into())
+            Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch()).into())
         }
         Payload::GetRunningTimerRequest(_) => {
             let time_entry = reads::running_timer(&state.store, &actor.user_id).await?;
@@ -811,7 +811,7 @@ async fn dispatch(
     match classify(payload) {
         Request::Write(command) => {
             let committed = commands::execute(state, actor, Some(id), command).await?;
-            Ok(committed_reply(id, committed, &state.store.epoch).into())
+            Ok(committed_reply(id, committed, &state.store.epoch()).into())
         }
         Request::Other(payload) => answer_other(state, conn, actor, id, payload).await,
     }
@@ -886,6 +886,7 @@ async fn subscribe(
                 project,
                 &viewer.user_id,
                 Role::Viewer,
+                access::Named::new("Project", project),
             )
             .await?;
         }
@@ -902,7 +903,11 @@ async fn subscribe(
     let mut before = Vec::new();
     for (stream, cursor) in &cursors {
         if let Some(resync) = resume(state, conn, stream, cursor.last_seq, &cursor.epoch).await? {
-            let msg = event_envelope(Payload::ResyncRequired(resync), stream, &state.store.epoch);
+            let msg = event_envelope(
+                Payload::ResyncRequired(resync),
+                stream,
+                &state.store.epoch(),
+            );
             before.push(frames::message(&msg));
         }
     }
@@ -930,10 +935,10 @@ async fn resume(
             stream: stream.to_string(),
             reason: reason.to_string(),
             current_seq: current,
-            epoch: state.store.epoch.clone(),
+            epoch: state.store.epoch(),
         })
     };
-    if epoch != state.store.epoch || last_seq > current {
+    if epoch != state.store.epoch() || last_seq > current {
         return Ok(resync("epoch_changed"));
     }
     if last_seq < current {

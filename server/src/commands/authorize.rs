@@ -1,0 +1,275 @@
+//! Permission, decided before a command runs.
+//!
+//! Every check reads the database as it was before the command: nothing the command writes (a
+//! membership it adds, a role it changes, a row it deletes) can vouch for it. And nothing the
+//! command would say (a version conflict, a child count, a validation error naming a row) is
+//! said to someone who may not act: an outsider gets exactly the NOT_FOUND an absent id gets.
+//!
+//! Desktop mode trusts everyone and reads nothing here.
+use sqlx::SqliteConnection;
+
+use super::{parse_id, Actor, Command};
+use crate::access::{self, Named, Role};
+use crate::config::AuthMode;
+use crate::error::AppResult;
+
+/// A row a command acts on, by the table that holds it: each resolves to its project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Project(String),
+    WorkItem(String),
+    Sprint(String),
+    Comment(String),
+    Dependency(String),
+    TimeEntry(String),
+}
+
+/// Each query takes (id, user) and answers (project id, the user's role there or NULL).
+const PROJECT_SQL: &str = "SELECT p.id, m.role FROM pm_projects p \
+     LEFT JOIN pm_project_members m ON m.project_id = p.id AND m.user_id = ?2 WHERE p.id = ?1";
+const WORK_ITEM_SQL: &str = "SELECT w.project_id, m.role FROM pm_work_items w \
+     LEFT JOIN pm_project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE w.id = ?1";
+const SPRINT_SQL: &str = "SELECT s.project_id, m.role FROM pm_sprints s \
+     LEFT JOIN pm_project_members m ON m.project_id = s.project_id AND m.user_id = ?2 WHERE s.id = ?1";
+const COMMENT_SQL: &str = "SELECT w.project_id, m.role FROM pm_comments c \
+     JOIN pm_work_items w ON w.id = c.work_item_id \
+     LEFT JOIN pm_project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE c.id = ?1";
+const DEPENDENCY_SQL: &str = "SELECT w.project_id, m.role FROM pm_dependencies d \
+     JOIN pm_work_items w ON w.id = d.blocking_item_id \
+     LEFT JOIN pm_project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE d.id = ?1";
+const TIME_ENTRY_SQL: &str = "SELECT w.project_id, m.role FROM pm_time_entries t \
+     JOIN pm_work_items w ON w.id = t.work_item_id \
+     LEFT JOIN pm_project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE t.id = ?1";
+
+impl Target {
+    fn parts(&self) -> (&'static str, &str, &'static str) {
+        match self {
+            Target::Project(id) => ("Project", id, PROJECT_SQL),
+            Target::WorkItem(id) => ("Work item", id, WORK_ITEM_SQL),
+            Target::Sprint(id) => ("Sprint", id, SPRINT_SQL),
+            Target::Comment(id) => ("Comment", id, COMMENT_SQL),
+            Target::Dependency(id) => ("Dependency", id, DEPENDENCY_SQL),
+            Target::TimeEntry(id) => ("Time entry", id, TIME_ENTRY_SQL),
+        }
+    }
+}
+
+/// One thing the actor must hold.
+#[derive(Debug, PartialEq, Eq)]
+struct Need {
+    target: Target,
+    role: Role,
+    /// An absent target is not an error here (an import creates what it does not find).
+    absent_ok: bool,
+}
+
+fn need(target: Target, role: Role) -> Need {
+    Need {
+        target,
+        role,
+        absent_ok: false,
+    }
+}
+
+/// A non-empty optional id ("" clears a reference, and needs nothing).
+fn named_id(field: &'static str, value: Option<&str>) -> AppResult<Option<String>> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => Ok(Some(parse_id(field, v)?)),
+        None => Ok(None),
+    }
+}
+
+/// What `command` needs, on which rows.
+fn needs(command: &Command, actor: &Actor) -> AppResult<Vec<Need>> {
+    use Role::{Admin, Editor, Viewer};
+    let project = |field, id: &str| parse_id(field, id).map(Target::Project);
+    let item = |field, id: &str| parse_id(field, id).map(Target::WorkItem);
+    Ok(match command {
+        Command::CreateProject(_) => Vec::new(),
+        Command::UpdateProject(r) => vec![need(project("project_id", &r.project_id)?, Admin)],
+        Command::DeleteProject { project_id, .. } => {
+            vec![need(project("project_id", project_id)?, Admin)]
+        }
+        Command::CreateWorkItem(r) => {
+            let mut needs = vec![need(project("project_id", &r.project_id)?, Editor)];
+            if let Some(parent) = named_id("parent_id", r.parent_id.as_deref())? {
+                needs.push(need(Target::WorkItem(parent), Viewer));
+            }
+            needs
+        }
+        Command::UpdateWorkItem(r) => {
+            let mut needs = vec![need(item("work_item_id", &r.work_item_id)?, Editor)];
+            if let Some(sprint) = named_id("sprint_id", r.sprint_id.as_deref())? {
+                needs.push(need(Target::Sprint(sprint), Viewer));
+            }
+            if r.update_parent {
+                if let Some(parent) = named_id("parent_id", r.parent_id.as_deref())? {
+                    needs.push(need(Target::WorkItem(parent), Viewer));
+                }
+            }
+            needs
+        }
+        Command::DeleteWorkItem(r) => vec![need(item("work_item_id", &r.work_item_id)?, Admin)],
+        Command::CreateSprint(r) => vec![need(project("project_id", &r.project_id)?, Editor)],
+        Command::UpdateSprint(r) => vec![need(
+            Target::Sprint(parse_id("sprint_id", &r.sprint_id)?),
+            Editor,
+        )],
+        Command::DeleteSprint(r) => vec![need(
+            Target::Sprint(parse_id("sprint_id", &r.sprint_id)?),
+            Admin,
+        )],
+        Command::CreateComment(r) => vec![need(item("work_item_id", &r.work_item_id)?, Editor)],
+        Command::UpdateComment(r) => vec![need(
+            Target::Comment(parse_id("comment_id", &r.comment_id)?),
+            Editor,
+        )],
+        Command::DeleteComment(r) => vec![need(
+            Target::Comment(parse_id("comment_id", &r.comment_id)?),
+            Editor,
+        )],
+        Command::AddMember(r) => vec![need(project("project_id", &r.project_id)?, Admin)],
+        Command::RemoveMember(r) => {
+            // Anyone may leave a project (the last admin is kept by the command itself);
+            // removing someone else takes an admin.
+            let leaving = parse_id("user_id", &r.user_id)? == actor.user_id;
+            let role = if leaving { Viewer } else { Admin };
+            vec![need(project("project_id", &r.project_id)?, role)]
+        }
+        Command::CreateDependency(r) => vec![
+            need(item("blocking_item_id", &r.blocking_item_id)?, Editor),
+            need(item("blocked_item_id", &r.blocked_item_id)?, Editor),
+        ],
+        Command::DeleteDependency(r) => vec![need(
+            Target::Dependency(parse_id("dependency_id", &r.dependency_id)?),
+            Editor,
+        )],
+        Command::StartTimer(r) => vec![need(item("work_item_id", &r.work_item_id)?, Editor)],
+        Command::CreateTimeEntry(r) => vec![need(item("work_item_id", &r.work_item_id)?, Editor)],
+        Command::StopTimer(r) => vec![need(
+            Target::TimeEntry(parse_id("time_entry_id", &r.time_entry_id)?),
+            Editor,
+        )],
+        Command::UpdateTimeEntry(r) => vec![need(
+            Target::TimeEntry(parse_id("time_entry_id", &r.time_entry_id)?),
+            Editor,
+        )],
+        Command::DeleteTimeEntry(r) => vec![need(
+            Target::TimeEntry(parse_id("time_entry_id", &r.time_entry_id)?),
+            Editor,
+        )],
+        Command::Import(data) => {
+            // Every existing project the document names may be overwritten: admins only. A
+            // project it does not find is created, with the importer as its admin. Ids that are
+            // not UUIDs are left to the import's own row checks.
+            let named = data
+                .projects
+                .iter()
+                .map(|p| p.id.as_str())
+                .chain(data.sprints.iter().map(|s| s.project_id.as_str()))
+                .chain(data.work_items.iter().map(|w| w.project_id.as_str()));
+            let mut ids: Vec<String> = named
+                .filter_map(|id| uuid::Uuid::parse_str(id.trim()).ok())
+                .map(|u| u.to_string())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter()
+                .map(|id| Need {
+                    target: Target::Project(id),
+                    role: Admin,
+                    absent_ok: true,
+                })
+                .collect()
+        }
+    })
+}
+
+/// Refuses `command` unless `actor` may run it (token mode), judged on the database as it is
+/// before the command runs.
+pub(crate) async fn authorize(
+    conn: &mut SqliteConnection,
+    mode: AuthMode,
+    actor: &Actor,
+    command: &Command,
+) -> AppResult<()> {
+    if mode == AuthMode::Desktop {
+        return Ok(());
+    }
+    for need in needs(command, actor)? {
+        let (kind, id, sql) = need.target.parts();
+        let row: Option<(String, Option<String>)> = sqlx::query_as(sql)
+            .bind(id)
+            .bind(&actor.user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let named = Named::new(kind, id);
+        match row {
+            None if need.absent_ok => {}
+            None => return Err(named.not_found()),
+            Some((_, role)) => {
+                access::judge(role.as_deref().and_then(Role::parse), need.role, named)?
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use pm_shared::proto;
+
+    use super::*;
+
+    const ME: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
+    const OTHER: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
+    const PROJECT: &str = "cccccccc-0000-4000-8000-00000000000c";
+
+    fn actor() -> Actor {
+        Actor { user_id: ME.into() }
+    }
+
+    fn remove(user: &str) -> Command {
+        Command::RemoveMember(proto::RemoveProjectMemberRequest {
+            project_id: PROJECT.into(),
+            user_id: user.into(),
+        })
+    }
+
+    #[test]
+    fn leaving_takes_any_role_and_removing_others_takes_admin() {
+        let role = |c: &Command| needs(c, &actor()).unwrap()[0].role;
+        assert_eq!(role(&remove(ME)), Role::Viewer);
+        assert_eq!(role(&remove(OTHER)), Role::Admin);
+        let add_self = Command::AddMember(proto::AddProjectMemberRequest {
+            project_id: PROJECT.into(),
+            user_id: ME.into(),
+            role: "admin".into(),
+        });
+        assert_eq!(role(&add_self), Role::Admin);
+    }
+
+    #[test]
+    fn references_to_other_rows_need_sight_of_them() {
+        let update = Command::UpdateWorkItem(proto::UpdateWorkItemRequest {
+            work_item_id: PROJECT.into(),
+            sprint_id: Some(OTHER.into()),
+            parent_id: Some(ME.into()),
+            update_parent: true,
+            ..Default::default()
+        });
+        let got = needs(&update, &actor()).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1], need(Target::Sprint(OTHER.into()), Role::Viewer));
+        assert_eq!(got[2], need(Target::WorkItem(ME.into()), Role::Viewer));
+        // "" clears a reference and names nothing.
+        let clear = Command::UpdateWorkItem(proto::UpdateWorkItemRequest {
+            work_item_id: PROJECT.into(),
+            sprint_id: Some(String::new()),
+            parent_id: Some(String::new()),
+            update_parent: true,
+            ..Default::default()
+        });
+        assert_eq!(needs(&clear, &actor()).unwrap().len(), 1);
+    }
+}
