@@ -113,6 +113,48 @@ pub fn identify(
     }
 }
 
+/// The longest lifetime `pm-server issue-token --ttl-days` grants: 100 years.
+pub const TTL_DAYS_MAX: i64 = 36_500;
+
+/// `--ttl-days` in seconds, for [`issue`]: 1 to [`TTL_DAYS_MAX`] days. Anything else is refused
+/// rather than multiplied and added to now, which wrapped a huge value into an expiry in the past
+/// (or a negative one into a token that was never valid).
+pub fn ttl_secs(ttl_days: i64) -> anyhow::Result<i64> {
+    if !(1..=TTL_DAYS_MAX).contains(&ttl_days) {
+        anyhow::bail!("--ttl-days must be between 1 and {TTL_DAYS_MAX} (got {ttl_days})");
+    }
+    ttl_days
+        .checked_mul(86_400)
+        .ok_or_else(|| anyhow::anyhow!("--ttl-days {ttl_days} is too large"))
+}
+
+#[cfg(test)]
+mod ttl_tests {
+    use super::*;
+
+    #[test]
+    fn ttl_days_outside_one_day_to_a_hundred_years_are_refused() {
+        assert_eq!(ttl_secs(1).unwrap(), 86_400);
+        assert_eq!(ttl_secs(TTL_DAYS_MAX).unwrap(), TTL_DAYS_MAX * 86_400);
+        for bad in [
+            0,
+            -1,
+            TTL_DAYS_MAX + 1,
+            i64::MAX / 86_400 + 1,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let err = ttl_secs(bad).expect_err("refused").to_string();
+            assert!(err.contains("--ttl-days"), "{bad}: {err}");
+        }
+        // The largest accepted lifetime gives a token that verifies (its expiry did not wrap).
+        let secret = "0123456789abcdef0123456789abcdef";
+        let user = "00000000-0000-4000-8000-000000000001";
+        let token = issue(secret, user, vec![], ttl_secs(TTL_DAYS_MAX).unwrap()).unwrap();
+        assert!(verify(secret, &token).is_ok());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,7 +91,7 @@ pub enum ServerCommand {
         /// Also grant server administration (the `admin` role: /admin endpoints)
         #[arg(long)]
         admin: bool,
-        /// Days until the token expires
+        /// Days until the token expires: 1 to 36500 (anything else is refused)
         #[arg(long, default_value_t = 30)]
         ttl_days: i64,
     },

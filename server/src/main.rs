@@ -32,7 +32,12 @@ async fn main() -> anyhow::Result<()> {
         };
         println!(
             "{}",
-            pm_server::auth::issue(secret, &user.to_string(), roles, ttl_days * 86_400)?
+            pm_server::auth::issue(
+                secret,
+                &user.to_string(),
+                roles,
+                pm_server::auth::ttl_secs(*ttl_days)?
+            )?
         );
         return Ok(());
     }

@@ -23,6 +23,13 @@ pub mod limits {
     pub const CLOCK_SKEW_SECS: i64 = 60;
     /// Live `blocks`/`relates_to` links one item may have on each side.
     pub const DEPENDENCIES_PER_ITEM: i64 = 50;
+    /// The earliest timestamp a client may send: 1970-01-01T00:00:00Z.
+    pub const TIMESTAMP_MIN: i64 = 0;
+    /// The latest timestamp a client may send: 9999-12-31T23:59:59Z. Within
+    /// `TIMESTAMP_MIN..=TIMESTAMP_MAX` the difference of two timestamps cannot overflow.
+    pub const TIMESTAMP_MAX: i64 = 253_402_300_799;
+    /// The longest duration the protocol carries (`TimeEntry.duration_seconds` is an int32).
+    pub const DURATION_MAX: i64 = i32::MAX as i64;
 }
 
 /// A rule violation: which field, what is wrong, and whether the reference reports it as
@@ -349,15 +356,52 @@ pub fn hierarchy(child: ItemType, parent: ItemType) -> Result<(), RuleError> {
     }
 }
 
+/// The time range rule, for every timestamp a client sends (time entries' `started_at` and
+/// `ended_at`, sprints' `start_date` and `end_date`): Unix seconds within
+/// [`limits::TIMESTAMP_MIN`]..=[`limits::TIMESTAMP_MAX`] (1970 to the end of year 9999), or a
+/// VALIDATION_ERROR naming the field. Rules with a tighter window check this one first.
+pub fn timestamp(field: &'static str, value: i64) -> Result<i64, RuleError> {
+    if (limits::TIMESTAMP_MIN..=limits::TIMESTAMP_MAX).contains(&value) {
+        Ok(value)
+    } else {
+        Err(RuleError::value(
+            field,
+            format!(
+                "{field} must be Unix seconds between {} and {} (1970-01-01 to 9999-12-31), got {value}",
+                limits::TIMESTAMP_MIN,
+                limits::TIMESTAMP_MAX
+            ),
+        ))
+    }
+}
+
+/// `value` moved into the time range rule's window: how an import repairs a timestamp that an
+/// older server stored without the rule.
+pub fn clamp_timestamp(value: i64) -> i64 {
+    value.clamp(limits::TIMESTAMP_MIN, limits::TIMESTAMP_MAX)
+}
+
+/// The seconds from `started_at` to `ended_at` as stored for a finished time entry: never
+/// negative, at most [`limits::DURATION_MAX`], and computed without overflow whatever the inputs
+/// (a row an older server stored may hold any i64).
+pub fn duration_clamped(started_at: i64, ended_at: i64) -> i64 {
+    ended_at
+        .saturating_sub(started_at)
+        .clamp(0, limits::DURATION_MAX)
+}
+
 /// Sprint dates: start before end, both within a sensible window around `now`.
 pub fn sprint_dates(start: i64, end: i64, now: i64) -> Result<(), RuleError> {
+    timestamp("start_date", start)?;
+    timestamp("end_date", end)?;
     if start >= end {
         return Err(RuleError::value(
             "end_date",
             "start_date must be before end_date",
         ));
     }
-    let range = (now - limits::SPRINT_PAST_SECS)..=(now + limits::SPRINT_FUTURE_SECS);
+    let range = now.saturating_sub(limits::SPRINT_PAST_SECS)
+        ..=now.saturating_add(limits::SPRINT_FUTURE_SECS);
     if !range.contains(&start) {
         return Err(RuleError::value(
             "start_date",
@@ -374,9 +418,11 @@ pub fn sprint_dates(start: i64, end: i64, now: i64) -> Result<(), RuleError> {
 }
 
 /// The reference's rules for a finished time entry; returns its duration in seconds.
-/// Neither end may lie more than a minute in the future, the start comes first, and one entry
-/// covers at most 24 hours.
+/// Both ends obey the time range rule ([`timestamp`]), neither may lie more than a minute in the
+/// future, the start comes first, and one entry covers at most 24 hours.
 pub fn time_entry_span(started_at: i64, ended_at: i64, now: i64) -> Result<i64, RuleError> {
+    timestamp("started_at", started_at)?;
+    timestamp("ended_at", ended_at)?;
     let latest = now.saturating_add(limits::CLOCK_SKEW_SECS);
     if started_at > latest {
         return Err(RuleError::value(
@@ -396,7 +442,10 @@ pub fn time_entry_span(started_at: i64, ended_at: i64, now: i64) -> Result<i64, 
             "started_at must be before ended_at",
         ));
     }
-    let duration = ended_at - started_at;
+    // Cannot fail within the time range; checked all the same.
+    let duration = ended_at
+        .checked_sub(started_at)
+        .ok_or_else(|| RuleError::value("started_at", "started_at is too far from ended_at"))?;
     if duration > limits::TIME_ENTRY_MAX_SECS {
         return Err(RuleError::value(
             "ended_at",
@@ -504,6 +553,65 @@ mod tests {
             Err(("ended_at", "Duration cannot exceed 24 hours".into()))
         );
         assert_eq!(time_entry_span(now - 86_400, now, now), Ok(86_400));
+    }
+
+    #[test]
+    fn timestamps_lie_between_1970_and_the_end_of_year_9999() {
+        assert_eq!(timestamp("started_at", 0), Ok(0));
+        assert_eq!(
+            timestamp("started_at", limits::TIMESTAMP_MAX),
+            Ok(limits::TIMESTAMP_MAX)
+        );
+        assert_eq!(rfc3339(limits::TIMESTAMP_MAX), "9999-12-31T23:59:59+00:00");
+        for bad in [-1, limits::TIMESTAMP_MAX + 1, i64::MIN, i64::MAX] {
+            let e = timestamp("ended_at", bad).unwrap_err();
+            assert_eq!((e.field, e.kind), ("ended_at", RuleKind::Value));
+        }
+        assert_eq!(clamp_timestamp(i64::MIN), 0);
+        assert_eq!(clamp_timestamp(i64::MAX), limits::TIMESTAMP_MAX);
+        assert_eq!(clamp_timestamp(1_800_000_000), 1_800_000_000);
+        assert_eq!(
+            duration_clamped(i64::MIN, 1_800_000_000),
+            limits::DURATION_MAX
+        );
+        assert_eq!(duration_clamped(i64::MIN, i64::MAX), limits::DURATION_MAX);
+        assert_eq!(duration_clamped(i64::MAX, i64::MIN), 0);
+        assert_eq!(duration_clamped(10, 70), 60);
+    }
+
+    #[test]
+    fn time_entries_far_in_the_past_are_refused_not_wrapped() {
+        let now = 1_800_000_000;
+        let field = |r: Result<i64, RuleError>| r.map_err(|e| e.field);
+        // i64::MIN used to overflow `ended_at - started_at` into a negative duration that passed
+        // the 24-hour check.
+        assert_eq!(
+            field(time_entry_span(i64::MIN, now, now)),
+            Err("started_at")
+        );
+        assert_eq!(field(time_entry_span(-1, now, now)), Err("started_at"));
+        assert_eq!(
+            field(time_entry_span(now - 10, i64::MAX, now)),
+            Err("ended_at")
+        );
+        assert_eq!(field(time_entry_span(0, 0, now)), Err("started_at"));
+        assert_eq!(time_entry_span(0, 1, now), Ok(1));
+        assert_eq!(
+            field(time_entry_span(0, now, now)),
+            Err("ended_at"),
+            "longer than a day"
+        );
+    }
+
+    #[test]
+    fn sprint_dates_obey_the_time_range_too() {
+        let now = 1_800_000_000;
+        let field = |r: Result<(), RuleError>| r.map_err(|e| e.field);
+        assert_eq!(field(sprint_dates(i64::MIN, now, now)), Err("start_date"));
+        assert_eq!(field(sprint_dates(now, i64::MAX, now)), Err("end_date"));
+        assert_eq!(field(sprint_dates(now, now + 86_400, now)), Ok(()));
+        // A server clock at the edge of i64 does not overflow the window either.
+        assert!(sprint_dates(now, now + 1, i64::MAX).is_err());
     }
 
     #[test]

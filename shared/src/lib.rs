@@ -7,6 +7,7 @@ pub mod replica;
 pub mod rest_client;
 pub mod sdk;
 pub mod store;
+pub mod terminal;
 
 /// The user every request is attributed to when it names no valid user (desktop mode).
 pub const DEFAULT_USER_ID: &str = "00000000-0000-0000-0000-000000000001";

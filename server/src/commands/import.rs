@@ -17,6 +17,22 @@
 //! so every client applies the change. Not checked on import (the reference could store such data
 //! over REST): the epic > story > task type rule; checked instead are existence, same project
 //! and the absence of parent cycles.
+//!
+//! An import never refuses what this server exported, including rows an older server stored
+//! before the time range rule (`domain::timestamp`: 1970 to the end of year 9999) existed, such
+//! as a time entry started at i64::MIN. Such rows are repaired rather than refused: every
+//! timestamp of the document (`created_at`, `updated_at`, sprint dates, time entry times) is
+//! clamped into the range before anything is checked (a sprint whose two dates both fall on the
+//! same side of the range keeps one second between them), and a time entry's `duration_seconds`
+//! is recomputed from its (clamped) times without overflow and clamped to the protocol's int32
+//! (68 years); the document's own `duration_seconds` is never read. An `ended_at` before
+//! `started_at` is still refused (no server ever stored one).
+//!
+//! Who the rows name is kept as written where it only informs (`created_by`/`updated_by` of
+//! every row, comments' authors, dependencies' creators, time entries' `user_id`), but it never
+//! grants anything: a project the import creates gets one member, the importer, as its admin —
+//! not the `created_by` the document names, which any file can set to anyone (that let one user
+//! make another the admin of a project they had never seen).
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
 
@@ -175,6 +191,8 @@ pub async fn run(
             ),
         ));
     }
+    let mut data = data;
+    clamp_times(&mut data);
     let mut im = Importer {
         conn,
         actor,
@@ -346,18 +364,8 @@ impl Importer<'_> {
                     .bind(&updated_by)
                     .execute(&mut *self.conn)
                     .await?;
-                    // As in the reference: the creator administers an imported project.
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO pm_project_members (id, project_id, user_id, role, created_at) \
-                         VALUES (?, ?, ?, 'admin', ?)",
-                    )
-                    .bind(uuid::Uuid::new_v4().to_string())
-                    .bind(&id)
-                    .bind(&created_by)
-                    .bind(pm_shared::now_secs())
-                    .execute(&mut *self.conn)
-                    .await?;
-                    // So does whoever imports it (in token mode they must be able to open it).
+                    // Whoever imports a project administers it, and nobody else: the document's
+                    // `created_by` is only informational (see the module comment).
                     sqlx::query(
                         "INSERT OR IGNORE INTO pm_project_members (id, project_id, user_id, role, created_at) \
                          VALUES (?, ?, ?, 'admin', ?)",
@@ -1233,7 +1241,7 @@ impl Importer<'_> {
                 Some(end) if end < t.started_at => {
                     return Err(row.err("ended_at", "ended_at must not be before started_at"))
                 }
-                Some(end) => Some(row.int32("duration_seconds", end - t.started_at, 0)?),
+                Some(end) => Some(domain::duration_clamped(t.started_at, end)),
                 None => None,
             };
             let description = domain::optional_text(
@@ -1350,6 +1358,44 @@ impl Importer<'_> {
             self.push(project_id, "time_entry", &id, action, changes, event);
         }
         Ok(counts)
+    }
+}
+
+/// Moves every timestamp of the document into the time range rule's window (see the module
+/// comment): rows an older server stored out of range import, repaired, instead of making the
+/// whole backup unrestorable.
+fn clamp_times(data: &mut ExportData) {
+    let c = domain::clamp_timestamp;
+    for p in &mut data.projects {
+        (p.created_at, p.updated_at) = (c(p.created_at), c(p.updated_at));
+    }
+    for w in &mut data.work_items {
+        (w.created_at, w.updated_at) = (c(w.created_at), c(w.updated_at));
+    }
+    for s in &mut data.sprints {
+        (s.created_at, s.updated_at) = (c(s.created_at), c(s.updated_at));
+        let (start, end) = (c(s.start_date), c(s.end_date));
+        // Both beyond the same edge: keep them in order, one second apart.
+        (s.start_date, s.end_date) = if s.start_date < s.end_date && start == end {
+            if start == limits::TIMESTAMP_MIN {
+                (start, start + 1)
+            } else {
+                (end - 1, end)
+            }
+        } else {
+            (start, end)
+        };
+    }
+    for m in &mut data.comments {
+        (m.created_at, m.updated_at) = (c(m.created_at), c(m.updated_at));
+    }
+    for d in &mut data.dependencies {
+        d.created_at = c(d.created_at);
+    }
+    for t in &mut data.time_entries {
+        (t.created_at, t.updated_at) = (c(t.created_at), c(t.updated_at));
+        t.started_at = c(t.started_at);
+        t.ended_at = t.ended_at.map(c);
     }
 }
 
@@ -1500,6 +1546,70 @@ mod tests {
             .map(|(i, w)| (w.id.clone(), i))
             .collect();
         assert!(parents_first(&looped, &index_of).is_err());
+    }
+
+    #[test]
+    fn out_of_range_times_are_clamped_and_sprints_stay_in_order() {
+        let max = limits::TIMESTAMP_MAX;
+        let sprint = |start, end| SprintDto {
+            id: String::new(),
+            project_id: String::new(),
+            name: String::new(),
+            goal: None,
+            start_date: start,
+            end_date: end,
+            status: String::new(),
+            version: 1,
+            created_at: i64::MIN,
+            updated_at: i64::MAX,
+            created_by: String::new(),
+            updated_by: String::new(),
+        };
+        let mut data = ExportData {
+            schema_version: SCHEMA_VERSION,
+            exported_at: String::new(),
+            exported_by: String::new(),
+            projects: vec![],
+            work_items: vec![],
+            sprints: vec![
+                sprint(i64::MIN, -5),
+                sprint(max + 1, i64::MAX),
+                sprint(-1, 10),
+                sprint(5, 10),
+                sprint(10, 5),
+            ],
+            comments: vec![],
+            swim_lanes: vec![],
+            dependencies: vec![],
+            time_entries: vec![TimeEntryDto {
+                id: String::new(),
+                work_item_id: String::new(),
+                user_id: String::new(),
+                started_at: i64::MIN,
+                ended_at: Some(i64::MAX),
+                duration_seconds: Some(-7),
+                description: None,
+                is_running: false,
+                created_at: -1,
+                updated_at: max + 1,
+            }],
+        };
+        clamp_times(&mut data);
+        let dates: Vec<(i64, i64)> = data
+            .sprints
+            .iter()
+            .map(|s| (s.start_date, s.end_date))
+            .collect();
+        assert_eq!(dates, [(0, 1), (max - 1, max), (0, 10), (5, 10), (10, 5)]);
+        assert_eq!(
+            (data.sprints[0].created_at, data.sprints[0].updated_at),
+            (0, max)
+        );
+        let t = &data.time_entries[0];
+        assert_eq!(
+            (t.started_at, t.ended_at, t.created_at, t.updated_at),
+            (0, Some(max), 0, max)
+        );
     }
 
     #[test]

@@ -235,6 +235,13 @@ pub async fn update(
         Some(d) => description(Some(d))?,
         None => current.description.clone(),
     };
+    // The time range rule for whatever the client sends (a running timer's new start included).
+    if let Some(t) = req.started_at {
+        domain::timestamp("started_at", t)?;
+    }
+    if let Some(t) = req.ended_at {
+        domain::timestamp("ended_at", t)?;
+    }
     let started_at = req.started_at.unwrap_or(current.started_at);
     let ended_at = req.ended_at.or(current.ended_at);
     let now = pm_shared::now_secs();
@@ -246,7 +253,7 @@ pub async fn update(
         // Setting an end on a running timer stops it; either way the full rules apply.
         Some(end) => Some(domain::time_entry_span(started_at, end, now)?),
         None => {
-            if started_at > now + limits::CLOCK_SKEW_SECS {
+            if started_at > now.saturating_add(limits::CLOCK_SKEW_SECS) {
                 return Err(AppError::validation(
                     "started_at",
                     "started_at cannot be in the future",
@@ -351,7 +358,8 @@ pub async fn delete(
     )))
 }
 
-/// Stops a running entry at `now` and returns it.
+/// Stops a running entry at `now` and returns it. The duration is computed without overflow even
+/// for a start an older server let through (see `domain::duration_clamped`).
 async fn finish(
     conn: &mut SqliteConnection,
     id: &str,
@@ -364,7 +372,7 @@ async fn finish(
         "UPDATE pm_time_entries SET ended_at = ?, duration_seconds = ?, updated_at = ? WHERE id = ?",
     )
     .bind(ended_at)
-    .bind(ended_at - started_at)
+    .bind(domain::duration_clamped(started_at, ended_at))
     .bind(now)
     .bind(id)
     .execute(&mut *conn)

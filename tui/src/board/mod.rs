@@ -34,10 +34,8 @@ pub struct BoardArgs {
 pub fn run(global: &GlobalArgs, args: BoardArgs) -> ExitCode {
     match try_run(global, args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            ExitCode::from(crate::cli::EXIT_FAILURE)
-        }
+        // `fail` keeps server text in the message from writing to the terminal.
+        Err(e) => crate::cli::fail(&format!("{e:#}")),
     }
 }
 

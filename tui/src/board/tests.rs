@@ -686,3 +686,80 @@ async fn t_starts_and_stops_my_timer_through_the_server() {
     let _ = stop.send(());
     let _ = server.await;
 }
+
+/// Every cell the board would send to the terminal, for checking what it holds.
+fn cells(app: &App) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    terminal.draw(|f| ui::draw(f, app)).expect("draw");
+    terminal
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .map(|c| c.symbol().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn escape_sequences_and_bidi_overrides_in_server_text_never_reach_the_terminal() {
+    let mut app = app();
+    let evil = "\x1b[31mred\0\u{202E}gnp.exe\x1b]0;x\x07";
+    let mut card = item(4, "task", evil, "backlog", "low", Some(BOB), None);
+    card.version = 2;
+    card.description = Some(format!("line one {evil}\nline\u{2066}two"));
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(card),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    event(
+        &mut app,
+        2,
+        Payload::CommentCreated(proto::CommentCreated {
+            comment: Some(proto::Comment {
+                id: "c2".into(),
+                work_item_id: id(4),
+                content: format!("see {evil}"),
+                created_by: BOB.into(),
+                ..Default::default()
+            }),
+            user_id: BOB.into(),
+        }),
+    );
+    // A key the server never allows, from a hostile server: caught by the last check of the frame.
+    if let Some(p) = app.replica.store.projects.get_mut(PID) {
+        p.key = "P\u{202E}M\x1b".into();
+    }
+    // The first cell (index, symbol) holding something unsafe.
+    let unsafe_cell = |cells: Vec<String>| {
+        cells
+            .into_iter()
+            .enumerate()
+            .find(|(_, c)| c.chars().any(pm_shared::terminal::is_unsafe_for_terminal))
+    };
+    assert_eq!(unsafe_cell(cells(&app)), None);
+    let screen = render(&app);
+    assert!(
+        screen.contains("�[31mred��gn"),
+        "the card shows what was there:\n{screen}"
+    );
+
+    // The detail pane: title, description, comment.
+    app.popup = Popup::Detail {
+        item_id: id(4),
+        comment: None,
+    };
+    assert_eq!(unsafe_cell(cells(&app)), None);
+    let screen = render(&app);
+    assert!(screen.contains("line one �[31mred"), "{screen}");
+    assert!(screen.contains("line�two"), "{screen}");
+    assert!(screen.contains("see �[31mred"), "{screen}");
+
+    // The delete confirmation quotes the title.
+    app.popup = Popup::ConfirmDelete { item_id: id(4) };
+    assert_eq!(unsafe_cell(cells(&app)), None);
+}

@@ -1,6 +1,14 @@
 //! Drawing: a pure function of the app state onto a ratatui frame.
+//!
+//! Server text (titles, names, descriptions, comments, history) is data anyone with write access
+//! chose: it passes through [`safe`] (`pm_shared::terminal::sanitize_for_terminal`: controls and
+//! bidi marks become a visible `�`) before it is laid out, and [`scrub`] checks every cell of the
+//! finished frame once more, so a draw site that forgets cannot send an escape sequence or a bidi
+//! override to the terminal either.
 use pm_shared::domain::{ItemType, Priority, SprintStatus, Status};
 use pm_shared::proto;
+use pm_shared::terminal::{is_unsafe_for_terminal, sanitize_for_terminal, PLACEHOLDER};
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -66,7 +74,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 .store
                 .work_items
                 .get(item_id)
-                .map(|w| format!("{} \"{}\"", app.key_of(w), w.title));
+                .map(|w| format!("{} \"{}\"", app.key_of(w), safe(&w.title)));
             let text = format!(
                 "Delete {}?  y: delete · any other key: keep",
                 name.unwrap_or_default()
@@ -81,22 +89,49 @@ pub fn draw(frame: &mut Frame, app: &App) {
             );
         }
     }
+    scrub(frame.buffer_mut());
+}
+
+/// Server text made safe for a terminal cell (see the module comment).
+fn safe(text: &str) -> String {
+    sanitize_for_terminal(text).into_owned()
+}
+
+/// The last line of defence: ratatui drops control characters but glues zero-width ones (bidi
+/// overrides, marks, isolates) onto the previous cell, which the terminal then receives. Any
+/// unsafe character left in a cell is removed; a cell that held nothing else shows `�`.
+fn scrub(buf: &mut Buffer) {
+    for cell in buf.content.iter_mut() {
+        if !cell.symbol().chars().any(is_unsafe_for_terminal) {
+            continue;
+        }
+        let kept: String = cell
+            .symbol()
+            .chars()
+            .filter(|c| !is_unsafe_for_terminal(*c))
+            .collect();
+        if kept.is_empty() {
+            cell.set_char(PLACEHOLDER);
+        } else {
+            cell.set_symbol(&kept);
+        }
+    }
 }
 
 fn draw_header(frame: &mut Frame, area: Rect, app: &App, project: &proto::Project) {
     let mut spans = vec![
         Span::from(format!(" {} ", project.key)).bold().reversed(),
-        Span::from(format!(" {}", project.title)).bold(),
+        Span::from(format!(" {}", safe(&project.title))).bold(),
     ];
     if let Some(sprint) = app
         .sprint
         .as_ref()
         .and_then(|s| app.replica.store.sprints.get(s))
     {
-        spans.push(Span::from(format!("  sprint: {}", sprint.name)).fg(Color::Cyan));
+        spans.push(Span::from(format!("  sprint: {}", safe(&sprint.name))).fg(Color::Cyan));
     }
     if !app.filter.is_empty() {
-        spans.push(Span::from(format!("  filter: {}", app.filter)).fg(Color::Yellow));
+        spans.push(Span::from(format!("  filter: {}", safe(&app.filter))).fg(Color::Yellow));
     }
     frame.render_widget(Line::from(spans), area);
 }
@@ -208,19 +243,19 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
     let top = Line::from(top);
     // Line 2: the title. Line 3: the type, then who changed it just now, else your running
     // timer, else the assignee.
-    let title = truncate(&item.title, width);
+    let title = truncate(&safe(&item.title), width);
     let room = width.saturating_sub(badge.len() + 1);
     let mut bottom = vec![Span::from(badge).fg(badge_color).bold(), Span::raw(" ")];
     match (app.highlights.get(&item.id), timer) {
         (Some((_, who)), _) => bottom.push(
-            Span::from(truncate(&format!("✎ {who}"), room))
+            Span::from(truncate(&safe(&format!("✎ {who}")), room))
                 .fg(Color::Black)
                 .bg(Color::Yellow)
                 .bold(),
         ),
         (None, Some(t)) => bottom.push(
             Span::from(truncate(
-                &format!("⏱ {}", duration(app.clock - t.started_at)),
+                &format!("⏱ {}", duration(app.clock.saturating_sub(t.started_at))),
                 room,
             ))
             .fg(Color::Green)
@@ -228,7 +263,8 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
         ),
         (None, None) => match &item.assignee_id {
             Some(a) => bottom.push(
-                Span::from(truncate(&format!("@{}", app.user_name(a)), room)).fg(Color::Gray),
+                Span::from(truncate(&safe(&format!("@{}", app.user_name(a))), room))
+                    .fg(Color::Gray),
             ),
             None => bottom.push(Span::from("—").dim()),
         },
@@ -272,7 +308,7 @@ fn draw_picker(frame: &mut Frame, area: Rect, app: &App) {
             };
             ListItem::new(Line::from(vec![
                 Span::from(format!("{:<8}", p.key)).bold(),
-                Span::raw(p.title.clone()),
+                Span::raw(safe(&p.title)),
                 Span::from(extra).dim(),
             ]))
         })
@@ -293,7 +329,7 @@ fn draw_activity(frame: &mut Frame, area: Rect, app: &App) {
             .iter()
             .take(area.height as usize)
             .map(|(who, what)| {
-                Line::from(format!(" • {} {what}", app.user_name(who))).fg(Color::Gray)
+                Line::from(safe(&format!(" • {} {what}", app.user_name(who)))).fg(Color::Gray)
             })
             .collect()
     };
@@ -404,7 +440,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
         .map(|s| {
             format!(
                 "{} ({})",
-                s.name,
+                safe(&s.name),
                 SprintStatus::from_proto(s.status)
                     .map(|x| x.label())
                     .unwrap_or("?")
@@ -415,12 +451,12 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
         .parent_id
         .as_ref()
         .and_then(|p| app.replica.store.work_items.get(p))
-        .map(|p| format!("{} {}", app.key_of(p), p.title))
+        .map(|p| format!("{} {}", app.key_of(p), safe(&p.title)))
         .unwrap_or_else(|| "—".into());
     let mut lines = vec![
         Line::from(vec![
             Span::from(app.key_of(item)).bold(),
-            Span::raw(format!("  {}", item.title)).bold(),
+            Span::raw(format!("  {}", safe(&item.title))).bold(),
         ]),
         Line::from(vec![
             label("Type"),
@@ -445,7 +481,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
             Span::raw(
                 item.assignee_id
                     .as_ref()
-                    .map(|a| app.user_name(a))
+                    .map(|a| safe(&app.user_name(a)))
                     .unwrap_or_else(|| "—".into()),
             ),
         ]),
@@ -456,7 +492,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
     lines.push(time_line(app, item_id));
     lines.push(Line::from(""));
     match item.description.as_deref() {
-        Some(d) => lines.extend(d.lines().map(|l| Line::from(l.to_string()))),
+        Some(d) => lines.extend(d.lines().map(|l| Line::from(safe(l)))),
         None => lines.push(Line::from("No description.").dim()),
     }
     lines.push(Line::from(""));
@@ -464,8 +500,8 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
     lines.push(Line::from(format!("Comments ({})", comments.len())).bold());
     for c in comments {
         lines.push(Line::from(vec![
-            Span::from(format!("{}: ", app.user_name(&c.created_by))).fg(Color::Cyan),
-            Span::raw(c.content.clone()),
+            Span::from(format!("{}: ", safe(&app.user_name(&c.created_by)))).fg(Color::Cyan),
+            Span::raw(safe(&c.content)),
         ]));
     }
     lines.push(Line::from(""));
@@ -473,7 +509,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
     let hint = match comment {
         Some(text) => Line::from(vec![
             Span::from("comment › ").fg(Color::Yellow),
-            Span::raw(format!("{text}▏")),
+            Span::raw(format!("{}▏", safe(text))),
         ]),
         None => Line::from(" c: comment · t: timer · ↑↓: scroll · Esc: close").dim(),
     };
@@ -496,10 +532,12 @@ fn link_lines(app: &App, item_id: &str) -> Vec<Line<'static>> {
     let (incoming, outgoing) = store.dependencies_of(item_id);
     let blocks = proto::DependencyType::Blocks as i32;
     let name = |id: &str| {
-        store
-            .work_items
-            .get(id)
-            .map(|w| (format!("{} {}", app.key_of(w), w.title), w.status == "done"))
+        store.work_items.get(id).map(|w| {
+            (
+                format!("{} {}", app.key_of(w), safe(&w.title)),
+                w.status == "done",
+            )
+        })
     };
     let mut links: Vec<Vec<Span<'static>>> = Vec::new();
     for d in &incoming {
@@ -553,9 +591,10 @@ fn time_line(app: &App, item_id: &str) -> Line<'static> {
         .iter()
         .map(|t| match t.ended_at {
             Some(_) => i64::from(t.duration_seconds.unwrap_or(0)),
-            None => app.clock - t.started_at,
+            // A start an older server stored out of range must not overflow the board.
+            None => app.clock.saturating_sub(t.started_at),
         })
-        .sum();
+        .fold(0, i64::saturating_add);
     let mut spans = vec![Span::from(format!("{:<10}", "Time")).dim()];
     if entries.is_empty() {
         spans.push(Span::raw("—"));
@@ -568,7 +607,7 @@ fn time_line(app: &App, item_id: &str) -> Line<'static> {
             Span::from(format!(
                 "⏱ {} {}",
                 app.user_name(&t.user_id),
-                duration(app.clock - t.started_at)
+                duration(app.clock.saturating_sub(t.started_at))
             ))
             .fg(Color::Green),
         );
@@ -592,8 +631,8 @@ fn history_lines(app: &App, item_id: &str) -> Vec<Line<'static>> {
     for e in &history.entries {
         lines.push(Line::from(vec![
             Span::from(format!("{} ", when(e.timestamp))).dim(),
-            Span::from(format!("{} ", app.user_name(&e.user_id))).fg(Color::Cyan),
-            Span::raw(history_text(app, e)),
+            Span::from(format!("{} ", safe(&app.user_name(&e.user_id)))).fg(Color::Cyan),
+            Span::raw(safe(&history_text(app, e))),
         ]));
     }
     let more = (i64::from(history.total) - history.entries.len() as i64).max(0);
@@ -660,7 +699,7 @@ fn draw_input(frame: &mut Frame, area: Rect, label: &str, text: &str) {
     let rect = centered(area, area.width.saturating_sub(4).min(72), 3);
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(format!("{text}▏")).block(popup_block(label)),
+        Paragraph::new(format!("{}▏", safe(text))).block(popup_block(label)),
         rect,
     );
 }

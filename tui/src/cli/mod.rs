@@ -221,9 +221,13 @@ fn print_body(global: &GlobalArgs, body: &Value) -> ExitCode {
     }
 }
 
-/// Prints `Error: <message>` on stderr and returns exit status 1.
+/// Prints `Error: <message>` on stderr and returns exit status 1. The message may quote server
+/// or file text (an import's bad value, a title), so controls and bidi marks are replaced.
 pub fn fail(message: &str) -> ExitCode {
-    eprintln!("Error: {message}");
+    eprintln!(
+        "Error: {}",
+        pm_shared::terminal::sanitize_lines_for_terminal(message)
+    );
     ExitCode::from(EXIT_FAILURE)
 }
 

@@ -1,6 +1,7 @@
 //! `--format table`: the API's JSON as aligned text for people. A list (`{"work_items":[…]}`)
 //! becomes one row per entity with the columns that matter for its kind; a single entity
 //! (`{"work_item":{…}}`) becomes one `field  value` line per field.
+use pm_shared::terminal::sanitize_lines_for_terminal;
 use serde_json::{Map, Value};
 
 use super::civil_from_days;
@@ -113,8 +114,15 @@ fn columns(list: &str) -> Option<&'static [Col]> {
     }
 }
 
-/// Renders a response body as text.
+/// Renders a response body as text for a terminal: every control and bidi character of the
+/// server's text is replaced by a visible placeholder (`pm_shared::terminal`), one for one, so the
+/// alignment holds and a title cannot write escape sequences to the terminal.
 pub fn render(body: &Value) -> String {
+    let text = layout(body);
+    sanitize_lines_for_terminal(&text).into_owned()
+}
+
+fn layout(body: &Value) -> String {
     match body {
         Value::Object(map) if map.len() == 1 => {
             let Some((key, value)) = map.iter().next() else {
@@ -359,6 +367,21 @@ mod tests {
              1970-01-01 00:00  aaaaaaaa  updated  status todo → done; assignee_id - → bob\n\
              has_more     false\ntotal_count  1"
         );
+    }
+
+    #[test]
+    fn controls_and_bidi_marks_never_reach_the_terminal() {
+        let evil = "\x1b[31mred\0\u{202E}txt.exe\x1b]0;pwned\x07";
+        let out = render(&json!({"work_items": [
+            {"display_key": "PM-1", "item_type": "task", "status": "todo", "priority": "low",
+             "story_points": null, "version": 1, "title": evil},
+        ]}));
+        assert!(!out.contains(['\x1b', '\0', '\u{202E}', '\x07']), "{out:?}");
+        assert!(out.contains("�[31mred��txt.exe�]0;pwned�"), "{out:?}");
+        let out = render(&json!({"comment": {"id": "c", "content": "a\r\nb\u{2066}\n\tc"}}));
+        assert_eq!(out, "id       c\ncontent  a\n         b�\n         �c");
+        let out = render(&json!({"things": [{"k\x1b": "v\u{200F}"}]}));
+        assert!(!out.contains(['\x1b', '\u{200F}']), "{out:?}");
     }
 
     #[test]
