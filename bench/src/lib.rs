@@ -7,6 +7,7 @@
 //! (fan-out with one subscriber that stops reading, against a baseline), `idle` (server memory
 //! per idle subscribed connection) and `growth` (create/update/GetWorkItems latency as a project
 //! grows). Each returns a [`scenarios::Report`]; `main.rs` prints its table and writes its JSON.
+pub mod attack;
 pub mod floor;
 pub mod live;
 pub mod net;

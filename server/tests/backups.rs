@@ -603,7 +603,8 @@ async fn an_import_makes_the_importer_admin_not_whoever_the_file_names() {
         None,
     )
     .await;
-    assert_eq!(bob_reads.status, 403, "{:?}", bob_reads.body);
+    // A non-member is answered as if the project did not exist.
+    assert_eq!(bob_reads.status, 404, "{:?}", bob_reads.body);
     let bob_adds = call(
         &server,
         BOB,
@@ -612,7 +613,7 @@ async fn an_import_makes_the_importer_admin_not_whoever_the_file_names() {
         Some(json!({"user_id": BOB, "role": "admin"})),
     )
     .await;
-    assert_eq!(bob_adds.status, 403, "{:?}", bob_adds.body);
+    assert_eq!(bob_adds.status, 404, "{:?}", bob_adds.body);
     let listed = call(&server, BOB, get.clone(), "/api/v1/projects", None).await;
     assert!(!listed.ok().to_string().contains(pid));
 
