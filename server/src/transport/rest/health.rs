@@ -1,5 +1,5 @@
 //! Liveness and readiness.
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,17 +20,38 @@ pub fn routes() -> Router<SharedState> {
         .route("/ready", get(ready))
 }
 
+/// How long a database integrity check result is reused by `/ready`.
+const INTEGRITY_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// Healthy when the database answers and passes SQLite's `quick_check` (run at most every
+/// INTEGRITY_MAX_AGE). A database that fails it answers 503 with the error JSON (code
+/// `DATABASE_CORRUPT`) plus the usual fields.
 async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
     let started = Instant::now();
     let db = state.store.ping().await;
     let latency_ms = started.elapsed().as_millis() as u64;
-    let healthy = db.is_ok();
-    let body = json!({
+    let integrity = match db {
+        Ok(()) => state.store.integrity(INTEGRITY_MAX_AGE).await,
+        Err(_) => Ok(()),
+    };
+    let healthy = db.is_ok() && integrity.is_ok();
+    let mut body = json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "version": env!("CARGO_PKG_VERSION"),
         "database": { "status": if healthy { "healthy" } else { "unhealthy" }, "latency_ms": latency_ms },
         "connections": state.hub.connection_count(),
     });
+    if let Err(problem) = integrity {
+        body["error"] = json!({
+            "code": "DATABASE_CORRUPT",
+            "message": format!("The database failed its integrity check: {problem}"),
+        });
+    } else if let Err(e) = &db {
+        body["error"] = json!({
+            "code": "INTERNAL_ERROR",
+            "message": format!("The database does not answer: {e}"),
+        });
+    }
     let status = if healthy {
         StatusCode::OK
     } else {
