@@ -143,15 +143,24 @@ impl Store {
     }
 
     /// Folds the whole write-ahead log into the database file and empties the log, so that a
-    /// copy of the database file alone is a complete backup. Holds the writer meanwhile.
-    /// `Ok(false)`: a reader kept it from finishing.
+    /// copy of the database file alone is a complete backup. Holds the writer while it runs.
+    /// A checkpoint already running on the store's own connection makes it busy for a moment,
+    /// so it tries a few times; `Ok(false)`: readers kept it from finishing.
     pub async fn checkpoint_truncate(&self) -> anyhow::Result<bool> {
-        let mut writer = self.writer().await;
-        // (busy, frames in the WAL, frames copied back)
-        let (busy, _, _) = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(&mut *writer)
-            .await?;
-        Ok(busy == 0)
+        for _ in 0..50 {
+            let mut writer = self.writer().await;
+            // (busy, frames in the WAL, frames copied back)
+            let (busy, _, _) =
+                sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(&mut *writer)
+                    .await?;
+            drop(writer);
+            if busy == 0 {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(false)
     }
 
     /// [`Store::quick_check`], run at most once per `max_age`: callers meanwhile share the
