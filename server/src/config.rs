@@ -48,7 +48,7 @@ pub struct Config {
     #[arg(long, env = "PM_WS_PARTIAL_BYTES_PER_USER", default_value_t = 8 * 1024 * 1024)]
     pub ws_partial_bytes_per_user: usize,
     /// The same bound for all connections together.
-    #[arg(long, env = "PM_WS_PARTIAL_BYTES_TOTAL", default_value_t = 128 * 1024 * 1024)]
+    #[arg(long, env = "PM_WS_PARTIAL_BYTES_TOTAL", default_value_t = 64 * 1024 * 1024)]
     pub ws_partial_bytes_total: usize,
     /// REST requests a client (a user in token mode, else an IP address) may make per second,
     /// sustained; more get 429 RATE_LIMITED with Retry-After. 0 turns the limit off.
@@ -171,7 +171,7 @@ impl Config {
             header_read_timeout_secs: 10,
             ws_frame_timeout_secs: 30,
             ws_partial_bytes_per_user: 8 * 1024 * 1024,
-            ws_partial_bytes_total: 128 * 1024 * 1024,
+            ws_partial_bytes_total: 64 * 1024 * 1024,
             rest_rate_limit_per_sec: 1000,
             rest_rate_limit_burst: 5000,
             port: 0,

@@ -126,6 +126,9 @@ struct FrameTracker {
     fragmented: bool,
     /// When the incomplete message (or frame) began; None between messages.
     started: Option<Instant>,
+    /// The most one frame is charged: tungstenite refuses a longer one (and the connection)
+    /// before it holds more than this.
+    max_charge: u64,
 }
 
 /// A frame header's size once its first two bytes are known.
@@ -174,7 +177,7 @@ impl FrameTracker {
             self.fin = self.head[0] & 0x80 != 0;
             self.control = self.head[0] & 0x08 != 0;
             self.have = 0;
-            budget.charge(len).map_err(|_| ())?;
+            budget.charge(len.min(self.max_charge)).map_err(|_| ())?;
             self.remaining = len;
             self.in_payload = true;
             if len == 0 {
@@ -227,7 +230,10 @@ pub async fn open(
     let (read, write) = tokio::io::split(io);
     let read = ReadSide {
         inner: read,
-        frames: FrameTracker::default(),
+        frames: FrameTracker {
+            max_charge: max_message as u64,
+            ..FrameTracker::default()
+        },
         budget,
         timeout: frame_timeout,
         timer: None,
@@ -239,4 +245,79 @@ pub async fn open(
         .write_buffer_size(0);
     let source = WebSocketStream::from_raw_socket(read, Role::Server, Some(config)).await;
     (source, write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::limits::ConnectionLimits;
+    use std::sync::Arc;
+
+    /// A masked frame header: `first` is FIN/opcode, `len` the payload length.
+    fn header(first: u8, len: u64) -> Vec<u8> {
+        let mut h = vec![first];
+        match len {
+            0..=125 => h.push(0x80 | len as u8),
+            126..=0xffff => {
+                h.push(0x80 | 126);
+                h.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                h.push(0x80 | 127);
+                h.extend_from_slice(&len.to_be_bytes());
+            }
+        }
+        h.extend_from_slice(&[1, 2, 3, 4]);
+        h
+    }
+
+    #[tokio::test]
+    async fn the_tracker_follows_frames_split_anywhere_and_fragmented_messages() {
+        let limits = Arc::new(ConnectionLimits::default());
+        let permit = limits.try_acquire("u", 10, 10).expect("permit");
+        let mut budget = permit.partial_budget(1_000_000, 1_000_000);
+        let mut t = FrameTracker {
+            max_charge: 100_000,
+            ..FrameTracker::default()
+        };
+        // Two whole frames in one read, then one split byte by byte.
+        let mut bytes = header(0x82, 3);
+        bytes.extend_from_slice(b"abc");
+        bytes.extend(header(0x82, 300));
+        bytes.extend(vec![0; 300]);
+        t.observe(&bytes, &mut budget).expect("fits");
+        assert!(t.started.is_none());
+        assert_eq!(limits.partial_bytes(), 0);
+        let mut split = header(0x82, 70_000);
+        split.extend(vec![0; 70_000]);
+        for (i, b) in split.iter().enumerate() {
+            t.observe(std::slice::from_ref(b), &mut budget)
+                .expect("fits");
+            if i + 1 < split.len() {
+                assert!(t.started.is_some());
+            }
+        }
+        assert!(t.started.is_none());
+        assert_eq!(limits.partial_bytes(), 0);
+        // A fragmented message with a ping between its fragments stays charged to its end.
+        t.observe(&header(0x02, 10), &mut budget)
+            .expect("first fragment");
+        t.observe(&[0; 10], &mut budget).expect("payload");
+        assert_eq!(limits.partial_bytes(), 10);
+        let mut ping = header(0x89, 2);
+        ping.extend_from_slice(b"hi");
+        t.observe(&ping, &mut budget).expect("ping");
+        assert!(t.started.is_some(), "still inside the message");
+        let mut last = header(0x80, 5);
+        last.extend_from_slice(&[0; 5]);
+        t.observe(&last, &mut budget).expect("last fragment");
+        assert!(t.started.is_none());
+        assert_eq!(limits.partial_bytes(), 0);
+        // A header announcing more than a message may hold is charged the most it can hold.
+        t.observe(&header(0x82, 1 << 40), &mut budget)
+            .expect("clamped");
+        assert_eq!(limits.partial_bytes(), 100_000);
+        drop(budget);
+        assert_eq!(limits.partial_bytes(), 0);
+    }
 }
