@@ -148,14 +148,23 @@ pub async fn host_and_origin(
 
 /// Clients idle this long have a full bucket again and are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(60);
-/// Past this many clients, idle ones are swept out.
+/// Past this many clients, idle ones are swept out (at most once a second).
 const SWEEP_AT: usize = 10_000;
+/// Past this many clients active at once the buckets start over: memory stays bounded even
+/// against an attacker with addresses to spare (the limit is then briefly lenient).
+const MAX_CLIENTS: usize = 100_000;
 
 /// Token buckets for REST, one per client: a user in token mode (when the bearer token
-/// verifies), else the peer's IP address.
+/// verifies), else the peer's IP address (an IPv6 peer's /64, which one host usually owns).
 #[derive(Default)]
 pub struct RestLimiter {
-    buckets: Mutex<HashMap<String, (RateLimiter, Instant)>>,
+    buckets: Mutex<Buckets>,
+}
+
+#[derive(Default)]
+struct Buckets {
+    clients: HashMap<String, (RateLimiter, Instant)>,
+    swept: Option<Instant>,
 }
 
 impl RestLimiter {
@@ -163,14 +172,30 @@ impl RestLimiter {
     pub fn allow(&self, client: &str, per_sec: u32, burst: u32) -> bool {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= SWEEP_AT {
-            buckets.retain(|_, (_, last)| now.duration_since(*last) < FORGET_AFTER);
+        let Buckets { clients, swept } = &mut *buckets;
+        if clients.len() >= SWEEP_AT && swept.is_none_or(|t| now.duration_since(t).as_secs() >= 1) {
+            clients.retain(|_, (_, last)| now.duration_since(*last) < FORGET_AFTER);
+            *swept = Some(now);
         }
-        let (bucket, last) = buckets
+        if clients.len() >= MAX_CLIENTS {
+            clients.clear();
+        }
+        let (bucket, last) = clients
             .entry(client.to_string())
             .or_insert_with(|| (RateLimiter::new(per_sec, burst), now));
         *last = now;
         bucket.allow()
+    }
+}
+
+/// The rate-limit key of a peer address.
+fn peer_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        v4 => format!("ip:{v4}"),
     }
 }
 
@@ -188,17 +213,14 @@ pub async fn rest_rate_limit(
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_canonical());
+        .map(|c| peer_key(c.0.ip()));
     let user = match config.auth {
         AuthMode::Token => crate::auth::identify(config, request.headers(), None, None, false)
             .ok()
             .map(|i| format!("user:{}", i.user_id)),
         AuthMode::Desktop => None,
     };
-    let client = user.unwrap_or_else(|| match peer {
-        Some(ip) => format!("ip:{ip}"),
-        None => "ip:unknown".into(),
-    });
+    let client = user.unwrap_or_else(|| peer.unwrap_or_else(|| "ip:unknown".into()));
     let allowed = state.rest_limiter.allow(
         &client,
         config.rest_rate_limit_per_sec,
@@ -240,6 +262,24 @@ mod tests {
         assert!(is_loopback("127.0.0.2".parse().unwrap()));
         assert!(!is_loopback("::ffff:10.0.0.1".parse().unwrap()));
         assert!(!is_loopback("192.168.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn rest_clients_are_keyed_by_address_or_ipv6_prefix_and_forgotten() {
+        assert_eq!(peer_key("::ffff:10.0.0.1".parse().unwrap()), "ip:10.0.0.1");
+        assert_eq!(
+            peer_key("2001:db8:1:2:aaaa::1".parse().unwrap()),
+            peer_key("2001:db8:1:2:bbbb::2".parse().unwrap())
+        );
+        let limiter = RestLimiter::default();
+        assert!(limiter.allow("a", 1, 1));
+        assert!(!limiter.allow("a", 1, 1));
+        assert!(limiter.allow("b", 1, 1), "a bucket per client");
+        for i in 0..MAX_CLIENTS + 10 {
+            limiter.allow(&i.to_string(), 1, 1);
+        }
+        let held = limiter.buckets.lock().unwrap().clients.len();
+        assert!(held <= MAX_CLIENTS, "{held} buckets");
     }
 
     #[test]
