@@ -1,7 +1,6 @@
 //! Application state, the router, and `serve`, which tests run in-process on port 0.
 use std::future::Future;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
