@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::config::{AuthMode, Config};
 use crate::hub::EventHub;
 use crate::store::Store;
-use crate::transport::limits::ConnectionLimits;
+use crate::transport::limits::{ConnectionLimits, PeerConnections};
 use crate::transport::{rest, ws};
 
 pub struct AppState {
@@ -108,7 +108,8 @@ pub fn router(state: SharedState) -> Router {
 ///
 /// Connections are served by hyper directly rather than `axum::serve`, which cannot bound how
 /// long a client may take to send its request headers: without that bound, sockets that never
-/// finish a request held file descriptors until none were left for anyone else.
+/// finish a request held file descriptors until none were left for anyone else. One address
+/// may also hold only so many HTTP connections at once (`--max-http-connections-per-ip`).
 pub async fn serve(
     listener: TcpListener,
     state: SharedState,
@@ -130,6 +131,8 @@ pub async fn serve(
     let header_timeout = Duration::from_secs(state.config.header_read_timeout_secs.max(1));
     // Each connection's task holds a sender; when all are gone, every connection has closed.
     let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let peers = Arc::new(PeerConnections::default());
+    let per_peer = state.config.max_http_connections_per_ip;
     loop {
         let (tcp, peer) = tokio::select! {
             _ = &mut stopping => break,
@@ -143,6 +146,10 @@ pub async fn serve(
                     continue;
                 }
             },
+        };
+        let Some(slot) = peers.try_open(peer.ip(), per_peer) else {
+            tracing::debug!(%peer, "refused: too many HTTP connections from this address");
+            continue;
         };
         // Events are small and latency matters more than packet count.
         let _ = tcp.set_nodelay(true);
@@ -170,6 +177,7 @@ pub async fn serve(
             if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended");
             }
+            drop(slot);
             drop(open);
         });
     }

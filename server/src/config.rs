@@ -38,6 +38,10 @@ pub struct Config {
     /// connection may stay open) before the connection is closed.
     #[arg(long, env = "PM_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
+    /// HTTP connections one address may hold open (WebSockets, once upgraded, count against
+    /// the per-user limit instead); more are closed at once. 0: no limit.
+    #[arg(long, env = "PM_MAX_HTTP_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_http_connections_per_ip: usize,
     /// Seconds a WebSocket message may take from its first byte to its last; a slower one
     /// closes the connection (1008).
     #[arg(long, env = "PM_WS_FRAME_TIMEOUT_SECS", default_value_t = 30)]
@@ -169,6 +173,7 @@ impl Config {
             allow_remote_desktop: false,
             allowed_origins: Vec::new(),
             header_read_timeout_secs: 10,
+            max_http_connections_per_ip: 256,
             ws_frame_timeout_secs: 30,
             ws_partial_bytes_per_user: 8 * 1024 * 1024,
             ws_partial_bytes_total: 64 * 1024 * 1024,
@@ -291,5 +296,6 @@ mod tests {
                 t.rest_rate_limit_burst
             )
         );
+        assert_eq!(d.max_http_connections_per_ip, t.max_http_connections_per_ip);
     }
 }

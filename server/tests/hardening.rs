@@ -266,6 +266,78 @@ async fn sockets_that_never_finish_their_headers_are_closed() {
     server.http(None).get("/health").await.ok();
 }
 
+#[tokio::test]
+async fn one_address_may_hold_only_so_many_http_connections() {
+    let server = TestServer::start_with(|c| {
+        c.max_http_connections_per_ip = 4;
+        c.header_read_timeout_secs = 60;
+    })
+    .await;
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+        tcp.write_all(b"GET /health HTT").await.expect("write");
+        stalled.push(tcp);
+    }
+    // Wait until the server has counted them (it accepts asynchronously).
+    let started = Instant::now();
+    let mut refused = false;
+    while started.elapsed() < TIMEOUT {
+        let mut fifth = TcpStream::connect(server.addr).await.expect("connect");
+        let _ = fifth
+            .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await;
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(Duration::from_secs(2), fifth.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                refused = true;
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert!(
+        refused,
+        "a fifth connection from the same address was served"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "closed at once, not by a timeout"
+    );
+
+    // Another address is served meanwhile.
+    let other: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+    if std::net::TcpListener::bind((other, 0)).is_ok() {
+        let client = reqwest::Client::builder()
+            .local_address(other)
+            .build()
+            .expect("client");
+        let response = client
+            .get(format!("http://{}/health", server.addr))
+            .send()
+            .await
+            .expect("request from 127.0.0.2");
+        assert_eq!(response.status(), 200);
+    }
+
+    // Closing them frees the address's slots.
+    drop(stalled);
+    let deadline = Instant::now() + TIMEOUT;
+    let http = server.http(None);
+    loop {
+        let response = reqwest::Client::new()
+            .get(format!("http://{}/health", server.addr))
+            .send()
+            .await;
+        if response.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slots were never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    http.get("/health").await.ok();
+}
+
 /// A WebSocket of `user` whose raw TCP stream the test can write to.
 async fn raw_ws(addr: SocketAddr, user: &str) -> WebSocketStream<TcpStream> {
     let tcp = TcpStream::connect(addr).await.expect("connect");

@@ -196,6 +196,48 @@ impl Drop for ConnectionPermit {
     }
 }
 
+/// Open HTTP connections per peer address (until they end or become WebSockets), so that one
+/// address cannot take every file descriptor with sockets that never finish a request.
+#[derive(Default)]
+pub struct PeerConnections {
+    open: Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One counted connection; uncounted when dropped.
+pub struct PeerSlot {
+    peers: Arc<PeerConnections>,
+    ip: std::net::IpAddr,
+}
+
+impl PeerConnections {
+    /// Counts a connection from `ip`, unless it already has `max` (0: no limit).
+    pub fn try_open(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<PeerSlot> {
+        let ip = ip.to_canonical();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_default();
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +278,20 @@ mod tests {
         drop(a1);
         let _c = limits.try_acquire("c", 3, 2).expect("a slot was freed");
         assert_eq!(limits.open(), 3);
+    }
+
+    #[test]
+    fn http_connections_are_counted_per_address() {
+        let peers = Arc::new(PeerConnections::default());
+        let v4: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let mapped: std::net::IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let a = peers.try_open(v4, 2).expect("a");
+        let _b = peers.try_open(mapped, 2).expect("b: the same address");
+        assert!(peers.try_open(v4, 2).is_none());
+        assert!(peers.try_open("10.0.0.2".parse().unwrap(), 2).is_some());
+        drop(a);
+        assert!(peers.try_open(v4, 2).is_some());
+        assert!(peers.try_open(v4, 0).is_some(), "0: no limit");
     }
 
     #[test]
