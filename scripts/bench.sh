@@ -17,7 +17,10 @@
 #
 # The server's protective limits are raised for the benchmark (they are policy, not capacity):
 # PM_RATE_LIMIT_PER_SEC / PM_RATE_LIMIT_BURST (a writer sends far more than 1,000 requests a
-# second) and PM_SERVER_MAX_CONNECTIONS (10,000 idle connections plus the bench's own).
+# second), PM_REST_RATE_LIMIT_PER_SEC / PM_REST_RATE_LIMIT_BURST (the same for REST, one bucket
+# for all of the bench's clients since they share an address), PM_MAX_HTTP_CONNECTIONS_PER_IP
+# (handshakes in flight from one address) and PM_SERVER_MAX_CONNECTIONS (10,000 idle
+# connections plus the bench's own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -105,7 +108,8 @@ start_server() {
   local dir=$1
   mkdir -p "$dir"
   PM_LOG=warn PM_RATE_LIMIT_PER_SEC=100000000 PM_RATE_LIMIT_BURST=100000000 \
-    PM_SERVER_MAX_CONNECTIONS=100000 \
+    PM_REST_RATE_LIMIT_PER_SEC=100000000 PM_REST_RATE_LIMIT_BURST=100000000 \
+    PM_MAX_HTTP_CONNECTIONS_PER_IP=100000 PM_SERVER_MAX_CONNECTIONS=100000 \
     "$SERVER_BIN" --data-dir "$dir" --port 0 >"$dir/server.log" 2>&1 &
   SERVER_PID=$!
   await_port pm-server "$dir/server.log" \
@@ -211,7 +215,7 @@ if [ -n "$CHANGED" ]; then DIRTY=" (with uncommitted changes)"; fi
   echo
   echo '```sh'
   echo "ulimit -n \$(ulimit -Hn)"
-  echo "export PM_RATE_LIMIT_PER_SEC=100000000 PM_RATE_LIMIT_BURST=100000000 PM_SERVER_MAX_CONNECTIONS=100000"
+  echo "export PM_RATE_LIMIT_PER_SEC=100000000 PM_RATE_LIMIT_BURST=100000000 PM_REST_RATE_LIMIT_PER_SEC=100000000 PM_REST_RATE_LIMIT_BURST=100000000 PM_MAX_HTTP_CONNECTIONS_PER_IP=100000 PM_SERVER_MAX_CONNECTIONS=100000"
   echo "pm-server --data-dir \$(mktemp -d) --port 0 &    # one fresh server per scenario; port from server.json"
   echo "pm-bench floor-server &                         # instead, for the runs labelled floor; port printed"
   for c in "${COMMANDS[@]}"; do echo "$c"; done

@@ -1,17 +1,25 @@
 //! Application state, the router, and `serve`, which tests run in-process on port 0.
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::ConnectInfo;
+use axum::middleware;
 use axum::routing::get;
 use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::Service as _;
+use hyper::Request;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{AuthMode, Config};
 use crate::hub::EventHub;
 use crate::store::Store;
-use crate::transport::limits::ConnectionLimits;
+use crate::transport::limits::{ConnectionLimits, PeerConnections};
 use crate::transport::{rest, ws};
 
 pub struct AppState {
@@ -21,6 +29,8 @@ pub struct AppState {
     pub connections: Arc<ConnectionLimits>,
     /// Writes waiting for the single writer (see `commands::group`).
     pub writes: crate::commands::group::WriteQueue,
+    /// REST token buckets per client (see `transport::guard`).
+    pub rest_limiter: crate::transport::guard::RestLimiter,
     shutdown: watch::Sender<bool>,
 }
 
@@ -30,6 +40,14 @@ impl AppState {
     /// Opens (creating if needed) the database named by `config` and applies migrations.
     pub async fn open(config: Config) -> anyhow::Result<SharedState> {
         config.validate()?;
+        if config.remote_desktop() {
+            tracing::warn!(
+                host = %config.host,
+                "DESKTOP MODE ON A NON-LOOPBACK ADDRESS (--allow-remote-desktop): anyone who can \
+                 reach this port can read and change every project as any user, and administer \
+                 the server. Use --auth token for a shared server."
+            );
+        }
         let store = Store::open(&config.database_path()).await?;
         let hub = match config.auth {
             AuthMode::Desktop => EventHub::default(),
@@ -44,6 +62,7 @@ impl AppState {
             hub,
             connections: Arc::default(),
             writes: Default::default(),
+            rest_limiter: Default::default(),
             shutdown: watch::channel(false).0,
         }))
     }
@@ -67,32 +86,39 @@ impl AppState {
     }
 }
 
+/// Every route, behind the Host/Origin rules and the REST rate limit (`transport::guard`).
 pub fn router(state: SharedState) -> Router {
+    use crate::transport::guard;
     Router::new()
         .route("/ws", get(ws::upgrade))
         .merge(rest::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::rest_rate_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::host_and_origin,
+        ))
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then closes WebSockets (1001) and drains HTTP requests.
+/// Serves until `shutdown` resolves, then closes WebSockets (1001), drains HTTP requests and
+/// folds the write-ahead log into the database file (so a copy of it is a full backup).
+///
+/// Connections are served by hyper directly rather than `axum::serve`, which cannot bound how
+/// long a client may take to send its request headers: without that bound, sockets that never
+/// finish a request held file descriptors until none were left for anyone else. One address
+/// may also hold only so many HTTP connections at once (`--max-http-connections-per-ip`).
 pub async fn serve(
     listener: TcpListener,
     state: SharedState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     let app = router(state.clone());
-    let listener = listener.tap_io(|tcp| {
-        // Events are small and latency matters more than packet count.
-        let _ = tcp.set_nodelay(true);
-    });
     let maintenance = tokio::spawn(maintain(state.clone()));
     let notify = state.clone();
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let stopping = async move {
         // The caller's signal, or POST /admin/shutdown.
         let mut requested = notify.shutdown.subscribe();
         tokio::select! {
@@ -100,8 +126,64 @@ pub async fn serve(
             _ = requested.wait_for(|down| *down) => {}
         }
         notify.shutdown.send_replace(true);
-    })
-    .await;
+    };
+    tokio::pin!(stopping);
+    let header_timeout = Duration::from_secs(state.config.header_read_timeout_secs.max(1));
+    // Each connection's task holds a sender; when all are gone, every connection has closed.
+    let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let peers = Arc::new(PeerConnections::default());
+    let per_peer = state.config.max_http_connections_per_ip;
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut stopping => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors, typically: wait for some to be freed.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(slot) = peers.try_open(peer.ip(), per_peer) else {
+            tracing::debug!(%peer, "refused: too many HTTP connections from this address");
+            continue;
+        };
+        // Events are small and latency matters more than packet count.
+        let _ = tcp.set_nodelay(true);
+        let routes = TowerToHyperService::new(app.clone());
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            routes.call(request)
+        });
+        let mut stop = state.shutdown_signal();
+        let open = open_tx.clone();
+        tokio::spawn(async move {
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let served = tokio::select! {
+                served = connection.as_mut() => served,
+                _ = async { stop.wait_for(|down| *down).await.map(|_| ()) } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended");
+            }
+            drop(slot);
+            drop(open);
+        });
+    }
+    drop(listener);
+    drop(open_tx);
+    let _ = open_rx.recv().await;
     maintenance.abort();
     // Record the watermark once more on the way out.
     if let Err(e) = state
@@ -111,7 +193,21 @@ pub async fn serve(
     {
         tracing::warn!(error = %e, "final maintenance failed");
     }
-    served
+    match state.store.checkpoint_truncate().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("the final WAL checkpoint could not finish (readers busy)"),
+        Err(e) => tracing::warn!(error = %e, "final WAL checkpoint failed"),
+    }
+    Ok(())
+}
+
+/// Errors of one connection that `accept` reports; the listener itself is fine.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
 }
 
 fn retention_secs(state: &AppState) -> u64 {

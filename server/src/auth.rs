@@ -77,13 +77,19 @@ pub fn verify(secret: &str, token: &str) -> Result<Identity, AuthError> {
     })
 }
 
+/// The token of `Authorization: Bearer <token>`; the scheme name is case-insensitive
+/// (RFC 7235 2.1), so `bearer` and `BEARER` work too.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .trim_start();
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Identifies a caller from its headers, an optional `?token=`, and the user it names
@@ -161,6 +167,24 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
     const USER: &str = "00000000-0000-4000-8000-000000000001";
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                axum::http::header::AUTHORIZATION,
+                axum::http::HeaderValue::from_static(v),
+            );
+            bearer(&h).map(str::to_string)
+        };
+        assert_eq!(with("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(with("bearer abc").as_deref(), Some("abc"));
+        assert_eq!(with("BEARER   abc ").as_deref(), Some("abc"));
+        assert_eq!(with("Basic abc"), None);
+        assert_eq!(with("Bearer"), None);
+        assert_eq!(with("Bearerabc"), None);
+    }
 
     #[test]
     fn issued_tokens_verify_and_carry_roles() {

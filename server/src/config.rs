@@ -17,9 +17,50 @@ pub struct Config {
     /// HS256 secret for token mode (at least 32 characters).
     #[arg(long, env = "PM_AUTH_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// Address to bind.
+    /// Address to bind. In desktop mode it must be a loopback address unless
+    /// --allow-remote-desktop is given too.
     #[arg(long, env = "PM_SERVER_HOST", default_value = "127.0.0.1")]
     pub host: String,
+    /// Desktop mode on a non-loopback address (0.0.0.0, ::, a LAN address): everyone who can
+    /// reach the port is trusted as whichever user they name. Refused unless given; with it the
+    /// server starts with a warning and accepts any Host header (the Origin rule still holds).
+    #[arg(long, env = "PM_ALLOW_REMOTE_DESKTOP")]
+    pub allow_remote_desktop: bool,
+    /// A web origin (e.g. `http://localhost:5000`, the Blazor UI's) allowed besides same-origin
+    /// and loopback origins; repeatable. The environment variable takes a comma-separated list.
+    #[arg(
+        long = "allowed-origin",
+        env = "PM_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Seconds a client may take to send a request's headers (and an idle keep-alive
+    /// connection may stay open) before the connection is closed.
+    #[arg(long, env = "PM_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// HTTP connections one address may hold open (WebSockets, once upgraded, count against
+    /// the per-user limit instead); more are closed at once. 0: no limit.
+    #[arg(long, env = "PM_MAX_HTTP_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_http_connections_per_ip: usize,
+    /// Seconds a WebSocket message may take from its first byte to its last; a slower one
+    /// closes the connection (1008).
+    #[arg(long, env = "PM_WS_FRAME_TIMEOUT_SECS", default_value_t = 30)]
+    pub ws_frame_timeout_secs: u64,
+    /// Bytes of incomplete WebSocket messages (counted by the length their frames announce)
+    /// one user may have in flight across all their connections; more closes the connection
+    /// that went over (1009). Each connection is bounded by --max-message-bytes as well.
+    #[arg(long, env = "PM_WS_PARTIAL_BYTES_PER_USER", default_value_t = 8 * 1024 * 1024)]
+    pub ws_partial_bytes_per_user: usize,
+    /// The same bound for all connections together.
+    #[arg(long, env = "PM_WS_PARTIAL_BYTES_TOTAL", default_value_t = 64 * 1024 * 1024)]
+    pub ws_partial_bytes_total: usize,
+    /// REST requests a client (a user in token mode, else an IP address) may make per second,
+    /// sustained; more get 429 RATE_LIMITED with Retry-After. 0 turns the limit off.
+    #[arg(long, env = "PM_REST_RATE_LIMIT_PER_SEC", default_value_t = 1000)]
+    pub rest_rate_limit_per_sec: u32,
+    /// REST requests a client may make at once above the sustained rate.
+    #[arg(long, env = "PM_REST_RATE_LIMIT_BURST", default_value_t = 5000)]
+    pub rest_rate_limit_burst: u32,
     /// Port to bind; 0 lets the OS choose (clients find it in <data-dir>/server.json).
     #[arg(long, env = "PM_SERVER_PORT", default_value_t = 0)]
     pub port: u16,
@@ -111,7 +152,23 @@ impl Config {
         {
             anyhow::bail!("token mode needs --jwt-secret / PM_AUTH_JWT_SECRET of at least {MIN_SECRET_LEN} characters");
         }
+        if self.auth == AuthMode::Desktop
+            && !self.allow_remote_desktop
+            && !is_loopback_name(&self.host)
+        {
+            anyhow::bail!(
+                "desktop mode trusts every caller, so it binds loopback only: --host {} would let \
+                 anyone who can reach the port act as any user. Use token mode (--auth token), or \
+                 say --allow-remote-desktop / PM_ALLOW_REMOTE_DESKTOP=true if you mean it",
+                self.host
+            );
+        }
         Ok(())
+    }
+
+    /// Whether desktop mode was allowed on a non-loopback address (see `validate`).
+    pub fn remote_desktop(&self) -> bool {
+        self.auth == AuthMode::Desktop && !is_loopback_name(&self.host)
     }
 
     /// A configuration for tests and embedding: loopback, port 0, the given data directory.
@@ -121,6 +178,15 @@ impl Config {
             auth: AuthMode::Desktop,
             jwt_secret: None,
             host: "127.0.0.1".into(),
+            allow_remote_desktop: false,
+            allowed_origins: Vec::new(),
+            header_read_timeout_secs: 10,
+            max_http_connections_per_ip: 256,
+            ws_frame_timeout_secs: 30,
+            ws_partial_bytes_per_user: 8 * 1024 * 1024,
+            ws_partial_bytes_total: 64 * 1024 * 1024,
+            rest_rate_limit_per_sec: 1000,
+            rest_rate_limit_burst: 5000,
             port: 0,
             data_dir: Some(dir.into()),
             database: "data.db".into(),
@@ -149,6 +215,97 @@ impl Config {
     }
 }
 
+/// Whether a host name or address (as given to --host, or in a Host header without its port)
+/// names this machine: `localhost`, `127.x.x.x`, `::1`, or an IPv4-mapped loopback address.
+pub fn is_loopback_name(host: &str) -> bool {
+    let host = host.trim();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 /// `<git root of the working directory>/.pm`, else `~/.pm`: the same place the reference server
 /// and both CLIs look, so `pm` finds the server without flags.
 pub use pm_shared::rest_client::default_data_dir;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn desktop_mode_binds_loopback_unless_told_otherwise() {
+        let mut c = Config::for_data_dir("/tmp/x");
+        for host in [
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+            "localhost",
+            "127.1.2.3",
+            "::ffff:127.0.0.1",
+        ] {
+            c.host = host.into();
+            assert!(c.validate().is_ok(), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "192.168.1.10", "example.com"] {
+            c.host = host.into();
+            c.allow_remote_desktop = false;
+            let err = c.validate().expect_err(host).to_string();
+            assert!(err.contains("--allow-remote-desktop"), "{err}");
+            c.allow_remote_desktop = true;
+            assert!(c.validate().is_ok(), "{host} allowed explicitly");
+            assert!(c.remote_desktop());
+        }
+        c.auth = AuthMode::Token;
+        c.allow_remote_desktop = false;
+        c.jwt_secret = Some("0123456789abcdef0123456789abcdef".into());
+        assert!(c.validate().is_ok(), "token mode may bind anywhere");
+    }
+
+    #[test]
+    fn flags_and_environment_parse() {
+        use clap::Parser;
+        let c = Config::try_parse_from([
+            "pm-server",
+            "--allowed-origin",
+            "http://a.example",
+            "--allowed-origin",
+            "http://b.example",
+            "--allow-remote-desktop",
+        ])
+        .expect("parse");
+        assert_eq!(c.allowed_origins, ["http://a.example", "http://b.example"]);
+        assert!(c.allow_remote_desktop);
+        let d = Config::try_parse_from(["pm-server"]).expect("parse");
+        let t = Config::for_data_dir("/tmp/x");
+        assert_eq!(
+            (
+                d.header_read_timeout_secs,
+                d.ws_frame_timeout_secs,
+                d.ws_partial_bytes_per_user
+            ),
+            (
+                t.header_read_timeout_secs,
+                t.ws_frame_timeout_secs,
+                t.ws_partial_bytes_per_user
+            )
+        );
+        assert_eq!(
+            (
+                d.ws_partial_bytes_total,
+                d.rest_rate_limit_per_sec,
+                d.rest_rate_limit_burst
+            ),
+            (
+                t.ws_partial_bytes_total,
+                t.rest_rate_limit_per_sec,
+                t.rest_rate_limit_burst
+            )
+        );
+        assert_eq!(d.max_http_connections_per_ip, t.max_http_connections_per_ip);
+    }
+}

@@ -34,6 +34,8 @@ pub struct Store {
     pub seqs: events::SeqCounter,
     /// Dropping the store stops its checkpoints (see [`spawn_checkpoints`]).
     _checkpoints: oneshot::Sender<()>,
+    /// The last [`Store::quick_check`] result and when it was taken (see [`Store::integrity`]).
+    integrity: Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
 
 /// The writer's state after failures (see [`Store::note_write_failure`]).
@@ -110,6 +112,7 @@ impl Store {
             known_users: Default::default(),
             seqs: Default::default(),
             _checkpoints: checkpoints,
+            integrity: Mutex::new(None),
         })
     }
 
@@ -244,6 +247,57 @@ impl Store {
     pub async fn ping(&self) -> anyhow::Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
+    }
+
+    /// Folds the whole write-ahead log into the database file and empties the log, so that a
+    /// copy of the database file alone is a complete backup. Holds the writer while it runs.
+    /// A checkpoint already running on the store's own connection makes it busy for a moment,
+    /// so it tries a few times; `Ok(false)`: readers kept it from finishing.
+    pub async fn checkpoint_truncate(&self) -> anyhow::Result<bool> {
+        for _ in 0..50 {
+            let mut writer = self.writer().await;
+            // (busy, frames in the WAL, frames copied back)
+            let (busy, _, _) =
+                sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(&mut *writer)
+                    .await?;
+            drop(writer);
+            if busy == 0 {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(false)
+    }
+
+    /// [`Store::quick_check`], run at most once per `max_age`: callers meanwhile share the
+    /// last result (and wait for a check in progress rather than start another).
+    pub async fn integrity(&self, max_age: Duration) -> Result<(), String> {
+        let mut cached = self.integrity.lock().await;
+        if let Some((at, result)) = cached.as_ref() {
+            if at.elapsed() < max_age {
+                return result.clone();
+            }
+        }
+        let result = self.quick_check().await.map_err(|e| format!("{e:#}"));
+        if let Err(problem) = &result {
+            tracing::error!(%problem, "the database failed its integrity check");
+        }
+        *cached = Some((std::time::Instant::now(), result.clone()));
+        result
+    }
+
+    /// SQLite's structural check of the database, stopping at the first problem: `Err` with
+    /// SQLite's description of it. It reads every page, so callers cache it (see `/ready`).
+    pub async fn quick_check(&self) -> anyhow::Result<()> {
+        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA quick_check(1)")
+            .fetch_all(&self.read)
+            .await?;
+        match rows.first() {
+            Some((ok,)) if ok == "ok" => Ok(()),
+            Some((problem,)) => anyhow::bail!("{problem}"),
+            None => anyhow::bail!("quick_check returned nothing"),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Per-connection and server-wide limits: a token bucket per WebSocket (a sustained rate plus a
-//! burst), and connection counts overall and per user.
+//! burst), connection counts overall and per user, and the bytes of incomplete WebSocket
+//! messages held for a user and overall (see [`PartialBudget`]).
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,11 +43,21 @@ impl RateLimiter {
     }
 }
 
-/// Open WebSocket connections, counted overall and per user.
+/// Open WebSocket connections, counted overall and per user, and the bytes of their incomplete
+/// messages.
 #[derive(Default)]
 pub struct ConnectionLimits {
     total: AtomicUsize,
-    per_user: Mutex<HashMap<String, usize>>,
+    per_user: Mutex<HashMap<String, UserSlots>>,
+    /// Bytes of incomplete messages on all connections.
+    partial_total: AtomicUsize,
+}
+
+#[derive(Default)]
+struct UserSlots {
+    connections: usize,
+    /// Bytes of incomplete messages on this user's connections.
+    partial: Arc<AtomicUsize>,
 }
 
 /// Why a connection was refused.
@@ -60,6 +71,77 @@ pub enum Refusal {
 pub struct ConnectionPermit {
     limits: Arc<ConnectionLimits>,
     user: String,
+    partial: Arc<AtomicUsize>,
+}
+
+impl ConnectionPermit {
+    /// The budget this connection's incomplete messages are counted against: at most
+    /// `max_user` bytes for all of the user's connections, `max_total` for all connections.
+    pub fn partial_budget(&self, max_user: usize, max_total: usize) -> PartialBudget {
+        PartialBudget {
+            limits: self.limits.clone(),
+            user: self.partial.clone(),
+            max_user,
+            max_total,
+            mine: 0,
+        }
+    }
+}
+
+/// One connection's share of the bytes of incomplete messages. A message is charged the length
+/// its frame headers announce as soon as a header arrives (the frame reader reserves that much
+/// at once), and released when its last frame is complete, or when the connection ends.
+pub struct PartialBudget {
+    limits: Arc<ConnectionLimits>,
+    user: Arc<AtomicUsize>,
+    max_user: usize,
+    max_total: usize,
+    mine: usize,
+}
+
+/// A charge that would take the user or the server over its budget.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OverBudget;
+
+impl PartialBudget {
+    /// Charges `bytes` more, unless that goes over either budget (then nothing is charged).
+    pub fn charge(&mut self, bytes: u64) -> Result<(), OverBudget> {
+        let Ok(bytes) = usize::try_from(bytes) else {
+            return Err(OverBudget);
+        };
+        if bytes == 0 {
+            return Ok(());
+        }
+        if bytes > self.max_user || bytes > self.max_total {
+            return Err(OverBudget);
+        }
+        let user = self.user.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        let total = self.limits.partial_total.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        if user > self.max_user || total > self.max_total {
+            self.user.fetch_sub(bytes, Ordering::AcqRel);
+            self.limits.partial_total.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(OverBudget);
+        }
+        self.mine += bytes;
+        Ok(())
+    }
+
+    /// Releases everything this connection was charged.
+    pub fn release(&mut self) {
+        if self.mine > 0 {
+            self.user.fetch_sub(self.mine, Ordering::AcqRel);
+            self.limits
+                .partial_total
+                .fetch_sub(self.mine, Ordering::AcqRel);
+            self.mine = 0;
+        }
+    }
+}
+
+impl Drop for PartialBudget {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl ConnectionLimits {
@@ -75,15 +157,21 @@ impl ConnectionLimits {
             return Err(Refusal::ServerFull(max_total));
         }
         let mine = per_user.entry(user.to_string()).or_default();
-        if *mine >= max_per_user {
+        if mine.connections >= max_per_user {
             return Err(Refusal::UserFull(max_per_user));
         }
-        *mine += 1;
+        mine.connections += 1;
         self.total.fetch_add(1, Ordering::AcqRel);
         Ok(ConnectionPermit {
             limits: self.clone(),
             user: user.to_string(),
+            partial: mine.partial.clone(),
         })
+    }
+
+    /// Bytes of incomplete messages held on all connections.
+    pub fn partial_bytes(&self) -> usize {
+        self.partial_total.load(Ordering::Acquire)
     }
 
     pub fn open(&self) -> usize {
@@ -98,13 +186,55 @@ impl Drop for ConnectionPermit {
             .per_user
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = per_user.get_mut(&self.user) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(slots) = per_user.get_mut(&self.user) {
+            slots.connections -= 1;
+            if slots.connections == 0 {
                 per_user.remove(&self.user);
             }
         }
         self.limits.total.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Open HTTP connections per peer address (until they end or become WebSockets), so that one
+/// address cannot take every file descriptor with sockets that never finish a request.
+#[derive(Default)]
+pub struct PeerConnections {
+    open: Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One counted connection; uncounted when dropped.
+pub struct PeerSlot {
+    peers: Arc<PeerConnections>,
+    ip: std::net::IpAddr,
+}
+
+impl PeerConnections {
+    /// Counts a connection from `ip`, unless it already has `max` (0: no limit).
+    pub fn try_open(self: &Arc<Self>, ip: std::net::IpAddr, max: usize) -> Option<PeerSlot> {
+        let ip = ip.to_canonical();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_default();
+        if max > 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -148,5 +278,44 @@ mod tests {
         drop(a1);
         let _c = limits.try_acquire("c", 3, 2).expect("a slot was freed");
         assert_eq!(limits.open(), 3);
+    }
+
+    #[test]
+    fn http_connections_are_counted_per_address() {
+        let peers = Arc::new(PeerConnections::default());
+        let v4: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let mapped: std::net::IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let a = peers.try_open(v4, 2).expect("a");
+        let _b = peers.try_open(mapped, 2).expect("b: the same address");
+        assert!(peers.try_open(v4, 2).is_none());
+        assert!(peers.try_open("10.0.0.2".parse().unwrap(), 2).is_some());
+        drop(a);
+        assert!(peers.try_open(v4, 2).is_some());
+        assert!(peers.try_open(v4, 0).is_some(), "0: no limit");
+    }
+
+    #[test]
+    fn incomplete_messages_are_charged_per_user_and_overall() {
+        let limits = Arc::new(ConnectionLimits::default());
+        let a1 = limits.try_acquire("a", 10, 10).expect("a1");
+        let a2 = limits.try_acquire("a", 10, 10).expect("a2");
+        let b = limits.try_acquire("b", 10, 10).expect("b");
+        let (mut a1, mut a2, mut b) = (
+            a1.partial_budget(100, 150),
+            a2.partial_budget(100, 150),
+            b.partial_budget(100, 150),
+        );
+        a1.charge(60).expect("a1");
+        assert_eq!(a2.charge(50), Err(OverBudget), "a's connections share 100");
+        a2.charge(40).expect("a2 fits");
+        assert_eq!(b.charge(60), Err(OverBudget), "150 in all");
+        b.charge(50).expect("b fits");
+        assert_eq!(limits.partial_bytes(), 150);
+        a1.release();
+        assert_eq!(limits.partial_bytes(), 90);
+        drop(a2);
+        assert_eq!(limits.partial_bytes(), 50);
+        assert_eq!(b.charge(u64::MAX), Err(OverBudget));
+        a1.charge(100).expect("a's budget is free again");
     }
 }

@@ -111,6 +111,34 @@ impl TestServer {
         }
     }
 
+    /// A server on a fresh data directory listening on `bind` (e.g. `[::]:0`), with
+    /// `configure` applied; None when that address cannot be bound on this machine.
+    pub async fn start_bound(
+        bind: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> Option<TestServer> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = Config::for_data_dir(dir.path());
+        configure(&mut config);
+        let listener = tokio::net::TcpListener::bind(bind).await.ok()?;
+        let state = tokio::time::timeout(TIMEOUT, AppState::open(config))
+            .await
+            .expect("AppState::open timed out")
+            .expect("AppState::open");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(pm_server::serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Some(TestServer {
+            addr,
+            state,
+            dir: Some(dir),
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.as_ref().expect("data dir").path().to_path_buf()
     }

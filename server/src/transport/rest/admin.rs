@@ -2,7 +2,7 @@
 //! from the machine itself (a loopback peer).
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::{RestError, RestResult};
 use crate::app::SharedState;
 use crate::auth;
+use crate::transport::guard;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -17,7 +18,15 @@ pub fn routes() -> Router<SharedState> {
         .route("/admin/shutdown", post(shutdown))
 }
 
-/// A caller allowed to administer the server.
+/// Content types a cross-site form (or a "simple" fetch) can send without a CORS preflight.
+const FORM_TYPES: [&str; 3] = [
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "text/plain",
+];
+
+/// A caller allowed to administer the server: no form body, no foreign `Origin`, and an admin
+/// token (token mode) or a loopback peer (desktop mode).
 pub struct Administrator;
 
 impl FromRequestParts<SharedState> for Administrator {
@@ -27,10 +36,45 @@ impl FromRequestParts<SharedState> for Administrator {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
+        // A browser can be made to POST a form (or `text/plain`) anywhere without asking the
+        // server first; these endpoints take no body, so no such content type is accepted.
+        if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
+            let essence = String::from_utf8_lossy(content_type.as_bytes())
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if FORM_TYPES.contains(&essence.as_str()) {
+                return Err(RestError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    format!("/admin takes no {essence} body"),
+                ));
+            }
+        }
+        // Checked by `guard` for every /admin request already; here too, so that no extractor
+        // use can skip it.
+        if let Some(origin) = parts.headers.get(header::ORIGIN) {
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok());
+            if !origin
+                .to_str()
+                .is_ok_and(|o| guard::origin_allowed(&state.config, o, host))
+            {
+                return Err(RestError::new(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN_ORIGIN",
+                    "server administration is not open to web pages of other origins",
+                ));
+            }
+        }
         let loopback = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .is_some_and(|c| c.0.ip().is_loopback());
+            .is_some_and(|c| guard::is_loopback(c.0.ip()));
         match auth::identify(&state.config, &parts.headers, None, None, loopback) {
             Ok(identity) if identity.admin => Ok(Administrator),
             Ok(_) => Err(RestError::new(
@@ -64,13 +108,16 @@ impl FromRequestParts<SharedState> for AdminInTokenMode {
 
 /// Folds the write-ahead log into the database file.
 async fn checkpoint(State(state): State<SharedState>, _: Administrator) -> RestResult<Json<Value>> {
-    let mut writer = state.store.writer().await;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut *writer)
-        .await?;
-    Ok(Json(
-        json!({ "status": "ok", "message": "Database checkpoint completed" }),
-    ))
+    let finished = state
+        .store
+        .checkpoint_truncate()
+        .await
+        .map_err(crate::error::AppError::Internal)?;
+    Ok(Json(if finished {
+        json!({ "status": "ok", "message": "Database checkpoint completed" })
+    } else {
+        json!({ "status": "busy", "message": "Readers kept the checkpoint from finishing; try again" })
+    }))
 }
 
 /// Starts a graceful shutdown.

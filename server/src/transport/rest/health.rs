@@ -1,5 +1,5 @@
 //! Liveness and readiness.
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,15 +20,24 @@ pub fn routes() -> Router<SharedState> {
         .route("/ready", get(ready))
 }
 
+/// How long a database integrity check result is reused by `/ready`.
+const INTEGRITY_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// Healthy when the database answers and passes SQLite's `quick_check` (run at most every
+/// INTEGRITY_MAX_AGE). A database that fails it answers 503 with the error JSON (code
+/// `DATABASE_CORRUPT`) plus the usual fields.
 async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
     let started = Instant::now();
     let db = state.store.ping().await;
     let latency_ms = started.elapsed().as_millis() as u64;
-    let readable = db.is_ok();
+    let integrity = match db {
+        Ok(()) => state.store.integrity(INTEGRITY_MAX_AGE).await,
+        Err(_) => Ok(()),
+    };
     // A write that failed (a full disk, say) and has not been followed by a good one yet.
     let write_failure = state.store.write_failure();
-    let healthy = readable && write_failure.is_none();
-    let body = json!({
+    let healthy = db.is_ok() && integrity.is_ok() && write_failure.is_none();
+    let mut body = json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "version": env!("CARGO_PKG_VERSION"),
         "database": {
@@ -38,6 +47,22 @@ async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
         },
         "connections": state.hub.connection_count(),
     });
+    if let Err(problem) = integrity {
+        body["error"] = json!({
+            "code": "DATABASE_CORRUPT",
+            "message": format!("The database failed its integrity check: {problem}"),
+        });
+    } else if let Err(e) = &db {
+        body["error"] = json!({
+            "code": "INTERNAL_ERROR",
+            "message": format!("The database does not answer: {e}"),
+        });
+    } else if write_failure.is_some() {
+        body["error"] = json!({
+            "code": "WRITES_FAILING",
+            "message": "Writes are failing (a full disk, say); reads still work. See the server log.",
+        });
+    }
     let status = if healthy {
         StatusCode::OK
     } else {

@@ -171,7 +171,7 @@ impl FromRequestParts<SharedState> for Caller {
         let loopback = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .is_some_and(|c| c.0.ip().is_loopback());
+            .is_some_and(|c| crate::transport::guard::is_loopback(c.0.ip()));
         match auth::identify(&state.config, &parts.headers, None, named, loopback) {
             Ok(identity) => {
                 parts.extensions.insert(identity.clone());

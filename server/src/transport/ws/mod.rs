@@ -45,7 +45,7 @@ use crate::error::{AppError, AppResult};
 use crate::hub::{ConnId, CutOff, Outbound, Subscriber};
 use crate::reads;
 use crate::store::events::{self, WORKSPACE};
-use crate::transport::limits::{RateLimiter, Refusal};
+use crate::transport::limits::{PartialBudget, RateLimiter, Refusal};
 use handshake::{Handshake, Io};
 use socket::{Sink, Source};
 
@@ -76,6 +76,7 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
     pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const POLICY_VIOLATION: u16 = 1008;
     pub const MESSAGE_TOO_BIG: u16 = 1009;
 }
 
@@ -96,7 +97,7 @@ pub async fn upgrade(
         &headers,
         params.get("token").map(String::as_str),
         params.get("user_id").map(String::as_str),
-        peer.ip().is_loopback(),
+        crate::transport::guard::is_loopback(peer.ip()),
     ) {
         Ok(identity) => identity,
         Err(e) => return unauthorized(&e.to_string()),
@@ -118,8 +119,12 @@ pub async fn upgrade(
             tracing::warn!(error = %e, "could not record display name");
         }
     }
+    let budget = permit.partial_budget(
+        state.config.ws_partial_bytes_per_user,
+        state.config.ws_partial_bytes_total,
+    );
     handshake.accept(move |io| async move {
-        connection(io, state, Actor { user_id }).await;
+        connection(io, state, Actor { user_id }, budget).await;
         drop(permit);
     })
 }
@@ -164,9 +169,16 @@ impl DirectLane {
     }
 }
 
-async fn connection(io: Io, state: SharedState, actor: Actor) {
-    let (mut source, sink): (Source, Sink) =
-        socket::open(io, state.config.max_message_bytes, READ_BUFFER).await;
+async fn connection(io: Io, state: SharedState, actor: Actor, budget: PartialBudget) {
+    let frame_timeout = Duration::from_secs(state.config.ws_frame_timeout_secs.max(1));
+    let (mut source, sink): (Source, Sink) = socket::open(
+        io,
+        state.config.max_message_bytes,
+        READ_BUFFER,
+        frame_timeout,
+        budget,
+    )
+    .await;
     let (queue_tx, queue_rx) = mpsc::channel(state.config.send_buffer.max(1));
     let (direct_tx, direct_rx) = mpsc::channel(DIRECT_LANE);
     let direct_tx = DirectLane(direct_tx);
@@ -305,9 +317,27 @@ fn inbound(
         Some(Ok(Message::Close(f))) => {
             Inbound::Close(f.map_or(close::NORMAL, |f| u16::from(f.code)), "")
         }
-        Some(Err(WsError::Io(_) | WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
-            Inbound::End
-        }
+        Some(Err(WsError::Io(e))) => match socket::ReadLimit::of(&e) {
+            Some(socket::ReadLimit::TooSlow) => {
+                tracing::info!(
+                    conn,
+                    "closing a websocket whose message did not complete in time"
+                );
+                Inbound::Close(close::POLICY_VIOLATION, "message not completed in time")
+            }
+            Some(socket::ReadLimit::OverBudget) => {
+                tracing::info!(
+                    conn,
+                    "closing a websocket over the budget for incomplete messages"
+                );
+                Inbound::Close(
+                    close::MESSAGE_TOO_BIG,
+                    "too many bytes of incomplete messages",
+                )
+            }
+            None => Inbound::End,
+        },
+        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Inbound::End,
         Some(Err(e)) => {
             tracing::debug!(conn, error = %e, "websocket read failed");
             match e {
