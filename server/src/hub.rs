@@ -46,6 +46,7 @@ impl Outbound {
 }
 
 /// The hub's handle on one connection.
+#[derive(Clone)]
 pub struct Subscriber {
     /// Whose connection this is (membership filters deliveries in token mode).
     pub user_id: String,
@@ -62,6 +63,9 @@ pub struct Subscriber {
 pub struct CutOff {
     pub streams: Mutex<Vec<String>>,
     pub notify: Notify,
+    /// Signalled by the connection's writer after each write: whoever waits for room in the
+    /// connection's byte budget (the request worker, a replay) looks again.
+    pub drained: Notify,
 }
 
 impl CutOff {
@@ -143,7 +147,49 @@ impl Inner {
     }
 }
 
+/// Whether `user` may see the workspace-stream (lifecycle) events of `project`: in token mode
+/// (`members` is Some) only a member may; in desktop mode everyone may.
+fn allowed(members: Option<&HashMap<String, HashSet<String>>>, user: &str, project: &str) -> bool {
+    members.is_none_or(|m| m.get(project).is_some_and(|users| users.contains(user)))
+}
+
 impl EventHub {
+    /// Whether `user` may see the workspace-stream events (project created, updated, deleted)
+    /// of `project`. The one rule for live delivery (`publish`) and replay
+    /// (`transport::ws::resume`).
+    pub fn may_see(&self, user: &str, project: &str) -> bool {
+        allowed(lock(&self.inner).members.as_ref(), user, project)
+    }
+
+    /// Whether workspace events are filtered per user (token mode): a replay must then check
+    /// each one with [`EventHub::may_see`].
+    pub fn filters_workspace(&self) -> bool {
+        lock(&self.inner).members.is_some()
+    }
+
+    /// The hub's handle on connection `id` (a replay queues its chunks through it).
+    pub fn subscriber(&self, id: ConnId) -> Option<Subscriber> {
+        lock(&self.inner).conns.get(&id).map(|(s, _)| s.clone())
+    }
+
+    /// Bytes queued for connection `id` and not yet written to its socket.
+    pub fn queued_bytes(&self, id: ConnId) -> Option<usize> {
+        lock(&self.inner)
+            .conns
+            .get(&id)
+            .map(|(s, _)| s.queued_bytes.load(Ordering::Acquire))
+    }
+
+    /// The most bytes any connection has queued right now (tests watch it stay bounded).
+    pub fn max_queued_bytes(&self) -> usize {
+        lock(&self.inner)
+            .conns
+            .values()
+            .map(|(s, _)| s.queued_bytes.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// A hub that delivers project events to members only (token mode), starting from the
     /// given (project, user) memberships.
     pub fn members_only(memberships: Vec<(String, String)>) -> EventHub {
@@ -268,12 +314,11 @@ impl EventHub {
         }
         // Token mode: a project's lifecycle events on the workspace stream reach its members only.
         if let (Some(members), Some(project)) = (inner.members.as_ref(), also) {
-            let allowed = members.get(project);
             targets.retain(|id| {
                 inner
                     .conns
                     .get(id)
-                    .is_some_and(|(s, _)| allowed.is_some_and(|m| m.contains(&s.user_id)))
+                    .is_some_and(|(s, _)| allowed(Some(members), &s.user_id, project))
             });
         }
         for id in targets {
