@@ -126,10 +126,17 @@ async fn a_non_member_can_neither_see_nor_change_a_project() {
     bob.list_projects().await; // bob watches the project list
     let project = alice.create_project("Secret", "SEC").await;
 
-    // Bob does not even learn that the project exists.
+    // Bob does not even learn that the project exists: the workspace stream gives him a
+    // place-holder for its creation (the seq, nothing of the project).
     let (projects, _) = bob.list_projects().await;
     assert!(projects.is_empty(), "{projects:?}");
-    bob.expect_no_event(Duration::from_millis(300)).await;
+    let mut seen = bob.take_events();
+    while let Some(e) = bob.try_next_event(Duration::from_millis(300)).await {
+        seen.push(e);
+    }
+    assert_eq!(withheld(&seen), [1], "{seen:?}");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(!mentions(&seen, &project, &["Secret"]), "{seen:?}");
 
     let reply = bob
         .request(Payload::Subscribe(proto::Subscribe {
@@ -598,9 +605,19 @@ fn workspace_seqs(events: &[proto::WebSocketMessage]) -> Vec<u64> {
         .collect()
 }
 
+/// The seqs of the place-holders (EventWithheld) among `events`.
+fn withheld(events: &[proto::WebSocketMessage]) -> Vec<u64> {
+    events
+        .iter()
+        .filter(|e| matches!(e.payload, Some(Payload::EventWithheld(_))))
+        .map(|e| e.seq)
+        .collect()
+}
+
 /// Replaying the workspace stream (project lifecycle events) filters exactly as live delivery
 /// does: a user who belongs to no project learns nothing of a private one, from 0 or from a
-/// cursor in the middle, replayed or live; a member gets all of it.
+/// cursor in the middle, replayed or live (only place-holders with its seqs, so the stream has
+/// no gap and a client store follows it without resyncing); a member gets all of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workspace_stream_replays_only_the_projects_one_belongs_to() {
     let server = team_server().await;
@@ -634,26 +651,31 @@ async fn the_workspace_stream_replays_only_the_projects_one_belongs_to() {
     );
     let titles = ["Secret Plans", "Secret Plans II", "Secret Plans III"];
 
-    // Bob, from the start and from the middle: the shared project only.
+    // Bob, from the start and from the middle: the shared project, and place-holders.
     let mut bob = connect(&server, BOB).await;
-    let seen = replayed(&mut bob, 0, &epoch).await;
-    assert!(!mentions(&seen, &secret, &titles), "{seen:?}");
-    assert_eq!(workspace_seqs(&seen), [2], "{seen:?}");
+    let from_start = replayed(&mut bob, 0, &epoch).await;
+    assert!(!mentions(&from_start, &secret, &titles), "{from_start:?}");
+    assert_eq!(workspace_seqs(&from_start), [1, 2, 3], "{from_start:?}");
+    assert_eq!(withheld(&from_start), [1, 3], "{from_start:?}");
     let mut bob_mid = connect(&server, BOB).await;
     let seen = replayed(&mut bob_mid, 1, &epoch).await;
     assert!(!mentions(&seen, &secret, &titles), "{seen:?}");
-    assert_eq!(workspace_seqs(&seen), [2], "{seen:?}");
+    assert_eq!(workspace_seqs(&seen), [2, 3], "{seen:?}");
+    assert_eq!(withheld(&seen), [3], "{seen:?}");
 
     // Carol, a member of the private project: its creation and its update, in both cases.
     let mut carol = connect(&server, CAROL).await;
     let seen = replayed(&mut carol, 0, &epoch).await;
-    assert_eq!(workspace_seqs(&seen), [1, 3], "{seen:?}");
+    assert_eq!(workspace_seqs(&seen), [1, 2, 3], "{seen:?}");
+    assert_eq!(withheld(&seen), [2], "{seen:?}");
     assert!(mentions(&seen, &secret, &titles));
     let mut carol_mid = connect(&server, CAROL).await;
     let seen = replayed(&mut carol_mid, 2, &epoch).await;
     assert_eq!(workspace_seqs(&seen), [3], "{seen:?}");
+    assert!(mentions(&seen, &secret, &titles));
 
-    // Live, on the same subscriptions: the private project's next update reaches Carol only.
+    // Live, on the same subscriptions: the private project's next update reaches Carol; Bob
+    // gets its place-holder.
     let reply = alice
         .request(retitle_project(
             &secret,
@@ -674,11 +696,27 @@ async fn the_workspace_stream_replays_only_the_projects_one_belongs_to() {
         assert_eq!((e.seq, e.stream.as_str()), (4, ""), "{e:?}");
         assert!(mentions(&[e], &secret, &titles));
     }
+    let mut live = Vec::new();
     for bob in [&mut bob, &mut bob_mid] {
         let mut seen = Vec::new();
         while let Some(e) = bob.try_next_event(Duration::from_millis(300)).await {
             seen.push(e);
         }
         assert!(!mentions(&seen, &secret, &titles), "{seen:?}");
+        assert_eq!(withheld(&seen), [4], "{seen:?}");
+        live = seen;
     }
+
+    // Bob's board follows the workspace stream without a gap, knowing the shared project only.
+    let mut store = pm_shared::store::ClientStore::new();
+    store.load_projects(Vec::new(), 0, &epoch);
+    for msg in from_start.iter().chain(&live) {
+        let outcome = store.apply(msg);
+        assert!(
+            !matches!(outcome, pm_shared::store::Outcome::Resync { .. }),
+            "{outcome:?} on {msg:?}"
+        );
+    }
+    assert_eq!(store.cursor(""), Some((4, epoch.clone())));
+    assert_eq!(store.projects.keys().collect::<Vec<_>>(), [&shared.id]);
 }

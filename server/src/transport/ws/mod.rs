@@ -1016,7 +1016,8 @@ async fn subscribe(
 ///
 /// The workspace stream is filtered by [`EventHub::may_see`](crate::hub::EventHub::may_see)
 /// exactly as live delivery is: in token mode a user is replayed the lifecycle events of the
-/// projects they are a member of, and nothing of the others.
+/// projects they are a member of, and of the others only place-holders (`EventWithheld`, the
+/// seq alone), so the stream has no gap for them.
 async fn resume(
     state: &SharedState,
     viewer: &Viewer,
@@ -1081,6 +1082,8 @@ async fn resume(
                 || workspace_project(&frame).is_some_and(|p| state.hub.may_see(&viewer.user_id, &p))
             {
                 chunk.push(frame);
+            } else if let Some(marker) = crate::hub::withheld(&frame) {
+                chunk.push(marker);
             }
         }
         // Everything up to the head (as of this read) is in this chunk.
