@@ -125,7 +125,7 @@ async fn a_long_replay_waits_for_the_client_and_arrives_whole() {
         let state = server.state.clone();
         let last = work[16].clone();
         tokio::spawn(async move {
-            history(&state, &[last], 150, 100, Duration::from_millis(10)).await;
+            history(&state, &[last], 250, 100, Duration::from_millis(10)).await;
         })
     };
 
@@ -139,7 +139,12 @@ async fn a_long_replay_waits_for_the_client_and_arrives_whole() {
 
     // Now it reads: everything, once, in order.
     let mut seqs = SeqTracker::starting_at(&project.id, 0);
-    let check = |seqs: &mut SeqTracker, events: Vec<WebSocketMessage>| {
+    // Live events come after their ActivityLogCreated; replayed ones alone.
+    let mut live = 0;
+    let mut check = |seqs: &mut SeqTracker, events: Vec<WebSocketMessage>| {
+        for e in &events {
+            live += usize::from(matches!(e.payload, Some(Payload::ActivityLogCreated(_))));
+        }
         for e in events.iter().filter(|e| e.seq > 0) {
             assert_eq!(e.stream, project.id);
             seqs.check(e);
@@ -154,12 +159,16 @@ async fn a_long_replay_waits_for_the_client_and_arrives_whole() {
         .expect("writer");
     let (_, snapshot) = a.work_items(&project.id).await;
     let head = snapshot.seq;
-    assert_eq!(head, stored + 150);
+    assert_eq!(head, stored + 250);
     while seqs.last[&project.id] < head {
         let e = b.next_event(TIMEOUT).await;
         check(&mut seqs, vec![e]);
     }
     b.expect_no_event(QUIET).await;
+    assert!(
+        live > 0,
+        "no event arrived live: the hand-over was not exercised"
+    );
 }
 
 /// A client sends 10,000 requests and reads none of their answers (each larger than the
