@@ -257,3 +257,58 @@ async fn requests_whose_answers_are_not_read_stop_being_read() {
     flood.abort();
     drop(unread);
 }
+
+fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A measurement, not a check (run with `--ignored --nocapture`): 30 clients resume a 20,000
+/// event history with the default budget (8 MiB) and read nothing; prints what the server
+/// holds for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn thirty_clients_resuming_without_reading() {
+    let server = TestServer::start().await;
+    let epoch = server.epoch();
+    let mut a = server.connect(USER_A).await;
+    let project = a.create_project("Measure", "MSR").await;
+    let work = items(&mut a, &project.id, 40, 100).await;
+    history(&server.state, &work, 500, 100, Duration::ZERO).await;
+    let (_, snapshot) = a.work_items(&project.id).await;
+    let before = rss_bytes();
+    let mut clients = Vec::new();
+    for _ in 0..30 {
+        let mut c = server.connect_small_buffer(USER_B, 4096).await;
+        c.send(&WebSocketMessage {
+            message_id: "resume".into(),
+            payload: Some(Payload::Subscribe(proto::Subscribe {
+                cursors: vec![proto::ResumeCursor {
+                    stream: project.id.clone(),
+                    last_seq: 0,
+                    epoch: epoch.clone(),
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        })
+        .await;
+        clients.push(c);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let total: usize = (0..200)
+        .filter_map(|id| server.state.hub.queued_bytes(id))
+        .sum();
+    eprintln!(
+        "{} events; 30 clients not reading: queued {} bytes in all, max {} per connection; RSS {} -> {} MB",
+        snapshot.seq,
+        total,
+        server.state.hub.max_queued_bytes(),
+        before / 1_000_000,
+        rss_bytes() / 1_000_000
+    );
+}

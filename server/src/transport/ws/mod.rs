@@ -72,6 +72,10 @@ const REPLAY_EVENTS: usize = 256;
 /// and about this many bytes (a chunk ends at the first event that would pass it), or the
 /// worker's share of the connection's budget when that is smaller.
 const REPLAY_BYTES: usize = 256 * 1024;
+/// Most bytes of a replay queued ahead of what the client has read (or the worker's share of
+/// the budget when smaller): enough to keep its socket busy, and all that a client that stops
+/// reading makes the server hold of its history.
+const REPLAY_AHEAD: usize = 4 * REPLAY_BYTES;
 
 /// A socket write that takes longer than this means the client stopped reading: drop it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -535,15 +539,16 @@ impl Outbox {
         }
     }
 
-    /// Waits until `len` more bytes fit (see above). Err when the writer is gone.
-    fn room(&self, len: usize) -> BoxedSend<'_> {
-        Box::pin(self.wait_for_room(len))
+    /// Waits until `len` more bytes fit within `limit` (at most the outbox's own, see above).
+    /// Err when the writer is gone.
+    fn room(&self, len: usize, limit: usize) -> BoxedSend<'_> {
+        Box::pin(self.wait_for_room(len, limit.min(self.limit)))
     }
 
-    async fn wait_for_room(&self, len: usize) -> Result<(), ()> {
+    async fn wait_for_room(&self, len: usize, limit: usize) -> Result<(), ()> {
         loop {
             let queued = self.queued_bytes.load(Ordering::Acquire);
-            if queued == 0 || queued.saturating_add(len) <= self.limit {
+            if queued == 0 || queued.saturating_add(len) <= limit {
                 return Ok(());
             }
             if self.queue.is_closed() {
@@ -558,7 +563,7 @@ impl Outbox {
     /// Queues complete frames (see `frames::message`) once they fit.
     fn send(&self, framed: Bytes) -> BoxedSend<'_> {
         Box::pin(async move {
-            self.wait_for_room(framed.len()).await?;
+            self.wait_for_room(framed.len(), self.limit).await?;
             let item = Outbound::new(framed);
             self.queued_bytes.fetch_add(item.len(), Ordering::AcqRel);
             self.queue.send(item).await.map_err(|_| ())
@@ -1005,8 +1010,8 @@ async fn subscribe(
 /// Replays `stream` after the cursor and subscribes live, or says why it cannot.
 ///
 /// The replay is read and queued a chunk at a time (REPLAY_EVENTS, REPLAY_BYTES), each once the
-/// connection's queued bytes leave room for it (`Outbox::room`): a client that does not read
-/// holds one chunk of its replay in server memory, not its whole history. The chunks are read
+/// connection's queued bytes leave room for it within REPLAY_AHEAD (`Outbox::room`): a client
+/// that does not read holds that much of its replay in server memory, not its whole history. The chunks are read
 /// without the store's writer, so events keep committing meanwhile; once a read reaches the
 /// head, the last chunk is read again holding the writer, queued without waiting (its slot is
 /// reserved before) and the live subscription registered before the writer is released: no
@@ -1046,7 +1051,7 @@ async fn resume(
     let mut last = cursor.last_seq;
     let mut at_head = false;
     loop {
-        if out.room(chunk_bytes).await.is_err() {
+        if out.room(chunk_bytes, REPLAY_AHEAD).await.is_err() {
             return Ok(None); // the connection is gone
         }
         // At the head: a slot for the last chunk, then the writer (nothing commits while it
