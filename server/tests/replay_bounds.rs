@@ -258,6 +258,67 @@ async fn requests_whose_answers_are_not_read_stop_being_read() {
     drop(unread);
 }
 
+/// A replay that waits for its client can be overtaken by pruning (the history is pruned
+/// while the client does not read): the client gets the events up to where the history is
+/// gone, without a gap, then ResyncRequired("cursor_too_old"), and is not subscribed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_that_overtakes_a_waiting_replay_asks_for_a_resync() {
+    const BUDGET: usize = 64 * 1024;
+    let server = TestServer::start_with(|c| c.send_buffer_bytes = BUDGET).await;
+    let epoch = server.epoch();
+    let mut a = server.connect(USER_A).await;
+    let project = a.create_project("Pruned", "PRN").await;
+    let work = items(&mut a, &project.id, 16, 600).await;
+    history(&server.state, &work, 100, 600, Duration::ZERO).await;
+
+    let mut b = server.connect_small_buffer(USER_B, 4096).await;
+    b.send(&WebSocketMessage {
+        message_id: "resume".into(),
+        payload: Some(Payload::Subscribe(proto::Subscribe {
+            cursors: vec![proto::ResumeCursor {
+                stream: project.id.clone(),
+                last_seq: 0,
+                epoch,
+            }],
+            ..Default::default()
+        })),
+        ..Default::default()
+    })
+    .await;
+    let deadline = Instant::now() + TIMEOUT;
+    while server.state.hub.max_queued_bytes() == 0 {
+        assert!(Instant::now() < deadline, "the replay never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pruned = server
+        .state
+        .store
+        .maintain(100, 30 * 86_400)
+        .await
+        .expect("prune");
+    assert!(pruned > 1_000, "{pruned}");
+
+    let reply = b.await_response("resume").await;
+    assert!(reply.payload.is_none(), "{reply:?}");
+    let events = b.take_events();
+    let (resync, replayed) = events.split_last().expect("events");
+    let resync = expect_payload!(resync, ResyncRequired);
+    assert_eq!(
+        (resync.stream.as_str(), resync.reason.as_str()),
+        (project.id.as_str(), "cursor_too_old")
+    );
+    let mut seqs = SeqTracker::starting_at(&project.id, 0);
+    for e in replayed {
+        seqs.check(e);
+    }
+    assert!(!replayed.is_empty());
+    // Not subscribed: a new event does not come.
+    a.create_item(&project.id, WorkItemType::Task, "after the resync", None)
+        .await;
+    b.expect_no_event(QUIET).await;
+}
+
 fn rss_bytes() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
