@@ -1011,13 +1011,15 @@ async fn subscribe(
 ///
 /// The replay is read and queued a chunk at a time (REPLAY_EVENTS, REPLAY_BYTES), each once the
 /// connection's queued bytes leave room for it within REPLAY_AHEAD (`Outbox::room`): a client
-/// that does not read holds that much of its replay in server memory, not its whole history. The chunks are read
-/// without the store's writer, so events keep committing meanwhile; once a read reaches the
-/// head, the last chunk is read again holding the writer, queued without waiting (its slot is
-/// reserved before) and the live subscription registered before the writer is released: no
-/// event can be published between the last replayed one and the first live one, so the
-/// hand-over has no gap and no duplicate. Each chunk must start right after the previous one;
-/// when pruning overtook the replay, the client is told to resync ("cursor_too_old").
+/// that does not read makes the server hold that much of its replay, not its whole history.
+/// The chunks are read without the store's writer, so events keep committing meanwhile; once a
+/// read reaches the head, what is left is read again holding the writer, queued without
+/// waiting (its slot is reserved before) and the live subscription registered before the
+/// writer is released: no event can be published between the last replayed one and the first
+/// live one, so the hand-over has no gap and no duplicate. (When more than a chunk committed
+/// meanwhile, the writer is let go and the replay goes on.) Each chunk must start right after
+/// the previous one; when pruning overtook the replay, the client is told to resync
+/// ("cursor_too_old") after the events it was sent.
 ///
 /// The workspace stream is filtered by [`EventHub::may_see`](crate::hub::EventHub::may_see)
 /// exactly as live delivery is: in token mode a user is replayed the lifecycle events of the
