@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use pm_shared::proto::{self, Payload, WebSocketMessage};
 use tokio::sync::{mpsc, Notify};
 
 use crate::transport::ws::frames;
@@ -46,6 +47,7 @@ impl Outbound {
 }
 
 /// The hub's handle on one connection.
+#[derive(Clone)]
 pub struct Subscriber {
     /// Whose connection this is (membership filters deliveries in token mode).
     pub user_id: String,
@@ -62,6 +64,9 @@ pub struct Subscriber {
 pub struct CutOff {
     pub streams: Mutex<Vec<String>>,
     pub notify: Notify,
+    /// Signalled by the connection's writer after each write: whoever waits for room in the
+    /// connection's byte budget (the request worker, a replay) looks again.
+    pub drained: Notify,
 }
 
 impl CutOff {
@@ -126,6 +131,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
+    /// Queues `item` for connection `id` without waiting; an overflow cuts it off from live
+    /// delivery (its writer tells the client to resync), a closed queue unregisters it.
+    fn deliver(&mut self, id: ConnId, item: Outbound) {
+        let Some((sub, _)) = self.conns.get(&id) else {
+            return;
+        };
+        match sub.offer(item) {
+            Offer::Queued => {}
+            Offer::Full => {
+                let cut_off = sub.cut_off.clone();
+                let lost = self.remove_from_streams(id);
+                tracing::warn!(conn = id, streams = ?lost, "slow consumer cut off from live delivery");
+                lock(&cut_off.streams).extend(lost);
+                cut_off.notify.notify_one();
+            }
+            Offer::Closed => {
+                self.remove_from_streams(id);
+                self.conns.remove(&id);
+            }
+        }
+    }
+
     fn remove_from_streams(&mut self, id: ConnId) -> Vec<String> {
         let Some((_, streams)) = self.conns.get_mut(&id) else {
             return Vec::new();
@@ -143,7 +170,68 @@ impl Inner {
     }
 }
 
+/// The place-holder of a stored or published event a subscriber may not see
+/// (`EventWithheld`): the event's stream, seq and epoch, nothing else. None for an unnumbered
+/// message (an ActivityLogCreated: it is simply not sent).
+pub fn withheld(message: &[u8]) -> Option<Vec<u8>> {
+    use prost::Message as _;
+    let event = WebSocketMessage::decode(message).ok()?;
+    (event.seq > 0).then(|| {
+        WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: event.timestamp,
+            payload: Some(Payload::EventWithheld(proto::EventWithheld {})),
+            seq: event.seq,
+            epoch: event.epoch,
+            stream: event.stream,
+        }
+        .encode_to_vec()
+    })
+}
+
+/// Whether `user` may see the workspace-stream (lifecycle) events of `project`: in token mode
+/// (`members` is Some) only a member may; in desktop mode everyone may.
+fn allowed(members: Option<&HashMap<String, HashSet<String>>>, user: &str, project: &str) -> bool {
+    members.is_none_or(|m| m.get(project).is_some_and(|users| users.contains(user)))
+}
+
 impl EventHub {
+    /// Whether `user` may see the workspace-stream events (project created, updated, deleted)
+    /// of `project`. The one rule for live delivery (`publish`) and replay
+    /// (`transport::ws::resume`).
+    pub fn may_see(&self, user: &str, project: &str) -> bool {
+        allowed(lock(&self.inner).members.as_ref(), user, project)
+    }
+
+    /// Whether workspace events are filtered per user (token mode): a replay must then check
+    /// each one with [`EventHub::may_see`].
+    pub fn filters_workspace(&self) -> bool {
+        lock(&self.inner).members.is_some()
+    }
+
+    /// The hub's handle on connection `id` (a replay queues its chunks through it).
+    pub fn subscriber(&self, id: ConnId) -> Option<Subscriber> {
+        lock(&self.inner).conns.get(&id).map(|(s, _)| s.clone())
+    }
+
+    /// Bytes queued for connection `id` and not yet written to its socket.
+    pub fn queued_bytes(&self, id: ConnId) -> Option<usize> {
+        lock(&self.inner)
+            .conns
+            .get(&id)
+            .map(|(s, _)| s.queued_bytes.load(Ordering::Acquire))
+    }
+
+    /// The most bytes any connection has queued right now (tests watch it stay bounded).
+    pub fn max_queued_bytes(&self) -> usize {
+        lock(&self.inner)
+            .conns
+            .values()
+            .map(|(s, _)| s.queued_bytes.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// A hub that delivers project events to members only (token mode), starting from the
     /// given (project, user) memberships.
     pub fn members_only(memberships: Vec<(String, String)>) -> EventHub {
@@ -266,33 +354,29 @@ impl EventHub {
             targets.sort_unstable();
             targets.dedup();
         }
-        // Token mode: a project's lifecycle events on the workspace stream reach its members only.
+        // Token mode: a project's lifecycle events on the workspace stream reach its members
+        // only; the stream's other subscribers get place-holders (`withheld`) in their place.
+        let mut withheld_from = Vec::new();
         if let (Some(members), Some(project)) = (inner.members.as_ref(), also) {
-            let allowed = members.get(project);
             targets.retain(|id| {
-                inner
-                    .conns
-                    .get(id)
-                    .is_some_and(|(s, _)| allowed.is_some_and(|m| m.contains(&s.user_id)))
+                let Some((s, _)) = inner.conns.get(id) else {
+                    return false;
+                };
+                let may = allowed(Some(members), &s.user_id, project);
+                if !may {
+                    withheld_from.push(*id);
+                }
+                may
             });
         }
         for id in targets {
-            let Some((sub, _)) = inner.conns.get(&id) else {
-                continue;
-            };
-            match sub.offer(Outbound::new(framed.clone())) {
-                Offer::Queued => {}
-                Offer::Full => {
-                    let cut_off = sub.cut_off.clone();
-                    let lost = inner.remove_from_streams(id);
-                    tracing::warn!(conn = id, streams = ?lost, "slow consumer cut off from live delivery");
-                    lock(&cut_off.streams).extend(lost);
-                    cut_off.notify.notify_one();
-                }
-                Offer::Closed => {
-                    inner.remove_from_streams(id);
-                    inner.conns.remove(&id);
-                }
+            inner.deliver(id, Outbound::new(framed.clone()));
+        }
+        if !withheld_from.is_empty() {
+            let markers: Vec<Vec<u8>> = payloads.iter().filter_map(|p| withheld(p)).collect();
+            let markers = frames::binary_all(&markers);
+            for id in withheld_from {
+                inner.deliver(id, Outbound::new(markers.clone()));
             }
         }
     }

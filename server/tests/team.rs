@@ -119,11 +119,18 @@ async fn a_non_member_can_neither_see_nor_change_a_project() {
     bob.list_projects().await; // bob watches the project list
     let project = alice.create_project("Secret", "SEC").await;
 
-    // Bob does not even learn that the project exists: whatever he asks of it is answered as
-    // if it did not (NOT_FOUND, 404), exactly as for an id nobody uses.
+    // Bob does not even learn that the project exists: the workspace stream gives him a
+    // place-holder for its creation (the seq, nothing of the project), and whatever he asks of
+    // it is answered as if it did not exist (NOT_FOUND, 404), exactly as for an id nobody uses.
     let (projects, _) = bob.list_projects().await;
     assert!(projects.is_empty(), "{projects:?}");
-    bob.expect_no_event(Duration::from_millis(300)).await;
+    let mut seen = bob.take_events();
+    while let Some(e) = bob.try_next_event(Duration::from_millis(300)).await {
+        seen.push(e);
+    }
+    assert_eq!(withheld(&seen), [1], "{seen:?}");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(!mentions(&seen, &project, &["Secret"]), "{seen:?}");
 
     let reply = bob
         .request(Payload::Subscribe(proto::Subscribe {
@@ -537,4 +544,173 @@ async fn membership_changes_take_effect_at_their_place_in_a_group() {
     assert!(seen
         .iter()
         .any(|e| matches!(e.payload, Some(Payload::ProjectMemberRemoved(_)))));
+}
+
+const CAROL: &str = "00000000-0000-4000-8000-0000000ca201";
+
+/// Whether any of `events` names the project: its id, its key or one of its titles, looked
+/// for in the bytes as they came over the wire.
+fn mentions(events: &[proto::WebSocketMessage], project: &proto::Project, titles: &[&str]) -> bool {
+    use prost::Message as _;
+    let needles: Vec<&str> = [project.id.as_str(), project.key.as_str()]
+        .into_iter()
+        .chain(titles.iter().copied())
+        .collect();
+    events.iter().any(|e| {
+        let bytes = e.encode_to_vec();
+        needles
+            .iter()
+            .any(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes()))
+    })
+}
+
+fn resume_workspace(last_seq: u64, epoch: &str) -> Payload {
+    Payload::Subscribe(proto::Subscribe {
+        cursors: vec![proto::ResumeCursor {
+            stream: String::new(),
+            last_seq,
+            epoch: epoch.to_string(),
+        }],
+        ..Default::default()
+    })
+}
+
+/// Resumes the workspace stream and returns everything that arrived with the replay and
+/// shortly after it.
+async fn replayed(
+    client: &mut WsClient,
+    last_seq: u64,
+    epoch: &str,
+) -> Vec<proto::WebSocketMessage> {
+    let reply = client.request(resume_workspace(last_seq, epoch)).await;
+    assert!(reply.payload.is_none(), "{reply:?}");
+    let mut events = client.take_events();
+    while let Some(e) = client.try_next_event(Duration::from_millis(300)).await {
+        events.push(e);
+    }
+    events
+}
+
+fn workspace_seqs(events: &[proto::WebSocketMessage]) -> Vec<u64> {
+    events
+        .iter()
+        .filter(|e| e.seq > 0 && e.stream.is_empty())
+        .map(|e| e.seq)
+        .collect()
+}
+
+/// The seqs of the place-holders (EventWithheld) among `events`.
+fn withheld(events: &[proto::WebSocketMessage]) -> Vec<u64> {
+    events
+        .iter()
+        .filter(|e| matches!(e.payload, Some(Payload::EventWithheld(_))))
+        .map(|e| e.seq)
+        .collect()
+}
+
+/// Replaying the workspace stream (project lifecycle events) filters exactly as live delivery
+/// does: a user who belongs to no project learns nothing of a private one, from 0 or from a
+/// cursor in the middle, replayed or live (only place-holders with its seqs, so the stream has
+/// no gap and a client store follows it without resyncing); a member gets all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_stream_replays_only_the_projects_one_belongs_to() {
+    let server = team_server().await;
+    let epoch = server.epoch();
+    let mut alice = connect(&server, ALICE).await;
+    // Workspace seq 1: the private project; 2: a project Bob is added to; 3: the private one
+    // retitled.
+    let secret = alice.create_project("Secret Plans", "SEC").await;
+    let shared = alice.create_project("Shared Board", "SHR").await;
+    for (project, user) in [(&secret, CAROL), (&shared, BOB)] {
+        let reply = alice
+            .request(Payload::AddProjectMemberRequest(
+                proto::AddProjectMemberRequest {
+                    project_id: project.id.clone(),
+                    user_id: user.into(),
+                    role: "viewer".into(),
+                },
+            ))
+            .await;
+        assert!(
+            !matches!(reply.payload, Some(Payload::Error(_))),
+            "{reply:?}"
+        );
+    }
+    let reply = alice
+        .request(retitle_project(&secret, secret.version, "Secret Plans II"))
+        .await;
+    assert!(
+        !matches!(reply.payload, Some(Payload::Error(_))),
+        "{reply:?}"
+    );
+    let titles = ["Secret Plans", "Secret Plans II", "Secret Plans III"];
+
+    // Bob, from the start and from the middle: the shared project, and place-holders.
+    let mut bob = connect(&server, BOB).await;
+    let from_start = replayed(&mut bob, 0, &epoch).await;
+    assert!(!mentions(&from_start, &secret, &titles), "{from_start:?}");
+    assert_eq!(workspace_seqs(&from_start), [1, 2, 3], "{from_start:?}");
+    assert_eq!(withheld(&from_start), [1, 3], "{from_start:?}");
+    let mut bob_mid = connect(&server, BOB).await;
+    let seen = replayed(&mut bob_mid, 1, &epoch).await;
+    assert!(!mentions(&seen, &secret, &titles), "{seen:?}");
+    assert_eq!(workspace_seqs(&seen), [2, 3], "{seen:?}");
+    assert_eq!(withheld(&seen), [3], "{seen:?}");
+
+    // Carol, a member of the private project: its creation and its update, in both cases.
+    let mut carol = connect(&server, CAROL).await;
+    let seen = replayed(&mut carol, 0, &epoch).await;
+    assert_eq!(workspace_seqs(&seen), [1, 2, 3], "{seen:?}");
+    assert_eq!(withheld(&seen), [2], "{seen:?}");
+    assert!(mentions(&seen, &secret, &titles));
+    let mut carol_mid = connect(&server, CAROL).await;
+    let seen = replayed(&mut carol_mid, 2, &epoch).await;
+    assert_eq!(workspace_seqs(&seen), [3], "{seen:?}");
+    assert!(mentions(&seen, &secret, &titles));
+
+    // Live, on the same subscriptions: the private project's next update reaches Carol; Bob
+    // gets its place-holder.
+    let reply = alice
+        .request(retitle_project(
+            &secret,
+            secret.version + 1,
+            "Secret Plans III",
+        ))
+        .await;
+    assert!(
+        !matches!(reply.payload, Some(Payload::Error(_))),
+        "{reply:?}"
+    );
+    for carol in [&mut carol, &mut carol_mid] {
+        // Its ActivityLogCreated (unnumbered), then the event.
+        let mut e = carol.next_event(TIMEOUT).await;
+        while e.seq == 0 {
+            e = carol.next_event(TIMEOUT).await;
+        }
+        assert_eq!((e.seq, e.stream.as_str()), (4, ""), "{e:?}");
+        assert!(mentions(&[e], &secret, &titles));
+    }
+    let mut live = Vec::new();
+    for bob in [&mut bob, &mut bob_mid] {
+        let mut seen = Vec::new();
+        while let Some(e) = bob.try_next_event(Duration::from_millis(300)).await {
+            seen.push(e);
+        }
+        assert!(!mentions(&seen, &secret, &titles), "{seen:?}");
+        assert_eq!(withheld(&seen), [4], "{seen:?}");
+        live = seen;
+    }
+
+    // Bob's board follows the workspace stream without a gap, knowing the shared project only.
+    let mut store = pm_shared::store::ClientStore::new();
+    store.load_projects(Vec::new(), 0, &epoch);
+    for msg in from_start.iter().chain(&live) {
+        let outcome = store.apply(msg);
+        assert!(
+            !matches!(outcome, pm_shared::store::Outcome::Resync { .. }),
+            "{outcome:?} on {msg:?}"
+        );
+    }
+    assert_eq!(store.cursor(""), Some((4, epoch.clone())));
+    assert_eq!(store.projects.keys().collect::<Vec<_>>(), [&shared.id]);
 }

@@ -601,6 +601,9 @@ pub fn is_event(payload: Option<&Payload>) -> bool {
                 | Payload::TimeEntryCreated(_)
                 | Payload::TimeEntryUpdated(_)
                 | Payload::TimeEntryDeleted(_)
+                // Takes the place of an event this client may not see: it only moves the
+                // cursor on (apply_payload changes nothing for it).
+                | Payload::EventWithheld(_)
         )
     )
 }

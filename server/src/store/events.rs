@@ -120,17 +120,23 @@ pub async fn oldest_seq(conn: &mut SqliteConnection, stream: &str) -> sqlx::Resu
     Ok(seq.map(|s| s as u64))
 }
 
-/// Every retained frame after `after`, in seq order.
+/// The retained events after `after`, in seq order, at most `limit` of them: (seq, frame).
+/// A replay reads a long history a chunk at a time, as the client reads it.
 pub async fn after(
     conn: &mut SqliteConnection,
     stream: &str,
     after: u64,
-) -> sqlx::Result<Vec<Vec<u8>>> {
-    sqlx::query_scalar("SELECT frame FROM pm_events WHERE stream = ? AND seq > ? ORDER BY seq")
-        .bind(stream)
-        .bind(after as i64)
-        .fetch_all(&mut *conn)
-        .await
+    limit: usize,
+) -> sqlx::Result<Vec<(u64, Vec<u8>)>> {
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT seq, frame FROM pm_events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(stream)
+    .bind(after as i64)
+    .bind(limit.min(i64::MAX as usize) as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|(s, f)| (s as u64, f)).collect())
 }
 
 /// Drops replay history: all but the newest `keep_per_stream` events of each stream, and every

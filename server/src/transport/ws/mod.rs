@@ -8,6 +8,10 @@
 //! - the writer, which drains the connection's bounded queue (filled by the hub and the worker)
 //!   and a small lane for direct replies (Pong, errors for bad frames, close).
 //!
+//! The queue is bounded by bytes (`--send-buffer-bytes`), counted until written: the hub cuts
+//! off a subscriber past the budget, the worker waits for room (`Outbox`) and so stops taking
+//! requests, and a replay is queued a chunk at a time as the client reads (`resume`).
+//!
 //! A slow request therefore never delays Pongs, and a slow client never delays anyone else.
 //!
 //! The handshake (`handshake`) and the socket (`socket`) are handled here rather than by axum's
@@ -62,6 +66,16 @@ const DIRECT_LANE: usize = 64;
 const READ_BUFFER: usize = 512;
 /// Most queued items (mutations) the writer sends with one write when a client fell behind.
 const WRITE_BATCH: usize = 64;
+/// A replay is read and queued a chunk at a time, as the client reads: at most this many
+/// events per chunk,
+const REPLAY_EVENTS: usize = 256;
+/// and about this many bytes (a chunk ends at the first event that would pass it), or the
+/// worker's share of the connection's budget when that is smaller.
+const REPLAY_BYTES: usize = 256 * 1024;
+/// Most bytes of a replay queued ahead of what the client has read (or the worker's share of
+/// the budget when smaller): enough to keep its socket busy, and all that a client that stops
+/// reading makes the server hold of its history.
+const REPLAY_AHEAD: usize = 4 * REPLAY_BYTES;
 
 /// A socket write that takes longer than this means the client stopped reading: drop it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -184,13 +198,15 @@ async fn connection(io: Io, state: SharedState, actor: Actor, budget: PartialBud
     let direct_tx = DirectLane(direct_tx);
     let cut_off = Arc::new(CutOff::default());
     let queued_bytes = Arc::new(AtomicUsize::new(0));
-    let conn = state.hub.register(Subscriber {
+    let subscriber = Subscriber {
         user_id: actor.user_id.clone(),
-        queue: queue_tx.clone(),
+        queue: queue_tx,
         queued_bytes: queued_bytes.clone(),
         max_bytes: state.config.send_buffer_bytes.max(1),
         cut_off: cut_off.clone(),
-    });
+    };
+    let outbox = Outbox::of(subscriber.clone());
+    let conn = state.hub.register(subscriber);
     tracing::debug!(conn, user = %actor.user_id, "websocket connected");
 
     let writer = tokio::spawn(write_loop(
@@ -207,10 +223,7 @@ async fn connection(io: Io, state: SharedState, actor: Actor, budget: PartialBud
         conn,
         actor,
         request_rx,
-        Outbox {
-            queue: queue_tx,
-            queued_bytes,
-        },
+        outbox,
     ));
 
     let mut shutdown = state.shutdown_signal();
@@ -376,25 +389,35 @@ fn inbound(
 }
 
 /// Writes `first`, or, when more is queued (the client fell behind), up to WRITE_BATCH items
-/// with one vectored write: the items are the hub's shared bytes, so nothing is copied.
+/// with one vectored write: the items are the hub's shared bytes, so nothing is copied. Their
+/// bytes leave the connection's budget once written, not before: what waits in a write that
+/// the client does not take is still the server's memory.
 async fn write_batch<W: tokio::io::AsyncWrite + Unpin>(
     sink: &mut W,
     first: Outbound,
     queue: &mut mpsc::Receiver<Outbound>,
     queued_bytes: &AtomicUsize,
 ) -> std::io::Result<()> {
-    queued_bytes.fetch_sub(first.len(), Ordering::AcqRel);
     let Ok(second) = queue.try_recv() else {
-        return sink.write_all(first.bytes()).await;
+        let written = sink.write_all(first.bytes()).await;
+        queued_bytes.fetch_sub(first.len(), Ordering::AcqRel);
+        return written;
     };
     let mut items = vec![first, second];
     while items.len() < WRITE_BATCH {
         let Ok(next) = queue.try_recv() else { break };
         items.push(next);
     }
-    for item in &items[1..] {
-        queued_bytes.fetch_sub(item.len(), Ordering::AcqRel);
-    }
+    let written = write_vectored_all(sink, &items).await;
+    let total: usize = items.iter().map(Outbound::len).sum();
+    queued_bytes.fetch_sub(total, Ordering::AcqRel);
+    written
+}
+
+async fn write_vectored_all<W: tokio::io::AsyncWrite + Unpin>(
+    sink: &mut W,
+    items: &[Outbound],
+) -> std::io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = items.iter().map(|i| IoSlice::new(i.bytes())).collect();
     let mut unwritten = &mut slices[..];
     while !unwritten.is_empty() {
@@ -481,7 +504,10 @@ async fn write_loop(
             },
             q = queue.recv() => match q {
                 Some(item) => {
-                    bounded(write_batch(&mut sink, item, &mut queue, &queued_bytes)).await
+                    let written = bounded(write_batch(&mut sink, item, &mut queue, &queued_bytes)).await;
+                    // Room in the byte budget: the worker may be waiting for it (`Outbox`).
+                    cut_off.drained.notify_one();
+                    written
                 }
                 None => break,
             },
@@ -490,14 +516,29 @@ async fn write_loop(
             break;
         }
     }
+    // A worker waiting for room finds the queue closed.
+    drop(queue);
+    cut_off.drained.notify_one();
     let _ = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, sink.shutdown())).await;
 }
 
 /// The worker's side of the connection queue. Unlike the hub it may wait: a client that does
 /// not read only delays its own responses.
+///
+/// It waits for bytes, not only for slots: an answer (or a replay chunk) is queued only while
+/// the connection's queued bytes stay within half its budget (`--send-buffer-bytes`), or when
+/// nothing is queued (so one answer larger than that, a big snapshot, still goes, alone). The
+/// other half is headroom for live events, which the hub never holds back (past the whole
+/// budget it cuts the connection off). A client that does not read thus stalls its own worker,
+/// which stops taking requests; the reader stops reading once PENDING_REQUESTS wait, and the
+/// client's further requests stay in its socket.
 struct Outbox {
     queue: mpsc::Sender<Outbound>,
     queued_bytes: Arc<AtomicUsize>,
+    /// Queued bytes beyond which the worker waits.
+    limit: usize,
+    /// Its `drained` is signalled by the writer after every write.
+    signal: Arc<CutOff>,
 }
 
 /// A boxed future: see `bounded`.
@@ -505,11 +546,58 @@ type BoxedSend<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ()>> + Send + 'a>>;
 
 impl Outbox {
-    /// Queues complete frames (see `frames::message`).
+    fn of(subscriber: Subscriber) -> Outbox {
+        Outbox {
+            queue: subscriber.queue,
+            queued_bytes: subscriber.queued_bytes,
+            limit: (subscriber.max_bytes / 2).max(1),
+            signal: subscriber.cut_off,
+        }
+    }
+
+    /// The outbox of connection `conn`, or, for a connection the hub does not know, one that
+    /// refuses everything.
+    fn of_conn(state: &AppState, conn: ConnId) -> Outbox {
+        match state.hub.subscriber(conn) {
+            Some(s) => Outbox::of(s),
+            None => Outbox {
+                queue: mpsc::channel(1).0,
+                queued_bytes: Default::default(),
+                limit: usize::MAX,
+                signal: Default::default(),
+            },
+        }
+    }
+
+    /// Waits until `len` more bytes fit within `limit` (at most the outbox's own, see above).
+    /// Err when the writer is gone.
+    fn room(&self, len: usize, limit: usize) -> BoxedSend<'_> {
+        Box::pin(self.wait_for_room(len, limit.min(self.limit)))
+    }
+
+    async fn wait_for_room(&self, len: usize, limit: usize) -> Result<(), ()> {
+        loop {
+            let queued = self.queued_bytes.load(Ordering::Acquire);
+            if queued == 0 || queued.saturating_add(len) <= limit {
+                return Ok(());
+            }
+            if self.queue.is_closed() {
+                return Err(());
+            }
+            // The writer signals after every write; a signal given since the load above is
+            // kept (notify_one stores it), so none is missed.
+            self.signal.drained.notified().await;
+        }
+    }
+
+    /// Queues complete frames (see `frames::message`) once they fit.
     fn send(&self, framed: Bytes) -> BoxedSend<'_> {
-        let item = Outbound::new(framed);
-        self.queued_bytes.fetch_add(item.len(), Ordering::AcqRel);
-        Box::pin(async move { self.queue.send(item).await.map_err(|_| ()) })
+        Box::pin(async move {
+            self.wait_for_room(framed.len(), self.limit).await?;
+            let item = Outbound::new(framed);
+            self.queued_bytes.fetch_add(item.len(), Ordering::AcqRel);
+            self.queue.send(item).await.map_err(|_| ())
+        })
     }
 }
 
@@ -636,7 +724,7 @@ async fn answer_in_order(
             return false;
         }
     }
-    let handled = match answer_other(state, conn, actor, &id, payload).await {
+    let handled = match answer_other(state, conn, actor, queue, &id, payload).await {
         Ok(handled) => handled,
         Err(e) => error_reply(&id, &e).into(),
     };
@@ -718,11 +806,13 @@ fn committed_reply(id: &str, committed: Committed, epoch: &str) -> WebSocketMess
     response
 }
 
-/// Answers a request that is not a write: reads, subscriptions.
+/// Answers a request that is not a write: reads, subscriptions (whose replays go to `out` as
+/// the client reads them).
 async fn answer_other(
     state: &SharedState,
     conn: ConnId,
     actor: &Actor,
+    out: &Outbox,
     id: &str,
     payload: Option<Payload>,
 ) -> AppResult<Handled> {
@@ -734,7 +824,7 @@ async fn answer_other(
         mode: state.config.auth,
     };
     match payload {
-        Payload::Subscribe(s) => subscribe(state, &viewer, conn, s, id).await,
+        Payload::Subscribe(s) => subscribe(state, &viewer, conn, out, s, id).await,
         Payload::Unsubscribe(u) => {
             for p in &u.project_ids {
                 state.hub.unsubscribe(conn, p);
@@ -843,7 +933,10 @@ async fn dispatch(
             let committed = commands::execute(state, actor, Some(id), command).await?;
             Ok(committed_reply(id, committed, &state.store.epoch()).into())
         }
-        Request::Other(payload) => answer_other(state, conn, actor, id, payload).await,
+        Request::Other(payload) => {
+            let out = Outbox::of_conn(state, conn);
+            answer_other(state, conn, actor, &out, id, payload).await
+        }
     }
 }
 
@@ -881,6 +974,7 @@ async fn subscribe(
     state: &SharedState,
     viewer: &Viewer,
     conn: ConnId,
+    out: &Outbox,
     s: proto::Subscribe,
     id: &str,
 ) -> AppResult<Handled> {
@@ -932,7 +1026,8 @@ async fn subscribe(
     }
     let mut before = Vec::new();
     for (stream, cursor) in &cursors {
-        if let Some(resync) = resume(state, conn, stream, cursor.last_seq, &cursor.epoch).await? {
+        let resumed = resume(state, viewer, conn, out, stream, cursor).await?;
+        if let Some(resync) = resumed {
             let msg = event_envelope(
                 Payload::ResyncRequired(resync),
                 stream,
@@ -947,19 +1042,36 @@ async fn subscribe(
     })
 }
 
-/// Replays `stream` after `last_seq` and subscribes live, or says why it cannot.
+/// Replays `stream` after the cursor and subscribes live, or says why it cannot.
+///
+/// The replay is read and queued a chunk at a time (REPLAY_EVENTS, REPLAY_BYTES), each once the
+/// connection's queued bytes leave room for it within REPLAY_AHEAD (`Outbox::room`): a client
+/// that does not read makes the server hold that much of its replay, not its whole history.
+/// The chunks are read without the store's writer, so events keep committing meanwhile; once a
+/// read reaches the head, what is left is read again holding the writer, queued without
+/// waiting (its slot is reserved before) and the live subscription registered before the
+/// writer is released: no event can be published between the last replayed one and the first
+/// live one, so the hand-over has no gap and no duplicate. (When more than a chunk committed
+/// meanwhile, the writer is let go and the replay goes on.) Each chunk must start right after
+/// the previous one; when pruning overtook the replay, the client is told to resync
+/// ("cursor_too_old") after the events it was sent.
+///
+/// The workspace stream is filtered by [`EventHub::may_see`](crate::hub::EventHub::may_see)
+/// exactly as live delivery is: in token mode a user is replayed the lifecycle events of the
+/// projects they are a member of, and of the others only place-holders (`EventWithheld`, the
+/// seq alone), so the stream has no gap for them.
 async fn resume(
     state: &SharedState,
+    viewer: &Viewer,
     conn: ConnId,
+    out: &Outbox,
     stream: &str,
-    last_seq: u64,
-    epoch: &str,
+    cursor: &proto::ResumeCursor,
 ) -> AppResult<Option<proto::ResyncRequired>> {
-    // Holding the writer means no event can commit (and be published) between reading the
-    // replay and registering the live subscription.
-    let _writer = state.store.writer().await;
-    let mut read = state.store.read.acquire().await?;
-    let current = events::current_seq(&mut read, stream).await?;
+    let current = {
+        let mut read = state.store.read.acquire().await?;
+        events::current_seq(&mut read, stream).await?
+    };
     let resync = |reason: &str| {
         Some(proto::ResyncRequired {
             stream: stream.to_string(),
@@ -968,24 +1080,86 @@ async fn resume(
             epoch: state.store.epoch(),
         })
     };
-    if epoch != state.store.epoch() || last_seq > current {
+    if cursor.epoch != state.store.epoch() || cursor.last_seq > current {
         return Ok(resync("epoch_changed"));
     }
-    if last_seq < current {
-        let oldest = events::oldest_seq(&mut read, stream).await?;
-        if oldest.is_none_or(|o| o > last_seq + 1) {
-            return Ok(resync("cursor_too_old"));
+    let filtered = stream == WORKSPACE && state.hub.filters_workspace();
+    let chunk_bytes = REPLAY_BYTES.min(out.limit);
+    let mut last = cursor.last_seq;
+    let mut at_head = false;
+    loop {
+        if out.room(chunk_bytes, REPLAY_AHEAD).await.is_err() {
+            return Ok(None); // the connection is gone
+        }
+        // At the head: a slot for the last chunk, then the writer (nothing commits while it
+        // is held, so nothing may wait on the client then).
+        let (permit, writer) = if at_head {
+            let Ok(permit) = out.queue.reserve().await else {
+                return Ok(None);
+            };
+            (Some(permit), Some(state.store.writer().await))
+        } else {
+            (None, None)
+        };
+        let rows = {
+            let mut read = state.store.read.acquire().await?;
+            events::after(&mut read, stream, last, REPLAY_EVENTS).await?
+        };
+        match rows.first() {
+            Some(&(first, _)) if first != last + 1 => return Ok(resync("cursor_too_old")),
+            None if last < current => return Ok(resync("cursor_too_old")),
+            _ => {}
+        }
+        let read = rows.len();
+        let (mut taken, mut bytes) = (0usize, 0usize);
+        let mut chunk: Vec<Vec<u8>> = Vec::new();
+        for (seq, frame) in rows {
+            if taken > 0 && bytes + frame.len() > chunk_bytes {
+                break;
+            }
+            taken += 1;
+            bytes += frame.len();
+            last = seq;
+            if !filtered
+                || workspace_project(&frame).is_some_and(|p| state.hub.may_see(&viewer.user_id, &p))
+            {
+                chunk.push(frame);
+            } else if let Some(marker) = crate::hub::withheld(&frame) {
+                chunk.push(marker);
+            }
+        }
+        // Everything up to the head (as of this read) is in this chunk.
+        let complete = read < REPLAY_EVENTS && taken == read;
+        let item = (!chunk.is_empty()).then(|| frames::binary_all(&chunk));
+        if let (Some(permit), Some(_writer), true) = (permit, writer.as_ref(), complete) {
+            if let Some(item) = item {
+                let item = Outbound::new(item);
+                out.queued_bytes.fetch_add(item.len(), Ordering::AcqRel);
+                permit.send(item);
+            }
+            if !state.hub.subscribe(conn, stream, Vec::new()) {
+                return Ok(resync("slow_consumer"));
+            }
+            return Ok(None);
+        }
+        drop(writer);
+        at_head = complete;
+        if let Some(item) = item {
+            if out.send(item).await.is_err() {
+                return Ok(None);
+            }
         }
     }
-    let replay = events::after(&mut read, stream, last_seq)
-        .await?
-        .into_iter()
-        .map(Bytes::from)
-        .collect();
-    if !state.hub.subscribe(conn, stream, replay) {
-        return Ok(resync("slow_consumer"));
+}
+
+/// The project a stored workspace-stream frame is about (None: not a project lifecycle event).
+fn workspace_project(frame: &[u8]) -> Option<String> {
+    match WebSocketMessage::decode(frame).ok()?.payload? {
+        Payload::ProjectCreated(c) => c.project.map(|p| p.id),
+        Payload::ProjectUpdated(u) => u.project.map(|p| p.id),
+        Payload::ProjectDeleted(d) => Some(d.project_id),
+        _ => None,
     }
-    Ok(None)
 }
 
 fn reply(message_id: &str, payload: Payload) -> WebSocketMessage {
