@@ -59,11 +59,16 @@ start() {
   await_port "$name"
 }
 
+# listening_port LOG: the port of the server's "listening" line (its colours stripped).
+listening_port() {
+  sed 's/\x1b\[[0-9;]*m//g' "$1" 2>/dev/null | grep -o 'listening addr=[^ ]*' | head -1 | sed 's/.*://' || true
+}
+
 # await_port NAME: reads the port from the server's "listening" log line.
 await_port() {
   PORT=""
   for _ in $(seq 1 300); do
-    PORT=$(grep -o 'addr=[0-9.]*:[0-9]*' "$WORK/$1.log" 2>/dev/null | head -1 | sed 's/.*://' || true)
+    PORT=$(listening_port "$WORK/$1.log")
     [ -n "$PORT" ] && return 0
     if ! kill -0 "$PID" 2>/dev/null; then
       echo "error: the $1 server did not start:" >&2
@@ -84,13 +89,13 @@ stop() { # pid: SIGTERM, then wait
   done
 }
 
-# run_attacks KIND ARGS...: runs pm-attack, adds its counts.
+# run_attacks KIND ARGS...: runs `pm-attack KIND ARGS...`, adds its counts.
 run_attacks() {
   local out
   out=$("$BIN/pm-attack" --url "http://127.0.0.1:$PORT" "$@" 2>&1) || true
   printf '%s\n' "$out" | grep -v ' attacks, .* succeeded$' || true
   local line n m
-  line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ attacks, [0-9]+ succeeded$' | tail -1)
+  line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ attacks, [0-9]+ succeeded$' | tail -1 || true)
   if [ -z "$line" ]; then
     check "pm-attack $1" SUCCEEDED "did not run to the end"
     return
@@ -111,22 +116,22 @@ ALICE_TOKEN=$("$BIN/pm-server" issue-token --user-id "$ALICE")
 MALLORY_TOKEN=$("$BIN/pm-server" issue-token --user-id "$MALLORY")
 start team "$WORK/team" --auth token --rest-rate-limit-per-sec 200 --rest-rate-limit-burst 400
 PM_ATTACK_ALICE_TOKEN=$ALICE_TOKEN PM_ATTACK_MALLORY_TOKEN=$MALLORY_TOKEN \
-  run_attacks team team --alice "$ALICE" --mallory "$MALLORY"
+  run_attacks team --alice "$ALICE" --mallory "$MALLORY"
 stop "$PID"
-unset PM_AUTH_JWT_SECRET
-
 if out=$("$BIN/pm-server" issue-token --user-id "$ALICE" --ttl-days 999999999999 2>&1); then
   check "low. issue-token --ttl-days wraps to a token that expired long ago" SUCCEEDED "printed a token"
 else
-  check "low. issue-token --ttl-days wraps to a token that expired long ago" refused "$(printf '%s' "$out" | tail -1)"
+  check "low. issue-token --ttl-days wraps to a token that expired long ago" refused "$(printf '%s' "$out" | head -1)"
 fi
+unset PM_AUTH_JWT_SECRET
+
 
 echo "== desktop mode, short timeouts"
 DESK="$WORK/desktop"
 start desktop "$DESK" --header-read-timeout-secs 2 --ws-frame-timeout-secs 2 \
   --send-buffer-bytes 1048576 --rate-limit-per-sec 100000 --rate-limit-burst 100000 \
   --rest-rate-limit-per-sec 0
-run_attacks desktop desktop --header-timeout-secs 2 --frame-timeout-secs 2 --send-buffer-bytes 1048576
+run_attacks desktop --header-timeout-secs 2 --frame-timeout-secs 2 --send-buffer-bytes 1048576
 
 # Terminal output: a title with an escape sequence and a bidi override.
 PM=("$BIN/pm" --server "http://127.0.0.1:$PORT")
@@ -158,7 +163,7 @@ PID=$!
 PIDS+=("$PID")
 ready="server refused to start"
 for _ in $(seq 1 100); do
-  PORT=$(grep -o 'addr=[0-9.]*:[0-9]*' "$WORK/corrupt.log" 2>/dev/null | head -1 | sed 's/.*://' || true)
+  PORT=$(listening_port "$WORK/corrupt.log")
   if [ -n "$PORT" ]; then
     ready=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ready" || echo none)
     break
@@ -203,7 +208,7 @@ unshare -rm sh -c 'mount -t tmpfs -o size=3m pm-attack-full "$0" && exec "$1" --
 PID=$!
 PIDS+=("$PID")
 await_port disk
-run_attacks disk disk
+run_attacks disk
 stop "$PID"
 
 echo
