@@ -4,6 +4,7 @@
 #
 #   scripts/attack.sh            # debug binaries (reuses the test build)
 #   PM_ATTACK_PROFILE=release scripts/attack.sh
+#   PM_ATTACK_SERVER=/path/to/an/older/pm-server scripts/attack.sh   # what an older build lets through
 #
 # The protocol-level attacks are `pm-attack` (bench/src/attack): a token-mode server with Alice
 # and Mallory, a desktop-mode server with short timeouts, and a server whose data directory is a
@@ -26,6 +27,7 @@ case "$PROFILE" in
 esac
 echo "== building pm-server, pm-attack and pm ($PROFILE)"
 cargo build --locked --profile "$PROFILE" -p pm-server -p pm-bench -p pm --bins
+SERVER=${PM_ATTACK_SERVER:-$BIN/pm-server}
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -53,7 +55,7 @@ start() {
   local name=$1 dir=$2
   shift 2
   mkdir -p "$dir"
-  "$BIN/pm-server" --data-dir "$dir" --port 0 "$@" >"$WORK/$name.log" 2>&1 &
+  "$SERVER" --data-dir "$dir" --port 0 "$@" >"$WORK/$name.log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
   await_port "$name"
@@ -112,13 +114,14 @@ SECRET="attack-script-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \
 export PM_AUTH_JWT_SECRET=$SECRET
 ALICE=0000a11c-0000-4000-8000-00000000a11c
 MALLORY=0000ba11-0000-4000-8000-00000000ba11
-ALICE_TOKEN=$("$BIN/pm-server" issue-token --user-id "$ALICE")
-MALLORY_TOKEN=$("$BIN/pm-server" issue-token --user-id "$MALLORY")
-start team "$WORK/team" --auth token --rest-rate-limit-per-sec 200 --rest-rate-limit-burst 400
+ALICE_TOKEN=$("$SERVER" issue-token --user-id "$ALICE")
+MALLORY_TOKEN=$("$SERVER" issue-token --user-id "$MALLORY")
+# Newer settings go by environment, which an older server (PM_ATTACK_SERVER) ignores.
+PM_REST_RATE_LIMIT_PER_SEC=200 PM_REST_RATE_LIMIT_BURST=400 start team "$WORK/team" --auth token
 PM_ATTACK_ALICE_TOKEN=$ALICE_TOKEN PM_ATTACK_MALLORY_TOKEN=$MALLORY_TOKEN \
   run_attacks team --alice "$ALICE" --mallory "$MALLORY"
 stop "$PID"
-if out=$("$BIN/pm-server" issue-token --user-id "$ALICE" --ttl-days 999999999999 2>&1); then
+if out=$("$SERVER" issue-token --user-id "$ALICE" --ttl-days 999999999999 2>&1); then
   check "low. issue-token --ttl-days wraps to a token that expired long ago" SUCCEEDED "printed a token"
 else
   check "low. issue-token --ttl-days wraps to a token that expired long ago" refused "$(printf '%s' "$out" | head -1)"
@@ -128,9 +131,8 @@ unset PM_AUTH_JWT_SECRET
 
 echo "== desktop mode, short timeouts"
 DESK="$WORK/desktop"
-start desktop "$DESK" --header-read-timeout-secs 2 --ws-frame-timeout-secs 2 \
-  --send-buffer-bytes 1048576 --rate-limit-per-sec 100000 --rate-limit-burst 100000 \
-  --rest-rate-limit-per-sec 0
+PM_HEADER_READ_TIMEOUT_SECS=2 PM_WS_FRAME_TIMEOUT_SECS=2 PM_REST_RATE_LIMIT_PER_SEC=0 \
+  start desktop "$DESK" --send-buffer-bytes 1048576 --rate-limit-per-sec 100000 --rate-limit-burst 100000
 run_attacks desktop --header-timeout-secs 2 --frame-timeout-secs 2 --send-buffer-bytes 1048576
 
 # Terminal output: a title with an escape sequence and a bidi override.
@@ -158,7 +160,7 @@ mkdir -p "$CORRUPT"
 cp "$DESK/data.db" "$CORRUPT/data.db"
 pages=$(( $(stat -c %s "$CORRUPT/data.db") / 4096 ))
 head -c 4096 /dev/urandom | dd of="$CORRUPT/data.db" bs=4096 seek=$((pages / 2)) conv=notrunc status=none
-"$BIN/pm-server" --data-dir "$CORRUPT" --port 0 >"$WORK/corrupt.log" 2>&1 &
+"$SERVER" --data-dir "$CORRUPT" --port 0 >"$WORK/corrupt.log" 2>&1 &
 PID=$!
 PIDS+=("$PID")
 ready="server refused to start"
@@ -179,7 +181,7 @@ else
 fi
 
 # Binding every interface in desktop mode.
-if timeout 10 "$BIN/pm-server" --data-dir "$WORK/wide" --host 0.0.0.0 --port 0 >"$WORK/wide.log" 2>&1; then
+if timeout 10 "$SERVER" --data-dir "$WORK/wide" --host 0.0.0.0 --port 0 >"$WORK/wide.log" 2>&1; then
   check "5. desktop mode binds 0.0.0.0 without a word" SUCCEEDED "it ran"
 else
   code=$?
@@ -191,7 +193,7 @@ else
 fi
 
 # A server on every IPv6 (and mapped IPv4) address: local IPv4 callers may administer it.
-start v6 "$WORK/v6" --host :: --allow-remote-desktop
+PM_ALLOW_REMOTE_DESKTOP=true start v6 "$WORK/v6" --host ::
 status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/admin/checkpoint" || echo none)
 stop "$PID"
 if [ "$status" = 200 ]; then
@@ -204,7 +206,7 @@ echo "== a full disk (a 3 MB tmpfs in a mount namespace of its own)"
 DISK="$WORK/disk"
 mkdir -p "$DISK"
 unshare -rm sh -c 'mount -t tmpfs -o size=3m pm-attack-full "$0" && exec "$1" --data-dir "$0" --port 0' \
-  "$DISK" "$BIN/pm-server" >"$WORK/disk.log" 2>&1 &
+  "$DISK" "$SERVER" >"$WORK/disk.log" 2>&1 &
 PID=$!
 PIDS+=("$PID")
 await_port disk

@@ -37,10 +37,6 @@ pub fn attacks<'a>(target: &'a Target, setup: &'a Setup) -> Vec<Attack<'a>> {
             rebinding(target),
         ),
         attack(
-            "4. a web page shuts the server down with a cross-origin form POST",
-            form_shutdown(target),
-        ),
-        attack(
             "6. 300 sockets that never finish their headers hold the server",
             slowloris(target, setup),
         ),
@@ -55,6 +51,11 @@ pub fn attacks<'a>(target: &'a Target, setup: &'a Setup) -> Vec<Attack<'a>> {
         attack(
             "7. a large import holds the writer while others' writes time out",
             large_import(target),
+        ),
+        // Last: where it succeeds, the server is gone.
+        attack(
+            "4. a web page shuts the server down with a cross-origin form POST",
+            form_shutdown(target),
         ),
     ]
 }

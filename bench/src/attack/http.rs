@@ -31,14 +31,26 @@ pub struct Raw {
     pub body: String,
 }
 
-/// Sends `request` (the whole HTTP/1.1 text, `Connection: close`) and reads the response.
+/// Sends `request` (the whole HTTP/1.1 text, `Connection: close`) and reads the response: to
+/// the close, or only its head when it is a 101 (an upgraded socket stays open).
 pub async fn raw(target: &Target, request: String) -> Result<Raw> {
     let mut stream = TcpStream::connect(target.addr).await?;
     stream.write_all(request.as_bytes()).await?;
     let mut bytes = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut bytes))
-        .await
-        .context("no response")??;
+    let mut buf = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .context("no response")??;
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buf[..n]);
+        if bytes.starts_with(b"HTTP/1.1 101") && bytes.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let status = text
         .split_whitespace()

@@ -229,7 +229,7 @@ impl Store {
 
     /// Prunes the replay log and records the history watermark (see `events::verify_history`).
     pub async fn maintain(&self, keep_per_stream: u64, max_age_secs: u64) -> anyhow::Result<u64> {
-        let older_than = pm_shared::now_secs() - max_age_secs as i64;
+        let older_than = cutoff(pm_shared::now_secs(), max_age_secs);
         let mut writer = self.writer().await;
         let pruned = events::prune(&mut writer, keep_per_stream, older_than).await?;
         let total_seq = events::total_seq(&mut writer).await?;
@@ -301,6 +301,12 @@ impl Store {
     }
 }
 
+/// The creation time before which events are pruned: `max_age_secs` before `now`, saturating
+/// (a retention of "forever" must not wrap into the future and prune everything).
+fn cutoff(now: i64, max_age_secs: u64) -> i64 {
+    now.saturating_sub(i64::try_from(max_age_secs).unwrap_or(i64::MAX))
+}
+
 /// Copies the write-ahead log back into the database on a connection of its own, until the
 /// returned sender is dropped. SQLite's automatic checkpoint runs inside the commit that takes
 /// the WAL past 1,000 pages, on the writer: a stall of several milliseconds for whichever write
@@ -349,6 +355,51 @@ async fn spawn_checkpoints(options: &SqliteConnectOptions) -> anyhow::Result<one
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_retention_keeps_everything() {
+        assert_eq!(cutoff(1_000, 400), 600);
+        assert_eq!(cutoff(1_000, u64::MAX), 1_000 - i64::MAX);
+        assert!(cutoff(1_000, u64::MAX) < 0);
+    }
+
+    /// Were clients ever told of an event the database does not hold (a commit reported good
+    /// that did not last), a reset gives the history a new epoch, stored, so every client
+    /// resyncs instead of trusting a seq that will be given again.
+    #[tokio::test]
+    async fn a_reset_renews_the_epoch_when_published_events_are_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let before = store.epoch();
+        let mut writer = store.writer().await;
+
+        // Nothing published beyond the database: a reset keeps the epoch.
+        store.note_write_failure(&"test");
+        assert!(store.writer_suspect());
+        store.reset_writer(&mut writer).await.unwrap();
+        assert!(!store.writer_suspect());
+        assert_eq!(store.epoch(), before);
+        assert!(
+            store.write_failure().is_some(),
+            "failing until a commit succeeds"
+        );
+        store.note_write_success();
+        assert!(store.write_failure().is_none());
+
+        // Seq 5 of stream "s" was published, but the database holds none of it.
+        store.seqs.taken("s", 5);
+        store.seqs.committed();
+        store.note_write_failure(&"test");
+        store.reset_writer(&mut writer).await.unwrap();
+        let renewed = store.epoch();
+        assert_ne!(renewed, before);
+        let stored: String = sqlx::query_scalar("SELECT value FROM pm_meta WHERE key = 'epoch'")
+            .fetch_one(&mut *writer)
+            .await
+            .unwrap();
+        assert_eq!(stored, renewed, "the new epoch outlives a restart");
+        assert!(store.seqs.published().is_empty());
+    }
 
     /// 100 rows of about 2 KB each, one commit per row.
     async fn write_rows(store: &Store, round: usize) {
