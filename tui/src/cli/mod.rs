@@ -1,5 +1,5 @@
 //! The CLI subcommands over the REST API: one module per resource. Each resource's `run` makes
-//! one API call and returns the response body; [`execute`] finds the server, runs it and prints
+//! its API calls and returns what to print; [`execute`] finds the server, runs it and prints
 //! the result (JSON, or a table with `--format table`) or the error, and picks the exit status.
 pub mod activity;
 pub mod comment;
@@ -74,32 +74,7 @@ pub enum Format {
     Table,
 }
 
-/// Connects, runs one API call and prints its result. Returns the process exit status.
-pub fn execute<F, Fut>(global: &GlobalArgs, call: F) -> ExitCode
-where
-    F: FnOnce(RestClient) -> Fut,
-    Fut: Future<Output = Result<Value, ClientError>>,
-{
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-    };
-    let result = RestClient::connect(global.server.as_deref(), global.user_id.as_deref())
-        .map(|c| c.with_token(resolve_token(global.token.as_deref())));
-    let result = match result {
-        Ok(client) => runtime.block_on(call(client)),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(body) => print_body(global, &body),
-        Err(e) => fail(&e.to_string()),
-    }
-}
-
-/// What a command that does more than one API call prints.
+/// What a command prints.
 pub enum Output {
     /// A response body.
     Json(Value),
@@ -107,12 +82,22 @@ pub enum Output {
     Text(String),
 }
 
-/// Like [`execute`], for commands that also read or write files: any failure is reported the
-/// same way (`Error: …`, exit 1).
-pub fn execute_output<F, Fut>(global: &GlobalArgs, call: F) -> ExitCode
+impl From<Value> for Output {
+    fn from(body: Value) -> Self {
+        Output::Json(body)
+    }
+}
+
+/// Connects (with the `--token` / `$PM_TOKEN` bearer token, if any), runs the command's API
+/// calls and prints what it returns. Every failure — finding the server, the API, a file a
+/// command reads or writes — is reported the same way (`Error: …`, exit 1). Returns the
+/// process exit status.
+pub fn execute<F, Fut, T, E>(global: &GlobalArgs, call: F) -> ExitCode
 where
     F: FnOnce(RestClient) -> Fut,
-    Fut: Future<Output = anyhow::Result<Output>>,
+    Fut: Future<Output = Result<T, E>>,
+    T: Into<Output>,
+    E: Into<anyhow::Error>,
 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -121,8 +106,11 @@ where
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    let result = match RestClient::connect(global.server.as_deref(), global.user_id.as_deref()) {
-        Ok(client) => runtime.block_on(call(client)),
+    let result = match connect(global) {
+        Ok(client) => runtime
+            .block_on(call(client))
+            .map(Into::into)
+            .map_err(Into::into),
         Err(e) => Err(e.into()),
     };
     match result {
@@ -136,6 +124,14 @@ where
         },
         Err(e) => fail(&format!("{e:#}")),
     }
+}
+
+/// The REST client every server subcommand uses: the server from `--server` / `$PM_SERVER` /
+/// the port file, the user from `--user-id` / `$PM_USER_ID`, the token from `--token` /
+/// `$PM_TOKEN`.
+pub fn connect(global: &GlobalArgs) -> Result<RestClient, ClientError> {
+    RestClient::connect(global.server.as_deref(), global.user_id.as_deref())
+        .map(|c| c.with_token(resolve_token(global.token.as_deref())))
 }
 
 /// Indents JSON text two spaces per level, like `--pretty`, without reordering keys.
