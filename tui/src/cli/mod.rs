@@ -254,43 +254,12 @@ pub fn parse_date(s: &str) -> Result<i64, String> {
         (Ok(y), Ok(m), Ok(d)) => (y, m, d),
         _ => return Err(bad()),
     };
-    if y.to_string().len() != 4 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+    if y.to_string().len() != 4 {
         return Err(bad());
     }
-    Ok(days_from_civil(y, m, d) * 86_400)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of a day count since 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    pm_shared::date::date_to_days(y, m, d)
+        .map(|days| days * pm_shared::date::SECS_PER_DAY)
+        .ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -319,6 +288,5 @@ mod tests {
         assert!(parse_date("2023-02-29").is_err());
         assert!(parse_date("2026-13-01").is_err());
         assert!(parse_date("tomorrow").is_err());
-        assert_eq!(civil_from_days(1_795_305_600 / 86_400), (2026, 11, 22));
     }
 }
