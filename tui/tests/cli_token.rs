@@ -53,7 +53,7 @@ impl Session<'_> {
             .push(args.iter().map(|a| a.to_string()).collect());
         let err = self.pm(args, None).runtime_error();
         assert!(
-            err.contains("401") || err.to_lowercase().contains("token"),
+            err.contains("a bearer token is required") && err.contains("UNAUTHORIZED"),
             "{args:?} without a token: {err}"
         );
         let out = self.pm(args, Some(self.via)).success();
