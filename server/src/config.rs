@@ -1,7 +1,7 @@
 //! Server configuration: command-line flags, each with a `PM_*` environment variable.
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, clap::Parser)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
 #[command(
     name = "pm-server",
     version,
@@ -122,7 +122,7 @@ pub enum AuthMode {
     Token,
 }
 
-#[derive(Debug, Clone, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum ServerCommand {
     /// Print a signed token for a user (token mode): pm-server issue-token --user-id <uuid>
     IssueToken {
@@ -171,38 +171,32 @@ impl Config {
         self.auth == AuthMode::Desktop && !is_loopback_name(&self.host)
     }
 
-    /// A configuration for tests and embedding: loopback, port 0, the given data directory.
+    /// What `pm-server` uses with no flags and no `PM_*` variables: every default comes from
+    /// the `#[arg(default_value…)]` attributes above, the one place defaults are written.
+    ///
+    /// Why parse instead of keeping consts: a const per flag would still be spelled out three
+    /// times (the const, the attribute naming it, the struct literal), and a new flag could
+    /// still be forgotten in the literal. Parsing an empty command line with clap's own
+    /// `Command` takes every flag as it is declared, new ones included. The arguments' `env`
+    /// names are removed from that `Command` first, so the process environment (a developer's
+    /// `PM_*` variables) never leaks into tests or embedders.
+    pub fn defaults() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Config::command().mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command
+            .try_get_matches_from(["pm-server"])
+            .expect("every pm-server flag has a default or is optional");
+        Config::from_arg_matches(&matches).expect("clap's defaults fit Config")
+    }
+
+    /// A configuration for tests and embedding: [`Config::defaults`] on loopback, port 0 (the
+    /// OS picks), with the given data directory.
     pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
         Config {
-            command: None,
-            auth: AuthMode::Desktop,
-            jwt_secret: None,
             host: "127.0.0.1".into(),
-            allow_remote_desktop: false,
-            allowed_origins: Vec::new(),
-            header_read_timeout_secs: 10,
-            max_http_connections_per_ip: 256,
-            ws_frame_timeout_secs: 30,
-            ws_partial_bytes_per_user: 8 * 1024 * 1024,
-            ws_partial_bytes_total: 64 * 1024 * 1024,
-            rest_rate_limit_per_sec: 1000,
-            rest_rate_limit_burst: 5000,
             port: 0,
             data_dir: Some(dir.into()),
-            database: "data.db".into(),
-            send_buffer: 1024,
-            send_buffer_bytes: 8 * 1024 * 1024,
-            max_message_bytes: 1024 * 1024,
-            rate_limit_per_sec: 1000,
-            rate_limit_burst: 2000,
-            max_connections: 10_000,
-            max_connections_per_user: 100,
-            request_timeout_secs: 30,
-            event_retention_count: 100_000,
-            event_retention_days: 30,
-            maintenance_interval_secs: 60,
-            max_import_rows: 500_000,
-            import_chunk_rows: 2_000,
+            ..Config::defaults()
         }
     }
 
@@ -267,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn flags_and_environment_parse() {
+    fn repeated_and_boolean_flags_parse() {
         use clap::Parser;
         let c = Config::try_parse_from([
             "pm-server",
@@ -280,32 +274,45 @@ mod tests {
         .expect("parse");
         assert_eq!(c.allowed_origins, ["http://a.example", "http://b.example"]);
         assert!(c.allow_remote_desktop);
-        let d = Config::try_parse_from(["pm-server"]).expect("parse");
-        let t = Config::for_data_dir("/tmp/x");
+    }
+
+    #[test]
+    fn the_test_config_is_the_servers_default_config() {
+        use clap::{CommandFactory, Parser};
+        // `defaults` never reads the environment: no argument of the command it parses has one.
+        let with_env = Config::command()
+            .get_arguments()
+            .filter(|a| a.get_env().is_some())
+            .count();
+        assert!(with_env > 20, "the flags have PM_* variables ({with_env})");
+        let stripped = Config::command().mut_args(|arg| arg.env(None::<&'static str>));
+        assert!(stripped.get_arguments().all(|a| a.get_env().is_none()));
+
+        // The test config differs from pm-server's defaults in data dir, host and port only.
+        let dir = PathBuf::from("/tmp/pm-test-data");
+        let test = Config::for_data_dir(&dir);
+        let defaults = Config::defaults();
+        assert_eq!(test.data_dir.as_deref(), Some(dir.as_path()));
+        assert_eq!((test.host.as_str(), test.port), ("127.0.0.1", 0));
         assert_eq!(
-            (
-                d.header_read_timeout_secs,
-                d.ws_frame_timeout_secs,
-                d.ws_partial_bytes_per_user
-            ),
-            (
-                t.header_read_timeout_secs,
-                t.ws_frame_timeout_secs,
-                t.ws_partial_bytes_per_user
-            )
+            Config {
+                data_dir: defaults.data_dir.clone(),
+                host: defaults.host.clone(),
+                port: defaults.port,
+                ..test
+            },
+            defaults
         );
-        assert_eq!(
-            (
-                d.ws_partial_bytes_total,
-                d.rest_rate_limit_per_sec,
-                d.rest_rate_limit_burst
-            ),
-            (
-                t.ws_partial_bytes_total,
-                t.rest_rate_limit_per_sec,
-                t.rest_rate_limit_burst
-            )
-        );
-        assert_eq!(d.max_http_connections_per_ip, t.max_http_connections_per_ip);
+        assert_eq!(defaults.data_dir, None, "<git root>/.pm, else ~/.pm");
+        assert_eq!(defaults.auth, AuthMode::Desktop);
+
+        // And `defaults` is what `pm-server` itself parses (`Config::parse` in main) when no
+        // PM_* variable is set, as in CI; with one set that comparison would test the variable.
+        if !std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("PM_")) {
+            assert_eq!(
+                Config::try_parse_from(["pm-server"]).expect("parse"),
+                defaults
+            );
+        }
     }
 }

@@ -311,7 +311,10 @@ pub async fn export(store: &Store, scope: &ExportScope) -> AppResult<ExportData>
 }
 
 fn envelope() -> ExportData {
-    ExportData::empty(domain::rfc3339(pm_shared::now_secs()), "pm-server".into())
+    ExportData::empty(
+        pm_shared::date::rfc3339(pm_shared::now_secs()),
+        "pm-server".into(),
+    )
 }
 
 impl ExportData {

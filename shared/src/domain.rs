@@ -455,29 +455,6 @@ pub fn time_entry_span(started_at: i64, ended_at: i64, now: i64) -> Result<i64, 
     Ok(duration)
 }
 
-/// Unix seconds as RFC 3339 in UTC, e.g. `2026-11-22T06:00:00+00:00` (the reference's
-/// `exported_at` format).
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// "PM-12": how people name a work item.
 pub fn display_key(project_key: &str, item_number: i32) -> String {
     format!("{project_key}-{item_number}")
@@ -562,7 +539,10 @@ mod tests {
             timestamp("started_at", limits::TIMESTAMP_MAX),
             Ok(limits::TIMESTAMP_MAX)
         );
-        assert_eq!(rfc3339(limits::TIMESTAMP_MAX), "9999-12-31T23:59:59+00:00");
+        assert_eq!(
+            crate::date::rfc3339(limits::TIMESTAMP_MAX),
+            "9999-12-31T23:59:59+00:00"
+        );
         for bad in [-1, limits::TIMESTAMP_MAX + 1, i64::MIN, i64::MAX] {
             let e = timestamp("ended_at", bad).unwrap_err();
             assert_eq!((e.field, e.kind), ("ended_at", RuleKind::Value));
@@ -612,13 +592,6 @@ mod tests {
         assert_eq!(field(sprint_dates(now, now + 86_400, now)), Ok(()));
         // A server clock at the edge of i64 does not overflow the window either.
         assert!(sprint_dates(now, now + 1, i64::MAX).is_err());
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00+00:00");
-        assert_eq!(rfc3339(1_795_327_261), "2026-11-22T06:01:01+00:00");
-        assert_eq!(rfc3339(1_709_164_800), "2024-02-29T00:00:00+00:00");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What `pm-server` and its clients both need: the wire protocol, the domain rules, the client SDK
 //! and the client store.
+pub mod date;
 pub mod domain;
 pub mod hierarchy;
 pub mod proto;

@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         Command::Dependency(c) => cli::execute(&global, |client| cli::dependency::run(client, c)),
         Command::TimeEntry(c) => cli::execute(&global, |client| cli::time_entry::run(client, c)),
         Command::Activity(a) => cli::execute(&global, |client| cli::activity::run(client, a)),
-        Command::Sync(c) => cli::execute_output(&global, |client| cli::sync::run(client, c)),
+        Command::Sync(c) => cli::execute(&global, |client| cli::sync::run(client, c)),
         Command::Completions(args) => cli::completions::print(Cli::command(), args.shell),
     }
 }

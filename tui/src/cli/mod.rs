@@ -1,5 +1,5 @@
 //! The CLI subcommands over the REST API: one module per resource. Each resource's `run` makes
-//! one API call and returns the response body; [`execute`] finds the server, runs it and prints
+//! its API calls and returns what to print; [`execute`] finds the server, runs it and prints
 //! the result (JSON, or a table with `--format table`) or the error, and picks the exit status.
 pub mod activity;
 pub mod comment;
@@ -74,32 +74,7 @@ pub enum Format {
     Table,
 }
 
-/// Connects, runs one API call and prints its result. Returns the process exit status.
-pub fn execute<F, Fut>(global: &GlobalArgs, call: F) -> ExitCode
-where
-    F: FnOnce(RestClient) -> Fut,
-    Fut: Future<Output = Result<Value, ClientError>>,
-{
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-    };
-    let result = RestClient::connect(global.server.as_deref(), global.user_id.as_deref())
-        .map(|c| c.with_token(resolve_token(global.token.as_deref())));
-    let result = match result {
-        Ok(client) => runtime.block_on(call(client)),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(body) => print_body(global, &body),
-        Err(e) => fail(&e.to_string()),
-    }
-}
-
-/// What a command that does more than one API call prints.
+/// What a command prints.
 pub enum Output {
     /// A response body.
     Json(Value),
@@ -107,12 +82,22 @@ pub enum Output {
     Text(String),
 }
 
-/// Like [`execute`], for commands that also read or write files: any failure is reported the
-/// same way (`Error: …`, exit 1).
-pub fn execute_output<F, Fut>(global: &GlobalArgs, call: F) -> ExitCode
+impl From<Value> for Output {
+    fn from(body: Value) -> Self {
+        Output::Json(body)
+    }
+}
+
+/// Connects (with the `--token` / `$PM_TOKEN` bearer token, if any), runs the command's API
+/// calls and prints what it returns. Every failure — finding the server, the API, a file a
+/// command reads or writes — is reported the same way (`Error: …`, exit 1). Returns the
+/// process exit status.
+pub fn execute<F, Fut, T, E>(global: &GlobalArgs, call: F) -> ExitCode
 where
     F: FnOnce(RestClient) -> Fut,
-    Fut: Future<Output = anyhow::Result<Output>>,
+    Fut: Future<Output = Result<T, E>>,
+    T: Into<Output>,
+    E: Into<anyhow::Error>,
 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -121,8 +106,11 @@ where
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    let result = match RestClient::connect(global.server.as_deref(), global.user_id.as_deref()) {
-        Ok(client) => runtime.block_on(call(client)),
+    let result = match connect(global) {
+        Ok(client) => runtime
+            .block_on(call(client))
+            .map(Into::into)
+            .map_err(Into::into),
         Err(e) => Err(e.into()),
     };
     match result {
@@ -136,6 +124,14 @@ where
         },
         Err(e) => fail(&format!("{e:#}")),
     }
+}
+
+/// The REST client every server subcommand uses: the server from `--server` / `$PM_SERVER` /
+/// the port file, the user from `--user-id` / `$PM_USER_ID`, the token from `--token` /
+/// `$PM_TOKEN`.
+pub fn connect(global: &GlobalArgs) -> Result<RestClient, ClientError> {
+    RestClient::connect(global.server.as_deref(), global.user_id.as_deref())
+        .map(|c| c.with_token(resolve_token(global.token.as_deref())))
 }
 
 /// Indents JSON text two spaces per level, like `--pretty`, without reordering keys.
@@ -258,43 +254,12 @@ pub fn parse_date(s: &str) -> Result<i64, String> {
         (Ok(y), Ok(m), Ok(d)) => (y, m, d),
         _ => return Err(bad()),
     };
-    if y.to_string().len() != 4 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+    if y.to_string().len() != 4 {
         return Err(bad());
     }
-    Ok(days_from_civil(y, m, d) * 86_400)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of a day count since 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    pm_shared::date::date_to_days(y, m, d)
+        .map(|days| days * pm_shared::date::SECS_PER_DAY)
+        .ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -323,6 +288,5 @@ mod tests {
         assert!(parse_date("2023-02-29").is_err());
         assert!(parse_date("2026-13-01").is_err());
         assert!(parse_date("tomorrow").is_err());
-        assert_eq!(civil_from_days(1_795_305_600 / 86_400), (2026, 11, 22));
     }
 }

@@ -4,8 +4,6 @@
 use pm_shared::terminal::sanitize_lines_for_terminal;
 use serde_json::{Map, Value};
 
-use super::civil_from_days;
-
 #[derive(Clone, Copy)]
 enum Kind {
     Text,
@@ -273,16 +271,10 @@ fn cell(v: &Value, kind: Kind) -> String {
 
 /// Unix seconds as `YYYY-MM-DD` or `YYYY-MM-DD HH:MM` (UTC).
 fn date(secs: i64, with_time: bool) -> String {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     if with_time {
-        let rem = secs.rem_euclid(86_400);
-        format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-            rem / 3600,
-            rem % 3600 / 60
-        )
+        pm_shared::date::ymd_hm(secs)
     } else {
-        format!("{y:04}-{m:02}-{d:02}")
+        pm_shared::date::ymd(secs)
     }
 }
 

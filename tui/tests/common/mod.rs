@@ -20,6 +20,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// A server whose configuration `configure` adjusts first (e.g. token mode).
+    pub fn start_with(configure: impl FnOnce(&mut pm_server::Config) + Send + 'static) -> Self {
         let data = tempfile::tempdir().expect("temp data dir");
         let dir = data.path().to_path_buf();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -31,7 +36,9 @@ impl TestServer {
                 .build()
                 .expect("server runtime");
             rt.block_on(async move {
-                let state = pm_server::AppState::open(pm_server::Config::for_data_dir(dir))
+                let mut config = pm_server::Config::for_data_dir(dir);
+                configure(&mut config);
+                let state = pm_server::AppState::open(config)
                     .await
                     .expect("open server state");
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -102,6 +109,7 @@ pub fn pm_command() -> Command {
     for var in [
         "PM_SERVER",
         "PM_USER_ID",
+        "PM_TOKEN",
         "PM_DATA_DIR",
         "GIT_DIR",
         "GIT_WORK_TREE",
@@ -192,14 +200,5 @@ pub fn now() -> i64 {
 
 /// `YYYY-MM-DD` (UTC) of Unix seconds.
 pub fn ymd(secs: i64) -> String {
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    pm_shared::date::ymd(secs)
 }
