@@ -564,3 +564,33 @@ async fn reads_resolve_keys_and_use_the_reference_shapes() {
     assert_eq!(ready.ok()["status"], "healthy");
     assert_eq!(h.get("/live").await.status, 200);
 }
+
+/// Comments posted within the same second come back in the order they were posted, every time
+/// (ids are random: ordering by them shuffled a same-second conversation).
+#[tokio::test]
+async fn comments_of_the_same_second_keep_their_order() {
+    let server = TestServer::start().await;
+    let mut ws = server.connect(USER_A).await;
+    let project = ws.create_project("Talk", "TALK").await;
+    let item = ws
+        .create_item(&project.id, proto::WorkItemType::Task, "thread", None)
+        .await;
+    let posted: Vec<String> = (0..12).map(|i| format!("message {i:02}")).collect();
+    for text in &posted {
+        ws.create_comment(&item.id, text).await;
+    }
+    let h = server.http(Some(USER_A));
+    let list = h
+        .get(&format!("/api/v1/work-items/{}/comments", item.id))
+        .await;
+    let got: Vec<String> = list.ok()["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .filter_map(|c| c["content"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(got, posted);
+    let (snapshot, _) = ws.comments(&item.id).await;
+    let got: Vec<String> = snapshot.into_iter().map(|c| c.content).collect();
+    assert_eq!(got, posted);
+}

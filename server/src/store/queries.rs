@@ -225,7 +225,7 @@ pub async fn comments(
     work_item_id: &str,
 ) -> sqlx::Result<Vec<CommentRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COMMENT_COLS} FROM pm_comments WHERE work_item_id = ? AND deleted_at IS NULL ORDER BY created_at, id"
+        "SELECT {COMMENT_COLS} FROM pm_comments WHERE work_item_id = ? AND deleted_at IS NULL ORDER BY created_at, rowid"
     ))
     .bind(work_item_id)
     .fetch_all(&mut *conn)
@@ -240,7 +240,7 @@ pub async fn project_comments(
     sqlx::query_as(
         "SELECT c.id, c.work_item_id, c.content, c.created_at, c.updated_at, c.created_by, c.updated_by, c.deleted_at \
          FROM pm_comments c JOIN pm_work_items w ON w.id = c.work_item_id \
-         WHERE w.project_id = ? AND c.deleted_at IS NULL AND w.deleted_at IS NULL ORDER BY c.created_at, c.id",
+         WHERE w.project_id = ? AND c.deleted_at IS NULL AND w.deleted_at IS NULL ORDER BY c.created_at, c.rowid",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)
