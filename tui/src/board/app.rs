@@ -104,6 +104,15 @@ pub struct App {
     pub notice: Option<(String, Instant)>,
     /// Requests in flight: message_id → what they were for (to explain a failure).
     pending: HashMap<String, String>,
+    /// My writes to each card: one in flight at a time, the rest queued behind it, so that
+    /// quick presses never race each other into a false conflict.
+    writes: HashMap<String, CardWrites>,
+    /// Write requests in flight: message_id → card.
+    write_ids: HashMap<String, String>,
+    /// Each card with writes of mine pending, as it will be once they land (shown at once).
+    intended: HashMap<String, proto::WorkItem>,
+    /// Tests only: requests are recorded here (with made-up message ids) instead of sent.
+    pub outbox: Option<Vec<(String, Payload)>>,
     asked_for_users: std::collections::HashSet<String>,
     pub now: Instant,
     /// Wall-clock time in Unix seconds, for running timers.
@@ -113,6 +122,82 @@ pub struct App {
     /// Lines the detail pane is scrolled down by.
     pub detail_scroll: u16,
     pub quit: bool,
+}
+
+/// One write of mine to a card.
+#[derive(Debug, Clone)]
+struct Write {
+    /// For messages: "Priority", "Move", "Edit"…
+    what: String,
+    /// The fields to change (`work_item_id` and `expected_version` are filled in when sent).
+    req: proto::UpdateWorkItemRequest,
+    /// The version the change was based on, when it must not silently override what happened
+    /// since (a title edit carries the version the edit started from); otherwise the version of
+    /// my previous answered write, or the card's current one.
+    base: Option<i32>,
+}
+
+impl Write {
+    /// An ordinary change: applied on whatever the card is when its turn comes.
+    fn change(what: &str, req: proto::UpdateWorkItemRequest) -> Self {
+        Write {
+            what: what.to_string(),
+            req,
+            base: None,
+        }
+    }
+}
+
+/// My writes to one card: at most one in flight, the others wait for its answer.
+#[derive(Debug, Default)]
+struct CardWrites {
+    in_flight: Option<Write>,
+    queued: VecDeque<Write>,
+}
+
+/// Copies the fields a request sets onto `item`.
+fn apply_fields(item: &mut proto::WorkItem, req: &proto::UpdateWorkItemRequest) {
+    if let Some(v) = &req.title {
+        item.title = v.clone();
+    }
+    if let Some(v) = &req.description {
+        item.description = Some(v.clone());
+    }
+    if let Some(v) = &req.status {
+        item.status = v.clone();
+    }
+    if let Some(v) = &req.assignee_id {
+        item.assignee_id = (!v.is_empty()).then(|| v.clone());
+    }
+    if let Some(v) = &req.sprint_id {
+        item.sprint_id = (!v.is_empty()).then(|| v.clone());
+    }
+    if let Some(v) = req.position {
+        item.position = v;
+    }
+    if let Some(v) = &req.priority {
+        item.priority = v.clone();
+    }
+    if let Some(v) = req.story_points {
+        item.story_points = Some(v);
+    }
+}
+
+/// Folds `later` into `earlier`: the later value of each field wins.
+fn fold_fields(earlier: &mut proto::UpdateWorkItemRequest, later: proto::UpdateWorkItemRequest) {
+    macro_rules! take {
+        ($($f:ident),*) => {$( if later.$f.is_some() { earlier.$f = later.$f; } )*};
+    }
+    take!(
+        title,
+        description,
+        status,
+        assignee_id,
+        sprint_id,
+        position,
+        priority,
+        story_points
+    );
 }
 
 /// A card as the board shows it.
@@ -149,6 +234,10 @@ impl App {
             activity: VecDeque::new(),
             notice: None,
             pending: HashMap::new(),
+            writes: HashMap::new(),
+            write_ids: HashMap::new(),
+            intended: HashMap::new(),
+            outbox: None,
             asked_for_users: Default::default(),
             now: Instant::now(),
             clock: pm_shared::now_secs(),
@@ -194,6 +283,7 @@ impl App {
         };
         let needle = self.filter.to_lowercase();
         for item in self.replica.store.items_of(project) {
+            let item = self.intended.get(&item.id).unwrap_or(item);
             if self
                 .sprint
                 .as_ref()
@@ -223,7 +313,14 @@ impl App {
     pub fn selected(&self) -> Option<&proto::WorkItem> {
         let lanes = self.lanes();
         let id = lanes.get(self.lane)?.get(self.row)?.item.id.clone();
-        self.replica.store.work_items.get(&id)
+        self.card(&id)
+    }
+
+    /// A card as the board shows it: with my pending writes applied.
+    pub fn card(&self, id: &str) -> Option<&proto::WorkItem> {
+        self.intended
+            .get(id)
+            .or_else(|| self.replica.store.work_items.get(id))
     }
 
     pub fn user_name(&self, id: &str) -> String {
@@ -274,6 +371,18 @@ impl App {
             NetEvent::Disconnected { reason, .. } => {
                 // Requests in flight died with the connection.
                 self.pending.clear();
+                self.write_ids.clear();
+                let lost: usize = self
+                    .writes
+                    .values()
+                    .map(|w| w.queued.len() + usize::from(w.in_flight.is_some()))
+                    .sum();
+                self.writes.clear();
+                if lost > 0 {
+                    self.say(format!(
+                        "{lost} change(s) may not have been saved: connection lost"
+                    ));
+                }
                 let attempt = match &self.link {
                     Link::Reconnecting { attempt, .. } => *attempt,
                     _ => 1,
@@ -285,6 +394,9 @@ impl App {
             }
             NetEvent::Message(msg) => {
                 self.on_history_reply(msg);
+                if let Some(item_id) = self.write_ids.remove(&msg.message_id) {
+                    self.on_write_answer(&item_id, msg);
+                }
                 if let Some(what) = self.pending.remove(&msg.message_id) {
                     match &msg.payload {
                         Some(Payload::Error(e)) => {
@@ -308,6 +420,7 @@ impl App {
                 self.on_applied(&applied, description.clone());
             }
         }
+        self.refresh_intended();
         if matches!(event, NetEvent::Connected) {
             if let Some(h) = &mut self.history {
                 // Whatever was in flight died with the old connection.
@@ -545,11 +658,118 @@ impl App {
     }
 
     fn send(&mut self, what: &str, payload: Payload) {
+        if let Some(id) = self.transmit(what, payload) {
+            self.pending.insert(id, what.to_string());
+        }
+    }
+
+    /// Sends a request; its message id, or None (and a notice) when it could not be sent.
+    fn transmit(&mut self, what: &str, payload: Payload) -> Option<String> {
+        if let Some(outbox) = &mut self.outbox {
+            let id = format!("req{}", outbox.len() + 1);
+            outbox.push((id.clone(), payload));
+            return Some(id);
+        }
         match self.handle.send(payload) {
-            Ok(id) => {
-                self.pending.insert(id, what.to_string());
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.say(format!("{what}: {e}"));
+                None
             }
-            Err(e) => self.say(format!("{what}: {e}")),
+        }
+    }
+
+    /// Changes a card: sent at once when no write of mine to it is in flight, else queued
+    /// behind it (folded into the last queued change when that one is an ordinary change too)
+    /// and sent with the version the previous answer gave. The card shows the result at once.
+    fn write(&mut self, item_id: &str, write: Write) {
+        let entry = self.writes.entry(item_id.to_string()).or_default();
+        if entry.in_flight.is_none() {
+            entry.queued.push_back(write);
+            self.send_next(item_id, None);
+        } else {
+            match entry.queued.back_mut() {
+                Some(last) if last.base.is_none() && write.base.is_none() => {
+                    last.what = write.what.clone();
+                    fold_fields(&mut last.req, write.req);
+                }
+                _ => entry.queued.push_back(write),
+            }
+        }
+        self.refresh_intended();
+    }
+
+    /// Sends the next queued write of a card; `answered` is the version my previous write left.
+    fn send_next(&mut self, item_id: &str, answered: Option<i32>) {
+        let Some(entry) = self.writes.get_mut(item_id) else {
+            return;
+        };
+        let Some(mut next) = entry.queued.pop_front() else {
+            if entry.in_flight.is_none() {
+                self.writes.remove(item_id);
+            }
+            return;
+        };
+        let current = self
+            .replica
+            .store
+            .work_items
+            .get(item_id)
+            .map(|w| w.version);
+        let Some(version) = next.base.or(answered).or(current) else {
+            // The card is gone.
+            self.writes.remove(item_id);
+            return;
+        };
+        next.req.work_item_id = item_id.to_string();
+        next.req.expected_version = version;
+        let what = next.what.clone();
+        match self.transmit(&what, Payload::UpdateWorkItemRequest(next.req.clone())) {
+            Some(id) => {
+                self.write_ids.insert(id, item_id.to_string());
+                if let Some(entry) = self.writes.get_mut(item_id) {
+                    entry.in_flight = Some(next);
+                }
+            }
+            None => {
+                self.writes.remove(item_id);
+            }
+        }
+    }
+
+    /// The answer to one of my writes: send the next one on the version it left, or explain why
+    /// it failed (and drop what was queued behind it, which was meant to follow it).
+    fn on_write_answer(&mut self, item_id: &str, msg: &WebSocketMessage) {
+        let done = self
+            .writes
+            .get_mut(item_id)
+            .and_then(|e| e.in_flight.take());
+        let Some(done) = done else { return };
+        match &msg.payload {
+            Some(Payload::Error(e)) => {
+                self.writes.remove(item_id);
+                self.say(format!("{} failed: {}", done.what, e.message));
+            }
+            Some(Payload::WorkItemUpdated(e)) => {
+                let version = e.work_item.as_ref().map(|w| w.version);
+                self.send_next(item_id, version);
+            }
+            _ => self.send_next(item_id, None),
+        }
+    }
+
+    /// Recomputes how each card with writes of mine pending will look.
+    fn refresh_intended(&mut self) {
+        self.intended.clear();
+        for (id, writes) in &self.writes {
+            let Some(item) = self.replica.store.work_items.get(id) else {
+                continue;
+            };
+            let mut item = item.clone();
+            for w in writes.in_flight.iter().chain(writes.queued.iter()) {
+                apply_fields(&mut item, &w.req);
+            }
+            self.intended.insert(id.clone(), item);
         }
     }
 
@@ -820,10 +1040,8 @@ impl App {
         let Some(item) = self.selected().cloned() else {
             return;
         };
-        if let Some(mut req) = build(&item) {
-            req.work_item_id = item.id.clone();
-            req.expected_version = item.version;
-            self.send(what, Payload::UpdateWorkItemRequest(req));
+        if let Some(req) = build(&item) {
+            self.write(&item.id, Write::change(what, req));
         }
     }
 
@@ -882,12 +1100,10 @@ impl App {
         for (item, pos) in [(&a, pa), (&b, pb)] {
             if item.position != pos {
                 let req = proto::UpdateWorkItemRequest {
-                    work_item_id: item.id.clone(),
-                    expected_version: item.version,
                     position: Some(pos),
                     ..Default::default()
                 };
-                self.send("Reorder", Payload::UpdateWorkItemRequest(req));
+                self.write(&item.id, Write::change("Reorder", req));
             }
         }
         self.focus = Some(a.id.clone());
@@ -967,7 +1183,7 @@ impl App {
                 .get(&id)
                 .and_then(|w| Status::parse(&w.status))
                 .and_then(|s| Status::ALL.iter().position(|x| *x == s));
-            if landed == Some(l) && self.pending.is_empty() {
+            if landed == Some(l) && self.pending.is_empty() && self.writes.is_empty() {
                 self.focus = None;
             }
         }

@@ -763,3 +763,134 @@ async fn escape_sequences_and_bidi_overrides_in_server_text_never_reach_the_term
     app.popup = Popup::ConfirmDelete { item_id: id(4) };
     assert_eq!(unsafe_cell(cells(&app)), None);
 }
+
+/// Takes what the app sent since the last call (the app must have an outbox).
+fn sent(app: &mut App) -> Vec<(String, Payload)> {
+    std::mem::take(app.outbox.as_mut().expect("outbox"))
+}
+
+/// The update request in a sent message.
+fn update_req(payload: &Payload) -> &proto::UpdateWorkItemRequest {
+    match payload {
+        Payload::UpdateWorkItemRequest(r) => r,
+        other => panic!("not an update: {other:?}"),
+    }
+}
+
+/// What the server does with an update of mine: the event (as to every subscriber), then the
+/// response carrying the request's message id. Returns the card as it now is.
+fn accept(
+    app: &mut App,
+    seq: u64,
+    id: &str,
+    req: &proto::UpdateWorkItemRequest,
+) -> proto::WorkItem {
+    let mut card = app.replica.store.work_items[&req.work_item_id].clone();
+    assert_eq!(
+        card.version, req.expected_version,
+        "the server would refuse {req:?}"
+    );
+    if let Some(p) = &req.priority {
+        card.priority = p.clone();
+    }
+    if let Some(s) = &req.status {
+        card.status = s.clone();
+    }
+    if let Some(t) = &req.title {
+        card.title = t.clone();
+    }
+    if let Some(s) = &req.sprint_id {
+        card.sprint_id = (!s.is_empty()).then(|| s.clone());
+    }
+    card.version += 1;
+    let updated = Payload::WorkItemUpdated(proto::WorkItemUpdated {
+        work_item: Some(card.clone()),
+        changes: vec![],
+        user_id: ME.into(),
+    });
+    event(app, seq, updated.clone());
+    respond(app, id, updated);
+    card
+}
+
+/// The response to request `id`.
+fn respond(app: &mut App, id: &str, payload: Payload) {
+    let msg = WebSocketMessage {
+        message_id: id.into(),
+        payload: Some(payload),
+        ..Default::default()
+    };
+    app.update(AppEvent::Net(NetEvent::Message(Box::new(msg))));
+}
+
+#[tokio::test]
+async fn quick_presses_queue_behind_my_own_writes_instead_of_conflicting() {
+    use pm_shared::domain::Priority;
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // PM-4 (Backlog, low, version 1) is selected; p p p p before any answer arrives.
+    assert_eq!(app.selected().map(|w| w.item_number), Some(4));
+    let mut want = Priority::Low;
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Char('p'));
+        want = want.cycle();
+        // The card shows what I asked for at once.
+        assert_eq!(
+            app.selected().map(|w| w.priority.clone()),
+            Some(want.to_string())
+        );
+    }
+    let mut seq = 0;
+    let mut versions = Vec::new();
+    let mut last = None;
+    // Answer each write as the server would; the next one goes out only then, on the version
+    // the answer left.
+    loop {
+        let out = sent(&mut app);
+        assert!(out.len() <= 1, "one write in flight per card: {out:?}");
+        let Some((id, payload)) = out.into_iter().next() else {
+            break;
+        };
+        let req = update_req(&payload).clone();
+        versions.push(req.expected_version);
+        seq += 1;
+        last = Some(accept(&mut app, seq, &id, &req));
+    }
+    assert!(versions.len() >= 2, "{versions:?}");
+    assert!(versions.windows(2).all(|w| w[1] > w[0]), "{versions:?}");
+    assert_eq!(versions[0], 1);
+    assert_eq!(last.map(|c| c.priority), Some(want.to_string()));
+    assert_eq!(app.notice, None, "no false conflict");
+
+    // L L L: three moves, each from where the previous one will have left the card.
+    key(&mut app, KeyCode::Char('L'));
+    key(&mut app, KeyCode::Char('L'));
+    key(&mut app, KeyCode::Char('L'));
+    assert_eq!(
+        app.selected().map(|w| w.status.clone()),
+        Some("review".into())
+    );
+    let mut statuses = Vec::new();
+    loop {
+        let out = sent(&mut app);
+        let Some((id, payload)) = out.into_iter().next() else {
+            break;
+        };
+        let req = update_req(&payload).clone();
+        statuses.push(req.status.clone().unwrap_or_default());
+        seq += 1;
+        accept(&mut app, seq, &id, &req);
+    }
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("review"),
+        "{statuses:?}"
+    );
+    assert_eq!(app.replica.store.work_items[&id(4)].status, "review");
+    assert_eq!(
+        app.selected().map(|w| w.item_number),
+        Some(4),
+        "the selection follows"
+    );
+    assert_eq!(app.notice, None);
+}
