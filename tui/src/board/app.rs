@@ -49,6 +49,16 @@ pub enum Popup {
     EditTitle {
         item_id: String,
         title: String,
+        /// The card's version when the edit started: saving on any later version is a conflict.
+        base: i32,
+        /// The title the edit started from.
+        started: String,
+    },
+    /// My title edit met someone else's: both texts, and what to do.
+    Conflict {
+        item_id: String,
+        mine: String,
+        theirs: String,
     },
     ConfirmDelete {
         item_id: String,
@@ -113,6 +123,8 @@ pub struct App {
     intended: HashMap<String, proto::WorkItem>,
     /// Tests only: requests are recorded here (with made-up message ids) instead of sent.
     pub outbox: Option<Vec<(String, Payload)>>,
+    /// Popups to show once the current one closes (an edit conflict while typing).
+    waiting_popups: VecDeque<Popup>,
     asked_for_users: std::collections::HashSet<String>,
     pub now: Instant,
     /// Wall-clock time in Unix seconds, for running timers.
@@ -135,6 +147,8 @@ struct Write {
     /// since (a title edit carries the version the edit started from); otherwise the version of
     /// my previous answered write, or the card's current one.
     base: Option<i32>,
+    /// For a title edit: the title it started from (a conflict on other fields is none).
+    started_title: Option<String>,
 }
 
 impl Write {
@@ -144,6 +158,20 @@ impl Write {
             what: what.to_string(),
             req,
             base: None,
+            started_title: None,
+        }
+    }
+
+    /// A title edit that started from version `base` with title `started`.
+    fn edit(title: String, base: i32, started: String) -> Self {
+        Write {
+            what: "Edit".into(),
+            req: proto::UpdateWorkItemRequest {
+                title: Some(title),
+                ..Default::default()
+            },
+            base: Some(base),
+            started_title: Some(started),
         }
     }
 }
@@ -238,6 +266,7 @@ impl App {
             write_ids: HashMap::new(),
             intended: HashMap::new(),
             outbox: None,
+            waiting_popups: VecDeque::new(),
             asked_for_users: Default::default(),
             now: Instant::now(),
             clock: pm_shared::now_secs(),
@@ -336,6 +365,11 @@ impl App {
                 self.now = Instant::now();
                 self.clock = pm_shared::now_secs();
                 self.expire();
+            }
+        }
+        if self.popup == Popup::None {
+            if let Some(next) = self.waiting_popups.pop_front() {
+                self.popup = next;
             }
         }
         if !matches!(self.popup, Popup::Detail { .. }) {
@@ -747,6 +781,10 @@ impl App {
         let Some(done) = done else { return };
         match &msg.payload {
             Some(Payload::Error(e)) => {
+                if e.code == "CONFLICT" && done.started_title.is_some() {
+                    self.on_edit_conflict(item_id, done);
+                    return;
+                }
                 self.writes.remove(item_id);
                 self.say(format!("{} failed: {}", done.what, e.message));
             }
@@ -755,6 +793,43 @@ impl App {
                 self.send_next(item_id, version);
             }
             _ => self.send_next(item_id, None),
+        }
+    }
+
+    /// My title edit was refused because the card changed since the edit started. When its
+    /// title did not change, the edit goes again on the current version; otherwise both texts
+    /// are shown and the user decides. Writes queued behind the edit go on either way.
+    fn on_edit_conflict(&mut self, item_id: &str, done: Write) {
+        let mine = done.req.title.clone().unwrap_or_default();
+        let Some(current) = self.replica.store.work_items.get(item_id).cloned() else {
+            self.writes.remove(item_id);
+            self.say(format!(
+                "Edit failed: the card was deleted (your title: {mine})"
+            ));
+            return;
+        };
+        if done.started_title.as_deref() == Some(current.title.as_str()) {
+            let again = Write::edit(mine, current.version, current.title);
+            if let Some(entry) = self.writes.get_mut(item_id) {
+                entry.queued.push_front(again);
+            }
+            self.send_next(item_id, None);
+            return;
+        }
+        self.send_next(item_id, None);
+        self.show(Popup::Conflict {
+            item_id: item_id.to_string(),
+            mine,
+            theirs: current.title,
+        });
+    }
+
+    /// Shows a popup now, or once the one in front (e.g. a text being typed) is closed.
+    fn show(&mut self, popup: Popup) {
+        if self.popup == Popup::None {
+            self.popup = popup;
+        } else {
+            self.waiting_popups.push_back(popup);
         }
     }
 
@@ -844,9 +919,12 @@ impl App {
             }
             KeyCode::Char('e') => {
                 if let Some(item) = self.selected() {
+                    let stored = self.replica.store.work_items.get(&item.id);
                     self.popup = Popup::EditTitle {
                         item_id: item.id.clone(),
                         title: item.title.clone(),
+                        base: stored.map_or(item.version, |w| w.version),
+                        started: item.title.clone(),
                     };
                 }
             }
@@ -931,25 +1009,62 @@ impl App {
                     Popup::NewCard { title, item_type }
                 }
             },
-            Popup::EditTitle { item_id, mut title } => match key.code {
+            Popup::EditTitle {
+                item_id,
+                mut title,
+                base,
+                started,
+            } => match key.code {
                 KeyCode::Esc => Popup::None,
                 KeyCode::Enter if !title.trim().is_empty() => {
-                    if let Some(item) = self.replica.store.work_items.get(&item_id) {
-                        let req = proto::UpdateWorkItemRequest {
-                            work_item_id: item_id.clone(),
-                            expected_version: item.version,
-                            title: Some(title.trim().to_string()),
-                            ..Default::default()
-                        };
-                        self.send("Edit", Payload::UpdateWorkItemRequest(req));
+                    let title = title.trim().to_string();
+                    if title != started {
+                        self.write(&item_id, Write::edit(title, base, started));
                     }
                     Popup::None
                 }
                 _ => {
                     edit(&mut title, key);
-                    Popup::EditTitle { item_id, title }
+                    Popup::EditTitle {
+                        item_id,
+                        title,
+                        base,
+                        started,
+                    }
                 }
             },
+            Popup::Conflict {
+                item_id,
+                mine,
+                theirs,
+            } => {
+                let current = self.replica.store.work_items.get(&item_id).cloned();
+                match (key.code, current) {
+                    // The card is gone: nothing to save to; the text stays readable until Esc.
+                    (KeyCode::Esc, None) => Popup::None,
+                    (_, None) => Popup::Conflict {
+                        item_id,
+                        mine,
+                        theirs,
+                    },
+                    (KeyCode::Char('m'), Some(card)) => {
+                        self.write(&item_id, Write::edit(mine, card.version, card.title));
+                        Popup::None
+                    }
+                    (KeyCode::Char('t'), Some(_)) => Popup::None,
+                    (KeyCode::Char('e') | KeyCode::Esc, Some(card)) => Popup::EditTitle {
+                        item_id,
+                        title: mine,
+                        base: card.version,
+                        started: card.title,
+                    },
+                    _ => Popup::Conflict {
+                        item_id,
+                        mine,
+                        theirs,
+                    },
+                }
+            }
             Popup::Detail {
                 item_id,
                 comment: Some(mut text),

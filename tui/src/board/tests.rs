@@ -894,3 +894,161 @@ async fn quick_presses_queue_behind_my_own_writes_instead_of_conflicting() {
     );
     assert_eq!(app.notice, None);
 }
+
+#[tokio::test]
+async fn a_title_edit_carries_its_starting_version_and_a_conflict_shows_both_texts() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // alice starts editing PM-4 (version 1)…
+    key(&mut app, KeyCode::Char('e'));
+    for c in " for 2.0".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    // …bob renames it meanwhile…
+    let mut theirs = item(
+        4,
+        "task",
+        "Release notes (bob)",
+        "backlog",
+        "low",
+        None,
+        None,
+    );
+    theirs.version = 2;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(theirs),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    // …alice saves: on the version her edit started from, so the server can refuse it.
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(req.expected_version, 1, "{req:?}");
+    assert_eq!(req.title.as_deref(), Some("Write release notes for 2.0"));
+    respond(
+        &mut app,
+        &out[0].0,
+        Payload::Error(proto::Error {
+            code: "CONFLICT".into(),
+            message: "Conflict: resource was modified (current version: 2)".into(),
+            field: None,
+        }),
+    );
+    assert_eq!(
+        app.popup,
+        Popup::Conflict {
+            item_id: id(4),
+            mine: "Write release notes for 2.0".into(),
+            theirs: "Release notes (bob)".into(),
+        }
+    );
+    let screen = render(&app);
+    assert!(screen.contains("Release notes (bob)"), "{screen}");
+    assert!(screen.contains("Write release notes for 2.0"), "{screen}");
+    insta::assert_snapshot!(screen);
+
+    // e: edit again, with my text, now based on bob's version; Esc there and e again.
+    key(&mut app, KeyCode::Char('e'));
+    assert!(
+        matches!(&app.popup, Popup::EditTitle { title, base: 2, .. } if title == "Write release notes for 2.0"),
+        "{:?}",
+        app.popup
+    );
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.expected_version, req.title.as_deref()),
+        (2, Some("Write release notes for 2.0"))
+    );
+    accept(&mut app, 2, &out[0].0, &req);
+    assert_eq!(
+        app.replica.store.work_items[&id(4)].title,
+        "Write release notes for 2.0"
+    );
+    assert_eq!(app.notice, None);
+}
+
+#[tokio::test]
+async fn keep_mine_resends_on_the_current_version_and_a_conflict_elsewhere_is_none() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    key(&mut app, KeyCode::Char('e'));
+    key(&mut app, KeyCode::Char('!'));
+    // bob changes the priority only: my title edit goes again by itself on his version.
+    let mut theirs = item(
+        4,
+        "task",
+        "Write release notes",
+        "backlog",
+        "high",
+        None,
+        None,
+    );
+    theirs.version = 2;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(theirs.clone()),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    assert_eq!(update_req(&out[0].1).expected_version, 1);
+    let conflict = Payload::Error(proto::Error {
+        code: "CONFLICT".into(),
+        message: "Conflict".into(),
+        field: None,
+    });
+    respond(&mut app, &out[0].0, conflict.clone());
+    assert_eq!(app.popup, Popup::None);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.expected_version, req.title.as_deref()),
+        (2, Some("Write release notes!"))
+    );
+    let now = accept(&mut app, 2, &out[0].0, &req);
+    assert_eq!(now.priority, "high", "bob's change stays");
+
+    // Now bob renames it while I edit: conflict; m keeps mine on bob's version.
+    key(&mut app, KeyCode::Char('e'));
+    key(&mut app, KeyCode::Char('?'));
+    let mut renamed = now.clone();
+    renamed.title = "Notes".into();
+    renamed.version = 4;
+    event(
+        &mut app,
+        3,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(renamed),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    respond(&mut app, &out[0].0, conflict);
+    assert!(
+        matches!(app.popup, Popup::Conflict { .. }),
+        "{:?}",
+        app.popup
+    );
+    key(&mut app, KeyCode::Char('m'));
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.expected_version, req.title.as_deref()),
+        (4, Some("Write release notes!?"))
+    );
+    assert_eq!(app.popup, Popup::None);
+}

@@ -68,6 +68,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
             "Filter by text  (Enter: keep · Esc: cancel)",
             text,
         ),
+        Popup::Conflict {
+            item_id,
+            mine,
+            theirs,
+        } => draw_conflict(frame, area, app, item_id, mine, theirs),
         Popup::ConfirmDelete { item_id } => {
             let name = app
                 .replica
@@ -693,6 +698,46 @@ fn history_text(app: &App, e: &proto::ActivityLogEntry) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Someone else changed the title while I was editing it: both texts, and the choices.
+fn draw_conflict(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    item_id: &str,
+    mine: &str,
+    theirs: &str,
+) {
+    let key = app
+        .replica
+        .store
+        .work_items
+        .get(item_id)
+        .map(|w| app.key_of(w))
+        .unwrap_or_default();
+    let lines = vec![
+        Line::from(format!("{key} was renamed while you edited it.")),
+        Line::from(""),
+        Line::from(vec![
+            Span::from("theirs ").fg(Color::Cyan).bold(),
+            Span::raw(safe(theirs)),
+        ]),
+        Line::from(vec![
+            Span::from("mine   ").fg(Color::Yellow).bold(),
+            Span::raw(safe(mine)),
+        ]),
+        Line::from(""),
+        Line::from(" m: keep mine · t: keep theirs · e: edit again").dim(),
+    ];
+    let rect = centered(area, area.width.saturating_sub(4).min(72), 8);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(popup_block("Edit conflict").border_style(Color::Red)),
+        rect,
+    );
 }
 
 fn draw_input(frame: &mut Frame, area: Rect, label: &str, text: &str) {
