@@ -103,6 +103,9 @@ pub struct App {
     /// A card to select once it shows up (after moving or creating it).
     focus: Option<String>,
     pub picker_row: usize,
+    /// The project picker opened from the board with `o`: the board stays loaded behind it,
+    /// and Esc/q go back to it.
+    pub picking: bool,
     pub popup: Popup,
     pub filter: String,
     pub sprint: Option<String>,
@@ -253,6 +256,7 @@ impl App {
             row: 0,
             focus: None,
             picker_row: 0,
+            picking: false,
             popup: Popup::None,
             filter: String::new(),
             sprint: None,
@@ -857,7 +861,7 @@ impl App {
         }
         if self.popup != Popup::None {
             self.on_popup_key(key);
-        } else if self.replica.project().is_none() {
+        } else if self.replica.project().is_none() || self.picking {
             self.on_picker_key(key);
         } else {
             self.on_board_key(key);
@@ -867,6 +871,10 @@ impl App {
     fn on_picker_key(&mut self, key: KeyEvent) {
         let count = self.replica.store.projects.len();
         match key.code {
+            // Only the picker shown at start-up, with no board behind it, quits.
+            KeyCode::Char('q') | KeyCode::Esc if self.replica.project().is_some() => {
+                self.picking = false
+            }
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
             KeyCode::Char('?') => self.popup = Popup::Help,
             KeyCode::Up | KeyCode::Char('k') => self.picker_row = self.picker_row.saturating_sub(1),
@@ -875,9 +883,15 @@ impl App {
             }
             KeyCode::Enter => {
                 if let Some(p) = self.projects().get(self.picker_row).map(|p| p.id.clone()) {
-                    self.lane = 0;
-                    self.row = 0;
-                    self.replica.follow(&self.handle, Some(p));
+                    self.picking = false;
+                    if self.replica.project() != Some(p.as_str()) {
+                        self.lane = 0;
+                        self.row = 0;
+                        self.filter.clear();
+                        self.sprint = None;
+                        self.highlights.clear();
+                        self.replica.follow(&self.handle, Some(p));
+                    }
                 }
             }
             _ => {}
@@ -894,8 +908,15 @@ impl App {
                 self.sprint = None;
             }
             KeyCode::Char('o') => {
-                self.replica.follow(&self.handle, None);
-                self.highlights.clear();
+                self.picking = true;
+                let current = self.replica.project().map(str::to_string);
+                if let Some(i) = self
+                    .projects()
+                    .iter()
+                    .position(|p| Some(&p.id) == current.as_ref())
+                {
+                    self.picker_row = i;
+                }
             }
             KeyCode::Left if shift => self.move_card(-1),
             KeyCode::Right if shift => self.move_card(1),

@@ -1052,3 +1052,35 @@ async fn keep_mine_resends_on_the_current_version_and_a_conflict_elsewhere_is_no
     );
     assert_eq!(app.popup, Popup::None);
 }
+
+#[tokio::test]
+async fn esc_or_q_in_the_picker_opened_with_o_goes_back_to_the_board() {
+    let mut app = app();
+    for back in [KeyCode::Esc, KeyCode::Char('q')] {
+        key(&mut app, KeyCode::Char('o'));
+        let screen = render(&app);
+        assert!(screen.contains("Projects"), "{screen}");
+        assert!(screen.contains("Esc back to the board"), "{screen}");
+        key(&mut app, back);
+        assert!(
+            !app.quit,
+            "{back:?} in the picker opened with o must not quit"
+        );
+        assert_eq!(app.replica.project(), Some(PID));
+        let screen = render(&app);
+        assert!(
+            screen.contains("Backlog 1"),
+            "the board is back at once:\n{screen}"
+        );
+    }
+    // Enter on the project already open goes back to it too.
+    key(&mut app, KeyCode::Char('o'));
+    key(&mut app, KeyCode::Enter);
+    assert!(!app.quit);
+    assert!(render(&app).contains("Backlog 1"));
+    // The picker shown at start-up, with no project, still quits.
+    let handle = sdk::spawn(SessionConfig::new("ws://127.0.0.1:1/ws", ME), |_| {});
+    let mut fresh = App::new(handle, ME.into(), "alice".into(), None);
+    key(&mut fresh, KeyCode::Esc);
+    assert!(fresh.quit);
+}

@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Constraint::Length(1),
     ])
     .areas(area);
-    match app.project() {
+    match app.project().filter(|_| !app.picking) {
         Some(project) => {
             draw_header(frame, header, app, project);
             draw_lanes(frame, body, app);
@@ -288,7 +288,11 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
 
 fn draw_picker(frame: &mut Frame, area: Rect, app: &App) {
     let projects = app.projects();
-    let block = popup_block("Projects  (↑↓ select · Enter open · q quit)");
+    let block = popup_block(if app.replica.project().is_some() {
+        "Projects  (↑↓ select · Enter open · Esc back to the board)"
+    } else {
+        "Projects  (↑↓ select · Enter open · q quit)"
+    });
     if projects.is_empty() {
         let text = if app.replica.store.cursor("").is_none() {
             "Loading projects…".to_string()
