@@ -10,6 +10,8 @@ use pm_shared::sdk::{NetEvent, SessionHandle};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::input::TextInput;
+
 /// How long a card changed by someone else stays highlighted.
 pub const HIGHLIGHT_FOR: Duration = Duration::from_secs(4);
 /// Entries kept in the activity strip.
@@ -40,15 +42,15 @@ pub enum Popup {
     Help,
     Detail {
         item_id: String,
-        comment: Option<String>,
+        comment: Option<TextInput>,
     },
     NewCard {
-        title: String,
+        title: TextInput,
         item_type: ItemType,
     },
     EditTitle {
         item_id: String,
-        title: String,
+        title: TextInput,
         /// The card's version when the edit started: saving on any later version is a conflict.
         base: i32,
         /// The title the edit started from.
@@ -64,7 +66,7 @@ pub enum Popup {
         item_id: String,
     },
     Filter {
-        text: String,
+        text: TextInput,
     },
 }
 
@@ -934,7 +936,7 @@ impl App {
             KeyCode::Down | KeyCode::Char('j') => self.row += 1,
             KeyCode::Char('n') => {
                 self.popup = Popup::NewCard {
-                    title: String::new(),
+                    title: TextInput::default(),
                     item_type: ItemType::Task,
                 }
             }
@@ -943,7 +945,7 @@ impl App {
                     let stored = self.replica.store.work_items.get(&item.id);
                     self.popup = Popup::EditTitle {
                         item_id: item.id.clone(),
-                        title: item.title.clone(),
+                        title: TextInput::new(&item.title),
                         base: stored.map_or(item.version, |w| w.version),
                         started: item.title.clone(),
                     };
@@ -968,7 +970,7 @@ impl App {
             }
             KeyCode::Char('/') => {
                 self.popup = Popup::Filter {
-                    text: self.filter.clone(),
+                    text: TextInput::new(&self.filter),
                 }
             }
             KeyCode::Char('s') => self.cycle_sprint(),
@@ -1001,14 +1003,14 @@ impl App {
             }
             Popup::Filter { mut text } => match key.code {
                 KeyCode::Enter => {
-                    self.filter = text.trim().to_string();
+                    self.filter = text.text().trim().to_string();
                     self.row = 0;
                     Popup::None
                 }
                 KeyCode::Esc => Popup::None,
                 _ => {
-                    edit(&mut text, key);
-                    self.filter = text.trim().to_string();
+                    text.on_key(key);
+                    self.filter = text.text().trim().to_string();
                     Popup::Filter { text }
                 }
             },
@@ -1021,12 +1023,12 @@ impl App {
                     title,
                     item_type: next_type(item_type),
                 },
-                KeyCode::Enter if !title.trim().is_empty() => {
-                    self.create_card(title.trim().to_string(), item_type);
+                KeyCode::Enter if !title.text().trim().is_empty() => {
+                    self.create_card(title.text().trim().to_string(), item_type);
                     Popup::None
                 }
                 _ => {
-                    edit(&mut title, key);
+                    title.on_key(key);
                     Popup::NewCard { title, item_type }
                 }
             },
@@ -1037,15 +1039,15 @@ impl App {
                 started,
             } => match key.code {
                 KeyCode::Esc => Popup::None,
-                KeyCode::Enter if !title.trim().is_empty() => {
-                    let title = title.trim().to_string();
+                KeyCode::Enter if !title.text().trim().is_empty() => {
+                    let title = title.text().trim().to_string();
                     if title != started {
                         self.write(&item_id, Write::edit(title, base, started));
                     }
                     Popup::None
                 }
                 _ => {
-                    edit(&mut title, key);
+                    title.on_key(key);
                     Popup::EditTitle {
                         item_id,
                         title,
@@ -1075,7 +1077,7 @@ impl App {
                     (KeyCode::Char('t'), Some(_)) => Popup::None,
                     (KeyCode::Char('e') | KeyCode::Esc, Some(card)) => Popup::EditTitle {
                         item_id,
-                        title: mine,
+                        title: TextInput::new(&mine),
                         base: card.version,
                         started: card.title,
                     },
@@ -1094,10 +1096,10 @@ impl App {
                     item_id,
                     comment: None,
                 },
-                KeyCode::Enter if !text.trim().is_empty() => {
+                KeyCode::Enter if !text.text().trim().is_empty() => {
                     let req = proto::CreateCommentRequest {
                         work_item_id: item_id.clone(),
-                        content: text.trim().to_string(),
+                        content: text.text().trim().to_string(),
                     };
                     self.send("Comment", Payload::CreateCommentRequest(req));
                     Popup::Detail {
@@ -1106,7 +1108,7 @@ impl App {
                     }
                 }
                 _ => {
-                    edit(&mut text, key);
+                    text.on_key(key);
                     Popup::Detail {
                         item_id,
                         comment: Some(text),
@@ -1120,7 +1122,7 @@ impl App {
                 KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Popup::None,
                 KeyCode::Char('c') => Popup::Detail {
                     item_id,
-                    comment: Some(String::new()),
+                    comment: Some(TextInput::default()),
                 },
                 KeyCode::Char('t') => {
                     self.toggle_timer(&item_id);
@@ -1335,22 +1337,6 @@ fn next_type(t: ItemType) -> ItemType {
         ItemType::Task => ItemType::Story,
         ItemType::Story => ItemType::Epic,
         ItemType::Epic => ItemType::Task,
-    }
-}
-
-/// Minimal line editing: type, backspace, ctrl-u clears.
-fn edit(text: &mut String, key: KeyEvent) {
-    match key.code {
-        KeyCode::Backspace => {
-            text.pop();
-        }
-        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => text.clear(),
-        KeyCode::Char(c)
-            if !key.modifiers.contains(KeyModifiers::CONTROL) && text.chars().count() < 500 =>
-        {
-            text.push(c)
-        }
-        _ => {}
     }
 }
 

@@ -956,7 +956,7 @@ async fn a_title_edit_carries_its_starting_version_and_a_conflict_shows_both_tex
     // e: edit again, with my text, now based on bob's version; Esc there and e again.
     key(&mut app, KeyCode::Char('e'));
     assert!(
-        matches!(&app.popup, Popup::EditTitle { title, base: 2, .. } if title == "Write release notes for 2.0"),
+        matches!(&app.popup, Popup::EditTitle { title, base: 2, .. } if title.text() == "Write release notes for 2.0"),
         "{:?}",
         app.popup
     );
@@ -1083,4 +1083,61 @@ async fn esc_or_q_in_the_picker_opened_with_o_goes_back_to_the_board() {
     let mut fresh = App::new(handle, ME.into(), "alice".into(), None);
     key(&mut fresh, KeyCode::Esc);
     assert!(fresh.quit);
+}
+
+fn ctrl_key(app: &mut App, c: char) {
+    app.update(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+    )));
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+#[tokio::test]
+async fn text_fields_edit_at_the_cursor_and_scroll_to_keep_it_visible() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // New card: type, go Home, type before it, fix a typo with ← Delete, drop a word with Ctrl-W.
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "wrold");
+    key(&mut app, KeyCode::Home);
+    type_text(&mut app, "hello ");
+    key(&mut app, KeyCode::End);
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Left);
+    }
+    key(&mut app, KeyCode::Delete);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Char('r'));
+    key(&mut app, KeyCode::End);
+    type_text(&mut app, " oops");
+    ctrl_key(&mut app, 'w');
+    key(&mut app, KeyCode::Backspace);
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    match &out[..] {
+        [(_, Payload::CreateWorkItemRequest(r))] => assert_eq!(r.title, "hello world"),
+        other => panic!("{other:?}"),
+    }
+
+    // A title longer than the box: the end, with the cursor, is visible; Home shows the start.
+    key(&mut app, KeyCode::Char('e'));
+    let long: String = (0..15).map(|i| format!("word{i:02} ")).collect();
+    type_text(&mut app, &format!(" {long}END"));
+    let screen = render(&app);
+    assert!(
+        screen.contains("word14 END▏"),
+        "the cursor's end is shown:\n{screen}"
+    );
+    assert!(!screen.contains("Write release notes word"), "{screen}");
+    insta::assert_snapshot!("long_title_scrolled_to_the_cursor", screen);
+    key(&mut app, KeyCode::Home);
+    let screen = render(&app);
+    assert!(screen.contains("Write release notes word00"), "{screen}");
+    assert!(!screen.contains("END"), "{screen}");
 }

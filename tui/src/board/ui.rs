@@ -18,6 +18,7 @@ use ratatui::widgets::{
 use ratatui::Frame;
 
 use super::app::{duration, App, Card, Link, Popup};
+use super::input::TextInput;
 
 const CARD_HEIGHT: u16 = 3;
 
@@ -46,7 +47,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Popup::None => {}
         Popup::Help => draw_help(frame, area),
         Popup::Detail { item_id, comment } => {
-            draw_detail(frame, area, app, item_id, comment.as_deref())
+            draw_detail(frame, area, app, item_id, comment.as_ref())
         }
         Popup::NewCard { title, item_type } => {
             let lane = Status::ALL[app.lane.min(Status::ALL.len() - 1)].label();
@@ -421,7 +422,13 @@ fn draw_help(frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(popup_block("Keys")), rect);
 }
 
-fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment: Option<&str>) {
+fn draw_detail(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    item_id: &str,
+    comment: Option<&TextInput>,
+) {
     let rect = centered(
         area,
         area.width.saturating_sub(6).min(90),
@@ -515,15 +522,16 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
     }
     lines.push(Line::from(""));
     lines.extend(history_lines(app, item_id));
-    let hint = match comment {
-        Some(text) => Line::from(vec![
-            Span::from("comment › ").fg(Color::Yellow),
-            Span::raw(format!("{}▏", safe(text))),
-        ]),
-        None => Line::from(" c: comment · t: timer · ↑↓: scroll · Esc: close").dim(),
-    };
     let [body, input] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)])
         .areas(popup_block("Details").inner(rect));
+    let hint = match comment {
+        Some(text) => {
+            let mut spans = vec![Span::from("comment › ").fg(Color::Yellow)];
+            spans.extend(input_spans(text, (input.width as usize).saturating_sub(10)));
+            Line::from(spans)
+        }
+        None => Line::from(" c: comment · t: timer · ↑↓: scroll · Esc: close").dim(),
+    };
     frame.render_widget(popup_block("Details"), rect);
     let scroll = app.detail_scroll.min(lines.len().saturating_sub(1) as u16);
     frame.render_widget(
@@ -744,13 +752,27 @@ fn draw_conflict(
     );
 }
 
-fn draw_input(frame: &mut Frame, area: Rect, label: &str, text: &str) {
+fn draw_input(frame: &mut Frame, area: Rect, label: &str, input: &TextInput) {
     let rect = centered(area, area.width.saturating_sub(4).min(72), 3);
     frame.render_widget(Clear, rect);
+    let cols = rect.width.saturating_sub(2) as usize;
     frame.render_widget(
-        Paragraph::new(format!("{}▏", safe(text))).block(popup_block(label)),
+        Paragraph::new(Line::from(input_spans(input, cols))).block(popup_block(label)),
         rect,
     );
+}
+
+/// A text field in `cols` columns, scrolled so the cursor shows: `▏` at the end, else the
+/// character under it reversed.
+fn input_spans(input: &TextInput, cols: usize) -> Vec<Span<'static>> {
+    let view = input.view(cols);
+    let mut spans = vec![Span::raw(safe(&view.before))];
+    match view.at {
+        Some(c) => spans.push(Span::from(safe(&c.to_string())).reversed()),
+        None => spans.push(Span::raw("▏")),
+    }
+    spans.push(Span::raw(safe(&view.after)));
+    spans
 }
 
 fn popup_block(title: &str) -> Block<'_> {
