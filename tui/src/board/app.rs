@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use pm_shared::domain::limits::{COMMENT_MAX, TITLE_MAX};
 use pm_shared::domain::{display_key, ItemType, Priority, Status};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use pm_shared::replica::Replica;
@@ -23,6 +24,8 @@ const HISTORY_ENTRIES: i32 = 20;
 #[derive(Debug)]
 pub enum AppEvent {
     Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste): one edit, never replayed as keys.
+    Paste(String),
     Net(NetEvent),
     Tick,
     Resize,
@@ -126,6 +129,8 @@ pub struct App {
     write_ids: HashMap<String, String>,
     /// Each card with writes of mine pending, as it will be once they land (shown at once).
     intended: HashMap<String, proto::WorkItem>,
+    /// Card creations in flight: message_id → the title and type, to give them back on failure.
+    creates: HashMap<String, (String, ItemType)>,
     /// Tests only: requests are recorded here (with made-up message ids) instead of sent.
     pub outbox: Option<Vec<(String, Payload)>>,
     /// Popups to show once the current one closes (an edit conflict while typing).
@@ -272,6 +277,7 @@ impl App {
             write_ids: HashMap::new(),
             intended: HashMap::new(),
             outbox: None,
+            creates: HashMap::new(),
             waiting_popups: VecDeque::new(),
             asked_for_users: Default::default(),
             now: Instant::now(),
@@ -366,6 +372,7 @@ impl App {
         match event {
             AppEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             AppEvent::Key(_) | AppEvent::Resize => {}
+            AppEvent::Paste(text) => self.on_paste(&text),
             AppEvent::Net(net) => self.on_net(net),
             AppEvent::Tick => {
                 self.now = Instant::now();
@@ -411,6 +418,7 @@ impl App {
             NetEvent::Disconnected { reason, .. } => {
                 // Requests in flight died with the connection.
                 self.pending.clear();
+                self.creates.clear();
                 self.write_ids.clear();
                 let lost: usize = self
                     .writes
@@ -437,10 +445,17 @@ impl App {
                 if let Some(item_id) = self.write_ids.remove(&msg.message_id) {
                     self.on_write_answer(&item_id, msg);
                 }
+                let create = self.creates.remove(&msg.message_id);
                 if let Some(what) = self.pending.remove(&msg.message_id) {
                     match &msg.payload {
                         Some(Payload::Error(e)) => {
-                            self.say(format!("{what} failed: {}", e.message))
+                            self.say(format!("{what} failed: {}", e.message));
+                            if let Some((title, item_type)) = create {
+                                self.show(Popup::NewCard {
+                                    title: TextInput::with_max(&title, TITLE_MAX),
+                                    item_type,
+                                });
+                            }
                         }
                         Some(Payload::WorkItemCreated(e)) => {
                             self.focus = e.work_item.as_ref().map(|w| w.id.clone())
@@ -793,6 +808,19 @@ impl App {
                 }
                 self.writes.remove(item_id);
                 self.say(format!("{} failed: {}", done.what, e.message));
+                // A refused title edit opens again with the text, never lost.
+                if let (Some(mine), Some(card)) = (
+                    done.req.title.filter(|_| done.started_title.is_some()),
+                    self.replica.store.work_items.get(item_id),
+                ) {
+                    let popup = Popup::EditTitle {
+                        item_id: item_id.to_string(),
+                        title: TextInput::with_max(&mine, TITLE_MAX),
+                        base: card.version,
+                        started: card.title.clone(),
+                    };
+                    self.show(popup);
+                }
             }
             Some(Payload::WorkItemUpdated(e)) => {
                 let version = e.work_item.as_ref().map(|w| w.version);
@@ -936,7 +964,7 @@ impl App {
             KeyCode::Down | KeyCode::Char('j') => self.row += 1,
             KeyCode::Char('n') => {
                 self.popup = Popup::NewCard {
-                    title: TextInput::default(),
+                    title: TextInput::with_max("", TITLE_MAX),
                     item_type: ItemType::Task,
                 }
             }
@@ -945,7 +973,7 @@ impl App {
                     let stored = self.replica.store.work_items.get(&item.id);
                     self.popup = Popup::EditTitle {
                         item_id: item.id.clone(),
-                        title: TextInput::new(&item.title),
+                        title: TextInput::with_max(&item.title, TITLE_MAX),
                         base: stored.map_or(item.version, |w| w.version),
                         started: item.title.clone(),
                     };
@@ -1023,6 +1051,10 @@ impl App {
                     title,
                     item_type: next_type(item_type),
                 },
+                KeyCode::Enter if title.too_long() => {
+                    self.say_too_long("Title", &title);
+                    Popup::NewCard { title, item_type }
+                }
                 KeyCode::Enter if !title.text().trim().is_empty() => {
                     self.create_card(title.text().trim().to_string(), item_type);
                     Popup::None
@@ -1039,6 +1071,15 @@ impl App {
                 started,
             } => match key.code {
                 KeyCode::Esc => Popup::None,
+                KeyCode::Enter if title.too_long() => {
+                    self.say_too_long("Title", &title);
+                    Popup::EditTitle {
+                        item_id,
+                        title,
+                        base,
+                        started,
+                    }
+                }
                 KeyCode::Enter if !title.text().trim().is_empty() => {
                     let title = title.text().trim().to_string();
                     if title != started {
@@ -1077,7 +1118,7 @@ impl App {
                     (KeyCode::Char('t'), Some(_)) => Popup::None,
                     (KeyCode::Char('e') | KeyCode::Esc, Some(card)) => Popup::EditTitle {
                         item_id,
-                        title: TextInput::new(&mine),
+                        title: TextInput::with_max(&mine, TITLE_MAX),
                         base: card.version,
                         started: card.title,
                     },
@@ -1096,6 +1137,13 @@ impl App {
                     item_id,
                     comment: None,
                 },
+                KeyCode::Enter if text.too_long() => {
+                    self.say_too_long("Comment", &text);
+                    Popup::Detail {
+                        item_id,
+                        comment: Some(text),
+                    }
+                }
                 KeyCode::Enter if !text.text().trim().is_empty() => {
                     let req = proto::CreateCommentRequest {
                         work_item_id: item_id.clone(),
@@ -1122,7 +1170,7 @@ impl App {
                 KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Popup::None,
                 KeyCode::Char('c') => Popup::Detail {
                     item_id,
-                    comment: Some(TextInput::default()),
+                    comment: Some(TextInput::with_max("", COMMENT_MAX)),
                 },
                 KeyCode::Char('t') => {
                     self.toggle_timer(&item_id);
@@ -1154,6 +1202,33 @@ impl App {
         };
     }
 
+    /// Pasted text goes into the focused field as one edit; with no field open it is dropped
+    /// (never replayed as board commands).
+    fn on_paste(&mut self, text: &str) {
+        match &mut self.popup {
+            Popup::NewCard { title: input, .. }
+            | Popup::EditTitle { title: input, .. }
+            | Popup::Detail {
+                comment: Some(input),
+                ..
+            } => input.insert(text),
+            Popup::Filter { text: input } => {
+                input.insert(text);
+                self.filter = input.text().trim().to_string();
+            }
+            _ => self.say("Paste ignored: no text field is open".into()),
+        }
+    }
+
+    fn say_too_long(&mut self, what: &str, input: &TextInput) {
+        let max = input.max().unwrap_or(0);
+        self.say(format!(
+            "{what} is {} characters, {} over the limit of {max}: shorten it to save",
+            input.count(),
+            input.count().saturating_sub(max)
+        ));
+    }
+
     fn create_card(&mut self, title: String, item_type: ItemType) {
         let Some(project) = self.replica.project().map(str::to_string) else {
             return;
@@ -1161,13 +1236,17 @@ impl App {
         let status = Status::ALL[self.lane.min(Status::ALL.len() - 1)];
         let req = proto::CreateWorkItemRequest {
             item_type: item_type.to_proto() as i32,
-            title,
+            title: title.clone(),
             project_id: project,
             status: Some(status.to_string()),
             ..Default::default()
         };
-        // The response selects the new card (see on_net).
-        self.send("Create", Payload::CreateWorkItemRequest(req));
+        // The response selects the new card (see on_net); a refusal opens the dialog again
+        // with the text.
+        if let Some(id) = self.transmit("Create", Payload::CreateWorkItemRequest(req)) {
+            self.pending.insert(id.clone(), "Create".into());
+            self.creates.insert(id, (title, item_type));
+        }
     }
 
     fn update_selected(

@@ -10,6 +10,9 @@ pub struct TextInput {
     text: String,
     /// Byte offset of the cursor, always on a char boundary.
     cursor: usize,
+    /// The longest text (in characters, after trimming) that may be submitted. Longer text is
+    /// kept (and flagged) rather than cut, so nothing typed or pasted is lost.
+    max: Option<usize>,
 }
 
 /// What of a field fits in its box: the text before the cursor, the character under the cursor
@@ -34,6 +37,14 @@ impl TextInput {
         input
     }
 
+    /// The same, flagging text longer than `max` characters.
+    pub fn with_max(text: &str, max: usize) -> Self {
+        TextInput {
+            max: Some(max),
+            ..TextInput::new(text)
+        }
+    }
+
     pub fn text(&self) -> &str {
         &self.text
     }
@@ -42,6 +53,20 @@ impl TextInput {
     #[cfg(test)]
     pub fn cursor(&self) -> usize {
         self.text[..self.cursor].chars().count()
+    }
+
+    pub fn max(&self) -> Option<usize> {
+        self.max
+    }
+
+    /// Characters that count against the limit (the text is trimmed when submitted).
+    pub fn count(&self) -> usize {
+        self.text.trim().chars().count()
+    }
+
+    /// True when the text is longer than the field allows.
+    pub fn too_long(&self) -> bool {
+        self.max.is_some_and(|m| self.count() > m)
     }
 
     /// Inserts text at the cursor as one edit: line breaks and tabs become spaces (the field is
@@ -270,5 +295,17 @@ mod tests {
         assert_eq!(v.before, text[41..50]);
         assert_eq!(v.at, text[50..].chars().next());
         assert_eq!(v.after, "");
+    }
+
+    #[test]
+    fn the_limit_counts_trimmed_characters_and_keeps_the_excess() {
+        let mut input = TextInput::with_max("", 5);
+        input.insert("  abcde  ");
+        assert_eq!(input.count(), 5);
+        assert!(!input.too_long());
+        input.insert("é");
+        assert!(input.too_long());
+        assert_eq!(input.text(), "  abcde  é", "nothing is cut");
+        assert_eq!(input.max(), Some(5));
     }
 }

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use pm_shared::rest_client::{discover, resolve_user_id, ServerSource};
 use pm_shared::sdk::{self, SessionConfig};
-use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
+use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 
 use crate::cli::GlobalArgs;
@@ -134,6 +135,8 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
             Ok(true) => {
                 let sent = match event::read() {
                     Ok(Event::Key(k)) => keys.send(AppEvent::Key(k)),
+                    // Bracketed paste: the whole paste as one event, however large.
+                    Ok(Event::Paste(text)) => keys.send(AppEvent::Paste(text)),
                     Ok(Event::Resize(..)) => keys.send(AppEvent::Resize),
                     Ok(_) => Ok(()),
                     Err(_) => break,
@@ -167,6 +170,15 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     // ratatui::init enters raw mode and the alternate screen and installs a panic hook that
     // restores the terminal, so a crash never leaves it in raw mode.
     let mut terminal = ratatui::try_init()?;
+    // Bracketed paste: a paste arrives as one event instead of thousands of keys (which would
+    // be read as commands once a dialog closed). Turned off again on exit and on a panic (this
+    // hook runs before ratatui's, which restores the rest of the terminal).
+    let _ = execute!(std::io::stdout(), EnableBracketedPaste);
+    let restore_terminal = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableBracketedPaste);
+        restore_terminal(info);
+    }));
     let mut app = App::new(handle.clone(), user_id, name, project);
     let result = async {
         terminal.draw(|f| ui::draw(f, &app))?;
@@ -184,6 +196,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         anyhow::Ok(())
     }
     .await;
+    let _ = execute!(std::io::stdout(), DisableBracketedPaste);
     ratatui::restore();
     handle.close();
     result

@@ -1141,3 +1141,82 @@ async fn text_fields_edit_at_the_cursor_and_scroll_to_keep_it_visible() {
     assert!(screen.contains("Write release notes word00"), "{screen}");
     assert!(!screen.contains("END"), "{screen}");
 }
+
+#[tokio::test]
+async fn typing_past_the_title_limit_is_flagged_and_enter_keeps_the_dialog_and_the_text() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, &"x".repeat(187));
+    assert!(render(&app).contains("187/200"), "{}", render(&app));
+    type_text(&mut app, &format!(" {}", "y".repeat(62)));
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&app.popup, Popup::NewCard { title, .. } if title.text().len() == 250),
+        "the dialog stays open with every character: {:?}",
+        app.popup
+    );
+    assert!(sent(&mut app).is_empty(), "nothing is sent");
+    let screen = render(&app);
+    assert!(screen.contains("250/200: 50 too many"), "{screen}");
+    // Cutting it down (Ctrl-W takes the y's) makes it savable.
+    ctrl_key(&mut app, 'w');
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.popup, Popup::None);
+    assert_eq!(sent(&mut app).len(), 1);
+}
+
+#[tokio::test]
+async fn a_large_paste_is_one_edit_of_one_line_and_a_refused_create_gives_the_text_back() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // Pasted on the board itself: ignored, never read as commands (d, q…).
+    app.update(AppEvent::Paste("dqqq\n".into()));
+    assert!(!app.quit);
+    assert_eq!(app.popup, Popup::None);
+    assert!(sent(&mut app).is_empty());
+
+    key(&mut app, KeyCode::Char('n'));
+    let paste = "lorem ipsum\n".repeat(417); // 5,004 characters, 417 line breaks
+    app.update(AppEvent::Paste(paste));
+    let Popup::NewCard { title, .. } = &app.popup else {
+        panic!("the dialog stays open: {:?}", app.popup)
+    };
+    assert!(!title.text().contains('\n'));
+    assert_eq!(title.text().chars().count(), 5004);
+    let screen = render(&app);
+    assert!(screen.contains("5003/200: 4803 too many"), "{screen}");
+    insta::assert_snapshot!("a_paste_over_the_limit", screen);
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.popup, Popup::NewCard { .. }));
+    assert!(sent(&mut app).is_empty());
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|(n, _)| n.contains("over the limit of 200")));
+
+    // Cleared and pasted again: a line break becomes a space.
+    ctrl_key(&mut app, 'u');
+    app.update(AppEvent::Paste("Short\ntitle".into()));
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    match &out[..] {
+        [(_, Payload::CreateWorkItemRequest(r))] => assert_eq!(r.title, "Short title"),
+        other => panic!("{other:?}"),
+    }
+    // The server refuses it: the dialog opens again with the text.
+    respond(
+        &mut app,
+        &out[0].0,
+        Payload::Error(proto::Error {
+            code: "VALIDATION_ERROR".into(),
+            message: "title: too long".into(),
+            field: Some("title".into()),
+        }),
+    );
+    assert!(
+        matches!(&app.popup, Popup::NewCard { title, .. } if title.text() == "Short title"),
+        "{:?}",
+        app.popup
+    );
+}

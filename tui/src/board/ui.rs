@@ -527,7 +527,12 @@ fn draw_detail(
     let hint = match comment {
         Some(text) => {
             let mut spans = vec![Span::from("comment › ").fg(Color::Yellow)];
-            spans.extend(input_spans(text, (input.width as usize).saturating_sub(10)));
+            let count = count_span(text, text.max().unwrap_or(0) * 9 / 10);
+            let room = (input.width as usize)
+                .saturating_sub(10)
+                .saturating_sub(count.as_ref().map_or(0, Span::width));
+            spans.extend(input_spans(text, room));
+            spans.extend(count);
             Line::from(spans)
         }
         None => Line::from(" c: comment · t: timer · ↑↓: scroll · Esc: close").dim(),
@@ -756,10 +761,34 @@ fn draw_input(frame: &mut Frame, area: Rect, label: &str, input: &TextInput) {
     let rect = centered(area, area.width.saturating_sub(4).min(72), 3);
     frame.render_widget(Clear, rect);
     let cols = rect.width.saturating_sub(2) as usize;
+    let mut block = popup_block(label);
+    if let Some(count) = count_span(input, 0) {
+        block = block.title_bottom(Line::from(count).right_aligned());
+        if input.too_long() {
+            block = block.border_style(Color::Red);
+        }
+    }
     frame.render_widget(
-        Paragraph::new(Line::from(input_spans(input, cols))).block(popup_block(label)),
+        Paragraph::new(Line::from(input_spans(input, cols))).block(block),
         rect,
     );
+}
+
+/// ` 187/200 ` for a field with a limit once it holds `from` characters or more: red, with
+/// what to do, when over it.
+fn count_span(input: &TextInput, from: usize) -> Option<Span<'static>> {
+    let max = input.max()?;
+    let count = input.count();
+    if count < from {
+        return None;
+    }
+    Some(if count > max {
+        Span::from(format!(" {count}/{max}: {} too many ", count - max))
+            .fg(Color::Red)
+            .bold()
+    } else {
+        Span::from(format!(" {count}/{max} ")).dim()
+    })
 }
 
 /// A text field in `cols` columns, scrolled so the cursor shows: `▏` at the end, else the
