@@ -129,8 +129,9 @@ pub struct App {
     write_ids: HashMap<String, String>,
     /// Each card with writes of mine pending, as it will be once they land (shown at once).
     intended: HashMap<String, proto::WorkItem>,
-    /// Card creations in flight: message_id → the title and type, to give them back on failure.
-    creates: HashMap<String, (String, ItemType)>,
+    /// Card creations in flight: message_id → the title and type (to give them back on
+    /// failure) and the sprint the board was filtered by (the card is put in it once created).
+    creates: HashMap<String, (String, ItemType, Option<String>)>,
     /// Tests only: requests are recorded here (with made-up message ids) instead of sent.
     pub outbox: Option<Vec<(String, Payload)>>,
     /// Popups to show once the current one closes (an edit conflict while typing).
@@ -450,7 +451,7 @@ impl App {
                     match &msg.payload {
                         Some(Payload::Error(e)) => {
                             self.say(format!("{what} failed: {}", e.message));
-                            if let Some((title, item_type)) = create {
+                            if let Some((title, item_type, _)) = create {
                                 self.show(Popup::NewCard {
                                     title: TextInput::with_max(&title, TITLE_MAX),
                                     item_type,
@@ -458,7 +459,23 @@ impl App {
                             }
                         }
                         Some(Payload::WorkItemCreated(e)) => {
-                            self.focus = e.work_item.as_ref().map(|w| w.id.clone())
+                            self.focus = e.work_item.as_ref().map(|w| w.id.clone());
+                            // Created under a sprint filter: into that sprint, so it stays in
+                            // view (creation cannot name a sprint).
+                            if let (Some((_, _, Some(sprint))), Some(w)) = (create, &e.work_item) {
+                                if w.sprint_id.as_ref() != Some(&sprint) {
+                                    let write = Write {
+                                        what: "Put in sprint".into(),
+                                        req: proto::UpdateWorkItemRequest {
+                                            sprint_id: Some(sprint),
+                                            ..Default::default()
+                                        },
+                                        base: Some(w.version),
+                                        started_title: None,
+                                    };
+                                    self.write(&w.id, write);
+                                }
+                            }
                         }
                         _ => {}
                     }
@@ -1245,7 +1262,8 @@ impl App {
         // with the text.
         if let Some(id) = self.transmit("Create", Payload::CreateWorkItemRequest(req)) {
             self.pending.insert(id.clone(), "Create".into());
-            self.creates.insert(id, (title, item_type));
+            self.creates
+                .insert(id, (title, item_type, self.sprint.clone()));
         }
     }
 

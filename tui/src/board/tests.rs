@@ -1220,3 +1220,60 @@ async fn a_large_paste_is_one_edit_of_one_line_and_a_refused_create_gives_the_te
         app.popup
     );
 }
+
+#[tokio::test]
+async fn a_card_created_under_a_sprint_filter_goes_into_that_sprint_and_stays_in_view() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    event(
+        &mut app,
+        1,
+        Payload::SprintCreated(proto::SprintCreated {
+            sprint: Some(proto::Sprint {
+                id: "s1".into(),
+                project_id: PID.into(),
+                name: "Sprint 1".into(),
+                version: 1,
+                ..Default::default()
+            }),
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.sprint.as_deref(), Some("s1"));
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Sprint work");
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let [(create_id, Payload::CreateWorkItemRequest(_))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    // The server creates it (no sprint: creation cannot name one), event then response.
+    let created = proto::WorkItem {
+        sprint_id: None,
+        ..item(7, "task", "Sprint work", "backlog", "medium", None, None)
+    };
+    let payload = Payload::WorkItemCreated(proto::WorkItemCreated {
+        work_item: Some(created),
+        user_id: ME.into(),
+    });
+    event(&mut app, 2, payload.clone());
+    respond(&mut app, create_id, payload);
+    // It shows at once (where it is going), selected, and the board puts it in the sprint.
+    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+    let out = sent(&mut app);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.sprint_id.as_deref(), req.expected_version),
+        (Some("s1"), 1)
+    );
+    accept(&mut app, 3, &out[0].0, &req);
+    assert_eq!(
+        app.replica.store.work_items[&id(7)].sprint_id.as_deref(),
+        Some("s1")
+    );
+    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+    assert!(render(&app).contains("PM-7"), "{}", render(&app));
+    assert_eq!(app.notice, None);
+}
