@@ -115,6 +115,8 @@ pub struct App {
     pub filter: String,
     pub sprint: Option<String>,
     pub link: Link,
+    /// The server's address as given (shown while it cannot be reached).
+    pub server_url: String,
     pub last_event: Option<Instant>,
     pub highlights: HashMap<String, (Instant, String)>,
     /// Latest first: (who, what). Names are looked up when drawn, so they fill in late.
@@ -269,6 +271,7 @@ impl App {
             filter: String::new(),
             sprint: None,
             link: Link::Connecting,
+            server_url: String::new(),
             last_event: None,
             highlights: HashMap::new(),
             activity: VecDeque::new(),
@@ -906,6 +909,15 @@ impl App {
             self.quit = true;
             return;
         }
+        if key.code == KeyCode::Char('r')
+            && self.popup == Popup::None
+            && self.link != Link::Connected
+        {
+            // Retry now instead of waiting out the backoff.
+            self.handle.reconnect();
+            self.link = Link::Connecting;
+            return;
+        }
         if self.popup != Popup::None {
             self.on_popup_key(key);
         } else if self.replica.project().is_none() || self.picking {
@@ -1444,6 +1456,25 @@ fn first_line(s: &str, max: usize) -> String {
     } else {
         line.to_string()
     }
+}
+
+/// Why a connection failed, for people: "connect failed: IO error: Connection refused (os
+/// error 111)" becomes "Connection refused".
+pub fn short_reason(reason: &str) -> String {
+    let mut r = reason.trim();
+    for prefix in [
+        "connect failed: ",
+        "IO error: ",
+        "io error: ",
+        "connection error: ",
+    ] {
+        r = r.strip_prefix(prefix).unwrap_or(r);
+    }
+    let r = match r.rfind(" (os error ") {
+        Some(i) if r.ends_with(')') => &r[..i],
+        _ => r,
+    };
+    r.to_string()
 }
 
 /// A duration for people: `45s`, `12m`, `1h05m`.

@@ -113,7 +113,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
-    let mut config = SessionConfig::new(url, user_id.clone());
+    let mut config = SessionConfig::new(url.clone(), user_id.clone());
     config.name = Some(name.clone());
     config.token = token;
     if !explicit {
@@ -180,6 +180,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         restore_terminal(info);
     }));
     let mut app = App::new(handle.clone(), user_id, name, project);
+    app.server_url = url;
     let result = async {
         terminal.draw(|f| ui::draw(f, &app))?;
         while let Some(event) = rx.recv().await {

@@ -1277,3 +1277,40 @@ async fn a_card_created_under_a_sprint_filter_goes_into_that_sprint_and_stays_in
     assert!(render(&app).contains("PM-7"), "{}", render(&app));
     assert_eq!(app.notice, None);
 }
+
+#[tokio::test]
+async fn an_unreachable_server_is_named_with_the_reason_and_r_retries_at_once() {
+    let handle = sdk::spawn(SessionConfig::new("ws://127.0.0.1:1/ws", ME), |_| {});
+    let mut app = App::new(handle, ME.into(), "alice".into(), None);
+    app.server_url = "http://127.0.0.1:1".into();
+    let refused = "connect failed: IO error: Connection refused (os error 111)";
+    app.update(AppEvent::Net(NetEvent::Disconnected {
+        reason: refused.into(),
+        retry_in: Duration::from_secs(10),
+    }));
+    app.update(AppEvent::Net(NetEvent::Connecting { attempt: 7 }));
+    app.update(AppEvent::Net(NetEvent::Disconnected {
+        reason: refused.into(),
+        retry_in: Duration::from_secs(10),
+    }));
+    let screen = render(&app);
+    let status = screen.lines().last().unwrap_or_default().to_string();
+    for expected in [
+        "reconnecting (try 7)",
+        "127.0.0.1:1: Connection refused",
+        "r: retry now",
+    ] {
+        assert!(status.contains(expected), "{expected}:\n{screen}");
+    }
+    assert!(
+        screen.contains("Cannot reach the server at http://127.0.0.1:1: Connection refused"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+    key(&mut app, KeyCode::Char('r'));
+    assert_eq!(app.link, Link::Connecting, "r starts a new attempt now");
+    assert!(!app.quit);
+    // r is in the help.
+    key(&mut app, KeyCode::Char('?'));
+    assert!(render(&app).contains("reconnect now"), "{}", render(&app));
+}

@@ -17,7 +17,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use super::app::{duration, App, Card, Link, Popup};
+use super::app::{duration, short_reason, App, Card, Link, Popup};
 use super::input::TextInput;
 
 const CARD_HEIGHT: u16 = 3;
@@ -295,7 +295,13 @@ fn draw_picker(frame: &mut Frame, area: Rect, app: &App) {
         "Projects  (↑↓ select · Enter open · q quit)"
     });
     if projects.is_empty() {
-        let text = if app.replica.store.cursor("").is_none() {
+        let text = if let Link::Reconnecting { attempt, reason } = &app.link {
+            format!(
+                "Cannot reach the server at {}: {}. Trying again (try {attempt}); r: retry now.",
+                safe(&app.server_url),
+                safe(&short_reason(reason))
+            )
+        } else if app.replica.store.cursor("").is_none() {
             "Loading projects…".to_string()
         } else {
             "No projects yet. Create one with: pm project create --title \"My project\" --key MP"
@@ -366,13 +372,30 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
         Span::from(format!(" {} ", app.my_name)).bold().reversed(),
         Span::raw(" "),
         Span::from(link).fg(color),
-        Span::from(format!(" · {last}")).dim(),
     ];
+    if let Link::Reconnecting { reason, .. } = &app.link {
+        // Where to and why not, and what to do about it.
+        let why = safe(&short_reason(reason));
+        spans.push(Span::from(match server(app) {
+            url if url.is_empty() => format!(" · {why}"),
+            url => format!(" · {}: {why}", safe(&url)),
+        }));
+        spans.push(Span::from(" · r: retry now").fg(Color::Cyan));
+    } else {
+        spans.push(Span::from(format!(" · {last}")).dim());
+    }
     match &app.notice {
         Some((text, _)) => spans.push(Span::from(format!(" · {text}")).fg(Color::Red)),
         None => spans.push(Span::from(" · ? help · q quit").dim()),
     }
     frame.render_widget(Line::from(spans), area);
+}
+
+/// The server's address without the scheme, e.g. `127.0.0.1:1`.
+fn server(app: &App) -> String {
+    let url = app.server_url.as_str();
+    let url = url.split_once("://").map_or(url, |(_, rest)| rest);
+    url.trim_end_matches('/').to_string()
 }
 
 fn ago(secs: u64) -> String {
@@ -398,6 +421,7 @@ const HELP: &[(&str, &str)] = &[
     ("s", "cycle sprint filter"),
     ("/", "filter by text · Esc clears filters"),
     ("o", "other project"),
+    ("r", "reconnect now (while disconnected)"),
     ("?", "this help"),
     ("q", "quit"),
     ("⛔", "blocked by a card that is not done"),
