@@ -361,6 +361,11 @@ impl App {
         self.card(&id)
     }
 
+    /// True while requests of mine (writes, creates…) wait for their answers.
+    pub fn busy(&self) -> bool {
+        !self.writes.is_empty() || !self.pending.is_empty()
+    }
+
     /// A card as the board shows it: with my pending writes applied.
     pub fn card(&self, id: &str) -> Option<&proto::WorkItem> {
         self.intended
@@ -1430,7 +1435,7 @@ impl App {
                 .get(&id)
                 .and_then(|w| Status::parse(&w.status))
                 .and_then(|s| Status::ALL.iter().position(|x| *x == s));
-            if landed == Some(l) && self.pending.is_empty() && self.writes.is_empty() {
+            if landed == Some(l) && !self.busy() {
                 self.focus = None;
             }
         }

@@ -1314,3 +1314,114 @@ async fn an_unreachable_server_is_named_with_the_reason_and_r_retries_at_once() 
     key(&mut app, KeyCode::Char('?'));
     assert!(render(&app).contains("reconnect now"), "{}", render(&app));
 }
+
+/// Two boards against a real server: quick presses of one user never conflict with each other,
+/// and two users renaming the same card end in a conflict popup instead of a lost title.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_presses_and_concurrent_edits_against_a_real_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = pm_server::AppState::open(pm_server::Config::for_data_dir(dir.path()))
+        .await
+        .expect("server state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pm_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let rest = pm_shared::rest_client::RestClient::new(&url, ME).expect("client");
+    rest.create_project(&serde_json::json!({"title": "Races", "key": "RC"}))
+        .await
+        .expect("project");
+    rest.create_work_item(
+        &serde_json::json!({"project_id": "RC", "item_type": "task", "title": "Race me"}),
+    )
+    .await
+    .expect("item");
+
+    let board = |user: &'static str, name: &str| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = sdk::spawn(SessionConfig::new(url.clone(), user), move |e| {
+            let _ = tx.send(e);
+        });
+        let app = App::new(handle.clone(), user.into(), name.into(), Some("RC".into()));
+        (app, rx, handle)
+    };
+    let (mut alice, mut alice_rx, alice_handle) = board(ME, "alice");
+    let (mut bob, mut bob_rx, bob_handle) = board(BOB, "bob");
+    pump(&mut alice, &mut alice_rx, "alice's board", &|a| {
+        a.selected().is_some()
+    })
+    .await;
+    pump(&mut bob, &mut bob_rx, "bob's board", &|a| {
+        a.selected().is_some()
+    })
+    .await;
+
+    // p p p and L L L, all before any answer.
+    for _ in 0..3 {
+        key(&mut alice, KeyCode::Char('p'));
+    }
+    for _ in 0..3 {
+        key(&mut alice, KeyCode::Char('L'));
+    }
+    assert_eq!(
+        alice
+            .selected()
+            .map(|w| (w.priority.clone(), w.status.clone())),
+        Some(("low".into(), "review".into())),
+        "shown at once"
+    );
+    pump(&mut alice, &mut alice_rx, "alice's writes", &|a| !a.busy()).await;
+    let card = alice.selected().cloned().expect("card");
+    assert_eq!(
+        (card.priority.as_str(), card.status.as_str()),
+        ("low", "review")
+    );
+    assert_eq!(alice.notice, None, "no false conflict");
+
+    // Both edit the title; alice saves first, then bob.
+    pump(&mut bob, &mut bob_rx, "bob sees it", &|b| {
+        b.replica.store.work_items[&card.id].version == card.version
+    })
+    .await;
+    bob.lane = 3;
+    bob.update(AppEvent::Tick);
+    key(&mut alice, KeyCode::Char('e'));
+    key(&mut bob, KeyCode::Char('e'));
+    type_text(&mut alice, " (alice)");
+    type_text(&mut bob, " (bob)");
+    key(&mut alice, KeyCode::Enter);
+    pump(&mut alice, &mut alice_rx, "alice's edit", &|a| !a.busy()).await;
+    pump(&mut bob, &mut bob_rx, "alice's edit at bob's", &|b| {
+        b.replica.store.work_items[&card.id].title == "Race me (alice)"
+    })
+    .await;
+    key(&mut bob, KeyCode::Enter);
+    pump(&mut bob, &mut bob_rx, "bob's conflict", &|b| {
+        matches!(b.popup, Popup::Conflict { .. })
+    })
+    .await;
+    assert_eq!(
+        bob.popup,
+        Popup::Conflict {
+            item_id: card.id.clone(),
+            mine: "Race me (bob)".into(),
+            theirs: "Race me (alice)".into(),
+        }
+    );
+    // Keep mine: saved on the current version.
+    key(&mut bob, KeyCode::Char('m'));
+    pump(&mut bob, &mut bob_rx, "bob's title", &|b| {
+        !b.busy() && b.replica.store.work_items[&card.id].title == "Race me (bob)"
+    })
+    .await;
+    assert_eq!(bob.notice, None);
+
+    alice_handle.close();
+    bob_handle.close();
+    let _ = stop.send(());
+    let _ = server.await;
+}
