@@ -162,6 +162,31 @@ struct Write {
     base: Option<i32>,
     /// For a title edit: the title it started from (a conflict on other fields is none).
     started_title: Option<String>,
+    /// The card as the board knew it when the write was sent: on a conflict, when none of the
+    /// fields it writes changed since, the write goes again on the current version.
+    sent_from: Option<proto::WorkItem>,
+    /// Conflicts already met and got over that way.
+    retries: u8,
+}
+
+/// How often a write goes again on the current version after conflicts that did not touch its
+/// fields (someone else keeps changing the card), before the user is told.
+const RETRIES: u8 = 3;
+
+/// True when `a` and `b` agree on every field `req` sets.
+fn same_fields(
+    a: &proto::WorkItem,
+    b: &proto::WorkItem,
+    req: &proto::UpdateWorkItemRequest,
+) -> bool {
+    (req.title.is_none() || a.title == b.title)
+        && (req.description.is_none() || a.description == b.description)
+        && (req.status.is_none() || a.status == b.status)
+        && (req.assignee_id.is_none() || a.assignee_id == b.assignee_id)
+        && (req.sprint_id.is_none() || a.sprint_id == b.sprint_id)
+        && (req.position.is_none() || a.position == b.position)
+        && (req.priority.is_none() || a.priority == b.priority)
+        && (req.story_points.is_none() || a.story_points == b.story_points)
 }
 
 impl Write {
@@ -172,6 +197,16 @@ impl Write {
             req,
             base: None,
             started_title: None,
+            sent_from: None,
+            retries: 0,
+        }
+    }
+
+    /// A change that must be applied on version `base` (it was decided on that version).
+    fn on_version(what: &str, req: proto::UpdateWorkItemRequest, base: i32) -> Self {
+        Write {
+            base: Some(base),
+            ..Write::change(what, req)
         }
     }
 
@@ -185,6 +220,8 @@ impl Write {
             },
             base: Some(base),
             started_title: Some(started),
+            sent_from: None,
+            retries: 0,
         }
     }
 }
@@ -472,15 +509,11 @@ impl App {
                             // view (creation cannot name a sprint).
                             if let (Some((_, _, Some(sprint))), Some(w)) = (create, &e.work_item) {
                                 if w.sprint_id.as_ref() != Some(&sprint) {
-                                    let write = Write {
-                                        what: "Put in sprint".into(),
-                                        req: proto::UpdateWorkItemRequest {
-                                            sprint_id: Some(sprint),
-                                            ..Default::default()
-                                        },
-                                        base: Some(w.version),
-                                        started_title: None,
+                                    let req = proto::UpdateWorkItemRequest {
+                                        sprint_id: Some(sprint),
+                                        ..Default::default()
                                     };
+                                    let write = Write::on_version("Put in sprint", req, w.version);
                                     self.write(&w.id, write);
                                 }
                             }
@@ -790,13 +823,9 @@ impl App {
             }
             return;
         };
-        let current = self
-            .replica
-            .store
-            .work_items
-            .get(item_id)
-            .map(|w| w.version);
-        let Some(version) = next.base.or(answered).or(current) else {
+        let current = self.replica.store.work_items.get(item_id).cloned();
+        next.sent_from = current.clone();
+        let Some(version) = next.base.or(answered).or(current.map(|w| w.version)) else {
             // The card is gone.
             self.writes.remove(item_id);
             return;
@@ -830,6 +859,26 @@ impl App {
                 if e.code == "CONFLICT" && done.started_title.is_some() {
                     self.on_edit_conflict(item_id, done);
                     return;
+                }
+                // Someone else changed other fields of the card in between: my change still
+                // means what it meant, so it goes again on the current version.
+                let current = self.replica.store.work_items.get(item_id).cloned();
+                if let (true, Some(before), Some(now)) = (
+                    e.code == "CONFLICT" && done.base.is_none() && done.retries < RETRIES,
+                    done.sent_from.as_ref(),
+                    current,
+                ) {
+                    if same_fields(before, &now, &done.req) {
+                        let again = Write {
+                            retries: done.retries + 1,
+                            ..done
+                        };
+                        if let Some(entry) = self.writes.get_mut(item_id) {
+                            entry.queued.push_front(again);
+                        }
+                        self.send_next(item_id, Some(now.version));
+                        return;
+                    }
                 }
                 self.writes.remove(item_id);
                 self.say(format!("{} failed: {}", done.what, e.message));

@@ -1425,3 +1425,59 @@ async fn quick_presses_and_concurrent_edits_against_a_real_server() {
     let _ = stop.send(());
     let _ = server.await;
 }
+
+#[tokio::test]
+async fn a_conflict_on_fields_my_change_does_not_touch_sends_it_again_on_the_current_version() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    let conflict = Payload::Error(proto::Error {
+        code: "CONFLICT".into(),
+        message: "Conflict: resource was modified (current version: 2)".into(),
+        field: None,
+    });
+    let bob_sets = |app: &mut App, seq: u64, version: i32, f: &dyn Fn(&mut proto::WorkItem)| {
+        let mut card = app.replica.store.work_items[&id(4)].clone();
+        f(&mut card);
+        card.version = version;
+        event(
+            app,
+            seq,
+            Payload::WorkItemUpdated(proto::WorkItemUpdated {
+                work_item: Some(card),
+                changes: vec![],
+                user_id: BOB.into(),
+            }),
+        );
+    };
+    // p, and bob assigns the card to himself before my write reaches the server.
+    key(&mut app, KeyCode::Char('p'));
+    let out = sent(&mut app);
+    assert_eq!(update_req(&out[0].1).expected_version, 1);
+    bob_sets(&mut app, 1, 2, &|c| c.assignee_id = Some(BOB.into()));
+    respond(&mut app, &out[0].0, conflict.clone());
+    let out = sent(&mut app);
+    assert_eq!(out.len(), 1, "sent again: {out:?}");
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.expected_version, req.priority.as_deref()),
+        (2, Some("medium"))
+    );
+    let now = accept(&mut app, 2, &out[0].0, &req);
+    assert_eq!(now.assignee_id.as_deref(), Some(BOB), "bob's change stays");
+    assert_eq!(app.notice, None);
+
+    // p again, but bob changes the priority itself: that is a real conflict, and I am told.
+    key(&mut app, KeyCode::Char('p'));
+    let out = sent(&mut app);
+    bob_sets(&mut app, 3, 4, &|c| c.priority = "critical".into());
+    respond(&mut app, &out[0].0, conflict);
+    assert!(sent(&mut app).is_empty());
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|(n, _)| n.starts_with("Priority failed: Conflict")));
+    assert_eq!(
+        app.selected().map(|w| w.priority.clone()),
+        Some("critical".into())
+    );
+}
