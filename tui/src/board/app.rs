@@ -965,9 +965,10 @@ impl App {
         }
         if key.code == KeyCode::Char('r')
             && self.popup == Popup::None
-            && self.link != Link::Connected
+            && matches!(self.link, Link::Reconnecting { .. })
         {
-            // Retry now instead of waiting out the backoff.
+            // Retry now instead of waiting out the backoff (once per failure: the link shows
+            // "connecting" until this attempt ends).
             self.handle.reconnect();
             self.link = Link::Connecting;
             return;

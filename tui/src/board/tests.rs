@@ -1309,6 +1309,11 @@ async fn an_unreachable_server_is_named_with_the_reason_and_r_retries_at_once() 
     insta::assert_snapshot!(screen);
     key(&mut app, KeyCode::Char('r'));
     assert_eq!(app.link, Link::Connecting, "r starts a new attempt now");
+    assert!(
+        render(&app).contains("◌ connecting to 127.0.0.1:1"),
+        "{}",
+        render(&app)
+    );
     assert!(!app.quit);
     // r is in the help.
     key(&mut app, KeyCode::Char('?'));

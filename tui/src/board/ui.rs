@@ -354,6 +354,10 @@ fn draw_activity(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     let (link, color) = match &app.link {
+        Link::Connecting if !app.server_url.is_empty() => (
+            format!("◌ connecting to {}", safe(&server(app))),
+            Color::Yellow,
+        ),
         Link::Connecting => ("◌ connecting".to_string(), Color::Yellow),
         Link::Connected if app.replica.is_resyncing() => ("⟳ resyncing".to_string(), Color::Yellow),
         Link::Connected => ("● connected".to_string(), Color::Green),
