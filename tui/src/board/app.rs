@@ -117,6 +117,8 @@ pub struct App {
     pub link: Link,
     /// The server's address as given (shown while it cannot be reached).
     pub server_url: String,
+    /// The session's current connection attempt (1 after a success).
+    attempt: u32,
     pub last_event: Option<Instant>,
     pub highlights: HashMap<String, (Instant, String)>,
     /// Latest first: (who, what). Names are looked up when drawn, so they fill in late.
@@ -309,6 +311,7 @@ impl App {
             sprint: None,
             link: Link::Connecting,
             server_url: String::new(),
+            attempt: 0,
             last_event: None,
             highlights: HashMap::new(),
             activity: VecDeque::new(),
@@ -454,12 +457,12 @@ impl App {
 
     fn on_net(&mut self, event: NetEvent) {
         match &event {
-            NetEvent::Connecting { attempt } if *attempt > 1 => {
+            NetEvent::Connecting { attempt } => {
+                self.attempt = *attempt;
                 if let Link::Reconnecting { attempt: a, .. } = &mut self.link {
                     *a = *attempt;
                 }
             }
-            NetEvent::Connecting { .. } => {}
             NetEvent::Connected => self.link = Link::Connected,
             NetEvent::Disconnected { reason, .. } => {
                 // Requests in flight died with the connection.
@@ -477,10 +480,7 @@ impl App {
                         "{lost} change(s) may not have been saved: connection lost"
                     ));
                 }
-                let attempt = match &self.link {
-                    Link::Reconnecting { attempt, .. } => *attempt,
-                    _ => 1,
-                };
+                let attempt = self.attempt.max(1);
                 self.link = Link::Reconnecting {
                     attempt,
                     reason: reason.clone(),

@@ -298,7 +298,7 @@ fn draw_picker(frame: &mut Frame, area: Rect, app: &App) {
         let text = if let Link::Reconnecting { attempt, reason } = &app.link {
             format!(
                 "Cannot reach the server at {}: {}. Trying again (try {attempt}); r: retry now.",
-                safe(&app.server_url),
+                safe(app.server_url.trim_end_matches('/')),
                 safe(&short_reason(reason))
             )
         } else if app.replica.store.cursor("").is_none() {
@@ -390,6 +390,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     }
     match &app.notice {
         Some((text, _)) => spans.push(Span::from(format!(" · {text}")).fg(Color::Red)),
+        None if matches!(app.link, Link::Reconnecting { .. }) => {}
         None => spans.push(Span::from(" · ? help · q quit").dim()),
     }
     frame.render_widget(Line::from(spans), area);
