@@ -1307,9 +1307,8 @@ impl App {
     fn say_too_long(&mut self, what: &str, input: &TextInput) {
         let max = input.max().unwrap_or(0);
         self.say(format!(
-            "{what} is {} characters, {} over the limit of {max}: shorten it to save",
-            input.count(),
-            input.count().saturating_sub(max)
+            "{what} too long ({}/{max}): shorten it to save",
+            input.count()
         ));
     }
 

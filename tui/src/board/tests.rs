@@ -1193,7 +1193,7 @@ async fn a_large_paste_is_one_edit_of_one_line_and_a_refused_create_gives_the_te
     assert!(app
         .notice
         .as_ref()
-        .is_some_and(|(n, _)| n.contains("over the limit of 200")));
+        .is_some_and(|(n, _)| n.contains("Title too long (5003/200)")));
 
     // Cleared and pasted again: a line break becomes a space.
     ctrl_key(&mut app, 'u');
