@@ -7,7 +7,7 @@ use pm_shared::domain::limits::{COMMENT_MAX, TITLE_MAX};
 use pm_shared::domain::{display_key, ItemType, Priority, Status};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use pm_shared::replica::Replica;
-use pm_shared::sdk::{NetEvent, SessionHandle};
+use pm_shared::sdk::{LinkState, NetEvent, SessionHandle};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -1139,6 +1139,7 @@ impl App {
                     self.say_too_long("Title", &title);
                     Popup::NewCard { title, item_type }
                 }
+                KeyCode::Enter if self.offline() => Popup::NewCard { title, item_type },
                 KeyCode::Enter if !title.text().trim().is_empty() => {
                     self.create_card(title.text().trim().to_string(), item_type);
                     Popup::None
@@ -1155,8 +1156,10 @@ impl App {
                 started,
             } => match key.code {
                 KeyCode::Esc => Popup::None,
-                KeyCode::Enter if title.too_long() => {
-                    self.say_too_long("Title", &title);
+                KeyCode::Enter if title.too_long() || self.offline() => {
+                    if title.too_long() {
+                        self.say_too_long("Title", &title);
+                    }
                     Popup::EditTitle {
                         item_id,
                         title,
@@ -1195,6 +1198,11 @@ impl App {
                         mine,
                         theirs,
                     },
+                    (KeyCode::Char('m'), Some(_)) if self.offline() => Popup::Conflict {
+                        item_id,
+                        mine,
+                        theirs,
+                    },
                     (KeyCode::Char('m'), Some(card)) => {
                         self.write(&item_id, Write::edit(mine, card.version, card.title));
                         Popup::None
@@ -1221,8 +1229,10 @@ impl App {
                     item_id,
                     comment: None,
                 },
-                KeyCode::Enter if text.too_long() => {
-                    self.say_too_long("Comment", &text);
+                KeyCode::Enter if text.too_long() || self.offline() => {
+                    if text.too_long() {
+                        self.say_too_long("Comment", &text);
+                    }
                     Popup::Detail {
                         item_id,
                         comment: Some(text),
@@ -1302,6 +1312,15 @@ impl App {
             }
             _ => self.say("Paste ignored: no text field is open".into()),
         }
+    }
+
+    /// True (with a notice) when nothing can be sent: a dialog then stays open with its text.
+    fn offline(&mut self) -> bool {
+        if self.outbox.is_some() || self.handle.state() == LinkState::Connected {
+            return false;
+        }
+        self.say("Not connected: your text stays here; Enter again once connected".into());
+        true
     }
 
     fn say_too_long(&mut self, what: &str, input: &TextInput) {

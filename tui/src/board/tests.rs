@@ -1486,3 +1486,30 @@ async fn a_conflict_on_fields_my_change_does_not_touch_sends_it_again_on_the_cur
         Some("critical".into())
     );
 }
+
+#[tokio::test]
+async fn enter_while_offline_keeps_the_dialog_and_the_text() {
+    // The test session never connects.
+    let mut app = app();
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Offline idea");
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&app.popup, Popup::NewCard { title, .. } if title.text() == "Offline idea"),
+        "{:?}",
+        app.popup
+    );
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|(n, _)| n.starts_with("Not connected")));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('e'));
+    type_text(&mut app, "!");
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&app.popup, Popup::EditTitle { title, .. } if title.text() == "Write release notes!"),
+        "{:?}",
+        app.popup
+    );
+}
