@@ -464,7 +464,7 @@ fn draw_detail(
         area.height.saturating_sub(2),
     );
     frame.render_widget(Clear, rect);
-    let Some(item) = app.replica.store.work_items.get(item_id) else {
+    let Some(item) = app.card(item_id) else {
         frame.render_widget(
             Paragraph::new("This card was deleted.").block(popup_block("Details")),
             rect,
