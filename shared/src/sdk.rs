@@ -223,6 +223,7 @@ impl SessionHandle {
     }
 
     /// Drops the current connection; the session reconnects as it would after a network error.
+    /// While disconnected, the next attempt starts at once instead of after the backoff.
     pub fn reconnect(&self) {
         let _ = self.commands.send(Command::Reconnect);
     }
@@ -280,7 +281,9 @@ async fn run(
                     None | Some(Command::Close) => { closed.store(true, Ordering::Relaxed); break; }
                     // Not connected: the request is dropped; `request` callers time out or see
                     // NotConnected, and owners re-sync on the next Connected.
-                    Some(Command::Send(_)) | Some(Command::Reconnect) => {}
+                    Some(Command::Send(_)) => {}
+                    // "Retry now": the next attempt starts at once instead of after the backoff.
+                    Some(Command::Reconnect) => break,
                 },
             }
         }
@@ -406,6 +409,42 @@ mod tests {
             SessionConfig::new("ws://h:1/ws", "u").ws_url(),
             "ws://h:1/ws?user_id=u"
         );
+    }
+
+    /// While the session waits out a long backoff, `reconnect` starts the next attempt at once.
+    #[tokio::test]
+    async fn reconnect_while_disconnected_retries_at_once() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut config = SessionConfig::new("ws://127.0.0.1:1/ws", "u1");
+        config.max_backoff = Duration::from_secs(60);
+        let handle = spawn(config, move |e| {
+            let _ = tx.send(e);
+        });
+        async fn next(rx: &mut mpsc::UnboundedReceiver<NetEvent>) -> NetEvent {
+            tokio::time::timeout(Duration::from_secs(20), rx.recv())
+                .await
+                .expect("an event")
+                .expect("the session runs")
+        }
+        // Wait for a backoff of 1.5 s or more (the fourth failed attempt).
+        let attempt = loop {
+            if let NetEvent::Disconnected { retry_in, .. } = next(&mut rx).await {
+                if retry_in >= Duration::from_millis(1500) {
+                    break retry_in;
+                }
+            }
+        };
+        let asked = tokio::time::Instant::now();
+        handle.reconnect();
+        let NetEvent::Connecting { .. } = next(&mut rx).await else {
+            panic!("expected a new attempt")
+        };
+        assert!(
+            asked.elapsed() < Duration::from_millis(500),
+            "retried after {:?} (backoff was {attempt:?})",
+            asked.elapsed()
+        );
+        handle.close();
     }
 
     #[test]

@@ -3,12 +3,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use pm_shared::domain::limits::{COMMENT_MAX, TITLE_MAX};
 use pm_shared::domain::{display_key, ItemType, Priority, Status};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use pm_shared::replica::Replica;
-use pm_shared::sdk::{NetEvent, SessionHandle};
+use pm_shared::sdk::{LinkState, NetEvent, SessionHandle};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::input::TextInput;
 
 /// How long a card changed by someone else stays highlighted.
 pub const HIGHLIGHT_FOR: Duration = Duration::from_secs(4);
@@ -21,6 +24,8 @@ const HISTORY_ENTRIES: i32 = 20;
 #[derive(Debug)]
 pub enum AppEvent {
     Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste): one edit, never replayed as keys.
+    Paste(String),
     Net(NetEvent),
     Tick,
     Resize,
@@ -40,21 +45,31 @@ pub enum Popup {
     Help,
     Detail {
         item_id: String,
-        comment: Option<String>,
+        comment: Option<TextInput>,
     },
     NewCard {
-        title: String,
+        title: TextInput,
         item_type: ItemType,
     },
     EditTitle {
         item_id: String,
-        title: String,
+        title: TextInput,
+        /// The card's version when the edit started: saving on any later version is a conflict.
+        base: i32,
+        /// The title the edit started from.
+        started: String,
+    },
+    /// My title edit met someone else's: both texts, and what to do.
+    Conflict {
+        item_id: String,
+        mine: String,
+        theirs: String,
     },
     ConfirmDelete {
         item_id: String,
     },
     Filter {
-        text: String,
+        text: TextInput,
     },
 }
 
@@ -93,10 +108,17 @@ pub struct App {
     /// A card to select once it shows up (after moving or creating it).
     focus: Option<String>,
     pub picker_row: usize,
+    /// The project picker opened from the board with `o`: the board stays loaded behind it,
+    /// and Esc/q go back to it.
+    pub picking: bool,
     pub popup: Popup,
     pub filter: String,
     pub sprint: Option<String>,
     pub link: Link,
+    /// The server's address as given (shown while it cannot be reached).
+    pub server_url: String,
+    /// The session's current connection attempt (1 after a success).
+    attempt: u32,
     pub last_event: Option<Instant>,
     pub highlights: HashMap<String, (Instant, String)>,
     /// Latest first: (who, what). Names are looked up when drawn, so they fill in late.
@@ -104,6 +126,20 @@ pub struct App {
     pub notice: Option<(String, Instant)>,
     /// Requests in flight: message_id → what they were for (to explain a failure).
     pending: HashMap<String, String>,
+    /// My writes to each card: one in flight at a time, the rest queued behind it, so that
+    /// quick presses never race each other into a false conflict.
+    writes: HashMap<String, CardWrites>,
+    /// Write requests in flight: message_id → card.
+    write_ids: HashMap<String, String>,
+    /// Each card with writes of mine pending, as it will be once they land (shown at once).
+    intended: HashMap<String, proto::WorkItem>,
+    /// Card creations in flight: message_id → the title and type (to give them back on
+    /// failure) and the sprint the board was filtered by (the card is put in it once created).
+    creates: HashMap<String, (String, ItemType, Option<String>)>,
+    /// Tests only: requests are recorded here (with made-up message ids) instead of sent.
+    pub outbox: Option<Vec<(String, Payload)>>,
+    /// Popups to show once the current one closes (an edit conflict while typing).
+    waiting_popups: VecDeque<Popup>,
     asked_for_users: std::collections::HashSet<String>,
     pub now: Instant,
     /// Wall-clock time in Unix seconds, for running timers.
@@ -113,6 +149,135 @@ pub struct App {
     /// Lines the detail pane is scrolled down by.
     pub detail_scroll: u16,
     pub quit: bool,
+}
+
+/// One write of mine to a card.
+#[derive(Debug, Clone)]
+struct Write {
+    /// For messages: "Priority", "Move", "Edit"…
+    what: String,
+    /// The fields to change (`work_item_id` and `expected_version` are filled in when sent).
+    req: proto::UpdateWorkItemRequest,
+    /// The version the change was based on, when it must not silently override what happened
+    /// since (a title edit carries the version the edit started from); otherwise the version of
+    /// my previous answered write, or the card's current one.
+    base: Option<i32>,
+    /// For a title edit: the title it started from (a conflict on other fields is none).
+    started_title: Option<String>,
+    /// The card as the board knew it when the write was sent: on a conflict, when none of the
+    /// fields it writes changed since, the write goes again on the current version.
+    sent_from: Option<proto::WorkItem>,
+    /// Conflicts already met and got over that way.
+    retries: u8,
+}
+
+/// How often a write goes again on the current version after conflicts that did not touch its
+/// fields (someone else keeps changing the card), before the user is told.
+const RETRIES: u8 = 3;
+
+/// True when `a` and `b` agree on every field `req` sets.
+fn same_fields(
+    a: &proto::WorkItem,
+    b: &proto::WorkItem,
+    req: &proto::UpdateWorkItemRequest,
+) -> bool {
+    (req.title.is_none() || a.title == b.title)
+        && (req.description.is_none() || a.description == b.description)
+        && (req.status.is_none() || a.status == b.status)
+        && (req.assignee_id.is_none() || a.assignee_id == b.assignee_id)
+        && (req.sprint_id.is_none() || a.sprint_id == b.sprint_id)
+        && (req.position.is_none() || a.position == b.position)
+        && (req.priority.is_none() || a.priority == b.priority)
+        && (req.story_points.is_none() || a.story_points == b.story_points)
+}
+
+impl Write {
+    /// An ordinary change: applied on whatever the card is when its turn comes.
+    fn change(what: &str, req: proto::UpdateWorkItemRequest) -> Self {
+        Write {
+            what: what.to_string(),
+            req,
+            base: None,
+            started_title: None,
+            sent_from: None,
+            retries: 0,
+        }
+    }
+
+    /// A change that must be applied on version `base` (it was decided on that version).
+    fn on_version(what: &str, req: proto::UpdateWorkItemRequest, base: i32) -> Self {
+        Write {
+            base: Some(base),
+            ..Write::change(what, req)
+        }
+    }
+
+    /// A title edit that started from version `base` with title `started`.
+    fn edit(title: String, base: i32, started: String) -> Self {
+        Write {
+            what: "Edit".into(),
+            req: proto::UpdateWorkItemRequest {
+                title: Some(title),
+                ..Default::default()
+            },
+            base: Some(base),
+            started_title: Some(started),
+            sent_from: None,
+            retries: 0,
+        }
+    }
+}
+
+/// My writes to one card: at most one in flight, the others wait for its answer.
+#[derive(Debug, Default)]
+struct CardWrites {
+    in_flight: Option<Write>,
+    queued: VecDeque<Write>,
+}
+
+/// Copies the fields a request sets onto `item`.
+fn apply_fields(item: &mut proto::WorkItem, req: &proto::UpdateWorkItemRequest) {
+    if let Some(v) = &req.title {
+        item.title = v.clone();
+    }
+    if let Some(v) = &req.description {
+        item.description = Some(v.clone());
+    }
+    if let Some(v) = &req.status {
+        item.status = v.clone();
+    }
+    if let Some(v) = &req.assignee_id {
+        item.assignee_id = (!v.is_empty()).then(|| v.clone());
+    }
+    if let Some(v) = &req.sprint_id {
+        item.sprint_id = (!v.is_empty()).then(|| v.clone());
+    }
+    if let Some(v) = req.position {
+        item.position = v;
+    }
+    if let Some(v) = &req.priority {
+        item.priority = v.clone();
+    }
+    if let Some(v) = req.story_points {
+        item.story_points = Some(v);
+    }
+}
+
+/// Folds `later` into `earlier`: the later value of each field wins.
+fn fold_fields(earlier: &mut proto::UpdateWorkItemRequest, later: proto::UpdateWorkItemRequest) {
+    macro_rules! take {
+        ($($f:ident),*) => {$( if later.$f.is_some() { earlier.$f = later.$f; } )*};
+    }
+    take!(
+        title,
+        description,
+        status,
+        assignee_id,
+        sprint_id,
+        position,
+        priority,
+        story_points
+    );
 }
 
 /// A card as the board shows it.
@@ -140,15 +305,24 @@ impl App {
             row: 0,
             focus: None,
             picker_row: 0,
+            picking: false,
             popup: Popup::None,
             filter: String::new(),
             sprint: None,
             link: Link::Connecting,
+            server_url: String::new(),
+            attempt: 0,
             last_event: None,
             highlights: HashMap::new(),
             activity: VecDeque::new(),
             notice: None,
             pending: HashMap::new(),
+            writes: HashMap::new(),
+            write_ids: HashMap::new(),
+            intended: HashMap::new(),
+            outbox: None,
+            creates: HashMap::new(),
+            waiting_popups: VecDeque::new(),
             asked_for_users: Default::default(),
             now: Instant::now(),
             clock: pm_shared::now_secs(),
@@ -194,6 +368,7 @@ impl App {
         };
         let needle = self.filter.to_lowercase();
         for item in self.replica.store.items_of(project) {
+            let item = self.intended.get(&item.id).unwrap_or(item);
             if self
                 .sprint
                 .as_ref()
@@ -223,7 +398,19 @@ impl App {
     pub fn selected(&self) -> Option<&proto::WorkItem> {
         let lanes = self.lanes();
         let id = lanes.get(self.lane)?.get(self.row)?.item.id.clone();
-        self.replica.store.work_items.get(&id)
+        self.card(&id)
+    }
+
+    /// True while requests of mine (writes, creates…) wait for their answers.
+    pub fn busy(&self) -> bool {
+        !self.writes.is_empty() || !self.pending.is_empty()
+    }
+
+    /// A card as the board shows it: with my pending writes applied.
+    pub fn card(&self, id: &str) -> Option<&proto::WorkItem> {
+        self.intended
+            .get(id)
+            .or_else(|| self.replica.store.work_items.get(id))
     }
 
     pub fn user_name(&self, id: &str) -> String {
@@ -234,11 +421,17 @@ impl App {
         match event {
             AppEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             AppEvent::Key(_) | AppEvent::Resize => {}
+            AppEvent::Paste(text) => self.on_paste(&text),
             AppEvent::Net(net) => self.on_net(net),
             AppEvent::Tick => {
                 self.now = Instant::now();
                 self.clock = pm_shared::now_secs();
                 self.expire();
+            }
+        }
+        if self.popup == Popup::None {
+            if let Some(next) = self.waiting_popups.pop_front() {
+                self.popup = next;
             }
         }
         if !matches!(self.popup, Popup::Detail { .. }) {
@@ -264,20 +457,30 @@ impl App {
 
     fn on_net(&mut self, event: NetEvent) {
         match &event {
-            NetEvent::Connecting { attempt } if *attempt > 1 => {
+            NetEvent::Connecting { attempt } => {
+                self.attempt = *attempt;
                 if let Link::Reconnecting { attempt: a, .. } = &mut self.link {
                     *a = *attempt;
                 }
             }
-            NetEvent::Connecting { .. } => {}
             NetEvent::Connected => self.link = Link::Connected,
             NetEvent::Disconnected { reason, .. } => {
                 // Requests in flight died with the connection.
                 self.pending.clear();
-                let attempt = match &self.link {
-                    Link::Reconnecting { attempt, .. } => *attempt,
-                    _ => 1,
-                };
+                self.creates.clear();
+                self.write_ids.clear();
+                let lost: usize = self
+                    .writes
+                    .values()
+                    .map(|w| w.queued.len() + usize::from(w.in_flight.is_some()))
+                    .sum();
+                self.writes.clear();
+                if lost > 0 {
+                    self.say(format!(
+                        "{lost} change(s) may not have been saved: connection lost"
+                    ));
+                }
+                let attempt = self.attempt.max(1);
                 self.link = Link::Reconnecting {
                     attempt,
                     reason: reason.clone(),
@@ -285,13 +488,35 @@ impl App {
             }
             NetEvent::Message(msg) => {
                 self.on_history_reply(msg);
+                if let Some(item_id) = self.write_ids.remove(&msg.message_id) {
+                    self.on_write_answer(&item_id, msg);
+                }
+                let create = self.creates.remove(&msg.message_id);
                 if let Some(what) = self.pending.remove(&msg.message_id) {
                     match &msg.payload {
                         Some(Payload::Error(e)) => {
-                            self.say(format!("{what} failed: {}", e.message))
+                            self.say(format!("{what} failed: {}", e.message));
+                            if let Some((title, item_type, _)) = create {
+                                self.show(Popup::NewCard {
+                                    title: TextInput::with_max(&title, TITLE_MAX),
+                                    item_type,
+                                });
+                            }
                         }
                         Some(Payload::WorkItemCreated(e)) => {
-                            self.focus = e.work_item.as_ref().map(|w| w.id.clone())
+                            self.focus = e.work_item.as_ref().map(|w| w.id.clone());
+                            // Created under a sprint filter: into that sprint, so it stays in
+                            // view (creation cannot name a sprint).
+                            if let (Some((_, _, Some(sprint))), Some(w)) = (create, &e.work_item) {
+                                if w.sprint_id.as_ref() != Some(&sprint) {
+                                    let req = proto::UpdateWorkItemRequest {
+                                        sprint_id: Some(sprint),
+                                        ..Default::default()
+                                    };
+                                    let write = Write::on_version("Put in sprint", req, w.version);
+                                    self.write(&w.id, write);
+                                }
+                            }
                         }
                         _ => {}
                     }
@@ -308,6 +533,7 @@ impl App {
                 self.on_applied(&applied, description.clone());
             }
         }
+        self.refresh_intended();
         if matches!(event, NetEvent::Connected) {
             if let Some(h) = &mut self.history {
                 // Whatever was in flight died with the old connection.
@@ -545,11 +771,188 @@ impl App {
     }
 
     fn send(&mut self, what: &str, payload: Payload) {
+        if let Some(id) = self.transmit(what, payload) {
+            self.pending.insert(id, what.to_string());
+        }
+    }
+
+    /// Sends a request; its message id, or None (and a notice) when it could not be sent.
+    fn transmit(&mut self, what: &str, payload: Payload) -> Option<String> {
+        if let Some(outbox) = &mut self.outbox {
+            let id = format!("req{}", outbox.len() + 1);
+            outbox.push((id.clone(), payload));
+            return Some(id);
+        }
         match self.handle.send(payload) {
-            Ok(id) => {
-                self.pending.insert(id, what.to_string());
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.say(format!("{what}: {e}"));
+                None
             }
-            Err(e) => self.say(format!("{what}: {e}")),
+        }
+    }
+
+    /// Changes a card: sent at once when no write of mine to it is in flight, else queued
+    /// behind it (folded into the last queued change when that one is an ordinary change too)
+    /// and sent with the version the previous answer gave. The card shows the result at once.
+    fn write(&mut self, item_id: &str, write: Write) {
+        let entry = self.writes.entry(item_id.to_string()).or_default();
+        if entry.in_flight.is_none() {
+            entry.queued.push_back(write);
+            self.send_next(item_id, None);
+        } else {
+            match entry.queued.back_mut() {
+                Some(last) if last.base.is_none() && write.base.is_none() => {
+                    last.what = write.what.clone();
+                    fold_fields(&mut last.req, write.req);
+                }
+                _ => entry.queued.push_back(write),
+            }
+        }
+        self.refresh_intended();
+    }
+
+    /// Sends the next queued write of a card; `answered` is the version my previous write left.
+    fn send_next(&mut self, item_id: &str, answered: Option<i32>) {
+        let Some(entry) = self.writes.get_mut(item_id) else {
+            return;
+        };
+        let Some(mut next) = entry.queued.pop_front() else {
+            if entry.in_flight.is_none() {
+                self.writes.remove(item_id);
+            }
+            return;
+        };
+        let current = self.replica.store.work_items.get(item_id).cloned();
+        next.sent_from = current.clone();
+        let Some(version) = next.base.or(answered).or(current.map(|w| w.version)) else {
+            // The card is gone.
+            self.writes.remove(item_id);
+            return;
+        };
+        next.req.work_item_id = item_id.to_string();
+        next.req.expected_version = version;
+        let what = next.what.clone();
+        match self.transmit(&what, Payload::UpdateWorkItemRequest(next.req.clone())) {
+            Some(id) => {
+                self.write_ids.insert(id, item_id.to_string());
+                if let Some(entry) = self.writes.get_mut(item_id) {
+                    entry.in_flight = Some(next);
+                }
+            }
+            None => {
+                self.writes.remove(item_id);
+            }
+        }
+    }
+
+    /// The answer to one of my writes: send the next one on the version it left, or explain why
+    /// it failed (and drop what was queued behind it, which was meant to follow it).
+    fn on_write_answer(&mut self, item_id: &str, msg: &WebSocketMessage) {
+        let done = self
+            .writes
+            .get_mut(item_id)
+            .and_then(|e| e.in_flight.take());
+        let Some(done) = done else { return };
+        match &msg.payload {
+            Some(Payload::Error(e)) => {
+                if e.code == "CONFLICT" && done.started_title.is_some() {
+                    self.on_edit_conflict(item_id, done);
+                    return;
+                }
+                // Someone else changed other fields of the card in between: my change still
+                // means what it meant, so it goes again on the current version.
+                let current = self.replica.store.work_items.get(item_id).cloned();
+                if let (true, Some(before), Some(now)) = (
+                    e.code == "CONFLICT" && done.base.is_none() && done.retries < RETRIES,
+                    done.sent_from.as_ref(),
+                    current,
+                ) {
+                    if same_fields(before, &now, &done.req) {
+                        let again = Write {
+                            retries: done.retries + 1,
+                            ..done
+                        };
+                        if let Some(entry) = self.writes.get_mut(item_id) {
+                            entry.queued.push_front(again);
+                        }
+                        self.send_next(item_id, Some(now.version));
+                        return;
+                    }
+                }
+                self.writes.remove(item_id);
+                self.say(format!("{} failed: {}", done.what, e.message));
+                // A refused title edit opens again with the text, never lost.
+                if let (Some(mine), Some(card)) = (
+                    done.req.title.filter(|_| done.started_title.is_some()),
+                    self.replica.store.work_items.get(item_id),
+                ) {
+                    let popup = Popup::EditTitle {
+                        item_id: item_id.to_string(),
+                        title: TextInput::with_max(&mine, TITLE_MAX),
+                        base: card.version,
+                        started: card.title.clone(),
+                    };
+                    self.show(popup);
+                }
+            }
+            Some(Payload::WorkItemUpdated(e)) => {
+                let version = e.work_item.as_ref().map(|w| w.version);
+                self.send_next(item_id, version);
+            }
+            _ => self.send_next(item_id, None),
+        }
+    }
+
+    /// My title edit was refused because the card changed since the edit started. When its
+    /// title did not change, the edit goes again on the current version; otherwise both texts
+    /// are shown and the user decides. Writes queued behind the edit go on either way.
+    fn on_edit_conflict(&mut self, item_id: &str, done: Write) {
+        let mine = done.req.title.clone().unwrap_or_default();
+        let Some(current) = self.replica.store.work_items.get(item_id).cloned() else {
+            self.writes.remove(item_id);
+            self.say(format!(
+                "Edit failed: the card was deleted (your title: {mine})"
+            ));
+            return;
+        };
+        if done.started_title.as_deref() == Some(current.title.as_str()) {
+            let again = Write::edit(mine, current.version, current.title);
+            if let Some(entry) = self.writes.get_mut(item_id) {
+                entry.queued.push_front(again);
+            }
+            self.send_next(item_id, None);
+            return;
+        }
+        self.send_next(item_id, None);
+        self.show(Popup::Conflict {
+            item_id: item_id.to_string(),
+            mine,
+            theirs: current.title,
+        });
+    }
+
+    /// Shows a popup now, or once the one in front (e.g. a text being typed) is closed.
+    fn show(&mut self, popup: Popup) {
+        if self.popup == Popup::None {
+            self.popup = popup;
+        } else {
+            self.waiting_popups.push_back(popup);
+        }
+    }
+
+    /// Recomputes how each card with writes of mine pending will look.
+    fn refresh_intended(&mut self) {
+        self.intended.clear();
+        for (id, writes) in &self.writes {
+            let Some(item) = self.replica.store.work_items.get(id) else {
+                continue;
+            };
+            let mut item = item.clone();
+            for w in writes.in_flight.iter().chain(writes.queued.iter()) {
+                apply_fields(&mut item, &w.req);
+            }
+            self.intended.insert(id.clone(), item);
         }
     }
 
@@ -560,9 +963,19 @@ impl App {
             self.quit = true;
             return;
         }
+        if key.code == KeyCode::Char('r')
+            && self.popup == Popup::None
+            && matches!(self.link, Link::Reconnecting { .. })
+        {
+            // Retry now instead of waiting out the backoff (once per failure: the link shows
+            // "connecting" until this attempt ends).
+            self.handle.reconnect();
+            self.link = Link::Connecting;
+            return;
+        }
         if self.popup != Popup::None {
             self.on_popup_key(key);
-        } else if self.replica.project().is_none() {
+        } else if self.replica.project().is_none() || self.picking {
             self.on_picker_key(key);
         } else {
             self.on_board_key(key);
@@ -572,6 +985,10 @@ impl App {
     fn on_picker_key(&mut self, key: KeyEvent) {
         let count = self.replica.store.projects.len();
         match key.code {
+            // Only the picker shown at start-up, with no board behind it, quits.
+            KeyCode::Char('q') | KeyCode::Esc if self.replica.project().is_some() => {
+                self.picking = false
+            }
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
             KeyCode::Char('?') => self.popup = Popup::Help,
             KeyCode::Up | KeyCode::Char('k') => self.picker_row = self.picker_row.saturating_sub(1),
@@ -580,9 +997,15 @@ impl App {
             }
             KeyCode::Enter => {
                 if let Some(p) = self.projects().get(self.picker_row).map(|p| p.id.clone()) {
-                    self.lane = 0;
-                    self.row = 0;
-                    self.replica.follow(&self.handle, Some(p));
+                    self.picking = false;
+                    if self.replica.project() != Some(p.as_str()) {
+                        self.lane = 0;
+                        self.row = 0;
+                        self.filter.clear();
+                        self.sprint = None;
+                        self.highlights.clear();
+                        self.replica.follow(&self.handle, Some(p));
+                    }
                 }
             }
             _ => {}
@@ -599,8 +1022,15 @@ impl App {
                 self.sprint = None;
             }
             KeyCode::Char('o') => {
-                self.replica.follow(&self.handle, None);
-                self.highlights.clear();
+                self.picking = true;
+                let current = self.replica.project().map(str::to_string);
+                if let Some(i) = self
+                    .projects()
+                    .iter()
+                    .position(|p| Some(&p.id) == current.as_ref())
+                {
+                    self.picker_row = i;
+                }
             }
             KeyCode::Left if shift => self.move_card(-1),
             KeyCode::Right if shift => self.move_card(1),
@@ -618,15 +1048,18 @@ impl App {
             KeyCode::Down | KeyCode::Char('j') => self.row += 1,
             KeyCode::Char('n') => {
                 self.popup = Popup::NewCard {
-                    title: String::new(),
+                    title: TextInput::with_max("", TITLE_MAX),
                     item_type: ItemType::Task,
                 }
             }
             KeyCode::Char('e') => {
                 if let Some(item) = self.selected() {
+                    let stored = self.replica.store.work_items.get(&item.id);
                     self.popup = Popup::EditTitle {
                         item_id: item.id.clone(),
-                        title: item.title.clone(),
+                        title: TextInput::with_max(&item.title, TITLE_MAX),
+                        base: stored.map_or(item.version, |w| w.version),
+                        started: item.title.clone(),
                     };
                 }
             }
@@ -649,7 +1082,7 @@ impl App {
             }
             KeyCode::Char('/') => {
                 self.popup = Popup::Filter {
-                    text: self.filter.clone(),
+                    text: TextInput::new(&self.filter),
                 }
             }
             KeyCode::Char('s') => self.cycle_sprint(),
@@ -682,14 +1115,14 @@ impl App {
             }
             Popup::Filter { mut text } => match key.code {
                 KeyCode::Enter => {
-                    self.filter = text.trim().to_string();
+                    self.filter = text.text().trim().to_string();
                     self.row = 0;
                     Popup::None
                 }
                 KeyCode::Esc => Popup::None,
                 _ => {
-                    edit(&mut text, key);
-                    self.filter = text.trim().to_string();
+                    text.on_key(key);
+                    self.filter = text.text().trim().to_string();
                     Popup::Filter { text }
                 }
             },
@@ -702,34 +1135,92 @@ impl App {
                     title,
                     item_type: next_type(item_type),
                 },
-                KeyCode::Enter if !title.trim().is_empty() => {
-                    self.create_card(title.trim().to_string(), item_type);
+                KeyCode::Enter if title.too_long() => {
+                    self.say_too_long("Title", &title);
+                    Popup::NewCard { title, item_type }
+                }
+                KeyCode::Enter if self.offline() => Popup::NewCard { title, item_type },
+                KeyCode::Enter if !title.text().trim().is_empty() => {
+                    self.create_card(title.text().trim().to_string(), item_type);
                     Popup::None
                 }
                 _ => {
-                    edit(&mut title, key);
+                    title.on_key(key);
                     Popup::NewCard { title, item_type }
                 }
             },
-            Popup::EditTitle { item_id, mut title } => match key.code {
+            Popup::EditTitle {
+                item_id,
+                mut title,
+                base,
+                started,
+            } => match key.code {
                 KeyCode::Esc => Popup::None,
-                KeyCode::Enter if !title.trim().is_empty() => {
-                    if let Some(item) = self.replica.store.work_items.get(&item_id) {
-                        let req = proto::UpdateWorkItemRequest {
-                            work_item_id: item_id.clone(),
-                            expected_version: item.version,
-                            title: Some(title.trim().to_string()),
-                            ..Default::default()
-                        };
-                        self.send("Edit", Payload::UpdateWorkItemRequest(req));
+                KeyCode::Enter if title.too_long() || self.offline() => {
+                    if title.too_long() {
+                        self.say_too_long("Title", &title);
+                    }
+                    Popup::EditTitle {
+                        item_id,
+                        title,
+                        base,
+                        started,
+                    }
+                }
+                KeyCode::Enter if !title.text().trim().is_empty() => {
+                    let title = title.text().trim().to_string();
+                    if title != started {
+                        self.write(&item_id, Write::edit(title, base, started));
                     }
                     Popup::None
                 }
                 _ => {
-                    edit(&mut title, key);
-                    Popup::EditTitle { item_id, title }
+                    title.on_key(key);
+                    Popup::EditTitle {
+                        item_id,
+                        title,
+                        base,
+                        started,
+                    }
                 }
             },
+            Popup::Conflict {
+                item_id,
+                mine,
+                theirs,
+            } => {
+                let current = self.replica.store.work_items.get(&item_id).cloned();
+                match (key.code, current) {
+                    // The card is gone: nothing to save to; the text stays readable until Esc.
+                    (KeyCode::Esc, None) => Popup::None,
+                    (_, None) => Popup::Conflict {
+                        item_id,
+                        mine,
+                        theirs,
+                    },
+                    (KeyCode::Char('m'), Some(_)) if self.offline() => Popup::Conflict {
+                        item_id,
+                        mine,
+                        theirs,
+                    },
+                    (KeyCode::Char('m'), Some(card)) => {
+                        self.write(&item_id, Write::edit(mine, card.version, card.title));
+                        Popup::None
+                    }
+                    (KeyCode::Char('t'), Some(_)) => Popup::None,
+                    (KeyCode::Char('e') | KeyCode::Esc, Some(card)) => Popup::EditTitle {
+                        item_id,
+                        title: TextInput::with_max(&mine, TITLE_MAX),
+                        base: card.version,
+                        started: card.title,
+                    },
+                    _ => Popup::Conflict {
+                        item_id,
+                        mine,
+                        theirs,
+                    },
+                }
+            }
             Popup::Detail {
                 item_id,
                 comment: Some(mut text),
@@ -738,10 +1229,19 @@ impl App {
                     item_id,
                     comment: None,
                 },
-                KeyCode::Enter if !text.trim().is_empty() => {
+                KeyCode::Enter if text.too_long() || self.offline() => {
+                    if text.too_long() {
+                        self.say_too_long("Comment", &text);
+                    }
+                    Popup::Detail {
+                        item_id,
+                        comment: Some(text),
+                    }
+                }
+                KeyCode::Enter if !text.text().trim().is_empty() => {
                     let req = proto::CreateCommentRequest {
                         work_item_id: item_id.clone(),
-                        content: text.trim().to_string(),
+                        content: text.text().trim().to_string(),
                     };
                     self.send("Comment", Payload::CreateCommentRequest(req));
                     Popup::Detail {
@@ -750,7 +1250,7 @@ impl App {
                     }
                 }
                 _ => {
-                    edit(&mut text, key);
+                    text.on_key(key);
                     Popup::Detail {
                         item_id,
                         comment: Some(text),
@@ -764,7 +1264,7 @@ impl App {
                 KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Popup::None,
                 KeyCode::Char('c') => Popup::Detail {
                     item_id,
-                    comment: Some(String::new()),
+                    comment: Some(TextInput::with_max("", COMMENT_MAX)),
                 },
                 KeyCode::Char('t') => {
                     self.toggle_timer(&item_id);
@@ -796,6 +1296,41 @@ impl App {
         };
     }
 
+    /// Pasted text goes into the focused field as one edit; with no field open it is dropped
+    /// (never replayed as board commands).
+    fn on_paste(&mut self, text: &str) {
+        match &mut self.popup {
+            Popup::NewCard { title: input, .. }
+            | Popup::EditTitle { title: input, .. }
+            | Popup::Detail {
+                comment: Some(input),
+                ..
+            } => input.insert(text),
+            Popup::Filter { text: input } => {
+                input.insert(text);
+                self.filter = input.text().trim().to_string();
+            }
+            _ => self.say("Paste ignored: no text field is open".into()),
+        }
+    }
+
+    /// True (with a notice) when nothing can be sent: a dialog then stays open with its text.
+    fn offline(&mut self) -> bool {
+        if self.outbox.is_some() || self.handle.state() == LinkState::Connected {
+            return false;
+        }
+        self.say("Not connected: your text stays here; Enter again once connected".into());
+        true
+    }
+
+    fn say_too_long(&mut self, what: &str, input: &TextInput) {
+        let max = input.max().unwrap_or(0);
+        self.say(format!(
+            "{what} too long ({}/{max}): shorten it to save",
+            input.count()
+        ));
+    }
+
     fn create_card(&mut self, title: String, item_type: ItemType) {
         let Some(project) = self.replica.project().map(str::to_string) else {
             return;
@@ -803,13 +1338,18 @@ impl App {
         let status = Status::ALL[self.lane.min(Status::ALL.len() - 1)];
         let req = proto::CreateWorkItemRequest {
             item_type: item_type.to_proto() as i32,
-            title,
+            title: title.clone(),
             project_id: project,
             status: Some(status.to_string()),
             ..Default::default()
         };
-        // The response selects the new card (see on_net).
-        self.send("Create", Payload::CreateWorkItemRequest(req));
+        // The response selects the new card (see on_net); a refusal opens the dialog again
+        // with the text.
+        if let Some(id) = self.transmit("Create", Payload::CreateWorkItemRequest(req)) {
+            self.pending.insert(id.clone(), "Create".into());
+            self.creates
+                .insert(id, (title, item_type, self.sprint.clone()));
+        }
     }
 
     fn update_selected(
@@ -820,10 +1360,8 @@ impl App {
         let Some(item) = self.selected().cloned() else {
             return;
         };
-        if let Some(mut req) = build(&item) {
-            req.work_item_id = item.id.clone();
-            req.expected_version = item.version;
-            self.send(what, Payload::UpdateWorkItemRequest(req));
+        if let Some(req) = build(&item) {
+            self.write(&item.id, Write::change(what, req));
         }
     }
 
@@ -882,12 +1420,10 @@ impl App {
         for (item, pos) in [(&a, pa), (&b, pb)] {
             if item.position != pos {
                 let req = proto::UpdateWorkItemRequest {
-                    work_item_id: item.id.clone(),
-                    expected_version: item.version,
                     position: Some(pos),
                     ..Default::default()
                 };
-                self.send("Reorder", Payload::UpdateWorkItemRequest(req));
+                self.write(&item.id, Write::change("Reorder", req));
             }
         }
         self.focus = Some(a.id.clone());
@@ -967,7 +1503,7 @@ impl App {
                 .get(&id)
                 .and_then(|w| Status::parse(&w.status))
                 .and_then(|s| Status::ALL.iter().position(|x| *x == s));
-            if landed == Some(l) && self.pending.is_empty() {
+            if landed == Some(l) && !self.busy() {
                 self.focus = None;
             }
         }
@@ -986,22 +1522,6 @@ fn next_type(t: ItemType) -> ItemType {
     }
 }
 
-/// Minimal line editing: type, backspace, ctrl-u clears.
-fn edit(text: &mut String, key: KeyEvent) {
-    match key.code {
-        KeyCode::Backspace => {
-            text.pop();
-        }
-        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => text.clear(),
-        KeyCode::Char(c)
-            if !key.modifiers.contains(KeyModifiers::CONTROL) && text.chars().count() < 500 =>
-        {
-            text.push(c)
-        }
-        _ => {}
-    }
-}
-
 fn first_line(s: &str, max: usize) -> String {
     let line = s.lines().next().unwrap_or("");
     if line.chars().count() > max {
@@ -1009,6 +1529,25 @@ fn first_line(s: &str, max: usize) -> String {
     } else {
         line.to_string()
     }
+}
+
+/// Why a connection failed, for people: "connect failed: IO error: Connection refused (os
+/// error 111)" becomes "Connection refused".
+pub fn short_reason(reason: &str) -> String {
+    let mut r = reason.trim();
+    for prefix in [
+        "connect failed: ",
+        "IO error: ",
+        "io error: ",
+        "connection error: ",
+    ] {
+        r = r.strip_prefix(prefix).unwrap_or(r);
+    }
+    let r = match r.rfind(" (os error ") {
+        Some(i) if r.ends_with(')') => &r[..i],
+        _ => r,
+    };
+    r.to_string()
 }
 
 /// A duration for people: `45s`, `12m`, `1h05m`.

@@ -4,6 +4,7 @@
 //! [`app::AppEvent`]s arriving on one channel: keys from an input thread, server traffic from the
 //! SDK session, and a tick. Drawing (`ui`) reads the state and changes nothing.
 pub mod app;
+pub mod input;
 #[cfg(test)]
 mod tests;
 pub mod ui;
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use pm_shared::rest_client::{discover, resolve_user_id, ServerSource};
 use pm_shared::sdk::{self, SessionConfig};
-use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
+use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 
 use crate::cli::GlobalArgs;
@@ -111,7 +113,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
-    let mut config = SessionConfig::new(url, user_id.clone());
+    let mut config = SessionConfig::new(url.clone(), user_id.clone());
     config.name = Some(name.clone());
     config.token = token;
     if !explicit {
@@ -133,6 +135,8 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
             Ok(true) => {
                 let sent = match event::read() {
                     Ok(Event::Key(k)) => keys.send(AppEvent::Key(k)),
+                    // Bracketed paste: the whole paste as one event, however large.
+                    Ok(Event::Paste(text)) => keys.send(AppEvent::Paste(text)),
                     Ok(Event::Resize(..)) => keys.send(AppEvent::Resize),
                     Ok(_) => Ok(()),
                     Err(_) => break,
@@ -166,7 +170,17 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     // ratatui::init enters raw mode and the alternate screen and installs a panic hook that
     // restores the terminal, so a crash never leaves it in raw mode.
     let mut terminal = ratatui::try_init()?;
+    // Bracketed paste: a paste arrives as one event instead of thousands of keys (which would
+    // be read as commands once a dialog closed). Turned off again on exit and on a panic (this
+    // hook runs before ratatui's, which restores the rest of the terminal).
+    let _ = execute!(std::io::stdout(), EnableBracketedPaste);
+    let restore_terminal = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableBracketedPaste);
+        restore_terminal(info);
+    }));
     let mut app = App::new(handle.clone(), user_id, name, project);
+    app.server_url = url;
     let result = async {
         terminal.draw(|f| ui::draw(f, &app))?;
         while let Some(event) = rx.recv().await {
@@ -183,6 +197,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         anyhow::Ok(())
     }
     .await;
+    let _ = execute!(std::io::stdout(), DisableBracketedPaste);
     ratatui::restore();
     handle.close();
     result

@@ -763,3 +763,753 @@ async fn escape_sequences_and_bidi_overrides_in_server_text_never_reach_the_term
     app.popup = Popup::ConfirmDelete { item_id: id(4) };
     assert_eq!(unsafe_cell(cells(&app)), None);
 }
+
+/// Takes what the app sent since the last call (the app must have an outbox).
+fn sent(app: &mut App) -> Vec<(String, Payload)> {
+    std::mem::take(app.outbox.as_mut().expect("outbox"))
+}
+
+/// The update request in a sent message.
+fn update_req(payload: &Payload) -> &proto::UpdateWorkItemRequest {
+    match payload {
+        Payload::UpdateWorkItemRequest(r) => r,
+        other => panic!("not an update: {other:?}"),
+    }
+}
+
+/// What the server does with an update of mine: the event (as to every subscriber), then the
+/// response carrying the request's message id. Returns the card as it now is.
+fn accept(
+    app: &mut App,
+    seq: u64,
+    id: &str,
+    req: &proto::UpdateWorkItemRequest,
+) -> proto::WorkItem {
+    let mut card = app.replica.store.work_items[&req.work_item_id].clone();
+    assert_eq!(
+        card.version, req.expected_version,
+        "the server would refuse {req:?}"
+    );
+    if let Some(p) = &req.priority {
+        card.priority = p.clone();
+    }
+    if let Some(s) = &req.status {
+        card.status = s.clone();
+    }
+    if let Some(t) = &req.title {
+        card.title = t.clone();
+    }
+    if let Some(s) = &req.sprint_id {
+        card.sprint_id = (!s.is_empty()).then(|| s.clone());
+    }
+    card.version += 1;
+    let updated = Payload::WorkItemUpdated(proto::WorkItemUpdated {
+        work_item: Some(card.clone()),
+        changes: vec![],
+        user_id: ME.into(),
+    });
+    event(app, seq, updated.clone());
+    respond(app, id, updated);
+    card
+}
+
+/// The response to request `id`.
+fn respond(app: &mut App, id: &str, payload: Payload) {
+    let msg = WebSocketMessage {
+        message_id: id.into(),
+        payload: Some(payload),
+        ..Default::default()
+    };
+    app.update(AppEvent::Net(NetEvent::Message(Box::new(msg))));
+}
+
+#[tokio::test]
+async fn quick_presses_queue_behind_my_own_writes_instead_of_conflicting() {
+    use pm_shared::domain::Priority;
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // PM-4 (Backlog, low, version 1) is selected; p p p p before any answer arrives.
+    assert_eq!(app.selected().map(|w| w.item_number), Some(4));
+    let mut want = Priority::Low;
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Char('p'));
+        want = want.cycle();
+        // The card shows what I asked for at once.
+        assert_eq!(
+            app.selected().map(|w| w.priority.clone()),
+            Some(want.to_string())
+        );
+    }
+    let mut seq = 0;
+    let mut versions = Vec::new();
+    let mut last = None;
+    // Answer each write as the server would; the next one goes out only then, on the version
+    // the answer left.
+    loop {
+        let out = sent(&mut app);
+        assert!(out.len() <= 1, "one write in flight per card: {out:?}");
+        let Some((id, payload)) = out.into_iter().next() else {
+            break;
+        };
+        let req = update_req(&payload).clone();
+        versions.push(req.expected_version);
+        seq += 1;
+        last = Some(accept(&mut app, seq, &id, &req));
+    }
+    assert!(versions.len() >= 2, "{versions:?}");
+    assert!(versions.windows(2).all(|w| w[1] > w[0]), "{versions:?}");
+    assert_eq!(versions[0], 1);
+    assert_eq!(last.map(|c| c.priority), Some(want.to_string()));
+    assert_eq!(app.notice, None, "no false conflict");
+
+    // L L L: three moves, each from where the previous one will have left the card.
+    key(&mut app, KeyCode::Char('L'));
+    key(&mut app, KeyCode::Char('L'));
+    key(&mut app, KeyCode::Char('L'));
+    assert_eq!(
+        app.selected().map(|w| w.status.clone()),
+        Some("review".into())
+    );
+    let mut statuses = Vec::new();
+    loop {
+        let out = sent(&mut app);
+        let Some((id, payload)) = out.into_iter().next() else {
+            break;
+        };
+        let req = update_req(&payload).clone();
+        statuses.push(req.status.clone().unwrap_or_default());
+        seq += 1;
+        accept(&mut app, seq, &id, &req);
+    }
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("review"),
+        "{statuses:?}"
+    );
+    assert_eq!(app.replica.store.work_items[&id(4)].status, "review");
+    assert_eq!(
+        app.selected().map(|w| w.item_number),
+        Some(4),
+        "the selection follows"
+    );
+    assert_eq!(app.notice, None);
+}
+
+#[tokio::test]
+async fn a_title_edit_carries_its_starting_version_and_a_conflict_shows_both_texts() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // alice starts editing PM-4 (version 1)…
+    key(&mut app, KeyCode::Char('e'));
+    for c in " for 2.0".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    // …bob renames it meanwhile…
+    let mut theirs = item(
+        4,
+        "task",
+        "Release notes (bob)",
+        "backlog",
+        "low",
+        None,
+        None,
+    );
+    theirs.version = 2;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(theirs),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    // …alice saves: on the version her edit started from, so the server can refuse it.
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(req.expected_version, 1, "{req:?}");
+    assert_eq!(req.title.as_deref(), Some("Write release notes for 2.0"));
+    respond(
+        &mut app,
+        &out[0].0,
+        Payload::Error(proto::Error {
+            code: "CONFLICT".into(),
+            message: "Conflict: resource was modified (current version: 2)".into(),
+            field: None,
+        }),
+    );
+    assert_eq!(
+        app.popup,
+        Popup::Conflict {
+            item_id: id(4),
+            mine: "Write release notes for 2.0".into(),
+            theirs: "Release notes (bob)".into(),
+        }
+    );
+    let screen = render(&app);
+    assert!(screen.contains("Release notes (bob)"), "{screen}");
+    assert!(screen.contains("Write release notes for 2.0"), "{screen}");
+    insta::assert_snapshot!(screen);
+
+    // e: edit again, with my text, now based on bob's version; Esc there and e again.
+    key(&mut app, KeyCode::Char('e'));
+    assert!(
+        matches!(&app.popup, Popup::EditTitle { title, base: 2, .. } if title.text() == "Write release notes for 2.0"),
+        "{:?}",
+        app.popup
+    );
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.expected_version, req.title.as_deref()),
+        (2, Some("Write release notes for 2.0"))
+    );
+    accept(&mut app, 2, &out[0].0, &req);
+    assert_eq!(
+        app.replica.store.work_items[&id(4)].title,
+        "Write release notes for 2.0"
+    );
+    assert_eq!(app.notice, None);
+}
+
+#[tokio::test]
+async fn keep_mine_resends_on_the_current_version_and_a_conflict_elsewhere_is_none() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    key(&mut app, KeyCode::Char('e'));
+    key(&mut app, KeyCode::Char('!'));
+    // bob changes the priority only: my title edit goes again by itself on his version.
+    let mut theirs = item(
+        4,
+        "task",
+        "Write release notes",
+        "backlog",
+        "high",
+        None,
+        None,
+    );
+    theirs.version = 2;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(theirs.clone()),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    assert_eq!(update_req(&out[0].1).expected_version, 1);
+    let conflict = Payload::Error(proto::Error {
+        code: "CONFLICT".into(),
+        message: "Conflict".into(),
+        field: None,
+    });
+    respond(&mut app, &out[0].0, conflict.clone());
+    assert_eq!(app.popup, Popup::None);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.expected_version, req.title.as_deref()),
+        (2, Some("Write release notes!"))
+    );
+    let now = accept(&mut app, 2, &out[0].0, &req);
+    assert_eq!(now.priority, "high", "bob's change stays");
+
+    // Now bob renames it while I edit: conflict; m keeps mine on bob's version.
+    key(&mut app, KeyCode::Char('e'));
+    key(&mut app, KeyCode::Char('?'));
+    let mut renamed = now.clone();
+    renamed.title = "Notes".into();
+    renamed.version = 4;
+    event(
+        &mut app,
+        3,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(renamed),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    respond(&mut app, &out[0].0, conflict);
+    assert!(
+        matches!(app.popup, Popup::Conflict { .. }),
+        "{:?}",
+        app.popup
+    );
+    key(&mut app, KeyCode::Char('m'));
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.expected_version, req.title.as_deref()),
+        (4, Some("Write release notes!?"))
+    );
+    assert_eq!(app.popup, Popup::None);
+}
+
+#[tokio::test]
+async fn esc_or_q_in_the_picker_opened_with_o_goes_back_to_the_board() {
+    let mut app = app();
+    for back in [KeyCode::Esc, KeyCode::Char('q')] {
+        key(&mut app, KeyCode::Char('o'));
+        let screen = render(&app);
+        assert!(screen.contains("Projects"), "{screen}");
+        assert!(screen.contains("Esc back to the board"), "{screen}");
+        key(&mut app, back);
+        assert!(
+            !app.quit,
+            "{back:?} in the picker opened with o must not quit"
+        );
+        assert_eq!(app.replica.project(), Some(PID));
+        let screen = render(&app);
+        assert!(
+            screen.contains("Backlog 1"),
+            "the board is back at once:\n{screen}"
+        );
+    }
+    // Enter on the project already open goes back to it too.
+    key(&mut app, KeyCode::Char('o'));
+    key(&mut app, KeyCode::Enter);
+    assert!(!app.quit);
+    assert!(render(&app).contains("Backlog 1"));
+    // The picker shown at start-up, with no project, still quits.
+    let handle = sdk::spawn(SessionConfig::new("ws://127.0.0.1:1/ws", ME), |_| {});
+    let mut fresh = App::new(handle, ME.into(), "alice".into(), None);
+    key(&mut fresh, KeyCode::Esc);
+    assert!(fresh.quit);
+}
+
+fn ctrl_key(app: &mut App, c: char) {
+    app.update(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+    )));
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+#[tokio::test]
+async fn text_fields_edit_at_the_cursor_and_scroll_to_keep_it_visible() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // New card: type, go Home, type before it, fix a typo with ← Delete, drop a word with Ctrl-W.
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "wrold");
+    key(&mut app, KeyCode::Home);
+    type_text(&mut app, "hello ");
+    key(&mut app, KeyCode::End);
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Left);
+    }
+    key(&mut app, KeyCode::Delete);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Char('r'));
+    key(&mut app, KeyCode::End);
+    type_text(&mut app, " oops");
+    ctrl_key(&mut app, 'w');
+    key(&mut app, KeyCode::Backspace);
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    match &out[..] {
+        [(_, Payload::CreateWorkItemRequest(r))] => assert_eq!(r.title, "hello world"),
+        other => panic!("{other:?}"),
+    }
+
+    // A title longer than the box: the end, with the cursor, is visible; Home shows the start.
+    key(&mut app, KeyCode::Char('e'));
+    let long: String = (0..15).map(|i| format!("word{i:02} ")).collect();
+    type_text(&mut app, &format!(" {long}END"));
+    let screen = render(&app);
+    assert!(
+        screen.contains("word14 END▏"),
+        "the cursor's end is shown:\n{screen}"
+    );
+    assert!(!screen.contains("Write release notes word"), "{screen}");
+    insta::assert_snapshot!("long_title_scrolled_to_the_cursor", screen);
+    key(&mut app, KeyCode::Home);
+    let screen = render(&app);
+    assert!(screen.contains("Write release notes word00"), "{screen}");
+    assert!(!screen.contains("END"), "{screen}");
+}
+
+#[tokio::test]
+async fn typing_past_the_title_limit_is_flagged_and_enter_keeps_the_dialog_and_the_text() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, &"x".repeat(187));
+    assert!(render(&app).contains("187/200"), "{}", render(&app));
+    type_text(&mut app, &format!(" {}", "y".repeat(62)));
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&app.popup, Popup::NewCard { title, .. } if title.text().len() == 250),
+        "the dialog stays open with every character: {:?}",
+        app.popup
+    );
+    assert!(sent(&mut app).is_empty(), "nothing is sent");
+    let screen = render(&app);
+    assert!(screen.contains("250/200: 50 too many"), "{screen}");
+    // Cutting it down (Ctrl-W takes the y's) makes it savable.
+    ctrl_key(&mut app, 'w');
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.popup, Popup::None);
+    assert_eq!(sent(&mut app).len(), 1);
+}
+
+#[tokio::test]
+async fn a_large_paste_is_one_edit_of_one_line_and_a_refused_create_gives_the_text_back() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // Pasted on the board itself: ignored, never read as commands (d, q…).
+    app.update(AppEvent::Paste("dqqq\n".into()));
+    assert!(!app.quit);
+    assert_eq!(app.popup, Popup::None);
+    assert!(sent(&mut app).is_empty());
+
+    key(&mut app, KeyCode::Char('n'));
+    let paste = "lorem ipsum\n".repeat(417); // 5,004 characters, 417 line breaks
+    app.update(AppEvent::Paste(paste));
+    let Popup::NewCard { title, .. } = &app.popup else {
+        panic!("the dialog stays open: {:?}", app.popup)
+    };
+    assert!(!title.text().contains('\n'));
+    assert_eq!(title.text().chars().count(), 5004);
+    let screen = render(&app);
+    assert!(screen.contains("5003/200: 4803 too many"), "{screen}");
+    insta::assert_snapshot!("a_paste_over_the_limit", screen);
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.popup, Popup::NewCard { .. }));
+    assert!(sent(&mut app).is_empty());
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|(n, _)| n.contains("Title too long (5003/200)")));
+
+    // Cleared and pasted again: a line break becomes a space.
+    ctrl_key(&mut app, 'u');
+    app.update(AppEvent::Paste("Short\ntitle".into()));
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    match &out[..] {
+        [(_, Payload::CreateWorkItemRequest(r))] => assert_eq!(r.title, "Short title"),
+        other => panic!("{other:?}"),
+    }
+    // The server refuses it: the dialog opens again with the text.
+    respond(
+        &mut app,
+        &out[0].0,
+        Payload::Error(proto::Error {
+            code: "VALIDATION_ERROR".into(),
+            message: "title: too long".into(),
+            field: Some("title".into()),
+        }),
+    );
+    assert!(
+        matches!(&app.popup, Popup::NewCard { title, .. } if title.text() == "Short title"),
+        "{:?}",
+        app.popup
+    );
+}
+
+#[tokio::test]
+async fn a_card_created_under_a_sprint_filter_goes_into_that_sprint_and_stays_in_view() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    event(
+        &mut app,
+        1,
+        Payload::SprintCreated(proto::SprintCreated {
+            sprint: Some(proto::Sprint {
+                id: "s1".into(),
+                project_id: PID.into(),
+                name: "Sprint 1".into(),
+                version: 1,
+                ..Default::default()
+            }),
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.sprint.as_deref(), Some("s1"));
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Sprint work");
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let [(create_id, Payload::CreateWorkItemRequest(_))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    // The server creates it (no sprint: creation cannot name one), event then response.
+    let created = proto::WorkItem {
+        sprint_id: None,
+        ..item(7, "task", "Sprint work", "backlog", "medium", None, None)
+    };
+    let payload = Payload::WorkItemCreated(proto::WorkItemCreated {
+        work_item: Some(created),
+        user_id: ME.into(),
+    });
+    event(&mut app, 2, payload.clone());
+    respond(&mut app, create_id, payload);
+    // It shows at once (where it is going), selected, and the board puts it in the sprint.
+    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+    let out = sent(&mut app);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.sprint_id.as_deref(), req.expected_version),
+        (Some("s1"), 1)
+    );
+    accept(&mut app, 3, &out[0].0, &req);
+    assert_eq!(
+        app.replica.store.work_items[&id(7)].sprint_id.as_deref(),
+        Some("s1")
+    );
+    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+    assert!(render(&app).contains("PM-7"), "{}", render(&app));
+    assert_eq!(app.notice, None);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_named_with_the_reason_and_r_retries_at_once() {
+    let handle = sdk::spawn(SessionConfig::new("ws://127.0.0.1:1/ws", ME), |_| {});
+    let mut app = App::new(handle, ME.into(), "alice".into(), None);
+    app.server_url = "http://127.0.0.1:1".into();
+    let refused = "connect failed: IO error: Connection refused (os error 111)";
+    app.update(AppEvent::Net(NetEvent::Disconnected {
+        reason: refused.into(),
+        retry_in: Duration::from_secs(10),
+    }));
+    app.update(AppEvent::Net(NetEvent::Connecting { attempt: 7 }));
+    app.update(AppEvent::Net(NetEvent::Disconnected {
+        reason: refused.into(),
+        retry_in: Duration::from_secs(10),
+    }));
+    let screen = render(&app);
+    let status = screen.lines().last().unwrap_or_default().to_string();
+    for expected in [
+        "reconnecting (try 7)",
+        "127.0.0.1:1: Connection refused",
+        "r: retry now",
+    ] {
+        assert!(status.contains(expected), "{expected}:\n{screen}");
+    }
+    assert!(
+        screen.contains("Cannot reach the server at http://127.0.0.1:1: Connection refused"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+    key(&mut app, KeyCode::Char('r'));
+    assert_eq!(app.link, Link::Connecting, "r starts a new attempt now");
+    assert!(
+        render(&app).contains("◌ connecting to 127.0.0.1:1"),
+        "{}",
+        render(&app)
+    );
+    assert!(!app.quit);
+    // r is in the help.
+    key(&mut app, KeyCode::Char('?'));
+    assert!(render(&app).contains("reconnect now"), "{}", render(&app));
+}
+
+/// Two boards against a real server: quick presses of one user never conflict with each other,
+/// and two users renaming the same card end in a conflict popup instead of a lost title.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_presses_and_concurrent_edits_against_a_real_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = pm_server::AppState::open(pm_server::Config::for_data_dir(dir.path()))
+        .await
+        .expect("server state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pm_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let rest = pm_shared::rest_client::RestClient::new(&url, ME).expect("client");
+    rest.create_project(&serde_json::json!({"title": "Races", "key": "RC"}))
+        .await
+        .expect("project");
+    rest.create_work_item(
+        &serde_json::json!({"project_id": "RC", "item_type": "task", "title": "Race me"}),
+    )
+    .await
+    .expect("item");
+
+    let board = |user: &'static str, name: &str| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = sdk::spawn(SessionConfig::new(url.clone(), user), move |e| {
+            let _ = tx.send(e);
+        });
+        let app = App::new(handle.clone(), user.into(), name.into(), Some("RC".into()));
+        (app, rx, handle)
+    };
+    let (mut alice, mut alice_rx, alice_handle) = board(ME, "alice");
+    let (mut bob, mut bob_rx, bob_handle) = board(BOB, "bob");
+    pump(&mut alice, &mut alice_rx, "alice's board", &|a| {
+        a.selected().is_some()
+    })
+    .await;
+    pump(&mut bob, &mut bob_rx, "bob's board", &|a| {
+        a.selected().is_some()
+    })
+    .await;
+
+    // p p p and L L L, all before any answer.
+    for _ in 0..3 {
+        key(&mut alice, KeyCode::Char('p'));
+    }
+    for _ in 0..3 {
+        key(&mut alice, KeyCode::Char('L'));
+    }
+    assert_eq!(
+        alice
+            .selected()
+            .map(|w| (w.priority.clone(), w.status.clone())),
+        Some(("low".into(), "review".into())),
+        "shown at once"
+    );
+    pump(&mut alice, &mut alice_rx, "alice's writes", &|a| !a.busy()).await;
+    let card = alice.selected().cloned().expect("card");
+    assert_eq!(
+        (card.priority.as_str(), card.status.as_str()),
+        ("low", "review")
+    );
+    assert_eq!(alice.notice, None, "no false conflict");
+
+    // Both edit the title; alice saves first, then bob.
+    pump(&mut bob, &mut bob_rx, "bob sees it", &|b| {
+        b.replica.store.work_items[&card.id].version == card.version
+    })
+    .await;
+    bob.lane = 3;
+    bob.update(AppEvent::Tick);
+    key(&mut alice, KeyCode::Char('e'));
+    key(&mut bob, KeyCode::Char('e'));
+    type_text(&mut alice, " (alice)");
+    type_text(&mut bob, " (bob)");
+    key(&mut alice, KeyCode::Enter);
+    pump(&mut alice, &mut alice_rx, "alice's edit", &|a| !a.busy()).await;
+    pump(&mut bob, &mut bob_rx, "alice's edit at bob's", &|b| {
+        b.replica.store.work_items[&card.id].title == "Race me (alice)"
+    })
+    .await;
+    key(&mut bob, KeyCode::Enter);
+    pump(&mut bob, &mut bob_rx, "bob's conflict", &|b| {
+        matches!(b.popup, Popup::Conflict { .. })
+    })
+    .await;
+    assert_eq!(
+        bob.popup,
+        Popup::Conflict {
+            item_id: card.id.clone(),
+            mine: "Race me (bob)".into(),
+            theirs: "Race me (alice)".into(),
+        }
+    );
+    // Keep mine: saved on the current version.
+    key(&mut bob, KeyCode::Char('m'));
+    pump(&mut bob, &mut bob_rx, "bob's title", &|b| {
+        !b.busy() && b.replica.store.work_items[&card.id].title == "Race me (bob)"
+    })
+    .await;
+    assert_eq!(bob.notice, None);
+
+    alice_handle.close();
+    bob_handle.close();
+    let _ = stop.send(());
+    let _ = server.await;
+}
+
+#[tokio::test]
+async fn a_conflict_on_fields_my_change_does_not_touch_sends_it_again_on_the_current_version() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    let conflict = Payload::Error(proto::Error {
+        code: "CONFLICT".into(),
+        message: "Conflict: resource was modified (current version: 2)".into(),
+        field: None,
+    });
+    let bob_sets = |app: &mut App, seq: u64, version: i32, f: &dyn Fn(&mut proto::WorkItem)| {
+        let mut card = app.replica.store.work_items[&id(4)].clone();
+        f(&mut card);
+        card.version = version;
+        event(
+            app,
+            seq,
+            Payload::WorkItemUpdated(proto::WorkItemUpdated {
+                work_item: Some(card),
+                changes: vec![],
+                user_id: BOB.into(),
+            }),
+        );
+    };
+    // p, and bob assigns the card to himself before my write reaches the server.
+    key(&mut app, KeyCode::Char('p'));
+    let out = sent(&mut app);
+    assert_eq!(update_req(&out[0].1).expected_version, 1);
+    bob_sets(&mut app, 1, 2, &|c| c.assignee_id = Some(BOB.into()));
+    respond(&mut app, &out[0].0, conflict.clone());
+    let out = sent(&mut app);
+    assert_eq!(out.len(), 1, "sent again: {out:?}");
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.expected_version, req.priority.as_deref()),
+        (2, Some("medium"))
+    );
+    let now = accept(&mut app, 2, &out[0].0, &req);
+    assert_eq!(now.assignee_id.as_deref(), Some(BOB), "bob's change stays");
+    assert_eq!(app.notice, None);
+
+    // p again, but bob changes the priority itself: that is a real conflict, and I am told.
+    key(&mut app, KeyCode::Char('p'));
+    let out = sent(&mut app);
+    bob_sets(&mut app, 3, 4, &|c| c.priority = "critical".into());
+    respond(&mut app, &out[0].0, conflict);
+    assert!(sent(&mut app).is_empty());
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|(n, _)| n.starts_with("Priority failed: Conflict")));
+    assert_eq!(
+        app.selected().map(|w| w.priority.clone()),
+        Some("critical".into())
+    );
+}
+
+#[tokio::test]
+async fn enter_while_offline_keeps_the_dialog_and_the_text() {
+    // The test session never connects.
+    let mut app = app();
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Offline idea");
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&app.popup, Popup::NewCard { title, .. } if title.text() == "Offline idea"),
+        "{:?}",
+        app.popup
+    );
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|(n, _)| n.starts_with("Not connected")));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('e'));
+    type_text(&mut app, "!");
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&app.popup, Popup::EditTitle { title, .. } if title.text() == "Write release notes!"),
+        "{:?}",
+        app.popup
+    );
+}

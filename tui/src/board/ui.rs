@@ -17,7 +17,8 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use super::app::{duration, App, Card, Link, Popup};
+use super::app::{duration, short_reason, App, Card, Link, Popup};
+use super::input::TextInput;
 
 const CARD_HEIGHT: u16 = 3;
 
@@ -30,7 +31,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Constraint::Length(1),
     ])
     .areas(area);
-    match app.project() {
+    match app.project().filter(|_| !app.picking) {
         Some(project) => {
             draw_header(frame, header, app, project);
             draw_lanes(frame, body, app);
@@ -46,7 +47,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Popup::None => {}
         Popup::Help => draw_help(frame, area),
         Popup::Detail { item_id, comment } => {
-            draw_detail(frame, area, app, item_id, comment.as_deref())
+            draw_detail(frame, area, app, item_id, comment.as_ref())
         }
         Popup::NewCard { title, item_type } => {
             let lane = Status::ALL[app.lane.min(Status::ALL.len() - 1)].label();
@@ -68,6 +69,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
             "Filter by text  (Enter: keep · Esc: cancel)",
             text,
         ),
+        Popup::Conflict {
+            item_id,
+            mine,
+            theirs,
+        } => draw_conflict(frame, area, app, item_id, mine, theirs),
         Popup::ConfirmDelete { item_id } => {
             let name = app
                 .replica
@@ -283,9 +289,19 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
 
 fn draw_picker(frame: &mut Frame, area: Rect, app: &App) {
     let projects = app.projects();
-    let block = popup_block("Projects  (↑↓ select · Enter open · q quit)");
+    let block = popup_block(if app.replica.project().is_some() {
+        "Projects  (↑↓ select · Enter open · Esc back to the board)"
+    } else {
+        "Projects  (↑↓ select · Enter open · q quit)"
+    });
     if projects.is_empty() {
-        let text = if app.replica.store.cursor("").is_none() {
+        let text = if let Link::Reconnecting { attempt, reason } = &app.link {
+            format!(
+                "Cannot reach the server at {}: {}. Trying again (try {attempt}); r: retry now.",
+                safe(app.server_url.trim_end_matches('/')),
+                safe(&short_reason(reason))
+            )
+        } else if app.replica.store.cursor("").is_none() {
             "Loading projects…".to_string()
         } else {
             "No projects yet. Create one with: pm project create --title \"My project\" --key MP"
@@ -338,6 +354,10 @@ fn draw_activity(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     let (link, color) = match &app.link {
+        Link::Connecting if !app.server_url.is_empty() => (
+            format!("◌ connecting to {}", safe(&server(app))),
+            Color::Yellow,
+        ),
         Link::Connecting => ("◌ connecting".to_string(), Color::Yellow),
         Link::Connected if app.replica.is_resyncing() => ("⟳ resyncing".to_string(), Color::Yellow),
         Link::Connected => ("● connected".to_string(), Color::Green),
@@ -356,13 +376,31 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
         Span::from(format!(" {} ", app.my_name)).bold().reversed(),
         Span::raw(" "),
         Span::from(link).fg(color),
-        Span::from(format!(" · {last}")).dim(),
     ];
+    if let Link::Reconnecting { reason, .. } = &app.link {
+        // Where to and why not, and what to do about it.
+        let why = safe(&short_reason(reason));
+        spans.push(Span::from(match server(app) {
+            url if url.is_empty() => format!(" · {why}"),
+            url => format!(" · {}: {why}", safe(&url)),
+        }));
+        spans.push(Span::from(" · r: retry now").fg(Color::Cyan));
+    } else {
+        spans.push(Span::from(format!(" · {last}")).dim());
+    }
     match &app.notice {
         Some((text, _)) => spans.push(Span::from(format!(" · {text}")).fg(Color::Red)),
+        None if matches!(app.link, Link::Reconnecting { .. }) => {}
         None => spans.push(Span::from(" · ? help · q quit").dim()),
     }
     frame.render_widget(Line::from(spans), area);
+}
+
+/// The server's address without the scheme, e.g. `127.0.0.1:1`.
+fn server(app: &App) -> String {
+    let url = app.server_url.as_str();
+    let url = url.split_once("://").map_or(url, |(_, rest)| rest);
+    url.trim_end_matches('/').to_string()
 }
 
 fn ago(secs: u64) -> String {
@@ -388,6 +426,7 @@ const HELP: &[(&str, &str)] = &[
     ("s", "cycle sprint filter"),
     ("/", "filter by text · Esc clears filters"),
     ("o", "other project"),
+    ("r", "reconnect now (while disconnected)"),
     ("?", "this help"),
     ("q", "quit"),
     ("⛔", "blocked by a card that is not done"),
@@ -412,14 +451,20 @@ fn draw_help(frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(popup_block("Keys")), rect);
 }
 
-fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment: Option<&str>) {
+fn draw_detail(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    item_id: &str,
+    comment: Option<&TextInput>,
+) {
     let rect = centered(
         area,
         area.width.saturating_sub(6).min(90),
         area.height.saturating_sub(2),
     );
     frame.render_widget(Clear, rect);
-    let Some(item) = app.replica.store.work_items.get(item_id) else {
+    let Some(item) = app.card(item_id) else {
         frame.render_widget(
             Paragraph::new("This card was deleted.").block(popup_block("Details")),
             rect,
@@ -506,15 +551,21 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, item_id: &str, comment:
     }
     lines.push(Line::from(""));
     lines.extend(history_lines(app, item_id));
-    let hint = match comment {
-        Some(text) => Line::from(vec![
-            Span::from("comment › ").fg(Color::Yellow),
-            Span::raw(format!("{}▏", safe(text))),
-        ]),
-        None => Line::from(" c: comment · t: timer · ↑↓: scroll · Esc: close").dim(),
-    };
     let [body, input] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)])
         .areas(popup_block("Details").inner(rect));
+    let hint = match comment {
+        Some(text) => {
+            let mut spans = vec![Span::from("comment › ").fg(Color::Yellow)];
+            let count = count_span(text, text.max().unwrap_or(0) * 9 / 10);
+            let room = (input.width as usize)
+                .saturating_sub(10)
+                .saturating_sub(count.as_ref().map_or(0, Span::width));
+            spans.extend(input_spans(text, room));
+            spans.extend(count);
+            Line::from(spans)
+        }
+        None => Line::from(" c: comment · t: timer · ↑↓: scroll · Esc: close").dim(),
+    };
     frame.render_widget(popup_block("Details"), rect);
     let scroll = app.detail_scroll.min(lines.len().saturating_sub(1) as u16);
     frame.render_widget(
@@ -695,13 +746,91 @@ fn history_text(app: &App, e: &proto::ActivityLogEntry) -> String {
         .join("; ")
 }
 
-fn draw_input(frame: &mut Frame, area: Rect, label: &str, text: &str) {
-    let rect = centered(area, area.width.saturating_sub(4).min(72), 3);
+/// Someone else changed the title while I was editing it: both texts, and the choices.
+fn draw_conflict(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    item_id: &str,
+    mine: &str,
+    theirs: &str,
+) {
+    let key = app
+        .replica
+        .store
+        .work_items
+        .get(item_id)
+        .map(|w| app.key_of(w))
+        .unwrap_or_default();
+    let lines = vec![
+        Line::from(format!("{key} was renamed while you edited it.")),
+        Line::from(""),
+        Line::from(vec![
+            Span::from("theirs ").fg(Color::Cyan).bold(),
+            Span::raw(safe(theirs)),
+        ]),
+        Line::from(vec![
+            Span::from("mine   ").fg(Color::Yellow).bold(),
+            Span::raw(safe(mine)),
+        ]),
+        Line::from(""),
+        Line::from(" m: keep mine · t: keep theirs · e: edit again").dim(),
+    ];
+    let rect = centered(area, area.width.saturating_sub(4).min(72), 8);
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(format!("{}▏", safe(text))).block(popup_block(label)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(popup_block("Edit conflict").border_style(Color::Red)),
         rect,
     );
+}
+
+fn draw_input(frame: &mut Frame, area: Rect, label: &str, input: &TextInput) {
+    let rect = centered(area, area.width.saturating_sub(4).min(72), 3);
+    frame.render_widget(Clear, rect);
+    let cols = rect.width.saturating_sub(2) as usize;
+    let mut block = popup_block(label);
+    if let Some(count) = count_span(input, 0) {
+        block = block.title_bottom(Line::from(count).right_aligned());
+        if input.too_long() {
+            block = block.border_style(Color::Red);
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(input_spans(input, cols))).block(block),
+        rect,
+    );
+}
+
+/// ` 187/200 ` for a field with a limit once it holds `from` characters or more: red, with
+/// what to do, when over it.
+fn count_span(input: &TextInput, from: usize) -> Option<Span<'static>> {
+    let max = input.max()?;
+    let count = input.count();
+    if count < from {
+        return None;
+    }
+    Some(if count > max {
+        Span::from(format!(" {count}/{max}: {} too many ", count - max))
+            .fg(Color::Red)
+            .bold()
+    } else {
+        Span::from(format!(" {count}/{max} ")).dim()
+    })
+}
+
+/// A text field in `cols` columns, scrolled so the cursor shows: `▏` at the end, else the
+/// character under it reversed.
+fn input_spans(input: &TextInput, cols: usize) -> Vec<Span<'static>> {
+    let view = input.view(cols);
+    let mut spans = vec![Span::raw(safe(&view.before))];
+    match view.at {
+        Some(c) => spans.push(Span::from(safe(&c.to_string())).reversed()),
+        None => spans.push(Span::raw("▏")),
+    }
+    spans.push(Span::raw(safe(&view.after)));
+    spans
 }
 
 fn popup_block(title: &str) -> Block<'_> {
