@@ -591,6 +591,11 @@ async fn comments_of_the_same_second_keep_their_order() {
         .collect();
     assert_eq!(got, posted);
     let (snapshot, _) = ws.comments(&item.id).await;
-    let got: Vec<String> = snapshot.into_iter().map(|c| c.content).collect();
+    let got: Vec<String> = snapshot.iter().map(|c| c.content.clone()).collect();
     assert_eq!(got, posted);
+    // Boards order by (created_at, id): the ids must follow the posting order too.
+    let mut by_key = snapshot.clone();
+    by_key.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let got: Vec<String> = by_key.into_iter().map(|c| c.content).collect();
+    assert_eq!(got, posted, "the order a board shows");
 }

@@ -35,7 +35,9 @@ pub async fn create(
     let item = queries::work_item(conn, &item_id)
         .await?
         .ok_or_else(|| AppError::not_found("Work item", &item_id))?;
-    let id = uuid::Uuid::new_v4().to_string();
+    // Time-ordered: every client orders a work item's comments by (created_at, id), so those of
+    // the same second keep the order they were posted in.
+    let id = uuid::Uuid::now_v7().to_string();
     let now = pm_shared::now_secs();
     sqlx::query(
         "INSERT INTO pm_comments (id, work_item_id, content, created_at, updated_at, created_by, updated_by) \

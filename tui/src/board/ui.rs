@@ -695,17 +695,8 @@ fn history_lines(app: &App, item_id: &str) -> Vec<Line<'static>> {
 
 /// `MM-DD HH:MM` (UTC).
 fn when(secs: i64) -> String {
-    let day = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Month and day of `day` (days since 1970-01-01), Howard Hinnant's civil_from_days.
-    let z = day + 719_468;
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    let (_, m, d, h, min, _) = pm_shared::date::civil_from_secs(secs);
+    format!("{m:02}-{d:02} {h:02}:{min:02}")
 }
 
 /// One history entry in words: `created`, `deleted`, or `status To Do → Done; …`.
