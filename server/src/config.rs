@@ -225,7 +225,7 @@ pub fn is_loopback_name(host: &str) -> bool {
 
 /// `<git root of the working directory>/.pm`, else `~/.pm`: the same place the reference server
 /// and both CLIs look, so `pm` finds the server without flags.
-pub use pm_shared::rest_client::default_data_dir;
+pub use pm_shared::port_file::default_data_dir;
 
 #[cfg(test)]
 mod tests {

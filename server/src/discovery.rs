@@ -2,10 +2,10 @@
 //! or the reference's) finds a server that bound port 0.
 use std::path::{Path, PathBuf};
 
-pub use pm_shared::rest_client::ServerInfo;
+pub use pm_shared::port_file::ServerInfo;
 
 pub fn path(data_dir: &Path) -> PathBuf {
-    data_dir.join(pm_shared::rest_client::PORT_FILE)
+    data_dir.join(pm_shared::port_file::PORT_FILE)
 }
 
 /// Writes the file atomically (temp file + rename) so a reader never sees half of it.

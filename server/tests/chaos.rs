@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::SinkExt;
+use pm_client::replica::Replica;
+use pm_client::sdk::{self, SessionConfig, SessionHandle};
 use pm_server::{AppState, Config, SharedState};
 use pm_shared::proto::{self, Payload};
-use pm_shared::replica::Replica;
-use pm_shared::sdk::{self, SessionConfig, SessionHandle};
 use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

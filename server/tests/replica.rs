@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use pm_client::replica::Replica;
+use pm_client::sdk::{self, SessionConfig, SessionHandle};
 use pm_shared::proto::{self, Payload};
-use pm_shared::replica::Replica;
-use pm_shared::sdk::{self, SessionConfig, SessionHandle};
 use tokio::sync::mpsc;
 
 struct Peer {

@@ -1,12 +1,12 @@
-//! What `pm-server` and its clients both need: the wire protocol, the domain rules, the client SDK
-//! and the client store.
+//! What `pm-server` and its clients both need: the wire protocol, the domain rules, the port
+//! file's format and the client store. No networking: the client SDK that talks to a server
+//! (REST client, WebSocket session, replica) is `pm-client` (`shared/client/`), so the server
+//! does not link it.
 pub mod date;
 pub mod domain;
 pub mod hierarchy;
+pub mod port_file;
 pub mod proto;
-pub mod replica;
-pub mod rest_client;
-pub mod sdk;
 pub mod store;
 pub mod terminal;
 

@@ -3,11 +3,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use pm_client::replica::Replica;
+use pm_client::sdk::{LinkState, NetEvent, SessionHandle};
 use pm_shared::domain::limits::{COMMENT_MAX, TITLE_MAX};
 use pm_shared::domain::{display_key, ItemType, Priority, Status};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
-use pm_shared::replica::Replica;
-use pm_shared::sdk::{LinkState, NetEvent, SessionHandle};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 

@@ -13,8 +13,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pm_shared::rest_client::{discover, resolve_user_id, ServerSource};
-use pm_shared::sdk::{self, SessionConfig};
+use pm_client::rest_client::{discover, resolve_user_id, ServerSource};
+use pm_client::sdk::{self, SessionConfig};
 use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
 use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
@@ -52,7 +52,7 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "me".to_string());
-    let token = pm_shared::rest_client::resolve_token(global.token.as_deref());
+    let token = pm_client::rest_client::resolve_token(global.token.as_deref());
     let user_id = match (
         global.user_id.as_deref(),
         std::env::var("PM_USER_ID")
@@ -62,7 +62,7 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         // A token names its user; otherwise the name picks a stable identity.
         (None, None) => match token
             .as_deref()
-            .and_then(pm_shared::rest_client::token_subject)
+            .and_then(pm_client::rest_client::token_subject)
         {
             Some(subject) => subject,
             None => name_user_id(&name),

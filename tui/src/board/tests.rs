@@ -2,8 +2,8 @@
 //! on ratatui's TestBackend at 80×24.
 use std::time::Duration;
 
+use pm_client::sdk::{self, NetEvent, SessionConfig};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
-use pm_shared::sdk::{self, NetEvent, SessionConfig};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -624,7 +624,7 @@ async fn t_starts_and_stops_my_timer_through_the_server() {
     let server = tokio::spawn(pm_server::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    let rest = pm_shared::rest_client::RestClient::new(&url, ME).expect("client");
+    let rest = pm_client::rest_client::RestClient::new(&url, ME).expect("client");
     rest.create_project(&serde_json::json!({"title": "Timers", "key": "TM"}))
         .await
         .expect("project");
@@ -1336,7 +1336,7 @@ async fn quick_presses_and_concurrent_edits_against_a_real_server() {
     let server = tokio::spawn(pm_server::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    let rest = pm_shared::rest_client::RestClient::new(&url, ME).expect("client");
+    let rest = pm_client::rest_client::RestClient::new(&url, ME).expect("client");
     rest.create_project(&serde_json::json!({"title": "Races", "key": "RC"}))
         .await
         .expect("project");

@@ -1,7 +1,7 @@
 //! `pm activity <entity-type> <id>`: GET /api/v1/activity, the history of one entity with every
 //! changed field, newest first. Deleted entities keep their history (name them by UUID).
 use clap::{Args, ValueEnum};
-use pm_shared::rest_client::{ClientError, RestClient};
+use pm_client::rest_client::{ClientError, RestClient};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

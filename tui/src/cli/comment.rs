@@ -1,7 +1,7 @@
 //! `pm comment …`: GET/POST /api/v1/work-items/{id|KEY-N}/comments,
 //! GET/PUT/DELETE /api/v1/comments/{id}.
 use clap::Subcommand;
-use pm_shared::rest_client::{ClientError, RestClient};
+use pm_client::rest_client::{ClientError, RestClient};
 use serde_json::Value;
 
 #[derive(Debug, Subcommand)]

@@ -1,8 +1,8 @@
 //! `pm dependency …`: GET /api/v1/work-items/{id|KEY-N}/dependencies, POST /api/v1/dependencies,
 //! DELETE /api/v1/dependencies/{id}.
 use clap::Subcommand;
+use pm_client::rest_client::{ClientError, RestClient};
 use pm_shared::domain::DependencyType;
-use pm_shared::rest_client::{ClientError, RestClient};
 use serde_json::{json, Value};
 
 use super::one_of;

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::builder::PossibleValuesParser;
-use pm_shared::rest_client::{resolve_token, ClientError, RestClient};
+use pm_client::rest_client::{resolve_token, ClientError, RestClient};
 use serde_json::Value;
 
 /// Exit status of a runtime or API error (clap exits 2 on usage errors).

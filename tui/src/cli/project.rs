@@ -1,7 +1,7 @@
 //! `pm project …`: GET/POST /api/v1/projects, GET/PUT/DELETE /api/v1/projects/{id|key}.
 use clap::{Args, Subcommand};
+use pm_client::rest_client::{ClientError, RestClient};
 use pm_shared::domain::ProjectStatus;
-use pm_shared::rest_client::{ClientError, RestClient};
 use serde_json::{json, Value};
 
 use super::{one_of, put_opt};

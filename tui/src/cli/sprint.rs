@@ -1,8 +1,8 @@
 //! `pm sprint …`: POST /api/v1/sprints, GET/PUT/DELETE /api/v1/sprints/{id},
 //! GET /api/v1/projects/{id|key}/sprints.
 use clap::{Args, Subcommand};
+use pm_client::rest_client::{ClientError, RestClient};
 use pm_shared::domain::SprintStatus;
-use pm_shared::rest_client::{ClientError, RestClient};
 use serde_json::{json, Value};
 
 use super::{one_of, parse_date, put_opt};

@@ -1,6 +1,6 @@
 //! `pm swim-lane list`: GET /api/v1/projects/{id|key}/swim-lanes.
 use clap::Subcommand;
-use pm_shared::rest_client::{ClientError, RestClient};
+use pm_client::rest_client::{ClientError, RestClient};
 use serde_json::Value;
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use pm_shared::rest_client::RestClient;
+use pm_client::rest_client::RestClient;
 use serde_json::Value;
 
 use super::{reindent, Output};

@@ -1,7 +1,7 @@
 //! `pm time-entry …`: GET /api/v1/work-items/{id|KEY-N}/time-entries, POST /api/v1/time-entries,
 //! GET/PUT/DELETE /api/v1/time-entries/{id}.
 use clap::{Args, Subcommand};
-use pm_shared::rest_client::{ClientError, RestClient};
+use pm_client::rest_client::{ClientError, RestClient};
 use serde_json::{json, Value};
 
 use super::{parse_date, put_opt};

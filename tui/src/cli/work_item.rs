@@ -1,8 +1,8 @@
 //! `pm work-item …`: POST /api/v1/work-items, GET/PUT/DELETE /api/v1/work-items/{id|KEY-N},
 //! GET /api/v1/projects/{id|key}/work-items.
 use clap::{Args, Subcommand};
+use pm_client::rest_client::{ClientError, RestClient, WorkItemFilter};
 use pm_shared::domain::{ItemType, Priority, Status};
-use pm_shared::rest_client::{ClientError, RestClient, WorkItemFilter};
 use serde_json::{json, Value};
 
 use super::{one_of, put_opt};

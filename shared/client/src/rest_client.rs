@@ -6,7 +6,7 @@
 //!   `<git root of the working directory>/.pm`, else `~/.pm`, the same chain the server uses).
 //!   A port file naming a dead process is stale and is deleted.
 //! - **Identity** ([`resolve_user_id`]): `--user-id`, else `PM_USER_ID`, else
-//!   [`crate::DEFAULT_USER_ID`]; sent as `X-User-Id` on every request.
+//!   [`pm_shared::DEFAULT_USER_ID`]; sent as `X-User-Id` on every request.
 //! - **Results**: the response body as a [`serde_json::Value`]. A failure is a [`ClientError`]
 //!   that tells an API error (`{"error":{code,message,field}}`) from a server that could not be
 //!   reached or answered something that is not the API's JSON.
@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::{Method, Url};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Environment variable naming the server URL.
@@ -23,10 +22,12 @@ pub const SERVER_ENV: &str = "PM_SERVER";
 pub const TOKEN_ENV: &str = "PM_TOKEN";
 /// Environment variable naming the caller's user id.
 pub const USER_ENV: &str = "PM_USER_ID";
-/// Environment variable naming the server's data directory (the server reads it too).
-pub const DATA_DIR_ENV: &str = "PM_DATA_DIR";
-/// The port discovery file in the data directory.
-pub const PORT_FILE: &str = "server.json";
+
+// The port file's format and the data directory chain live in `pm-shared`, which the server
+// uses too; they are re-exported here so discovery reads as one place.
+pub use pm_shared::port_file::{
+    data_dir_candidates, default_data_dir, ServerInfo, DATA_DIR_ENV, PORT_FILE,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -129,81 +130,6 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 // ---------------------------------------------------------------------------------------------
 // Discovery
 // ---------------------------------------------------------------------------------------------
-
-/// The port discovery file `<data dir>/server.json`, as both our server and the reference's
-/// write it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerInfo {
-    pub pid: u32,
-    pub port: u16,
-    pub host: String,
-    #[serde(default)]
-    pub started_at: String,
-    #[serde(default)]
-    pub version: String,
-}
-
-impl ServerInfo {
-    /// `http://host:port`; a wildcard bind address becomes the matching loopback address.
-    pub fn url(&self) -> String {
-        let host = match self.host.trim() {
-            "" | "0.0.0.0" => "127.0.0.1".to_string(),
-            "::" | "[::]" => "[::1]".to_string(),
-            h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
-            h => h.to_string(),
-        };
-        format!("http://{host}:{}", self.port)
-    }
-}
-
-/// `<git root of the working directory>/.pm`, else `~/.pm`, else `./.pm`: where `pm-server`
-/// keeps its data (and port file) when it is given no data directory.
-pub fn default_data_dir() -> PathBuf {
-    git_root()
-        .map(|root| root.join(".pm"))
-        .or_else(home_data_dir)
-        .unwrap_or_else(|| PathBuf::from(".pm"))
-}
-
-fn git_root() -> Option<PathBuf> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "--show-toplevel"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let root = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (!root.is_empty()).then(|| PathBuf::from(root))
-}
-
-fn home_data_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".pm"))
-}
-
-/// The data directories whose port file is looked at, in order: `PM_DATA_DIR`, the git root's
-/// `.pm`, `~/.pm` (duplicates removed).
-pub fn data_dir_candidates() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    let env_dir = std::env::var_os(DATA_DIR_ENV)
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from);
-    for dir in [env_dir, git_root().map(|r| r.join(".pm")), home_data_dir()]
-        .into_iter()
-        .flatten()
-    {
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    if dirs.is_empty() {
-        dirs.push(PathBuf::from(".pm"));
-    }
-    dirs
-}
 
 /// Whether a process with this id exists. Only Linux can tell without extra dependencies
 /// (`/proc/<pid>`); elsewhere the process is assumed alive and the connection attempt decides.
@@ -375,14 +301,14 @@ pub fn token_subject(token: &str) -> Option<String> {
     uuid::Uuid::parse_str(sub).ok().map(|u| u.to_string())
 }
 
-/// The caller's user id: `explicit`, else `PM_USER_ID`, else [`crate::DEFAULT_USER_ID`].
+/// The caller's user id: `explicit`, else `PM_USER_ID`, else [`pm_shared::DEFAULT_USER_ID`].
 /// A value that is not a UUID is an error (the server would silently act as the default user).
 pub fn resolve_user_id(explicit: Option<&str>) -> Result<String, ClientError> {
     let (value, origin) = match explicit {
         Some(v) => (v.to_string(), "--user-id"),
         None => match std::env::var(USER_ENV) {
             Ok(v) if !v.trim().is_empty() => (v, USER_ENV),
-            _ => return Ok(crate::DEFAULT_USER_ID.to_string()),
+            _ => return Ok(pm_shared::DEFAULT_USER_ID.to_string()),
         },
     };
     uuid::Uuid::parse_str(value.trim())
@@ -847,7 +773,7 @@ mod tests {
 
     #[test]
     fn urls_encode_segments_and_queries() {
-        let c = RestClient::new("http://h:1/prefix/", crate::DEFAULT_USER_ID).unwrap();
+        let c = RestClient::new("http://h:1/prefix/", pm_shared::DEFAULT_USER_ID).unwrap();
         assert_eq!(c.base_url(), "http://h:1/prefix");
         let u = c.api(
             &["work-items", "a/b c"],
@@ -857,27 +783,11 @@ mod tests {
             u.as_str(),
             "http://h:1/prefix/api/v1/work-items/a%2Fb%20c?status=in+progress%26x"
         );
-        let c = RestClient::new("http://h:1", crate::DEFAULT_USER_ID).unwrap();
+        let c = RestClient::new("http://h:1", pm_shared::DEFAULT_USER_ID).unwrap();
         assert_eq!(
             c.api(&["projects"], &[]).as_str(),
             "http://h:1/api/v1/projects"
         );
-    }
-
-    #[test]
-    fn port_file_urls() {
-        let info = |host: &str| ServerInfo {
-            pid: 1,
-            port: 9,
-            host: host.into(),
-            started_at: String::new(),
-            version: String::new(),
-        };
-        assert_eq!(info("127.0.0.1").url(), "http://127.0.0.1:9");
-        assert_eq!(info("0.0.0.0").url(), "http://127.0.0.1:9");
-        assert_eq!(info("::").url(), "http://[::1]:9");
-        assert_eq!(info("::1").url(), "http://[::1]:9");
-        assert_eq!(info("localhost").url(), "http://localhost:9");
     }
 
     #[test]

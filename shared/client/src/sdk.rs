@@ -13,7 +13,7 @@ use prost::Message as _;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::proto::{self, Payload, WebSocketMessage};
+use pm_shared::proto::{self, Payload, WebSocketMessage};
 
 /// What the session reports to its owner.
 #[derive(Debug, Clone)]
@@ -385,7 +385,7 @@ async fn drive(
                 }
                 let msg = WebSocketMessage::with_payload(
                     uuid::Uuid::new_v4().to_string(),
-                    Payload::Ping(proto::Ping { timestamp: crate::now_secs() }),
+                    Payload::Ping(proto::Ping { timestamp: pm_shared::now_secs() }),
                 );
                 if let Err(e) = tx.send(Message::Binary(msg.encode_to_vec().into())).await {
                     return format!("send failed: {e}");

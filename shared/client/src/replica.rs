@@ -7,9 +7,9 @@
 //! unsubscribes the stream and starts the same snapshot-then-resume cycle for it alone.
 use std::collections::HashMap;
 
-use crate::proto::{self, Payload, WebSocketMessage};
 use crate::sdk::{NetEvent, SessionHandle};
-use crate::store::{ClientStore, Outcome, WORKSPACE};
+use pm_shared::proto::{self, Payload, WebSocketMessage};
+use pm_shared::store::{ClientStore, Outcome, WORKSPACE};
 
 #[derive(Debug, Default)]
 pub struct Replica {
