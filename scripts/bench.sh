@@ -69,6 +69,7 @@ if [ "$QUICK" = 1 ]; then
     "slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
     "idle|idle -c 200 --settle 1"
     "growth|growth --sizes 0,500 --samples 20"
+    "resume-storm|resume-storm -c 50 -e 100 -d 2 --warmup 0.5"
     "floor-fanout-1000|fanout -n 100 -r 50 -d 2"
     "floor-throughput|throughput -w 2 -n 10 -d 2 --rounds 2"
     "floor-slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
@@ -81,6 +82,7 @@ else
     "slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 7"
     "idle|idle -c $IDLE"
     "growth|growth --sizes 0,10000,50000 --samples 200"
+    "resume-storm|resume-storm -c 1000 -e 1000 -d 10"
     # The same live scenarios against `pm-bench floor-server` (no database, no logic): what this
     # machine allows at all, printed beside each goal.
     "floor-fanout-1000|fanout -n 1000 -r 100 -d 10"
