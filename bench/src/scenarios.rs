@@ -1408,6 +1408,9 @@ async fn resume_once(
 struct StormRound {
     /// The go signal → the last client's last replayed event.
     secs: f64,
+    /// The same span on the writer's clock (ns), to place its samples within the storm.
+    #[serde(skip)]
+    span_ns: (u64, u64),
     clients: usize,
     events: u64,
     lost: u64,
@@ -1570,9 +1573,11 @@ pub async fn resume_storm(env: &Env, p: &ResumeStormParams) -> Result<Report> {
         // Every client parked on the signal, then all at once.
         tokio::time::sleep(Duration::from_millis(20)).await;
         let started = Instant::now();
+        let started_ns = run.log.now_ns();
         go.send_replace(true);
         let mut round = StormRound {
             secs: 0.0,
+            span_ns: (started_ns, started_ns),
             clients: 0,
             events: 0,
             lost: 0,
@@ -1599,7 +1604,9 @@ pub async fn resume_storm(env: &Env, p: &ResumeStormParams) -> Result<Report> {
                 first_error.get_or_insert(e);
             }
         }
-        round.secs = (end.duration_since(started).as_secs_f64() * 1000.0).round() / 1000.0;
+        let span = end.duration_since(started);
+        round.secs = (span.as_secs_f64() * 1000.0).round() / 1000.0;
+        round.span_ns.1 = started_ns + span.as_nanos() as u64;
         busy_secs += round.secs;
         received += round.events;
         lost += round.lost;
@@ -1623,13 +1630,23 @@ pub async fn resume_storm(env: &Env, p: &ResumeStormParams) -> Result<Report> {
     downsample(&mut memory, 200);
 
     let (mut base, mut storm) = (Vec::new(), Vec::new());
+    // Storm-phase samples by when they were sent within their storm (tenths of its span), and
+    // those sent between storms: where in a storm the writer waits.
+    let mut tenths: Vec<Vec<u64>> = vec![Vec::new(); 11];
     for (&lat, &sent) in w.response_latencies.iter().zip(&w.response_sent_ns) {
         if (base_from..base_to).contains(&sent) {
             base.push(lat);
         } else if (storm_from..storm_to).contains(&sent) {
             storm.push(lat);
+            let at = rounds
+                .iter()
+                .map(|r| r.span_ns)
+                .find(|&(a, b)| (a..b).contains(&sent))
+                .map_or(10, |(a, b)| ((sent - a) * 10 / (b - a).max(1)) as usize);
+            tenths[at.min(10)].push(lat);
         }
     }
+    let tenths: Vec<Latency> = tenths.iter_mut().map(|v| Latency::of(v)).collect();
     let (base, storm) = (Latency::of(&mut base), Latency::of(&mut storm));
     let ratio = if base.p99_ms > 0.0 {
         (storm.p99_ms / base.p99_ms * 100.0).round() / 100.0
@@ -1654,6 +1671,22 @@ pub async fn resume_storm(env: &Env, p: &ResumeStormParams) -> Result<Report> {
                  replays in flight {coverage:.0} % of the phase; each storm {}",
                 rounds.len(),
                 round_spans(&rounds)
+            ),
+        ),
+        (
+            "writer p99 by tenth of a storm".into(),
+            format!(
+                "{} ms; between storms {}",
+                tenths[..10]
+                    .iter()
+                    .map(|l| if l.count > 0 {
+                        format!("{:.0}", l.p99_ms)
+                    } else {
+                        "-".into()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                tenths[10].brief()
             ),
         ),
         ("replay: Subscribe sent → last event".into(), replay.brief()),
@@ -1705,6 +1738,8 @@ pub async fn resume_storm(env: &Env, p: &ResumeStormParams) -> Result<Report> {
             "events": events,
             "baseline_writer": base,
             "storm_writer": storm,
+            "storm_writer_by_tenth": &tenths[..10],
+            "between_storms_writer": &tenths[10],
             "p99_ratio": ratio,
             "rounds": rounds,
             "storm_secs": storm_secs,
