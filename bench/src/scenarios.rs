@@ -1303,6 +1303,8 @@ struct Resumed {
     /// Subscribe sent → last replayed event arrived.
     sent_at: Option<Instant>,
     last_at: Option<Instant>,
+    /// The Subscribe reply arrived: the resume is over (the live subscription is in place).
+    replied_at: Option<Instant>,
 }
 
 /// Waits for `go`, sends `Subscribe{cursors: [cursor]}`, reads the replay up to the Subscribe
@@ -1374,6 +1376,7 @@ async fn resume_once(
             })?;
             if let Some(answer) = answer {
                 answer?;
+                r.replied_at = Some(now);
                 return Ok(());
             }
             if closed {
@@ -1406,7 +1409,7 @@ async fn resume_once(
 /// One storm: every client resumes at once.
 #[derive(Debug, Clone, Serialize)]
 struct StormRound {
-    /// The go signal → the last client's last replayed event.
+    /// The go signal → the last client's Subscribe reply (the end of the last resume).
     secs: f64,
     /// The same span on the writer's clock (ns), to place its samples within the storm.
     #[serde(skip)]
@@ -1594,8 +1597,8 @@ pub async fn resume_storm(env: &Env, p: &ResumeStormParams) -> Result<Report> {
             round.duplicated += r.dups;
             if let (Some(a), Some(b)) = (r.sent_at, r.last_at) {
                 replay_ns.push(b.duration_since(a).as_nanos() as u64);
-                end = end.max(b);
             }
+            end = end.max(r.replied_at.or(r.last_at).unwrap_or(started));
             out_of_order += r.out_of_order;
             extra += r.extra;
             resyncs += r.resyncs;
