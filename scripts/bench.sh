@@ -10,6 +10,7 @@
 #   PM_BENCH_OUT=path      write the report there instead of BENCHMARKS.md
 #   PM_BENCH_NOTES=path    hand-written notes appended to the report (default bench/NOTES.md)
 #   PM_BENCH_RESULTS=dir   keep each scenario's JSON there (for `pm-bench compare`)
+#   CARGO_TARGET_DIR=dir   build into (and run the binaries from) that directory
 #
 # Every scenario gets its own fresh server (temporary data directory, port 0, the port read from
 # <data-dir>/server.json). Loopback only. pm-bench reads the server's memory and CPU time from
@@ -29,7 +30,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -40,14 +41,17 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 echo "== building release binaries" >&2
+# Where cargo puts them: CARGO_TARGET_DIR when set (relative to the repository), else target/.
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 if [ -z "${PM_BENCH_SERVER:-}" ]; then
   cargo build --release --locked -p pm-server -p pm-bench
-  SERVER_BIN="$ROOT/target/release/pm-server"
+  SERVER_BIN="$TARGET_DIR/release/pm-server"
 else
   cargo build --release --locked -p pm-bench
   SERVER_BIN=$(cd "$(dirname "$PM_BENCH_SERVER")" && pwd)/$(basename "$PM_BENCH_SERVER")
 fi
-BENCH="$ROOT/target/release/pm-bench"
+BENCH="$TARGET_DIR/release/pm-bench"
 OUT=${PM_BENCH_OUT:-BENCHMARKS.md}
 NOTES=${PM_BENCH_NOTES:-bench/NOTES.md}
 
@@ -69,6 +73,7 @@ if [ "$QUICK" = 1 ]; then
     "slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
     "idle|idle -c 200 --settle 1"
     "growth|growth --sizes 0,500 --samples 20"
+    "resume-storm|resume-storm -c 50 -e 100 -d 2 --warmup 0.5"
     "floor-fanout-1000|fanout -n 100 -r 50 -d 2"
     "floor-throughput|throughput -w 2 -n 10 -d 2 --rounds 2"
     "floor-slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
@@ -81,6 +86,7 @@ else
     "slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 7"
     "idle|idle -c $IDLE"
     "growth|growth --sizes 0,10000,50000 --samples 200"
+    "resume-storm|resume-storm -c 1000 -e 1000 -d 10"
     # The same live scenarios against `pm-bench floor-server` (no database, no logic): what this
     # machine allows at all, printed beside each goal.
     "floor-fanout-1000|fanout -n 1000 -r 100 -d 10"

@@ -5,8 +5,9 @@
 //! Scenarios: `fanout` (latency from a writer's send to every subscriber's receipt, with seq
 //! checks), `throughput` (concurrent writers as fast as the server allows), `slow-consumer`
 //! (fan-out with one subscriber that stops reading, against a baseline), `idle` (server memory
-//! per idle subscribed connection) and `growth` (create/update/GetWorkItems latency as a project
-//! grows). Each returns a [`scenarios::Report`]; `main.rs` prints its table and writes its JSON.
+//! per idle subscribed connection), `growth` (create/update/GetWorkItems latency as a project
+//! grows) and `resume-storm` (a writer's latency while many clients resume a long history at
+//! once). Each returns a [`scenarios::Report`]; `main.rs` prints its table and writes its JSON.
 pub mod attack;
 pub mod floor;
 pub mod live;
@@ -18,7 +19,8 @@ pub mod stats;
 pub mod summary;
 
 pub use scenarios::{
-    Env, FanoutParams, GrowthParams, IdleParams, Report, SlowConsumerParams, ThroughputParams,
+    Env, FanoutParams, GrowthParams, IdleParams, Report, ResumeStormParams, SlowConsumerParams,
+    ThroughputParams,
 };
 
 /// A scenario with its parameters.
@@ -36,6 +38,10 @@ pub enum Scenario {
     Idle(IdleParams),
     /// Create/update latency and GetWorkItems time at growing project sizes.
     Growth(GrowthParams),
+    /// C clients connected idle, then all resuming E events at once (Subscribe with a cursor),
+    /// again and again: a concurrent writer's latency in both phases, every replay checked by
+    /// seq.
+    ResumeStorm(ResumeStormParams),
 }
 
 /// Runs one scenario against `env.target`.
@@ -46,5 +52,6 @@ pub async fn run(env: &Env, scenario: &Scenario) -> anyhow::Result<Report> {
         Scenario::SlowConsumer(p) => scenarios::slow_consumer(env, p).await,
         Scenario::Idle(p) => scenarios::idle(env, p).await,
         Scenario::Growth(p) => scenarios::growth(env, p).await,
+        Scenario::ResumeStorm(p) => scenarios::resume_storm(env, p).await,
     }
 }

@@ -79,6 +79,8 @@ pub struct Run {
     /// One control channel per subscriber (a watch channel's `changed()` future costs a
     /// mutex per poll, which at 100k+ frames/s is the bench's own bottleneck).
     controls: std::sync::Mutex<Vec<mpsc::Sender<Phase>>>,
+    /// Set by [`Run::stop_writers`]: rate-paced writers send nothing more.
+    writers_stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Run {
@@ -88,7 +90,18 @@ impl Run {
             project,
             measure_from,
             controls: std::sync::Mutex::new(Vec::new()),
+            writers_stopped: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Stops the run's writers before their count (for a writer that runs as long as some
+    /// other activity lasts, with a count that is only an upper bound).
+    pub fn stop_writers(&self) {
+        self.writers_stopped.store(true, Ordering::Release);
+    }
+
+    fn writers_stopped(&self) -> bool {
+        self.writers_stopped.load(Ordering::Acquire)
     }
 
     /// Tells every subscriber the new phase.
@@ -254,15 +267,29 @@ pub async fn open_subscribers(
     concurrency: usize,
     opts: ConnOptions,
 ) -> Result<Vec<RawWs>> {
+    open_connections(target, Some(project), n, concurrency, opts).await
+}
+
+/// Opens `n` connections (user `subscriber_user(i)` each), subscribed to `project` when one is
+/// given, at most `concurrency` handshakes at a time.
+pub async fn open_connections(
+    target: &Target,
+    project: Option<&str>,
+    n: usize,
+    concurrency: usize,
+    opts: ConnOptions,
+) -> Result<Vec<RawWs>> {
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
     for i in 0..n {
-        let (target, project, gate) = (target.clone(), project.to_string(), gate.clone());
+        let (target, project, gate) = (target.clone(), project.map(str::to_string), gate.clone());
         set.spawn(async move {
             let _permit = gate.acquire_owned().await?;
             let user = subscriber_user(i);
             let mut ws = RawWs::new(net::connect(&target, &user, opts).await?);
-            ws.subscribe(&project).await?;
+            if let Some(project) = project {
+                ws.subscribe(&project).await?;
+            }
             anyhow::Ok(ws)
         });
     }
@@ -302,6 +329,8 @@ pub struct WriterStats {
     pub max_seq: u64,
     /// Send → own response (ns).
     pub response_latencies: Vec<u64>,
+    /// When each of `response_latencies` was sent (run clock, ns), to tell phases apart.
+    pub response_sent_ns: Vec<u64>,
     pub finished_ns: u64,
 }
 
@@ -382,11 +411,14 @@ async fn send_loop(
     loop {
         match pace {
             Pace::Rate { per_sec, count } => {
-                if sent >= count {
+                if sent >= count || run.writers_stopped() {
                     break;
                 }
                 let at = start + Duration::from_secs_f64(sent as f64 / per_sec);
                 tokio::time::sleep_until(at).await;
+                if run.writers_stopped() {
+                    break;
+                }
             }
             Pace::Window { until_ns, .. } => {
                 if run.log.now_ns() >= until_ns {
@@ -456,6 +488,7 @@ async fn read_responses(
         permits.add_permits(1);
         if let Some(sent) = scan::trailing_number(p.message_id).and_then(|k| run.log.sent(k)) {
             stats.response_latencies.push(recv.saturating_sub(sent));
+            stats.response_sent_ns.push(sent);
         }
         if p.payload == field::ERROR {
             stats.errors += 1;

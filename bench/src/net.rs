@@ -208,6 +208,12 @@ pub async fn create_item(ws: &mut Ws, project_id: &str, title: &str) -> Result<p
 
 /// The project's current seq, from a GetWorkItems snapshot reply.
 pub async fn project_seq(ws: &mut Ws, project_id: &str) -> Result<u64> {
+    Ok(project_position(ws, project_id).await?.0)
+}
+
+/// The project's current seq and the server's epoch, from a GetWorkItems snapshot reply: what a
+/// client that loaded that snapshot resumes from.
+pub async fn project_position(ws: &mut Ws, project_id: &str) -> Result<(u64, String)> {
     let reply = rpc(
         ws,
         Payload::GetWorkItemsRequest(proto::GetWorkItemsRequest {
@@ -216,7 +222,7 @@ pub async fn project_seq(ws: &mut Ws, project_id: &str) -> Result<u64> {
         }),
     )
     .await?;
-    Ok(reply.seq)
+    Ok((reply.seq, reply.epoch))
 }
 
 /// REST: checks `/health` and creates a project with a fresh key; returns its id.

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::live::{self, Counter, Op, Pace, Phase, Run, SubStats, WriterStats};
 use crate::net::{self, ConnOptions, Target, Ws};
+use crate::raw::{Incoming, RawWs};
 use crate::scan;
 use crate::stats::{Latency, MemorySampler, MemorySeries};
 
@@ -1257,4 +1258,515 @@ async fn seed_one(ws: Ws, project: String, start: usize, n: usize, window: usize
     }
     let _sink = sender.await??;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// resume-storm
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct ResumeStormParams {
+    /// Clients that resume at once, each on its own connection (connected, idle, before).
+    #[arg(long, short = 'c', default_value_t = 1000)]
+    pub clients: usize,
+    /// Events each client resumes: the history project gets this many updates, and every
+    /// cursor is its seq minus this.
+    #[arg(long, short = 'e', default_value_t = 1000)]
+    pub events: usize,
+    /// Seconds of each phase: the baseline (clients idle), then the storm (all clients resume
+    /// at once, again and again until the phase is over).
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    pub duration: f64,
+    /// Updates per second of the concurrent writer (open loop, on a project of its own).
+    #[arg(long, short = 'r', default_value_t = 200.0)]
+    pub rate: f64,
+    /// Seconds the writer writes before the baseline starts (not timed).
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+}
+
+/// One client's resume in one storm.
+#[derive(Debug, Default)]
+struct Resumed {
+    /// Numbered events of the history stream received.
+    events: u64,
+    /// Events of (cursor, cursor + e] never received, counted by seq.
+    lost: u64,
+    /// Events received again (seq not above the last one).
+    dups: u64,
+    /// A seq that skipped ahead (the ones skipped are in `lost`).
+    out_of_order: u64,
+    /// Events beyond cursor + e (there are no writes to the history project: must be 0).
+    extra: u64,
+    resyncs: u64,
+    error: Option<String>,
+    /// Subscribe sent → last replayed event arrived.
+    sent_at: Option<Instant>,
+    last_at: Option<Instant>,
+    /// The Subscribe reply arrived: the resume is over (the live subscription is in place).
+    replied_at: Option<Instant>,
+}
+
+/// Waits for `go`, sends `Subscribe{cursors: [cursor]}`, reads the replay up to the Subscribe
+/// reply (the server sends the replay before it), then unsubscribes (untimed) so the next storm
+/// can resume the same history again.
+async fn resume_once(
+    mut ws: RawWs,
+    mut go: tokio::sync::watch::Receiver<bool>,
+    cursor: proto::ResumeCursor,
+    events: u64,
+) -> (RawWs, Resumed) {
+    let mut r = Resumed::default();
+    if go.wait_for(|g| *g).await.is_err() {
+        r.error = Some("storm cancelled".into());
+        return (ws, r);
+    }
+    let stream = cursor.stream.clone();
+    let (first, last) = (cursor.last_seq + 1, cursor.last_seq + events);
+    let id = "storm";
+    r.sent_at = Some(Instant::now());
+    let subscribe = Payload::Subscribe(proto::Subscribe {
+        cursors: vec![cursor],
+        ..Default::default()
+    });
+    if let Err(e) = ws.send(id, subscribe).await {
+        r.error = Some(format!("sending Subscribe: {e}"));
+        r.lost = events;
+        return (ws, r);
+    }
+    let mut next = first;
+    let deadline = tokio::time::Instant::now() + 2 * net::REQUEST_TIMEOUT;
+    let outcome: Result<()> = async {
+        loop {
+            let now = Instant::now();
+            let mut answer = None;
+            let mut closed = false;
+            ws.drain(|incoming| match incoming {
+                Incoming::Binary(bytes) => match scan::peek(bytes) {
+                    Some(p) if p.message_id == id.as_bytes() => {
+                        answer = net::reply_to(id, bytes);
+                        false
+                    }
+                    Some(p) if p.payload == scan::field::RESYNC_REQUIRED => {
+                        r.resyncs += 1;
+                        true
+                    }
+                    Some(p) if p.seq > 0 && p.stream == stream.as_bytes() => {
+                        r.events += 1;
+                        r.last_at = Some(now);
+                        if p.seq > last {
+                            r.extra += 1;
+                        } else if p.seq == next {
+                            next += 1;
+                        } else if p.seq < next {
+                            r.dups += 1;
+                        } else {
+                            r.out_of_order += 1;
+                            r.lost += p.seq - next;
+                            next = p.seq + 1;
+                        }
+                        true
+                    }
+                    _ => true,
+                },
+                Incoming::Close => {
+                    closed = true;
+                    false
+                }
+            })?;
+            if let Some(answer) = answer {
+                answer?;
+                r.replied_at = Some(now);
+                return Ok(());
+            }
+            if closed {
+                bail!("connection closed during the replay");
+            }
+            let more = tokio::time::timeout_at(deadline, ws.fill())
+                .await
+                .context("replay not complete within 120 s")??;
+            if !more {
+                bail!("connection ended during the replay");
+            }
+        }
+    }
+    .await;
+    r.lost += (last + 1).saturating_sub(next);
+    if let Err(e) = outcome {
+        r.error = Some(format!("{e:#}"));
+        return (ws, r);
+    }
+    let unsubscribe = Payload::Unsubscribe(proto::Unsubscribe {
+        project_ids: vec![stream],
+        ..Default::default()
+    });
+    if let Err(e) = ws.rpc(unsubscribe).await {
+        r.error = Some(format!("Unsubscribe: {e:#}"));
+    }
+    (ws, r)
+}
+
+/// One storm: every client resumes at once.
+#[derive(Debug, Clone, Serialize)]
+struct StormRound {
+    /// The go signal → the last client's Subscribe reply (the end of the last resume).
+    secs: f64,
+    /// The same span on the writer's clock (ns), to place its samples within the storm.
+    #[serde(skip)]
+    span_ns: (u64, u64),
+    clients: usize,
+    events: u64,
+    lost: u64,
+    duplicated: u64,
+    errors: u64,
+}
+
+/// The storms' durations: each when there are a few, else min / median / max.
+fn round_spans(rounds: &[StormRound]) -> String {
+    let mut secs: Vec<f64> = rounds.iter().map(|r| r.secs).collect();
+    if secs.len() <= 8 {
+        return secs
+            .iter()
+            .map(|s| format!("{s:.2} s"))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    secs.sort_by(f64::total_cmp);
+    format!(
+        "min {:.3} s, median {:.3} s, max {:.3} s",
+        secs[0],
+        secs[secs.len() / 2],
+        secs[secs.len() - 1]
+    )
+}
+
+pub async fn resume_storm(env: &Env, p: &ResumeStormParams) -> Result<Report> {
+    let fd_limit = net::raise_fd_limit();
+    let headroom = 64;
+    let clients = if (p.clients as u64) + headroom > fd_limit {
+        let capped = fd_limit.saturating_sub(headroom) as usize;
+        eprintln!(
+            "pm-bench: RLIMIT_NOFILE is {fd_limit}; capping resume-storm clients at {capped} \
+             (raise it with `ulimit -n`)"
+        );
+        capped
+    } else {
+        p.clients
+    };
+    let events = p.events.max(1);
+    let target = &env.target;
+
+    // The history: `events` updates of one item, pipelined as throughput's writers send them.
+    let history = net::create_project(target, "resume-storm history").await?;
+    let mut setup = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
+    let item = net::create_item(&mut setup, &history, "history").await?;
+    env.say(format!(
+        "resume-storm: writing a history of {events} events"
+    ));
+    let seeded = Instant::now();
+    {
+        let run = Run::new(history.clone(), events, 0);
+        let ws = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
+        let w = live::writer(
+            ws,
+            run,
+            Arc::new(Counter::new()),
+            Op::Update,
+            (item.id.clone(), item.version),
+            Pace::Window {
+                window: 32,
+                until_ns: u64::MAX,
+            },
+        )
+        .await;
+        if w.ok != events as u64 || w.errors > 0 {
+            bail!(
+                "seeding the history: {} of {events} updates ok, {} errors ({:?})",
+                w.ok,
+                w.errors,
+                w.first_error
+            );
+        }
+    }
+    let seed_secs = seeded.elapsed().as_secs_f64();
+    let (current, epoch) = net::project_position(&mut setup, &history).await?;
+    if current < events as u64 {
+        bail!("the history project is at seq {current}, below {events}");
+    }
+    let cursor = proto::ResumeCursor {
+        stream: history.clone(),
+        last_seq: current - events as u64,
+        epoch,
+    };
+
+    // The writer's own project: its events reach nobody, so what it measures is the write side
+    // (the store's single writer, shared by every project), not a fan-out to the clients.
+    let project = net::create_project(target, "resume-storm writer").await?;
+    let witem = net::create_item(&mut setup, &project, "writer").await?;
+
+    env.say(format!("resume-storm: opening {clients} connections"));
+    let opened = Instant::now();
+    let mut conns = live::open_connections(
+        target,
+        None,
+        clients,
+        CONNECT_CONCURRENCY,
+        ConnOptions {
+            recv_buffer: None,
+            small_buffers: true,
+        },
+    )
+    .await
+    .context("opening the storm's connections")?;
+    let connect_secs = opened.elapsed().as_secs_f64();
+
+    // An upper bound: the writer is stopped when the storm phase ends.
+    let cap_secs = p.warmup + 2.0 * p.duration + 600.0;
+    let capacity = (p.rate * cap_secs).ceil() as usize;
+    let run = Run::new(project.clone(), capacity, 0);
+    let memory = MemorySampler::start(env.server_pid, Duration::from_millis(250));
+    let wws = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
+    let writer = tokio::spawn(live::writer(
+        wws,
+        run.clone(),
+        Arc::new(Counter::new()),
+        Op::Update,
+        (witem.id, witem.version),
+        Pace::Rate {
+            per_sec: p.rate,
+            count: capacity as u64,
+        },
+    ));
+    tokio::time::sleep(Duration::from_secs_f64(p.warmup)).await;
+
+    env.say(format!(
+        "resume-storm: baseline ({clients} clients idle, writer at {}/s)",
+        p.rate
+    ));
+    let base_from = run.log.now_ns();
+    let cpu = Cpu::start(env.server_pid);
+    tokio::time::sleep(Duration::from_secs_f64(p.duration)).await;
+    let base_to = run.log.now_ns();
+    let base_cpu = cpu.finish();
+
+    env.say(format!(
+        "resume-storm: storm ({clients} clients resuming {events} events each, again and again)"
+    ));
+    let storm_from = run.log.now_ns();
+    let cpu = Cpu::start(env.server_pid);
+    let phase = Instant::now();
+    let mut rounds = Vec::new();
+    let mut replay_ns: Vec<u64> = Vec::new();
+    let (mut lost, mut dups, mut out_of_order, mut extra, mut resyncs, mut errors) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut received = 0u64;
+    let mut first_error: Option<String> = None;
+    let mut busy_secs = 0.0;
+    while rounds.is_empty() || phase.elapsed().as_secs_f64() < p.duration {
+        let (go, ready) = tokio::sync::watch::channel(false);
+        let mut set = JoinSet::new();
+        for ws in conns.drain(..) {
+            set.spawn(resume_once(
+                ws,
+                ready.clone(),
+                cursor.clone(),
+                events as u64,
+            ));
+        }
+        // Every client parked on the signal, then all at once.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = Instant::now();
+        let started_ns = run.log.now_ns();
+        go.send_replace(true);
+        let mut round = StormRound {
+            secs: 0.0,
+            span_ns: (started_ns, started_ns),
+            clients: 0,
+            events: 0,
+            lost: 0,
+            duplicated: 0,
+            errors: 0,
+        };
+        let mut end = started;
+        while let Some(joined) = set.join_next().await {
+            let (ws, r) = joined?;
+            conns.push(ws);
+            round.clients += 1;
+            round.events += r.events;
+            round.lost += r.lost;
+            round.duplicated += r.dups;
+            if let (Some(a), Some(b)) = (r.sent_at, r.last_at) {
+                replay_ns.push(b.duration_since(a).as_nanos() as u64);
+            }
+            end = end.max(r.replied_at.or(r.last_at).unwrap_or(started));
+            out_of_order += r.out_of_order;
+            extra += r.extra;
+            resyncs += r.resyncs;
+            if let Some(e) = r.error {
+                round.errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+        let span = end.duration_since(started);
+        round.secs = (span.as_secs_f64() * 1000.0).round() / 1000.0;
+        round.span_ns.1 = started_ns + span.as_nanos() as u64;
+        busy_secs += round.secs;
+        received += round.events;
+        lost += round.lost;
+        dups += round.duplicated;
+        errors += round.errors;
+        env.say(format!(
+            "resume-storm: storm {}: {} events to {} clients in {:.2} s",
+            rounds.len() + 1,
+            round.events,
+            round.clients,
+            round.secs
+        ));
+        rounds.push(round);
+    }
+    let storm_to = run.log.now_ns();
+    let storm_cpu = cpu.finish();
+    let storm_secs = phase.elapsed().as_secs_f64();
+    run.stop_writers();
+    let w = writer.await?;
+    let mut memory = memory.finish();
+    downsample(&mut memory, 200);
+
+    let (mut base, mut storm) = (Vec::new(), Vec::new());
+    // Storm-phase samples by when they were sent within their storm (tenths of its span), and
+    // those sent between storms: where in a storm the writer waits.
+    let mut tenths: Vec<Vec<u64>> = vec![Vec::new(); 11];
+    for (&lat, &sent) in w.response_latencies.iter().zip(&w.response_sent_ns) {
+        if (base_from..base_to).contains(&sent) {
+            base.push(lat);
+        } else if (storm_from..storm_to).contains(&sent) {
+            storm.push(lat);
+            let at = rounds
+                .iter()
+                .map(|r| r.span_ns)
+                .find(|&(a, b)| (a..b).contains(&sent))
+                .map_or(10, |(a, b)| ((sent - a) * 10 / (b - a).max(1)) as usize);
+            tenths[at.min(10)].push(lat);
+        }
+    }
+    let tenths: Vec<Latency> = tenths.iter_mut().map(|v| Latency::of(v)).collect();
+    let (base, storm) = (Latency::of(&mut base), Latency::of(&mut storm));
+    let ratio = if base.p99_ms > 0.0 {
+        (storm.p99_ms / base.p99_ms * 100.0).round() / 100.0
+    } else {
+        f64::NAN
+    };
+    let replay = Latency::of(&mut replay_ns);
+    let expected = (clients * events * rounds.len()) as u64;
+    let coverage = (busy_secs / storm_secs * 100.0).round();
+
+    let mut rows = vec![
+        ("writer, baseline (clients idle)".into(), base.brief()),
+        ("writer, storm".into(), storm.brief()),
+        (
+            "writer p99, storm / baseline".into(),
+            format!("×{ratio:.2} (goal ≤ ×2)"),
+        ),
+        (
+            "storms".into(),
+            format!(
+                "{} × {clients} clients resuming {events} events each in {storm_secs:.1} s; \
+                 replays in flight {coverage:.0} % of the phase; each storm {}",
+                rounds.len(),
+                round_spans(&rounds)
+            ),
+        ),
+        (
+            "writer p99 by tenth of a storm".into(),
+            format!(
+                "{} ms; between storms {}",
+                tenths[..10]
+                    .iter()
+                    .map(|l| if l.count > 0 {
+                        format!("{:.0}", l.p99_ms)
+                    } else {
+                        "-".into()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                tenths[10].brief()
+            ),
+        ),
+        ("replay: Subscribe sent → last event".into(), replay.brief()),
+        (
+            "replayed events".into(),
+            format!(
+                "{received} of {expected} expected ({:.0}/s over the storms)",
+                if busy_secs > 0.0 {
+                    received as f64 / busy_secs
+                } else {
+                    0.0
+                }
+            ),
+        ),
+        (
+            "lost / duplicated".into(),
+            format!(
+                "{lost} / {dups} (out of order {out_of_order}, beyond the history {extra}, \
+                 resyncs {resyncs}, client errors {errors})"
+            ),
+        ),
+        (
+            "writer".into(),
+            format!(
+                "{} ok / {} sent, {} errors at {}/s on its own project",
+                w.ok, w.sent, w.errors, p.rate
+            ),
+        ),
+        ("cpu baseline".into(), base_cpu.row()),
+        ("cpu storm".into(), storm_cpu.row()),
+        ("server memory".into(), memory_row(&memory)),
+        (
+            "setup".into(),
+            format!(
+                "history of {events} updates in {seed_secs:.2} s; {clients} connections in \
+                 {connect_secs:.1} s (fd limit {fd_limit})"
+            ),
+        ),
+    ];
+    for e in first_error.iter().chain(&w.first_error) {
+        rows.push(("first error".into(), e.clone()));
+    }
+    Ok(Report {
+        scenario: "resume-storm".into(),
+        params: serde_json::to_value(p)?,
+        rows,
+        results: json!({
+            "clients": clients,
+            "events": events,
+            "baseline_writer": base,
+            "storm_writer": storm,
+            "storm_writer_by_tenth": &tenths[..10],
+            "between_storms_writer": &tenths[10],
+            "p99_ratio": ratio,
+            "rounds": rounds,
+            "storm_secs": storm_secs,
+            "replay_busy_percent": coverage,
+            "replay_latency": replay,
+            "events_received": received,
+            "expected_events": expected,
+            "lost": lost,
+            "duplicated": dups,
+            "out_of_order": out_of_order,
+            "beyond_history": extra,
+            "resyncs": resyncs,
+            "client_errors": errors,
+            "first_error": first_error,
+            "writer_ok": w.ok,
+            "writer_sent": w.sent,
+            "writer_errors": w.errors,
+            "writer_first_error": w.first_error,
+            "history_seed_secs": seed_secs,
+            "connect_secs": connect_secs,
+            "fd_limit": fd_limit,
+            "cpu_baseline": base_cpu,
+            "cpu_storm": storm_cpu,
+            "memory": memory,
+        }),
+    })
 }

@@ -1,7 +1,9 @@
 //! `pm-bench summarize`: turns the JSON files of a suite run into Markdown: the goals with the
 //! measured figure next to each, then every scenario's table.
 use anyhow::{Context, Result};
-use serde_json::Value;
+use serde_json::{json, Value};
+
+const STORM_GOAL: &str = "resume storm: writer p99, 1,000 clients resuming 1,000 events each";
 
 /// One saved run of a scenario (what `--json` writes).
 pub struct Saved {
@@ -191,6 +193,36 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
         _ => missing("create/update latency, 50,000 items vs empty", "<= 1.2x"),
     });
 
+    // The write side under a reconnect storm: the run with the most clients.
+    let storm = of(runs, "resume-storm").max_by_key(|d| d["results"]["clients"].as_u64());
+    out.push(match storm {
+        Some(d) => {
+            let r = &d["results"];
+            let ratio = f(&r["p99_ratio"]).unwrap_or(f64::NAN);
+            let clients = r["clients"].as_u64().unwrap_or(0);
+            let events = r["events"].as_u64().unwrap_or(0);
+            Goal {
+                name: STORM_GOAL,
+                target: "<= 2x baseline",
+                measured: format!(
+                    "×{ratio:.2} (p99 {:.2} → {:.2} ms, max {:.2} → {:.2} ms; {clients} clients × \
+                     {events} events, {} storms, replay p50 {:.0} ms, p99 {:.0} ms; writer at {}/s{})",
+                    f(&r["baseline_writer"]["p99_ms"]).unwrap_or(f64::NAN),
+                    f(&r["storm_writer"]["p99_ms"]).unwrap_or(f64::NAN),
+                    f(&r["baseline_writer"]["max_ms"]).unwrap_or(f64::NAN),
+                    f(&r["storm_writer"]["max_ms"]).unwrap_or(f64::NAN),
+                    r["rounds"].as_array().map_or(0, Vec::len),
+                    f(&r["replay_latency"]["p50_ms"]).unwrap_or(f64::NAN),
+                    f(&r["replay_latency"]["p99_ms"]).unwrap_or(f64::NAN),
+                    d["params"]["rate"],
+                    noise(&json!({ "cpu": r["cpu_storm"] }))
+                ),
+                met: Some(ratio <= 2.0 && clients >= 1000 && events >= 1000),
+            }
+        }
+        None => missing(STORM_GOAL, "<= 2x baseline"),
+    });
+
     // Correctness of every live run.
     let mut lost = 0u64;
     let mut dup = 0u64;
@@ -207,7 +239,7 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
                     add(r);
                 }
             }
-            Some("fanout" | "throughput") => add(&d["results"]),
+            Some("fanout" | "throughput" | "resume-storm") => add(&d["results"]),
             Some("slow-consumer") => {
                 for k in ["baseline_runs", "slow_runs"] {
                     for r in d["results"][k].as_array().into_iter().flatten() {
