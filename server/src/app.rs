@@ -56,6 +56,12 @@ impl AppState {
                 EventHub::members_only(crate::access::all_members(&mut writer).await?)
             }
         };
+        // Every event an earlier run committed counts as published: a resume replays up to
+        // each stream's last seq and goes live from there (see `EventHub::subscribe_if_at`).
+        {
+            let mut read = store.read.acquire().await?;
+            hub.reset_published(crate::store::events::all_streams(&mut read).await?);
+        }
         Ok(Arc::new(AppState {
             config,
             store,

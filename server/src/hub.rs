@@ -122,6 +122,20 @@ struct Inner {
     /// Token mode: project → its members. A project's events reach members only. None in
     /// desktop mode, where everyone may see everything.
     members: Option<HashMap<String, HashSet<String>>>,
+    /// Each stream's last published seq, recorded under this lock by `publish` as it delivers
+    /// (filled from `pm_streams` at start-up, see [`EventHub::reset_published`]). A resume
+    /// replays up to it and goes live only if it has not moved ([`EventHub::subscribe_if_at`]).
+    published: HashMap<String, u64>,
+}
+
+/// The stream's last published seq moved past the replay's end (or the connection is gone):
+/// see [`EventHub::subscribe_if_at`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotLive {
+    /// Events after the replay's end were published meanwhile: read them and try again.
+    Moved,
+    /// The connection is no longer registered.
+    Gone,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -299,10 +313,11 @@ impl EventHub {
             .is_some_and(|(_, s)| s.contains(stream))
     }
 
-    /// Subscribes `id` to `stream`, first queueing `replay` (the frames after the client's
-    /// cursor). The caller holds the store's writer, so no event can be published between the
-    /// replay read and this registration: the hand-over from replay to live has no gap and no
-    /// duplicate. Returns false when the replay did not fit in the queue (the client must resync).
+    /// Subscribes `id` to `stream` live from now on, first queueing `replay` (frames to go
+    /// before the first live event). Returns false when the replay did not fit in the queue
+    /// (the client must resync) or the connection is gone. A resume, which must not miss or
+    /// repeat an event between its replay and live delivery, uses
+    /// [`EventHub::subscribe_if_at`] instead.
     pub fn subscribe(&self, id: ConnId, stream: &str, replay: Vec<Bytes>) -> bool {
         // Framed before taking the lock every publish needs.
         let replay = (!replay.is_empty()).then(|| Outbound::new(frames::binary_all(&replay)));
@@ -324,6 +339,62 @@ impl EventHub {
         true
     }
 
+    /// The last seq of `stream` published so far (0 when none). Every event up to it is
+    /// committed (events are published after their commit); an event above it may be
+    /// committed but not yet published, and is then still to come through `publish`.
+    pub fn last_published(&self, stream: &str) -> u64 {
+        lock(&self.inner)
+            .published
+            .get(stream)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Replaces every stream's last published seq with the database's (`pm_streams`): at
+    /// start-up, and after the writer was reset (`commands::group`), when whatever the
+    /// database holds beyond the hub's numbers was committed by a group that will never
+    /// publish it, or the epoch was renewed and the hub's numbers describe the old one.
+    pub fn reset_published(&self, streams: Vec<(String, u64)>) {
+        lock(&self.inner).published = streams.into_iter().collect();
+    }
+
+    /// The hand-over of a resume from replay to live delivery, in one step under the lock
+    /// `publish` delivers under: queues `replay` (the last frames read, up to seq `at`) into
+    /// the slot `permit` reserved, then subscribes `id` to `stream` only if the stream's last
+    /// published seq is still `at`. The client then gets every event up to `at` from the
+    /// replay and every later one live, none twice. `Err(Moved)`: events after `at` were
+    /// published meanwhile; the replay is queued all the same (it is in order), not the
+    /// subscription: the caller reads what came after `at` and tries again. No lock of the
+    /// store is needed.
+    pub fn subscribe_if_at(
+        &self,
+        id: ConnId,
+        stream: &str,
+        replay: Option<(mpsc::Permit<'_, Outbound>, Bytes)>,
+        at: u64,
+    ) -> Result<(), NotLive> {
+        let mut inner = lock(&self.inner);
+        let moved = inner.published.get(stream).copied().unwrap_or(0) != at;
+        let Some((sub, streams)) = inner.conns.get_mut(&id) else {
+            return Err(NotLive::Gone);
+        };
+        if let Some((permit, framed)) = replay {
+            let item = Outbound::new(framed);
+            sub.queued_bytes.fetch_add(item.len(), Ordering::AcqRel);
+            permit.send(item);
+        }
+        if moved {
+            return Err(NotLive::Moved);
+        }
+        streams.insert(stream.to_string());
+        inner
+            .by_stream
+            .entry(stream.to_string())
+            .or_default()
+            .insert(id);
+        Ok(())
+    }
+
     pub fn unsubscribe(&self, id: ConnId, stream: &str) {
         let mut inner = lock(&self.inner);
         if let Some((_, streams)) = inner.conns.get_mut(&id) {
@@ -340,10 +411,17 @@ impl EventHub {
     /// Delivers the encoded messages of one mutation (or of a group's run of mutations on one
     /// stream), framed once, to every subscriber of `stream` and of `also` (a
     /// project event goes to the workspace stream and to that project's subscribers), each
-    /// connection once.
-    pub fn publish(&self, stream: &str, also: Option<&str>, payloads: &[Bytes]) {
+    /// connection once. `last_seq` is the highest seq among them (of `stream`: a lifecycle
+    /// event on the workspace stream advances the workspace stream's number only); it becomes
+    /// the stream's last published seq under the same lock as the delivery, so a resume's
+    /// hand-over ([`EventHub::subscribe_if_at`]) sees either both or neither. Publishes of one
+    /// stream come in seq order (the group's task publishes in commit order).
+    pub fn publish(&self, stream: &str, also: Option<&str>, payloads: &[Bytes], last_seq: u64) {
         let framed = frames::binary_all(payloads);
         let mut inner = lock(&self.inner);
+        if last_seq > 0 {
+            inner.published.insert(stream.to_string(), last_seq);
+        }
         let mut targets: Vec<ConnId> = inner
             .by_stream
             .get(stream)
@@ -389,6 +467,65 @@ impl EventHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn connection(hub: &EventHub) -> (ConnId, mpsc::Receiver<Outbound>, mpsc::Sender<Outbound>) {
+        let (tx, rx) = mpsc::channel(8);
+        let id = hub.register(Subscriber {
+            user_id: "u".into(),
+            queue: tx.clone(),
+            queued_bytes: Default::default(),
+            max_bytes: 1 << 20,
+            cut_off: Default::default(),
+        });
+        (id, rx, tx)
+    }
+
+    /// A resume's hand-over: the replay up to the last published seq is queued, and the
+    /// subscription registered only if nothing was published after it; otherwise the replay
+    /// is queued alone, and the events published meanwhile are not delivered to it live (the
+    /// resume reads them and tries again).
+    #[tokio::test]
+    async fn a_hand_over_goes_live_only_at_the_last_published_seq() {
+        let hub = EventHub::default();
+        hub.reset_published(vec![("s".into(), 4)]);
+        let (id, mut rx, tx) = connection(&hub);
+        assert_eq!(hub.last_published("s"), 4);
+        assert_eq!(hub.last_published("other"), 0);
+
+        // Seq 5 is published after the replay read up to 4.
+        hub.publish("s", None, &[Bytes::from_static(b"5")], 5);
+        assert_eq!(hub.last_published("s"), 5);
+        let permit = tx.reserve().await.unwrap();
+        let moved = hub.subscribe_if_at(id, "s", Some((permit, Bytes::from_static(b"r4"))), 4);
+        assert_eq!(moved, Err(NotLive::Moved));
+        assert!(!hub.is_subscribed(id, "s"));
+        assert_eq!(rx.try_recv().unwrap().bytes().as_ref(), b"r4");
+        assert!(rx.try_recv().is_err(), "nothing live before the hand-over");
+
+        // The replay goes on to 5, and the head is still 5: live.
+        let permit = tx.reserve().await.unwrap();
+        let live = hub.subscribe_if_at(id, "s", Some((permit, Bytes::from_static(b"r5"))), 5);
+        assert_eq!(live, Ok(()));
+        assert!(hub.is_subscribed(id, "s"));
+        hub.publish("s", None, &[Bytes::from_static(b"6")], 6);
+        assert_eq!(rx.try_recv().unwrap().bytes().as_ref(), b"r5");
+        assert!(!rx.try_recv().unwrap().is_empty(), "seq 6 live");
+
+        // A lifecycle event on the workspace stream advances the workspace stream only.
+        hub.publish(
+            WORKSPACE_FOR_TEST,
+            Some("s"),
+            &[Bytes::from_static(b"w")],
+            9,
+        );
+        assert_eq!(hub.last_published(WORKSPACE_FOR_TEST), 9);
+        assert_eq!(hub.last_published("s"), 6);
+
+        hub.unregister(id);
+        assert_eq!(hub.subscribe_if_at(id, "s", None, 6), Err(NotLive::Gone));
+    }
+
+    const WORKSPACE_FOR_TEST: &str = "";
 
     #[test]
     fn queue_items_stay_one_word() {

@@ -403,3 +403,47 @@ async fn a_subscribe_with_a_bad_cursor_subscribes_nothing() {
     a.create_project("Another", "ANOTHER").await;
     b.expect_no_event(QUIET).await;
 }
+
+/// A resume's hand-over to live delivery needs no lock of the store: while the store's writer
+/// is held (as by a long group of writes), a client resumes a history of several chunks from
+/// an old cursor and gets its whole replay and its Subscribe answer. Once the writer is let
+/// go, the next write reaches it live, exactly once. (When every hand-over took the writer,
+/// this resume waited for it: a reconnect storm queued in front of every write.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_goes_live_while_the_store_writer_is_held() {
+    let server = TestServer::start().await;
+    let epoch = server.epoch();
+    let mut a = server.connect(USER_A).await;
+    let p = a.create_project("Handover", "HND").await;
+    let item = a.create_item(&p.id, WorkItemType::Task, "task", None).await;
+    // More than one replay chunk (256 events) after the cursor.
+    let version = rename(&mut a, &item, item.version, 300).await;
+    let head = 1 + 300;
+    let mut b = server.connect(USER_B).await;
+
+    let writer = server.state.store.writer().await;
+    let msg = WebSocketMessage {
+        message_id: "resume".into(),
+        payload: Some(resume(vec![cursor(&p.id, 1, &epoch)])),
+        ..Default::default()
+    };
+    b.send(&msg).await;
+    let reply = b.await_response("resume").await;
+    assert!(reply.payload.is_none(), "{reply:?}");
+    let replayed = domain(b.take_events());
+    let mut seqs = SeqTracker::starting_at(&p.id, 1);
+    for e in &replayed {
+        seqs.check(e);
+    }
+    assert_eq!(
+        seqs.last[&p.id], head,
+        "the whole replay, with the writer held"
+    );
+    drop(writer);
+
+    // Live from here: the next write arrives once, right after the replay's last event.
+    rename(&mut a, &item, version, 1).await;
+    let (_, event) = recv_mutation(&mut b, &mut seqs, &epoch).await;
+    assert_eq!(event.seq, head + 1);
+    b.expect_no_event(QUIET).await;
+}

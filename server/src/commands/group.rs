@@ -21,12 +21,11 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use bytes::Bytes;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::oneshot;
 
 use super::write_behind::WriteBehind;
-use super::{apply, Actor, Applied, Command, Committed};
+use super::{apply, Actor, Applied, Command, Committed, Outgoing};
 use crate::app::SharedState;
 use crate::error::{AppError, AppResult};
 use crate::store::queries;
@@ -190,7 +189,7 @@ async fn run(state: SharedState) {
     loop {
         let mut writer = state.store.writer().await;
         let reset = if state.store.writer_suspect() {
-            state.store.reset_writer(&mut writer).await
+            reset(&state, &mut writer).await
         } else {
             Ok(())
         };
@@ -213,6 +212,19 @@ async fn run(state: SharedState) {
             }
         }
     }
+}
+
+/// Resets the store's writer (`Store::reset_writer`), then the hub's last published seqs
+/// from the database. A renewed epoch starts the numbers over from what the database holds,
+/// which the hub's (the old epoch's) may exceed; and without a renewal, whatever the database
+/// holds beyond the hub's numbers was committed by a group that ended before publishing it
+/// (nothing else publishes while the writer is held here), so it never will be: a resume must
+/// replay it, not wait for it.
+async fn reset(state: &SharedState, writer: &mut SqliteConnection) -> anyhow::Result<()> {
+    state.store.reset_writer(writer).await?;
+    let streams = crate::store::events::all_streams(writer).await?;
+    state.hub.reset_published(streams);
+    Ok(())
 }
 
 /// Hands the queue on if the running task ends early (a panic in a command, or shutdown).
@@ -447,22 +459,27 @@ fn may_write_behind(state: &SharedState, job: &Job) -> bool {
 /// item, so a subscriber gets a group's events in one socket write.
 #[derive(Default)]
 struct Publisher {
-    pending: Vec<(String, Option<String>, Vec<Bytes>)>,
+    pending: Vec<Outgoing>,
 }
 
 impl Publisher {
-    fn extend(&mut self, outgoing: impl Iterator<Item = (String, Option<String>, Vec<Bytes>)>) {
-        for (stream, also, frames) in outgoing {
+    fn extend(&mut self, outgoing: impl Iterator<Item = Outgoing>) {
+        for o in outgoing {
             match self.pending.last_mut() {
-                Some((s, a, pending)) if *s == stream && *a == also => pending.extend(frames),
-                _ => self.pending.push((stream, also, frames)),
+                Some(p) if p.stream == o.stream && p.also == o.also => {
+                    p.frames.extend(o.frames);
+                    p.last_seq = p.last_seq.max(o.last_seq);
+                }
+                _ => self.pending.push(o),
             }
         }
     }
 
     fn flush(&mut self, state: &SharedState) {
-        for (stream, also, frames) in self.pending.drain(..) {
-            state.hub.publish(&stream, also.as_deref(), &frames);
+        for o in self.pending.drain(..) {
+            state
+                .hub
+                .publish(&o.stream, o.also.as_deref(), &o.frames, o.last_seq);
         }
     }
 }

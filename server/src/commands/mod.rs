@@ -213,8 +213,8 @@ pub(crate) struct Applied {
     /// Its writes are to be committed (false: nothing to commit, e.g. an update that changed
     /// nothing, or the replay of an idempotent create).
     pub keep: bool,
-    /// Frames to publish after the commit, in order: (stream, also, frames).
-    pub outgoing: Vec<(String, Option<String>, Vec<Bytes>)>,
+    /// Frames to publish after the commit, in order.
+    pub outgoing: Vec<Outgoing>,
     /// The actor's user row was first written by this command.
     pub new_user: Option<String>,
     /// Who belongs to a project changed: the hub's delivery filter must follow.
@@ -234,6 +234,16 @@ impl Applied {
             advanced_savepoint: false,
         }
     }
+}
+
+/// Frames for the hub: one or more consecutive events of `stream` (published to `also` too: a
+/// project's lifecycle events on the workspace stream), the highest seq among them `last_seq`
+/// (the stream's last published seq once `EventHub::publish` has them).
+pub(crate) struct Outgoing {
+    pub stream: String,
+    pub also: Option<String>,
+    pub last_seq: u64,
+    pub frames: Vec<Bytes>,
 }
 
 /// One command inside the writer's open transaction: validate, write, append the activity row
@@ -394,7 +404,12 @@ pub(crate) async fn apply(
             removed: change.action == Action::Deleted,
         });
     Ok(Applied {
-        outgoing: vec![(committed.stream.clone(), also, frames.to_vec())],
+        outgoing: vec![Outgoing {
+            stream: committed.stream.clone(),
+            also,
+            last_seq: committed.seq,
+            frames: frames.to_vec(),
+        }],
         committed,
         keep: true,
         new_user,
@@ -422,7 +437,7 @@ async fn apply_batch(
 ) -> AppResult<Applied> {
     let now = pm_shared::now_secs();
     // Consecutive frames for the same (stream, also) travel as one hub item.
-    let mut outgoing: Vec<(String, Option<String>, Vec<Bytes>)> = Vec::new();
+    let mut outgoing: Vec<Outgoing> = Vec::new();
     let mut first: Option<Committed> = None;
     for change in batch.changes {
         let Appended {
@@ -433,8 +448,16 @@ async fn apply_batch(
         } = append_change(state, tx, actor, &change, now, Tail::default()).await?;
         let also = change.lifecycle.then(|| change.project_id.clone());
         match outgoing.last_mut() {
-            Some((s, a, pending)) if *s == stream && *a == also => pending.extend(frames),
-            _ => outgoing.push((stream.clone(), also, frames.to_vec())),
+            Some(o) if o.stream == stream && o.also == also => {
+                o.frames.extend(frames);
+                o.last_seq = o.last_seq.max(seq);
+            }
+            _ => outgoing.push(Outgoing {
+                stream: stream.clone(),
+                also,
+                last_seq: seq,
+                frames: frames.to_vec(),
+            }),
         }
         if first.is_none() {
             first = Some(Committed {

@@ -111,6 +111,14 @@ pub async fn current_seq(conn: &mut SqliteConnection, stream: &str) -> sqlx::Res
     Ok(seq.unwrap_or(0) as u64)
 }
 
+/// Every stream's last seq (`pm_streams`): the hub's last published seqs at start-up.
+pub async fn all_streams(conn: &mut SqliteConnection) -> sqlx::Result<Vec<(String, u64)>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT stream, last_seq FROM pm_streams")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(|(s, q)| (s, q as u64)).collect())
+}
+
 /// The oldest retained seq of the stream, if any event is retained.
 pub async fn oldest_seq(conn: &mut SqliteConnection, stream: &str) -> sqlx::Result<Option<u64>> {
     let seq: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM pm_events WHERE stream = ?")
@@ -120,19 +128,23 @@ pub async fn oldest_seq(conn: &mut SqliteConnection, stream: &str) -> sqlx::Resu
     Ok(seq.map(|s| s as u64))
 }
 
-/// The retained events after `after`, in seq order, at most `limit` of them: (seq, frame).
-/// A replay reads a long history a chunk at a time, as the client reads it.
+/// The retained events after `after` and up to `upto`, in seq order, at most `limit` of them:
+/// (seq, frame). A replay reads a long history a chunk at a time, as the client reads it, and
+/// never beyond the stream's last published seq (`upto`).
 pub async fn after(
     conn: &mut SqliteConnection,
     stream: &str,
     after: u64,
+    upto: u64,
     limit: usize,
 ) -> sqlx::Result<Vec<(u64, Vec<u8>)>> {
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, frame FROM pm_events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
+        "SELECT seq, frame FROM pm_events WHERE stream = ? AND seq > ? AND seq <= ? \
+         ORDER BY seq LIMIT ?",
     )
     .bind(stream)
     .bind(after as i64)
+    .bind(upto.min(i64::MAX as u64) as i64)
     .bind(limit.min(i64::MAX as usize) as i64)
     .fetch_all(&mut *conn)
     .await?;

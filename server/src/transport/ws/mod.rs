@@ -76,6 +76,9 @@ const REPLAY_BYTES: usize = 256 * 1024;
 /// the budget when smaller): enough to keep its socket busy, and all that a client that stops
 /// reading makes the server hold of its history.
 const REPLAY_AHEAD: usize = 4 * REPLAY_BYTES;
+/// A resume cursor may name a committed event whose publication is a moment away (see
+/// `resume`): it waits for it this many times 1 ms at most.
+const RESUME_AHEAD_WAITS: u32 = 5_000;
 
 /// A socket write that takes longer than this means the client stopped reading: drop it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -1047,13 +1050,18 @@ async fn subscribe(
 /// The replay is read and queued a chunk at a time (REPLAY_EVENTS, REPLAY_BYTES), each once the
 /// connection's queued bytes leave room for it within REPLAY_AHEAD (`Outbox::room`): a client
 /// that does not read makes the server hold that much of its replay, not its whole history.
-/// The chunks are read without the store's writer, so events keep committing meanwhile; once a
-/// read reaches the head, what is left is read again holding the writer, queued without
-/// waiting (its slot is reserved before) and the live subscription registered before the
-/// writer is released: no event can be published between the last replayed one and the first
-/// live one, so the hand-over has no gap and no duplicate. (When more than a chunk committed
-/// meanwhile, the writer is let go and the replay goes on.) Each chunk must start right after
-/// the previous one; when pruning overtook the replay, the client is told to resync
+/// No lock of the store is taken: events keep committing and being published meanwhile.
+///
+/// The hand-over to live delivery goes by the hub's number of the stream's last published seq
+/// (`EventHub::last_published`, N). Every event up to N is committed, so the replay reads up to
+/// N and never beyond (an event above N may be committed but not yet published: it will come
+/// live). The last chunk, up to N, is queued and the live subscription registered in one step
+/// under the hub's lock (`EventHub::subscribe_if_at`), and only if the stream's last published
+/// seq is still N; when it moved, the chunk is queued all the same and the replay goes on from
+/// N to the new number. `publish` delivers and advances the number under that same lock, so
+/// each event after the cursor reaches the client exactly once: replayed (up to N) or live
+/// (after N); the hand-over has no gap and no duplicate. Each chunk must start right after the
+/// previous one; when pruning overtook the replay, the client is told to resync
 /// ("cursor_too_old") after the events it was sent.
 ///
 /// The workspace stream is filtered by [`EventHub::may_see`](crate::hub::EventHub::may_see)
@@ -1086,31 +1094,33 @@ async fn resume(
     let filtered = stream == WORKSPACE && state.hub.filters_workspace();
     let chunk_bytes = REPLAY_BYTES.min(out.limit);
     let mut last = cursor.last_seq;
-    let mut at_head = false;
+    // A cursor may name a committed event not yet published (a snapshot's seq is read from
+    // the database): its group publishes it right after the commit. Wait for that, bounded.
+    let mut ahead_waits = 0u32;
     loop {
         if out.room(chunk_bytes, REPLAY_AHEAD).await.is_err() {
             return Ok(None); // the connection is gone
         }
-        // At the head: a slot for the last chunk, then the writer (nothing commits while it
-        // is held, so nothing may wait on the client then).
-        let (permit, writer) = if at_head {
-            let Ok(permit) = out.queue.reserve().await else {
-                return Ok(None);
-            };
-            (Some(permit), Some(state.store.writer().await))
-        } else {
-            (None, None)
-        };
-        let rows = {
+        let head = state.hub.last_published(stream);
+        if last > head {
+            if cursor.epoch != state.store.epoch() || ahead_waits >= RESUME_AHEAD_WAITS {
+                return Ok(resync("epoch_changed"));
+            }
+            ahead_waits += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            continue;
+        }
+        let rows = if last < head {
             let mut read = state.store.read.acquire().await?;
-            events::after(&mut read, stream, last, REPLAY_EVENTS).await?
+            events::after(&mut read, stream, last, head, REPLAY_EVENTS).await?
+        } else {
+            Vec::new()
         };
         match rows.first() {
             Some(&(first, _)) if first != last + 1 => return Ok(resync("cursor_too_old")),
-            None if last < current => return Ok(resync("cursor_too_old")),
+            None if last < head => return Ok(resync("cursor_too_old")),
             _ => {}
         }
-        let read = rows.len();
         let (mut taken, mut bytes) = (0usize, 0usize);
         let mut chunk: Vec<Vec<u8>> = Vec::new();
         for (seq, frame) in rows {
@@ -1128,26 +1138,29 @@ async fn resume(
                 chunk.push(marker);
             }
         }
-        // Everything up to the head (as of this read) is in this chunk.
-        let complete = read < REPLAY_EVENTS && taken == read;
         let item = (!chunk.is_empty()).then(|| frames::binary_all(&chunk));
-        if let (Some(permit), Some(_writer), true) = (permit, writer.as_ref(), complete) {
+        if last < head {
+            // More to read before the head.
             if let Some(item) = item {
-                let item = Outbound::new(item);
-                out.queued_bytes.fetch_add(item.len(), Ordering::AcqRel);
-                permit.send(item);
+                if out.send(item).await.is_err() {
+                    return Ok(None);
+                }
             }
-            if !state.hub.subscribe(conn, stream, Vec::new()) {
-                return Ok(resync("slow_consumer"));
-            }
-            return Ok(None);
+            continue;
         }
-        drop(writer);
-        at_head = complete;
-        if let Some(item) = item {
-            if out.send(item).await.is_err() {
-                return Ok(None);
-            }
+        // Everything up to the head (as of the hub's number) is in this chunk: queue it in a
+        // slot reserved now, and go live if the head did not move.
+        let replay = match item {
+            Some(item) => match out.queue.reserve().await {
+                Ok(permit) => Some((permit, item)),
+                Err(_) => return Ok(None),
+            },
+            None => None,
+        };
+        match state.hub.subscribe_if_at(conn, stream, replay, last) {
+            Ok(()) => return Ok(None),
+            Err(crate::hub::NotLive::Moved) => continue,
+            Err(crate::hub::NotLive::Gone) => return Ok(resync("slow_consumer")),
         }
     }
 }
