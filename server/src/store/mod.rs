@@ -162,7 +162,10 @@ impl Store {
     /// an open transaction, and its next BEGIN becomes a SAVEPOINT whose RELEASE writes
     /// nothing), seqs and known users read again from the database, and a new epoch if any
     /// client was told of an event the database does not hold: their cursors would otherwise
-    /// name events that will be numbered again. Stays marked failed if any step fails.
+    /// name events that will be numbered again. Stays marked failed if any step fails. The
+    /// hub's last published seqs (which resumes hand over by) then describe the old epoch, or
+    /// lag events a cut-short group committed: the caller (`commands::group`) resets them from
+    /// the database after this.
     pub async fn reset_writer(&self, writer: &mut SqliteConnection) -> anyhow::Result<()> {
         let fresh = SqliteConnection::connect_with(&self.writer_options)
             .await
