@@ -1111,6 +1111,8 @@ async fn resume(
             continue;
         }
         let rows = if last < head {
+            // One replay read at a time, server-wide (see `AppState::replay_reads`).
+            let _turn = state.replay_reads.acquire().await;
             let mut read = state.store.read.acquire().await?;
             events::after(&mut read, stream, last, head, REPLAY_EVENTS).await?
         } else {
