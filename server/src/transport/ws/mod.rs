@@ -1101,8 +1101,23 @@ async fn resume(
         if out.room(chunk_bytes, REPLAY_AHEAD).await.is_err() {
             return Ok(None); // the connection is gone
         }
+        // The chunk's queue slot, reserved before the head is read: whatever waits (a slot,
+        // a turn to read) comes before it, so the head can move only during the read itself
+        // and the hand-over below, and a hand-over does not lose its race to every publish
+        // while it waits. (Were the head read before a wait of, say, a storm's queue for
+        // turns, a stream written more often than that would never let a resume go live.)
+        let Ok(permit) = out.queue.reserve().await else {
+            return Ok(None);
+        };
+        // One replay read at a time, server-wide (see `AppState::replay_reads`).
+        let turn = if state.hub.last_published(stream) > last {
+            Some(state.replay_reads.acquire().await)
+        } else {
+            None
+        };
         let head = state.hub.last_published(stream);
         if last > head {
+            drop((turn, permit));
             if cursor.epoch != state.store.epoch() || ahead_waits >= RESUME_AHEAD_WAITS {
                 return Ok(resync("epoch_changed"));
             }
@@ -1111,13 +1126,12 @@ async fn resume(
             continue;
         }
         let rows = if last < head {
-            // One replay read at a time, server-wide (see `AppState::replay_reads`).
-            let _turn = state.replay_reads.acquire().await;
             let mut read = state.store.read.acquire().await?;
             events::after(&mut read, stream, last, head, REPLAY_EVENTS).await?
         } else {
             Vec::new()
         };
+        drop(turn);
         match rows.first() {
             Some(&(first, _)) if first != last + 1 => return Ok(resync("cursor_too_old")),
             None if last < head => return Ok(resync("cursor_too_old")),
@@ -1142,23 +1156,18 @@ async fn resume(
         }
         let item = (!chunk.is_empty()).then(|| frames::binary_all(&chunk));
         if last < head {
-            // More to read before the head.
+            // More to read before the head: the chunk goes into its slot (`out.room` above
+            // made room for its bytes).
             if let Some(item) = item {
-                if out.send(item).await.is_err() {
-                    return Ok(None);
-                }
+                let item = Outbound::new(item);
+                out.queued_bytes.fetch_add(item.len(), Ordering::AcqRel);
+                permit.send(item);
             }
             continue;
         }
-        // Everything up to the head (as of the hub's number) is in this chunk: queue it in a
-        // slot reserved now, and go live if the head did not move.
-        let replay = match item {
-            Some(item) => match out.queue.reserve().await {
-                Ok(permit) => Some((permit, item)),
-                Err(_) => return Ok(None),
-            },
-            None => None,
-        };
+        // Everything up to the head (as of the hub's number) is in this chunk: queue it in its
+        // slot, and go live if the head did not move.
+        let replay = item.map(|item| (permit, item));
         match state.hub.subscribe_if_at(conn, stream, replay, last) {
             Ok(()) => return Ok(None),
             Err(crate::hub::NotLive::Moved) => continue,
