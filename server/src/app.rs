@@ -39,8 +39,8 @@ pub struct AppState {
 /// Replay chunks read at once, server-wide. A reconnect storm is many resumes reading at once:
 /// with the read pool's 8 connections all replaying, 8 SQLite threads and the tasks they hand
 /// rows to kept both CPUs busy, and a concurrent writer's p99 rose ×8 (1.4 → 11 ms, 1,000
-/// clients resuming 1,000 events each, `pm-bench resume-storm`). One at a time: ×1.24–2.43,
-/// median ×1.68 of five runs (p99 ~2 ms), and a storm lasts ~15 % longer (2.1–2.7 s against
+/// clients resuming 1,000 events each, `pm-bench resume-storm`). One at a time: ×1.41–1.91,
+/// median ×1.82 of five runs (p99 ~1.8 ms), and a storm lasts ~15 % longer (2.2–2.7 s against
 /// 1.9–2.1 s) for a quarter less server CPU (fewer threads handing rows over). A turn is held
 /// for one read of at most a chunk, never while waiting for a client (bench/NOTES.md).
 pub const REPLAY_READERS: usize = 1;

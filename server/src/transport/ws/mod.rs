@@ -1060,7 +1060,9 @@ async fn subscribe(
 /// seq is still N; when it moved, the chunk is queued all the same and the replay goes on from
 /// N to the new number. `publish` delivers and advances the number under that same lock, so
 /// each event after the cursor reaches the client exactly once: replayed (up to N) or live
-/// (after N); the hand-over has no gap and no duplicate. Each chunk must start right after the
+/// (after N); the hand-over has no gap and no duplicate. Reads take turns server-wide
+/// (`AppState::replay_reads`), and N is read after the turn and the chunk's queue slot are had,
+/// so it can move only during the read and the hand-over. Each chunk must start right after the
 /// previous one; when pruning overtook the replay, the client is told to resync
 /// ("cursor_too_old") after the events it was sent.
 ///
