@@ -145,6 +145,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
+    /// Adds the registered connection `id` to `stream`'s subscribers.
+    fn join(&mut self, id: ConnId, stream: &str) {
+        if let Some((_, streams)) = self.conns.get_mut(&id) {
+            streams.insert(stream.to_string());
+        }
+        self.by_stream
+            .entry(stream.to_string())
+            .or_default()
+            .insert(id);
+    }
+
     /// Queues `item` for connection `id` without waiting; an overflow cuts it off from live
     /// delivery (its writer tells the client to resync), a closed queue unregisters it.
     fn deliver(&mut self, id: ConnId, item: Outbound) {
@@ -322,7 +333,7 @@ impl EventHub {
         // Framed before taking the lock every publish needs.
         let replay = (!replay.is_empty()).then(|| Outbound::new(frames::binary_all(&replay)));
         let mut inner = lock(&self.inner);
-        let Some((sub, streams)) = inner.conns.get_mut(&id) else {
+        let Some((sub, _)) = inner.conns.get(&id) else {
             return false;
         };
         if let Some(replay) = replay {
@@ -330,12 +341,7 @@ impl EventHub {
                 return false;
             }
         }
-        streams.insert(stream.to_string());
-        inner
-            .by_stream
-            .entry(stream.to_string())
-            .or_default()
-            .insert(id);
+        inner.join(id, stream);
         true
     }
 
@@ -348,6 +354,16 @@ impl EventHub {
             .get(stream)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Every stream's last published seq: what clients were told of (a writer reset checks
+    /// the database still holds it).
+    pub fn published(&self) -> Vec<(String, u64)> {
+        lock(&self.inner)
+            .published
+            .iter()
+            .map(|(s, &q)| (s.clone(), q))
+            .collect()
     }
 
     /// Replaces every stream's last published seq with the database's (`pm_streams`): at
@@ -375,7 +391,7 @@ impl EventHub {
     ) -> Result<(), NotLive> {
         let mut inner = lock(&self.inner);
         let moved = inner.published.get(stream).copied().unwrap_or(0) != at;
-        let Some((sub, streams)) = inner.conns.get_mut(&id) else {
+        let Some((sub, _)) = inner.conns.get(&id) else {
             return Err(NotLive::Gone);
         };
         if let Some((permit, framed)) = replay {
@@ -386,12 +402,7 @@ impl EventHub {
         if moved {
             return Err(NotLive::Moved);
         }
-        streams.insert(stream.to_string());
-        inner
-            .by_stream
-            .entry(stream.to_string())
-            .or_default()
-            .insert(id);
+        inner.join(id, stream);
         Ok(())
     }
 

@@ -14,32 +14,6 @@ use pm_shared::proto::{self, DependencyType, Payload, WorkItemType};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-async fn export(server: &TestServer) -> Value {
-    server
-        .http(None)
-        .get("/api/v1/sync/export")
-        .await
-        .ok()
-        .clone()
-}
-
-async fn import(server: &TestServer, doc: &Value) -> HttpReply {
-    server
-        .http(Some(USER_C))
-        .post("/api/v1/sync/import", doc.clone())
-        .await
-}
-
-fn without_time(mut doc: Value) -> Value {
-    doc.as_object_mut().expect("export").remove("exported_at");
-    doc
-}
-
-fn counts(result: &Value, kind: &str) -> (i64, i64, i64) {
-    let c = &result[kind];
-    (n(c, "created"), n(c, "updated"), n(c, "skipped"))
-}
-
 /// `text` repeated to exactly `chars` characters.
 fn exactly(text: &str, chars: usize) -> String {
     text.chars().cycle().take(chars).collect()
@@ -156,10 +130,10 @@ async fn times_outside_the_range_are_refused_naming_the_field_over_rest_and_ws()
         )
         .await;
     assert!(stopped.ok()["time_entry"]["duration_seconds"].as_i64() >= Some(0));
-    let doc = export(&server).await;
+    let doc = sync_export(&server, "").await;
     assert_eq!(doc["time_entries"].as_array().map(Vec::len), Some(1));
     let fresh = TestServer::start().await;
-    import(&fresh, &doc).await.ok();
+    sync_import(&fresh, USER_C, &doc).await.ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,7 +333,7 @@ async fn an_export_of_edge_case_data_imports_into_a_fresh_server_and_round_trips
         TimerStarted
     );
 
-    let doc = export(&a).await;
+    let doc = sync_export(&a, "").await;
     assert_eq!(doc["projects"][0]["title"], title.as_str());
     assert_eq!(doc["work_items"].as_array().map(Vec::len), Some(3));
     assert_eq!(doc["comments"].as_array().map(Vec::len), Some(2));
@@ -373,19 +347,19 @@ async fn an_export_of_edge_case_data_imports_into_a_fresh_server_and_round_trips
 
     // A fresh server takes all of it, and gives back exactly the same document.
     let b = TestServer::start().await;
-    let result = import(&b, &doc).await.ok().clone();
-    assert_eq!(counts(&result, "projects"), (1, 0, 0));
-    assert_eq!(counts(&result, "sprints"), (1, 0, 0));
-    assert_eq!(counts(&result, "work_items"), (3, 0, 0));
-    assert_eq!(counts(&result, "comments"), (2, 0, 0));
-    assert_eq!(counts(&result, "dependencies"), (2, 0, 0));
-    assert_eq!(counts(&result, "time_entries"), (3, 0, 0));
-    let again = export(&b).await;
+    let result = sync_import(&b, USER_C, &doc).await.ok().clone();
+    assert_eq!(import_counts(&result, "projects"), (1, 0, 0));
+    assert_eq!(import_counts(&result, "sprints"), (1, 0, 0));
+    assert_eq!(import_counts(&result, "work_items"), (3, 0, 0));
+    assert_eq!(import_counts(&result, "comments"), (2, 0, 0));
+    assert_eq!(import_counts(&result, "dependencies"), (2, 0, 0));
+    assert_eq!(import_counts(&result, "time_entries"), (3, 0, 0));
+    let again = sync_export(&b, "").await;
     assert_eq!(without_time(again.clone()), without_time(doc.clone()));
     // And that export imports again (into the same server: nothing changes).
-    let result = import(&b, &again).await.ok().clone();
-    assert_eq!(counts(&result, "time_entries"), (0, 0, 3));
-    assert_eq!(counts(&result, "work_items"), (0, 0, 3));
+    let result = sync_import(&b, USER_C, &again).await.ok().clone();
+    assert_eq!(import_counts(&result, "time_entries"), (0, 0, 3));
+    assert_eq!(import_counts(&result, "work_items"), (0, 0, 3));
 }
 
 /// Rewrites rows of a stopped server's database the way an older server (without the time range
@@ -465,7 +439,7 @@ async fn rows_an_older_server_stored_out_of_range_still_export_and_import_repair
     let server = TestServer::start_in(dir, |_| {}).await;
 
     // It still exports, as stored.
-    let doc = export(&server).await;
+    let doc = sync_export(&server, "").await;
     let entry = |doc: &Value, id: &str| {
         doc["time_entries"]
             .as_array()
@@ -482,10 +456,10 @@ async fn rows_an_older_server_stored_out_of_range_still_export_and_import_repair
     // A fresh server imports it, repaired: times clamped into 1970..=9999, durations
     // recomputed from them.
     let fresh = TestServer::start().await;
-    let result = import(&fresh, &doc).await.ok().clone();
-    assert_eq!(counts(&result, "time_entries"), (2, 0, 0));
-    assert_eq!(counts(&result, "sprints"), (1, 0, 0));
-    let restored = export(&fresh).await;
+    let result = sync_import(&fresh, USER_C, &doc).await.ok().clone();
+    assert_eq!(import_counts(&result, "time_entries"), (2, 0, 0));
+    assert_eq!(import_counts(&result, "sprints"), (1, 0, 0));
+    let restored = sync_export(&fresh, "").await;
     let e = entry(&restored, &finished.id);
     assert_eq!(
         (
@@ -507,9 +481,12 @@ async fn rows_an_older_server_stored_out_of_range_still_export_and_import_repair
         (0, limits::TIMESTAMP_MAX)
     );
     // The repaired document imports again unchanged.
-    let result = import(&fresh, &restored).await.ok().clone();
-    assert_eq!(counts(&result, "time_entries"), (0, 0, 2));
-    assert_eq!(without_time(export(&fresh).await), without_time(restored));
+    let result = sync_import(&fresh, USER_C, &restored).await.ok().clone();
+    assert_eq!(import_counts(&result, "time_entries"), (0, 0, 2));
+    assert_eq!(
+        without_time(sync_export(&fresh, "").await),
+        without_time(restored)
+    );
 
     // On the old database the timer started at i64::MIN still stops, without overflow.
     let stopped = server
@@ -578,7 +555,7 @@ async fn an_import_makes_the_importer_admin_not_whoever_the_file_names() {
         Some(doc),
     )
     .await;
-    assert_eq!(counts(result.ok(), "projects"), (1, 0, 0));
+    assert_eq!(import_counts(result.ok(), "projects"), (1, 0, 0));
 
     // Bob, whom the file names as the creator, got nothing: not a member, let alone admin.
     let members = call(

@@ -65,13 +65,6 @@ async fn parts_server(rows: usize) -> TestServer {
     .await
 }
 
-async fn import(server: &TestServer, doc: &Value) -> HttpReply {
-    server
-        .http(Some(USER_B))
-        .post("/api/v1/sync/import", doc.clone())
-        .await
-}
-
 async fn item_count(server: &TestServer, project: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM pm_work_items WHERE project_id = ?")
         .bind(project)
@@ -137,7 +130,7 @@ async fn a_row_refused_in_a_later_part_names_its_place_and_a_second_import_resum
     let bad = &mut doc["work_items"][120];
     let title = bad["title"].clone();
     bad["sprint_id"] = json!(uuid::Uuid::new_v4().to_string());
-    let reply = import(&server, &doc).await;
+    let reply = sync_import(&server, USER_B, &doc).await;
     let error = reply.expect_error(400, "VALIDATION_ERROR");
     assert_eq!(error["field"], "work_items[120].sprint_id", "{error}");
     let message = error["message"].as_str().unwrap_or_default();
@@ -155,7 +148,7 @@ async fn a_row_refused_in_a_later_part_names_its_place_and_a_second_import_resum
     // Fixed, the same file goes in; what was in already is skipped.
     doc["work_items"][120]["sprint_id"] = Value::Null;
     assert_eq!(doc["work_items"][120]["title"], title);
-    let reply = import(&server, &doc).await;
+    let reply = sync_import(&server, USER_B, &doc).await;
     let result = reply.ok();
     assert_eq!(item_count(&server, &imported).await, 150);
     assert_eq!(
@@ -179,7 +172,7 @@ async fn what_the_file_says_of_itself_is_checked_before_any_part_is_written() {
     let b = doc["work_items"][110]["id"].clone();
     doc["work_items"][100]["parent_id"] = b;
     doc["work_items"][110]["parent_id"] = a;
-    import(&server, &doc)
+    sync_import(&server, USER_B, &doc)
         .await
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(
@@ -190,7 +183,7 @@ async fn what_the_file_says_of_itself_is_checked_before_any_part_is_written() {
 
     // Too many rows for this server: refused whole, and said why.
     let small = TestServer::start_with(|c| c.max_import_rows = 100).await;
-    let reply = import(&small, &doc).await;
+    let reply = sync_import(&small, USER_B, &doc).await;
     let error = reply.expect_error(400, "VALIDATION_ERROR");
     assert!(
         error["message"]

@@ -143,6 +143,18 @@ async fn a_full_disk_never_loses_an_acknowledged_write_nor_reuses_a_seq() {
         503,
         "/ready reports failing writes"
     );
+    // REST says the same, with its own status.
+    server
+        .http(Some(USER_A))
+        .post(
+            "/api/v1/work-items",
+            serde_json::json!({
+                "project_id": project.id, "item_type": "task", "title": "over REST",
+                "description": "y".repeat(7_000),
+            }),
+        )
+        .await
+        .expect_error(507, "STORAGE_FULL");
 
     // Room again: writes succeed again, and /ready says so.
     disk.resize("64m");

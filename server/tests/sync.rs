@@ -111,34 +111,6 @@ async fn rich_project(server: &TestServer) -> String {
     pid
 }
 
-async fn export(server: &TestServer, query: &str) -> Value {
-    server
-        .http(None)
-        .get(&format!("/api/v1/sync/export{query}"))
-        .await
-        .ok()
-        .clone()
-}
-
-async fn import(server: &TestServer, doc: &Value) -> HttpReply {
-    server
-        .http(Some(USER_C))
-        .post("/api/v1/sync/import", doc.clone())
-        .await
-}
-
-fn without_time(mut doc: Value) -> Value {
-    doc.as_object_mut()
-        .expect("export object")
-        .remove("exported_at");
-    doc
-}
-
-fn counts(result: &Value, kind: &str) -> (i64, i64, i64) {
-    let c = &result[kind];
-    (n(c, "created"), n(c, "updated"), n(c, "skipped"))
-}
-
 /// Positions of `keys` in a JSON text: they must appear in this order.
 fn assert_key_order(text: &str, keys: &[&str]) {
     let at: Vec<usize> = keys
@@ -227,7 +199,7 @@ async fn export_then_import_into_an_empty_server_reproduces_the_project() {
         .await;
     assert!(reply.payload.is_none());
 
-    let result = import(&b, &doc).await.ok().clone();
+    let result = sync_import(&b, USER_C, &doc).await.ok().clone();
     let order: Vec<&str> = result
         .as_object()
         .expect("result")
@@ -235,17 +207,17 @@ async fn export_then_import_into_an_empty_server_reproduces_the_project() {
         .map(String::as_str)
         .collect();
     assert_eq!(order.len(), 7);
-    assert_eq!(counts(&result, "projects"), (1, 0, 0));
-    assert_eq!(counts(&result, "sprints"), (1, 0, 0));
-    assert_eq!(counts(&result, "work_items"), (4, 0, 0));
-    assert_eq!(counts(&result, "comments"), (2, 0, 0));
-    assert_eq!(counts(&result, "dependencies"), (2, 0, 0));
-    assert_eq!(counts(&result, "time_entries"), (2, 0, 0));
-    assert_eq!(counts(&result, "swim_lanes"), (0, 0, 0));
+    assert_eq!(import_counts(&result, "projects"), (1, 0, 0));
+    assert_eq!(import_counts(&result, "sprints"), (1, 0, 0));
+    assert_eq!(import_counts(&result, "work_items"), (4, 0, 0));
+    assert_eq!(import_counts(&result, "comments"), (2, 0, 0));
+    assert_eq!(import_counts(&result, "dependencies"), (2, 0, 0));
+    assert_eq!(import_counts(&result, "time_entries"), (2, 0, 0));
+    assert_eq!(import_counts(&result, "swim_lanes"), (0, 0, 0));
 
     // Exactly the same document comes back out: ids, numbers, hierarchy, comments, links,
     // time entries, versions and timestamps.
-    let again = export(&b, "").await;
+    let again = sync_export(&b, "").await;
     assert_eq!(without_time(again), without_time(doc.clone()));
 
     // The board saw all of it: one activity entry and one event per entity, numbered in order,
@@ -328,14 +300,14 @@ async fn export_then_import_into_an_empty_server_reproduces_the_project() {
 async fn importing_twice_changes_nothing_the_second_time() {
     let a = TestServer::start().await;
     let pid = rich_project(&a).await;
-    let doc = export(&a, "").await;
+    let doc = sync_export(&a, "").await;
     let b = TestServer::start().await;
-    import(&b, &doc).await.ok();
+    sync_import(&b, USER_C, &doc).await.ok();
     let mut watcher = b.connect(USER_B).await;
     watcher.subscribe(&[&pid]).await;
-    let before = export(&b, "").await;
+    let before = sync_export(&b, "").await;
 
-    let result = import(&b, &doc).await.ok().clone();
+    let result = sync_import(&b, USER_C, &doc).await.ok().clone();
     for kind in [
         "projects",
         "sprints",
@@ -344,24 +316,27 @@ async fn importing_twice_changes_nothing_the_second_time() {
         "dependencies",
         "time_entries",
     ] {
-        let (created, updated, skipped) = counts(&result, kind);
+        let (created, updated, skipped) = import_counts(&result, kind);
         assert_eq!((created, updated), (0, 0), "{kind}: {result}");
         assert!(skipped > 0, "{kind}: {result}");
     }
     watcher.expect_no_event(QUIET).await;
-    assert_eq!(without_time(export(&b, "").await), without_time(before));
+    assert_eq!(
+        without_time(sync_export(&b, "").await),
+        without_time(before)
+    );
     // Importing into the server it came from is a no-op too.
-    let result = import(&a, &doc).await.ok().clone();
-    assert_eq!(counts(&result, "work_items"), (0, 0, 4));
+    let result = sync_import(&a, USER_C, &doc).await.ok().clone();
+    assert_eq!(import_counts(&result, "work_items"), (0, 0, 4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newer_rows_win_and_deleted_rows_come_back_only_when_newer() {
     let a = TestServer::start().await;
     let pid = rich_project(&a).await;
-    let doc = export(&a, "").await;
+    let doc = sync_export(&a, "").await;
     let b = TestServer::start().await;
-    import(&b, &doc).await.ok();
+    sync_import(&b, USER_C, &doc).await.ok();
     let mut watcher = b.connect(USER_B).await;
     watcher.subscribe(&[&pid]).await;
     let mut seqs = SeqTracker::starting_at(&pid, 11);
@@ -375,8 +350,8 @@ async fn newer_rows_win_and_deleted_rows_come_back_only_when_newer() {
     let older_story = &mut newer["work_items"][1];
     older_story["title"] = json!("Stale title");
     older_story["updated_at"] = json!(n(older_story, "updated_at") - 10);
-    let result = import(&b, &newer).await.ok().clone();
-    assert_eq!(counts(&result, "work_items"), (0, 1, 3));
+    let result = sync_import(&b, USER_C, &newer).await.ok().clone();
+    assert_eq!(import_counts(&result, "work_items"), (0, 1, 3));
     let (entry, event) = recv_mutation(&mut watcher, &mut seqs, &b.epoch()).await;
     assert_eq!(entry.user_id, USER_C);
     let updated = expect_payload!(event, WorkItemUpdated);
@@ -410,14 +385,14 @@ async fn newer_rows_win_and_deleted_rows_come_back_only_when_newer() {
         CommentDeleted
     );
     recv_mutation(&mut watcher, &mut seqs, &b.epoch()).await;
-    let result = import(&b, &doc).await.ok().clone();
-    assert_eq!(counts(&result, "comments"), (0, 0, 2));
+    let result = sync_import(&b, USER_C, &doc).await.ok().clone();
+    assert_eq!(import_counts(&result, "comments"), (0, 0, 2));
     watcher.expect_no_event(QUIET).await;
     let mut revived = doc.clone();
     let later = pm_shared::now_secs() + 5;
     revived["comments"][bobs]["updated_at"] = json!(later);
-    let result = import(&b, &revived).await.ok().clone();
-    assert_eq!(counts(&result, "comments"), (0, 1, 1));
+    let result = sync_import(&b, USER_C, &revived).await.ok().clone();
+    assert_eq!(import_counts(&result, "comments"), (0, 1, 1));
     let (entry, event) = recv_mutation(&mut watcher, &mut seqs, &b.epoch()).await;
     assert_eq!(entry.action, "created");
     let back = expect_payload!(event, CommentCreated)
@@ -430,7 +405,7 @@ async fn newer_rows_win_and_deleted_rows_come_back_only_when_newer() {
 async fn bad_imports_are_rejected_whole_naming_the_row_and_field() {
     let a = TestServer::start().await;
     let pid = rich_project(&a).await;
-    let doc = export(&a, "").await;
+    let doc = sync_export(&a, "").await;
     let b = TestServer::start().await;
     let mut watcher = b.connect(USER_B).await;
     watcher
@@ -554,7 +529,7 @@ async fn bad_imports_are_rejected_whole_naming_the_row_and_field() {
     for (edit, field, message) in cases {
         let mut bad = doc.clone();
         edit(&mut bad);
-        let reply = import(&b, &bad).await;
+        let reply = sync_import(&b, USER_C, &bad).await;
         let err = reply.expect_error(400, "VALIDATION_ERROR");
         assert!(
             err["field"].as_str().is_some_and(|f| f.starts_with(field)),
@@ -595,12 +570,12 @@ async fn bad_imports_are_rejected_whole_naming_the_row_and_field() {
     // A key taken by another project.
     let mut other = b.connect(USER_A).await;
     other.create_project("Mine", "PM").await;
-    let reply = import(&b, &doc).await;
+    let reply = sync_import(&b, USER_C, &doc).await;
     let err = reply.expect_error(400, "VALIDATION_ERROR");
     assert_eq!(err["field"], "projects[0].key");
 
     // Nothing of any of it was written or announced.
-    let nothing = export(&b, "").await;
+    let nothing = sync_export(&b, "").await;
     assert_eq!(nothing["projects"].as_array().map(Vec::len), Some(1));
     assert_eq!(nothing["work_items"], json!([]));
     while let Some(m) = watcher.try_next_event(QUIET).await {
@@ -618,7 +593,7 @@ async fn bad_imports_are_rejected_whole_naming_the_row_and_field() {
 async fn a_scoped_export_holds_one_item_its_descendants_and_what_was_asked_for() {
     let a = TestServer::start().await;
     rich_project(&a).await;
-    let only = export(&a, "?work_item=PM-1").await;
+    let only = sync_export(&a, "?work_item=PM-1").await;
     let keys = |d: &Value| -> Vec<String> {
         d["work_items"]
             .as_array()
@@ -631,9 +606,9 @@ async fn a_scoped_export_holds_one_item_its_descendants_and_what_was_asked_for()
     assert_eq!(only["projects"], json!([]));
     assert_eq!(only["swim_lanes"], json!([]));
     assert_eq!(only["comments"], json!([]));
-    let one = export(&a, "?work_item=PM-1&descendant_levels=1").await;
+    let one = sync_export(&a, "?work_item=PM-1&descendant_levels=1").await;
     assert_eq!(keys(&one), ["PM-1", "PM-2"]);
-    let all = export(
+    let all = sync_export(
         &a,
         "?work_item=PM-1&descendant_levels=2&comments=true&sprints=true&dependencies=true&time_entries=true",
     )
@@ -644,7 +619,7 @@ async fn a_scoped_export_holds_one_item_its_descendants_and_what_was_asked_for()
     // Links leave the scope (PM-5 is not in it), so none are exported.
     assert_eq!(all["dependencies"], json!([]));
     assert_eq!(all["time_entries"].as_array().map(Vec::len), Some(1));
-    let notes = export(&a, "?work_item=PM-5&time_entries=true").await;
+    let notes = sync_export(&a, "?work_item=PM-5&time_entries=true").await;
     assert_eq!(notes["time_entries"][0]["is_running"], true);
     a.http(None)
         .get("/api/v1/sync/export?work_item=PM-99")
@@ -701,11 +676,11 @@ async fn a_reference_shaped_document_imports() {
         ]
     });
     let server = TestServer::start().await;
-    let result = import(&server, &doc).await.ok().clone();
-    assert_eq!(counts(&result, "projects"), (1, 0, 0));
-    assert_eq!(counts(&result, "work_items"), (2, 0, 0));
-    assert_eq!(counts(&result, "swim_lanes"), (0, 0, 1));
-    assert_eq!(counts(&result, "time_entries"), (0, 0, 0));
+    let result = sync_import(&server, USER_C, &doc).await.ok().clone();
+    assert_eq!(import_counts(&result, "projects"), (1, 0, 0));
+    assert_eq!(import_counts(&result, "work_items"), (2, 0, 0));
+    assert_eq!(import_counts(&result, "swim_lanes"), (0, 0, 1));
+    assert_eq!(import_counts(&result, "time_entries"), (0, 0, 0));
     let http = server.http(None);
     let got = http.get("/api/v1/work-items/PONE-58").await.ok()["work_item"].clone();
     assert_eq!(got["parent_id"], epic);
@@ -726,7 +701,7 @@ async fn a_reference_shaped_document_imports() {
 async fn an_import_cannot_move_a_row_to_another_owner() {
     let server = TestServer::start().await;
     rich_project(&server).await;
-    let doc = export(&server, "").await;
+    let doc = sync_export(&server, "").await;
     let mut client = server.connect(USER_A).await;
     let elsewhere = client.create_project("Elsewhere", "ELS").await;
     let other_item = client
@@ -756,7 +731,7 @@ async fn an_import_cannot_move_a_row_to_another_owner() {
     for (pointer, owner, field) in cases {
         let mut moved = doc.clone();
         *moved.pointer_mut(pointer).expect(pointer) = json!(owner);
-        let reply = import(&server, &moved).await;
+        let reply = sync_import(&server, USER_C, &moved).await;
         let err = reply.expect_error(400, "VALIDATION_ERROR");
         assert!(
             err["field"].as_str().is_some_and(|f| f.starts_with(field)),
@@ -770,9 +745,9 @@ async fn an_import_cannot_move_a_row_to_another_owner() {
         );
     }
     // Nothing was written: the unedited document still imports, changing nothing.
-    let result = import(&server, &doc).await;
+    let result = sync_import(&server, USER_C, &doc).await;
     for kind in ["projects", "sprints", "work_items", "comments"] {
-        let (created, updated, _) = counts(result.ok(), kind);
+        let (created, updated, _) = import_counts(result.ok(), kind);
         assert_eq!((created, updated), (0, 0), "{kind}: {}", result.ok());
     }
 }

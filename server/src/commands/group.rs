@@ -221,7 +221,10 @@ async fn run(state: SharedState) {
 /// (nothing else publishes while the writer is held here), so it never will be: a resume must
 /// replay it, not wait for it.
 async fn reset(state: &SharedState, writer: &mut SqliteConnection) -> anyhow::Result<()> {
-    state.store.reset_writer(writer).await?;
+    state
+        .store
+        .reset_writer(writer, state.hub.published())
+        .await?;
     let streams = crate::store::events::all_streams(writer).await?;
     state.hub.reset_published(streams);
     Ok(())
@@ -414,7 +417,6 @@ async fn run_group(state: &SharedState, writer: &mut SqliteConnection, jobs: Vec
     }
     if kept {
         // Only now may anyone hear of these events: the database holds them.
-        state.store.seqs.committed();
         state.store.note_write_success();
     }
 

@@ -177,20 +177,23 @@ struct Importer<'c> {
     touched: BTreeSet<String>,
 }
 
+/// Refuses a document of a schema this server does not read.
+pub(crate) fn check_schema(version: u32) -> AppResult<()> {
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    Err(AppError::validation(
+        "schema_version",
+        format!("Unsupported schema_version {version}: this server reads version {SCHEMA_VERSION}"),
+    ))
+}
+
 pub async fn run(
     conn: &mut SqliteConnection,
     actor: &Actor,
     data: ExportData,
 ) -> AppResult<Effect> {
-    if data.schema_version != SCHEMA_VERSION {
-        return Err(AppError::validation(
-            "schema_version",
-            format!(
-                "Unsupported schema_version {}: this server reads version {SCHEMA_VERSION}",
-                data.schema_version
-            ),
-        ));
-    }
+    check_schema(data.schema_version)?;
     let mut data = data;
     clamp_times(&mut data);
     let mut im = Importer {

@@ -21,7 +21,7 @@ use pm_shared::proto::{self, Payload};
 use super::{execute, Actor, Command};
 use crate::app::SharedState;
 use crate::error::{AppError, AppResult};
-use crate::sync::{ExportData, SCHEMA_VERSION};
+use crate::sync::ExportData;
 
 /// The rows of one chunk, and where each came from in the file (by list).
 struct Chunk {
@@ -129,15 +129,7 @@ fn row_error(list: &str, index: usize, id: &str, field: &str, message: &str) -> 
 
 /// The checks that need the whole file, so that no chunk is written for a file they refuse.
 fn check_whole(data: &ExportData) -> AppResult<()> {
-    if data.schema_version != SCHEMA_VERSION {
-        return Err(AppError::validation(
-            "schema_version",
-            format!(
-                "Unsupported schema_version {}: this server reads version {SCHEMA_VERSION}",
-                data.schema_version
-            ),
-        ));
-    }
+    super::import::check_schema(data.schema_version)?;
     fn unique<'a>(list: &str, ids: impl Iterator<Item = &'a str>) -> AppResult<()> {
         let mut seen = HashSet::new();
         for (index, id) in ids.enumerate() {

@@ -46,9 +46,6 @@ pub const APPEND_SQL: &str =
 #[derive(Default)]
 pub struct SeqCounter {
     last: std::sync::Mutex<HashMap<String, u64>>,
-    /// The highest seq of each stream that clients were told of: after a failure the writer
-    /// checks the database still holds them (see `Store::reset_writer`).
-    published: std::sync::Mutex<HashMap<String, u64>>,
 }
 
 impl SeqCounter {
@@ -74,31 +71,6 @@ impl SeqCounter {
     /// A transaction did not commit: what it numbered is void.
     pub fn forget(&self) {
         self.lock().clear();
-    }
-
-    /// The transaction that numbered everything taken so far committed, and its events are
-    /// about to be published.
-    pub fn committed(&self) {
-        let last = self.lock();
-        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
-        for (stream, &seq) in last.iter() {
-            let top = published.entry(stream.clone()).or_insert(0);
-            *top = (*top).max(seq);
-        }
-    }
-
-    /// Each stream's highest published seq.
-    pub fn published(&self) -> Vec<(String, u64)> {
-        let published = self.published.lock().unwrap_or_else(|p| p.into_inner());
-        published.iter().map(|(s, &q)| (s.clone(), q)).collect()
-    }
-
-    /// A new epoch starts: nothing was published in it yet.
-    pub fn forget_published(&self) {
-        self.published
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
     }
 }
 

@@ -162,11 +162,15 @@ impl Store {
     /// an open transaction, and its next BEGIN becomes a SAVEPOINT whose RELEASE writes
     /// nothing), seqs and known users read again from the database, and a new epoch if any
     /// client was told of an event the database does not hold: their cursors would otherwise
-    /// name events that will be numbered again. Stays marked failed if any step fails. The
-    /// hub's last published seqs (which resumes hand over by) then describe the old epoch, or
-    /// lag events a cut-short group committed: the caller (`commands::group`) resets them from
-    /// the database after this.
-    pub async fn reset_writer(&self, writer: &mut SqliteConnection) -> anyhow::Result<()> {
+    /// name events that will be numbered again. `published` is each stream's last seq clients
+    /// were told of (the hub's, `EventHub::published`). Stays marked failed if any step fails.
+    /// The hub's numbers then describe the old epoch, or lag events a cut-short group
+    /// committed: the caller (`commands::group`) resets them from the database after this.
+    pub async fn reset_writer(
+        &self,
+        writer: &mut SqliteConnection,
+        published: Vec<(String, u64)>,
+    ) -> anyhow::Result<()> {
         let fresh = SqliteConnection::connect_with(&self.writer_options)
             .await
             .context("reopening the writer")?;
@@ -181,7 +185,7 @@ impl Store {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         let mut lost = Vec::new();
-        for (stream, published) in self.seqs.published() {
+        for (stream, published) in published {
             let held = events::current_seq(writer, &stream).await?;
             if held < published {
                 lost.push((stream, held, published));
@@ -193,7 +197,6 @@ impl Store {
                 "events were published that the database does not hold: renewing the epoch so every client resyncs");
             // Clients resync from the new epoch at once, even if it cannot be stored yet.
             *self.epoch.write().unwrap_or_else(|p| p.into_inner()) = renewed;
-            self.seqs.forget_published();
         }
         // A renewal that could not be stored before is stored now.
         let epoch = self.epoch();
@@ -379,7 +382,7 @@ mod tests {
         // Nothing published beyond the database: a reset keeps the epoch.
         store.note_write_failure(&"test");
         assert!(store.writer_suspect());
-        store.reset_writer(&mut writer).await.unwrap();
+        store.reset_writer(&mut writer, Vec::new()).await.unwrap();
         assert!(!store.writer_suspect());
         assert_eq!(store.epoch(), before);
         assert!(
@@ -390,10 +393,11 @@ mod tests {
         assert!(store.write_failure().is_none());
 
         // Seq 5 of stream "s" was published, but the database holds none of it.
-        store.seqs.taken("s", 5);
-        store.seqs.committed();
         store.note_write_failure(&"test");
-        store.reset_writer(&mut writer).await.unwrap();
+        store
+            .reset_writer(&mut writer, vec![("s".into(), 5)])
+            .await
+            .unwrap();
         let renewed = store.epoch();
         assert_ne!(renewed, before);
         let stored: String = sqlx::query_scalar("SELECT value FROM pm_meta WHERE key = 'epoch'")
@@ -401,7 +405,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored, renewed, "the new epoch outlives a restart");
-        assert!(store.seqs.published().is_empty());
     }
 
     /// 100 rows of about 2 KB each, one commit per row.

@@ -837,6 +837,38 @@ impl Http {
     }
 }
 
+/// The server's sync export (`query` is "" or `?work_item=…`).
+pub async fn sync_export(server: &TestServer, query: &str) -> Value {
+    server
+        .http(None)
+        .get(&format!("/api/v1/sync/export{query}"))
+        .await
+        .ok()
+        .clone()
+}
+
+/// A sync import of `doc` as `user`.
+pub async fn sync_import(server: &TestServer, user: &str, doc: &Value) -> HttpReply {
+    server
+        .http(Some(user))
+        .post("/api/v1/sync/import", doc.clone())
+        .await
+}
+
+/// An export without its `exported_at`, to compare two exports.
+pub fn without_time(mut doc: Value) -> Value {
+    doc.as_object_mut()
+        .expect("export object")
+        .remove("exported_at");
+    doc
+}
+
+/// (created, updated, skipped) of one entity in an ImportResult.
+pub fn import_counts(result: &Value, kind: &str) -> (i64, i64, i64) {
+    let c = &result[kind];
+    (n(c, "created"), n(c, "updated"), n(c, "skipped"))
+}
+
 /// Reads a string field of a JSON object.
 pub fn s(v: &Value, field: &str) -> String {
     v[field]
