@@ -6,6 +6,12 @@ use sqlx::SqliteConnection;
 use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
 
+/// Who is acting: the user a command or a read is for.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: String,
+}
+
 /// Roles, weakest first: a stronger role includes the weaker ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {

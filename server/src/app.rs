@@ -1,4 +1,4 @@
-//! Application state, the router, and `serve`, which tests run in-process on port 0.
+//! The router and `serve`, which tests run in-process on port 0.
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,95 +14,10 @@ use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-use crate::config::{AuthMode, Config};
-use crate::hub::EventHub;
-use crate::store::Store;
-use crate::transport::limits::{ConnectionLimits, PeerConnections};
+use crate::transport::limits::PeerConnections;
+use crate::transport::state::{AppState, SharedState};
 use crate::transport::{rest, ws};
-
-pub struct AppState {
-    pub config: Config,
-    pub store: Store,
-    pub hub: EventHub,
-    pub connections: Arc<ConnectionLimits>,
-    /// Writes waiting for the single writer (see `commands::group`).
-    pub writes: crate::commands::group::WriteQueue,
-    /// REST token buckets per client (see `transport::guard`).
-    pub rest_limiter: crate::transport::guard::RestLimiter,
-    /// Turns for resumes' replay reads (`transport::ws::resume`), [`REPLAY_READERS`] at a time.
-    pub replay_reads: tokio::sync::Semaphore,
-    shutdown: watch::Sender<bool>,
-}
-
-/// Replay chunks read at once, server-wide. A reconnect storm is many resumes reading at once:
-/// with the read pool's 8 connections all replaying, 8 SQLite threads and the tasks they hand
-/// rows to kept both CPUs busy, and a concurrent writer's p99 rose ×8 (1.4 → 11 ms, 1,000
-/// clients resuming 1,000 events each, `pm-bench resume-storm`). One at a time: ×1.41–1.91,
-/// median ×1.82 of five runs (p99 ~1.8 ms), and a storm lasts ~15 % longer (2.2–2.7 s against
-/// 1.9–2.1 s) for a quarter less server CPU (fewer threads handing rows over). A turn is held
-/// for one read of at most a chunk, never while waiting for a client (bench/NOTES.md).
-pub const REPLAY_READERS: usize = 1;
-
-pub type SharedState = Arc<AppState>;
-
-impl AppState {
-    /// Opens (creating if needed) the database named by `config` and applies migrations.
-    pub async fn open(config: Config) -> anyhow::Result<SharedState> {
-        config.validate()?;
-        if config.remote_desktop() {
-            tracing::warn!(
-                host = %config.host,
-                "DESKTOP MODE ON A NON-LOOPBACK ADDRESS (--allow-remote-desktop): anyone who can \
-                 reach this port can read and change every project as any user, and administer \
-                 the server. Use --auth token for a shared server."
-            );
-        }
-        let store = Store::open(&config.database_path()).await?;
-        let hub = match config.auth {
-            AuthMode::Desktop => EventHub::default(),
-            AuthMode::Token => {
-                let mut writer = store.writer().await;
-                EventHub::members_only(crate::access::all_members(&mut writer).await?)
-            }
-        };
-        // Every event an earlier run committed counts as published: a resume replays up to
-        // each stream's last seq and goes live from there (see `EventHub::subscribe_if_at`).
-        {
-            let mut read = store.read.acquire().await?;
-            hub.reset_published(crate::store::events::all_streams(&mut read).await?);
-        }
-        Ok(Arc::new(AppState {
-            config,
-            store,
-            hub,
-            connections: Arc::default(),
-            writes: Default::default(),
-            rest_limiter: Default::default(),
-            replay_reads: tokio::sync::Semaphore::new(REPLAY_READERS),
-            shutdown: watch::channel(false).0,
-        }))
-    }
-
-    /// The read rules for `actor` (membership checks in token mode).
-    pub fn viewer(&self, actor: &crate::commands::Actor) -> crate::access::Viewer {
-        crate::access::Viewer {
-            user_id: actor.user_id.clone(),
-            mode: self.config.auth,
-        }
-    }
-
-    /// Asks the server to shut down gracefully (POST /admin/shutdown).
-    pub fn request_shutdown(&self) {
-        self.shutdown.send_replace(true);
-    }
-
-    /// Resolves when the server starts shutting down; open WebSockets close with 1001.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
-    }
-}
 
 /// Every route, behind the Host/Origin rules and the REST rate limit (`transport::guard`).
 pub fn router(state: SharedState) -> Router {
@@ -138,12 +53,12 @@ pub async fn serve(
     let notify = state.clone();
     let stopping = async move {
         // The caller's signal, or POST /admin/shutdown.
-        let mut requested = notify.shutdown.subscribe();
+        let mut requested = notify.shutdown_signal();
         tokio::select! {
             _ = shutdown => {}
             _ = requested.wait_for(|down| *down) => {}
         }
-        notify.shutdown.send_replace(true);
+        notify.request_shutdown();
     };
     tokio::pin!(stopping);
     let header_timeout = Duration::from_secs(state.config.header_read_timeout_secs.max(1));
@@ -205,13 +120,13 @@ pub async fn serve(
     maintenance.abort();
     // Record the watermark once more on the way out.
     if let Err(e) = state
-        .store
+        .writer
         .maintain(state.config.event_retention_count, retention_secs(&state))
         .await
     {
         tracing::warn!(error = %e, "final maintenance failed");
     }
-    match state.store.checkpoint_truncate().await {
+    match state.writer.checkpoint_truncate().await {
         Ok(true) => {}
         Ok(false) => tracing::warn!("the final WAL checkpoint could not finish (readers busy)"),
         Err(e) => tracing::warn!(error = %e, "final WAL checkpoint failed"),
@@ -239,7 +154,7 @@ async fn maintain(state: SharedState) {
     loop {
         tick.tick().await;
         match state
-            .store
+            .writer
             .maintain(state.config.event_retention_count, retention_secs(&state))
             .await
         {

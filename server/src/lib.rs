@@ -1,8 +1,9 @@
 //! pm-server: the real-time collaborative agile board server.
 //!
-//! Data flows one way: transport (`transport::ws`, `transport::rest`) → command (`commands`,
-//! the one mutation pipeline) → store (`store`) + event → hub (`hub`) → clients.
-//! Reads go from the transports straight to `reads`.
+//! Data flows one way: transport (`transport::ws`, `transport::rest`) → command (`commands`:
+//! what each mutation changes) → writer (`writer`: the one task that writes, numbers events and
+//! publishes them) → store (`store`) + hub (`hub`) → clients. Reads go from the transports
+//! straight to `reads`.
 pub mod access;
 pub mod app;
 pub mod auth;
@@ -15,6 +16,8 @@ pub mod reads;
 pub mod store;
 pub mod sync;
 pub mod transport;
+pub mod writer;
 
-pub use app::{serve, AppState, SharedState};
+pub use app::serve;
 pub use config::Config;
+pub use transport::state::{AppState, SharedState, REPLAY_READERS};

@@ -17,7 +17,7 @@ async fn export_of(items: usize) -> (Value, String) {
         user_id: USER_A.into(),
     };
     let created = execute(
-        &source.state,
+        &source.state.writer,
         &actor,
         None,
         Command::CreateProject(proto::CreateProjectRequest {
@@ -40,7 +40,7 @@ async fn export_of(items: usize) -> (Value, String) {
             ..Default::default()
         };
         execute(
-            &source.state,
+            &source.state.writer,
             &actor,
             None,
             Command::CreateWorkItem(request),

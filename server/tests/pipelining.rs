@@ -34,7 +34,7 @@ async fn pipelined_writes_commit_together_in_order_and_a_later_read_sees_them() 
         .await;
     let mut observer = server.connect(USER_B).await;
     observer.subscribe(&[&project.id]).await;
-    let (groups_before, commands_before) = server.state.writes.totals();
+    let (groups_before, commands_before) = server.state.writer.totals();
 
     // The requests, sent back to back. Some must fail, each on its own.
     let mut requests: Vec<(String, Payload, bool)> = Vec::new();
@@ -62,7 +62,7 @@ async fn pipelined_writes_commit_together_in_order_and_a_later_read_sees_them() 
 
     // Hold the writer while sending, so the writes can only queue: all 30 must be waiting at
     // once, which they can only be if the connection did not wait for each answer.
-    let writer = server.state.store.writer().await;
+    let writer = server.state.writer.pause().await;
     let mut client = server.connect(USER_A).await;
     for (id, payload, _) in &requests {
         client.send(&envelope(id, payload.clone())).await;
@@ -78,12 +78,12 @@ async fn pipelined_writes_commit_together_in_order_and_a_later_read_sees_them() 
         ))
         .await;
     let mut waited = 0;
-    while server.state.writes.waiting() < requests.len() {
+    while server.state.writer.waiting() < requests.len() {
         waited += 1;
         assert!(
             waited < 500,
             "only {} of {} writes queued: the connection is not pipelining",
-            server.state.writes.waiting(),
+            server.state.writer.waiting(),
             requests.len()
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -134,7 +134,7 @@ async fn pipelined_writes_commit_together_in_order_and_a_later_read_sees_them() 
     assert_eq!(list.work_items.len(), creates + 1);
 
     // They were committed in a few transactions, not one each.
-    let (groups, commands) = server.state.writes.totals();
+    let (groups, commands) = server.state.writer.totals();
     assert_eq!(commands - commands_before, requests.len() as u64);
     assert!(
         groups - groups_before <= 2,
@@ -160,7 +160,7 @@ async fn a_client_that_disconnects_mid_pipeline_leaves_no_half_applied_write() {
     let server = TestServer::start().await;
     let mut setup = server.connect(USER_A).await;
     let project = setup.create_project("Gone", "GONE").await;
-    let writer = server.state.store.writer().await;
+    let writer = server.state.writer.pause().await;
     let mut client = server.connect(USER_A).await;
     for n in 0..20 {
         client
@@ -171,12 +171,12 @@ async fn a_client_that_disconnects_mid_pipeline_leaves_no_half_applied_write() {
             .await;
     }
     let mut waited = 0;
-    while server.state.writes.waiting() < 20 {
+    while server.state.writer.waiting() < 20 {
         waited += 1;
         assert!(
             waited < 500,
             "writes never queued ({} waiting)",
-            server.state.writes.waiting()
+            server.state.writer.waiting()
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }

@@ -63,9 +63,10 @@ async fn history(
                     description: Some(text(len, r)),
                     ..upd(&item.id, version)
                 };
-                let done = commands::execute(&state, &actor, None, Command::UpdateWorkItem(req))
-                    .await
-                    .expect("update");
+                let done =
+                    commands::execute(&state.writer, &actor, None, Command::UpdateWorkItem(req))
+                        .await
+                        .expect("update");
                 let Payload::WorkItemUpdated(u) = done.event else {
                     panic!("{:?}", done.event)
                 };
@@ -293,7 +294,7 @@ async fn pruning_that_overtakes_a_waiting_replay_asks_for_a_resync() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let pruned = server
         .state
-        .store
+        .writer
         .maintain(100, 30 * 86_400)
         .await
         .expect("prune");

@@ -421,7 +421,7 @@ async fn a_resume_goes_live_while_the_store_writer_is_held() {
     let head = 1 + 300;
     let mut b = server.connect(USER_B).await;
 
-    let writer = server.state.store.writer().await;
+    let writer = server.state.writer.pause().await;
     let msg = WebSocketMessage {
         message_id: "resume".into(),
         payload: Some(resume(vec![cursor(&p.id, 1, &epoch)])),

@@ -429,7 +429,7 @@ async fn admin_endpoints_need_an_admin_token() {
 /// Sends `payloads` back to back while the writer is held, so that they are committed as one
 /// group, then waits for all the answers.
 async fn one_group(server: &TestServer, client: &mut WsClient, payloads: Vec<Payload>) {
-    let writer = server.state.store.writer().await;
+    let writer = server.state.writer.pause().await;
     let ids: Vec<String> = (0..payloads.len())
         .map(|n| format!("group-{n}-{}", uuid::Uuid::new_v4()))
         .collect();
@@ -443,7 +443,7 @@ async fn one_group(server: &TestServer, client: &mut WsClient, payloads: Vec<Pay
             .await;
     }
     let mut waited = 0;
-    while server.state.writes.waiting() < ids.len() {
+    while server.state.writer.waiting() < ids.len() {
         waited += 1;
         assert!(waited < 500, "the writes never queued together");
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -133,6 +133,19 @@ string_enum!(
 );
 string_enum!(ProjectStatus { Active => "active" / "Active", Archived => "archived" / "Archived" });
 string_enum!(
+    /// The kinds of entity whose changes are logged and broadcast: the `entity_type` of an
+    /// activity entry.
+    EntityType {
+        Project => "project" / "Project",
+        ProjectMember => "project_member" / "Member",
+        WorkItem => "work_item" / "Work item",
+        Sprint => "sprint" / "Sprint",
+        Comment => "comment" / "Comment",
+        Dependency => "dependency" / "Dependency",
+        TimeEntry => "time_entry" / "Time entry",
+    }
+);
+string_enum!(
     /// How two work items are linked: `blocks` orders work (and may not form a cycle),
     /// `relates_to` is informational.
     DependencyType { Blocks => "blocks" / "blocks", RelatesTo => "relates_to" / "relates to" }

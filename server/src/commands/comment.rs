@@ -1,4 +1,5 @@
 //! Comment commands. Only a comment's author may edit or delete it, over WS and REST alike.
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
@@ -17,7 +18,7 @@ fn change(
     Effect::Changed(Change {
         project_id,
         lifecycle: false,
-        entity_type: "comment",
+        entity_type: EntityType::Comment,
         entity_id: comment_id.to_string(),
         action,
         changes,

@@ -3,6 +3,7 @@
 //! each side, no cycle among `blocks` links). Cycle detection is one recursive query.
 use std::collections::HashMap;
 
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{limits, DependencyType};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
@@ -21,7 +22,7 @@ fn change(
     Effect::Changed(Change {
         project_id,
         lifecycle: false,
-        entity_type: "dependency",
+        entity_type: EntityType::Dependency,
         entity_id: dependency_id.to_string(),
         action,
         changes,

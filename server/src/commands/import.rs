@@ -36,6 +36,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
 
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits, DependencyType, ItemType, ProjectStatus, SprintStatus};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
@@ -450,7 +451,7 @@ impl Importer<'_> {
             out.push(Change {
                 project_id: id.clone(),
                 lifecycle: true,
-                entity_type: "project",
+                entity_type: EntityType::Project,
                 entity_id: id,
                 action,
                 changes,
@@ -477,7 +478,7 @@ impl Importer<'_> {
     fn push(
         &mut self,
         project_id: String,
-        entity_type: &'static str,
+        entity_type: EntityType,
         id: &str,
         action: Action,
         changes: Vec<proto::FieldChange>,
@@ -648,7 +649,7 @@ impl Importer<'_> {
                     user_id,
                 }),
             };
-            self.push(project_id, "sprint", &id, action, changes, event);
+            self.push(project_id, EntityType::Sprint, &id, action, changes, event);
         }
         // One active sprint per project, imported or not.
         for project in projects {
@@ -955,7 +956,7 @@ impl Importer<'_> {
             };
             self.push(
                 item.project_id.clone(),
-                "work_item",
+                EntityType::WorkItem,
                 &item.id,
                 action,
                 changes,
@@ -1081,7 +1082,7 @@ impl Importer<'_> {
                     user_id,
                 }),
             };
-            self.push(project_id, "comment", &id, action, changes, event);
+            self.push(project_id, EntityType::Comment, &id, action, changes, event);
         }
         Ok(counts)
     }
@@ -1213,7 +1214,7 @@ impl Importer<'_> {
             });
             self.push(
                 project_id,
-                "dependency",
+                EntityType::Dependency,
                 &id,
                 Action::Created,
                 changes,
@@ -1358,7 +1359,14 @@ impl Importer<'_> {
                     user_id: user,
                 }),
             };
-            self.push(project_id, "time_entry", &id, action, changes, event);
+            self.push(
+                project_id,
+                EntityType::TimeEntry,
+                &id,
+                action,
+                changes,
+                event,
+            );
         }
         Ok(counts)
     }

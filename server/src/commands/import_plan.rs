@@ -19,9 +19,9 @@ use std::collections::{HashMap, HashSet};
 use pm_shared::proto::{self, Payload};
 
 use super::{execute, Actor, Command};
-use crate::app::SharedState;
 use crate::error::{AppError, AppResult};
 use crate::sync::ExportData;
+use crate::writer::Writer;
 
 /// The rows of one chunk, and where each came from in the file (by list).
 struct Chunk {
@@ -30,13 +30,21 @@ struct Chunk {
     origin: Vec<(&'static str, Vec<usize>)>,
 }
 
+/// How large an import may be, and how large a transaction one of its chunks (the server's
+/// `--max-import-rows`, `--import-chunk-rows`).
+#[derive(Debug, Clone, Copy)]
+pub struct ImportLimits {
+    pub max_import_rows: usize,
+    pub import_chunk_rows: usize,
+}
+
 /// Imports `data`, in chunks of at most `chunk_rows` rows when it is larger.
 pub async fn import(
-    state: &SharedState,
+    writer: &Writer<Command>,
+    config: ImportLimits,
     actor: &Actor,
     data: ExportData,
 ) -> AppResult<proto::ImportResult> {
-    let config = &state.config;
     let rows = row_count(&data);
     if rows > config.max_import_rows {
         return Err(AppError::validation(
@@ -50,7 +58,7 @@ pub async fn import(
     }
     if rows <= config.import_chunk_rows.max(1) {
         // One transaction: all or nothing, as always.
-        return run(state, actor, data).await;
+        return run(writer, actor, data).await;
     }
     check_whole(&data)?;
     let lanes = data.swim_lanes.len() as u32;
@@ -58,7 +66,7 @@ pub async fn import(
     let total = chunks.len();
     let mut sum = proto::ImportResult::default();
     for (k, chunk) in chunks.into_iter().enumerate() {
-        let done = run(state, actor, chunk.data)
+        let done = run(writer, actor, chunk.data)
             .await
             .map_err(|e| stopped_at(e, &chunk.origin, k, total))?;
         add(&mut sum, &done);
@@ -71,11 +79,11 @@ pub async fn import(
 }
 
 async fn run(
-    state: &SharedState,
+    writer: &Writer<Command>,
     actor: &Actor,
     data: ExportData,
 ) -> AppResult<proto::ImportResult> {
-    let done = execute(state, actor, None, Command::Import(Box::new(data))).await?;
+    let done = execute(writer, actor, None, Command::Import(Box::new(data))).await?;
     match done.event {
         Payload::ImportResult(result) => Ok(result),
         other => Err(AppError::Internal(anyhow::anyhow!(

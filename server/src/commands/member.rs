@@ -1,5 +1,6 @@
 //! Project membership commands: add (or change the role of) a member, remove a member. The
 //! membership decides, in token mode, who may read, write and receive a project's events.
+use pm_shared::domain::EntityType;
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 
@@ -64,7 +65,7 @@ pub async fn add(
     Ok(Effect::Changed(Change {
         project_id,
         lifecycle: false,
-        entity_type: "project_member",
+        entity_type: EntityType::ProjectMember,
         entity_id: user_id,
         action: if old.is_some() {
             Action::Updated
@@ -107,7 +108,7 @@ pub async fn remove(
     Ok(Effect::Changed(Change {
         project_id: project_id.clone(),
         lifecycle: false,
-        entity_type: "project_member",
+        entity_type: EntityType::ProjectMember,
         entity_id: user_id.clone(),
         action: Action::Deleted,
         changes,

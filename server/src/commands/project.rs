@@ -1,5 +1,6 @@
 //! Project commands. Project events live in the workspace stream, so every client that shows
 //! the project list sees a project appear, change and disappear.
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits, ProjectStatus};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
@@ -17,7 +18,7 @@ fn change(
     Effect::Changed(Change {
         project_id: project.id.clone(),
         lifecycle: true,
-        entity_type: "project",
+        entity_type: EntityType::Project,
         entity_id: project.id.clone(),
         action,
         changes,

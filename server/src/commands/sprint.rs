@@ -1,5 +1,6 @@
 //! Sprint commands, with the reference's life cycle: planned → active → completed, either of the
 //! first two → cancelled; completed sprints are frozen; one active sprint per project.
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits, SprintStatus};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
@@ -26,7 +27,7 @@ fn sprint_change(
     Change {
         project_id: sprint.project_id.clone(),
         lifecycle: false,
-        entity_type: "sprint",
+        entity_type: EntityType::Sprint,
         entity_id: sprint.id.clone(),
         action,
         changes,

@@ -1,6 +1,7 @@
 //! Time entry commands: timers and manual entries. Only an entry's owner may stop, change or
 //! delete it, over WS and REST alike. A user has one running timer: starting one stops the
 //! previous one in the same transaction.
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
@@ -19,7 +20,7 @@ fn change(
     Change {
         project_id,
         lifecycle: false,
-        entity_type: "time_entry",
+        entity_type: EntityType::TimeEntry,
         entity_id: entry_id.to_string(),
         action,
         changes,

@@ -1,13 +1,14 @@
 //! Work item commands: the cards of the board.
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits, ItemType};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 
-use super::write_behind::WrittenItems;
 use super::{check_version, parse_id, track, Action, Actor, Bind, Change, DeferredWrite, Effect};
 use crate::error::{AppError, AppResult};
 use crate::store::rows::WorkItemRow;
 use crate::store::{hierarchy, queries};
+use crate::writer::write_behind::WrittenItems;
 
 fn change(
     item: &proto::WorkItem,
@@ -27,7 +28,7 @@ fn item_change(
     Change {
         project_id: item.project_id.clone(),
         lifecycle: false,
-        entity_type: "work_item",
+        entity_type: EntityType::WorkItem,
         entity_id: item.id.clone(),
         action,
         changes,

@@ -3,8 +3,6 @@
 //! A stream is a project id, or "" for the workspace stream (project lifecycle events). Seqs
 //! start at 1 and have no gaps because they are taken inside the mutation's transaction: a
 //! rolled-back mutation rolls back its seq too.
-use std::collections::HashMap;
-
 use sqlx::SqliteConnection;
 
 /// The workspace stream: project created/updated/deleted events.
@@ -24,55 +22,13 @@ pub async fn ensure_epoch(conn: &mut SqliteConnection) -> anyhow::Result<String>
     Ok(epoch)
 }
 
-/// Records a seq the writer numbered (parameters: stream, seq): see [`SeqCounter`].
+/// Records a seq the writer numbered (parameters: stream, seq): see `writer::seqs`.
 pub const TAKE_SEQ_SQL: &str = "INSERT INTO pm_streams (stream, last_seq) VALUES (?, ?) \
      ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq";
 
 /// Appends one event (parameters: stream, seq, frame, created_at).
 pub const APPEND_SQL: &str =
     "INSERT INTO pm_events (stream, seq, frame, created_at) VALUES (?, ?, ?, ?)";
-
-/// The writer's memory of each stream's last seq.
-///
-/// A write numbers its event before anything reaches the database, so that its activity row,
-/// the stream's new last seq and the event (whose stored frame carries the seq) go in ONE
-/// round trip: every statement is a hand-off to sqlx's SQLite thread, the largest cost of a
-/// write. Only the holder of the writer uses this. A seq counts as taken once the statement
-/// that records it succeeded, or, for an update whose writes wait to be sent with others
-/// (`commands::write_behind`), once it is queued; whenever a command's savepoint or the
-/// transaction is rolled back, or waiting writes fail, the memory is forgotten and re-read
-/// from `pm_streams`. (Were it ever wrong, the event's primary key refuses the
-/// duplicate seq and the write fails; it is never silently renumbered.)
-#[derive(Default)]
-pub struct SeqCounter {
-    last: std::sync::Mutex<HashMap<String, u64>>,
-}
-
-impl SeqCounter {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.last.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The seq the next event of `stream` gets.
-    pub async fn next(&self, conn: &mut SqliteConnection, stream: &str) -> sqlx::Result<u64> {
-        if let Some(last) = self.lock().get(stream) {
-            return Ok(last + 1);
-        }
-        let last = current_seq(conn, stream).await?;
-        self.lock().insert(stream.to_string(), last);
-        Ok(last + 1)
-    }
-
-    /// `seq` of `stream` is written (in the open transaction).
-    pub fn taken(&self, stream: &str, seq: u64) {
-        self.lock().insert(stream.to_string(), seq);
-    }
-
-    /// A transaction did not commit: what it numbered is void.
-    pub fn forget(&self) {
-        self.lock().clear();
-    }
-}
 
 /// The stream's last seq (0 when nothing happened yet).
 pub async fn current_seq(conn: &mut SqliteConnection, stream: &str) -> sqlx::Result<u64> {
@@ -214,52 +170,4 @@ pub async fn verify_history(
         },
     )?;
     Ok(epoch)
-}
-
-#[cfg(test)]
-mod tests {
-    use sqlx::Connection;
-
-    use super::*;
-
-    async fn take(conn: &mut SqliteConnection, seq: u64) -> sqlx::Result<()> {
-        sqlx::query(&format!("{TAKE_SEQ_SQL}; {APPEND_SQL}"))
-            .bind("s")
-            .bind(seq as i64)
-            .bind("s")
-            .bind(seq as i64)
-            .bind(&b"frame"[..])
-            .bind(0)
-            .execute(&mut *conn)
-            .await
-            .map(|_| ())
-    }
-
-    /// Numbers taken in a transaction that did not commit are void once forgotten; remembered,
-    /// they would be a gap (and the primary key refuses a number taken twice).
-    #[tokio::test]
-    async fn seqs_of_a_rolled_back_transaction_are_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(&dir.path().join("t.db"))
-            .await
-            .unwrap();
-        let mut conn = store.writer().await;
-        let mut tx = conn.begin().await.unwrap();
-        assert_eq!(store.seqs.next(&mut tx, "s").await.unwrap(), 1);
-        take(&mut tx, 1).await.unwrap();
-        store.seqs.taken("s", 1);
-        assert_eq!(store.seqs.next(&mut tx, "s").await.unwrap(), 2);
-        tx.commit().await.unwrap();
-
-        let mut tx = conn.begin().await.unwrap();
-        take(&mut tx, 2).await.unwrap();
-        store.seqs.taken("s", 2);
-        tx.rollback().await.unwrap();
-        store.seqs.forget();
-
-        let mut tx = conn.begin().await.unwrap();
-        assert_eq!(store.seqs.next(&mut tx, "s").await.unwrap(), 2, "re-read");
-        take(&mut tx, 2).await.unwrap();
-        assert!(take(&mut tx, 2).await.is_err(), "a seq is never used twice");
-    }
 }

@@ -111,12 +111,12 @@ mod tests {
         let store = crate::store::Store::open(&dir.path().join("t.db"))
             .await
             .unwrap();
-        let mut conn = store.writer().await;
+        let mut conn = store.1.into_connection();
         sqlx::query(
             "INSERT INTO pm_projects (id, title, key, created_at, updated_at, created_by, updated_by) \
              VALUES ('p', 'P', 'P', 0, 0, 'u', 'u')",
         )
-        .execute(&mut *conn)
+        .execute(&mut conn)
         .await
         .unwrap();
         // a ─┬─ b ─┬─ d ── f
@@ -142,7 +142,7 @@ mod tests {
             .bind(parent)
             .bind(n as i64 + 1)
             .bind(deleted)
-            .execute(&mut *conn)
+            .execute(&mut conn)
             .await
             .unwrap();
         }

@@ -1,7 +1,9 @@
-//! SQLite storage: one writer connection behind a lock (the single writer of the spec) and a
-//! pool of readers. WAL lets readers run while the writer commits.
+//! SQLite storage: the pool of readers, the writer's connection (handed to the writer task,
+//! which alone holds it) and the statements both run. WAL lets readers run
+//! while the writer commits.
 pub mod events;
 pub mod hierarchy;
+pub mod pipeline;
 pub mod queries;
 pub mod rows;
 
@@ -12,55 +14,68 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqliteConnection, SqlitePool};
-use tokio::sync::{oneshot, Mutex, MutexGuard};
+use tokio::sync::{oneshot, Mutex};
 
 pub struct Store {
     path: std::path::PathBuf,
     /// Readers. Snapshot reads run in one read transaction so they are consistent with a seq.
     pub read: SqlitePool,
-    writer: Mutex<SqliteConnection>,
-    /// How the writer connection is opened, again after a failure (see [`Store::reset_writer`]).
-    writer_options: SqliteConnectOptions,
-    /// The identity of this database's event history (see `events`); renewed when clients were
-    /// told of events the database does not hold (see [`Store::reset_writer`]).
+    /// The identity of this database's event history (see `events`); renewed by the writer
+    /// when clients were told of events the database does not hold (`writer::task`).
     epoch: std::sync::RwLock<String>,
-    /// Set when a write failed in a way its connection cannot prove it recovered from; the
-    /// next group resets the writer first. `/ready` reports it.
-    write_health: std::sync::Mutex<WriteHealth>,
-    /// Users known to have a row in `users` (rows are never deleted), so a write does not
-    /// spend a statement on `INSERT OR IGNORE` for someone it has seen before.
-    known_users: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Each stream's last seq, for the holder of the writer (see [`events::SeqCounter`]).
-    pub seqs: events::SeqCounter,
+    /// Why writes are failing, from a failure until the next good commit. `/ready` reports it.
+    write_failure: std::sync::Mutex<Option<String>>,
     /// Dropping the store stops its checkpoints (see [`spawn_checkpoints`]).
     _checkpoints: oneshot::Sender<()>,
     /// The last [`Store::quick_check`] result and when it was taken (see [`Store::integrity`]).
     integrity: Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
 
-/// The writer's state after failures (see [`Store::note_write_failure`]).
-#[derive(Default)]
-struct WriteHealth {
-    /// The connection must be replaced before the next write.
-    reset_due: bool,
-    /// The last failure, until a commit succeeds.
-    failing: Option<String>,
+/// The one connection that writes, as [`Store::open`] opens it. Only the writer task
+/// (the `writer` module) holds it; nothing else in the server can reach it.
+pub struct WriterConnection {
+    conn: SqliteConnection,
+    /// How it is opened again after a failure (see [`WriterConnection::reopen`]).
+    options: SqliteConnectOptions,
 }
 
-/// Bound on [`Store`]'s memory of known users; past it the set starts over.
-const KNOWN_USERS_MAX: usize = 100_000;
+impl WriterConnection {
+    pub fn get(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+
+    /// Replaces the connection with a new one. The old one may still be inside a transaction
+    /// SQLite or sqlx lost track of (a failed COMMIT leaves sqlx counting an open transaction,
+    /// and its next BEGIN becomes a SAVEPOINT whose RELEASE writes nothing); closing it rolls
+    /// back whatever it still had open.
+    pub async fn reopen(&mut self) -> anyhow::Result<()> {
+        let fresh = SqliteConnection::connect_with(&self.options)
+            .await
+            .context("reopening the writer")?;
+        let old = std::mem::replace(&mut self.conn, fresh);
+        if let Err(e) = old.close().await {
+            tracing::warn!(error = %e, "closing the failed writer connection");
+        }
+        Ok(())
+    }
+
+    /// The bare connection, for tests of the statements the writer composes.
+    #[cfg(test)]
+    pub fn into_connection(self) -> SqliteConnection {
+        self.conn
+    }
+}
 
 /// How soon the next checkpoint runs after one that found new WAL frames, and after one that
 /// found none (an idle server wakes once a second for it).
 const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
 const CHECKPOINT_IDLE: Duration = Duration::from_secs(1);
 
-/// The writer connection, held for a whole mutation: validate, write, append the event, commit,
-/// publish. Holding it through publish is what keeps live delivery in seq order.
-pub type Writer<'a> = MutexGuard<'a, SqliteConnection>;
-
 impl Store {
-    pub async fn open(path: &Path) -> anyhow::Result<Store> {
+    /// Opens (creating if needed) the database, applies migrations, and hands back the store
+    /// (readers, epoch, health) and the writer's connection, which the caller gives to the
+    /// writer task.
+    pub async fn open(path: &Path) -> anyhow::Result<(Store, WriterConnection)> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -73,7 +88,7 @@ impl Store {
         // The writer only: a group runs each command inside a savepoint, whose pages SQLite
         // keeps in a temporary file unless told to keep them in memory (a quarter of a group's
         // write time, measured); grouped updates make statement texts by the columns they set
-        // (see `commands::write_behind`), so the cache has room for them; and checkpoints run
+        // (see `writer::write_behind`), so the cache has room for them; and checkpoints run
         // on a connection of their own (see `spawn_checkpoints`): the writer checkpoints only
         // after 8,192 WAL pages (32 MiB), which bounds the WAL under a sustained write load.
         let writer_options = options
@@ -102,22 +117,19 @@ impl Store {
             .await
             .context("opening read pool")?;
         let checkpoints = spawn_checkpoints(&options).await?;
-        Ok(Store {
+        let store = Store {
             path: path.to_path_buf(),
             read,
-            writer: Mutex::new(writer),
-            writer_options,
             epoch: std::sync::RwLock::new(epoch),
-            write_health: Default::default(),
-            known_users: Default::default(),
-            seqs: Default::default(),
+            write_failure: Default::default(),
             _checkpoints: checkpoints,
             integrity: Mutex::new(None),
-        })
-    }
-
-    pub async fn writer(&self) -> Writer<'_> {
-        self.writer.lock().await
+        };
+        let writer = WriterConnection {
+            conn: writer,
+            options: writer_options,
+        };
+        Ok((store, writer))
     }
 
     /// The identity of the event history clients' cursors refer to.
@@ -125,80 +137,17 @@ impl Store {
         self.epoch.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn health(&self) -> std::sync::MutexGuard<'_, WriteHealth> {
-        self.write_health.lock().unwrap_or_else(|p| p.into_inner())
+    /// Gives the history a new identity at once (the writer stores it when the disk allows):
+    /// every client's cursor stops meaning anything, so every client resyncs.
+    pub(crate) fn renew_epoch(&self) -> String {
+        let renewed = uuid::Uuid::new_v4().to_string();
+        *self.epoch.write().unwrap_or_else(|p| p.into_inner()) = renewed.clone();
+        renewed
     }
 
-    /// Records that a write failed and the writer's connection is in a state nobody can vouch
-    /// for (a failed COMMIT or ROLLBACK, a statement that failed after SQLite may have rolled
-    /// the transaction back): the next group resets it before it writes.
-    pub fn note_write_failure(&self, cause: &dyn std::fmt::Display) {
-        tracing::error!(error = %cause, "a write failed; the writer is reset before the next one");
-        let mut health = self.health();
-        health.reset_due = true;
-        health.failing = Some(cause.to_string());
-    }
-
-    /// A transaction that wrote something committed.
-    pub fn note_write_success(&self) {
-        let mut health = self.health();
-        if health.failing.take().is_some() {
-            tracing::info!("writes succeed again");
-        }
-    }
-
-    /// Why writes are failing, from a failure until the next good commit (for `/ready`).
-    pub fn write_failure(&self) -> Option<String> {
-        self.health().failing.clone()
-    }
-
-    /// Whether the writer must be reset before it writes again.
-    pub fn writer_suspect(&self) -> bool {
-        self.health().reset_due
-    }
-
-    /// Starts the writer over after a failure: a new connection (the old one may still be
-    /// inside a transaction SQLite or sqlx lost track of: a failed COMMIT leaves sqlx counting
-    /// an open transaction, and its next BEGIN becomes a SAVEPOINT whose RELEASE writes
-    /// nothing), seqs and known users read again from the database, and a new epoch if any
-    /// client was told of an event the database does not hold: their cursors would otherwise
-    /// name events that will be numbered again. `published` is each stream's last seq clients
-    /// were told of (the hub's, `EventHub::published`). Stays marked failed if any step fails.
-    /// The hub's numbers then describe the old epoch, or lag events a cut-short group
-    /// committed: the caller (`commands::group`) resets them from the database after this.
-    pub async fn reset_writer(
-        &self,
-        writer: &mut SqliteConnection,
-        published: Vec<(String, u64)>,
-    ) -> anyhow::Result<()> {
-        let fresh = SqliteConnection::connect_with(&self.writer_options)
-            .await
-            .context("reopening the writer")?;
-        let old = std::mem::replace(writer, fresh);
-        // Closing rolls back whatever the old connection still had open.
-        if let Err(e) = old.close().await {
-            tracing::warn!(error = %e, "closing the failed writer connection");
-        }
-        self.seqs.forget();
-        self.known_users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        let mut lost = Vec::new();
-        for (stream, published) in published {
-            let held = events::current_seq(writer, &stream).await?;
-            if held < published {
-                lost.push((stream, held, published));
-            }
-        }
-        if !lost.is_empty() {
-            let renewed = uuid::Uuid::new_v4().to_string();
-            tracing::error!(?lost, new_epoch = %renewed,
-                "events were published that the database does not hold: renewing the epoch so every client resyncs");
-            // Clients resync from the new epoch at once, even if it cannot be stored yet.
-            *self.epoch.write().unwrap_or_else(|p| p.into_inner()) = renewed;
-        }
-        // A renewal that could not be stored before is stored now.
+    /// Stores the epoch in `pm_meta` if what is stored differs (a renewal that could not be
+    /// stored when it happened).
+    pub(crate) async fn store_epoch(&self, writer: &mut SqliteConnection) -> anyhow::Result<()> {
         let epoch = self.epoch();
         let stored: Option<String> =
             sqlx::query_scalar("SELECT value FROM pm_meta WHERE key = 'epoch'")
@@ -211,35 +160,42 @@ impl Store {
                 .await
                 .context("storing the renewed epoch")?;
         }
-        self.health().reset_due = false;
-        tracing::info!("the writer was reset");
         Ok(())
     }
 
-    /// Whether `user_id` is known to have a committed row in `users`.
-    pub fn is_known_user(&self, user_id: &str) -> bool {
-        self.known_users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(user_id)
+    fn failure(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.write_failure.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records that `user_id`'s row is committed.
-    pub fn note_known_user(&self, user_id: &str) {
-        let mut known = self.known_users.lock().unwrap_or_else(|p| p.into_inner());
-        if known.len() >= KNOWN_USERS_MAX {
-            known.clear();
+    /// Records that a write failed (the writer resets its connection before the next one).
+    pub(crate) fn note_write_failure(&self, cause: &dyn std::fmt::Display) {
+        tracing::error!(error = %cause, "a write failed; the writer is reset before the next one");
+        *self.failure() = Some(cause.to_string());
+    }
+
+    /// A transaction that wrote something committed.
+    pub(crate) fn note_write_success(&self) {
+        if self.failure().take().is_some() {
+            tracing::info!("writes succeed again");
         }
-        known.insert(user_id.to_string());
     }
 
-    /// Prunes the replay log and records the history watermark (see `events::verify_history`).
-    pub async fn maintain(&self, keep_per_stream: u64, max_age_secs: u64) -> anyhow::Result<u64> {
+    /// Why writes are failing, from a failure until the next good commit (for `/ready`).
+    pub fn write_failure(&self) -> Option<String> {
+        self.failure().clone()
+    }
+
+    /// Prunes the replay log on the writer's connection and records the history watermark
+    /// (see `events::verify_history`). Run by the writer, between groups.
+    pub(crate) async fn maintain(
+        &self,
+        writer: &mut SqliteConnection,
+        keep_per_stream: u64,
+        max_age_secs: u64,
+    ) -> anyhow::Result<u64> {
         let older_than = cutoff(pm_shared::now_secs(), max_age_secs);
-        let mut writer = self.writer().await;
-        let pruned = events::prune(&mut writer, keep_per_stream, older_than).await?;
-        let total_seq = events::total_seq(&mut writer).await?;
-        drop(writer);
+        let pruned = events::prune(writer, keep_per_stream, older_than).await?;
+        let total_seq = events::total_seq(writer).await?;
         events::write_watermark(
             &self.path,
             &events::Watermark {
@@ -256,18 +212,16 @@ impl Store {
     }
 
     /// Folds the whole write-ahead log into the database file and empties the log, so that a
-    /// copy of the database file alone is a complete backup. Holds the writer while it runs.
-    /// A checkpoint already running on the store's own connection makes it busy for a moment,
-    /// so it tries a few times; `Ok(false)`: readers kept it from finishing.
-    pub async fn checkpoint_truncate(&self) -> anyhow::Result<bool> {
+    /// copy of the database file alone is a complete backup. Run by the writer, between
+    /// groups. A checkpoint already running on the store's own connection makes it busy for a
+    /// moment, so it tries a few times; `Ok(false)`: readers kept it from finishing.
+    pub(crate) async fn checkpoint_truncate(writer: &mut SqliteConnection) -> anyhow::Result<bool> {
         for _ in 0..50 {
-            let mut writer = self.writer().await;
             // (busy, frames in the WAL, frames copied back)
             let (busy, _, _) =
                 sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
                     .fetch_one(&mut *writer)
                     .await?;
-            drop(writer);
             if busy == 0 {
                 return Ok(true);
             }
@@ -369,47 +323,8 @@ mod tests {
         assert!(cutoff(1_000, u64::MAX) < 0);
     }
 
-    /// Were clients ever told of an event the database does not hold (a commit reported good
-    /// that did not last), a reset gives the history a new epoch, stored, so every client
-    /// resyncs instead of trusting a seq that will be given again.
-    #[tokio::test]
-    async fn a_reset_renews_the_epoch_when_published_events_are_missing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let before = store.epoch();
-        let mut writer = store.writer().await;
-
-        // Nothing published beyond the database: a reset keeps the epoch.
-        store.note_write_failure(&"test");
-        assert!(store.writer_suspect());
-        store.reset_writer(&mut writer, Vec::new()).await.unwrap();
-        assert!(!store.writer_suspect());
-        assert_eq!(store.epoch(), before);
-        assert!(
-            store.write_failure().is_some(),
-            "failing until a commit succeeds"
-        );
-        store.note_write_success();
-        assert!(store.write_failure().is_none());
-
-        // Seq 5 of stream "s" was published, but the database holds none of it.
-        store.note_write_failure(&"test");
-        store
-            .reset_writer(&mut writer, vec![("s".into(), 5)])
-            .await
-            .unwrap();
-        let renewed = store.epoch();
-        assert_ne!(renewed, before);
-        let stored: String = sqlx::query_scalar("SELECT value FROM pm_meta WHERE key = 'epoch'")
-            .fetch_one(&mut *writer)
-            .await
-            .unwrap();
-        assert_eq!(stored, renewed, "the new epoch outlives a restart");
-    }
-
     /// 100 rows of about 2 KB each, one commit per row.
-    async fn write_rows(store: &Store, round: usize) {
-        let mut writer = store.writer().await;
+    async fn write_rows(writer: &mut SqliteConnection, round: usize) {
         let note = "x".repeat(2_000);
         for i in 0..100 {
             sqlx::query("INSERT INTO users (id, email, name) VALUES (?, ?, ?)")
@@ -428,14 +343,15 @@ mod tests {
     async fn commits_reach_the_database_file_without_the_writer_checkpointing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let store = Store::open(&path).await.unwrap();
+        let (_store, writer) = Store::open(&path).await.unwrap();
+        let mut writer = writer.into_connection();
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let wal = path.with_extension("db-wal");
         // Wait for the first checkpoint to fold in the migrations.
         tokio::time::sleep(CHECKPOINT_BUSY * 3).await;
         let before = size(&path);
         for round in 0..5 {
-            write_rows(&store, round).await;
+            write_rows(&mut writer, round).await;
         }
         // 500 rows of 2 KB: about 1 MB of pages, now only in the WAL.
         let mut grown = false;
@@ -450,7 +366,7 @@ mod tests {
         let wal_after_first = size(&wal);
         // More writes of the same size reuse the checkpointed WAL instead of extending it.
         for round in 5..10 {
-            write_rows(&store, round).await;
+            write_rows(&mut writer, round).await;
             tokio::time::sleep(CHECKPOINT_BUSY * 3).await;
         }
         assert!(

@@ -27,9 +27,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::SharedState;
 use crate::config::{is_loopback_name, AuthMode, Config};
 use crate::transport::limits::RateLimiter;
+use crate::transport::state::SharedState;
 
 /// Whether `ip` is this machine, including IPv4 callers of an IPv6 socket (`::ffff:127.0.0.1`,
 /// which `IpAddr::is_loopback` does not count).

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{dto, Caller, QueryParams, RestResult};
-use crate::app::SharedState;
 use crate::error::AppError;
 use crate::reads;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()

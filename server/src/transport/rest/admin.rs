@@ -8,9 +8,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::{RestError, RestResult};
-use crate::app::SharedState;
 use crate::auth;
 use crate::transport::guard;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -109,7 +109,7 @@ impl FromRequestParts<SharedState> for AdminInTokenMode {
 /// Folds the write-ahead log into the database file.
 async fn checkpoint(State(state): State<SharedState>, _: Administrator) -> RestResult<Json<Value>> {
     let finished = state
-        .store
+        .writer
         .checkpoint_truncate()
         .await
         .map_err(crate::error::AppError::Internal)?;

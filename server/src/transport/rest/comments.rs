@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 
 use super::projects::unexpected;
 use super::{dto, Body, Caller, IdempotencyKey, RestResult};
-use crate::app::SharedState;
 use crate::commands::{execute, Command};
 use crate::reads;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -57,7 +57,13 @@ async fn create(
         work_item_id: item.id,
         content: body.content,
     };
-    let done = execute(&state, &actor, key.as_deref(), Command::CreateComment(req)).await?;
+    let done = execute(
+        &state.writer,
+        &actor,
+        key.as_deref(),
+        Command::CreateComment(req),
+    )
+    .await?;
     let Payload::CommentCreated(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -76,7 +82,7 @@ async fn update(
         comment_id: id,
         content: body.content,
     };
-    let done = execute(&state, &actor, None, Command::UpdateComment(req)).await?;
+    let done = execute(&state.writer, &actor, None, Command::UpdateComment(req)).await?;
     let Payload::CommentUpdated(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -91,7 +97,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> RestResult<Json<Value>> {
     let done = execute(
-        &state,
+        &state.writer,
         &actor,
         None,
         Command::DeleteComment(proto::DeleteCommentRequest { comment_id: id }),

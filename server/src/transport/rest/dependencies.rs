@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use super::projects::unexpected;
 use super::{dto, Body, Caller, IdempotencyKey, RestResult};
-use crate::app::SharedState;
 use crate::commands::{execute, Actor, Command};
 use crate::error::AppError;
 use crate::reads;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -78,7 +78,7 @@ async fn create(
         dependency_type: kind.to_proto() as i32,
     };
     let done = execute(
-        &state,
+        &state.writer,
         &actor,
         key.as_deref(),
         Command::CreateDependency(req),
@@ -120,7 +120,7 @@ async fn remove(
     let req = proto::DeleteDependencyRequest {
         dependency_id: id.clone(),
     };
-    let done = execute(&state, &actor, None, Command::DeleteDependency(req)).await?;
+    let done = execute(&state.writer, &actor, None, Command::DeleteDependency(req)).await?;
     let Payload::DependencyDeleted(_) = done.event else {
         return Err(unexpected().into());
     };

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::app::SharedState;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()

@@ -22,10 +22,10 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::app::SharedState;
 use crate::auth;
 use crate::commands::Actor;
 use crate::error::AppError;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()

@@ -8,10 +8,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{dto, Body, Caller, IdempotencyKey, RestResult};
-use crate::app::SharedState;
 use crate::commands::{execute, Command};
 use crate::error::AppError;
 use crate::reads;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -64,7 +64,13 @@ async fn create(
         description: body.description,
         key: body.key,
     };
-    let done = execute(&state, &actor, key.as_deref(), Command::CreateProject(req)).await?;
+    let done = execute(
+        &state.writer,
+        &actor,
+        key.as_deref(),
+        Command::CreateProject(req),
+    )
+    .await?;
     let Payload::ProjectCreated(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -108,7 +114,7 @@ async fn update(
         description: body.description,
         status,
     };
-    let done = execute(&state, &actor, None, Command::UpdateProject(req)).await?;
+    let done = execute(&state.writer, &actor, None, Command::UpdateProject(req)).await?;
     let Payload::ProjectUpdated(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -127,7 +133,7 @@ async fn remove(
         project_id: project.id,
         expected_version: None,
     };
-    let done = execute(&state, &actor, None, command).await?;
+    let done = execute(&state.writer, &actor, None, command).await?;
     let Payload::ProjectDeleted(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -180,7 +186,7 @@ async fn add_member(
         user_id: body.user_id,
         role: body.role,
     };
-    let done = execute(&state, &actor, None, Command::AddMember(req)).await?;
+    let done = execute(&state.writer, &actor, None, Command::AddMember(req)).await?;
     let Payload::ProjectMemberAdded(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -197,7 +203,7 @@ async fn remove_member(
         project_id: project.id,
         user_id,
     };
-    let done = execute(&state, &actor, None, Command::RemoveMember(req)).await?;
+    let done = execute(&state.writer, &actor, None, Command::RemoveMember(req)).await?;
     let Payload::ProjectMemberRemoved(e) = done.event else {
         return Err(unexpected().into());
     };

@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use super::projects::unexpected;
 use super::{dto, Body, Caller, IdempotencyKey, RestResult};
-use crate::app::SharedState;
 use crate::commands::{execute, Command};
 use crate::error::AppError;
 use crate::reads;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -63,7 +63,13 @@ async fn create(
         start_date: body.start_date,
         end_date: body.end_date,
     };
-    let done = execute(&state, &actor, key.as_deref(), Command::CreateSprint(req)).await?;
+    let done = execute(
+        &state.writer,
+        &actor,
+        key.as_deref(),
+        Command::CreateSprint(req),
+    )
+    .await?;
     let Payload::SprintCreated(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -110,7 +116,7 @@ async fn update(
         end_date: body.end_date,
         status,
     };
-    let done = execute(&state, &actor, None, Command::UpdateSprint(req)).await?;
+    let done = execute(&state.writer, &actor, None, Command::UpdateSprint(req)).await?;
     let Payload::SprintUpdated(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -125,7 +131,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> RestResult<Json<Value>> {
     let done = execute(
-        &state,
+        &state.writer,
         &actor,
         None,
         Command::DeleteSprint(proto::DeleteSprintRequest { sprint_id: id }),

@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use super::admin::AdminInTokenMode;
 use super::{Body, Caller, QueryParams, RestResult};
-use crate::app::SharedState;
 use crate::commands::import_plan;
 use crate::sync::{self, ExportData, ExportScope};
+use crate::transport::state::SharedState;
 
 /// Imports are whole databases; allow far more than the default 2 MB body.
 const IMPORT_MAX_BYTES: usize = 256 * 1024 * 1024;
@@ -72,7 +72,11 @@ async fn import(
     Caller(actor): Caller,
     Body(data): Body<ExportData>,
 ) -> RestResult<Json<ImportResult>> {
-    let r = import_plan::import(&state, &actor, data).await?;
+    let limits = import_plan::ImportLimits {
+        max_import_rows: state.config.max_import_rows,
+        import_chunk_rows: state.config.import_chunk_rows,
+    };
+    let r = import_plan::import(&state.writer, limits, &actor, data).await?;
     Ok(Json(ImportResult {
         projects: counts(r.projects),
         sprints: counts(r.sprints),

@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 
 use super::projects::unexpected;
 use super::{dto, Body, Caller, IdempotencyKey, QueryParams, RestResult};
-use crate::app::SharedState;
 use crate::commands::{execute, Command};
 use crate::error::AppError;
 use crate::reads;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -114,7 +114,7 @@ async fn create(
             .into())
         }
     };
-    let done = execute(&state, &actor, key.as_deref(), command).await?;
+    let done = execute(&state.writer, &actor, key.as_deref(), command).await?;
     let entry = entry_of(done.event)?;
     Ok(Json(json!({ "time_entry": dto::time_entry(&entry) })))
 }
@@ -158,7 +158,7 @@ async fn update(
             description: body.description,
         })
     };
-    let done = execute(&state, &actor, None, command).await?;
+    let done = execute(&state.writer, &actor, None, command).await?;
     let entry = entry_of(done.event)?;
     Ok(Json(json!({ "time_entry": dto::time_entry(&entry) })))
 }
@@ -169,7 +169,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> RestResult<Json<Value>> {
     let req = proto::DeleteTimeEntryRequest { time_entry_id: id };
-    let done = execute(&state, &actor, None, Command::DeleteTimeEntry(req)).await?;
+    let done = execute(&state.writer, &actor, None, Command::DeleteTimeEntry(req)).await?;
     let Payload::TimeEntryDeleted(e) = done.event else {
         return Err(unexpected().into());
     };

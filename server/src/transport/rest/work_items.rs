@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use super::projects::unexpected;
 use super::{dto, Body, Caller, IdempotencyKey, QueryParams, RestResult};
 use crate::access::Viewer;
-use crate::app::SharedState;
 use crate::commands::{execute, Command};
 use crate::error::AppError;
 use crate::reads;
+use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -171,7 +171,13 @@ async fn create(
         status: body.status,
         priority: body.priority,
     };
-    let done = execute(&state, &actor, key.as_deref(), Command::CreateWorkItem(req)).await?;
+    let done = execute(
+        &state.writer,
+        &actor,
+        key.as_deref(),
+        Command::CreateWorkItem(req),
+    )
+    .await?;
     let Payload::WorkItemCreated(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -227,7 +233,7 @@ async fn update(
         parent_id,
         update_parent: body.update_parent,
     };
-    let done = execute(&state, &actor, None, Command::UpdateWorkItem(req)).await?;
+    let done = execute(&state.writer, &actor, None, Command::UpdateWorkItem(req)).await?;
     let Payload::WorkItemUpdated(e) = done.event else {
         return Err(unexpected().into());
     };
@@ -242,7 +248,7 @@ async fn remove(
 ) -> RestResult<Json<Value>> {
     let item = reads::work_item(&state.store, &state.viewer(&actor), &id).await?;
     let done = execute(
-        &state,
+        &state.writer,
         &actor,
         None,
         Command::DeleteWorkItem(proto::DeleteWorkItemRequest {

@@ -42,7 +42,6 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::access::{self, Role, Viewer};
-use crate::app::{AppState, SharedState};
 use crate::auth;
 use crate::commands::{self, Actor, Command, Committed};
 use crate::error::{AppError, AppResult};
@@ -50,6 +49,7 @@ use crate::hub::{ConnId, CutOff, Outbound, Subscriber};
 use crate::reads;
 use crate::store::events::{self, WORKSPACE};
 use crate::transport::limits::{PartialBudget, RateLimiter, Refusal};
+use crate::transport::state::{AppState, SharedState};
 use handshake::{Handshake, Io};
 use socket::{Sink, Source};
 
@@ -130,9 +130,7 @@ pub async fn upgrade(
     };
     if let Some(name) = name.as_deref() {
         // A display name is not an entity of the board: it is recorded, not broadcast.
-        let mut writer = state.store.writer().await;
-        if let Err(e) = crate::store::queries::upsert_user(&mut writer, &user_id, Some(name)).await
-        {
+        if let Err(e) = state.writer.record_user(&user_id, Some(name)).await {
             tracing::warn!(error = %e, "could not record display name");
         }
     }
@@ -701,7 +699,7 @@ fn queue_write(
     id: String,
     command: Command,
 ) -> BoxFuture<'static, WebSocketMessage> {
-    let pending = commands::group::enqueue(state, actor, Some(&id), command);
+    let pending = state.writer.submit(actor, Some(&id), command);
     let epoch = state.store.epoch();
     Box::pin(async move {
         match pending.outcome().await {
@@ -933,7 +931,7 @@ async fn dispatch(
     };
     match classify(payload) {
         Request::Write(command) => {
-            let committed = commands::execute(state, actor, Some(id), command).await?;
+            let committed = commands::execute(&state.writer, actor, Some(id), command).await?;
             Ok(committed_reply(id, committed, &state.store.epoch()).into())
         }
         Request::Other(payload) => {

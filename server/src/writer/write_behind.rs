@@ -22,9 +22,11 @@ use std::collections::HashMap;
 
 use sqlx::SqliteConnection;
 
-use super::{DeferredWrite, Numbered, ACTIVITY_SQL};
+use super::append::Numbered;
+use super::change::DeferredWrite;
 use crate::store::events::{APPEND_SQL, TAKE_SEQ_SQL};
 use crate::store::hierarchy::FillRow;
+use crate::store::pipeline::ACTIVITY_SQL;
 use crate::store::rows::WorkItemRow;
 
 /// Most waiting updates sent in one round trip, largest first: a flush of n uses the fewest

@@ -1,0 +1,61 @@
+//! The statements every write ends with, which the writer composes into its round trips
+//! (`writer::append`, `writer::write_behind`): the activity row, the idempotency record, the
+//! user row a write needs, and the group's savepoint steps. The event and its stream's seq are
+//! in [`super::events`].
+use sqlx::SqliteConnection;
+
+/// One activity row (nine parameters: id, project, entity type, entity id, action, changes
+/// JSON, user, timestamp, comment).
+pub const ACTIVITY_SQL: &str = "INSERT INTO pm_activity_log (id, project_id, entity_type, entity_id, action, changes, user_id, timestamp, comment) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// What a retried idempotent create is answered with (user, message_id, operation, response,
+/// created_at).
+pub const REMEMBER_SQL: &str = "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) VALUES (?, ?, ?, ?, ?)";
+
+/// The row a user id needs before anything refers to it, for a user who has not connected yet:
+/// a placeholder email made from the id. Two parameters, both the id: plain `?`, because sqlx
+/// numbers `?NNN` across a whole multi-statement query and this one runs inside others.
+pub const ENSURE_USER_SQL: &str = "INSERT OR IGNORE INTO users (id, email) \
+     VALUES (?, 'user-' || substr(?, 1, 8) || '@localhost')";
+
+/// A group's transaction with the savepoint around its first command (the name is reused:
+/// RELEASE pops it).
+pub const BEGIN_WITH_SAVEPOINT: &str = "BEGIN; SAVEPOINT pm_cmd";
+/// Keeps the command's writes and opens the next command's savepoint.
+pub const NEXT: &str = "RELEASE pm_cmd; SAVEPOINT pm_cmd";
+/// Undoes the command's writes and opens the next command's savepoint.
+pub const UNDO_NEXT: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd; SAVEPOINT pm_cmd";
+/// Undoes the last command's writes.
+pub const UNDO_LAST: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd";
+
+pub async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<()> {
+    sqlx::query(ENSURE_USER_SQL)
+        .bind(user_id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The stored answer of an earlier idempotent request of `user_id` with `message_id`:
+/// (response frame, operation).
+pub async fn remembered(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    message_id: &str,
+) -> sqlx::Result<Option<(Vec<u8>, String)>> {
+    sqlx::query_as(
+        "SELECT response, operation FROM pm_idempotency_keys WHERE user_id = ? AND message_id = ?",
+    )
+    .bind(user_id)
+    .bind(message_id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// A constant statement (or several) without parameters, in one round trip. (Not
+/// `sqlx::raw_sql`: rustc cannot prove its future `Send` for the spawned task.)
+pub async fn raw(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<()> {
+    sqlx::query(sql).execute(conn).await.map(|_| ())
+}

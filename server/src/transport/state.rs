@@ -1,0 +1,99 @@
+//! The server's state: its configuration and the parts every request may reach (the store's
+//! readers, the hub, the writer, the connection limits). Built once by [`AppState::open`].
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::guard::RestLimiter;
+use super::limits::ConnectionLimits;
+use crate::commands::Command;
+use crate::config::{AuthMode, Config};
+use crate::hub::EventHub;
+use crate::store::Store;
+use crate::writer::Writer;
+
+pub struct AppState {
+    pub config: Config,
+    /// The readers, the epoch and the write health; the writer's connection is the writer's.
+    pub store: Arc<Store>,
+    pub hub: Arc<EventHub>,
+    /// The one writer: every mutation goes through it (see `crate::writer`).
+    pub writer: Writer<Command>,
+    pub connections: Arc<ConnectionLimits>,
+    /// REST token buckets per client (see `transport::guard`).
+    pub rest_limiter: RestLimiter,
+    /// Turns for resumes' replay reads (`transport::ws::resume`), [`REPLAY_READERS`] at a time.
+    pub replay_reads: tokio::sync::Semaphore,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Replay chunks read at once, server-wide. A reconnect storm is many resumes reading at once:
+/// with the read pool's 8 connections all replaying, 8 SQLite threads and the tasks they hand
+/// rows to kept both CPUs busy, and a concurrent writer's p99 rose ×8 (1.4 → 11 ms, 1,000
+/// clients resuming 1,000 events each, `pm-bench resume-storm`). One at a time: ×1.41–1.91,
+/// median ×1.82 of five runs (p99 ~1.8 ms), and a storm lasts ~15 % longer (2.2–2.7 s against
+/// 1.9–2.1 s) for a quarter less server CPU (fewer threads handing rows over). A turn is held
+/// for one read of at most a chunk, never while waiting for a client (bench/NOTES.md).
+pub const REPLAY_READERS: usize = 1;
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Opens (creating if needed) the database named by `config` and applies migrations.
+    pub async fn open(config: Config) -> anyhow::Result<SharedState> {
+        config.validate()?;
+        if config.remote_desktop() {
+            tracing::warn!(
+                host = %config.host,
+                "DESKTOP MODE ON A NON-LOOPBACK ADDRESS (--allow-remote-desktop): anyone who can \
+                 reach this port can read and change every project as any user, and administer \
+                 the server. Use --auth token for a shared server."
+            );
+        }
+        let (store, writer) = Store::open(&config.database_path()).await?;
+        let mut read = store.read.acquire().await?;
+        let hub = match config.auth {
+            AuthMode::Desktop => EventHub::default(),
+            AuthMode::Token => EventHub::members_only(crate::access::all_members(&mut read).await?),
+        };
+        // Every event an earlier run committed counts as published: a resume replays up to
+        // each stream's last seq and goes live from there (see `EventHub::subscribe_if_at`).
+        hub.reset_published(crate::store::events::all_streams(&mut read).await?);
+        drop(read);
+        let (store, hub) = (Arc::new(store), Arc::new(hub));
+        let settings = crate::writer::Settings {
+            auth: config.auth,
+            request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
+        };
+        let writer = Writer::spawn(writer, store.clone(), hub.clone(), settings);
+        Ok(Arc::new(AppState {
+            config,
+            store,
+            hub,
+            writer,
+            connections: Arc::default(),
+            rest_limiter: Default::default(),
+            replay_reads: tokio::sync::Semaphore::new(REPLAY_READERS),
+            shutdown: watch::channel(false).0,
+        }))
+    }
+
+    /// The read rules for `actor` (membership checks in token mode).
+    pub fn viewer(&self, actor: &crate::commands::Actor) -> crate::access::Viewer {
+        crate::access::Viewer {
+            user_id: actor.user_id.clone(),
+            mode: self.config.auth,
+        }
+    }
+
+    /// Asks the server to shut down gracefully (POST /admin/shutdown).
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves when the server starts shutting down; open WebSockets close with 1001.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}

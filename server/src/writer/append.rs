@@ -1,0 +1,346 @@
+//! The tail of every write: a change numbered with its stream's next seq, its activity row, its
+//! event, and (for an idempotent create) what a retry is answered with, sent in one round trip.
+//! Every statement is a hand-off to sqlx's SQLite thread, the largest cost of a write.
+use bytes::Bytes;
+use pm_shared::proto::{self, ActivityLogCreated, FieldChange, Payload, WebSocketMessage};
+use prost::Message;
+use sqlx::SqliteConnection;
+
+use super::change::{Action, Change, Committed, DeferredWrite, SqliteQuery};
+use super::seqs::SeqCounter;
+use crate::access::Actor;
+use crate::error::{AppError, AppResult};
+use crate::store::events::{self, WORKSPACE};
+use crate::store::pipeline::{self, ACTIVITY_SQL, REMEMBER_SQL};
+use crate::store::rows::{activity_entry, StoredChange};
+
+/// What numbering needs: the writer's seq counter and the epoch every frame carries.
+pub(super) struct Numbering<'a> {
+    pub seqs: &'a mut SeqCounter,
+    pub epoch: &'a str,
+}
+
+/// Writes the activity row of a change that travels inside another change's event (the timer a
+/// StartTimer stops in the same project). It is logged like any change; only the command's own
+/// change is announced with ActivityLogCreated.
+pub async fn log_activity(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    change: &Change,
+) -> AppResult<()> {
+    append_activity(conn, actor, change, pm_shared::now_secs()).await?;
+    Ok(())
+}
+
+/// The tail of every write, one round trip: a deferred write, if any; the activity row; the
+/// stream's new last seq; the event (sqlx binds the parameters of a multi-statement query in
+/// order). Optionally followed by the idempotency record and by the group's savepoint step.
+pub(crate) fn tail_sql(tail: &Tail<'_>) -> String {
+    let mut sql = String::new();
+    if let Some(first) = tail.first {
+        sql.push_str(&first.sql);
+        sql.push_str(";\n");
+    }
+    sql.push_str(ACTIVITY_SQL);
+    sql.push_str(";\n");
+    sql.push_str(events::TAKE_SEQ_SQL);
+    sql.push_str(";\n");
+    sql.push_str(events::APPEND_SQL);
+    if tail.idempotency.is_some() {
+        sql.push_str(";\n");
+        sql.push_str(REMEMBER_SQL);
+    }
+    if let Some(then) = tail.then {
+        sql.push_str(";\n");
+        sql.push_str(then);
+    }
+    sql
+}
+
+/// What goes into a write's last round trip besides its activity row and event.
+#[derive(Default)]
+pub(crate) struct Tail<'a> {
+    /// The command's own deferred write, run first.
+    pub first: Option<&'a DeferredWrite>,
+    /// (operation, message_id) of an idempotent command: its answer is remembered.
+    pub idempotency: Option<(&'a str, &'a str)>,
+    /// The group's savepoint step, run last (only [`pipeline::NEXT`] is ever given).
+    pub then: Option<&'static str>,
+}
+
+/// A change as written: where its event sits, and its two frames for subscribers
+/// (ActivityLogCreated, then the event).
+pub(super) struct Appended {
+    pub stream: String,
+    pub seq: u64,
+    pub frames: [Bytes; 2],
+    pub advanced_savepoint: bool,
+}
+
+/// A change made ready to append: numbered with its stream's next seq (taken from the
+/// counter), its activity row and its encoded event.
+pub(crate) struct Numbered {
+    pub stream: String,
+    pub seq: u64,
+    pub activity: NewActivity,
+    pub event_frame: Bytes,
+}
+
+impl Numbered {
+    pub(super) async fn of(
+        numbering: &mut Numbering<'_>,
+        tx: &mut SqliteConnection,
+        actor: &Actor,
+        change: &Change,
+        now: i64,
+    ) -> AppResult<Numbered> {
+        let stream = if change.lifecycle {
+            WORKSPACE.to_string()
+        } else {
+            change.project_id.clone()
+        };
+        let seq = numbering.seqs.next(tx, &stream).await?;
+        let event_frame = WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: now,
+            payload: Some(change.event.clone()),
+            seq,
+            epoch: numbering.epoch.to_string(),
+            stream: stream.clone(),
+        }
+        .encode_to_vec()
+        .into();
+        Ok(Numbered {
+            activity: NewActivity::of(change, actor, now)?,
+            stream,
+            seq,
+            event_frame,
+        })
+    }
+
+    /// The change as appended, with its ActivityLogCreated frame.
+    pub(super) fn appended(
+        &self,
+        epoch: &str,
+        change: &Change,
+        advanced_savepoint: bool,
+    ) -> Appended {
+        let activity_frame = WebSocketMessage {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: self.activity.timestamp,
+            payload: Some(Payload::ActivityLogCreated(ActivityLogCreated {
+                entry: Some(self.activity.entry(change.changes.clone())),
+            })),
+            epoch: epoch.to_string(),
+            stream: self.stream.clone(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        Appended {
+            stream: self.stream.clone(),
+            seq: self.seq,
+            frames: [activity_frame.into(), self.event_frame.clone()],
+            advanced_savepoint,
+        }
+    }
+
+    /// Binds, in [`tail_sql`]'s order, the activity row, the stream's new last seq and the event.
+    pub(crate) fn bind<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        let query = self
+            .activity
+            .bind(query)
+            .bind(&self.stream)
+            .bind(self.seq as i64);
+        self.bind_event(query)
+    }
+
+    /// Binds the event's row (see [`events::APPEND_SQL`]).
+    pub(crate) fn bind_event<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        query
+            .bind(&self.stream)
+            .bind(self.seq as i64)
+            .bind(self.event_frame.as_ref())
+            .bind(self.activity.timestamp)
+    }
+}
+
+/// Writes a change's activity row and its event, numbered with the stream's next seq (and, for
+/// an idempotent command, what a retry is answered with) in ONE round trip, with the rest of
+/// `tail` (see [`Tail`]).
+pub(super) async fn append_change(
+    numbering: &mut Numbering<'_>,
+    tx: &mut SqliteConnection,
+    actor: &Actor,
+    change: &Change,
+    now: i64,
+    tail: Tail<'_>,
+) -> AppResult<Appended> {
+    let numbered = Numbered::of(numbering, tx, actor, change, now).await?;
+    let sql = tail_sql(&tail);
+    let mut query = sqlx::query(&sql);
+    if let Some(first) = tail.first {
+        query = first.bind_to(query);
+    }
+    let mut query = numbered.bind(query);
+    let remembered = tail.idempotency.map(|(operation, message_id)| {
+        let answer = remembered(&Committed {
+            event: change.event.clone(),
+            stream: numbered.stream.clone(),
+            seq: numbered.seq,
+        });
+        (operation, message_id, answer)
+    });
+    if let Some((operation, message_id, answer)) = &remembered {
+        query = query
+            .bind(&actor.user_id)
+            .bind(*message_id)
+            .bind(*operation)
+            .bind(answer)
+            .bind(now);
+    }
+    query.execute(&mut *tx).await?;
+    numbering.seqs.taken(&numbered.stream, numbered.seq);
+    Ok(numbered.appended(numbering.epoch, change, tail.then.is_some()))
+}
+
+/// An activity row as it will be stored.
+pub(crate) struct NewActivity {
+    id: String,
+    project_id: String,
+    entity_type: pm_shared::domain::EntityType,
+    entity_id: String,
+    action: Action,
+    changes_json: String,
+    user_id: String,
+    timestamp: i64,
+    comment: Option<String>,
+}
+
+impl NewActivity {
+    fn of(change: &Change, actor: &Actor, now: i64) -> AppResult<NewActivity> {
+        let stored: Vec<StoredChange> = change
+            .changes
+            .iter()
+            .map(|c| StoredChange {
+                field_name: c.field_name.clone(),
+                old_value: c.old_value.clone(),
+                new_value: c.new_value.clone(),
+            })
+            .collect();
+        Ok(NewActivity {
+            // Time-ordered, so the row lands at the end of the id index instead of on a random
+            // page of it: a group's rows dirty a few pages, not one each.
+            id: uuid::Uuid::now_v7().to_string(),
+            project_id: change.project_id.clone(),
+            entity_type: change.entity_type,
+            entity_id: change.entity_id.clone(),
+            action: change.action,
+            changes_json: serde_json::to_string(&stored)
+                .map_err(|e| AppError::Internal(e.into()))?,
+            user_id: actor.user_id.clone(),
+            timestamp: now,
+            comment: (change.action == Action::Updated && !change.changes.is_empty())
+                .then(|| format!("{} fields changed", change.changes.len())),
+        })
+    }
+
+    /// Binds the row's nine parameters (see [`ACTIVITY_SQL`]).
+    pub(super) fn bind<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        query
+            .bind(&self.id)
+            .bind(&self.project_id)
+            .bind(self.entity_type.as_str())
+            .bind(&self.entity_id)
+            .bind(self.action.as_str())
+            .bind(&self.changes_json)
+            .bind(&self.user_id)
+            .bind(self.timestamp)
+            .bind(&self.comment)
+    }
+
+    /// The entry clients are told about (`changes` are the change's own).
+    fn entry(&self, changes: Vec<FieldChange>) -> proto::ActivityLogEntry {
+        activity_entry(
+            self.id.clone(),
+            self.entity_type.as_str().to_string(),
+            self.entity_id.clone(),
+            self.action.as_str().to_string(),
+            self.user_id.clone(),
+            self.timestamp,
+            self.comment.clone(),
+            changes,
+        )
+    }
+}
+
+async fn append_activity(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    change: &Change,
+    now: i64,
+) -> AppResult<proto::ActivityLogEntry> {
+    let row = NewActivity::of(change, actor, now)?;
+    row.bind(sqlx::query(ACTIVITY_SQL))
+        .execute(&mut *conn)
+        .await?;
+    Ok(row.entry(change.changes.clone()))
+}
+
+pub(super) async fn idempotent_replay(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    message_id: &str,
+    operation: &str,
+) -> AppResult<Option<Committed>> {
+    let row = pipeline::remembered(conn, user_id, message_id).await?;
+    let Some((bytes, stored_operation)) = row else {
+        return Ok(None);
+    };
+    // The id of an earlier create of another kind: its stored response does not answer this
+    // request, and running the request would leave it without idempotency.
+    if stored_operation != operation {
+        return Err(AppError::validation(
+            "message_id",
+            format!("message_id {message_id} was already used for a {stored_operation} request"),
+        ));
+    }
+    let msg = WebSocketMessage::decode(bytes.as_slice())?;
+    let event = msg
+        .payload
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored response has no payload")))?;
+    Ok(Some(Committed {
+        event,
+        stream: msg.stream,
+        seq: msg.seq,
+    }))
+}
+
+pub(super) async fn remember(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    message_id: &str,
+    operation: &str,
+    committed: &Committed,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(REMEMBER_SQL)
+        .bind(user_id)
+        .bind(message_id)
+        .bind(operation)
+        .bind(remembered(committed))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// What an idempotent create stores to answer a retry with.
+fn remembered(committed: &Committed) -> Vec<u8> {
+    WebSocketMessage {
+        payload: Some(committed.event.clone()),
+        seq: committed.seq,
+        stream: committed.stream.clone(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

@@ -1,0 +1,135 @@
+//! The writer's vocabulary: what a command tells it to write ([`Effect`], [`Change`]) and what
+//! it answers ([`Committed`]). Commands build these; only the writer turns them into rows,
+//! events and frames.
+use pm_shared::domain::EntityType;
+use pm_shared::proto::{FieldChange, Payload};
+use sqlx::SqliteConnection;
+
+use super::write_behind::KnownItem;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Deleted => "deleted",
+        }
+    }
+}
+
+/// What a command did inside the transaction.
+pub struct Change {
+    /// The project whose stream carries the event; project lifecycle events go to the workspace
+    /// stream and are also delivered to the project's own subscribers.
+    pub project_id: String,
+    pub lifecycle: bool,
+    pub entity_type: EntityType,
+    pub entity_id: String,
+    pub action: Action,
+    pub changes: Vec<FieldChange>,
+    /// The domain event, also the caller's response.
+    pub event: Payload,
+}
+
+impl Change {
+    /// Whether this change alters who may receive the project's events (token mode): a member
+    /// added, changed or removed, or a project created with its creator as admin.
+    pub(super) fn membership(&self) -> Option<MembershipChange> {
+        let touches = self.entity_type == EntityType::ProjectMember
+            || (self.entity_type == EntityType::Project && self.action == Action::Created);
+        touches.then(|| MembershipChange {
+            project_id: self.project_id.clone(),
+            removed: self.action == Action::Deleted,
+        })
+    }
+}
+
+/// A change to who belongs to a project. A new member (or a project's creator) is admitted
+/// before the event goes out; a removed member's connections leave the project's stream right
+/// after it.
+pub(super) struct MembershipChange {
+    pub project_id: String,
+    pub removed: bool,
+}
+
+/// A command's outcome: a change to commit, or nothing to do (an update that changes nothing
+/// is answered with the current entity and writes, logs and broadcasts nothing).
+pub enum Effect {
+    Changed(Change),
+    /// Nothing to write; `current` is the entity as it is (reading it needs view access).
+    Unchanged {
+        project_id: String,
+        current: Payload,
+    },
+    /// Several changes committed together (see [`Batch`]).
+    Batch(Batch),
+    /// A change whose own write the command leaves to the writer, which runs it in the same
+    /// round trip as the activity row and the event (see [`DeferredWrite`]).
+    Deferred(Change, DeferredWrite),
+}
+
+/// Changes of one command that belong to more than one event: a sync import, or a timer start
+/// that stops a timer of another project. In the same transaction every change gets its
+/// activity row and its event, with the next seqs of its stream in order; after commit the
+/// frames are published in that order. Single-event commands never take this path.
+pub struct Batch {
+    pub changes: Vec<Change>,
+    /// The caller's answer; None answers with the first change's event and its position.
+    pub response: Option<Payload>,
+}
+
+/// One statement a command has validated but not run: the writer runs it first in its last
+/// round trip. Only for a write that nothing else in the command reads back, and that can fail
+/// only as any write can (then the whole command fails, as always).
+pub struct DeferredWrite {
+    pub sql: std::borrow::Cow<'static, str>,
+    pub binds: Vec<Bind>,
+    /// The work item as this write leaves it, when the command knows it whole: a group keeps
+    /// it for later updates of the same item (see `write_behind`).
+    pub leaves: Option<Box<KnownItem>>,
+}
+
+/// A parameter of a [`DeferredWrite`].
+pub enum Bind {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+pub(crate) type SqliteQuery<'q> =
+    sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+impl DeferredWrite {
+    /// Binds this write's parameters, in order, to `query` (whose SQL starts with [`Self::sql`]).
+    pub(crate) fn bind_to<'q>(&'q self, mut query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Text(v) => query.bind(v.as_deref()),
+                Bind::Int(v) => query.bind(*v),
+            };
+        }
+        query
+    }
+
+    /// Runs the write now, for a command that must read its result back.
+    pub async fn execute(&self, conn: &mut SqliteConnection) -> sqlx::Result<()> {
+        self.bind_to(sqlx::query(&self.sql))
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The committed result: the event payload and where it sits in its stream.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub event: Payload,
+    pub stream: String,
+    pub seq: u64,
+}

@@ -1,0 +1,43 @@
+//! What the writer needs of a command, and nothing more: the writer knows no entity. The
+//! commands module implements [`WriteCommand`] for its `Command`; the writer calls
+//! [`WriteCommand::describe`] inside its transaction and turns the [`Effect`] into rows, events
+//! and frames.
+use std::future::Future;
+
+use sqlx::SqliteConnection;
+
+use super::change::Effect;
+use super::write_behind::WrittenItems;
+use crate::access::Actor;
+use crate::config::AuthMode;
+use crate::error::AppResult;
+
+/// What a command may know of its surroundings while it describes its change.
+pub struct Context<'a> {
+    /// Desktop or token mode: whether permissions are checked.
+    pub auth: AuthMode,
+    pub actor: &'a Actor,
+    /// Work items as the group's waiting writes leave them, for a command that may wait
+    /// (see [`WriteCommand::waits_behind`]); None for every other command.
+    pub items: Option<&'a WrittenItems>,
+}
+
+/// A mutation the writer can run.
+pub trait WriteCommand: Send + 'static {
+    /// The operation's name when the command is an idempotent create: a retry with the same
+    /// (user, message_id) is answered with the first result instead of running again.
+    fn idempotency_name(&self) -> Option<&'static str>;
+
+    /// The work item this command reads and then only writes, when its writes may wait for the
+    /// group's shared round trip (see `write_behind`): it must write nothing before it returns
+    /// an [`Effect::Deferred`], and change no work item's parent.
+    fn waits_behind(&self) -> Option<&str>;
+
+    /// Checks permission, validates against the database as the transaction sees it, and
+    /// describes the change. It may write (most commands do) but never appends events.
+    fn describe<'a>(
+        self,
+        conn: &'a mut SqliteConnection,
+        context: Context<'a>,
+    ) -> impl Future<Output = AppResult<Effect>> + Send + 'a;
+}

@@ -1,0 +1,359 @@
+//! Group commit: the writer runs waiting commands together.
+//!
+//! The writer takes up to [`GROUP_MAX`] queued commands and runs them in ONE transaction, each
+//! inside its own SAVEPOINT: a command that fails (or changes nothing) is rolled back to its
+//! savepoint and answered with its own error, the others commit. After the commit the writer
+//! publishes every committed command's frames in commit (= seq) order, grouping consecutive
+//! frames for the same stream into one hub item (one socket write per subscriber instead of one
+//! per command), and then answers the callers.
+//!
+//! Under load this amortises the transaction's BEGIN/COMMIT and, more importantly, the fan-out:
+//! a subscriber receives a group's events in one write. A lone command runs exactly as before
+//! (no savepoint, one transaction).
+//!
+//! [`GROUP_MAX`]: super::task::GROUP_MAX
+use std::collections::VecDeque;
+
+use sqlx::Connection;
+use tokio::sync::oneshot;
+
+use super::append::Numbering;
+use super::apply::{apply, Applied, Pipeline};
+use super::change::Committed;
+use super::command::WriteCommand;
+use super::publish::{refresh_members, Publisher};
+use super::queue::Job;
+use super::task::{Books, WriterTask};
+use super::write_behind::WriteBehind;
+use crate::config::AuthMode;
+use crate::error::{AppError, AppResult};
+use crate::store::pipeline::{raw, BEGIN_WITH_SAVEPOINT, NEXT, UNDO_LAST, UNDO_NEXT};
+use crate::store::{queries, Store};
+
+impl Books {
+    /// What one command's [`apply`] may read and update, for the length of that call.
+    fn pipeline<'a>(&'a mut self, epoch: &'a str, auth: AuthMode) -> Pipeline<'a> {
+        Pipeline {
+            numbering: Numbering {
+                seqs: &mut self.seqs,
+                epoch,
+            },
+            auth,
+            known_users: &self.known_users,
+        }
+    }
+}
+
+/// One transaction for `jobs`, then publish, then answer.
+impl WriterTask {
+    pub(super) async fn run_group<C: WriteCommand>(&mut self, jobs: Vec<Job<C>>) {
+        let WriterTask {
+            conn,
+            books,
+            store,
+            hub,
+            auth,
+            ..
+        } = self;
+        let writer = conn.get();
+        let epoch = store.epoch();
+        let many = jobs.len() > 1;
+        // A group opens its first command's savepoint in the round trip of its BEGIN.
+        let mut tx = match if many {
+            writer.begin_with(BEGIN_WITH_SAVEPOINT).await
+        } else {
+            writer.begin().await
+        } {
+            Ok(tx) => tx,
+            Err(e) => {
+                books.fail(store, &e);
+                return fail(jobs.into_iter().map(|j| j.done), Failure::of_sqlx(&e), &e);
+            }
+        };
+        let total = jobs.len();
+        let mut behind = WriteBehind::default();
+        // Decided once per job: which may wait, and so whose items the group reads up front.
+        let jobs: Vec<(Job<C>, bool)> = jobs
+            .into_iter()
+            .map(|job| {
+                // Nothing is written before its writes, so its user row must exist already.
+                let waits = job.command.waits_behind().is_some()
+                    && books.known_users.contains(&job.actor.user_id);
+                (job, waits)
+            })
+            .collect();
+        // The items the group's updates will read, in one round trip instead of one each.
+        let ids: Vec<&str> = jobs
+            .iter()
+            .filter(|(_, waits)| *waits)
+            .filter_map(|(job, _)| job.command.waits_behind())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        match queries::work_items_with_lists(&mut tx, &ids).await {
+            Ok(items) => behind.items.read(items),
+            Err(e) => {
+                return abandon(
+                    books,
+                    store,
+                    tx,
+                    Vec::new(),
+                    None,
+                    jobs.into(),
+                    Failure::of_sqlx(&e),
+                    &e,
+                )
+            }
+        }
+        let mut pending: VecDeque<(Job<C>, bool)> = jobs.into();
+        let mut results: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)> =
+            Vec::with_capacity(total);
+        while let Some((job, waits)) = pending.pop_front() {
+            let last = results.len() + 1 == total;
+            if waits {
+                // Writes nothing now, so it needs no savepoint step (see `write_behind`).
+                let result = apply(
+                    &mut books.pipeline(&epoch, *auth),
+                    &mut tx,
+                    &job.actor,
+                    job.request_id.as_deref(),
+                    job.command,
+                    None,
+                    Some(&mut behind),
+                )
+                .await;
+                if let Err(e) = result.as_ref().map(|_| ()) {
+                    if e.is_database_failure() {
+                        // Its own refusal leaves nothing to undo, but the database failing may
+                        // have rolled the whole transaction back.
+                        let failure = Failure::of_app(e);
+                        return abandon(
+                            books,
+                            store,
+                            tx,
+                            results,
+                            Some(job.done),
+                            pending,
+                            failure,
+                            e,
+                        );
+                    }
+                }
+                results.push((job.done, result));
+                continue;
+            }
+            // Any other command sees the database as if every earlier command had run alone.
+            if !behind.is_empty() {
+                if let Err(e) = behind.flush(&mut tx, many.then_some(NEXT)).await {
+                    let failure = Failure::of_sqlx(&e);
+                    return abandon(
+                        books,
+                        store,
+                        tx,
+                        results,
+                        Some(job.done),
+                        pending,
+                        failure,
+                        &e,
+                    );
+                }
+            }
+            behind.items.clear();
+            // A command that succeeds takes the step to the next savepoint in the round trip of
+            // its own last statement.
+            let then = (many && !last).then_some(NEXT);
+            let result = apply(
+                &mut books.pipeline(&epoch, *auth),
+                &mut tx,
+                &job.actor,
+                job.request_id.as_deref(),
+                job.command,
+                then,
+                None,
+            )
+            .await;
+            let keep = matches!(&result, Ok(applied) if applied.keep);
+            let stepped = matches!(&result, Ok(applied) if applied.advanced_savepoint);
+            if let Err(e) = &result {
+                // A command that failed after numbering an event (a batch's later change, say)
+                // leaves the counter ahead of what its rollback returns to.
+                books.seqs.forget();
+                if e.is_database_failure() {
+                    // SQLite may have rolled the whole transaction back (it does on a full disk):
+                    // the commands before this one would be lost while their group commits.
+                    let failure = Failure::of_app(e);
+                    return abandon(
+                        books,
+                        store,
+                        tx,
+                        results,
+                        Some(job.done),
+                        pending,
+                        failure,
+                        e,
+                    );
+                }
+            }
+            if many {
+                // Keep or undo this command's writes, and open the next command's savepoint; the
+                // last kept command's savepoint is released by COMMIT.
+                let step = match (keep, last) {
+                    (true, _) if stepped => None,
+                    (true, false) => Some(NEXT),
+                    (true, true) => None,
+                    (false, false) => Some(UNDO_NEXT),
+                    (false, true) => Some(UNDO_LAST),
+                };
+                if let Some(sql) = step {
+                    if let Err(e) = raw(&mut tx, sql).await {
+                        let failure = Failure::of_sqlx(&e);
+                        return abandon(
+                            books,
+                            store,
+                            tx,
+                            results,
+                            Some(job.done),
+                            pending,
+                            failure,
+                            &e,
+                        );
+                    }
+                }
+            }
+            results.push((job.done, result));
+        }
+        if let Err(e) = behind.flush(&mut tx, None).await {
+            let failure = Failure::of_sqlx(&e);
+            return abandon::<C>(
+                books,
+                store,
+                tx,
+                results,
+                None,
+                VecDeque::new(),
+                failure,
+                &e,
+            );
+        }
+
+        let kept = results
+            .iter()
+            .any(|(_, r)| matches!(r, Ok(applied) if applied.keep));
+        let ended = if kept {
+            tx.commit().await
+        } else {
+            tx.rollback().await
+        };
+        if let Err(e) = ended {
+            // Nothing was committed: every kept command fails; the others' answers stand. A
+            // failed COMMIT or ROLLBACK leaves the connection in a state nobody can vouch for.
+            books.fail(store, &e);
+            let failure = Failure::of_sqlx(&e);
+            for (done, result) in results {
+                let _ = done.send(match result {
+                    Ok(applied) if applied.keep => Err(failure.error()),
+                    other => other.map(|a| a.committed),
+                });
+            }
+            return;
+        }
+        if kept {
+            // Only now may anyone hear of these events: the database holds them.
+            store.note_write_success();
+        }
+
+        // Still holding the writer: events reach the hub in commit (= seq) order.
+        let mut publisher = Publisher::default();
+        for (_, result) in &mut results {
+            let Ok(applied) = result else { continue };
+            if !applied.keep {
+                continue;
+            }
+            if let Some(user) = applied.new_user.take() {
+                books.known_users.note(&user);
+            }
+            let membership = applied.membership.take();
+            if let Some(change) = membership.as_ref().filter(|m| !m.removed) {
+                // A new member must be on the list before the event that admits them goes out.
+                publisher.flush(hub);
+                refresh_members(hub, writer, &change.project_id).await;
+            }
+            publisher.extend(applied.outgoing.drain(..));
+            if let Some(change) = membership.as_ref().filter(|m| m.removed) {
+                // A removed member still gets the event that removes them, and nothing after it.
+                publisher.flush(hub);
+                refresh_members(hub, writer, &change.project_id).await;
+            }
+        }
+        publisher.flush(hub);
+        for (done, result) in results {
+            let _ = done.send(result.map(|a| a.committed));
+        }
+    }
+}
+
+/// Why a group failed, told to every caller it fails (the cause itself goes to the log).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Failure {
+    /// The disk or the database's size limit is full: STORAGE_FULL.
+    StorageFull,
+    Database,
+}
+
+impl Failure {
+    pub(super) fn of_sqlx(e: &sqlx::Error) -> Failure {
+        if crate::error::is_storage_full(e) {
+            Failure::StorageFull
+        } else {
+            Failure::Database
+        }
+    }
+
+    pub(super) fn of_app(e: &AppError) -> Failure {
+        match e {
+            AppError::StorageFull => Failure::StorageFull,
+            _ => Failure::Database,
+        }
+    }
+
+    fn error(self) -> AppError {
+        match self {
+            Failure::StorageFull => AppError::StorageFull,
+            Failure::Database => {
+                AppError::Internal(anyhow::anyhow!("a group of writes failed in the database"))
+            }
+        }
+    }
+}
+
+/// A step of the group failed and its transaction is in an unknown state: it is rolled back
+/// (dropped), the seqs it took are forgotten, and every caller not answered yet (those already
+/// applied, the one being applied, those still queued) gets the error.
+#[allow(clippy::too_many_arguments)]
+fn abandon<C>(
+    books: &mut Books,
+    store: &Store,
+    tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    applied: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)>,
+    current: Option<oneshot::Sender<AppResult<Committed>>>,
+    queued: VecDeque<(Job<C>, bool)>,
+    failure: Failure,
+    cause: &dyn std::fmt::Display,
+) {
+    drop(tx);
+    books.fail(store, cause);
+    let applied = applied.into_iter().map(|(done, _)| done);
+    let queued = queued.into_iter().map(|(j, _)| j.done);
+    fail(applied.chain(current).chain(queued), failure, cause);
+}
+
+pub(super) fn fail(
+    waiting: impl Iterator<Item = oneshot::Sender<AppResult<Committed>>>,
+    failure: Failure,
+    cause: &dyn std::fmt::Display,
+) {
+    tracing::error!(error = %cause, "a group of writes failed");
+    for done in waiting {
+        let _ = done.send(Err(failure.error()));
+    }
+}
