@@ -424,8 +424,9 @@ async fn check_parent(
 
 /// The UPDATE of exactly the columns that change (a change's field name is its column), with
 /// the assignee's user row first when one is set (an assignee need not have connected).
-/// SQLite rewrites the entries of every index whose columns an UPDATE sets, changed or not:
-/// setting every editable column cost about 30 µs more per update than setting the title alone.
+/// SQLite rewrites the entries of every index whose columns an UPDATE sets, changed or not, so
+/// setting every editable column costs measurably more than setting the one that changed
+/// (bench/NOTES.md, "What was changed in the server").
 /// Few distinct texts come out of this (a title, a move, a status), so sqlx's statement cache
 /// keeps them prepared.
 fn update_write(

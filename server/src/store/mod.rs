@@ -87,7 +87,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(5));
         // The writer only: a group runs each command inside a savepoint, whose pages SQLite
         // keeps in a temporary file unless told to keep them in memory (a quarter of a group's
-        // write time, measured); grouped updates make statement texts by the columns they set
+        // write time: bench/NOTES.md); grouped updates make statement texts by the columns they set
         // (see `writer::write_behind`), so the cache has room for them; and checkpoints run
         // on a connection of their own (see `spawn_checkpoints`): the writer checkpoints only
         // after 8,192 WAL pages (32 MiB), which bounds the WAL under a sustained write load.
@@ -274,11 +274,9 @@ fn cutoff(now: i64, max_age_secs: u64) -> i64 {
 /// writer nor readers.
 ///
 /// It cannot finish while writes keep coming, though, and SQLite starts the WAL over only after
-/// a checkpoint that did finish: under a sustained load the WAL grew by 47 MB a second. So the
-/// writer still checkpoints at 32 MiB of WAL (set where it is opened), which then has little
-/// left to copy. Measured with 100 subscribers at 100 updates/s, three alternating pairs:
-/// fan-out p99 2.7, 2.9, 2.7 ms with SQLite's checkpoints, 2.0, 1.9, 2.1 ms with these; max
-/// 6.1, 7.5, 7.2 ms against 5.0, 2.9, 3.9 ms; the WAL stays at 34 MB at 15,000 updates/s.
+/// a checkpoint that did finish, so under a sustained load the WAL would grow without bound.
+/// So the writer still checkpoints at 32 MiB of WAL (set where it is opened), which then has
+/// little left to copy. Measured: bench/NOTES.md, "What was changed in the server", item 9.
 async fn spawn_checkpoints(options: &SqliteConnectOptions) -> anyhow::Result<oneshot::Sender<()>> {
     let mut conn = SqliteConnection::connect_with(options)
         .await

@@ -8,6 +8,8 @@ use sqlx::SqliteConnection;
 /// JSON, user, timestamp, comment).
 pub const ACTIVITY_SQL: &str = "INSERT INTO pm_activity_log (id, project_id, entity_type, entity_id, action, changes, user_id, timestamp, comment) \
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// [`ACTIVITY_SQL`] before its rows, for several at once.
+pub const ACTIVITY_INSERT: &str = "INSERT INTO pm_activity_log (id, project_id, entity_type, entity_id, action, changes, user_id, timestamp, comment) ";
 
 /// What a retried idempotent create is answered with (user, message_id, operation, response,
 /// created_at).
@@ -58,4 +60,21 @@ pub async fn remembered(
 /// `sqlx::raw_sql`: rustc cannot prove its future `Send` for the spawned task.)
 pub async fn raw(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<()> {
     sqlx::query(sql).execute(conn).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::events::{
+        APPEND_INSERT, APPEND_SQL, TAKE_SEQ_INSERT, TAKE_SEQ_ON_CONFLICT, TAKE_SEQ_SQL,
+    };
+
+    /// The several-row forms name the same columns as the one-row statements.
+    #[test]
+    fn several_row_inserts_match_their_one_row_statements() {
+        assert!(ACTIVITY_SQL.starts_with(ACTIVITY_INSERT));
+        assert!(APPEND_SQL.starts_with(APPEND_INSERT));
+        assert!(TAKE_SEQ_SQL.starts_with(TAKE_SEQ_INSERT));
+        assert!(TAKE_SEQ_SQL.ends_with(TAKE_SEQ_ON_CONFLICT.trim_start()));
+    }
 }

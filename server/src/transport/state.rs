@@ -29,12 +29,11 @@ pub struct AppState {
 }
 
 /// Replay chunks read at once, server-wide. A reconnect storm is many resumes reading at once:
-/// with the read pool's 8 connections all replaying, 8 SQLite threads and the tasks they hand
-/// rows to kept both CPUs busy, and a concurrent writer's p99 rose ×8 (1.4 → 11 ms, 1,000
-/// clients resuming 1,000 events each, `pm-bench resume-storm`). One at a time: ×1.41–1.91,
-/// median ×1.82 of five runs (p99 ~1.8 ms), and a storm lasts ~15 % longer (2.2–2.7 s against
-/// 1.9–2.1 s) for a quarter less server CPU (fewer threads handing rows over). A turn is held
-/// for one read of at most a chunk, never while waiting for a client (bench/NOTES.md).
+/// with the read pool's connections all replaying, their SQLite threads and the tasks they hand
+/// rows to kept both CPUs busy and a concurrent writer's p99 rose several times over; one at a
+/// time keeps it within the goal, for a storm that lasts a little longer. A turn is held for
+/// one read of at most a chunk, never while waiting for a client. Measured: bench/NOTES.md,
+/// "Resume storm".
 pub const REPLAY_READERS: usize = 1;
 
 pub type SharedState = Arc<AppState>;

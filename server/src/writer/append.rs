@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use pm_shared::proto::{self, ActivityLogCreated, FieldChange, Payload, WebSocketMessage};
 use prost::Message;
-use sqlx::SqliteConnection;
+use sqlx::query_builder::Separated;
+use sqlx::{Sqlite, SqliteConnection};
 
 use super::change::{Action, Change, Committed, DeferredWrite, SqliteQuery};
 use super::seqs::SeqCounter;
@@ -154,6 +155,17 @@ impl Numbered {
         self.bind_event(query)
     }
 
+    /// The event's row of a several-row [`events::APPEND_INSERT`].
+    pub(super) fn push_event_row<'q, Sep: std::fmt::Display>(
+        &'q self,
+        row: &mut Separated<'_, 'q, Sqlite, Sep>,
+    ) {
+        row.push_bind(self.stream.as_str())
+            .push_bind(self.seq as i64)
+            .push_bind(self.event_frame.as_ref())
+            .push_bind(self.activity.timestamp);
+    }
+
     /// Binds the event's row (see [`events::APPEND_SQL`]).
     pub(crate) fn bind_event<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
         query
@@ -242,6 +254,22 @@ impl NewActivity {
             comment: (change.action == Action::Updated && !change.changes.is_empty())
                 .then(|| format!("{} fields changed", change.changes.len())),
         })
+    }
+
+    /// The row of a several-row [`pipeline::ACTIVITY_INSERT`].
+    pub(super) fn push_row<'q, Sep: std::fmt::Display>(
+        &'q self,
+        row: &mut Separated<'_, 'q, Sqlite, Sep>,
+    ) {
+        row.push_bind(self.id.as_str())
+            .push_bind(self.project_id.as_str())
+            .push_bind(self.entity_type.as_str())
+            .push_bind(self.entity_id.as_str())
+            .push_bind(self.action.as_str())
+            .push_bind(self.changes_json.as_str())
+            .push_bind(self.user_id.as_str())
+            .push_bind(self.timestamp)
+            .push_bind(self.comment.as_deref());
     }
 
     /// Binds the row's nine parameters (see [`ACTIVITY_SQL`]).

@@ -3,7 +3,7 @@
 //! events and frames.
 use pm_shared::domain::EntityType;
 use pm_shared::proto::{FieldChange, Payload};
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::write_behind::KnownItem;
 
@@ -117,6 +117,28 @@ impl DeferredWrite {
         query
     }
 
+    /// Appends this write to `query`, its parameters bound in order: each `?` of its text
+    /// takes the next of [`Self::binds`] (the text has no `?` inside a literal).
+    pub(crate) fn push_to<'q>(&'q self, query: &mut QueryBuilder<'q, Sqlite>) -> sqlx::Result<()> {
+        let mut pieces = self.sql.split('?');
+        if let Some(first) = pieces.next() {
+            query.push(first);
+        }
+        let mut binds = self.binds.iter();
+        for piece in pieces {
+            match binds.next() {
+                Some(Bind::Text(v)) => query.push_bind(v.as_deref()),
+                Some(Bind::Int(v)) => query.push_bind(*v),
+                None => return Err(parameters_mismatch()),
+            };
+            query.push(piece);
+        }
+        match binds.next() {
+            Some(_) => Err(parameters_mismatch()),
+            None => Ok(()),
+        }
+    }
+
     /// Runs the write now, for a command that must read its result back.
     pub async fn execute(&self, conn: &mut SqliteConnection) -> sqlx::Result<()> {
         self.bind_to(sqlx::query(&self.sql))
@@ -126,10 +148,47 @@ impl DeferredWrite {
     }
 }
 
+fn parameters_mismatch() -> sqlx::Error {
+    sqlx::Error::Protocol("a deferred write's parameters do not match its placeholders".into())
+}
+
 /// The committed result: the event payload and where it sits in its stream.
 #[derive(Debug, Clone)]
 pub struct Committed {
     pub event: Payload,
     pub stream: String,
     pub seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(sql: &'static str, binds: Vec<Bind>) -> DeferredWrite {
+        DeferredWrite {
+            sql: sql.into(),
+            binds,
+            leaves: None,
+        }
+    }
+
+    #[test]
+    fn a_deferred_write_binds_its_parameters_in_order() {
+        let w = write(
+            "UPDATE t SET a = ?, b = ? WHERE id = ?",
+            vec![
+                Bind::Text(Some("x".into())),
+                Bind::Int(None),
+                Bind::Text(Some("id".into())),
+            ],
+        );
+        let mut query = QueryBuilder::new("");
+        w.push_to(&mut query).unwrap();
+        assert_eq!(query.sql(), "UPDATE t SET a = ?, b = ? WHERE id = ?");
+
+        let short = write("UPDATE t SET a = ? WHERE id = ?", vec![Bind::Int(Some(1))]);
+        assert!(short.push_to(&mut QueryBuilder::new("")).is_err());
+        let long = write("UPDATE t SET a = 1", vec![Bind::Int(Some(1))]);
+        assert!(long.push_to(&mut QueryBuilder::new("")).is_err());
+    }
 }

@@ -20,13 +20,13 @@
 //!   failing (I/O, a full disk) gets there.
 use std::collections::HashMap;
 
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::append::Numbered;
 use super::change::DeferredWrite;
-use crate::store::events::{APPEND_SQL, TAKE_SEQ_SQL};
+use crate::store::events::{APPEND_INSERT, TAKE_SEQ_INSERT, TAKE_SEQ_ON_CONFLICT};
 use crate::store::hierarchy::FillRow;
-use crate::store::pipeline::ACTIVITY_SQL;
+use crate::store::pipeline::ACTIVITY_INSERT;
 use crate::store::rows::WorkItemRow;
 
 /// Most waiting updates sent in one round trip, largest first: a flush of n uses the fewest
@@ -75,21 +75,10 @@ impl WriteBehind {
             let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
             let (chunk, later) = rest.split_at(n);
             let streams = last_seqs(chunk);
-            let sql = chunk_sql(chunk, streams.len());
-            let mut query = sqlx::query(&sql);
-            for w in chunk {
-                query = w.write.bind_to(query);
-            }
-            for w in chunk {
-                query = w.numbered.activity.bind(query);
-            }
-            for (stream, seq) in &streams {
-                query = query.bind(*stream).bind(*seq as i64);
-            }
-            for w in chunk {
-                query = w.numbered.bind_event(query);
-            }
-            query.execute(&mut *conn).await?;
+            chunk_query(chunk, &streams)?
+                .build()
+                .execute(&mut *conn)
+                .await?;
             rest = later;
         }
         self.waiting.clear();
@@ -103,21 +92,27 @@ impl WriteBehind {
 /// One round trip for a chunk of waiting updates: their own writes in order, then all their
 /// activity rows in one INSERT, each stream's new last seq in one, and all their events in one.
 /// sqlx's SQLite thread sends a message back for every statement, so rows share statements.
-fn chunk_sql(chunk: &[Waiting], streams: usize) -> String {
-    let mut sql = String::new();
+fn chunk_query<'q>(
+    chunk: &'q [Waiting],
+    streams: &'q [(&'q str, u64)],
+) -> sqlx::Result<QueryBuilder<'q, Sqlite>> {
+    let mut query = QueryBuilder::new("");
     for w in chunk {
-        sql.push_str(&w.write.sql);
-        sql.push_str(";\n");
+        w.write.push_to(&mut query)?;
+        query.push(";\n");
     }
-    for (insert, rows) in [
-        (ACTIVITY_SQL, chunk.len()),
-        (TAKE_SEQ_SQL, streams),
-        (APPEND_SQL, chunk.len()),
-    ] {
-        sql.push_str(&with_rows(insert, rows));
-        sql.push_str(";\n");
-    }
-    sql
+    query.push(ACTIVITY_INSERT);
+    query.push_values(chunk, |mut row, w| w.numbered.activity.push_row(&mut row));
+    query.push(";\n");
+    query.push(TAKE_SEQ_INSERT);
+    query.push_values(streams, |mut row, (stream, seq)| {
+        row.push_bind(*stream).push_bind(*seq as i64);
+    });
+    query.push(TAKE_SEQ_ON_CONFLICT);
+    query.push(";\n");
+    query.push(APPEND_INSERT);
+    query.push_values(chunk, |mut row, w| w.numbered.push_event_row(&mut row));
+    Ok(query)
 }
 
 /// Each stream of the chunk with the last seq the chunk takes in it, in order of appearance.
@@ -131,28 +126,6 @@ fn last_seqs(chunk: &[Waiting]) -> Vec<(&str, u64)> {
         }
     }
     streams
-}
-
-/// A one-row `INSERT … VALUES (…) [rest]` with its row of placeholders repeated `rows` times.
-fn with_rows(insert: &str, rows: usize) -> String {
-    const VALUES: &str = "VALUES ";
-    let Some(at) = insert.find(VALUES).map(|i| i + VALUES.len()) else {
-        return insert.to_string();
-    };
-    let Some(len) = insert[at..].find(')').map(|i| i + 1) else {
-        return insert.to_string();
-    };
-    let row = &insert[at..at + len];
-    let mut sql = String::with_capacity(insert.len() + (row.len() + 2) * rows);
-    sql.push_str(&insert[..at]);
-    for n in 0..rows {
-        if n > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(row);
-    }
-    sql.push_str(&insert[at + len..]);
-    sql
 }
 
 /// Work items as the database and the group's waiting writes leave them: (row, hierarchy
@@ -183,26 +156,5 @@ impl WrittenItems {
     /// Forgets every item (another command may change them in the database).
     pub fn clear(&mut self) {
         self.items.clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_insert_takes_several_rows() {
-        assert_eq!(
-            with_rows(APPEND_SQL, 2),
-            "INSERT INTO pm_events (stream, seq, frame, created_at) VALUES (?, ?, ?, ?), (?, ?, ?, ?)"
-        );
-        assert_eq!(
-            with_rows(TAKE_SEQ_SQL, 2),
-            "INSERT INTO pm_streams (stream, last_seq) VALUES (?, ?), (?, ?) \
-             ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq"
-        );
-        let activity = with_rows(ACTIVITY_SQL, 3);
-        assert_eq!(activity.matches('?').count(), 27);
-        assert!(activity.ends_with("(?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     }
 }
