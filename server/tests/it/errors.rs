@@ -1,10 +1,8 @@
 //! Bad input over WebSocket: every malformed frame, unknown payload, invalid id, over-long or
 //! blank field, bad enum value and broken business rule gets its Error, the connection stays
 //! usable, and the data (and every stream's seq) is exactly as it was.
-#[macro_use]
-mod common;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage, WorkItemType};
 use tokio_tungstenite::tungstenite::Message;
 

@@ -1,8 +1,7 @@
 //! The `dependency`, `time-entry`, `activity` and `sync` subcommands: the real `pm` binary
 //! against a real pm-server on a loopback port with a temp database.
-mod common;
 
-use common::{now, pm_command, run, TestServer};
+use crate::common::{now, pm_command, run, TestServer};
 use serde_json::Value;
 
 fn s(v: &Value) -> String {

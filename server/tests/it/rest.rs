@@ -1,10 +1,8 @@
 //! REST under /api/v1: every error, including malformed JSON, wrong types, a missing content
 //! type and unknown routes, is `{"error":{"code","message","field"?}}` with a fitting status,
 //! and leaves the data untouched; X-User-Id selects the user.
-#[macro_use]
-mod common;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, WorkItemType};
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -2,10 +2,8 @@
 //! project exactly; the import is one transaction, idempotent, last-writer-wins, precise about
 //! bad input, logged, and broadcast so that an open board (a client store fed only by events)
 //! ends up equal to a fresh snapshot.
-#[macro_use]
-mod common;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, DependencyType, Payload, WebSocketMessage, WorkItemType};
 use pm_shared::store::{ClientStore, Outcome};
 use serde_json::{json, Value};
@@ -76,7 +74,7 @@ async fn rich_project(server: &TestServer) -> String {
         (&epic.id, &notes.id, DependencyType::RelatesTo),
     ] {
         expect_payload!(
-            a.request(common::fixture::dep_req(blocking, blocked, kind))
+            a.request(crate::common::fixture::dep_req(blocking, blocked, kind))
                 .await,
             DependencyCreated
         );
@@ -95,7 +93,7 @@ async fn rich_project(server: &TestServer) -> String {
         TimeEntryCreated
     );
     expect_payload!(
-        b.request(common::fixture::start_req(&notes.id, None)).await,
+        b.request(crate::common::fixture::start_req(&notes.id, None)).await,
         TimerStarted
     );
     expect_payload!(
@@ -276,7 +274,7 @@ async fn export_then_import_into_an_empty_server_reproduces_the_project() {
     let mut c = b.connect(USER_C).await;
     let epic_id = s(&doc["work_items"][0], "id");
     let history = expect_payload!(
-        c.request(common::fixture::history_req("work_item", &epic_id))
+        c.request(crate::common::fixture::history_req("work_item", &epic_id))
             .await,
         ActivityLogList
     );

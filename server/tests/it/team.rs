@@ -1,10 +1,9 @@
 //! Team mode (`--auth token`): tokens, project membership and roles, enforced on every read,
 //! write and subscription, over WebSocket and REST.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 

@@ -1,11 +1,9 @@
 //! History (activity log over WS and REST, for live and deleted entities), the LLM context
 //! entries (and that every example query in them runs), and the board snapshot's links and time
 //! entries.
-#[macro_use]
-mod common;
 
-use common::fixture::*;
-use common::*;
+use crate::common::fixture::*;
+use crate::common::*;
 use pm_shared::proto::{self, DependencyType, Payload};
 use serde_json::Value;
 

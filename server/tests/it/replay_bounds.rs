@@ -3,12 +3,10 @@
 //! sends requests without reading their answers stops being read, instead of having its
 //! answers pile up. The server's own count of a connection's outgoing bytes (queued, or in a
 //! socket write not finished yet) is watched.
-#[macro_use]
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use pm_server::commands::{self, Actor, Command};
 use pm_server::SharedState;

@@ -1,9 +1,8 @@
 //! The real `pm` binary against a real pm-server on a loopback port with a temp database.
-mod common;
 
 use std::time::Duration;
 
-use common::{now, pm_command, pm_in, run, ymd, TestServer};
+use crate::common::{now, pm_command, pm_in, run, ymd, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use prost::Message as _;

@@ -1,11 +1,10 @@
 //! A large sync import runs in parts, one transaction each, so other users' writes get their
 //! turn in between; what the file says about itself is checked whole first; a row refused in a
 //! later part names its place in the file, and importing the file again resumes.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pm_server::commands::{execute, Actor, Command};
 use pm_shared::proto::{self, Payload};
 use serde_json::{json, Value};

@@ -5,14 +5,13 @@
 //!
 //! Mounting a tmpfs needs root (CI and the development machine run as root); elsewhere the
 //! test says it was skipped.
-mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use prost::Message as _;
 use sqlx::Connection;

@@ -2,11 +2,10 @@
 //! and bodies against a live server. Every frame gets exactly one proper reply (an `Error`, or
 //! the normal answer to a harmless read), every REST call a 4xx with the error JSON, the server
 //! keeps serving, and the data is unchanged. Seeded: `PM_FUZZ_SEED`, `PM_FUZZ_FRAMES`.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use prost::Message as _;
 use rand::rngs::StdRng;

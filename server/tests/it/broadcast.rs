@@ -2,10 +2,8 @@
 //! REST, arrive at another client with the full entity, the real field changes and consecutive
 //! seqs; clients that did not subscribe receive nothing; the actor sees ActivityLogCreated →
 //! event → response.
-#[macro_use]
-mod common;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage, WorkItemType};
 use serde_json::json;
 

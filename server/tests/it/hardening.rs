@@ -4,12 +4,11 @@
 //! per-user budget; `bearer` is case-insensitive; REST has a rate limit; IPv4 callers of an IPv6
 //! socket are local; the database is checkpointed on the way out; and `/ready` notices a
 //! corrupted database. Every timeout is configured short so nothing here waits long.
-mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::StreamExt;
 use pm_server::config::AuthMode;
 use pm_server::Config;

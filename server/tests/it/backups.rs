@@ -3,11 +3,9 @@
 //! overflows, an export of edge-case data imports into a fresh server and round-trips, rows an
 //! older server stored out of range still export and import (repaired), and an import never makes
 //! anyone but the importer the admin of the projects it creates.
-#[macro_use]
-mod common;
 
-use common::fixture::{dep_req, start_req};
-use common::*;
+use crate::common::fixture::{dep_req, start_req};
+use crate::common::*;
 use pm_server::config::AuthMode;
 use pm_shared::domain::limits;
 use pm_shared::proto::{self, DependencyType, Payload, WorkItemType};

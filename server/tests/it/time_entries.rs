@@ -2,11 +2,9 @@
 //! as TimerStarted/TimerStopped/TimeEntryCreated/Updated/Deleted with the next seq; starting a
 //! timer stops the running one in the same transaction; only an entry's owner may change it; the
 //! reference's validation rules; every field of an update is persisted.
-#[macro_use]
-mod common;
 
-use common::fixture::*;
-use common::*;
+use crate::common::fixture::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload};
 use serde_json::json;
 

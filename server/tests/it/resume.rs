@@ -1,12 +1,10 @@
 //! Resume: a client that was away gets exactly the events it missed, in order, then live ones;
 //! a cursor the server cannot honour is answered with ResyncRequired; a restart on the same
 //! database keeps the epoch and continues the seqs.
-#[macro_use]
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage, WorkItemType};
 use tokio::time::Instant;
 

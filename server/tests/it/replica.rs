@@ -1,11 +1,10 @@
 //! Two SDK clients, each with its own replica (store + resume protocol), against a real server:
 //! what one changes appears in the other's store.
-mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pm_client::replica::Replica;
 use pm_client::sdk::{self, SessionConfig, SessionHandle};
 use pm_shared::proto::{self, Payload};

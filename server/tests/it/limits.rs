@@ -1,11 +1,10 @@
 //! Limits answer as documented: a rate-limited frame gets a RATE_LIMITED error with its
 //! message_id and the connection stays usable; connections over the per-user or total limit are
 //! refused with the error JSON.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 
 const USER: &str = "00000000-0000-4000-8000-000000000001";

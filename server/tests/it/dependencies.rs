@@ -1,11 +1,9 @@
 //! Dependencies over real sockets: alice links work items, bob (subscribed) receives every
 //! DependencyCreated/Deleted with its activity entry and the next seq; every rule of the
 //! reference is enforced over WS and REST alike; a deleted link can be made again.
-#[macro_use]
-mod common;
 
-use common::fixture::*;
-use common::*;
+use crate::common::fixture::*;
+use crate::common::*;
 use pm_shared::proto::{self, DependencyType, Payload};
 use serde_json::json;
 

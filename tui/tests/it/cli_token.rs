@@ -1,11 +1,10 @@
 //! Every `pm` subcommand that talks to the server, against a server in token mode: each one
 //! works with `--token` and with `$PM_TOKEN`, and without a token fails with exit status 1 and
 //! `Error: …` (the server's 401). The real `pm` binary against a real pm-server.
-mod common;
 
 use std::cell::RefCell;
 
-use common::{pm_command, run, Run, TestServer};
+use crate::common::{pm_command, run, Run, TestServer};
 use pm_server::config::AuthMode;
 use serde_json::Value;
 

@@ -2,9 +2,8 @@
 //! NUL, BEL or bidi overrides come out of `pm … --format table` and `Error: …` as a visible `�`,
 //! while the default JSON output stays the server's exact JSON. The real `pm` binary against a
 //! real pm-server.
-mod common;
 
-use common::TestServer;
+use crate::common::TestServer;
 use serde_json::json;
 
 const EVIL: &str = "\x1b[31mred\0\u{202E}gnp.exe\x1b]0;pwned\x07";

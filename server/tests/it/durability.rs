@@ -1,13 +1,12 @@
 //! Durability seams: `kill -9` of a real server process during a stream of writes, and the
 //! replay log's retention window.
-mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload};
 
 /// A real pm-server process; killed (SIGKILL) and reaped when dropped.

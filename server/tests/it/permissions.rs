@@ -2,9 +2,8 @@
 //! outsider learns nothing: whatever a non-member asks of a project is answered exactly as if
 //! it did not exist. Every role (none, viewer, editor, admin) against every member operation,
 //! over WebSocket and REST.
-mod common;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload};
 use serde_json::json;
 

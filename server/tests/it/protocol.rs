@@ -2,12 +2,10 @@
 //! and oneof number of the reference (checked against a table written from the reference fact
 //! sheet); Ping/Pong; payload-less subscription replies; identity from `?user_id=`; snapshot
 //! replies carry seq/epoch/stream; project-list subscriptions; idempotent creates.
-#[macro_use]
-mod common;
 
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage, WorkItemType};
 use prost::Message as _;
 use protox::prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, Value};

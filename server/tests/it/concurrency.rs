@@ -1,15 +1,13 @@
 //! Concurrency: optimistic versions under races, many writers over both transports with every
 //! event delivered to every subscriber exactly once and in order, and a client that never reads
 //! its socket, which must not hold anyone else up.
-#[macro_use]
-mod common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage, WorkItemType};
 use serde_json::json;
 use tokio::time::Instant;

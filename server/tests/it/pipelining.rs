@@ -1,10 +1,8 @@
 //! Pipelined writes: a client may send many writes without waiting for each answer. They are
 //! applied in the order sent, committed together (one transaction for the lot, each command
 //! succeeding or failing alone), answered in order, and a read sent after them sees them.
-#[macro_use]
-mod common;
 
-use common::*;
+use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage, WorkItemType};
 
 fn envelope(id: &str, payload: Payload) -> WebSocketMessage {
