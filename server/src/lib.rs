@@ -14,6 +14,7 @@ pub mod hub;
 pub mod reads;
 pub mod store;
 pub mod sync;
+pub mod testing;
 pub mod transport;
 
 pub use app::{serve, AppState, SharedState};

@@ -12,48 +12,31 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use pm_client::replica::Replica;
 use pm_client::sdk::{self, SessionConfig, SessionHandle};
-use pm_server::{AppState, Config, SharedState};
+use pm_server::SharedState;
 use pm_shared::proto::{self, Payload};
 use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 const CLIENTS: usize = 4;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-struct Node {
-    state: SharedState,
-    url: String,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
+type Node = pm_server::testing::TestServer<std::path::PathBuf>;
 
 async fn start(dir: &std::path::Path) -> Node {
-    let mut config = Config::for_data_dir(dir);
-    // Tiny queues: bursts overflow them, so cut-offs and resyncs happen during the run.
-    config.send_buffer = 8;
-    let state = AppState::open(config).await.expect("open");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(pm_server::serve(listener, state.clone(), async {
-        let _ = stopped.await;
-    }));
-    Node {
-        state,
-        url,
-        stop,
-        task,
-    }
+    Node::start(dir.to_path_buf(), |config| {
+        // Tiny queues: bursts overflow them, so cut-offs and resyncs happen during the run.
+        config.send_buffer = 8;
+    })
+    .await
+    .expect("start the server")
 }
 
-impl Node {
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-    }
+/// Stops `node`; how it went does not matter to the run (its clients' stores are compared with
+/// the database afterwards).
+async fn shutdown(node: Node) {
+    let _ = node.stop().await;
 }
 
 struct Client {
@@ -143,11 +126,11 @@ async fn run(seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut node = start(dir.path()).await;
-    let url = Arc::new(Mutex::new(node.url.clone()));
+    let url = Arc::new(Mutex::new(node.url()));
     let http = reqwest::Client::new();
 
     let res: serde_json::Value = http
-        .post(format!("{}/api/v1/projects", node.url))
+        .post(format!("{}/api/v1/projects", node.url()))
         .json(&serde_json::json!({"title": "Chaos", "key": "CH"}))
         .send()
         .await
@@ -176,7 +159,7 @@ async fn run(seed: u64) -> Result<(), String> {
     }
 
     // One client that subscribes and then never reads a byte.
-    let ws_url = format!("{}/ws", node.url.replacen("http", "ws", 1));
+    let ws_url = format!("{}/ws", node.url().replacen("http", "ws", 1));
     let (mut slow, _) = tokio_tungstenite::connect_async(ws_url)
         .await
         .map_err(|e| e.to_string())?;
@@ -198,9 +181,9 @@ async fn run(seed: u64) -> Result<(), String> {
     let restart_at = rng.random_range(ops / 3..2 * ops / 3);
     for op in 0..ops {
         if op == restart_at {
-            node.shutdown().await;
+            shutdown(node).await;
             node = start(dir.path()).await;
-            *url.lock().expect("url") = node.url.clone();
+            *url.lock().expect("url") = node.url();
         }
         let who = &clients[rng.random_range(0..CLIENTS)];
         let roll = rng.random_range(0..100);
@@ -384,7 +367,7 @@ async fn run(seed: u64) -> Result<(), String> {
         c.handle.close();
     }
     drop(slow);
-    node.shutdown().await;
+    shutdown(node).await;
     Ok(())
 }
 

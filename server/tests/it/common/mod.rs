@@ -1,6 +1,6 @@
 //! The test harness: a real pm-server on a loopback port (started in-process exactly as
-//! production does), real SQLite files in a temporary directory, real WebSocket clients
-//! (tokio-tungstenite) and a real HTTP client (reqwest).
+//! production does, by `pm_server::testing`), real SQLite files in a temporary directory, real
+//! WebSocket clients (tokio-tungstenite) and a real HTTP client (reqwest).
 //!
 //! Every wait has a deadline, so a broken server fails a test instead of hanging it.
 #![allow(dead_code)]
@@ -13,13 +13,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use pm_server::{AppState, Config, SharedState};
+use pm_server::{Config, SharedState};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use prost::Message as _;
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -63,12 +61,11 @@ macro_rules! expect_payload {
 // The server
 // ---------------------------------------------------------------------------------------------
 
+/// A server of [`pm_server::testing`] on a temporary data directory.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: SharedState,
-    dir: Option<tempfile::TempDir>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    server: pm_server::testing::TestServer<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -88,27 +85,10 @@ impl TestServer {
         dir: tempfile::TempDir,
         configure: impl FnOnce(&mut Config),
     ) -> TestServer {
-        let mut config = Config::for_data_dir(dir.path());
-        configure(&mut config);
-        let state = tokio::time::timeout(TIMEOUT, AppState::open(config))
+        let server = pm_server::testing::TestServer::start(dir, configure)
             .await
-            .expect("AppState::open timed out")
-            .expect("AppState::open");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(pm_server::serve(listener, state.clone(), async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            state,
-            dir: Some(dir),
-            stop: Some(stop),
-            task: Some(task),
-        }
+            .expect("start the server");
+        TestServer::of(server)
     }
 
     /// A server on a fresh data directory listening on `bind` (e.g. `[::]:0`), with
@@ -118,29 +98,23 @@ impl TestServer {
         configure: impl FnOnce(&mut Config),
     ) -> Option<TestServer> {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut config = Config::for_data_dir(dir.path());
-        configure(&mut config);
         let listener = tokio::net::TcpListener::bind(bind).await.ok()?;
-        let state = tokio::time::timeout(TIMEOUT, AppState::open(config))
+        let server = pm_server::testing::TestServer::start_on(listener, dir, configure)
             .await
-            .expect("AppState::open timed out")
-            .expect("AppState::open");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(pm_server::serve(listener, state.clone(), async move {
-            let _ = stopped.await;
-        }));
-        Some(TestServer {
-            addr,
-            state,
-            dir: Some(dir),
-            stop: Some(stop),
-            task: Some(task),
-        })
+            .expect("start the server");
+        Some(TestServer::of(server))
+    }
+
+    fn of(server: pm_server::testing::TestServer<tempfile::TempDir>) -> TestServer {
+        TestServer {
+            addr: server.addr,
+            state: server.state.clone(),
+            server,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.as_ref().expect("data dir").path().to_path_buf()
+        self.server.data_dir().to_path_buf()
     }
 
     /// This database's event epoch.
@@ -149,18 +123,8 @@ impl TestServer {
     }
 
     /// Shuts the server down gracefully and hands back its data directory.
-    pub async fn stop(mut self) -> tempfile::TempDir {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(TIMEOUT, task)
-                .await
-                .expect("server did not shut down in time")
-                .expect("server task panicked")
-                .expect("server returned an error");
-        }
-        self.dir.take().expect("data dir")
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.server.stop().await.expect("a graceful stop")
     }
 
     pub fn ws_url(&self, query: &str) -> String {

@@ -9,13 +9,13 @@ use std::process::Output;
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// A pm-server serving on 127.0.0.1:<random port> from a temp data directory, on its own
-/// runtime thread (so tests can run the CLI with blocking calls). Stopped on drop.
+/// A pm-server ([`pm_server::testing`]) serving on 127.0.0.1:<random port> from a temp data
+/// directory, on its own runtime thread (so tests can run the CLI with blocking calls). Stopped
+/// on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    _data: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -26,7 +26,6 @@ impl TestServer {
     /// A server whose configuration `configure` adjusts first (e.g. token mode).
     pub fn start_with(configure: impl FnOnce(&mut pm_server::Config) + Send + 'static) -> Self {
         let data = tempfile::tempdir().expect("temp data dir");
-        let dir = data.path().to_path_buf();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -36,21 +35,12 @@ impl TestServer {
                 .build()
                 .expect("server runtime");
             rt.block_on(async move {
-                let mut config = pm_server::Config::for_data_dir(dir);
-                configure(&mut config);
-                let state = pm_server::AppState::open(config)
+                let server = pm_server::testing::TestServer::start(data, configure)
                     .await
-                    .expect("open server state");
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                addr_tx
-                    .send(listener.local_addr().expect("local addr"))
-                    .expect("send addr");
-                let serve = tokio::spawn(pm_server::serve(listener, state, async {
-                    let _ = stop_rx.await;
-                }));
-                let _ = serve.await;
+                    .expect("start the server");
+                addr_tx.send(server.addr).expect("send addr");
+                let _ = stop_rx.await;
+                server.stop().await.expect("a graceful stop");
             });
         });
         let addr = addr_rx.recv().expect("server started");
@@ -58,7 +48,6 @@ impl TestServer {
             addr,
             stop: Some(stop_tx),
             thread: Some(thread),
-            _data: data,
         }
     }
 
