@@ -273,7 +273,7 @@ async fn malformed_frames_get_errors_and_the_connection_stays_usable() {
         f.rejects(name, payload, "INVALID_MESSAGE", None).await;
     }
     f.a.ping().await;
-    f.obs.expect_no_event(QUIET).await;
+    f.obs.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -564,7 +564,7 @@ async fn invalid_and_unknown_ids_are_rejected() {
         Some("entity_type"),
     )
     .await;
-    f.obs.expect_no_event(QUIET).await;
+    f.obs.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -845,7 +845,7 @@ async fn over_long_blank_and_out_of_range_values_are_rejected() {
         .await;
     f.rejects("start in 1970", sprint(0, end), v, Some("start_date"))
         .await;
-    f.obs.expect_no_event(QUIET).await;
+    f.obs.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1064,7 +1064,7 @@ async fn business_rules_are_enforced() {
         Some("key"),
     )
     .await;
-    f.obs.expect_no_event(QUIET).await;
+    f.obs.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1129,7 +1129,7 @@ async fn an_oversized_frame_closes_the_socket_with_1009() {
     // Nobody else noticed and nothing changed.
     f.assert_untouched("oversized frame").await;
     f.a.ping().await;
-    f.obs.expect_no_event(QUIET).await;
+    f.obs.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

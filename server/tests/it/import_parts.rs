@@ -2,8 +2,6 @@
 //! turn in between; what the file says about itself is checked whole first; a row refused in a
 //! later part names its place in the file, and importing the file again resumes.
 
-use std::time::Duration;
-
 use crate::common::*;
 use pm_server::commands::{execute, Actor, Command};
 use pm_shared::proto::{self, Payload};
@@ -106,7 +104,7 @@ async fn other_writes_get_their_turn_between_the_parts_of_a_large_import() {
 
     let mut after_mine = 0;
     let mut seen_mine = false;
-    while let Some(msg) = watcher.try_next_event(Duration::from_millis(300)).await {
+    for msg in watcher.drain_events().await {
         if msg.stream == mine.id && matches!(msg.payload, Some(Payload::WorkItemCreated(_))) {
             seen_mine = true;
         } else if seen_mine && msg.stream == imported && msg.seq > 0 {

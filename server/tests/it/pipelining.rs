@@ -150,7 +150,7 @@ async fn pipelined_writes_commit_together_in_order_and_a_later_read_sees_them() 
         }
     }
     assert_eq!(seqs, (2..expected_seq).collect::<Vec<_>>());
-    observer.expect_no_event(QUIET).await;
+    observer.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

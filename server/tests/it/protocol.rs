@@ -813,7 +813,7 @@ async fn ping_is_answered_with_pong() {
     assert_eq!(expect_payload!(reply, Pong).timestamp, 987_654);
     assert!(reply.timestamp >= before, "server time on the envelope");
     assert_eq!((reply.seq, reply.stream.as_str()), (0, ""));
-    c.expect_no_event(QUIET).await;
+    c.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -960,7 +960,7 @@ async fn listing_projects_or_subscribing_to_the_list_delivers_project_events() {
             .expect("project");
         assert_eq!(project.id, id);
     }
-    bystander.expect_no_event(QUIET).await;
+    bystander.expect_no_event().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1014,7 +1014,7 @@ async fn a_retried_create_returns_the_first_result_per_user() {
             (first.seq, &first.stream, &first.epoch),
             "{what}"
         );
-        obs.expect_no_event(QUIET).await;
+        obs.expect_no_event().await;
 
         // From another user it is a new request.
         let other = b.request_with_id(&id, payload).await;

@@ -162,7 +162,7 @@ async fn a_long_replay_waits_for_the_client_and_arrives_whole() {
         let e = b.next_event(TIMEOUT).await;
         check(&mut seqs, vec![e]);
     }
-    b.expect_no_event(QUIET).await;
+    b.expect_no_event().await;
     assert!(
         live > 0,
         "no event arrived live: the hand-over was not exercised"
@@ -314,7 +314,7 @@ async fn pruning_that_overtakes_a_waiting_replay_asks_for_a_resync() {
     // Not subscribed: a new event does not come.
     a.create_item(&project.id, WorkItemType::Task, "after the resync", None)
         .await;
-    b.expect_no_event(QUIET).await;
+    b.expect_no_event().await;
 }
 
 fn rss_bytes() -> usize {

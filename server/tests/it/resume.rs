@@ -104,7 +104,7 @@ async fn a_reconnecting_client_gets_exactly_what_it_missed_then_live_events() {
     let mut seqs = SeqTracker::starting_at(&p.id, 8);
     let (_, ev) = recv_mutation(&mut b, &mut seqs, &epoch).await;
     expect_payload!(ev, CommentCreated);
-    b.expect_no_event(QUIET).await;
+    b.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +143,7 @@ async fn several_streams_resume_in_one_subscribe() {
         let (_, ev) = recv_mutation(&mut b, &mut seqs, &epoch).await;
         assert_eq!(ev.stream, stream);
     }
-    b.expect_no_event(QUIET).await;
+    b.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +162,7 @@ async fn a_cursor_at_the_head_replays_nothing_and_goes_live() {
     rename(&mut a, &item, item.version, 1).await;
     let mut seqs = SeqTracker::starting_at(&p.id, 1);
     recv_mutation(&mut b, &mut seqs, &epoch).await;
-    b.expect_no_event(QUIET).await;
+    b.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +204,7 @@ async fn a_wrong_epoch_or_a_seq_from_the_future_requires_resync() {
         // It was not subscribed: nothing live arrives.
         version = rename(&mut a, &item, version, 1).await;
         head += 1;
-        b.expect_no_event(QUIET).await;
+        b.expect_no_event().await;
 
         // After reloading, a correct cursor works.
         let (_, snap) = if stream.is_empty() {
@@ -226,7 +226,7 @@ async fn a_wrong_epoch_or_a_seq_from_the_future_requires_resync() {
             let mut seqs = SeqTracker::starting_at(&p.id, snap.seq);
             recv_mutation(&mut b, &mut seqs, &epoch).await;
         }
-        b.expect_no_event(QUIET).await;
+        b.expect_no_event().await;
     }
 }
 
@@ -277,7 +277,7 @@ async fn resuming_during_a_stream_of_writes_has_no_gap_and_no_duplicate() {
             }
         }
         // Drain trailing frames: only the last mutation's activity entry may remain.
-        while let Some(ev) = b.try_next_event(QUIET).await {
+        for ev in b.drain_events().await {
             assert_eq!(ev.seq, 0, "duplicate or extra event {ev:?}");
         }
     }
@@ -324,7 +324,7 @@ async fn a_restart_on_the_same_database_keeps_the_epoch_and_continues_the_seqs()
     a.create_project("Second", "SECOND").await;
     let (_, ev) = recv_mutation(&mut b, &mut seqs, &epoch).await;
     assert_eq!((ev.stream.as_str(), ev.seq), ("", 2));
-    b.expect_no_event(QUIET).await;
+    b.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,7 +374,7 @@ async fn subscribing_and_resuming_one_stream_in_one_request_has_no_duplicates() 
                 seqs.check(&ev);
             }
         }
-        while let Some(ev) = b.try_next_event(QUIET).await {
+        for ev in b.drain_events().await {
             assert_eq!(ev.seq, 0, "duplicate or extra event {ev:?}");
         }
     }
@@ -399,7 +399,7 @@ async fn a_subscribe_with_a_bad_cursor_subscribes_nothing() {
     assert_eq!(err.field.as_deref(), Some("cursors.stream"));
     a.create_item(&p.id, WorkItemType::Task, "t", None).await;
     a.create_project("Another", "ANOTHER").await;
-    b.expect_no_event(QUIET).await;
+    b.expect_no_event().await;
 }
 
 /// A resume's hand-over to live delivery needs no lock of the store: while the store's writer
@@ -443,5 +443,5 @@ async fn a_resume_goes_live_while_the_store_writer_is_held() {
     rename(&mut a, &item, version, 1).await;
     let (_, event) = recv_mutation(&mut b, &mut seqs, &epoch).await;
     assert_eq!(event.seq, head + 1);
-    b.expect_no_event(QUIET).await;
+    b.expect_no_event().await;
 }

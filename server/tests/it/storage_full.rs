@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use crate::common::*;
 use pm_shared::proto::{self, Payload, WebSocketMessage};
@@ -87,15 +86,6 @@ async fn ready_status(server: &TestServer) -> u16 {
     server.http(None).get("/ready").await.status
 }
 
-/// Every event the subscriber got so far.
-async fn drain(client: &mut WsClient) -> Vec<WebSocketMessage> {
-    let mut all = Vec::new();
-    while let Some(msg) = client.try_next_event(Duration::from_millis(200)).await {
-        all.push(msg);
-    }
-    all
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_never_loses_an_acknowledged_write_nor_reuses_a_seq() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -165,7 +155,7 @@ async fn a_full_disk_never_loses_an_acknowledged_write_nor_reuses_a_seq() {
     acked.extend(ok);
     assert_eq!(ready_status(&server).await, 200);
 
-    let events = drain(&mut watcher).await;
+    let events = watcher.drain_events().await;
     let final_epoch = server.epoch();
     drop(writer);
     drop(watcher);

@@ -93,7 +93,8 @@ async fn rich_project(server: &TestServer) -> String {
         TimeEntryCreated
     );
     expect_payload!(
-        b.request(crate::common::fixture::start_req(&notes.id, None)).await,
+        b.request(crate::common::fixture::start_req(&notes.id, None))
+            .await,
         TimerStarted
     );
     expect_payload!(
@@ -122,15 +123,6 @@ fn assert_key_order(text: &str, keys: &[&str]) {
         at.windows(2).all(|w| w[0] < w[1]),
         "keys out of order {keys:?}: {at:?}"
     );
-}
-
-/// Reads everything a subscriber got until it goes quiet.
-async fn drain(client: &mut WsClient) -> Vec<WebSocketMessage> {
-    let mut out = Vec::new();
-    while let Some(m) = client.try_next_event(QUIET).await {
-        out.push(m);
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,7 +212,7 @@ async fn export_then_import_into_an_empty_server_reproduces_the_project() {
 
     // The board saw all of it: one activity entry and one event per entity, numbered in order,
     // and a client store fed only by those events equals a fresh snapshot.
-    let frames = drain(&mut watcher).await;
+    let frames = watcher.drain_events().await;
     let events: Vec<&WebSocketMessage> = frames.iter().filter(|m| m.seq > 0).collect();
     let activities = frames
         .iter()
@@ -318,7 +310,7 @@ async fn importing_twice_changes_nothing_the_second_time() {
         assert_eq!((created, updated), (0, 0), "{kind}: {result}");
         assert!(skipped > 0, "{kind}: {result}");
     }
-    watcher.expect_no_event(QUIET).await;
+    watcher.expect_no_event().await;
     assert_eq!(
         without_time(sync_export(&b, "").await),
         without_time(before)
@@ -362,7 +354,7 @@ async fn newer_rows_win_and_deleted_rows_come_back_only_when_newer() {
         (w.id.as_str(), w.title.as_str(), w.version),
         (epic_id.as_str(), "Checkout v2", 2)
     );
-    watcher.expect_no_event(QUIET).await;
+    watcher.expect_no_event().await;
     let story = b.http(None).get("/api/v1/work-items/PM-2").await;
     assert_eq!(story.ok()["work_item"]["title"], "Pay by card");
 
@@ -385,7 +377,7 @@ async fn newer_rows_win_and_deleted_rows_come_back_only_when_newer() {
     recv_mutation(&mut watcher, &mut seqs, &b.epoch()).await;
     let result = sync_import(&b, USER_C, &doc).await.ok().clone();
     assert_eq!(import_counts(&result, "comments"), (0, 0, 2));
-    watcher.expect_no_event(QUIET).await;
+    watcher.expect_no_event().await;
     let mut revived = doc.clone();
     let later = pm_shared::now_secs() + 5;
     revived["comments"][bobs]["updated_at"] = json!(later);
@@ -576,7 +568,7 @@ async fn bad_imports_are_rejected_whole_naming_the_row_and_field() {
     let nothing = sync_export(&b, "").await;
     assert_eq!(nothing["projects"].as_array().map(Vec::len), Some(1));
     assert_eq!(nothing["work_items"], json!([]));
-    while let Some(m) = watcher.try_next_event(QUIET).await {
+    for m in watcher.drain_events().await {
         assert!(
             matches!(
                 m.payload,

@@ -123,10 +123,7 @@ async fn a_non_member_can_neither_see_nor_change_a_project() {
     // it is answered as if it did not exist (NOT_FOUND, 404), exactly as for an id nobody uses.
     let (projects, _) = bob.list_projects().await;
     assert!(projects.is_empty(), "{projects:?}");
-    let mut seen = bob.take_events();
-    while let Some(e) = bob.try_next_event(Duration::from_millis(300)).await {
-        seen.push(e);
-    }
+    let seen = bob.drain_events().await;
     assert_eq!(withheld(&seen), [1], "{seen:?}");
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(!mentions(&seen, &project, &["Secret"]), "{seen:?}");
@@ -159,7 +156,7 @@ async fn a_non_member_can_neither_see_nor_change_a_project() {
     alice
         .create_item(&project.id, proto::WorkItemType::Task, "private", None)
         .await;
-    bob.expect_no_event(Duration::from_millis(300)).await;
+    bob.expect_no_event().await;
 
     let rest = http(BOB);
     let r = rest
@@ -314,14 +311,14 @@ async fn a_removed_member_is_cut_off_at_once() {
     );
     // Bob learns he was removed, then hears nothing more.
     let mut removed = false;
-    while let Some(e) = bob.try_next_event(Duration::from_millis(500)).await {
+    for e in bob.drain_events().await {
         removed |= matches!(e.payload, Some(Payload::ProjectMemberRemoved(_)));
     }
     assert!(removed, "the removal itself reaches the removed member");
     alice
         .create_item(&project.id, proto::WorkItemType::Task, "unseen", None)
         .await;
-    bob.expect_no_event(Duration::from_millis(300)).await;
+    bob.expect_no_event().await;
     let reply = bob
         .request(create_item_req(
             &project.id,
@@ -504,10 +501,7 @@ async fn membership_changes_take_effect_at_their_place_in_a_group() {
         ],
     )
     .await;
-    let mut seen = Vec::new();
-    while let Some(e) = bob.try_next_event(Duration::from_millis(500)).await {
-        seen.push(e);
-    }
+    let seen = bob.drain_events().await;
     assert_eq!(titles_seen(&seen), ["after admission"]);
 
     bob.subscribe(&[&project.id]).await;
@@ -535,10 +529,7 @@ async fn membership_changes_take_effect_at_their_place_in_a_group() {
         ],
     )
     .await;
-    let mut seen = Vec::new();
-    while let Some(e) = bob.try_next_event(Duration::from_millis(500)).await {
-        seen.push(e);
-    }
+    let seen = bob.drain_events().await;
     assert_eq!(titles_seen(&seen), ["before removal"]);
     assert!(seen
         .iter()
@@ -574,8 +565,8 @@ fn resume_workspace(last_seq: u64, epoch: &str) -> Payload {
     })
 }
 
-/// Resumes the workspace stream and returns everything that arrived with the replay and
-/// shortly after it.
+/// Resumes the workspace stream and returns everything that arrived with the replay, and up to
+/// a barrier after it.
 async fn replayed(
     client: &mut WsClient,
     last_seq: u64,
@@ -583,11 +574,7 @@ async fn replayed(
 ) -> Vec<proto::WebSocketMessage> {
     let reply = client.request(resume_workspace(last_seq, epoch)).await;
     assert!(reply.payload.is_none(), "{reply:?}");
-    let mut events = client.take_events();
-    while let Some(e) = client.try_next_event(Duration::from_millis(300)).await {
-        events.push(e);
-    }
-    events
+    client.drain_events().await
 }
 
 fn workspace_seqs(events: &[proto::WebSocketMessage]) -> Vec<u64> {
@@ -691,10 +678,7 @@ async fn the_workspace_stream_replays_only_the_projects_one_belongs_to() {
     }
     let mut live = Vec::new();
     for bob in [&mut bob, &mut bob_mid] {
-        let mut seen = Vec::new();
-        while let Some(e) = bob.try_next_event(Duration::from_millis(300)).await {
-            seen.push(e);
-        }
+        let seen = bob.drain_events().await;
         assert!(!mentions(&seen, &secret, &titles), "{seen:?}");
         assert_eq!(withheld(&seen), [4], "{seen:?}");
         live = seen;

@@ -213,7 +213,7 @@ async fn a_timer_stopped_in_another_project_is_announced_there() {
     let stopped = expect_payload!(event, TimerStopped);
     assert_eq!(stopped.time_entry, started.stopped_entry);
     f.nothing_received().await;
-    carol.expect_no_event(QUIET).await;
+    carol.expect_no_event().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,7 +74,7 @@ impl Fixture {
 
     /// Bob received nothing (a rejected request broadcasts nothing).
     pub async fn nothing_received(&mut self) {
-        self.bob.expect_no_event(QUIET).await;
+        self.bob.expect_no_event().await;
     }
 
     /// Another task, created by alice; bob's copy of the event is consumed.

@@ -24,8 +24,6 @@ use tokio_tungstenite::WebSocketStream;
 
 /// How long a request or an expected event may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client listens to conclude that nothing more is coming.
-pub const QUIET: Duration = Duration::from_millis(300);
 
 pub const USER_A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 pub const USER_B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
@@ -385,18 +383,38 @@ impl WsClient {
         }
     }
 
-    /// Fails if anything arrives within `quiet`.
-    pub async fn expect_no_event(&mut self, quiet: Duration) {
-        if let Some(m) = self.events.pop_front() {
-            panic!("expected no event, but had {m:?}");
+    /// A barrier: once it returns, every event the server queued to this connection before it
+    /// took the barrier's request has arrived (kept, in order, in the events).
+    ///
+    /// The request is a read (GetRunningTimerRequest: no side effect on any connection). The
+    /// server answers a connection's requests in order, queueing each answer on the same queue
+    /// the hub puts the connection's events on, and `EventHub::publish` queues them before it
+    /// returns (server/src/transport/ws/mod.rs: `request_worker`, `Outbox`; hub.rs). A write is
+    /// published before it is acknowledged to anyone (commands/group.rs), so after a write's
+    /// acknowledgement, on any connection or over REST, its events come before this answer. A
+    /// Ping would not do: the reader answers it at once, on a lane of its own.
+    pub async fn barrier(&mut self) {
+        let reply = self
+            .request(Payload::GetRunningTimerRequest(
+                proto::GetRunningTimerRequest {},
+            ))
+            .await;
+        if let Some(Payload::Error(e)) = &reply.payload {
+            panic!("the barrier's read was refused: {e:?}");
         }
-        match self.read(Instant::now() + quiet).await {
-            None => {}
-            Some(Incoming::Msg(m)) => panic!("expected no event, got {m:?}"),
-            Some(Incoming::Closed { code, error }) => {
-                panic!("expected no event, but the connection closed: {code:?} {error:?}")
-            }
-        }
+    }
+
+    /// Fails if any event came before a [`barrier`](Self::barrier), or was already waiting.
+    pub async fn expect_no_event(&mut self) {
+        self.barrier().await;
+        let events = self.take_events();
+        assert!(events.is_empty(), "expected no event, got {events:?}");
+    }
+
+    /// Every event up to a [`barrier`](Self::barrier), those already waiting first.
+    pub async fn drain_events(&mut self) -> Vec<WebSocketMessage> {
+        self.barrier().await;
+        self.take_events()
     }
 
     /// Reads until the connection closes and returns the close code (None when the transport
