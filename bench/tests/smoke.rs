@@ -9,29 +9,23 @@ use pm_bench::{
     run, Env, FanoutParams, GrowthParams, IdleParams, ResumeStormParams, Scenario,
     SlowConsumerParams, ThroughputParams,
 };
-use pm_server::{AppState, Config};
-use tokio::sync::oneshot;
 
 async fn with_server<F, Fut>(test: F)
 where
     F: FnOnce(Env) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_data_dir(dir.path());
-    // As scripts/bench.sh does: the per-connection rate limit is policy, not capacity, and a
-    // writer sends more than 1,000 requests a second.
-    config.rate_limit_per_sec = 100_000_000;
-    config.rate_limit_burst = 100_000_000;
-    let state = AppState::open(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(pm_server::serve(listener, state, async move {
-        let _ = stopped.await;
-    }));
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let server = pm_server::testing::TestServer::start(dir, |config| {
+        // As scripts/bench.sh does: the per-connection rate limit is policy, not capacity, and
+        // a writer sends more than 1,000 requests a second.
+        config.rate_limit_per_sec = 100_000_000;
+        config.rate_limit_burst = 100_000_000;
+    })
+    .await
+    .expect("start the server");
     let env = Env {
-        target: Target::parse(&format!("http://{addr}")).unwrap(),
+        target: Target::parse(&server.url()).expect("the server's URL"),
         // The server runs in this process, so its memory is ours.
         server_pid: Some(std::process::id()),
         verbose: false,
@@ -39,8 +33,7 @@ where
     tokio::time::timeout(Duration::from_secs(120), test(env))
         .await
         .expect("smoke run timed out");
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    server.stop().await.expect("a graceful stop");
 }
 
 fn result<'a>(report: &'a pm_bench::Report, key: &str) -> &'a serde_json::Value {

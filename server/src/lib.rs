@@ -15,6 +15,7 @@ pub mod hub;
 pub mod reads;
 pub mod store;
 pub mod sync;
+pub mod testing;
 pub mod transport;
 pub mod writer;
 

@@ -613,17 +613,10 @@ async fn pump(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t_starts_and_stops_my_timer_through_the_server() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let state = pm_server::AppState::open(pm_server::Config::for_data_dir(dir.path()))
+    let server = pm_server::testing::TestServer::start(dir, |_| {})
         .await
-        .expect("server state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(pm_server::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+        .expect("start the server");
+    let url = server.url();
     let rest = pm_client::rest_client::RestClient::new(&url, ME).expect("client");
     rest.create_project(&serde_json::json!({"title": "Timers", "key": "TM"}))
         .await
@@ -683,8 +676,7 @@ async fn t_starts_and_stops_my_timer_through_the_server() {
     );
 
     handle.close();
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await.expect("a graceful stop");
 }
 
 /// Every cell the board would send to the terminal, for checking what it holds.
@@ -1325,17 +1317,10 @@ async fn an_unreachable_server_is_named_with_the_reason_and_r_retries_at_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_presses_and_concurrent_edits_against_a_real_server() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let state = pm_server::AppState::open(pm_server::Config::for_data_dir(dir.path()))
+    let server = pm_server::testing::TestServer::start(dir, |_| {})
         .await
-        .expect("server state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(pm_server::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+        .expect("start the server");
+    let url = server.url();
     let rest = pm_client::rest_client::RestClient::new(&url, ME).expect("client");
     rest.create_project(&serde_json::json!({"title": "Races", "key": "RC"}))
         .await
@@ -1427,8 +1412,7 @@ async fn quick_presses_and_concurrent_edits_against_a_real_server() {
 
     alice_handle.close();
     bob_handle.close();
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await.expect("a graceful stop");
 }
 
 #[tokio::test]

@@ -1,0 +1,30 @@
+//! pm-server's integration tests, one binary (`cargo test -p pm-server --test it`): each module
+//! was a test binary of its own, and every edit of the harness relinked all of them. Filter by
+//! module as by name, e.g. `cargo test -p pm-server --test it resume::`.
+#[macro_use]
+mod common;
+
+mod backups;
+mod broadcast;
+mod chaos;
+mod concurrency;
+mod dependencies;
+mod durability;
+mod errors;
+mod hardening;
+mod history;
+mod import_parts;
+mod issue_token;
+mod limits;
+mod permissions;
+mod pipelining;
+mod protocol;
+mod random_input;
+mod replay_bounds;
+mod replica;
+mod rest;
+mod resume;
+mod storage_full;
+mod sync;
+mod team;
+mod time_entries;

@@ -1,0 +1,8 @@
+//! The CLI's integration tests against a real server, one binary (`cargo test -p pm --test it`):
+//! each module was a test binary of its own.
+mod common;
+
+mod cli;
+mod cli_terminal;
+mod cli_token;
+mod cli_tracking;
