@@ -1,9 +1,17 @@
 //! SQLite storage: one writer connection behind a lock (the single writer of the spec) and a
 //! pool of readers. WAL lets readers run while the writer commits.
+pub mod comments;
+pub mod dependencies;
 pub mod events;
+pub mod export;
 pub mod hierarchy;
+pub mod members;
+pub mod projects;
 pub mod queries;
 pub mod rows;
+pub mod sprints;
+pub mod time_entries;
+pub mod work_items;
 
 use std::path::Path;
 use std::str::FromStr;
