@@ -1,6 +1,7 @@
 //! `pm_work_items`: reads, the commands' writes and the import's.
 use std::sync::LazyLock;
 
+use pm_shared::domain::WorkItemField;
 use sqlx::SqliteConnection;
 
 use super::hierarchy;
@@ -153,6 +154,14 @@ pub async fn live_project_of(
         .await
 }
 
+/// The project of an item, deleted or not.
+pub async fn project_of(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT project_id FROM pm_work_items WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
 pub async fn live_children(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM pm_work_items WHERE parent_id = ? AND deleted_at IS NULL",
@@ -185,12 +194,27 @@ pub static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The UPDATE of a command that sets exactly `columns` (one parameter each, in order), then
+/// The column that holds an editable field.
+pub fn column(field: WorkItemField) -> &'static str {
+    match field {
+        WorkItemField::Title => "title",
+        WorkItemField::Description => "description",
+        WorkItemField::Status => "status",
+        WorkItemField::Priority => "priority",
+        WorkItemField::StoryPoints => "story_points",
+        WorkItemField::Position => "position",
+        WorkItemField::AssigneeId => "assignee_id",
+        WorkItemField::SprintId => "sprint_id",
+        WorkItemField::ParentId => "parent_id",
+    }
+}
+
+/// The UPDATE of a command that sets exactly `fields` (one parameter each, in order), then
 /// the updated_at and updated_by parameters and the id; the version goes up by one.
-pub fn update_sql<'a>(columns: impl IntoIterator<Item = &'a str>) -> String {
+pub fn update_sql(fields: &[WorkItemField]) -> String {
     let mut sql = String::from("UPDATE pm_work_items SET ");
-    for column in columns {
-        sql.push_str(column);
+    for field in fields {
+        sql.push_str(column(*field));
         sql.push_str(" = ?, ");
     }
     sql.push_str("version = version + 1, updated_at = ?, updated_by = ? WHERE id = ?");
