@@ -271,3 +271,46 @@ impl ExportData {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_document_reads_with_defaults_and_unknown_keys_ignored() {
+        let data: ExportData = serde_json::from_str(
+            r#"{"schema_version": 1, "swim_lanes": [{"id": "x"}], "somewhere_else": true,
+                "projects": [{"id": "p", "key": "PM", "title": "T", "status": "active",
+                  "version": 1, "created_at": 0, "updated_at": 0, "created_by": "u",
+                  "updated_by": "u", "extra": 1}]}"#,
+        )
+        .expect("a minimal document");
+        assert_eq!(data.schema_version, SCHEMA_VERSION);
+        assert_eq!(data.swim_lanes.len(), 1);
+        assert_eq!(data.projects[0].description, None);
+        assert_eq!(data.projects[0].next_work_item_number, 0);
+        assert!(data.work_items.is_empty() && data.time_entries.is_empty());
+    }
+
+    #[test]
+    fn an_empty_document_writes_every_list_in_the_reference_order() {
+        let json = serde_json::to_string(&ExportData::empty("at".into(), "by".into()))
+            .expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"schema_version":1,"exported_at":"at","exported_by":"by","projects":[],"work_items":[],"sprints":[],"comments":[],"swim_lanes":[],"dependencies":[],"time_entries":[]}"#
+        );
+    }
+
+    #[test]
+    fn a_running_timer_exports_as_running_without_an_end() {
+        let entry = proto::TimeEntry {
+            id: "t".into(),
+            started_at: 5,
+            ..Default::default()
+        };
+        let dto = TimeEntryDto::from(&entry);
+        assert!(dto.is_running);
+        assert_eq!((dto.ended_at, dto.duration_seconds), (None, None));
+    }
+}

@@ -462,7 +462,12 @@ pub async fn leave_sprint(
     for (_, id) in ids {
         let item = load(conn, &id).await?;
         let mut fields = Vec::new();
-        track(&mut fields, "sprint_id", Some(sprint_id.to_string()), None);
+        track(
+            &mut fields,
+            WorkItemField::SprintId.as_str(),
+            Some(sprint_id.to_string()),
+            None,
+        );
         let event = Payload::WorkItemUpdated(proto::WorkItemUpdated {
             work_item: Some(item.clone()),
             changes: fields.clone(),
