@@ -367,7 +367,7 @@ impl EventHub {
     }
 
     /// Replaces every stream's last published seq with the database's (`pm_streams`): at
-    /// start-up, and after the writer was reset (`commands::group`), when whatever the
+    /// start-up, and after the writer was reset (`writer::task`), when whatever the
     /// database holds beyond the hub's numbers was committed by a group that will never
     /// publish it, or the epoch was renewed and the hub's numbers describe the old one.
     pub fn reset_published(&self, streams: Vec<(String, u64)>) {

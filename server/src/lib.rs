@@ -12,6 +12,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod hub;
+pub mod ids;
 pub mod reads;
 pub mod store;
 pub mod sync;

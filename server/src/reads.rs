@@ -4,8 +4,8 @@ use pm_shared::proto;
 use sqlx::{Connection, SqliteConnection};
 
 use crate::access::{self, Named, Role, Viewer};
-use crate::commands::parse_id;
 use crate::error::{AppError, AppResult};
+use crate::ids::parse_id;
 use crate::store::events::{self, WORKSPACE};
 use crate::store::{hierarchy, queries, Store};
 

@@ -131,6 +131,21 @@ string_enum!(
         Cancelled => "cancelled" / "Cancelled",
     }
 );
+string_enum!(
+    /// The fields of a work item that an edit changes, in the order a change lists them. The
+    /// wire spelling is a `FieldChange.field_name`.
+    WorkItemField {
+        Title => "title" / "Title",
+        Description => "description" / "Description",
+        Status => "status" / "Status",
+        Priority => "priority" / "Priority",
+        StoryPoints => "story_points" / "Story points",
+        Position => "position" / "Position",
+        AssigneeId => "assignee_id" / "Assignee",
+        SprintId => "sprint_id" / "Sprint",
+        ParentId => "parent_id" / "Parent",
+    }
+);
 string_enum!(ProjectStatus { Active => "active" / "Active", Archived => "archived" / "Archived" });
 string_enum!(
     /// The kinds of entity whose changes are logged and broadcast: the `entity_type` of an

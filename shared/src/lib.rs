@@ -4,6 +4,7 @@
 //! does not link it.
 pub mod date;
 pub mod domain;
+pub mod export;
 pub mod hierarchy;
 pub mod port_file;
 pub mod proto;

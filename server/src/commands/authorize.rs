@@ -12,6 +12,7 @@ use super::{parse_id, Actor, Command};
 use crate::access::{self, Named, Role};
 use crate::config::AuthMode;
 use crate::error::AppResult;
+use crate::store::members::{self, Table};
 
 /// A row a command acts on, by the table that holds it: each resolves to its project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,32 +25,16 @@ enum Target {
     TimeEntry(String),
 }
 
-/// Each query takes (id, user) and answers (project id, the user's role there or NULL).
-const PROJECT_SQL: &str = "SELECT p.id, m.role FROM pm_projects p \
-     LEFT JOIN pm_project_members m ON m.project_id = p.id AND m.user_id = ?2 WHERE p.id = ?1";
-const WORK_ITEM_SQL: &str = "SELECT w.project_id, m.role FROM pm_work_items w \
-     LEFT JOIN pm_project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE w.id = ?1";
-const SPRINT_SQL: &str = "SELECT s.project_id, m.role FROM pm_sprints s \
-     LEFT JOIN pm_project_members m ON m.project_id = s.project_id AND m.user_id = ?2 WHERE s.id = ?1";
-const COMMENT_SQL: &str = "SELECT w.project_id, m.role FROM pm_comments c \
-     JOIN pm_work_items w ON w.id = c.work_item_id \
-     LEFT JOIN pm_project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE c.id = ?1";
-const DEPENDENCY_SQL: &str = "SELECT w.project_id, m.role FROM pm_dependencies d \
-     JOIN pm_work_items w ON w.id = d.blocking_item_id \
-     LEFT JOIN pm_project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE d.id = ?1";
-const TIME_ENTRY_SQL: &str = "SELECT w.project_id, m.role FROM pm_time_entries t \
-     JOIN pm_work_items w ON w.id = t.work_item_id \
-     LEFT JOIN pm_project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE t.id = ?1";
-
 impl Target {
-    fn parts(&self) -> (&'static str, &str, &'static str) {
+    /// What a caller calls it, its id, and its table.
+    fn parts(&self) -> (&'static str, &str, Table) {
         match self {
-            Target::Project(id) => ("Project", id, PROJECT_SQL),
-            Target::WorkItem(id) => ("Work item", id, WORK_ITEM_SQL),
-            Target::Sprint(id) => ("Sprint", id, SPRINT_SQL),
-            Target::Comment(id) => ("Comment", id, COMMENT_SQL),
-            Target::Dependency(id) => ("Dependency", id, DEPENDENCY_SQL),
-            Target::TimeEntry(id) => ("Time entry", id, TIME_ENTRY_SQL),
+            Target::Project(id) => ("Project", id, Table::Projects),
+            Target::WorkItem(id) => ("Work item", id, Table::WorkItems),
+            Target::Sprint(id) => ("Sprint", id, Table::Sprints),
+            Target::Comment(id) => ("Comment", id, Table::Comments),
+            Target::Dependency(id) => ("Dependency", id, Table::Dependencies),
+            Target::TimeEntry(id) => ("Time entry", id, Table::TimeEntries),
         }
     }
 }
@@ -197,12 +182,8 @@ pub(crate) async fn authorize(
         return Ok(());
     }
     for need in needs(command, actor)? {
-        let (kind, id, sql) = need.target.parts();
-        let row: Option<(String, Option<String>)> = sqlx::query_as(sql)
-            .bind(id)
-            .bind(&actor.user_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let (kind, id, table) = need.target.parts();
+        let row = members::project_and_role(conn, table, id, &actor.user_id).await?;
         let named = Named::new(kind, id);
         match row {
             None if need.absent_ok => {}

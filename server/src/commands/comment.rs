@@ -6,7 +6,8 @@ use sqlx::SqliteConnection;
 
 use super::{parse_id, track, Action, Actor, Change, Effect};
 use crate::error::{AppError, AppResult};
-use crate::store::queries;
+use crate::store::rows::CommentRow;
+use crate::store::{comments, queries, work_items};
 
 fn change(
     project_id: String,
@@ -40,19 +41,17 @@ pub async fn create(
     // the same second keep the order they were posted in.
     let id = uuid::Uuid::now_v7().to_string();
     let now = pm_shared::now_secs();
-    sqlx::query(
-        "INSERT INTO pm_comments (id, work_item_id, content, created_at, updated_at, created_by, updated_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&item_id)
-    .bind(&content)
-    .bind(now)
-    .bind(now)
-    .bind(&actor.user_id)
-    .bind(&actor.user_id)
-    .execute(&mut *conn)
-    .await?;
+    let row = CommentRow {
+        id: id.clone(),
+        work_item_id: item_id,
+        content,
+        created_at: now,
+        updated_at: now,
+        created_by: actor.user_id.clone(),
+        updated_by: actor.user_id.clone(),
+        deleted_at: None,
+    };
+    comments::insert(conn, &row).await?;
     let comment = load(conn, &id).await?;
     let mut changes = Vec::new();
     track(&mut changes, "content", None, Some(comment.content.clone()));
@@ -101,13 +100,7 @@ pub async fn update(
             }),
         });
     }
-    sqlx::query("UPDATE pm_comments SET content = ?, updated_at = ?, updated_by = ? WHERE id = ?")
-        .bind(&content)
-        .bind(pm_shared::now_secs())
-        .bind(&actor.user_id)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
+    comments::update_content(conn, &id, &content, pm_shared::now_secs(), &actor.user_id).await?;
     let comment = load(conn, &id).await?;
     let event = Payload::CommentUpdated(proto::CommentUpdated {
         comment: Some(comment),
@@ -134,21 +127,11 @@ pub async fn delete(
             "Cannot delete another user's comment".into(),
         ));
     }
-    let project_id: String =
-        sqlx::query_scalar("SELECT project_id FROM pm_work_items WHERE id = ?")
-            .bind(&current.work_item_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let now = pm_shared::now_secs();
-    sqlx::query(
-        "UPDATE pm_comments SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
-    )
-    .bind(now)
-    .bind(now)
-    .bind(&actor.user_id)
-    .bind(&id)
-    .execute(&mut *conn)
-    .await?;
+    // Its item's project, whether the item is still live or not.
+    let project_id = work_items::project_of(conn, &current.work_item_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Work item", &current.work_item_id))?;
+    comments::soft_delete(conn, &id, pm_shared::now_secs(), &actor.user_id).await?;
     let event = Payload::CommentDeleted(proto::CommentDeleted {
         comment_id: id.clone(),
         user_id: actor.user_id.clone(),

@@ -10,7 +10,8 @@ use sqlx::SqliteConnection;
 
 use super::{parse_id, track, Action, Actor, Change, Effect};
 use crate::error::{AppError, AppResult};
-use crate::store::queries;
+use crate::store::rows::DependencyRow;
+use crate::store::{dependencies, queries};
 
 fn change(
     project_id: String,
@@ -63,67 +64,30 @@ pub async fn create(
             "Dependencies can only be created between items in the same project",
         ));
     }
-    let existing: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM pm_dependencies WHERE blocking_item_id = ? AND blocked_item_id = ? AND deleted_at IS NULL",
-    )
-    .bind(&blocking_id)
-    .bind(&blocked_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if existing.is_some() {
+    if dependencies::live_link(conn, &blocking_id, &blocked_id)
+        .await?
+        .is_some()
+    {
         return Err(AppError::validation(
             "blocked_item_id",
             "Dependency already exists between these items",
         ));
     }
-    let (blockers, blocks): (i64, i64) = sqlx::query_as(
-        "SELECT \
-           (SELECT COUNT(*) FROM pm_dependencies WHERE blocked_item_id = ?1 AND deleted_at IS NULL), \
-           (SELECT COUNT(*) FROM pm_dependencies WHERE blocking_item_id = ?2 AND deleted_at IS NULL)",
-    )
-    .bind(&blocked_id)
-    .bind(&blocking_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let max = limits::DEPENDENCIES_PER_ITEM;
-    if blockers >= max {
-        return Err(AppError::validation(
-            "blocked_item_id",
-            format!("Item already has {blockers} blocking dependencies (max {max})"),
-        ));
-    }
-    if blocks >= max {
-        return Err(AppError::validation(
-            "blocking_item_id",
-            format!("Item already blocks {blocks} items (max {max})"),
-        ));
-    }
-    if kind == DependencyType::Blocks {
-        if let Some(path) = blocks_path(conn, &blocked_id, &blocking_id).await? {
-            let shown: Vec<String> = path.iter().map(|id| id.chars().take(8).collect()).collect();
-            return Err(AppError::validation(
-                "blocking_item_id",
-                format!(
-                    "Circular dependency detected: {}. This would create a cycle.",
-                    shown.join(" → ")
-                ),
-            ));
-        }
+    if let Some((field, message)) = link_refusal(conn, &blocking_id, &blocked_id, kind).await? {
+        return Err(AppError::validation(field, message));
     }
 
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(
-        "INSERT INTO pm_dependencies (id, blocking_item_id, blocked_item_id, dependency_type, created_at, created_by) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&blocking_id)
-    .bind(&blocked_id)
-    .bind(kind.as_str())
-    .bind(pm_shared::now_secs())
-    .bind(&actor.user_id)
-    .execute(&mut *conn)
-    .await?;
+    let row = DependencyRow {
+        id: id.clone(),
+        blocking_item_id: blocking_id.clone(),
+        blocked_item_id: blocked_id.clone(),
+        dependency_type: kind.as_str().to_string(),
+        created_at: pm_shared::now_secs(),
+        created_by: actor.user_id.clone(),
+        deleted_at: None,
+    };
+    dependencies::insert(conn, &row).await?;
     let dependency = load(conn, &id).await?;
     let mut changes = Vec::new();
     track(&mut changes, "blocking_item_id", None, Some(blocking_id));
@@ -157,11 +121,7 @@ pub async fn delete(
     let blocking = queries::work_item(conn, &dependency.blocking_item_id)
         .await?
         .ok_or_else(|| AppError::not_found("Work item", &dependency.blocking_item_id))?;
-    sqlx::query("UPDATE pm_dependencies SET deleted_at = ? WHERE id = ?")
-        .bind(pm_shared::now_secs())
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
+    dependencies::soft_delete(conn, &id, pm_shared::now_secs()).await?;
     let kind = DependencyType::from_proto(dependency.dependency_type)
         .map(|t| t.to_string())
         .unwrap_or_default();
@@ -194,28 +154,44 @@ pub async fn delete(
     ))
 }
 
-/// A path `from → … → to` along live `blocks` links, if there is one. One recursive query
-/// returns every link reachable from `from` (UNION visits each link once, so it ends on any
-/// graph, cycles included); the path is rebuilt from those rows breadth first.
-pub async fn blocks_path(
+/// The first rule a new link from `blocking` to `blocked` would break with the links already
+/// there (at most [`limits::DEPENDENCIES_PER_ITEM`] on each side, no cycle among `blocks`
+/// links), as (field, message). The command and the import both ask.
+pub(super) async fn link_refusal(
     conn: &mut SqliteConnection,
-    from: &str,
-    to: &str,
-) -> sqlx::Result<Option<Vec<String>>> {
-    let edges: Vec<(String, String)> = sqlx::query_as(
-        "WITH RECURSIVE reach(node, via) AS ( \
-             SELECT ?1, NULL \
-             UNION \
-             SELECT d.blocked_item_id, d.blocking_item_id FROM pm_dependencies d JOIN reach r \
-             ON d.blocking_item_id = r.node \
-             WHERE d.dependency_type = 'blocks' AND d.deleted_at IS NULL \
-         ) \
-         SELECT node, via FROM reach WHERE via IS NOT NULL",
-    )
-    .bind(from)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(path_in(from, to, &edges))
+    blocking: &str,
+    blocked: &str,
+    kind: DependencyType,
+) -> AppResult<Option<(&'static str, String)>> {
+    let (blockers, blocks) = dependencies::link_counts(conn, blocked, blocking).await?;
+    let max = limits::DEPENDENCIES_PER_ITEM;
+    if blockers >= max {
+        return Ok(Some((
+            "blocked_item_id",
+            format!("Item already has {blockers} blocking dependencies (max {max})"),
+        )));
+    }
+    if blocks >= max {
+        return Ok(Some((
+            "blocking_item_id",
+            format!("Item already blocks {blocks} items (max {max})"),
+        )));
+    }
+    if kind == DependencyType::Blocks {
+        // Would `blocked` reach `blocking` along blocks links already?
+        let edges = dependencies::blocks_reach(conn, blocked).await?;
+        if let Some(path) = path_in(blocked, blocking, &edges) {
+            let shown: Vec<String> = path.iter().map(|id| id.chars().take(8).collect()).collect();
+            return Ok(Some((
+                "blocking_item_id",
+                format!(
+                    "Circular dependency detected: {}. This would create a cycle.",
+                    shown.join(" → ")
+                ),
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Breadth-first path from `from` to `to` over `(node, via)` edges (`via` → `node`).

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use pm_shared::proto::{self, Payload};
 
+use super::import::row_error;
 use super::{execute, Actor, Command};
 use crate::error::{AppError, AppResult};
 use crate::sync::ExportData;
@@ -127,14 +128,6 @@ fn canonical(id: &str) -> String {
         .unwrap_or_else(|_| id.trim().to_string())
 }
 
-/// The import's own error for row `index` of `list` (see `import::Row::err`).
-fn row_error(list: &str, index: usize, id: &str, field: &str, message: &str) -> AppError {
-    AppError::validation(
-        &format!("{list}[{index}].{field}"),
-        format!("{list}[{index}] (id {id}): {field}: {message}"),
-    )
-}
-
 /// The checks that need the whole file, so that no chunk is written for a file they refuse.
 fn check_whole(data: &ExportData) -> AppResult<()> {
     super::import::check_schema(data.schema_version)?;
@@ -174,7 +167,7 @@ fn check_whole(data: &ExportData) -> AppResult<()> {
                 index,
                 &w.id,
                 "item_number",
-                &format!(
+                format!(
                     "{} is also the number of work_items[{first}] in the same project",
                     w.item_number
                 ),

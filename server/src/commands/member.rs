@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 use super::{parse_id, track, Action, Actor, Change, Effect};
 use crate::access::{self, Role};
 use crate::error::{AppError, AppResult};
-use crate::store::queries;
+use crate::store::{members, queries};
 
 pub async fn add(
     conn: &mut SqliteConnection,
@@ -36,23 +36,20 @@ pub async fn add(
             }),
         });
     }
-    if old == Some(Role::Admin) && admins(conn, &project_id).await? == 1 {
+    if old == Some(Role::Admin) && members::admin_count(conn, &project_id).await? == 1 {
         return Err(AppError::validation(
             "role",
             "A project needs at least one admin",
         ));
     }
     super::ensure_user(conn, &user_id).await?;
-    sqlx::query(
-        "INSERT INTO pm_project_members (id, project_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?) \
-         ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+    members::set_role(
+        conn,
+        &project_id,
+        &user_id,
+        role.as_str(),
+        pm_shared::now_secs(),
     )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(&project_id)
-    .bind(&user_id)
-    .bind(role.as_str())
-    .bind(pm_shared::now_secs())
-    .execute(&mut *conn)
     .await?;
     let member = load(conn, &project_id, &user_id).await?;
     let mut changes = Vec::new();
@@ -92,17 +89,13 @@ pub async fn remove(
             "User {user_id} is not a member of project {project_id}"
         )));
     };
-    if old == Role::Admin && admins(conn, &project_id).await? == 1 {
+    if old == Role::Admin && members::admin_count(conn, &project_id).await? == 1 {
         return Err(AppError::validation(
             "user_id",
             "Cannot remove the last admin of a project",
         ));
     }
-    sqlx::query("DELETE FROM pm_project_members WHERE project_id = ? AND user_id = ?")
-        .bind(&project_id)
-        .bind(&user_id)
-        .execute(&mut *conn)
-        .await?;
+    members::remove(conn, &project_id, &user_id).await?;
     let mut changes = Vec::new();
     track(&mut changes, "role", Some(old.as_str().to_string()), None);
     Ok(Effect::Changed(Change {
@@ -118,15 +111,6 @@ pub async fn remove(
             user_id: actor.user_id.clone(),
         }),
     }))
-}
-
-async fn admins(conn: &mut SqliteConnection, project_id: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pm_project_members WHERE project_id = ? AND role = 'admin'",
-    )
-    .bind(project_id)
-    .fetch_one(&mut *conn)
-    .await
 }
 
 async fn load(

@@ -184,10 +184,7 @@ pub fn track(
     }
 }
 
-/// Parses an id the client sent, as VALIDATION_ERROR on its field.
-pub fn parse_id(field: &'static str, value: &str) -> AppResult<String> {
-    Ok(pm_shared::domain::uuid(field, value)?)
-}
+pub use crate::ids::parse_id;
 
 /// Compares the caller's expected version with the stored one.
 pub fn check_version(expected: i32, current: i64) -> AppResult<()> {

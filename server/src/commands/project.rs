@@ -7,7 +7,8 @@ use sqlx::SqliteConnection;
 
 use super::{check_version, parse_id, track, Action, Actor, Change, Effect};
 use crate::error::{AppError, AppResult};
-use crate::store::queries;
+use crate::store::rows::ProjectRow;
+use crate::store::{members, projects, queries};
 
 fn change(
     project: &proto::Project,
@@ -46,28 +47,23 @@ pub async fn create(
     }
     let id = uuid::Uuid::new_v4().to_string();
     let now = pm_shared::now_secs();
-    sqlx::query(
-        "INSERT INTO pm_projects (id, title, description, key, status, version, next_work_item_number, \
-         created_at, updated_at, created_by, updated_by) VALUES (?, ?, ?, ?, 'active', 1, 1, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&title)
-    .bind(&description)
-    .bind(&key)
-    .bind(now)
-    .bind(now)
-    .bind(&actor.user_id)
-    .bind(&actor.user_id)
-    .execute(&mut *conn)
-    .await?;
+    let row = ProjectRow {
+        id: id.clone(),
+        title,
+        description,
+        key,
+        status: ProjectStatus::Active.as_str().to_string(),
+        version: 1,
+        next_work_item_number: 1,
+        created_at: now,
+        updated_at: now,
+        created_by: actor.user_id.clone(),
+        updated_by: actor.user_id.clone(),
+        deleted_at: None,
+    };
+    projects::insert(conn, &row).await?;
     // Whoever creates a project administers it, whichever transport they used.
-    sqlx::query("INSERT INTO pm_project_members (id, project_id, user_id, role, created_at) VALUES (?, ?, ?, 'admin', ?)")
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&id)
-        .bind(&actor.user_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    members::add_first_admin(conn, &id, &actor.user_id, now).await?;
     let project = load(conn, &id).await?;
     let mut changes = Vec::new();
     track(&mut changes, "title", None, Some(project.title.clone()));
@@ -136,17 +132,15 @@ pub async fn update(
             }),
         });
     }
-    sqlx::query(
-        "UPDATE pm_projects SET title = ?, description = ?, status = ?, version = version + 1, updated_at = ?, \
-         updated_by = ? WHERE id = ?",
+    projects::update(
+        conn,
+        &id,
+        &title,
+        description.as_deref(),
+        status.as_str(),
+        pm_shared::now_secs(),
+        &actor.user_id,
     )
-    .bind(&title)
-    .bind(&description)
-    .bind(status.as_str())
-    .bind(pm_shared::now_secs())
-    .bind(&actor.user_id)
-    .bind(&id)
-    .execute(&mut *conn)
     .await?;
     let project = load(conn, &id).await?;
     let event = Payload::ProjectUpdated(proto::ProjectUpdated {
@@ -174,16 +168,7 @@ pub async fn delete(
             "Cannot delete project: has {items} work item(s). Delete or move them first."
         )));
     }
-    let now = pm_shared::now_secs();
-    sqlx::query(
-        "UPDATE pm_projects SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
-    )
-    .bind(now)
-    .bind(now)
-    .bind(&actor.user_id)
-    .bind(&id)
-    .execute(&mut *conn)
-    .await?;
+    projects::soft_delete(conn, &id, pm_shared::now_secs(), &actor.user_id).await?;
     let event = Payload::ProjectDeleted(proto::ProjectDeleted {
         project_id: id.clone(),
         user_id: actor.user_id.clone(),

@@ -7,7 +7,8 @@ use sqlx::SqliteConnection;
 
 use super::{check_version, parse_id, track, Action, Actor, Batch, Change, Effect};
 use crate::error::{AppError, AppResult};
-use crate::store::queries;
+use crate::store::rows::SprintRow;
+use crate::store::{queries, sprints};
 
 fn change(
     sprint: &proto::Sprint,
@@ -49,22 +50,22 @@ pub async fn create(
         return Err(AppError::not_found("Project", &project_id));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(
-        "INSERT INTO pm_sprints (id, project_id, name, goal, start_date, end_date, status, version, created_at, \
-         updated_at, created_by, updated_by) VALUES (?, ?, ?, ?, ?, ?, 'planned', 1, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&project_id)
-    .bind(&name)
-    .bind(&goal)
-    .bind(req.start_date)
-    .bind(req.end_date)
-    .bind(now)
-    .bind(now)
-    .bind(&actor.user_id)
-    .bind(&actor.user_id)
-    .execute(&mut *conn)
-    .await?;
+    let row = SprintRow {
+        id: id.clone(),
+        project_id,
+        name,
+        goal,
+        start_date: req.start_date,
+        end_date: req.end_date,
+        status: SprintStatus::Planned.as_str().to_string(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        created_by: actor.user_id.clone(),
+        updated_by: actor.user_id.clone(),
+        deleted_at: None,
+    };
+    sprints::insert(conn, &row).await?;
     let sprint = load(conn, &id).await?;
     let mut changes = Vec::new();
     track(&mut changes, "name", None, Some(sprint.name.clone()));
@@ -119,19 +120,13 @@ pub async fn update(
         }
         None => old_status,
     };
-    if status == SprintStatus::Active && old_status != SprintStatus::Active {
-        let active: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pm_sprints WHERE project_id = ? AND status = 'active' AND deleted_at IS NULL AND id <> ?",
-        )
-        .bind(&row.project_id)
-        .bind(&id)
-        .fetch_one(&mut *conn)
-        .await?;
-        if active > 0 {
-            return Err(AppError::Conflict(
-                "another sprint of this project is already active".into(),
-            ));
-        }
+    if status == SprintStatus::Active
+        && old_status != SprintStatus::Active
+        && sprints::active_count(conn, &row.project_id, Some(&id)).await? > 0
+    {
+        return Err(AppError::Conflict(
+            "another sprint of this project is already active".into(),
+        ));
     }
     let mut changes = Vec::new();
     track(
@@ -169,20 +164,17 @@ pub async fn update(
             }),
         });
     }
-    sqlx::query(
-        "UPDATE pm_sprints SET name = ?, goal = ?, start_date = ?, end_date = ?, status = ?, version = version + 1, \
-         updated_at = ?, updated_by = ? WHERE id = ?",
-    )
-    .bind(&name)
-    .bind(&goal)
-    .bind(start)
-    .bind(end)
-    .bind(status.as_str())
-    .bind(pm_shared::now_secs())
-    .bind(&actor.user_id)
-    .bind(&id)
-    .execute(&mut *conn)
-    .await?;
+    let next = SprintRow {
+        name,
+        goal,
+        start_date: start,
+        end_date: end,
+        status: status.as_str().to_string(),
+        updated_at: pm_shared::now_secs(),
+        updated_by: actor.user_id.clone(),
+        ..row
+    };
+    sprints::update(conn, &next).await?;
     let sprint = load(conn, &id).await?;
     let event = Payload::SprintUpdated(proto::SprintUpdated {
         sprint: Some(sprint.clone()),
@@ -204,16 +196,7 @@ pub async fn delete(
             "Cannot delete completed sprint".into(),
         ));
     }
-    let now = pm_shared::now_secs();
-    sqlx::query(
-        "UPDATE pm_sprints SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
-    )
-    .bind(now)
-    .bind(now)
-    .bind(&actor.user_id)
-    .bind(&id)
-    .execute(&mut *conn)
-    .await?;
+    sprints::soft_delete(conn, &id, pm_shared::now_secs(), &actor.user_id).await?;
     // Its items go back to the backlog, as in Jira: an item must not point at a sprint that no
     // longer exists. The answer is the SprintDeleted event, the first of the batch.
     let freed = super::work_item::leave_sprint(conn, actor, &id).await?;

@@ -8,7 +8,8 @@ use sqlx::SqliteConnection;
 
 use super::{parse_id, track, Action, Actor, Batch, Change, Effect};
 use crate::error::{AppError, AppResult};
-use crate::store::queries;
+use crate::store::rows::TimeEntryRow;
+use crate::store::{queries, time_entries, work_items};
 
 fn change(
     project_id: String,
@@ -59,19 +60,19 @@ pub async fn start(
     };
 
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(
-        "INSERT INTO pm_time_entries (id, work_item_id, user_id, started_at, description, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&item_id)
-    .bind(&actor.user_id)
-    .bind(now)
-    .bind(&description)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    let row = TimeEntryRow {
+        id: id.clone(),
+        work_item_id: item_id.clone(),
+        user_id: actor.user_id.clone(),
+        started_at: now,
+        ended_at: None,
+        duration_seconds: None,
+        description: description.clone(),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    time_entries::insert(conn, &row).await?;
     let entry = load(conn, &id).await?;
     let mut changes = Vec::new();
     track(&mut changes, "work_item_id", None, Some(item_id));
@@ -170,21 +171,19 @@ pub async fn create(
         .await?
         .ok_or_else(|| AppError::not_found("Work item", &item_id))?;
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(
-        "INSERT INTO pm_time_entries (id, work_item_id, user_id, started_at, ended_at, duration_seconds, \
-         description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&item_id)
-    .bind(&actor.user_id)
-    .bind(req.started_at)
-    .bind(req.ended_at)
-    .bind(duration)
-    .bind(&description)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    let row = TimeEntryRow {
+        id: id.clone(),
+        work_item_id: item_id.clone(),
+        user_id: actor.user_id.clone(),
+        started_at: req.started_at,
+        ended_at: Some(req.ended_at),
+        duration_seconds: Some(duration),
+        description: description.clone(),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    time_entries::insert(conn, &row).await?;
     let entry = load(conn, &id).await?;
     let mut changes = Vec::new();
     track(&mut changes, "work_item_id", None, Some(item_id));
@@ -299,18 +298,19 @@ pub async fn update(
             }),
         });
     }
-    sqlx::query(
-        "UPDATE pm_time_entries SET started_at = ?, ended_at = ?, duration_seconds = ?, description = ?, \
-         updated_at = ? WHERE id = ?",
-    )
-    .bind(started_at)
-    .bind(ended_at)
-    .bind(duration)
-    .bind(&description)
-    .bind(now)
-    .bind(&id)
-    .execute(&mut *conn)
-    .await?;
+    let next = TimeEntryRow {
+        id: id.clone(),
+        work_item_id: current.work_item_id.clone(),
+        user_id: current.user_id.clone(),
+        started_at,
+        ended_at,
+        duration_seconds: duration,
+        description,
+        created_at: current.created_at,
+        updated_at: now,
+        deleted_at: None,
+    };
+    time_entries::update(conn, &next).await?;
     let entry = load(conn, &id).await?;
     let event = Payload::TimeEntryUpdated(proto::TimeEntryUpdated {
         time_entry: Some(entry),
@@ -338,13 +338,7 @@ pub async fn delete(
         ));
     }
     let project = project_of(conn, &current.work_item_id).await?;
-    let now = pm_shared::now_secs();
-    sqlx::query("UPDATE pm_time_entries SET deleted_at = ?, updated_at = ? WHERE id = ?")
-        .bind(now)
-        .bind(now)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
+    time_entries::soft_delete(conn, &id, pm_shared::now_secs()).await?;
     let event = Payload::TimeEntryDeleted(proto::TimeEntryDeleted {
         time_entry_id: id.clone(),
         work_item_id: current.work_item_id,
@@ -369,15 +363,8 @@ async fn finish(
 ) -> AppResult<proto::TimeEntry> {
     // A start edited into the (near) future must not make a negative duration.
     let ended_at = now.max(started_at);
-    sqlx::query(
-        "UPDATE pm_time_entries SET ended_at = ?, duration_seconds = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(ended_at)
-    .bind(domain::duration_clamped(started_at, ended_at))
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    let duration = domain::duration_clamped(started_at, ended_at);
+    time_entries::finish(conn, id, ended_at, duration, now).await?;
     load(conn, id).await
 }
 
@@ -401,7 +388,7 @@ fn stop_changes(entry: &proto::TimeEntry) -> Vec<proto::FieldChange> {
 /// The project of a work item, deleted items included: a timer on a card deleted since must
 /// still be stoppable.
 async fn project_of(conn: &mut SqliteConnection, work_item_id: &str) -> AppResult<String> {
-    queries::project_of_entity(conn, "work_item", work_item_id)
+    work_items::project_of(conn, work_item_id)
         .await?
         .ok_or_else(|| AppError::not_found("Work item", work_item_id))
 }

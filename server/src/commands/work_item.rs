@@ -1,13 +1,12 @@
 //! Work item commands: the cards of the board.
-use pm_shared::domain::EntityType;
-use pm_shared::domain::{self, limits, ItemType};
+use pm_shared::domain::{self, limits, EntityType, ItemType, WorkItemField};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 
 use super::{check_version, parse_id, track, Action, Actor, Bind, Change, DeferredWrite, Effect};
 use crate::error::{AppError, AppResult};
 use crate::store::rows::WorkItemRow;
-use crate::store::{hierarchy, queries};
+use crate::store::{hierarchy, queries, work_items};
 use crate::writer::write_behind::WrittenItems;
 
 fn change(
@@ -131,7 +130,7 @@ pub async fn create(
         // Under a parent the new item's ancestor list is the parent's chain: write now and
         // read the item back with its lists.
         DeferredWrite {
-            sql: CREATE_SQL.into(),
+            sql: work_items::CREATE_SQL.as_str().into(),
             binds,
             leaves: None,
         }
@@ -146,20 +145,12 @@ pub async fn create(
     Ok(Effect::Deferred(
         created(&item),
         DeferredWrite {
-            sql: CREATE_SQL.into(),
+            sql: work_items::CREATE_SQL.as_str().into(),
             binds,
             leaves: None,
         },
     ))
 }
-
-/// A new item: its project's next item number is taken (1 parameter: the project), then the
-/// row is written (14 parameters).
-const CREATE_SQL: &str =
-    "UPDATE pm_projects SET next_work_item_number = next_work_item_number + 1 WHERE id = ?; \
-     INSERT INTO pm_work_items (id, item_type, parent_id, project_id, position, title, \
-     description, status, priority, item_number, version, created_at, updated_at, created_by, \
-     updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)";
 
 /// Updates an item. `known` holds the items of the group this update runs in (see
 /// [`super::write_behind`]): the item is read from there when the group knows it, and the
@@ -262,7 +253,8 @@ pub async fn update(
         };
     }
 
-    let changes = diff(&row, &next);
+    let fields = changed_fields(&row, &next);
+    let changes = changes_of(&row, &next, &fields);
     if changes.is_empty() {
         let mut current = row.into_proto();
         hierarchy::set_lists(&mut current, lists);
@@ -276,13 +268,7 @@ pub async fn update(
         });
     }
     let now = pm_shared::now_secs();
-    let mut write = update_write(
-        &changes,
-        &next,
-        new_assignee.as_deref(),
-        now,
-        &actor.user_id,
-    )?;
+    let mut write = update_write(&fields, &next, new_assignee.as_deref(), now, &actor.user_id);
     let reparented = next.parent_id != row.parent_id;
     next.version += 1;
     next.updated_at = now;
@@ -323,16 +309,7 @@ pub async fn delete(
             "has {children} child item(s). Delete children first."
         )));
     }
-    let now = pm_shared::now_secs();
-    sqlx::query(
-        "UPDATE pm_work_items SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
-    )
-    .bind(now)
-    .bind(now)
-    .bind(&actor.user_id)
-    .bind(&id)
-    .execute(&mut *conn)
-    .await?;
+    work_items::soft_delete(conn, &id, pm_shared::now_secs(), &actor.user_id).await?;
     let event = Payload::WorkItemDeleted(proto::WorkItemDeleted {
         work_item_id: id,
         user_id: actor.user_id.clone(),
@@ -340,51 +317,66 @@ pub async fn delete(
     Ok(change(&item, Action::Deleted, Vec::new(), event))
 }
 
+/// The editable fields that differ between the stored row and the updated one, in change order.
+fn changed_fields(old: &WorkItemRow, new: &WorkItemRow) -> Vec<WorkItemField> {
+    WorkItemField::ALL
+        .iter()
+        .copied()
+        .filter(|f| text_of(old, *f) != text_of(new, *f))
+        .collect()
+}
+
+/// `fields` of the stored row and the updated one, as changes.
+fn changes_of(
+    old: &WorkItemRow,
+    new: &WorkItemRow,
+    fields: &[WorkItemField],
+) -> Vec<proto::FieldChange> {
+    let mut changes = Vec::with_capacity(fields.len());
+    for field in fields {
+        track(
+            &mut changes,
+            field.as_str(),
+            text_of(old, *field),
+            text_of(new, *field),
+        );
+    }
+    changes
+}
+
 /// Every field that differs between the stored row and the updated one.
 pub(super) fn diff(old: &WorkItemRow, new: &WorkItemRow) -> Vec<proto::FieldChange> {
-    let mut c = Vec::new();
-    let s = |v: &str| Some(v.to_string());
-    let n = |v: Option<i64>| v.map(|x| x.to_string());
-    track(&mut c, "title", s(&old.title), s(&new.title));
-    track(
-        &mut c,
-        "description",
-        old.description.clone(),
-        new.description.clone(),
-    );
-    track(&mut c, "status", s(&old.status), s(&new.status));
-    track(&mut c, "priority", s(&old.priority), s(&new.priority));
-    track(
-        &mut c,
-        "story_points",
-        n(old.story_points),
-        n(new.story_points),
-    );
-    track(
-        &mut c,
-        "position",
-        n(Some(old.position)),
-        n(Some(new.position)),
-    );
-    track(
-        &mut c,
-        "assignee_id",
-        old.assignee_id.clone(),
-        new.assignee_id.clone(),
-    );
-    track(
-        &mut c,
-        "sprint_id",
-        old.sprint_id.clone(),
-        new.sprint_id.clone(),
-    );
-    track(
-        &mut c,
-        "parent_id",
-        old.parent_id.clone(),
-        new.parent_id.clone(),
-    );
-    c
+    changes_of(old, new, &changed_fields(old, new))
+}
+
+/// A field's value as a change shows it.
+fn text_of(row: &WorkItemRow, field: WorkItemField) -> Option<String> {
+    match field {
+        WorkItemField::Title => Some(row.title.clone()),
+        WorkItemField::Description => row.description.clone(),
+        WorkItemField::Status => Some(row.status.clone()),
+        WorkItemField::Priority => Some(row.priority.clone()),
+        WorkItemField::StoryPoints => row.story_points.map(|p| p.to_string()),
+        WorkItemField::Position => Some(row.position.to_string()),
+        WorkItemField::AssigneeId => row.assignee_id.clone(),
+        WorkItemField::SprintId => row.sprint_id.clone(),
+        WorkItemField::ParentId => row.parent_id.clone(),
+    }
+}
+
+/// A field's value as its column stores it.
+fn bind_of(row: &WorkItemRow, field: WorkItemField) -> Bind {
+    match field {
+        WorkItemField::Title => Bind::Text(Some(row.title.clone())),
+        WorkItemField::Description => Bind::Text(row.description.clone()),
+        WorkItemField::Status => Bind::Text(Some(row.status.clone())),
+        WorkItemField::Priority => Bind::Text(Some(row.priority.clone())),
+        WorkItemField::StoryPoints => Bind::Int(row.story_points),
+        WorkItemField::Position => Bind::Int(Some(row.position)),
+        WorkItemField::AssigneeId => Bind::Text(row.assignee_id.clone()),
+        WorkItemField::SprintId => Bind::Text(row.sprint_id.clone()),
+        WorkItemField::ParentId => Bind::Text(row.parent_id.clone()),
+    }
 }
 
 /// Checks a prospective parent: it exists, lives in the same project, has the right type, and
@@ -422,59 +414,37 @@ async fn check_parent(
     Ok(parent.id)
 }
 
-/// The UPDATE of exactly the columns that change (a change's field name is its column), with
-/// the assignee's user row first when one is set (an assignee need not have connected).
-/// SQLite rewrites the entries of every index whose columns an UPDATE sets, changed or not, so
-/// setting every editable column costs measurably more than setting the one that changed
-/// (bench/NOTES.md, "What was changed in the server").
-/// Few distinct texts come out of this (a title, a move, a status), so sqlx's statement cache
-/// keeps them prepared.
+/// The UPDATE of exactly the columns that change, with the assignee's user row first when one
+/// is set (an assignee need not have connected). SQLite rewrites the entries of every index
+/// whose columns an UPDATE sets, changed or not, so setting every editable column costs
+/// measurably more than setting the one that changed (bench/NOTES.md, "What was changed in the
+/// server"). Few distinct texts come out of this (a title, a move, a status), so sqlx's
+/// statement cache keeps them prepared.
 fn update_write(
-    changes: &[proto::FieldChange],
+    fields: &[WorkItemField],
     next: &WorkItemRow,
     new_assignee: Option<&str>,
     now: i64,
     user_id: &str,
-) -> AppResult<DeferredWrite> {
+) -> DeferredWrite {
     let mut sql = String::new();
-    let mut binds = Vec::with_capacity(changes.len() + 5);
+    let mut binds = Vec::with_capacity(fields.len() + 5);
     if let Some(user) = new_assignee {
         sql.push_str(super::ENSURE_USER_SQL);
         sql.push_str(";\n");
         binds.push(Bind::Text(Some(user.to_string())));
         binds.push(Bind::Text(Some(user.to_string())));
     }
-    sql.push_str("UPDATE pm_work_items SET ");
-    for change in changes {
-        let (column, value) = match change.field_name.as_str() {
-            "title" => ("title", Bind::Text(Some(next.title.clone()))),
-            "description" => ("description", Bind::Text(next.description.clone())),
-            "status" => ("status", Bind::Text(Some(next.status.clone()))),
-            "priority" => ("priority", Bind::Text(Some(next.priority.clone()))),
-            "story_points" => ("story_points", Bind::Int(next.story_points)),
-            "position" => ("position", Bind::Int(Some(next.position))),
-            "assignee_id" => ("assignee_id", Bind::Text(next.assignee_id.clone())),
-            "sprint_id" => ("sprint_id", Bind::Text(next.sprint_id.clone())),
-            "parent_id" => ("parent_id", Bind::Text(next.parent_id.clone())),
-            other => {
-                return Err(AppError::Internal(anyhow::anyhow!(
-                    "no column for the work item field {other}"
-                )))
-            }
-        };
-        sql.push_str(column);
-        sql.push_str(" = ?, ");
-        binds.push(value);
-    }
-    sql.push_str("version = version + 1, updated_at = ?, updated_by = ? WHERE id = ?");
+    sql.push_str(&work_items::update_sql(fields));
+    binds.extend(fields.iter().map(|f| bind_of(next, *f)));
     binds.push(Bind::Int(Some(now)));
     binds.push(Bind::Text(Some(user_id.to_string())));
     binds.push(Bind::Text(Some(next.id.clone())));
-    Ok(DeferredWrite {
+    DeferredWrite {
         sql: sql.into(),
         binds,
         leaves: None,
-    })
+    }
 }
 
 /// Takes every live item of a sprint that is being deleted back to the backlog (no sprint):
@@ -486,21 +456,19 @@ pub async fn leave_sprint(
     sprint_id: &str,
 ) -> AppResult<Vec<Change>> {
     // One statement frees them all; each is then read back for its event.
-    let mut ids: Vec<(i64, String)> = sqlx::query_as(
-        "UPDATE pm_work_items SET sprint_id = NULL, version = version + 1, updated_at = ?, \
-         updated_by = ? WHERE sprint_id = ? AND deleted_at IS NULL RETURNING item_number, id",
-    )
-    .bind(pm_shared::now_secs())
-    .bind(&actor.user_id)
-    .bind(sprint_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let mut ids =
+        work_items::leave_sprint(conn, sprint_id, pm_shared::now_secs(), &actor.user_id).await?;
     ids.sort_unstable();
     let mut changes = Vec::with_capacity(ids.len());
     for (_, id) in ids {
         let item = load(conn, &id).await?;
         let mut fields = Vec::new();
-        track(&mut fields, "sprint_id", Some(sprint_id.to_string()), None);
+        track(
+            &mut fields,
+            WorkItemField::SprintId.as_str(),
+            Some(sprint_id.to_string()),
+            None,
+        );
         let event = Payload::WorkItemUpdated(proto::WorkItemUpdated {
             work_item: Some(item.clone()),
             changes: fields.clone(),

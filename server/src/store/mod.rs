@@ -1,11 +1,19 @@
 //! SQLite storage: the pool of readers, the writer's connection (handed to the writer task,
-//! which alone holds it) and the statements both run. WAL lets readers run
-//! while the writer commits.
+//! which alone holds it) and every statement the server runs, one module per table. WAL lets
+//! readers run while the writer commits.
+pub mod comments;
+pub mod dependencies;
 pub mod events;
+pub mod export;
 pub mod hierarchy;
+pub mod members;
 pub mod pipeline;
+pub mod projects;
 pub mod queries;
 pub mod rows;
+pub mod sprints;
+pub mod time_entries;
+pub mod work_items;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -1,0 +1,173 @@
+//! The sync export's reads: live rows whose parents are live too, so that every reference
+//! inside an export resolves (and the export imports anywhere). A scoped export passes its
+//! work item ids as one JSON array parameter.
+use std::sync::LazyLock;
+
+use sqlx::SqliteConnection;
+
+use super::comments::COMMENT_COLUMNS;
+use super::dependencies::DEPENDENCY_COLUMNS;
+use super::queries::qualified;
+use super::rows::{CommentRow, DependencyRow, SprintRow, TimeEntryRow, WorkItemRow};
+use super::sprints::SPRINT_COLUMNS;
+use super::time_entries::TIME_ENTRY_COLUMNS;
+use super::work_items::WORK_ITEM_COLUMNS;
+
+pub use super::projects::{keys, projects_by_creation as projects};
+
+/// The live items among the ids of the JSON array parameter `?1`.
+const IN_SCOPE: &str = "(SELECT value FROM json_each(?1))";
+
+static WORK_ITEMS: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items w WHERE deleted_at IS NULL")
+});
+static SPRINTS: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {SPRINT_COLUMNS} FROM pm_sprints s WHERE deleted_at IS NULL"));
+static COMMENTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM pm_comments c JOIN pm_work_items w ON w.id = c.work_item_id \
+         WHERE c.deleted_at IS NULL AND w.deleted_at IS NULL",
+        qualified("c", COMMENT_COLUMNS)
+    )
+});
+static DEPENDENCIES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM pm_dependencies d \
+         JOIN pm_work_items a ON a.id = d.blocking_item_id JOIN pm_work_items b ON b.id = d.blocked_item_id \
+         WHERE d.deleted_at IS NULL AND a.deleted_at IS NULL AND b.deleted_at IS NULL",
+        qualified("d", DEPENDENCY_COLUMNS)
+    )
+});
+static TIME_ENTRIES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM pm_time_entries t JOIN pm_work_items w ON w.id = t.work_item_id \
+         WHERE t.deleted_at IS NULL AND w.deleted_at IS NULL",
+        qualified("t", TIME_ENTRY_COLUMNS)
+    )
+});
+
+pub async fn work_items(conn: &mut SqliteConnection) -> sqlx::Result<Vec<WorkItemRow>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} ORDER BY project_id, item_number, id", *WORK_ITEMS));
+    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+}
+
+pub async fn sprints(conn: &mut SqliteConnection) -> sqlx::Result<Vec<SprintRow>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} ORDER BY project_id, start_date, id", *SPRINTS));
+    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+}
+
+pub async fn comments(conn: &mut SqliteConnection) -> sqlx::Result<Vec<CommentRow>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} ORDER BY c.created_at, c.id", *COMMENTS));
+    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+}
+
+pub async fn dependencies(conn: &mut SqliteConnection) -> sqlx::Result<Vec<DependencyRow>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} ORDER BY d.created_at, d.id", *DEPENDENCIES));
+    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+}
+
+pub async fn time_entries(conn: &mut SqliteConnection) -> sqlx::Result<Vec<TimeEntryRow>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} ORDER BY t.started_at, t.id", *TIME_ENTRIES));
+    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+}
+
+/// The item `root` and `levels` levels of its live descendants.
+pub async fn subtree(
+    conn: &mut SqliteConnection,
+    root: &str,
+    levels: i64,
+) -> sqlx::Result<Vec<WorkItemRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH RECURSIVE down(id, depth) AS ( \
+                 SELECT id, 0 FROM pm_work_items WHERE id = ?1 \
+                 UNION \
+                 SELECT c.id, down.depth + 1 FROM pm_work_items c JOIN down ON c.parent_id = down.id \
+                 WHERE c.deleted_at IS NULL AND down.depth < ?2 \
+             ) \
+             {} AND w.id IN (SELECT id FROM down) ORDER BY w.item_number, w.id",
+            *WORK_ITEMS
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(root)
+        .bind(levels)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The sprints the items of `ids_json` are in.
+pub async fn sprints_of(
+    conn: &mut SqliteConnection,
+    ids_json: &str,
+) -> sqlx::Result<Vec<SprintRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} AND s.id IN (SELECT sprint_id FROM pm_work_items WHERE id IN {IN_SCOPE}) \
+             ORDER BY s.start_date, s.id",
+            *SPRINTS
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The comments on the items of `ids_json`.
+pub async fn comments_of(
+    conn: &mut SqliteConnection,
+    ids_json: &str,
+) -> sqlx::Result<Vec<CommentRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} AND c.work_item_id IN {IN_SCOPE} ORDER BY c.created_at, c.id",
+            *COMMENTS
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The links between two items of `ids_json` (links leaving the scope are left out, so that
+/// the export stands on its own).
+pub async fn dependencies_within(
+    conn: &mut SqliteConnection,
+    ids_json: &str,
+) -> sqlx::Result<Vec<DependencyRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} AND d.blocking_item_id IN {IN_SCOPE} AND d.blocked_item_id IN {IN_SCOPE} \
+             ORDER BY d.created_at, d.id",
+            *DEPENDENCIES
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The time entries on the items of `ids_json`.
+pub async fn time_entries_of(
+    conn: &mut SqliteConnection,
+    ids_json: &str,
+) -> sqlx::Result<Vec<TimeEntryRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "{} AND t.work_item_id IN {IN_SCOPE} ORDER BY t.started_at, t.id",
+            *TIME_ENTRIES
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await
+}

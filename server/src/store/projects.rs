@@ -1,0 +1,228 @@
+//! `pm_projects` and `pm_project_members`: reads, the commands' writes and the import's.
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use sqlx::SqliteConnection;
+
+use super::rows::ProjectRow;
+
+/// Every column of `pm_projects`, in [`ProjectRow`]'s order: each select, insert and the export
+/// names them through this list.
+pub const PROJECT_COLUMNS: &str = "id, title, description, key, status, version, \
+     next_work_item_number, created_at, updated_at, created_by, updated_by, deleted_at";
+
+pub async fn project(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<ProjectRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {PROJECT_COLUMNS} FROM pm_projects WHERE id = ? AND deleted_at IS NULL")
+    });
+    sqlx::query_as(&SQL)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// A project whether deleted or not (an import revives a deleted one).
+pub async fn project_any(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<ProjectRow>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {PROJECT_COLUMNS} FROM pm_projects WHERE id = ?"));
+    sqlx::query_as(&SQL)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+pub async fn project_by_key(
+    conn: &mut SqliteConnection,
+    key: &str,
+) -> sqlx::Result<Option<ProjectRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {PROJECT_COLUMNS} FROM pm_projects WHERE key = ? AND deleted_at IS NULL")
+    });
+    sqlx::query_as(&SQL)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// The live project other than `id` that holds `key`, if any.
+pub async fn key_holder(
+    conn: &mut SqliteConnection,
+    key: &str,
+    id: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT id FROM pm_projects WHERE key = ? AND id <> ? AND deleted_at IS NULL",
+    )
+    .bind(key)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Live projects by title (the project list).
+pub async fn projects(conn: &mut SqliteConnection) -> sqlx::Result<Vec<ProjectRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {PROJECT_COLUMNS} FROM pm_projects WHERE deleted_at IS NULL \
+             ORDER BY title COLLATE NOCASE, id"
+        )
+    });
+    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+}
+
+/// Live projects by creation (the export's order).
+pub async fn projects_by_creation(conn: &mut SqliteConnection) -> sqlx::Result<Vec<ProjectRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {PROJECT_COLUMNS} FROM pm_projects WHERE deleted_at IS NULL \
+             ORDER BY created_at, id"
+        )
+    });
+    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+}
+
+/// The keys of the live projects by id.
+pub async fn keys(conn: &mut SqliteConnection) -> sqlx::Result<HashMap<String, String>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, key FROM pm_projects WHERE deleted_at IS NULL")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// A live project and the position a new item gets under `parent_id` (at the end of its
+/// siblings), in one round trip.
+pub async fn project_and_next_position(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+    parent_id: Option<&str>,
+) -> sqlx::Result<Option<(ProjectRow, i64)>> {
+    use sqlx::{FromRow, Row};
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {PROJECT_COLUMNS}, \
+             (SELECT COALESCE(MAX(position), 0) + 1 FROM pm_work_items \
+              WHERE project_id = ?1 AND parent_id IS ?2 AND deleted_at IS NULL) AS next_position \
+             FROM pm_projects WHERE id = ?1 AND deleted_at IS NULL"
+        )
+    });
+    let Some(row) = sqlx::query(&SQL)
+        .bind(project_id)
+        .bind(parent_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        ProjectRow::from_row(&row)?,
+        row.try_get("next_position")?,
+    )))
+}
+
+/// Writes a new project row, every column as `row` has it.
+pub async fn insert(conn: &mut SqliteConnection, row: &ProjectRow) -> sqlx::Result<()> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO pm_projects ({PROJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+    });
+    sqlx::query(&SQL)
+        .bind(&row.id)
+        .bind(&row.title)
+        .bind(&row.description)
+        .bind(&row.key)
+        .bind(&row.status)
+        .bind(row.version)
+        .bind(row.next_work_item_number)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(&row.created_by)
+        .bind(&row.updated_by)
+        .bind(row.deleted_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// An edit: the editable fields, a new version, who and when.
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    title: &str,
+    description: Option<&str>,
+    status: &str,
+    now: i64,
+    user_id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE pm_projects SET title = ?, description = ?, status = ?, version = version + 1, updated_at = ?, \
+         updated_by = ? WHERE id = ?",
+    )
+    .bind(title)
+    .bind(description)
+    .bind(status)
+    .bind(now)
+    .bind(user_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// An imported row over a stored one, revived if it was deleted. Its item counter never goes
+/// down: numbers already used stay used.
+pub async fn replace(conn: &mut SqliteConnection, row: &ProjectRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE pm_projects SET title = ?, description = ?, key = ?, status = ?, version = ?, \
+         next_work_item_number = MAX(next_work_item_number, ?), created_at = ?, updated_at = ?, \
+         created_by = ?, updated_by = ?, deleted_at = NULL WHERE id = ?",
+    )
+    .bind(&row.title)
+    .bind(&row.description)
+    .bind(&row.key)
+    .bind(&row.status)
+    .bind(row.version)
+    .bind(row.next_work_item_number)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .bind(&row.created_by)
+    .bind(&row.updated_by)
+    .bind(&row.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Raises the project's next item number above every number its items use.
+pub async fn renumber(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE pm_projects SET next_work_item_number = MAX(next_work_item_number, \
+         (SELECT COALESCE(MAX(item_number), 0) + 1 FROM pm_work_items WHERE project_id = ?1)) WHERE id = ?1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn soft_delete(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: i64,
+    user_id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE pm_projects SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(user_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! `pm_work_items`: reads, the commands' writes and the import's.
+use std::sync::LazyLock;
+
+use pm_shared::domain::WorkItemField;
+use sqlx::SqliteConnection;
+
+use super::hierarchy;
+use super::rows::WorkItemRow;
+
+/// Every column of `pm_work_items`, in [`WorkItemRow`]'s order: each select, insert and the
+/// export names them through this list.
+pub const WORK_ITEM_COLUMNS: &str = "id, item_type, parent_id, project_id, position, title, \
+     description, status, priority, story_points, assignee_id, sprint_id, item_number, version, \
+     created_at, updated_at, created_by, updated_by, deleted_at";
+
+pub async fn work_item(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<WorkItemRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE id = ? AND deleted_at IS NULL")
+    });
+    sqlx::query_as(&SQL)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// An item whether deleted or not (an import revives a deleted one).
+pub async fn work_item_any(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<WorkItemRow>> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE id = ?"));
+    sqlx::query_as(&SQL)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// A live item and its hierarchy lists (as [`hierarchy::FILL_SQL`] rows), in one round trip.
+pub async fn work_item_with_lists(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<(WorkItemRow, Vec<hierarchy::FillRow>)>> {
+    Ok(work_items_with_lists(conn, &[id]).await?.pop())
+}
+
+/// Live items and their hierarchy lists, all in one round trip: per id, a one-column marker
+/// row, the item's row and its walks, told apart by their width (an item that is gone has no
+/// row, and its walks may still find ancestors, so the marker says whose rows follow).
+pub async fn work_items_with_lists(
+    conn: &mut SqliteConnection,
+    ids: &[&str],
+) -> sqlx::Result<Vec<(WorkItemRow, Vec<hierarchy::FillRow>)>> {
+    use sqlx::{FromRow, Row};
+    static ONE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT ?;\nSELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE id = ? AND deleted_at IS NULL;\n{}",
+            hierarchy::FILL_SQL
+        )
+    });
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = vec![ONE.as_str(); ids.len()].join(";\n");
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query
+            .bind(*id)
+            .bind(*id)
+            .bind(*id)
+            .bind(hierarchy::MAX_DEPTH)
+            .bind(*id)
+            .bind(hierarchy::MAX_DEPTH);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut found = Vec::with_capacity(ids.len());
+    let mut current: Option<(WorkItemRow, Vec<hierarchy::FillRow>)> = None;
+    for row in &rows {
+        match row.len() {
+            1 => found.extend(current.take()),
+            FILL_WIDTH => {
+                if let Some((_, lists)) = current.as_mut() {
+                    lists.push(hierarchy::FillRow::from_row(row)?);
+                }
+            }
+            _ => current = Some((WorkItemRow::from_row(row)?, Vec::new())),
+        }
+    }
+    found.extend(current);
+    Ok(found)
+}
+
+const FILL_WIDTH: usize = 3;
+
+pub async fn work_item_by_number(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+    number: i32,
+) -> sqlx::Result<Option<WorkItemRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items \
+             WHERE project_id = ? AND item_number = ? AND deleted_at IS NULL"
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(project_id)
+        .bind(number)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Another item of the project (live or not) that has `number`, if any.
+pub async fn number_holder(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+    number: i64,
+    id: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT id FROM pm_work_items WHERE project_id = ? AND item_number = ? AND id <> ?",
+    )
+    .bind(project_id)
+    .bind(number)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub async fn work_items(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<Vec<WorkItemRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE project_id = ? AND deleted_at IS NULL \
+             ORDER BY position, item_number"
+        )
+    });
+    sqlx::query_as(&SQL)
+        .bind(project_id)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The project of a live item.
+pub async fn live_project_of(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT project_id FROM pm_work_items WHERE id = ? AND deleted_at IS NULL")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// The project of an item, deleted or not.
+pub async fn project_of(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT project_id FROM pm_work_items WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+pub async fn live_children(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_work_items WHERE parent_id = ? AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+pub async fn live_items_in_project(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_work_items WHERE project_id = ? AND deleted_at IS NULL",
+    )
+    .bind(project_id)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// A new item from a command: its project's next item number is taken (1 parameter: the
+/// project), then the row is written (14 parameters, in [`WORK_ITEM_COLUMNS`] order: a new
+/// item has no story points, assignee or sprint, and is at version 1).
+pub static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE pm_projects SET next_work_item_number = next_work_item_number + 1 WHERE id = ?; \
+         INSERT INTO pm_work_items ({WORK_ITEM_COLUMNS}) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, 1, ?, ?, ?, ?, NULL)"
+    )
+});
+
+/// The column that holds an editable field.
+pub fn column(field: WorkItemField) -> &'static str {
+    match field {
+        WorkItemField::Title => "title",
+        WorkItemField::Description => "description",
+        WorkItemField::Status => "status",
+        WorkItemField::Priority => "priority",
+        WorkItemField::StoryPoints => "story_points",
+        WorkItemField::Position => "position",
+        WorkItemField::AssigneeId => "assignee_id",
+        WorkItemField::SprintId => "sprint_id",
+        WorkItemField::ParentId => "parent_id",
+    }
+}
+
+/// The UPDATE of a command that sets exactly `fields` (one parameter each, in order), then
+/// the updated_at and updated_by parameters and the id; the version goes up by one.
+pub fn update_sql(fields: &[WorkItemField]) -> String {
+    let mut sql = String::from("UPDATE pm_work_items SET ");
+    for field in fields {
+        sql.push_str(column(*field));
+        sql.push_str(" = ?, ");
+    }
+    sql.push_str("version = version + 1, updated_at = ?, updated_by = ? WHERE id = ?");
+    sql
+}
+
+/// Writes a new item row, every column as `row` has it (the import's insert).
+pub async fn insert(conn: &mut SqliteConnection, row: &WorkItemRow) -> sqlx::Result<()> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO pm_work_items ({WORK_ITEM_COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+    });
+    sqlx::query(&SQL)
+        .bind(&row.id)
+        .bind(&row.item_type)
+        .bind(&row.parent_id)
+        .bind(&row.project_id)
+        .bind(row.position)
+        .bind(&row.title)
+        .bind(&row.description)
+        .bind(&row.status)
+        .bind(&row.priority)
+        .bind(row.story_points)
+        .bind(&row.assignee_id)
+        .bind(&row.sprint_id)
+        .bind(row.item_number)
+        .bind(row.version)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(&row.created_by)
+        .bind(&row.updated_by)
+        .bind(row.deleted_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// An imported row over a stored one, revived if it was deleted (its type and project stay).
+pub async fn replace(conn: &mut SqliteConnection, row: &WorkItemRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE pm_work_items SET parent_id = ?, position = ?, title = ?, description = ?, status = ?, \
+         priority = ?, story_points = ?, assignee_id = ?, sprint_id = ?, item_number = ?, version = ?, \
+         created_at = ?, updated_at = ?, created_by = ?, updated_by = ?, deleted_at = NULL WHERE id = ?",
+    )
+    .bind(&row.parent_id)
+    .bind(row.position)
+    .bind(&row.title)
+    .bind(&row.description)
+    .bind(&row.status)
+    .bind(&row.priority)
+    .bind(row.story_points)
+    .bind(&row.assignee_id)
+    .bind(&row.sprint_id)
+    .bind(row.item_number)
+    .bind(row.version)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .bind(&row.created_by)
+    .bind(&row.updated_by)
+    .bind(&row.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn soft_delete(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: i64,
+    user_id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE pm_work_items SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(user_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes every live item of a sprint out of it in one statement, as a new version of each;
+/// answers their (item number, id).
+pub async fn leave_sprint(
+    conn: &mut SqliteConnection,
+    sprint_id: &str,
+    now: i64,
+    user_id: &str,
+) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as(
+        "UPDATE pm_work_items SET sprint_id = NULL, version = version + 1, updated_at = ?, \
+         updated_by = ? WHERE sprint_id = ? AND deleted_at IS NULL RETURNING item_number, id",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(sprint_id)
+    .fetch_all(&mut *conn)
+    .await
+}
