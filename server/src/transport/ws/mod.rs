@@ -233,6 +233,7 @@ async fn connection(io: Io, state: SharedState, actor: Actor, budget: PartialBud
     let mut limiter = RateLimiter::new(
         state.config.rate_limit_per_sec,
         state.config.rate_limit_burst,
+        state.connections.clock.now(),
     );
     loop {
         let frame = tokio::select! {
@@ -314,7 +315,9 @@ fn inbound(
     limiter: &mut RateLimiter,
     frame: Option<Result<Message, WsError>>,
 ) -> Inbound {
-    if matches!(&frame, Some(Ok(Message::Binary(_) | Message::Text(_)))) && !limiter.allow() {
+    if matches!(&frame, Some(Ok(Message::Binary(_) | Message::Text(_))))
+        && !limiter.allow(state.connections.clock.now())
+    {
         let id = match &frame {
             Some(Ok(Message::Binary(bytes))) => WebSocketMessage::decode(bytes.clone())
                 .map(|m| m.message_id)
