@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod frames;
 pub mod hub;
 pub mod reads;
 pub mod store;
