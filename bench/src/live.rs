@@ -76,8 +76,9 @@ pub struct Run {
     pub project: String,
     /// Mutations with k below this are not timed (warm-up).
     pub measure_from: u64,
-    /// One control channel per subscriber (a watch channel's `changed()` future costs a
-    /// mutex per poll, which at 100k+ frames/s is the bench's own bottleneck).
+    /// One control channel per subscriber: a watch channel's `changed()` future costs a mutex
+    /// per poll, which made one shared watch channel the bench's own bottleneck (measured:
+    /// bench/NOTES.md, "Figures that used to live in comments").
     controls: std::sync::Mutex<Vec<mpsc::Sender<Phase>>>,
     /// Set by [`Run::stop_writers`]: rate-paced writers send nothing more.
     writers_stopped: std::sync::atomic::AtomicBool,

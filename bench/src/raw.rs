@@ -3,9 +3,9 @@
 //! Subscribers receive every frame of every mutation: 10,000 mutations/s to 100 subscribers is
 //! two million frames a second, on the same two CPUs as the server being measured. Through
 //! tokio-tungstenite each frame cost a poll through its compat layer, a zero-filled read buffer
-//! and a `Bytes` split (about a third of pm-bench's CPU in `perf`). Here one read takes whatever
-//! the kernel holds, and every complete message in it is handed over as a slice of the buffer,
-//! with one clock reading per read. The handshake and the frame format are tungstenite's
+//! and a `Bytes` split (measured: bench/NOTES.md, "How pm-bench measures"). Here one read takes
+//! whatever the kernel holds, and every complete message in it is handed over as a slice of the
+//! buffer, with one clock reading per read. The handshake and the frame format are tungstenite's
 //! (`client_async`, `FrameHeader::parse`, `Frame::format`); only the loop around them is ours.
 use std::io::Cursor;
 
@@ -23,7 +23,8 @@ use crate::net::{self, Ws, REQUEST_TIMEOUT};
 /// Free space a read needs; below it the buffer grows by [`GROW`].
 const MIN_SPACE: usize = 4 * 1024;
 const GROW: usize = 16 * 1024;
-/// Largest message accepted (a snapshot of 50,000 items is about 10 MiB).
+/// Largest message accepted: far above the largest snapshot a scenario asks for (measured:
+/// bench/NOTES.md, "Figures that used to live in comments").
 const MAX_MESSAGE: usize = 256 << 20;
 
 /// What [`RawWs::drain`] hands over.

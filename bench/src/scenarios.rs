@@ -608,7 +608,8 @@ pub struct ThroughputParams {
     #[arg(long, value_enum, default_value_t = Op::Update)]
     pub op: Op,
     /// Runs, each on a new project; the report shows the run with the median mutations/s
-    /// (this machine's speed drifts by up to 2x between runs a minute apart).
+    /// (a shared machine's speed drifts between runs; measured: bench/NOTES.md, "Figures that
+    /// used to live in comments").
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
 }

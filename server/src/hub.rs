@@ -12,12 +12,12 @@ use bytes::Bytes;
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use tokio::sync::{mpsc, Notify};
 
-use crate::transport::ws::frames;
+use crate::frames;
 
 pub type ConnId = u64;
 
 /// One item of a connection's outgoing queue: complete WebSocket frames, ready for the socket
-/// (`transport::ws::frames`). The frames of one mutation (ActivityLogCreated, then the domain
+/// (`crate::frames`). The frames of one mutation (ActivityLogCreated, then the domain
 /// event), or of a whole group of them, travel as one item, so nothing can come between them
 /// and the subscriber gets them in one socket write. The hub frames events once; every
 /// subscriber's item shares those bytes.

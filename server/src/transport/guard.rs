@@ -28,7 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::{is_loopback_name, AuthMode, Config};
-use crate::transport::limits::RateLimiter;
+use crate::transport::limits::{Clock, RateLimiter};
 use crate::transport::state::SharedState;
 
 /// Whether `ip` is this machine, including IPv4 callers of an IPv6 socket (`::ffff:127.0.0.1`,
@@ -158,6 +158,8 @@ const MAX_CLIENTS: usize = 100_000;
 /// verifies), else the peer's IP address (an IPv6 peer's /64, which one host usually owns).
 #[derive(Default)]
 pub struct RestLimiter {
+    /// What the buckets read the time from.
+    pub clock: Clock,
     buckets: Mutex<Buckets>,
 }
 
@@ -170,7 +172,7 @@ struct Buckets {
 impl RestLimiter {
     /// Takes a token for `client`, if it has one.
     pub fn allow(&self, client: &str, per_sec: u32, burst: u32) -> bool {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let Buckets { clients, swept } = &mut *buckets;
         if clients.len() >= SWEEP_AT && swept.is_none_or(|t| now.duration_since(t).as_secs() >= 1) {
@@ -182,9 +184,9 @@ impl RestLimiter {
         }
         let (bucket, last) = clients
             .entry(client.to_string())
-            .or_insert_with(|| (RateLimiter::new(per_sec, burst), now));
+            .or_insert_with(|| (RateLimiter::new(per_sec, burst, now), now));
         *last = now;
-        bucket.allow()
+        bucket.allow(now)
     }
 }
 

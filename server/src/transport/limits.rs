@@ -1,10 +1,48 @@
 //! Per-connection and server-wide limits: a token bucket per WebSocket (a sustained rate plus a
 //! burst), connection counts overall and per user, and the bytes of incomplete WebSocket
-//! messages held for a user and overall (see [`PartialBudget`]).
+//! messages held for a user and overall (see [`PartialBudget`]). Token buckets are told the
+//! time by their owner, who reads it from a [`Clock`].
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The time the limits go by: the system's, unless it was stopped ([`Clock::stop`]) to be
+/// moved by hand ([`Clock::advance`]), so that a test sees a bucket refill exactly as far as it
+/// says instead of sleeping and hoping the machine kept up.
+#[derive(Default)]
+pub struct Clock {
+    /// Read first, so a running clock (every clock outside tests) costs one relaxed load.
+    stopped: AtomicBool,
+    at: Mutex<Option<Instant>>,
+}
+
+impl Clock {
+    pub fn now(&self) -> Instant {
+        if !self.stopped.load(Ordering::Acquire) {
+            return Instant::now();
+        }
+        self.at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(Instant::now)
+    }
+
+    /// Stops the clock where it is; from now on it moves only by [`Clock::advance`].
+    pub fn stop(&self) {
+        let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        at.get_or_insert_with(Instant::now);
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// Moves a stopped clock forward by `by` (stopping it first if it runs).
+    pub fn advance(&self, by: Duration) {
+        let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
+        let now = at.unwrap_or_else(Instant::now);
+        *at = Some(now + by);
+        self.stopped.store(true, Ordering::Release);
+    }
+}
 
 /// A token bucket: `burst` tokens, refilled at `per_sec` tokens a second.
 pub struct RateLimiter {
@@ -15,24 +53,23 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(per_sec: u32, burst: u32) -> Self {
+    /// A full bucket at `now`.
+    pub fn new(per_sec: u32, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
         RateLimiter {
             per_sec: f64::from(per_sec),
             burst,
             tokens: burst,
-            last: Instant::now(),
+            last: now,
         }
     }
 
-    /// Takes one token if there is one.
-    pub fn allow(&mut self) -> bool {
-        self.allow_at(Instant::now())
-    }
-
-    fn allow_at(&mut self, now: Instant) -> bool {
+    /// Takes one token if there is one at `now`. A time before the latest one asked about
+    /// counts as that one (callers that read the clock before taking a lock may arrive out of
+    /// order), so the bucket never refills twice for the same moment.
+    pub fn allow(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
+        self.last = self.last.max(now);
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -47,6 +84,8 @@ impl RateLimiter {
 /// messages.
 #[derive(Default)]
 pub struct ConnectionLimits {
+    /// What the WebSocket connections' token buckets read the time from.
+    pub clock: Clock,
     total: AtomicUsize,
     per_user: Mutex<HashMap<String, UserSlots>>,
     /// Bytes of incomplete messages on all connections.
@@ -241,24 +280,64 @@ impl Drop for PeerSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn bucket_allows_a_burst_then_the_sustained_rate() {
-        let mut r = RateLimiter::new(10, 5);
-        let t0 = r.last;
-        assert!((0..5).all(|_| r.allow_at(t0)));
-        assert!(!r.allow_at(t0), "burst used up");
+        let t0 = Instant::now();
+        let mut r = RateLimiter::new(10, 5, t0);
+        assert!((0..5).all(|_| r.allow(t0)));
+        assert!(!r.allow(t0), "burst used up");
         assert!(
-            r.allow_at(t0 + Duration::from_millis(100)),
+            r.allow(t0 + Duration::from_millis(100)),
             "one token per 100 ms at 10/s"
         );
-        assert!(!r.allow_at(t0 + Duration::from_millis(110)));
+        assert!(!r.allow(t0 + Duration::from_millis(110)));
         assert!(
-            (0..5).all(|_| r.allow_at(t0 + Duration::from_secs(10))),
+            (0..5).all(|_| r.allow(t0 + Duration::from_secs(10))),
             "refills up to the burst only"
         );
-        assert!(!r.allow_at(t0 + Duration::from_secs(10)));
+        assert!(!r.allow(t0 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_bucket_never_refills_backwards() {
+        let t0 = Instant::now() + Duration::from_secs(5);
+        let mut r = RateLimiter::new(1, 1, t0);
+        assert!(r.allow(t0));
+        assert!(
+            !r.allow(t0 - Duration::from_secs(5)),
+            "earlier counts as t0"
+        );
+        assert!(!r.allow(t0 + Duration::from_millis(900)));
+        assert!(r.allow(t0 + Duration::from_millis(1000)));
+    }
+
+    #[test]
+    fn a_stopped_clock_moves_only_when_told() {
+        let clock = Clock::default();
+        let before = Instant::now();
+        assert!(clock.now() >= before, "a running clock is the system's");
+        clock.stop();
+        let stopped = clock.now();
+        assert!(stopped >= before);
+        std::thread::yield_now();
+        assert_eq!(clock.now(), stopped);
+        clock.advance(Duration::from_millis(250));
+        assert_eq!(clock.now(), stopped + Duration::from_millis(250));
+        clock.stop();
+        assert_eq!(
+            clock.now(),
+            stopped + Duration::from_millis(250),
+            "stopping again keeps the time"
+        );
+        // A bucket read by the clock refills by what the clock says, however long the test took.
+        let mut r = RateLimiter::new(4, 2, clock.now());
+        assert!(r.allow(clock.now()) && r.allow(clock.now()));
+        assert!(!r.allow(clock.now()));
+        clock.advance(Duration::from_millis(249));
+        assert!(!r.allow(clock.now()));
+        clock.advance(Duration::from_millis(1));
+        assert!(r.allow(clock.now()), "one token per 250 ms at 4/s");
     }
 
     #[test]

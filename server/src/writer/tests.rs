@@ -161,7 +161,7 @@ async fn run_as_one_group(
 }
 
 fn frames(item: Outbound) -> Vec<WebSocketMessage> {
-    crate::transport::ws::frames::payloads(item.bytes())
+    crate::frames::payloads(item.bytes())
         .iter()
         .map(|b| WebSocketMessage::decode(b.as_ref()).unwrap())
         .collect()

@@ -495,11 +495,14 @@ async fn rest_requests_over_the_rate_get_429_with_retry_after() {
         c.rest_rate_limit_burst = 5;
     })
     .await;
+    // The buckets' time moves only when the test says so.
+    server.state.rest_limiter.clock.stop();
     let alice = pm_server::auth::issue(SECRET, ALICE, vec![], 3600).expect("token");
     let bob = pm_server::auth::issue(SECRET, BOB, vec![], 3600).expect("token");
     let client = reqwest::Client::new();
     let url = format!("http://{}/api/v1/projects", server.addr);
     let mut limited = None;
+    let mut passed = 0;
     for _ in 0..20 {
         let response = client
             .get(&url)
@@ -512,8 +515,13 @@ async fn rest_requests_over_the_rate_get_429_with_retry_after() {
             break;
         }
         assert_eq!(response.status(), 200);
+        passed += 1;
     }
     let response = limited.expect("20 requests at once never hit the limit of 5");
+    assert_eq!(
+        passed, 5,
+        "the burst, and not a token more while the clock stands still"
+    );
     let retry_after: u64 = response
         .headers()
         .get("retry-after")
@@ -533,7 +541,11 @@ async fn rest_requests_over_the_rate_get_429_with_retry_after() {
         .expect("bob");
     assert_eq!(other.status(), 200);
     // Alice's bucket refills.
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    server
+        .state
+        .rest_limiter
+        .clock
+        .advance(Duration::from_millis(450));
     let again = client
         .get(&url)
         .bearer_auth(&alice)

@@ -16,8 +16,11 @@ async fn frames_over_the_rate_limit_get_rate_limited_and_the_connection_recovers
         c.rate_limit_burst = 5;
     })
     .await;
+    // The buckets' time stands still unless moved, so the counts below are exact whatever the
+    // machine's speed.
+    server.state.connections.clock.stop();
     let mut client = server.connect(USER).await;
-    // Fire 30 pings at once: the burst of 5 passes, most of the rest are refused.
+    // Fire 30 pings at once: the burst of 5 passes, the rest are refused.
     for i in 0..30 {
         client
             .send(&WebSocketMessage::with_payload(
@@ -49,8 +52,25 @@ async fn frames_over_the_rate_limit_get_rate_limited_and_the_connection_recovers
         limited.iter().all(|id| id.starts_with('p')),
         "refusals echo the request's message_id"
     );
+    assert_eq!((pongs, limited.len()), (5, 25), "with the clock stopped");
+    // Nothing refills while the clock stands still.
+    client
+        .send(&WebSocketMessage::with_payload(
+            "still-empty",
+            Payload::Ping(proto::Ping { timestamp: 0 }),
+        ))
+        .await;
+    let refused = client.next_event(Duration::from_secs(5)).await;
+    assert!(
+        matches!(&refused.payload, Some(Payload::Error(e)) if e.code == "RATE_LIMITED"),
+        "{refused:?}"
+    );
     // After a pause the bucket has refilled and the same connection works.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    server
+        .state
+        .connections
+        .clock
+        .advance(Duration::from_millis(400));
     let project = client.create_project("Still here", "SH").await;
     assert_eq!(project.key, "SH");
 }

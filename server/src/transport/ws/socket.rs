@@ -4,8 +4,8 @@
 //! byte to the client goes through the writer task, as complete frames written straight to the
 //! socket: the hub frames a group's events once and each subscriber gets those bytes in one
 //! write. (Through axum's `WebSocket`, each subscriber's copy of each event was framed again and
-//! copied into tungstenite's buffer: about a fifth of the server's CPU in `perf` during the
-//! throughput benchmark.)
+//! copied into tungstenite's buffer. Measured: bench/NOTES.md, "What was changed in the server,
+//! and why", item 8.)
 use std::future::Future;
 use std::io;
 use std::pin::Pin;

@@ -2,7 +2,8 @@
 //! built with tungstenite's frame format.
 //!
 //! Frames are built once and written to sockets as they are: the hub frames each group of
-//! events once, and every subscriber's writer sends those same bytes in one write.
+//! events once, and every subscriber's writer sends those same bytes in one write. Both the hub
+//! and the WebSocket transport above it build frames, so framing sits below both.
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
