@@ -406,6 +406,8 @@ async fn rest_links_have_the_reference_shapes_and_reach_ws_subscribers() {
         "created_by",
     ];
     expected.sort_unstable();
+    let mut keys = keys;
+    keys.sort_unstable();
     assert_eq!(keys, expected);
     assert_eq!(
         (

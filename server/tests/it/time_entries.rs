@@ -548,6 +548,8 @@ async fn rest_time_entries_start_stop_edit_and_delete_live() {
         "updated_at",
     ];
     expected.sort_unstable();
+    let mut keys = keys;
+    keys.sort_unstable();
     assert_eq!(keys, expected);
     assert_eq!(first["is_running"], true);
     assert_eq!(first["work_item_id"], t1.as_str());

@@ -134,63 +134,14 @@ pub fn connect(global: &GlobalArgs) -> Result<RestClient, ClientError> {
         .map(|c| c.with_token(resolve_token(global.token.as_deref())))
 }
 
-/// Indents JSON text two spaces per level, like `--pretty`, without reordering keys.
+/// Indents JSON text two spaces per level, like `--pretty`, without reordering keys (serde_json
+/// keeps the document's key order: the workspace enables `preserve_order`). Text that is not
+/// JSON is returned as it is.
 pub fn reindent(json: &str) -> String {
-    let mut out = String::with_capacity(json.len() + json.len() / 2);
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(depth));
-    };
-    let mut depth = 0usize;
-    let (mut in_string, mut escaped) = (false, false);
-    let mut chars = json.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                let close = if c == '{' { '}' } else { ']' };
-                while chars.peek().is_some_and(|n| n.is_whitespace()) {
-                    chars.next();
-                }
-                if chars.peek() == Some(&close) {
-                    chars.next();
-                    out.push(c);
-                    out.push(close);
-                } else {
-                    depth += 1;
-                    out.push(c);
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(',');
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_whitespace() => {}
-            c => out.push(c),
-        }
+    match serde_json::from_str::<Value>(json) {
+        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| json.to_string()),
+        Err(_) => json.to_string(),
     }
-    out
 }
 
 fn print_text(text: String) -> ExitCode {
