@@ -5,6 +5,7 @@ use sqlx::SqliteConnection;
 
 use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
+use crate::store::members;
 
 /// Who is acting: the user a command or a read is for.
 #[derive(Debug, Clone)]
@@ -69,13 +70,7 @@ pub async fn role_of(
     project_id: &str,
     user_id: &str,
 ) -> sqlx::Result<Option<Role>> {
-    let role: Option<String> = sqlx::query_scalar(
-        "SELECT role FROM pm_project_members WHERE project_id = ? AND user_id = ?",
-    )
-    .bind(project_id)
-    .bind(user_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let role = members::role_name(conn, project_id, user_id).await?;
     Ok(role.as_deref().and_then(Role::parse))
 }
 
@@ -141,18 +136,12 @@ pub async fn visible_projects(
     if viewer.mode == AuthMode::Desktop {
         return Ok(None);
     }
-    let ids = sqlx::query_scalar("SELECT project_id FROM pm_project_members WHERE user_id = ?")
-        .bind(&viewer.user_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(Some(ids))
+    Ok(Some(members::projects_of(conn, &viewer.user_id).await?))
 }
 
 /// Every (project, user) membership, for the hub's delivery filter.
 pub async fn all_members(conn: &mut SqliteConnection) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as("SELECT project_id, user_id FROM pm_project_members")
-        .fetch_all(&mut *conn)
-        .await
+    members::all_memberships(conn).await
 }
 
 /// The users who belong to a project.
@@ -160,8 +149,5 @@ pub async fn members_of(
     conn: &mut SqliteConnection,
     project_id: &str,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT user_id FROM pm_project_members WHERE project_id = ?")
-        .bind(project_id)
-        .fetch_all(&mut *conn)
-        .await
+    members::user_ids(conn, project_id).await
 }

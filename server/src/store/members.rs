@@ -189,3 +189,39 @@ pub async fn project_and_role(
         .fetch_optional(&mut *conn)
         .await
 }
+
+/// The role name `user_id` holds in a project, if a member.
+pub async fn role_name(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+    user_id: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT role FROM pm_project_members WHERE project_id = ? AND user_id = ?")
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// The projects `user_id` belongs to.
+pub async fn projects_of(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT project_id FROM pm_project_members WHERE user_id = ?")
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// Every (project, user) membership.
+pub async fn all_memberships(conn: &mut SqliteConnection) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT project_id, user_id FROM pm_project_members")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The users who belong to a project.
+pub async fn user_ids(conn: &mut SqliteConnection, project_id: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT user_id FROM pm_project_members WHERE project_id = ?")
+        .bind(project_id)
+        .fetch_all(&mut *conn)
+        .await
+}
