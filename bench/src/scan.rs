@@ -94,20 +94,19 @@ fn first_bytes(buf: &[u8], number: u32) -> Option<&[u8]> {
     found
 }
 
-/// (id, project_id, title) of a `WorkItem`. Stops at the title, which comes before the long
-/// fields of the item (WorkItem { string id = 1; string project_id = 4; string title = 6; }).
-fn item_fields(item: &[u8]) -> (Option<&[u8]>, Option<&[u8]>, Option<&[u8]>) {
-    let (mut id, mut project, mut title) = (None, None, None);
+/// Reads a `WorkItem`'s id, project_id and title into `peek`. Stops at the title, which comes
+/// before the long fields of the item (WorkItem { string id = 1; string project_id = 4;
+/// string title = 6; }).
+fn read_item<'a>(item: &'a [u8], peek: &mut Peek<'a>) {
     let _ = fields(item, |n, _, b| {
         match n {
-            1 => id = Some(b),
-            4 => project = Some(b),
-            6 => title = Some(b),
+            1 => peek.item_id = Some(b),
+            4 => peek.item_project = Some(b),
+            6 => peek.title = Some(b),
             _ => {}
         }
-        title.is_none()
+        peek.title.is_none()
     });
-    (id, project, title)
 }
 
 /// Reads the header fields of a frame; None when it is not valid protobuf.
@@ -133,7 +132,7 @@ pub fn peek(frame: &[u8]) -> Option<Peek<'_>> {
     ) {
         // WorkItemCreated/Updated { WorkItem work_item = 1; }
         if let Some(item) = first_bytes(payload_bytes, 1) {
-            (peek.item_id, peek.item_project, peek.title) = item_fields(item);
+            read_item(item, &mut peek);
         }
     }
     Some(peek)
@@ -201,7 +200,10 @@ mod tests {
         assert_eq!(p.seq, 123_456_789_012);
         assert_eq!(p.stream, b"p");
         assert_eq!(p.title, Some(&b"b-42"[..]));
-        assert_eq!(p.item_id, Some(&b"11111111-1111-4111-8111-111111111111"[..]));
+        assert_eq!(
+            p.item_id,
+            Some(&b"11111111-1111-4111-8111-111111111111"[..])
+        );
         assert_eq!(p.item_project, Some(&b"pp"[..]));
         assert_eq!(trailing_number(p.title.unwrap()), Some(42));
 
