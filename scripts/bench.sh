@@ -83,15 +83,15 @@ fi
 # name|pm-bench arguments|the reference's arguments ("=": the same; empty: no reference run).
 if [ "$QUICK" = 1 ]; then
   SUITE=(
-    "fanout-100|fanout -n 20 -r 100 -d 1|="
-    "fanout-1000|fanout -n 100 -r 100 -d 1|="
+    "fanout-100|fanout -n 20 -r 100 -d 2 --warmup 0.5|="
+    "fanout-1000|fanout -n 100 -r 100 -d 2 --warmup 0.5|="
     "throughput|throughput -w 2 -n 10 -d 2 --rounds 2|="
     "throughput-create|throughput -w 2 -n 10 -d 2 --op create|="
     "slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5|="
     "idle|idle -c 200 --settle 1|="
     "growth|growth --sizes 0,500 --samples 20|="
     "resume-storm|resume-storm -c 50 -e 100 -d 2 --warmup 0.5|"
-    "floor-fanout-1000|fanout -n 100 -r 100 -d 1|"
+    "floor-fanout-1000|fanout -n 100 -r 100 -d 2 --warmup 0.5|"
     "floor-throughput|throughput -w 2 -n 10 -d 2 --rounds 2|"
     "floor-slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5|"
   )
