@@ -7,6 +7,9 @@
 # Environment:
 #   PM_BENCH_SERVER=path   measure another pm-server binary (e.g. an older build) instead of
 #                          target/release/pm-server
+#   PM_BENCH_REFERENCE=path  the reference's server binary (default ../shared/reference/bin/
+#                          bab-pm-server beside the repository); when it exists every goal
+#                          scenario runs against it too and the report has a reference column
 #   PM_BENCH_OUT=path      write the report there instead of BENCHMARKS.md
 #   PM_BENCH_NOTES=path    hand-written notes appended to the report (default bench/NOTES.md)
 #   PM_BENCH_RESULTS=dir   keep each scenario's JSON there (for `pm-bench compare`)
@@ -14,7 +17,10 @@
 #
 # Every scenario gets its own fresh server (temporary data directory, port 0, the port read from
 # <data-dir>/server.json). Loopback only. pm-bench reads the server's memory and CPU time from
-# /proc/<pid>, so the server must run on this machine.
+# /proc/<pid>, so the server must run on this machine. Each scenario with a reference run runs
+# against pm and the reference back to back, alternating which goes first, so that the machine's
+# drift hits both; the reference gets its own temporary HOME and working directory (it keeps its
+# database in $HOME/.pm and must not run inside a git checkout).
 #
 # The server's protective limits are raised for the benchmark (they are policy, not capacity):
 # PM_RATE_LIMIT_PER_SEC / PM_RATE_LIMIT_BURST (a writer sends far more than 1,000 requests a
@@ -30,7 +36,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,6 +58,15 @@ else
   SERVER_BIN=$(cd "$(dirname "$PM_BENCH_SERVER")" && pwd)/$(basename "$PM_BENCH_SERVER")
 fi
 BENCH="$TARGET_DIR/release/pm-bench"
+REFERENCE_BIN=${PM_BENCH_REFERENCE:-$ROOT/../shared/reference/bin/bab-pm-server}
+if [ -x "$REFERENCE_BIN" ]; then
+  REFERENCE_BIN=$(cd "$(dirname "$REFERENCE_BIN")" && pwd)/$(basename "$REFERENCE_BIN")
+  REFERENCE_NOTE=""
+  echo "== the reference: $REFERENCE_BIN" >&2
+else
+  echo "warning: no reference binary at $REFERENCE_BIN; the report's reference column says so" >&2
+  REFERENCE_NOTE="reference binary not found"
+fi
 OUT=${PM_BENCH_OUT:-BENCHMARKS.md}
 NOTES=${PM_BENCH_NOTES:-bench/NOTES.md}
 
@@ -65,33 +80,42 @@ if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt $((IDLE + 200)) ]; then
   echo "warning: ulimit -n is $FD_LIMIT; the idle run uses $IDLE connections (raise the hard limit for 10,000)" >&2
 fi
 
+# name|pm-bench arguments|the reference's arguments ("=": the same; empty: no reference run).
 if [ "$QUICK" = 1 ]; then
   SUITE=(
-    "fanout-100|fanout -n 20 -r 50 -d 2"
-    "fanout-1000|fanout -n 100 -r 50 -d 2"
-    "throughput|throughput -w 2 -n 10 -d 2 --rounds 2"
-    "slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
-    "idle|idle -c 200 --settle 1"
-    "growth|growth --sizes 0,500 --samples 20"
-    "resume-storm|resume-storm -c 50 -e 100 -d 2 --warmup 0.5"
-    "floor-fanout-1000|fanout -n 100 -r 50 -d 2"
-    "floor-throughput|throughput -w 2 -n 10 -d 2 --rounds 2"
-    "floor-slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5"
+    "fanout-100|fanout -n 20 -r 100 -d 2 --warmup 0.5|="
+    "fanout-1000|fanout -n 100 -r 100 -d 2 --warmup 0.5|="
+    "throughput|throughput -w 2 -n 10 -d 2 --rounds 2|="
+    "throughput-create|throughput -w 2 -n 10 -d 2 --op create|="
+    "slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5|="
+    "idle|idle -c 200 --settle 1|="
+    "growth|growth --sizes 0,500 --samples 20|="
+    "resume-storm|resume-storm -c 50 -e 100 -d 2 --warmup 0.5|"
+    "floor-fanout-1000|fanout -n 100 -r 100 -d 2 --warmup 0.5|"
+    "floor-throughput|throughput -w 2 -n 10 -d 2 --rounds 2|"
+    "floor-slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5|"
   )
 else
   SUITE=(
-    "fanout-100|fanout -n 100 -r 100 -d 10"
-    "fanout-1000|fanout -n 1000 -r 100 -d 10"
-    "throughput|throughput -w 4 -n 100 -d 8 --rounds 3"
-    "slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 7"
-    "idle|idle -c $IDLE"
-    "growth|growth --sizes 0,10000,50000 --samples 200"
-    "resume-storm|resume-storm -c 1000 -e 1000 -d 10"
+    "fanout-100|fanout -n 100 -r 100 -d 10|="
+    "fanout-1000|fanout -n 1000 -r 100 -d 10|="
+    "throughput|throughput -w 4 -n 100 -d 8 --rounds 3|="
+    # Creates: no goal, but where the reference fails ("database is locked") and pm must not.
+    "throughput-create|throughput -w 4 -n 100 -d 8 --op create|="
+    # The reference's slow runs last about a minute each (its broadcast waits on the slow
+    # consumer until its 30 s handler timeout), so it gets three rounds.
+    "slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 7|slow-consumer -n 100 -r 500 -d 12 --rounds 3"
+    "idle|idle -c $IDLE|="
+    # The reference loads the whole project on every create, so seeding it is quadratic:
+    # 5,000 items take about two minutes, 50,000 would take hours.
+    "growth|growth --sizes 0,10000,50000 --samples 200|growth --sizes 0,5000 --samples 200"
+    # Not against the reference: its events carry no seq and it keeps no history to resume.
+    "resume-storm|resume-storm -c 1000 -e 1000 -d 10|"
     # The same live scenarios against `pm-bench floor-server` (no database, no logic): what this
     # machine allows at all, printed beside each goal.
-    "floor-fanout-1000|fanout -n 1000 -r 100 -d 10"
-    "floor-throughput|throughput -w 4 -n 100 -d 8 --rounds 3"
-    "floor-slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 5"
+    "floor-fanout-1000|fanout -n 1000 -r 100 -d 10|"
+    "floor-throughput|throughput -w 4 -n 100 -d 8 --rounds 3|"
+    "floor-slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 5|"
   )
 fi
 
@@ -116,27 +140,50 @@ trap cleanup EXIT
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date +%s)
 COMMANDS=()
-for entry in "${SUITE[@]}"; do
-  name=${entry%%|*}
-  args=${entry#*|}
-  LABEL=()
-  if [ "${name#floor-}" != "$name" ]; then
-    start_floor "$WORK/data-$name"
-    LABEL=(--label floor)
-  else
-    start_server "$WORK/data-$name"
-  fi
-  echo "== $name: pm-bench ${LABEL[*]} $args" >&2
-  # shellcheck disable=SC2086
-  "$BENCH" --url "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" "${LABEL[@]}" --json "$RESULTS/$name.json" $args
-  COMMANDS+=("pm-bench --url http://127.0.0.1:\$PORT --server-pid \$PID ${LABEL[*]:+${LABEL[*]} }--json $name.json $args")
+FILES=()
+
+# One run: $1 = pm, floor or reference, $2 = the result's name, the rest pm-bench's arguments.
+run_one() {
+  local server=$1 name=$2
+  shift 2
+  local label=()
+  case "$server" in
+    pm) start_server "$WORK/data-$name" ;;
+    floor) start_floor "$WORK/data-$name"; label=(--label floor) ;;
+    reference) start_reference "$WORK/data-$name"; label=(--label reference --reference) ;;
+  esac
+  echo "== $name: pm-bench ${label[*]} $*" >&2
+  "$BENCH" --url "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" "${label[@]}" --json "$RESULTS/$name.json" "$@"
+  COMMANDS+=("pm-bench --url http://127.0.0.1:\$PORT --server-pid \$PID ${label[*]:+${label[*]} }--json $name.json $*")
+  FILES+=("$RESULTS/$name.json")
   stop_server
+}
+
+PAIRS=0
+for entry in "${SUITE[@]}"; do
+  IFS='|' read -r name args reference_args <<<"$entry"
+  [ "$reference_args" = "=" ] && reference_args=$args
+  # shellcheck disable=SC2206 # the arguments are words
+  args=($args)
+  # shellcheck disable=SC2206
+  reference_args=($reference_args)
+  if [ "${name#floor-}" != "$name" ]; then
+    run_one floor "$name" "${args[@]}"
+  elif [ "${#reference_args[@]}" = 0 ] || [ -n "$REFERENCE_NOTE" ]; then
+    run_one pm "$name" "${args[@]}"
+  elif [ $((PAIRS % 2)) = 0 ]; then
+    run_one pm "$name" "${args[@]}"
+    run_one reference "reference-$name" "${reference_args[@]}"
+    PAIRS=$((PAIRS + 1))
+  else
+    run_one reference "reference-$name" "${reference_args[@]}"
+    run_one pm "$name" "${args[@]}"
+    PAIRS=$((PAIRS + 1))
+  fi
 done
 ELAPSED=$(( $(date +%s) - STARTED ))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-FILES=()
-for entry in "${SUITE[@]}"; do FILES+=("$RESULTS/${entry%%|*}.json"); done
 # Changes other than the report itself (which is being rewritten) make the commit inexact.
 CHANGED=$(git status --porcelain --untracked-files=no 2>/dev/null | awk '{print $2}' | grep -vxF "$OUT" || true)
 DIRTY=""
@@ -152,6 +199,14 @@ if [ -n "$CHANGED" ]; then DIRTY=" (with uncommitted changes)"; fi
   echo "(WebSocket protobuf + REST) to a fresh local pm-server per scenario. The runs marked floor"
   echo "talk to \`pm-bench floor-server\` instead: the same protocol answered from memory with no"
   echo "database and no checks, i.e. what this machine allows before any server logic runs."
+  if [ -z "$REFERENCE_NOTE" ]; then
+    echo "The runs marked reference talk to the reference's own server (\`bab-pm-server\`, the"
+    echo "Blazor Agile Board's, from \`${REFERENCE_BIN#"$(cd "$ROOT/.." && pwd)/"}\`), run back to back with pm's, alternating"
+    echo "which goes first; its events carry no seq, so pm-bench tells them apart by work item id"
+    echo "and title there (see \"The reference beside pm\" below)."
+  else
+    echo "No reference runs: $REFERENCE_NOTE ($REFERENCE_BIN)."
+  fi
   echo
   echo "## Machine"
   echo
@@ -180,13 +235,16 @@ if [ -n "$CHANGED" ]; then DIRTY=" (with uncommitted changes)"; fi
   echo "export PM_RATE_LIMIT_PER_SEC=100000000 PM_RATE_LIMIT_BURST=100000000 PM_REST_RATE_LIMIT_PER_SEC=100000000 PM_REST_RATE_LIMIT_BURST=100000000 PM_MAX_HTTP_CONNECTIONS_PER_IP=100000 PM_SERVER_MAX_CONNECTIONS=100000"
   echo "pm-server --data-dir \$(mktemp -d) --port 0 &    # one fresh server per scenario; port from server.json"
   echo "pm-bench floor-server &                         # instead, for the runs labelled floor; port printed"
+  if [ -z "$REFERENCE_NOTE" ]; then
+    echo "(D=\$(mktemp -d); cd \$D && HOME=\$D PM_SERVER_HOST=127.0.0.1 PM_SERVER_PORT=0 PM_LOG_LEVEL=warn PM_RATE_LIMIT_MAX_REQUESTS=10000 PM_RATE_LIMIT_WINDOW_SECS=1 PM_SERVER_MAX_CONNECTIONS=100000 bab-pm-server &)   # for the runs labelled reference; port in \$D/.pm/server.json"
+  fi
   for c in "${COMMANDS[@]}"; do echo "$c"; done
   echo "pm-bench summarize *.json"
   echo '```'
   echo
   echo "## Goals"
   echo
-  "$BENCH" summarize "${FILES[@]}" | sed 's/^### /### Scenario: /'
+  "$BENCH" summarize ${REFERENCE_NOTE:+--reference-absent "$REFERENCE_NOTE"} "${FILES[@]}" | sed 's/^### /### Scenario: /'
   if [ -f "$NOTES" ]; then
     echo
     cat "$NOTES"

@@ -1,6 +1,7 @@
 //! pm-bench: a load generator for pm-compatible servers that speaks only the public protocol
 //! (binary protobuf WebSocket frames at `/ws`, REST under `/api/v1`), so it can be pointed at
-//! any compatible server with `--url`.
+//! any compatible server with `--url`. The reference's own server is driven too (`--reference`,
+//! or detected): see [`Env::reference`] and [`live::Identity`].
 //!
 //! Scenarios: `fanout` (latency from a writer's send to every subscriber's receipt, with seq
 //! checks), `throughput` (concurrent writers as fast as the server allows), `slow-consumer`

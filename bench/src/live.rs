@@ -5,6 +5,10 @@
 //! both ends: the writer stamps mutation `k` just before sending it (titles are `b-<k>`,
 //! message ids `w-<k>`), and a subscriber that receives an event whose work item title is `b-<k>`
 //! takes `now - sent[k]` as that event's fan-out latency.
+//!
+//! Events are told apart by their `seq` on pm ([`Identity::Seq`]). A server that numbers no
+//! events (the reference) gets [`Identity::Title`]: an event is the work item's id and its
+//! title `b-<k>`, which is unique within a run because `k` is the run's mutation counter.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,13 +68,24 @@ impl SendLog {
 }
 
 /// What the coordinator tells subscribers: the seq they must reach (u64::MAX: not known yet)
-/// and whether to stop regardless.
+/// and whether to stop regardless. Under [`Identity::Title`] `final_seq` is the number of
+/// distinct events to reach (every mutation the writers saw succeed).
 #[derive(Debug, Clone, Copy)]
 pub struct Phase {
     pub final_seq: u64,
     pub stop: bool,
 }
 
+/// How a run tells one event from another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// By the event's `seq` on the run's stream (pm, the floor server).
+    Seq,
+    /// By the work item's id and title `b-<k>`, for a server whose events carry no seq (the
+    /// reference). `items` are the only ids an event may carry (the items the writers update);
+    /// empty when the writers create, so that every event has an id of its own.
+    Title { items: Vec<String> },
+}
 pub struct Run {
     pub log: SendLog,
     pub project: String,
@@ -82,16 +97,27 @@ pub struct Run {
     controls: std::sync::Mutex<Vec<mpsc::Sender<Phase>>>,
     /// Set by [`Run::stop_writers`]: rate-paced writers send nothing more.
     writers_stopped: std::sync::atomic::AtomicBool,
+    pub identity: Identity,
 }
 
 impl Run {
     pub fn new(project: String, capacity: usize, measure_from: u64) -> Arc<Run> {
+        Run::identified(project, capacity, measure_from, Identity::Seq)
+    }
+
+    pub fn identified(
+        project: String,
+        capacity: usize,
+        measure_from: u64,
+        identity: Identity,
+    ) -> Arc<Run> {
         Arc::new(Run {
             log: SendLog::new(capacity),
             project,
             measure_from,
             controls: std::sync::Mutex::new(Vec::new()),
             writers_stopped: std::sync::atomic::AtomicBool::new(false),
+            identity,
         })
     }
 
@@ -137,10 +163,15 @@ pub struct SubStats {
     pub last_event_ns: u64,
     /// Fan-out latencies (ns) of timed events.
     pub latencies: Vec<u64>,
+    /// Under [`Identity::Title`]: bit k is set once the event of mutation k arrived.
+    pub seen: Vec<u64>,
+    /// Under [`Identity::Title`]: events of distinct mutations received.
+    pub distinct: u64,
 }
 
 impl SubStats {
-    fn on_frame(&mut self, bytes: &[u8], recv_ns: u64, run: &Run) {
+    /// Counts one frame received at `recv_ns` (run clock).
+    pub fn on_frame(&mut self, bytes: &[u8], recv_ns: u64, run: &Run) {
         let Some(p) = scan::peek(bytes) else {
             self.other += 1;
             return;
@@ -173,7 +204,72 @@ impl SubStats {
                     }
                 }
             }
+            field::WORK_ITEM_CREATED | field::WORK_ITEM_UPDATED
+                if matches!(run.identity, Identity::Title { .. }) =>
+            {
+                self.on_titled_event(&p, recv_ns, run)
+            }
             _ => self.other += 1,
+        }
+    }
+
+    /// A work item event under [`Identity::Title`]: the run's project, a bench title `b-<k>`
+    /// and (for updates) one of the writers' items, or it is not the run's.
+    fn on_titled_event(&mut self, p: &scan::Peek<'_>, recv_ns: u64, run: &Run) {
+        let Identity::Title { items } = &run.identity else {
+            return;
+        };
+        let k = match (p.item_project, p.title, p.item_id) {
+            (Some(project), Some(title), Some(id))
+                if project == run.project.as_bytes()
+                    && title.starts_with(TITLE_PREFIX)
+                    && (items.is_empty() || items.iter().any(|i| i.as_bytes() == id)) =>
+            {
+                scan::trailing_number(title).filter(|&k| (k as usize) < run.log.capacity())
+            }
+            _ => None,
+        };
+        let Some(k) = k else {
+            self.other += 1;
+            return;
+        };
+        self.events += 1;
+        self.last_event_ns = recv_ns;
+        if self.seen.is_empty() {
+            self.seen = vec![0; run.log.capacity().div_ceil(64)];
+        }
+        let (word, bit) = ((k / 64) as usize, 1u64 << (k % 64));
+        if self.seen[word] & bit != 0 {
+            self.dups += 1;
+            return;
+        }
+        self.seen[word] |= bit;
+        self.distinct += 1;
+        if k >= run.measure_from {
+            if let Some(sent) = run.log.sent(k) {
+                self.latencies.push(recv_ns.saturating_sub(sent));
+            }
+        }
+    }
+
+    /// Under [`Identity::Title`]: whether the event of mutation `k` arrived.
+    pub fn saw(&self, k: u64) -> bool {
+        self.seen
+            .get((k / 64) as usize)
+            .is_some_and(|w| w & (1u64 << (k % 64)) != 0)
+    }
+
+    /// Under [`Identity::Title`]: mutations of `delivered` (the ones that succeeded) whose
+    /// event this subscriber never received.
+    pub fn lost_of(&self, delivered: &[u64]) -> u64 {
+        delivered.iter().filter(|&&k| !self.saw(k)).count() as u64
+    }
+
+    /// Whether this subscriber has everything `phase` asks for.
+    fn reached(&self, phase: &Phase, run: &Run) -> bool {
+        match run.identity {
+            Identity::Seq => self.first_seq.is_some() && self.last_seq >= phase.final_seq,
+            Identity::Title { .. } => self.distinct >= phase.final_seq,
         }
     }
 
@@ -239,10 +335,7 @@ async fn subscribe_loop(
             stats.closed = true;
         }
         loop {
-            if stats.closed
-                || phase.stop
-                || (stats.first_seq.is_some() && stats.last_seq >= phase.final_seq)
-            {
+            if stats.closed || phase.stop || stats.reached(&phase, &run) {
                 return stats;
             }
             tokio::select! {
@@ -328,6 +421,9 @@ pub struct WriterStats {
     pub first_error: Option<String>,
     pub min_seq: u64,
     pub max_seq: u64,
+    /// The k of every mutation that succeeded (its response was no Error): the events every
+    /// subscriber must receive, for a server whose events carry no seq.
+    pub ok_keys: Vec<u64>,
     /// Send → own response (ns).
     pub response_latencies: Vec<u64>,
     /// When each of `response_latencies` was sent (run clock, ns), to tell phases apart.
@@ -378,26 +474,80 @@ pub async fn writer(
     };
     let permits = Arc::new(Semaphore::new(window));
     let total = Arc::new(AtomicU64::new(u64::MAX));
+    let rebase = Arc::new(Rebase::default());
     let reader = tokio::spawn(read_responses(
         stream,
         run.clone(),
         permits.clone(),
         total.clone(),
+        rebase.clone(),
     ));
-    let (sent, sink) = send_loop(sink, &run, &counter, op, item, pace, &permits).await;
+    let (sent, sink) = send_loop(sink, &run, &counter, op, item, pace, &permits, &rebase).await;
     total.store(sent, Ordering::Release);
-    let mut stats = match tokio::time::timeout(Duration::from_secs(60), reader).await {
-        Ok(Ok(stats)) => stats,
-        _ => WriterStats {
-            first_error: Some("responses did not arrive within 60 s".into()),
-            ..Default::default()
-        },
-    };
+    // The reader gives up by itself RESPONSE_GRACE after the last send, with what it has.
+    let mut stats = reader.await.unwrap_or_else(|e| WriterStats {
+        first_error: Some(format!("the response reader failed: {e}")),
+        ..Default::default()
+    });
     stats.sent = sent;
     drop(sink);
     stats
 }
 
+/// How long a writer waits for its responses after its last send. What arrived by then counts
+/// (a server that stalls, as the reference does behind a slow consumer, still has its answered
+/// mutations checked for lost events).
+const RESPONSE_GRACE: Duration = Duration::from_secs(60);
+
+/// An update writer predicts each expected_version (it pipelines), so one update that fails for
+/// another reason (the reference's `database is locked`) would make every later one a
+/// conflict. The conflict names the item's current version; the writer carries on from it.
+/// pm fails no update, so this never acts there.
+#[derive(Default)]
+struct Rebase {
+    /// The item's current version + 1, from a conflict (0: nothing to apply).
+    version: std::sync::atomic::AtomicI64,
+    /// Conflicts of mutations before this k were answered to requests sent before the last
+    /// rebase: stale, they are ignored.
+    from_k: AtomicU64,
+}
+
+impl Rebase {
+    /// Reader: mutation `k` got a conflict naming the current version.
+    fn conflict(&self, k: u64, message: &str) {
+        if k < self.from_k.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(current) = current_version(message) {
+            self.version
+                .store(i64::from(current) + 1, Ordering::Release);
+        }
+    }
+
+    /// Sender, before sending mutation `k`: the version to expect instead of its prediction.
+    fn take(&self, k: u64) -> Option<i32> {
+        match self.version.swap(0, Ordering::AcqRel) {
+            0 => None,
+            v => {
+                self.from_k.store(k, Ordering::Release);
+                i32::try_from(v - 1).ok()
+            }
+        }
+    }
+}
+
+/// N in a conflict's "... (current version: N)".
+pub fn current_version(message: &str) -> Option<i32> {
+    let rest = &message[message.find("current version:")? + "current version:".len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn send_loop(
     mut sink: SplitSink<Ws, Message>,
     run: &Run,
@@ -406,6 +556,7 @@ async fn send_loop(
     (item_id, mut version): (String, i32),
     pace: Pace,
     permits: &Semaphore,
+    rebase: &Rebase,
 ) -> (u64, SplitSink<Ws, Message>) {
     let start = tokio::time::Instant::now();
     let mut sent = 0u64;
@@ -436,6 +587,9 @@ async fn send_loop(
             break;
         }
         let title = format!("b-{k}");
+        if let Some(current) = rebase.take(k) {
+            version = current;
+        }
         let payload = match op {
             Op::Create => net::create_item_request(&run.project, title),
             Op::Update => net::update_title_request(&item_id, version, title),
@@ -461,13 +615,26 @@ async fn read_responses(
     run: Arc<Run>,
     permits: Arc<Semaphore>,
     total: Arc<AtomicU64>,
+    rebase: Arc<Rebase>,
 ) -> WriterStats {
     let mut stats = WriterStats {
         min_seq: u64::MAX,
         ..Default::default()
     };
     let mut received = 0u64;
+    let mut give_up_at = None;
     while received < total.load(Ordering::Acquire) {
+        if total.load(Ordering::Acquire) != u64::MAX {
+            let at = *give_up_at.get_or_insert_with(|| Instant::now() + RESPONSE_GRACE);
+            if Instant::now() >= at {
+                let missing = total.load(Ordering::Acquire) - received;
+                stats.first_error.get_or_insert(format!(
+                    "{missing} responses did not arrive within {} s of the last send",
+                    RESPONSE_GRACE.as_secs()
+                ));
+                break;
+            }
+        }
         // The sender publishes `total` when it stops; poll for it while idle.
         let next = match tokio::time::timeout(Duration::from_millis(50), stream.next()).await {
             Err(_) => continue,
@@ -487,23 +654,28 @@ async fn read_responses(
         }
         received += 1;
         permits.add_permits(1);
-        if let Some(sent) = scan::trailing_number(p.message_id).and_then(|k| run.log.sent(k)) {
+        let k = scan::trailing_number(p.message_id);
+        if let Some(sent) = k.and_then(|k| run.log.sent(k)) {
             stats.response_latencies.push(recv.saturating_sub(sent));
             stats.response_sent_ns.push(sent);
         }
         if p.payload == field::ERROR {
             stats.errors += 1;
-            if stats.first_error.is_none() {
-                if let Ok(WebSocketMessage {
-                    payload: Some(Payload::Error(e)),
-                    ..
-                }) = WebSocketMessage::decode(bytes.as_ref())
-                {
+            if let Ok(WebSocketMessage {
+                payload: Some(Payload::Error(e)),
+                ..
+            }) = WebSocketMessage::decode(bytes.as_ref())
+            {
+                if let (Some(k), "CONFLICT") = (k, e.code.as_str()) {
+                    rebase.conflict(k, &e.message);
+                }
+                if stats.first_error.is_none() {
                     stats.first_error = Some(format!("{}: {}", e.code, e.message));
                 }
             }
         } else {
             stats.ok += 1;
+            stats.ok_keys.extend(k);
             if p.seq > 0 {
                 stats.min_seq = stats.min_seq.min(p.seq);
                 stats.max_seq = stats.max_seq.max(p.seq);

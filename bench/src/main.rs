@@ -30,9 +30,16 @@ struct Cli {
     #[arg(long, short, global = true)]
     quiet: bool,
     /// A name for the server under test, kept in the JSON (`summarize` reports runs labelled
-    /// `floor` as the machine's floor beside the goals).
+    /// `floor` as the machine's floor and runs labelled `reference` as the reference's figures,
+    /// beside the goals).
     #[arg(long, global = true)]
     label: Option<String>,
+    /// The server is the reference (the Blazor Agile Board's pm-server): the writer creates
+    /// each project over the WebSocket, and events, which carry no seq there, are told apart by
+    /// work item id and title. Detected without this flag when `/ready` reports a circuit
+    /// breaker, as only the reference's does.
+    #[arg(long, global = true)]
+    reference: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +53,10 @@ enum Command {
     Summarize {
         /// JSON files written with --json.
         files: Vec<String>,
+        /// What the reference column says when no file is a reference run (labelled
+        /// `reference`), e.g. "reference binary not found".
+        #[arg(long)]
+        reference_absent: Option<String>,
     },
     /// Serves the least the live scenarios need (no database, no validation, events broadcast
     /// from memory) and prints `listening on <addr>`: run a scenario against it to measure what
@@ -69,8 +80,13 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let scenario = match cli.command {
-        Command::Summarize { files } => {
-            print!("{}", summary::markdown(&summary::load(&files)?));
+        Command::Summarize {
+            files,
+            reference_absent,
+        } => {
+            let runs = summary::load(&files)?;
+            let absent = summary::ReferenceAbsent(reference_absent.as_deref());
+            print!("{}", summary::markdown_with(&runs, absent));
             return Ok(());
         }
         Command::Compare { before, after } => {
@@ -104,14 +120,19 @@ fn main() -> Result<()> {
             server_pid.map_or("unknown".into(), |p| p.to_string())
         );
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let reference = cli.reference || runtime.block_on(net::is_reference(&target))?;
+    if reference && !cli.reference && !cli.quiet {
+        eprintln!("pm-bench: the reference server (its /ready reports a circuit breaker)");
+    }
     let env = Env {
         target,
         server_pid,
         verbose: !cli.quiet,
+        reference,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let report = runtime.block_on(pm_bench::run(&env, &scenario))?;
     print!("{}", report.table());
     if let Some(path) = cli.json {
@@ -120,6 +141,7 @@ fn main() -> Result<()> {
         doc["server_pid"] = server_pid.into();
         doc["command"] = recorded_command().into();
         doc["label"] = cli.label.clone().into();
+        doc["reference"] = reference.into();
         doc["pm_bench_version"] = env!("CARGO_PKG_VERSION").into();
         doc["unix_time"] = pm_shared::now_secs().into();
         std::fs::write(&path, serde_json::to_vec_pretty(&doc)?)

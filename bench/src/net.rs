@@ -225,6 +225,61 @@ pub async fn project_position(ws: &mut Ws, project_id: &str) -> Result<(u64, Str
     Ok((reply.seq, reply.epoch))
 }
 
+/// Whether the server at `target` is the reference (the Blazor Agile Board's pm-server): its
+/// `/ready` reports a `circuit_breaker`, which pm's and the floor server's do not. Anything
+/// that is not such an answer (no `/ready`, not JSON) counts as "not the reference".
+pub async fn is_reference(target: &Target) -> Result<bool> {
+    let http = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()?;
+    let resp = http
+        .get(format!("{}/ready", target.http))
+        .send()
+        .await
+        .with_context(|| format!("GET {}/ready (is the server running?)", target.http))?;
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    Ok(body.get("circuit_breaker").is_some())
+}
+
+/// A project key the reference and pm both accept (2–20 of `[A-Z0-9_]`), fresh each call.
+fn fresh_key() -> String {
+    format!(
+        "B{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase()
+    )
+}
+
+/// How long the reference may take to store the user row of a new connection: it inserts it
+/// from a task it does not wait for, and a write by that user fails its foreign key until then.
+const USER_ROW_GRACE: Duration = Duration::from_millis(200);
+
+/// Makes `user_id` known to the reference: opens a WebSocket as that user (the only way it
+/// learns of a user) and waits until the user row it inserts in the background is surely there.
+/// Returns the connection, ready for writes.
+pub async fn introduce_user(target: &Target, user_id: &str) -> Result<Ws> {
+    let mut ws = connect(target, user_id, ConnOptions::default()).await?;
+    rpc(&mut ws, Payload::Ping(proto::Ping { timestamp: 0 })).await?;
+    tokio::time::sleep(USER_ROW_GRACE).await;
+    Ok(ws)
+}
+
+/// WebSocket `CreateProjectRequest` on `ws`: the project's creator becomes its admin, which the
+/// reference requires of anyone who writes to it (a project made over REST has no members
+/// there). Returns the project's id.
+pub async fn create_project_ws(ws: &mut Ws, label: &str) -> Result<String> {
+    let request = Payload::CreateProjectRequest(proto::CreateProjectRequest {
+        title: format!("pm-bench {label}"),
+        description: None,
+        key: fresh_key(),
+    });
+    match rpc(ws, request).await?.payload {
+        Some(Payload::ProjectCreated(proto::ProjectCreated {
+            project: Some(p), ..
+        })) => Ok(p.id),
+        other => bail!("expected ProjectCreated, got {other:?}"),
+    }
+}
+
 /// REST: checks `/health` and creates a project with a fresh key; returns its id.
 pub async fn create_project(target: &Target, label: &str) -> Result<String> {
     let http = reqwest::Client::builder()
@@ -238,10 +293,7 @@ pub async fn create_project(target: &Target, label: &str) -> Result<String> {
     if !health.status().is_success() {
         bail!("GET /health: {}", health.status());
     }
-    let key = format!(
-        "B{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8].to_ascii_uppercase()
-    );
+    let key = fresh_key();
     let resp = http
         .post(format!("{}/api/v1/projects", target.http))
         .json(&serde_json::json!({ "title": format!("pm-bench {label}"), "key": key }))

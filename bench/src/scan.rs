@@ -26,6 +26,10 @@ pub struct Peek<'a> {
     pub stream: &'a [u8],
     /// `work_item.title` of WorkItemCreated / WorkItemUpdated.
     pub title: Option<&'a [u8]>,
+    /// `work_item.id` and `work_item.project_id` of the same events: with the title, what
+    /// identifies an event of a server that numbers none (the reference).
+    pub item_id: Option<&'a [u8]>,
+    pub item_project: Option<&'a [u8]>,
 }
 
 fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
@@ -78,7 +82,7 @@ fn fields<'a>(buf: &'a [u8], mut visit: impl FnMut(u32, u64, &'a [u8]) -> bool) 
 }
 
 /// The first length-delimited field `number` of a message. Stops there: an event's work item
-/// is the first field of its payload, and the title comes before the long fields of the item.
+/// is the first field of its payload.
 fn first_bytes(buf: &[u8], number: u32) -> Option<&[u8]> {
     let mut found = None;
     fields(buf, |n, _, b| {
@@ -88,6 +92,21 @@ fn first_bytes(buf: &[u8], number: u32) -> Option<&[u8]> {
         found.is_none()
     })?;
     found
+}
+
+/// Reads a `WorkItem`'s id, project_id and title into `peek`. Stops at the title, which comes
+/// before the long fields of the item (WorkItem { string id = 1; string project_id = 4;
+/// string title = 6; }).
+fn read_item<'a>(item: &'a [u8], peek: &mut Peek<'a>) {
+    let _ = fields(item, |n, _, b| {
+        match n {
+            1 => peek.item_id = Some(b),
+            4 => peek.item_project = Some(b),
+            6 => peek.title = Some(b),
+            _ => {}
+        }
+        peek.title.is_none()
+    });
 }
 
 /// Reads the header fields of a frame; None when it is not valid protobuf.
@@ -111,8 +130,10 @@ pub fn peek(frame: &[u8]) -> Option<Peek<'_>> {
         peek.payload,
         field::WORK_ITEM_CREATED | field::WORK_ITEM_UPDATED
     ) {
-        // WorkItemCreated/Updated { WorkItem work_item = 1; } and WorkItem { string title = 6; }
-        peek.title = first_bytes(payload_bytes, 1).and_then(|item| first_bytes(item, 6));
+        // WorkItemCreated/Updated { WorkItem work_item = 1; }
+        if let Some(item) = first_bytes(payload_bytes, 1) {
+            read_item(item, &mut peek);
+        }
     }
     Some(peek)
 }
@@ -146,6 +167,7 @@ mod tests {
             title: title.into(),
             description: Some("x".repeat(300)),
             status: "todo".into(),
+            project_id: "pp".into(),
             ancestor_ids: vec!["a".into(), "b".into()],
             item_number: 7,
             version: 3,
@@ -178,6 +200,11 @@ mod tests {
         assert_eq!(p.seq, 123_456_789_012);
         assert_eq!(p.stream, b"p");
         assert_eq!(p.title, Some(&b"b-42"[..]));
+        assert_eq!(
+            p.item_id,
+            Some(&b"11111111-1111-4111-8111-111111111111"[..])
+        );
+        assert_eq!(p.item_project, Some(&b"pp"[..]));
         assert_eq!(trailing_number(p.title.unwrap()), Some(42));
 
         let created = WebSocketMessage {

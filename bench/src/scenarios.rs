@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::live::{self, Counter, Op, Pace, Phase, Run, SubStats, WriterStats};
+use crate::live::{self, Counter, Identity, Op, Pace, Phase, Run, SubStats, WriterStats};
 use crate::net::{self, ConnOptions, Target, Ws};
 use crate::raw::{Incoming, RawWs};
 use crate::scan;
@@ -32,12 +32,39 @@ pub struct Env {
     pub server_pid: Option<u32>,
     /// Progress lines on stderr.
     pub verbose: bool,
+    /// The server is the reference (the Blazor Agile Board's pm-server): projects are created
+    /// over the WebSocket by the writer (only members may write, and a project made over REST
+    /// has none), the writer's user is introduced by a WebSocket before it writes, and events,
+    /// which carry no seq, are told apart by work item id and title.
+    pub reference: bool,
 }
 
 impl Env {
     fn say(&self, msg: impl AsRef<str>) {
         if self.verbose {
             eprintln!("pm-bench: {}", msg.as_ref());
+        }
+    }
+
+    /// A new project the bench's writer may write to.
+    pub async fn new_project(&self, label: &str) -> Result<String> {
+        if self.reference {
+            let mut ws = net::introduce_user(&self.target, live::WRITER_USER).await?;
+            net::create_project_ws(&mut ws, label).await
+        } else {
+            net::create_project(&self.target, label).await
+        }
+    }
+
+    /// How the live runs on this server tell events apart; `items` are the items the writers
+    /// update (none when they create).
+    fn identity(&self, items: &[String]) -> Identity {
+        if self.reference {
+            Identity::Title {
+                items: items.to_vec(),
+            }
+        } else {
+            Identity::Seq
         }
     }
 }
@@ -232,8 +259,11 @@ pub struct LiveOutcome {
     pub duplicated: u64,
     pub resyncs: u64,
     pub subscribers_closed: u64,
-    /// The writers' response seqs agree with (base, final].
-    pub seq_range_ok: bool,
+    /// How events were told apart: "seq", or "work item id + title" on a server whose events
+    /// carry no seq (the reference).
+    pub identified_by: &'static str,
+    /// The writers' response seqs agree with (base, final] (None: the server numbers nothing).
+    pub seq_range_ok: Option<bool>,
     pub memory: MemorySeries,
     pub cpu: CpuUse,
     pub slow_consumer: Option<SlowOutcome>,
@@ -249,7 +279,7 @@ pub struct SlowOutcome {
 
 async fn live_run(env: &Env, cfg: LiveCfg) -> Result<LiveOutcome> {
     let target = &env.target;
-    let project = net::create_project(target, cfg.label).await?;
+    let project = env.new_project(cfg.label).await?;
     let mut setup = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
     let mut items = Vec::new();
     for w in 0..cfg.writers {
@@ -284,7 +314,15 @@ async fn live_run(env: &Env, cfg: LiveCfg) -> Result<LiveOutcome> {
         }
         None => None,
     };
-    let base = net::project_seq(&mut setup, &project).await?;
+    let updated: Vec<String> = match cfg.op {
+        Op::Update => items.iter().map(|(id, _)| id.clone()).collect(),
+        Op::Create => Vec::new(),
+    };
+    let identity = env.identity(&updated);
+    let base = match identity {
+        Identity::Seq => net::project_seq(&mut setup, &project).await?,
+        Identity::Title { .. } => 0,
+    };
     let mut writer_conns = Vec::new();
     for _ in 0..cfg.writers {
         writer_conns.push(net::connect(target, live::WRITER_USER, ConnOptions::default()).await?);
@@ -308,7 +346,7 @@ async fn live_run(env: &Env, cfg: LiveCfg) -> Result<LiveOutcome> {
             (cap, 0, 100_000)
         }
     };
-    let run = Run::new(project.clone(), capacity, measure_from);
+    let run = Run::identified(project.clone(), capacity, measure_from, identity.clone());
     let counter = Arc::new(Counter::new());
     let memory = MemorySampler::start(env.server_pid, Duration::from_millis(250));
     let cpu = Cpu::start(env.server_pid);
@@ -360,7 +398,7 @@ async fn live_run(env: &Env, cfg: LiveCfg) -> Result<LiveOutcome> {
     let cpu = cpu.finish();
 
     let slow_outcome = match slow.take() {
-        Some(ws) => Some(drain_slow(ws, &project).await),
+        Some(ws) => Some(drain_slow(ws, &run).await),
         None => None,
     };
 
@@ -384,7 +422,17 @@ async fn live_run(env: &Env, cfg: LiveCfg) -> Result<LiveOutcome> {
         .min()
         .unwrap_or(0);
     let max_seq = writers.iter().map(|w| w.max_seq).max().unwrap_or(0);
-    let seq_range_ok = ok == 0 || (min_seq == base + 1 && max_seq == final_seq);
+    let by_title = matches!(identity, Identity::Title { .. });
+    let seq_range_ok =
+        (!by_title).then_some(ok == 0 || (min_seq == base + 1 && max_seq == final_seq));
+    let delivered: Vec<u64> = writers.iter().flat_map(|w| w.ok_keys.clone()).collect();
+    let lost = stats
+        .iter()
+        .map(|s| match identity {
+            Identity::Seq => s.lost(base, final_seq),
+            Identity::Title { .. } => s.lost_of(&delivered),
+        })
+        .sum();
     let per_sec = |n: u64, secs: f64| {
         if secs > 0.0 {
             (n as f64 / secs).round()
@@ -406,10 +454,15 @@ async fn live_run(env: &Env, cfg: LiveCfg) -> Result<LiveOutcome> {
         deliveries,
         deliveries_per_sec: per_sec(deliveries, delivery_secs),
         expected_deliveries: ok * cfg.subscribers as u64,
-        lost: stats.iter().map(|s| s.lost(base, final_seq)).sum(),
+        lost,
         duplicated: stats.iter().map(|s| s.dups).sum(),
         resyncs: stats.iter().map(|s| s.resyncs).sum(),
         subscribers_closed: stats.iter().filter(|s| s.closed).count() as u64,
+        identified_by: if by_title {
+            "work item id + title"
+        } else {
+            "seq"
+        },
         seq_range_ok,
         memory,
         cpu,
@@ -451,15 +504,23 @@ async fn join_all(
 }
 
 /// Reads what the non-reading subscriber's socket holds, for at most a few seconds.
-async fn drain_slow(mut ws: Ws, project: &str) -> SlowOutcome {
+async fn drain_slow(mut ws: Ws, run: &Run) -> SlowOutcome {
     let mut out = SlowOutcome::default();
+    let project = run.project.as_bytes();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
             Err(_) => break,
             Ok(Some(Ok(Message::Binary(b)))) => match scan::peek(&b) {
                 Some(p) if p.payload == scan::field::RESYNC_REQUIRED => out.resync_required += 1,
-                Some(p) if p.seq > 0 && p.stream == project.as_bytes() => out.events_received += 1,
+                Some(p) if p.seq > 0 && p.stream == project => out.events_received += 1,
+                Some(p)
+                    if run.identity != Identity::Seq
+                        && p.title.is_some()
+                        && p.item_project == Some(project) =>
+                {
+                    out.events_received += 1
+                }
                 _ => {}
             },
             Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => {
@@ -496,14 +557,20 @@ fn live_rows(o: &LiveOutcome) -> Vec<(String, String)> {
         ),
         (
             "lost / duplicated".into(),
-            format!(
-                "{} / {} (seq range {}, resyncs {}, closed {})",
-                o.lost,
-                o.duplicated,
-                if o.seq_range_ok { "ok" } else { "WRONG" },
-                o.resyncs,
-                o.subscribers_closed
-            ),
+            match o.seq_range_ok {
+                Some(range_ok) => format!(
+                    "{} / {} (seq range {}, resyncs {}, closed {})",
+                    o.lost,
+                    o.duplicated,
+                    if range_ok { "ok" } else { "WRONG" },
+                    o.resyncs,
+                    o.subscribers_closed
+                ),
+                None => format!(
+                    "{} / {} (told apart by {}: the server numbers no events; closed {})",
+                    o.lost, o.duplicated, o.identified_by, o.subscribers_closed
+                ),
+            },
         ),
         ("cpu".into(), o.cpu.row()),
         ("server memory".into(), memory_row(&o.memory)),
@@ -836,7 +903,7 @@ pub async fn idle(env: &Env, p: &IdleParams) -> Result<Report> {
         p.connections
     };
     let target = &env.target;
-    let project = net::create_project(target, "idle").await?;
+    let project = env.new_project("idle").await?;
     let mut setup = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
     let item = net::create_item(&mut setup, &project, "idle probe").await?;
     let pid = env.server_pid;
@@ -872,12 +939,16 @@ pub async fn idle(env: &Env, p: &IdleParams) -> Result<Report> {
     // Probe: one update reaches every idle connection.
     let mut probe = None;
     if p.probe {
-        let run = Run::new(project.clone(), 1, 0);
+        let identity = env.identity(std::slice::from_ref(&item.id));
+        let run = Run::identified(project.clone(), 1, 0, identity.clone());
         let mut set = JoinSet::new();
         for ws in conns {
             set.spawn(live::subscriber(ws, run.clone(), 1));
         }
-        let base = net::project_seq(&mut setup, &project).await?;
+        let base = match identity {
+            Identity::Seq => net::project_seq(&mut setup, &project).await?,
+            Identity::Title { .. } => 0,
+        };
         run.log.mark(0);
         net::rpc(
             &mut setup,
@@ -990,6 +1061,8 @@ pub struct GrowthPoint {
     pub items_at_start: usize,
     pub seed_secs: f64,
     pub seed_per_sec: f64,
+    /// Seeding creates that failed and were sent again (the reference only; pm's must not fail).
+    pub seed_resent: u64,
     pub create: Latency,
     pub update: Latency,
     /// The same operations in an empty project, interleaved one by one with the ones above,
@@ -1006,7 +1079,7 @@ pub async fn growth(env: &Env, p: &GrowthParams) -> Result<Report> {
     sizes.sort_unstable();
     sizes.dedup();
     let target = &env.target;
-    let project = net::create_project(target, "growth").await?;
+    let project = env.new_project("growth").await?;
     let mut ws = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
     let mut count = 0usize;
     let mut seeded = 0usize;
@@ -1015,9 +1088,10 @@ pub async fn growth(env: &Env, p: &GrowthParams) -> Result<Report> {
     for &size in &sizes {
         let need = size.saturating_sub(count);
         let started = Instant::now();
+        let mut seed_resent = 0;
         if need > 0 {
             env.say(format!("growth: seeding {need} items (to {size})"));
-            seed(
+            seed_resent = seed(
                 env,
                 &project,
                 seeded,
@@ -1031,7 +1105,7 @@ pub async fn growth(env: &Env, p: &GrowthParams) -> Result<Report> {
         }
         let seed_secs = started.elapsed().as_secs_f64();
         env.say(format!("growth: measuring at {count} items"));
-        let control = net::create_project(target, "growth control").await?;
+        let control = env.new_project("growth control").await?;
         let items_at_start = count;
         // [project, control] for each kind of operation.
         let mut created: [Vec<proto::WorkItem>; 2] = [Vec::new(), Vec::new()];
@@ -1078,6 +1152,7 @@ pub async fn growth(env: &Env, p: &GrowthParams) -> Result<Report> {
             size,
             items_at_start,
             seed_secs: (seed_secs * 100.0).round() / 100.0,
+            seed_resent,
             seed_per_sec: if need > 0 {
                 (need as f64 / seed_secs).round()
             } else {
@@ -1132,7 +1207,16 @@ pub async fn growth(env: &Env, p: &GrowthParams) -> Result<Report> {
         if pt.seed_per_sec > 0.0 {
             rows.push((
                 format!("{n} items: seeding"),
-                format!("{:.1} s, {:.0} creates/s", pt.seed_secs, pt.seed_per_sec),
+                format!(
+                    "{:.1} s, {:.0} creates/s{}",
+                    pt.seed_secs,
+                    pt.seed_per_sec,
+                    if pt.seed_resent > 0 {
+                        format!(" ({} failed and were sent again)", pt.seed_resent)
+                    } else {
+                        String::new()
+                    }
+                ),
             ));
         }
     }
@@ -1189,8 +1273,15 @@ async fn timed_get_work_items(ws: &mut Ws, project: &str) -> Result<(u64, usize,
     }
 }
 
+/// Requests the reference takes on one connection: it allows a burst of at most 10,000
+/// (`PM_RATE_LIMIT_MAX_REQUESTS`' ceiling), then one a window; seeding stays under it, retries
+/// included.
+const REFERENCE_REQUESTS_PER_CONNECTION: usize = 8_000;
+
 /// Creates `n` items as fast as the server takes them: `conns` connections, each with
-/// `window` creates in flight.
+/// `window` creates in flight. On the reference a create that fails (`database is locked`
+/// under concurrent writers) is sent again, and more connections are used when one would pass
+/// its rate limit; returns the creates that had to be sent again.
 async fn seed(
     env: &Env,
     project: &str,
@@ -1198,7 +1289,12 @@ async fn seed(
     n: usize,
     conns: usize,
     window: usize,
-) -> Result<()> {
+) -> Result<u64> {
+    let conns = if env.reference {
+        conns.max(n.div_ceil(REFERENCE_REQUESTS_PER_CONNECTION / 2))
+    } else {
+        conns
+    };
     let conns = conns.clamp(1, n.max(1));
     let mut set = JoinSet::new();
     for c in 0..conns {
@@ -1209,18 +1305,30 @@ async fn seed(
             + (0..c)
                 .map(|i| n / conns + usize::from(i < n % conns))
                 .sum::<usize>();
-        set.spawn(seed_one(ws, project, start, share, window.max(1)));
+        // Half the connection's allowance for first sends, half for sending failures again.
+        let retries = if env.reference { share } else { 0 };
+        set.spawn(seed_one(ws, project, start, share, window.max(1), retries));
     }
+    let mut resent = 0;
     while let Some(r) = set.join_next().await {
-        r??;
+        resent += r??;
     }
-    Ok(())
+    Ok(resent)
 }
 
-async fn seed_one(ws: Ws, project: String, start: usize, n: usize, window: usize) -> Result<()> {
+/// One seeding connection: `n` creates, up to `retries` of them sent again after an Error.
+async fn seed_one(
+    ws: Ws,
+    project: String,
+    start: usize,
+    n: usize,
+    window: usize,
+    retries: usize,
+) -> Result<u64> {
     let (mut sink, mut stream) = ws.split();
     let permits = Arc::new(Semaphore::new(window));
     let gate = permits.clone();
+    let (again, mut again_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let sender = tokio::spawn(async move {
         for i in start..start + n {
             gate.acquire().await?.forget();
@@ -1230,8 +1338,20 @@ async fn seed_one(ws: Ws, project: String, start: usize, n: usize, window: usize
             ))
             .await?;
         }
+        // Creates that failed, until the reader has all it needs and drops its sender.
+        let mut r = 0;
+        while again_rx.recv().await.is_some() {
+            gate.acquire().await?.forget();
+            sink.send(net::frame(
+                format!("seed-again-{start}-{r}"),
+                net::create_item_request(&project, format!("s-{start}-again-{r}")),
+            ))
+            .await?;
+            r += 1;
+        }
         anyhow::Ok(sink)
     });
+    let mut resent = 0u64;
     let mut done = 0;
     while done < n {
         let next = tokio::time::timeout(net::REQUEST_TIMEOUT, stream.next())
@@ -1243,22 +1363,28 @@ async fn seed_one(ws: Ws, project: String, start: usize, n: usize, window: usize
                 if !p.message_id.starts_with(b"seed-") {
                     continue;
                 }
+                permits.add_permits(1);
                 if p.payload == scan::field::ERROR {
-                    bail!(
-                        "seeding failed: {:?}",
-                        proto::WebSocketMessage::decode(b.as_ref())
-                    );
+                    if resent as usize >= retries {
+                        bail!(
+                            "seeding failed ({resent} creates already sent again): {:?}",
+                            proto::WebSocketMessage::decode(b.as_ref())
+                        );
+                    }
+                    resent += 1;
+                    again.send(()).context("the seeding sender stopped")?;
+                    continue;
                 }
                 done += 1;
-                permits.add_permits(1);
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
             None => bail!("connection ended while seeding"),
         }
     }
+    drop(again);
     let _sink = sender.await??;
-    Ok(())
+    Ok(resent)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1456,9 +1582,16 @@ pub async fn resume_storm(env: &Env, p: &ResumeStormParams) -> Result<Report> {
     };
     let events = p.events.max(1);
     let target = &env.target;
+    if env.reference {
+        bail!(
+            "resume-storm does not apply to the reference: its events carry no seq and it \
+             keeps no history, so there is nothing to resume (a client that reconnects there \
+             reloads the whole project instead)"
+        );
+    }
 
     // The history: `events` updates of one item, pipelined as throughput's writers send them.
-    let history = net::create_project(target, "resume-storm history").await?;
+    let history = env.new_project("resume-storm history").await?;
     let mut setup = net::connect(target, live::WRITER_USER, ConnOptions::default()).await?;
     let item = net::create_item(&mut setup, &history, "history").await?;
     env.say(format!(
@@ -1502,7 +1635,7 @@ pub async fn resume_storm(env: &Env, p: &ResumeStormParams) -> Result<Report> {
 
     // The writer's own project: its events reach nobody, so what it measures is the write side
     // (the store's single writer, shared by every project), not a fan-out to the clients.
-    let project = net::create_project(target, "resume-storm writer").await?;
+    let project = env.new_project("resume-storm writer").await?;
     let witem = net::create_item(&mut setup, &project, "writer").await?;
 
     env.say(format!("resume-storm: opening {clients} connections"));

@@ -1,5 +1,7 @@
 //! `pm-bench summarize`: turns the JSON files of a suite run into Markdown: the goals with the
-//! measured figure next to each, then every scenario's table.
+//! measured figure next to each, then every scenario's table. Runs labelled `floor` (the floor
+//! server) and `reference` (the reference's own server) are kept apart from pm's and shown in
+//! columns of their own beside each goal, the reference with the ratio pm / reference.
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
@@ -67,12 +69,18 @@ struct Goal {
     target: &'static str,
     measured: String,
     met: Option<bool>,
+    /// The one number two servers are compared by, and what it is (for the ratio's cell).
+    figure: Option<(f64, String)>,
 }
 
-fn met_cell(met: Option<bool>) -> &'static str {
-    match met {
+/// A row with no target: measured for comparison only.
+const NO_TARGET: &str = "—";
+
+fn met_cell(g: &Goal) -> &'static str {
+    match g.met {
         Some(true) => "yes",
         Some(false) => "**no**",
+        None if g.target == NO_TARGET => "—",
         None => "?",
     }
 }
@@ -98,6 +106,7 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
                     noise(&d["results"])
                 ),
                 met: Some(p99 < 5.0 && d["params"]["subscribers"].as_u64() >= Some(1000)),
+                figure: Some((p99, "fan-out p99".into())),
             }
         }
         None => missing(
@@ -106,28 +115,52 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
         ),
     });
 
-    let thr = of(runs, "throughput").max_by(|a, b| {
-        f(&a["results"]["mutations_per_sec"])
-            .unwrap_or(0.0)
-            .total_cmp(&f(&b["results"]["mutations_per_sec"]).unwrap_or(0.0))
-    });
+    // The goal is measured by updates, or by creates when no update run was made. Creates
+    // (another row) are measured for the comparison.
+    let is_create = |d: &&Value| d["params"]["op"] == "create";
+    let any_updates = of(runs, "throughput").any(|d| !is_create(&d));
+    let thr = of(runs, "throughput")
+        .filter(|d| !(any_updates && is_create(d)))
+        .max_by(|a, b| {
+            f(&a["results"]["mutations_per_sec"])
+                .unwrap_or(0.0)
+                .total_cmp(&f(&b["results"]["mutations_per_sec"]).unwrap_or(0.0))
+        });
     out.push(match thr {
         Some(d) => {
             let m = f(&d["results"]["mutations_per_sec"]).unwrap_or(0.0);
             Goal {
                 name: "sustained mutations/s with 100 subscribers",
                 target: ">= 10,000/s",
-                measured: format!(
-                    "{m:.0}/s ({} writers, {} subscribers, {:.0} deliveries/s{})",
-                    d["params"]["writers"],
-                    d["params"]["subscribers"],
-                    f(&d["results"]["deliveries_per_sec"]).unwrap_or(0.0),
-                    noise(&d["results"])
-                ),
+                measured: throughput_cell(d),
                 met: Some(m >= 10_000.0),
+                figure: Some((
+                    m,
+                    if is_create(&d) {
+                        "creates/s"
+                    } else {
+                        "updates/s"
+                    }
+                    .into(),
+                )),
             }
         }
         None => missing("sustained mutations/s with 100 subscribers", ">= 10,000/s"),
+    });
+    let creates = of(runs, "throughput").filter(is_create).max_by(|a, b| {
+        f(&a["results"]["mutations_per_sec"])
+            .unwrap_or(0.0)
+            .total_cmp(&f(&b["results"]["mutations_per_sec"]).unwrap_or(0.0))
+    });
+    out.push(match creates {
+        Some(d) => Goal {
+            name: CREATES,
+            target: NO_TARGET,
+            measured: throughput_cell(d),
+            met: None,
+            figure: f(&d["results"]["mutations_per_sec"]).map(|m| (m, "creates/s".into())),
+        },
+        None => missing(CREATES, NO_TARGET),
     });
 
     let idle = of(runs, "idle").max_by_key(|d| d["results"]["connections"].as_u64());
@@ -142,12 +175,14 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
                     d["results"]["connections"]
                 ),
                 met: Some(b <= 10.0 * 1024.0),
+                figure: Some((b, "memory per connection".into())),
             },
             None => Goal {
                 name: "server memory per idle connection",
                 target: "<= 10 KiB",
                 measured: "no server pid: memory not measured".into(),
                 met: None,
+                figure: None,
             },
         },
         None => missing("server memory per idle connection", "<= 10 KiB"),
@@ -157,18 +192,36 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
     out.push(match slow {
         Some(d) => {
             let change = f(&d["results"]["p99_change_percent"]).unwrap_or(f64::NAN);
+            // A p99 over the events that arrived says nothing of those that did not.
+            let slow_runs = d["results"]["slow_runs"].as_array();
+            let sum = |key: &str| {
+                slow_runs
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r[key].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+            };
+            let (lost, expected) = (sum("lost"), sum("expected_deliveries"));
+            let losses = if lost > 0 {
+                format!("; with the slow consumer the others lost {lost} of {expected} events")
+            } else {
+                String::new()
+            };
             Goal {
                 name: "others' p99 with one slow consumer",
                 target: "changes < 10 %",
                 measured: format!(
-                    "{change:+.1} % (median of {} rounds; {:.2} ms → {:.2} ms; {} subscribers at {}/s)",
+                    "{change:+.1} % (median of {} rounds; {:.2} ms → {:.2} ms; {} subscribers at \
+                     {}/s{losses})",
                     d["params"]["rounds"],
                     f(&d["results"]["baseline_p99_ms"]).unwrap_or(f64::NAN),
                     f(&d["results"]["slow_p99_ms"]).unwrap_or(f64::NAN),
                     d["params"]["subscribers"],
                     d["params"]["rate"]
                 ),
-                met: Some(change.abs() < 10.0),
+                met: Some(change.abs() < 10.0 && lost == 0),
+                figure: f(&d["results"]["slow_p99_ms"])
+                    .map(|p| (p, "others' p99 with the slow consumer".into())),
             }
         }
         None => missing("others' p99 with one slow consumer", "changes < 10 %"),
@@ -179,6 +232,7 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
         Some(r) if r.is_object() => {
             let c = f(&r["create_p50"]).unwrap_or(f64::NAN);
             let u = f(&r["update_p50"]).unwrap_or(f64::NAN);
+            let slowdown = format!("create p50 slowdown at {} items", r["size"]);
             Goal {
                 name: "create/update latency, 50,000 items vs empty",
                 target: "<= 1.2x",
@@ -188,6 +242,7 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
                     r["create_p99"], r["update_p99"], r["size"]
                 ),
                 met: Some(c <= 1.2 && u <= 1.2),
+                figure: Some((c, slowdown)),
             }
         }
         _ => missing("create/update latency, 50,000 items vs empty", "<= 1.2x"),
@@ -218,6 +273,7 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
                     noise(&json!({ "cpu": r["cpu_storm"] }))
                 ),
                 met: Some(ratio <= 2.0 && clients >= 1000 && events >= 1000),
+                figure: None,
             }
         }
         None => missing(STORM_GOAL, "<= 2x baseline"),
@@ -251,12 +307,40 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
         }
     }
     out.push(Goal {
-        name: "lost / duplicated events (checked by seq)",
+        name: LOST,
         target: "0 / 0",
         measured: format!("{lost} / {dup} over {live} live runs"),
         met: Some(live > 0 && lost == 0 && dup == 0),
+        figure: None,
     });
     out
+}
+
+const CREATES: &str = "sustained creates/s with 100 subscribers";
+const LOST: &str = "lost / duplicated events (checked by seq)";
+
+/// A throughput run: its rate, what ran and, when any failed, how many mutations did.
+fn throughput_cell(d: &Value) -> String {
+    let r = &d["results"];
+    let errors = r["mutation_errors"].as_u64().unwrap_or(0);
+    let failed = if errors > 0 {
+        let sent = r["mutations_sent"].as_u64().unwrap_or(0).max(1);
+        format!(
+            "; {errors} of {sent} failed ({:.0} %): {}",
+            errors as f64 * 100.0 / sent as f64,
+            r["first_error"].as_str().unwrap_or("?")
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{:.0}/s ({} writers, {} subscribers, {:.0} deliveries/s{failed}{})",
+        f(&r["mutations_per_sec"]).unwrap_or(0.0),
+        d["params"]["writers"],
+        d["params"]["subscribers"],
+        f(&r["deliveries_per_sec"]).unwrap_or(0.0),
+        noise(r)
+    )
 }
 
 fn missing(name: &'static str, target: &'static str) -> Goal {
@@ -265,6 +349,7 @@ fn missing(name: &'static str, target: &'static str) -> Goal {
         target,
         measured: "not run".into(),
         met: None,
+        figure: None,
     }
 }
 
@@ -274,41 +359,74 @@ fn is_floor(s: &Saved) -> bool {
     s.doc["label"] == "floor"
 }
 
-fn split(runs: &[Saved]) -> (Vec<&Saved>, Vec<&Saved>) {
-    runs.iter().partition(|s| !is_floor(s))
+/// Runs against the reference's own server (labelled `reference`): shown beside pm's, never
+/// counted as pm's.
+fn is_reference(s: &Saved) -> bool {
+    s.doc["label"] == "reference"
 }
 
-/// Markdown: the goals table (with the floor runs' figures beside the server's), then each
-/// run's table.
+fn split(runs: &[Saved]) -> (Vec<&Saved>, Vec<&Saved>) {
+    runs.iter()
+        .filter(|s| !is_reference(s))
+        .partition(|s| !is_floor(s))
+}
+
+/// What the reference column says for a goal without a reference run, when the suite ran no
+/// reference at all (e.g. "reference binary not found").
+pub struct ReferenceAbsent<'a>(pub Option<&'a str>);
+
+/// Markdown: the goals table (with the floor runs' and the reference runs' figures beside the
+/// server's), then each run's table.
 pub fn markdown(runs: &[Saved]) -> String {
+    markdown_with(runs, ReferenceAbsent(None))
+}
+
+/// [`markdown`], saying `absent` in the reference column when there are no reference runs.
+pub fn markdown_with(runs: &[Saved], absent: ReferenceAbsent<'_>) -> String {
     let (server, floor) = split(runs);
+    let reference: Vec<&Saved> = runs.iter().filter(|s| is_reference(s)).collect();
     let floor_goals = goals(&floor);
+    let reference_goals = goals(&reference);
     let mut md = String::new();
     md.push_str(
-        "| goal | target | measured | met | machine floor (`pm-bench floor-server`) |\n\
-         |---|---|---|---|---|\n",
+        "| goal | target | measured | met | machine floor (`pm-bench floor-server`) \
+         | reference (`bab-pm-server`) | pm / reference |\n\
+         |---|---|---|---|---|---|---|\n",
     );
-    for (g, fl) in goals(&server).into_iter().zip(floor_goals) {
+    for ((g, fl), rf) in goals(&server)
+        .into_iter()
+        .zip(floor_goals)
+        .zip(reference_goals)
+    {
         let floor_cell = match fl.measured.as_str() {
             "not run" => "—".to_string(),
             _ if g.name.starts_with("lost") => "—".to_string(),
             m => m.to_string(),
         };
+        let (reference_cell, ratio_cell) = reference_cells(&g, &rf, &reference, &absent);
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             g.name,
             g.target,
             g.measured,
-            met_cell(g.met),
-            floor_cell
+            met_cell(&g),
+            floor_cell,
+            reference_cell,
+            ratio_cell
         ));
     }
-    for s in server.iter().chain(&floor) {
+    for s in server.iter().chain(&floor).chain(&reference) {
         let d = &s.doc;
         md.push_str(&format!(
             "\n### {}{} `{}`\n\n",
             d["scenario"].as_str().unwrap_or("?"),
-            if is_floor(s) { " (floor server)" } else { "" },
+            if is_floor(s) {
+                " (floor server)"
+            } else if is_reference(s) {
+                " (reference server)"
+            } else {
+                ""
+            },
             d["params"]
         ));
         md.push_str(&format!(
@@ -326,6 +444,61 @@ pub fn markdown(runs: &[Saved]) -> String {
     md
 }
 
+/// The reference's figure for goal `g` (as `rf`, measured on `reference`) and the ratio
+/// pm / reference.
+fn reference_cells(
+    g: &Goal,
+    rf: &Goal,
+    reference: &[&Saved],
+    absent: &ReferenceAbsent<'_>,
+) -> (String, String) {
+    if reference.is_empty() {
+        return (absent.0.unwrap_or("not run").to_string(), "—".into());
+    }
+    if g.name == STORM_GOAL {
+        return (
+            "does not apply: the reference's events have no seq and it keeps no history, so \
+             nothing can be resumed"
+                .into(),
+            "—".into(),
+        );
+    }
+    if g.name == LOST {
+        // The reference's events carry no seq: they are told apart by work item id and title.
+        return (
+            format!("{} (told apart by work item id + title)", rf.measured),
+            "—".into(),
+        );
+    }
+    let ratio = match (&g.figure, &rf.figure) {
+        (Some((pm, what)), Some((r, reference_what))) if *r > 0.0 && pm.is_finite() => {
+            if what == reference_what {
+                format!("×{} ({what})", ratio_digits(pm / r))
+            } else {
+                format!(
+                    "×{} (pm's {what} / the reference's {reference_what})",
+                    ratio_digits(pm / r)
+                )
+            }
+        }
+        _ => "—".into(),
+    };
+    (rf.measured.clone(), ratio)
+}
+
+/// Two significant digits, at least two decimals below 1 (0.042, 0.42, 4.7, 47).
+fn ratio_digits(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.0}")
+    } else if x >= 1.0 {
+        format!("{x:.1}")
+    } else if x >= 0.1 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
 /// Markdown: each goal measured by two suite runs side by side.
 pub fn compare(before: &[Saved], after: &[Saved]) -> String {
     let mut md =
@@ -338,7 +511,7 @@ pub fn compare(before: &[Saved], after: &[Saved]) -> String {
             a.target,
             b.measured,
             a.measured,
-            met_cell(a.met)
+            met_cell(&a)
         ));
     }
     md

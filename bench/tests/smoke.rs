@@ -29,6 +29,7 @@ where
         // The server runs in this process, so its memory is ours.
         server_pid: Some(std::process::id()),
         verbose: false,
+        reference: false,
     };
     tokio::time::timeout(Duration::from_secs(120), test(env))
         .await
@@ -234,6 +235,7 @@ async fn the_floor_server_runs_the_live_scenarios_and_stays_out_of_the_goals() {
         target: Target::parse(&format!("http://{addr}")).unwrap(),
         server_pid: Some(std::process::id()),
         verbose: false,
+        reference: false,
     };
     let mut saved = Vec::new();
     for (label, scenario) in [
