@@ -21,8 +21,13 @@ impl Importer<'_> {
                 index,
                 id: &p.id,
             };
-            let id = seen.id(&row)?;
-            counts.add(self.upsert_project(&row, id, p).await?);
+            let mark = self.begin_row().await?;
+            let result = match seen.id(&row) {
+                Ok(id) => self.upsert_project(&row, id, p).await,
+                Err(e) => Err(e),
+            };
+            let outcome = self.end_row(mark, &row, result).await?;
+            counts.add(outcome.unwrap_or(Outcome::Skipped));
         }
         Ok(counts)
     }
