@@ -111,7 +111,7 @@ async fn export_scoped(
         data.comments = dtos(comments, |r| CommentDto::from(&r.into_proto()));
     }
     if scope.dependencies {
-        let dependencies = rows::dependencies_within(conn, &ids_json).await?;
+        let dependencies = rows::dependencies_touching(conn, &ids_json).await?;
         data.dependencies = dtos(dependencies, |r| DependencyDto::from(&r.into_proto()));
     }
     if scope.time_entries {
