@@ -5,7 +5,7 @@
 //! one item, N levels of its descendants and the related rows asked for.
 //! Import: `POST /api/v1/sync/import` with an ExportData body, through the pipeline (see
 //! `commands::import`; a large one in parts, see `commands::import_plan`), answered with the
-//! ImportResult counts and the rows it left out (`skipped`). `?strict=true` refuses the whole
+//! ImportResult counts and the rows it left out (`skipped`, only when any were). `?strict=true` refuses the whole
 //! document for one row that cannot be stored instead.
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
@@ -58,6 +58,8 @@ struct ImportResult {
     comments: Counts,
     dependencies: Counts,
     time_entries: Counts,
+    /// Left out when empty: an import that stored every row answers the reference's shape.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<Skipped>,
 }
 
