@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use crate::common::*;
 use pm_shared::domain::limits;
-use pm_shared::proto::Payload;
+use pm_shared::proto::{self, Payload, WorkItemType};
 use serde_json::{json, Value};
 
 const PROJECT: &str = "5e1f0000-0000-4000-8000-000000000001";
@@ -352,4 +352,95 @@ async fn a_large_tolerant_import_skips_rows_by_their_place_in_the_file() {
     let again = sync_import(&server, USER_C, &doc).await.ok().clone();
     assert_eq!(import_counts(&again, "work_items"), (0, 0, 200), "{again}");
     assert_eq!(skipped(&again), got);
+}
+
+/// Rows that break a rule only the stored rows can tell (a parent loop through an item that
+/// is already here, a second active sprint) are refused after their write: the write is
+/// undone, nothing is announced for them, and the rest of the document goes in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_refused_after_its_write_leaves_nothing_behind() {
+    let server = TestServer::start().await;
+    let mut a = server.connect(USER_A).await;
+    let p = a.create_project("Loops", "LP").await;
+    let epic = a.create_item(&p.id, WorkItemType::Epic, "Epic", None).await;
+    let story = a
+        .create_item(&p.id, WorkItemType::Story, "Story", Some(&epic.id))
+        .await;
+    let sprint = a.create_sprint(&p.id, "Now").await;
+    a.update_sprint(proto::UpdateSprintRequest {
+        sprint_id: sprint.id.clone(),
+        expected_version: 1,
+        status: Some(proto::SprintStatus::Active as i32),
+        ..Default::default()
+    })
+    .await;
+    let mut doc = sync_export(&server, "").await;
+    let mut watcher = server.connect(USER_B).await;
+    watcher.subscribe(&[&p.id]).await;
+
+    // The epic under its own story, newer than the stored epic; the story is only in the
+    // database (in the file, the loop would be the file's own).
+    doc["work_items"] = json!(doc["work_items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|w| w["id"] != story.id.as_str())
+        .cloned()
+        .collect::<Vec<_>>());
+    let at = doc["work_items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .position(|w| w["id"] == epic.id.as_str())
+        .expect("the epic");
+    doc["work_items"][at]["parent_id"] = json!(story.id);
+    doc["work_items"][at]["title"] = json!("Epic, looped");
+    doc["work_items"][at]["updated_at"] = json!(n(&doc["work_items"][at], "updated_at") + 10);
+    // A second active sprint, and one harmless new task.
+    let mut second = doc["sprints"][0].clone();
+    second["id"] = json!(uuid::Uuid::new_v4().to_string());
+    second["name"] = json!("Also now");
+    doc["sprints"] = json!([doc["sprints"][0].clone(), second]);
+    let mut task = doc["work_items"][at].clone();
+    task["id"] = json!(uuid::Uuid::new_v4().to_string());
+    task["item_type"] = json!("task");
+    task["parent_id"] = json!(story.id);
+    task["title"] = json!("New task");
+    task["item_number"] = json!(3);
+    doc["work_items"]
+        .as_array_mut()
+        .expect("items")
+        .push(task);
+
+    let result = sync_import(&server, USER_C, &doc).await.ok().clone();
+    assert!(
+        reason_of(&result, "work_items", at as i64).contains("its own ancestor"),
+        "{result}"
+    );
+    assert!(
+        reason_of(&result, "sprints", 1).contains("active sprints"),
+        "{result}"
+    );
+    assert_eq!(import_counts(&result, "work_items"), (1, 0, 1), "{result}");
+    assert_eq!(import_counts(&result, "sprints"), (0, 0, 2), "{result}");
+
+    // Only the new task was announced.
+    let events = watcher.drain_events().await;
+    let announced: Vec<&Payload> = events
+        .iter()
+        .filter_map(|m| m.payload.as_ref())
+        .filter(|p| !matches!(p, Payload::ActivityLogCreated(_)))
+        .collect();
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert!(matches!(announced[0], Payload::WorkItemCreated(_)));
+    let http = server.http(None);
+    let stored = http.get("/api/v1/work-items/LP-1").await.ok()["work_item"].clone();
+    assert_eq!(stored["title"], "Epic");
+    assert_eq!(stored["parent_id"], Value::Null);
+    let sprints = http
+        .get(&format!("/api/v1/projects/{}/sprints", p.id))
+        .await
+        .ok()["sprints"]
+        .clone();
+    assert_eq!(sprints.as_array().map(Vec::len), Some(1), "{sprints}");
 }
