@@ -22,8 +22,8 @@ pub enum SyncCommand {
         pm sync import -f backup.json --strict\n\n\
         A row that cannot be stored (a link to an item that is nowhere, a text over the\n\
         server's limit) is left out and the rest imported; stdout gets the server's JSON\n\
-        answer (counts per entity and `skipped`: every row left out, with its reason) and\n\
-        stderr a summary. --strict imports all or nothing instead. Importing the same file\n\
+        answer (counts per entity and `skipped`: every row left out, with its reason) and,\n\
+        when rows were left out, stderr a summary. --strict imports all or nothing instead. Importing the same file\n\
         twice changes nothing the second time. Open boards see every imported change at once.")]
     Import {
         /// The ExportData JSON file
@@ -109,11 +109,14 @@ pub async fn run(client: RestClient, cmd: SyncCommand) -> anyhow::Result<Output>
             let document: Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", file.display()))?;
             let result = client.sync_import_with(&document, strict).await?;
-            // stdout keeps the server's JSON for scripts; people read the summary.
-            eprint!(
-                "{}",
-                pm_shared::terminal::sanitize_lines_for_terminal(&summary(&result))
-            );
+            // stdout keeps the server's JSON for scripts; when rows were left out, people are
+            // told on stderr which and why (an import that took every row stays quiet).
+            if result["skipped"].as_array().is_some_and(|s| !s.is_empty()) {
+                eprint!(
+                    "{}",
+                    pm_shared::terminal::sanitize_lines_for_terminal(&summary(&result))
+                );
+            }
             Ok(Output::Json(result))
         }
     }
