@@ -433,13 +433,16 @@ impl Importer<'_> {
                 raw(self.conn, IMPORT_ROW_KEEP).await?;
                 Ok(Some(done))
             }
-            Err(e) => {
+            Err(e) if refuses_only_the_row(&e) => {
                 raw(self.conn, IMPORT_ROW_UNDO).await?;
                 self.changes.truncate(mark.changes);
                 self.project_events.truncate(mark.project_events);
                 self.refuse(row, e)?;
                 Ok(None)
             }
+            // The whole command is rolled back (its savepoint or transaction, this row's
+            // savepoint with it); the error stays the one that happened (a full disk, say).
+            Err(e) => Err(e),
         }
     }
 
