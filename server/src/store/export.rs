@@ -1,6 +1,6 @@
 //! The sync export's reads: live rows whose parents are live too, so that every reference
-//! inside an export resolves (and the export imports anywhere). A scoped export passes its
-//! work item ids as one JSON array parameter.
+//! inside a full export resolves (and the export imports anywhere). A scoped export passes its
+//! work item ids as one JSON array parameter; its links may lead out of it.
 use std::sync::LazyLock;
 
 use sqlx::SqliteConnection;
