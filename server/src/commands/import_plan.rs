@@ -153,7 +153,11 @@ fn counts_of<'a>(
 }
 
 /// Adds a chunk's result to the sum, its skipped rows renamed by their place in the file.
-fn add(sum: &mut proto::ImportResult, chunk: proto::ImportResult, origin: &[(&'static str, Vec<usize>)]) {
+fn add(
+    sum: &mut proto::ImportResult,
+    chunk: proto::ImportResult,
+    origin: &[(&'static str, Vec<usize>)],
+) {
     let pairs = [
         (&mut sum.projects, &chunk.projects),
         (&mut sum.sprints, &chunk.sprints),
@@ -224,7 +228,11 @@ fn check_whole(data: &ExportData) -> AppResult<()> {
 /// Each later check ignores the rows refused before it.
 fn whole_file_refusals(data: &ExportData) -> Vec<Refusal> {
     let mut refused = Vec::new();
-    fn unique<'a>(refused: &mut Vec<Refusal>, list: &'static str, ids: impl Iterator<Item = &'a str>) {
+    fn unique<'a>(
+        refused: &mut Vec<Refusal>,
+        list: &'static str,
+        ids: impl Iterator<Item = &'a str>,
+    ) {
         let mut seen = HashSet::new();
         for (index, id) in ids.enumerate() {
             if !seen.insert(canonical(id)) {
@@ -238,10 +246,26 @@ fn whole_file_refusals(data: &ExportData) -> Vec<Refusal> {
             }
         }
     }
-    unique(&mut refused, "projects", data.projects.iter().map(|r| r.id.as_str()));
-    unique(&mut refused, "sprints", data.sprints.iter().map(|r| r.id.as_str()));
-    unique(&mut refused, "work_items", data.work_items.iter().map(|r| r.id.as_str()));
-    unique(&mut refused, "comments", data.comments.iter().map(|r| r.id.as_str()));
+    unique(
+        &mut refused,
+        "projects",
+        data.projects.iter().map(|r| r.id.as_str()),
+    );
+    unique(
+        &mut refused,
+        "sprints",
+        data.sprints.iter().map(|r| r.id.as_str()),
+    );
+    unique(
+        &mut refused,
+        "work_items",
+        data.work_items.iter().map(|r| r.id.as_str()),
+    );
+    unique(
+        &mut refused,
+        "comments",
+        data.comments.iter().map(|r| r.id.as_str()),
+    );
     unique(
         &mut refused,
         "dependencies",
@@ -539,6 +563,51 @@ mod tests {
             check_whole(&numbers).unwrap_err().field().as_deref(),
             Some("work_items[1].item_number")
         );
+    }
+
+    #[test]
+    fn a_tolerant_plan_lists_every_whole_file_refusal_and_cuts_around_them() {
+        let file = data(vec![
+            item("a", None, 1),
+            item("a", None, 2),
+            item("b", None, 1),
+            item("c", Some("d"), 3),
+            item("d", Some("c"), 4),
+            item("e", Some("c"), 5),
+        ]);
+        let refused: Vec<(usize, &str)> = whole_file_refusals(&file)
+            .iter()
+            .map(|r| (r.index, r.field))
+            .collect();
+        assert_eq!(refused, [(1, "id"), (2, "item_number"), (3, "parent_id")]);
+        let dropped: HashSet<(&'static str, usize)> =
+            [1, 2, 3].into_iter().map(|i| ("work_items", i)).collect();
+        let chunks = split(file, 2, &dropped);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].origin, vec![("work_items", vec![0, 4])]);
+        assert_eq!(chunks[1].origin, vec![("work_items", vec![5])]);
+
+        // A part's skipped rows are named by their place in the file.
+        let mut sum = proto::ImportResult::default();
+        let part = proto::ImportResult {
+            work_items: Some(proto::ImportCounts {
+                created: 0,
+                updated: 0,
+                skipped: 1,
+            }),
+            skipped: vec![proto::ImportSkip {
+                entity: "work_items".into(),
+                index: 1,
+                id: "d".into(),
+                field: Some("parent_id".into()),
+                reason: "parent_id: like work_items[0]".into(),
+            }],
+            ..Default::default()
+        };
+        add(&mut sum, part, &chunks[0].origin);
+        assert_eq!(sum.skipped[0].index, 4);
+        assert_eq!(sum.skipped[0].reason, "parent_id: like work_items[0]");
+        assert_eq!(sum.work_items.map(|c| c.skipped), Some(1));
     }
 
     #[test]

@@ -121,7 +121,8 @@ async fn other_writes_get_their_turn_between_the_parts_of_a_large_import() {
 }
 
 #[tokio::test]
-async fn a_row_refused_in_a_later_part_of_a_strict_import_names_its_place_and_a_second_import_resumes() {
+async fn a_row_refused_in_a_later_part_of_a_strict_import_names_its_place_and_a_second_import_resumes(
+) {
     let (mut doc, imported) = export_of(150).await;
     let server = parts_server(50).await;
     // Row 120 names a sprint that exists nowhere: only the database can tell.

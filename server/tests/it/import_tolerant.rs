@@ -155,13 +155,21 @@ async fn a_reference_sized_export_imports_all_it_can_and_names_every_skipped_row
     // Tolerant (the default): everything else is in.
     let result = sync_import(&server, USER_C, &doc).await.ok().clone();
     assert_eq!(import_counts(&result, "projects"), (1, 0, 0), "{result}");
-    assert_eq!(import_counts(&result, "work_items"), (200, 0, 0), "{result}");
+    assert_eq!(
+        import_counts(&result, "work_items"),
+        (200, 0, 0),
+        "{result}"
+    );
     assert_eq!(
         import_counts(&result, "comments"),
         (60 - LONG_COMMENTS as i64, 0, LONG_COMMENTS as i64),
         "{result}"
     );
-    assert_eq!(import_counts(&result, "dependencies"), (59, 0, 1), "{result}");
+    assert_eq!(
+        import_counts(&result, "dependencies"),
+        (59, 0, 1),
+        "{result}"
+    );
     let mut expected: Vec<(String, i64, String)> = (0..60)
         .filter(|n| n % 9 == 4)
         .map(|n| ("comments".to_string(), n, "content".to_string()))
@@ -339,7 +347,11 @@ async fn a_large_tolerant_import_skips_rows_by_their_place_in_the_file() {
         got.contains(&("work_items".into(), 110, "parent_id".into())),
         "{got:?}"
     );
-    assert_eq!(import_counts(&result, "work_items"), (196, 0, 4), "{result}");
+    assert_eq!(
+        import_counts(&result, "work_items"),
+        (196, 0, 4),
+        "{result}"
+    );
     assert_eq!(
         import_counts(&result, "comments").2,
         LONG_COMMENTS as i64 + 1,
@@ -407,10 +419,7 @@ async fn a_row_refused_after_its_write_leaves_nothing_behind() {
     task["parent_id"] = json!(story.id);
     task["title"] = json!("New task");
     task["item_number"] = json!(3);
-    doc["work_items"]
-        .as_array_mut()
-        .expect("items")
-        .push(task);
+    doc["work_items"].as_array_mut().expect("items").push(task);
 
     let result = sync_import(&server, USER_C, &doc).await.ok().clone();
     assert!(

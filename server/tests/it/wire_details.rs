@@ -71,7 +71,11 @@ async fn swim_lane_ids_are_uuids_stable_per_project_and_status() {
         .clone();
     assert_eq!(import_counts(&result, "swim_lanes"), (0, 0, 2));
     assert_eq!(import_counts(&result, "projects"), (1, 0, 0));
-    assert_eq!(result.get("skipped"), None, "lanes are not refused rows: {result}");
+    assert_eq!(
+        result.get("skipped"),
+        None,
+        "lanes are not refused rows: {result}"
+    );
     let strict = sync_import_strict(&other, USER_C, &project_doc(pid, "OLD", Value::Null)).await;
     assert_eq!(import_counts(strict.ok(), "swim_lanes"), (0, 0, 2));
     assert_eq!(lane_ids(&other, pid).await.len(), 5);
@@ -86,7 +90,9 @@ async fn a_scoped_export_with_dependencies_keeps_links_with_one_end_in_the_set()
     let story = a
         .create_item(&p.id, WorkItemType::Story, "Inside", Some(&epic.id))
         .await;
-    let outside = a.create_item(&p.id, WorkItemType::Task, "Outside", None).await;
+    let outside = a
+        .create_item(&p.id, WorkItemType::Task, "Outside", None)
+        .await;
     let far = a.create_item(&p.id, WorkItemType::Task, "Far", None).await;
     let mut ids = Vec::new();
     for (blocking, blocked, kind) in [
@@ -101,7 +107,10 @@ async fn a_scoped_export_with_dependencies_keeps_links_with_one_end_in_the_set()
     }
     let scoped = sync_export(
         &server,
-        &format!("?work_item={}&descendant_levels=1&dependencies=true", epic.id),
+        &format!(
+            "?work_item={}&descendant_levels=1&dependencies=true",
+            epic.id
+        ),
     )
     .await;
     let exported: BTreeSet<String> = scoped["dependencies"]
@@ -132,7 +141,11 @@ async fn a_scoped_export_with_dependencies_keeps_links_with_one_end_in_the_set()
         .cloned()
         .collect::<Vec<_>>());
     let result = sync_import(&other, USER_C, &doc).await.ok().clone();
-    assert_eq!(import_counts(&result, "dependencies"), (1, 0, 2), "{result}");
+    assert_eq!(
+        import_counts(&result, "dependencies"),
+        (1, 0, 2),
+        "{result}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -750,8 +750,12 @@ impl RestClient {
         } else {
             Vec::new()
         };
-        self.send(Method::POST, self.api(&["sync", "import"], &query), Some(document))
-            .await
+        self.send(
+            Method::POST,
+            self.api(&["sync", "import"], &query),
+            Some(document),
+        )
+        .await
     }
 }
 

@@ -61,7 +61,7 @@ pub enum ExportScope {
         /// Include their sprints
         #[arg(long)]
         sprints: bool,
-        /// Include the links between them
+        /// Include their links (also those whose other end is outside the export)
         #[arg(long)]
         dependencies: bool,
         /// Include their time entries
@@ -159,7 +159,10 @@ fn summary(result: &Value) -> String {
     } else {
         format!("Imported: {}\n", parts.join("; "))
     };
-    let skipped = result["skipped"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let skipped = result["skipped"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if !skipped.is_empty() {
         let rows = if skipped.len() == 1 { "row" } else { "rows" };
         out.push_str(&format!(
@@ -205,6 +208,9 @@ mod tests {
              Skipped 1 row that could not be stored (--strict refuses the whole file instead):\n\
              \x20 dependencies[4] (id d1): blocked_item_id: work item x not found\n"
         );
-        assert_eq!(summary(&json!({})), "Imported: nothing (the file has no rows)\n");
+        assert_eq!(
+            summary(&json!({})),
+            "Imported: nothing (the file has no rows)\n"
+        );
     }
 }

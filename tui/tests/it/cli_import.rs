@@ -92,7 +92,8 @@ fn strict_refuses_the_file_and_the_default_imports_the_rest_with_a_summary() {
     );
     assert!(summary[1].starts_with("Skipped 2 rows"), "{}", summary[1]);
     assert!(
-        summary[2].starts_with("  comments[1] (id 0b0b0b0b-0000-4000-8000-000000000202): content: ")
+        summary[2]
+            .starts_with("  comments[1] (id 0b0b0b0b-0000-4000-8000-000000000202): content: ")
             && summary[2].contains("must not exceed"),
         "{}",
         summary[2]
@@ -114,7 +115,9 @@ fn strict_refuses_the_file_and_the_default_imports_the_rest_with_a_summary() {
     assert_eq!(twice["work_items"]["skipped"], 3, "{twice}");
     assert_eq!(twice["skipped"], result["skipped"]);
     assert!(
-        again.stderr.starts_with("Imported: projects 1 skipped; work_items 3 skipped"),
+        again
+            .stderr
+            .starts_with("Imported: projects 1 skipped; work_items 3 skipped"),
         "{}",
         again.stderr
     );
@@ -124,7 +127,9 @@ fn strict_refuses_the_file_and_the_default_imports_the_rest_with_a_summary() {
     clean["comments"] = json!([clean["comments"][0].clone()]);
     clean["dependencies"] = json!([clean["dependencies"][0].clone()]);
     std::fs::write(&file, clean.to_string()).expect("write");
-    let quiet = server.pm(&["sync", "import", "-f", path, "--strict"]).success();
+    let quiet = server
+        .pm(&["sync", "import", "-f", path, "--strict"])
+        .success();
     assert_eq!(quiet.json()["comments"]["skipped"], 1);
     assert_eq!(quiet.json().get("skipped"), None);
 }

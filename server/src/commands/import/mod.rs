@@ -99,7 +99,10 @@ pub(crate) const LISTS: [&str; 6] = [
 pub(crate) fn sort_skipped(skipped: &mut [proto::ImportSkip]) {
     skipped.sort_by_key(|s| {
         (
-            LISTS.iter().position(|l| *l == s.entity).unwrap_or(LISTS.len()),
+            LISTS
+                .iter()
+                .position(|l| *l == s.entity)
+                .unwrap_or(LISTS.len()),
             s.index,
         )
     });
@@ -135,11 +138,15 @@ pub(crate) fn skip_entry(list: &str, index: usize, id: &str, e: &AppError) -> pr
         other => other.to_string(),
     };
     let prefix = format!("{list}[{index}] (id {id}): ");
-    let reason = message.strip_prefix(&prefix).unwrap_or(&message).to_string();
+    let reason = message
+        .strip_prefix(&prefix)
+        .unwrap_or(&message)
+        .to_string();
     let field_prefix = format!("{list}[{index}].");
-    let field = e
-        .field()
-        .map(|f| f.strip_prefix(&field_prefix).map_or(f.clone(), str::to_string));
+    let field = e.field().map(|f| {
+        f.strip_prefix(&field_prefix)
+            .map_or(f.clone(), str::to_string)
+    });
     proto::ImportSkip {
         entity: list.to_string(),
         index: u32::try_from(index).unwrap_or(u32::MAX),
@@ -175,11 +182,7 @@ pub(crate) fn row_error(
     )
 }
 
-pub async fn run(
-    conn: &mut SqliteConnection,
-    actor: &Actor,
-    import: Import,
-) -> AppResult<Effect> {
+pub async fn run(conn: &mut SqliteConnection, actor: &Actor, import: Import) -> AppResult<Effect> {
     let Import { mut data, mode } = import;
     check_schema(data.schema_version)?;
     clamp_times(&mut data);

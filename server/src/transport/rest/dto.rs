@@ -73,7 +73,8 @@ pub fn comment(c: &proto::Comment) -> Value {
 }
 
 /// The namespace of swim-lane ids (a fixed random UUID: it must never change).
-const SWIM_LANE_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2b7e_94d3_4a58_b0e6_1d2c_8a95_f347);
+const SWIM_LANE_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6f1c_2b7e_94d3_4a58_b0e6_1d2c_8a95_f347);
 
 /// A project's lane for `status`: a UUID (the reference's clients parse lane ids as GUIDs),
 /// the same for the same project and status on every call and every server (UUIDv5 of the
