@@ -90,7 +90,8 @@ async fn export_all(conn: &mut SqliteConnection) -> AppResult<ExportData> {
 }
 
 /// One item, `descendant_levels` levels of its descendants, and the related rows asked for.
-/// As in the reference, `projects` and `swim_lanes` stay empty.
+/// As in the reference, `projects` and `swim_lanes` stay empty, and the links are those with
+/// at least one end among the items (the other end may lie outside the export).
 async fn export_scoped(
     conn: &mut SqliteConnection,
     root: &str,
@@ -111,7 +112,7 @@ async fn export_scoped(
         data.comments = dtos(comments, |r| CommentDto::from(&r.into_proto()));
     }
     if scope.dependencies {
-        let dependencies = rows::dependencies_within(conn, &ids_json).await?;
+        let dependencies = rows::dependencies_touching(conn, &ids_json).await?;
         data.dependencies = dtos(dependencies, |r| DependencyDto::from(&r.into_proto()));
     }
     if scope.time_entries {

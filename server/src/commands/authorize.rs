@@ -143,7 +143,8 @@ fn needs(command: &Command, actor: &Actor) -> AppResult<Vec<Need>> {
             Target::TimeEntry(parse_id("time_entry_id", &r.time_entry_id)?),
             Editor,
         )],
-        Command::Import(data) => {
+        Command::Import(request) => {
+            let data = &request.data;
             // Every existing project the document names may be overwritten: admins only. A
             // project it does not find is created, with the importer as its admin. Ids that are
             // not UUIDs are left to the import's own row checks.

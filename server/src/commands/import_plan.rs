@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use pm_shared::proto::{self, Payload};
 
-use super::import::row_error;
+use super::import::{row_error, skip_entry, sort_skipped, Import, Mode};
 use super::{execute, Actor, Command};
 use crate::error::{AppError, AppResult};
 use crate::sync::ExportData;
@@ -39,12 +39,16 @@ pub struct ImportLimits {
     pub import_chunk_rows: usize,
 }
 
-/// Imports `data`, in chunks of at most `chunk_rows` rows when it is larger.
+/// Imports `data`, in chunks of at most `chunk_rows` rows when it is larger. In tolerant mode
+/// the rows the whole file refuses (a repeated id or number, a parent cycle) are left out
+/// before the chunks are cut, and each chunk leaves out its own bad rows; every skipped row is
+/// named by its place in the file.
 pub async fn import(
     writer: &Writer<Command>,
     config: ImportLimits,
     actor: &Actor,
     data: ExportData,
+    mode: Mode,
 ) -> AppResult<proto::ImportResult> {
     let rows = row_count(&data);
     if rows > config.max_import_rows {
@@ -58,24 +62,51 @@ pub async fn import(
         ));
     }
     if rows <= config.import_chunk_rows.max(1) {
-        // One transaction: all or nothing, as always.
-        return run(writer, actor, data).await;
+        // One transaction, which decides about every row itself.
+        return run(writer, actor, data, mode).await;
     }
-    check_whole(&data)?;
+    if mode == Mode::Strict {
+        check_whole(&data)?;
+        return import_parts(writer, config, actor, data, mode, Vec::new()).await;
+    }
+    super::import::check_schema(data.schema_version)?;
+    let refused = whole_file_refusals(&data);
+    import_parts(writer, config, actor, data, mode, refused).await
+}
+
+/// The chunks of a large import, without the rows the whole file refused.
+async fn import_parts(
+    writer: &Writer<Command>,
+    config: ImportLimits,
+    actor: &Actor,
+    data: ExportData,
+    mode: Mode,
+    refused: Vec<Refusal>,
+) -> AppResult<proto::ImportResult> {
     let lanes = data.swim_lanes.len() as u32;
-    let chunks = split(data, config.import_chunk_rows.max(1));
+    let dropped: HashSet<(&'static str, usize)> =
+        refused.iter().map(|r| (r.list, r.index)).collect();
+    let chunks = split(data, config.import_chunk_rows.max(1), &dropped);
     let total = chunks.len();
     let mut sum = proto::ImportResult::default();
+    for r in &refused {
+        if let Some(counts) = counts_of(&mut sum, r.list) {
+            counts.skipped += 1;
+        }
+        sum.skipped
+            .push(skip_entry(r.list, r.index, &r.id, &r.error()));
+    }
     for (k, chunk) in chunks.into_iter().enumerate() {
-        let done = run(writer, actor, chunk.data)
+        let done = run(writer, actor, chunk.data, mode)
             .await
             .map_err(|e| stopped_at(e, &chunk.origin, k, total))?;
-        add(&mut sum, &done);
+        add(&mut sum, done, &chunk.origin);
     }
     sum.swim_lanes = Some(proto::ImportCounts {
         skipped: lanes,
         ..Default::default()
     });
+    sort_skipped(&mut sum.skipped);
     Ok(sum)
 }
 
@@ -83,8 +114,10 @@ async fn run(
     writer: &Writer<Command>,
     actor: &Actor,
     data: ExportData,
+    mode: Mode,
 ) -> AppResult<proto::ImportResult> {
-    let done = execute(writer, actor, None, Command::Import(Box::new(data))).await?;
+    let command = Command::Import(Box::new(Import { data, mode }));
+    let done = execute(writer, actor, None, command).await?;
     match done.event {
         Payload::ImportResult(result) => Ok(result),
         other => Err(AppError::Internal(anyhow::anyhow!(
@@ -102,7 +135,29 @@ fn row_count(data: &ExportData) -> usize {
         + data.time_entries.len()
 }
 
-fn add(sum: &mut proto::ImportResult, chunk: &proto::ImportResult) {
+/// The counts of the document's list `list` in `result`.
+fn counts_of<'a>(
+    result: &'a mut proto::ImportResult,
+    list: &str,
+) -> Option<&'a mut proto::ImportCounts> {
+    let counts = match list {
+        "projects" => &mut result.projects,
+        "sprints" => &mut result.sprints,
+        "work_items" => &mut result.work_items,
+        "comments" => &mut result.comments,
+        "dependencies" => &mut result.dependencies,
+        "time_entries" => &mut result.time_entries,
+        _ => return None,
+    };
+    Some(counts.get_or_insert_with(Default::default))
+}
+
+/// Adds a chunk's result to the sum, its skipped rows renamed by their place in the file.
+fn add(
+    sum: &mut proto::ImportResult,
+    chunk: proto::ImportResult,
+    origin: &[(&'static str, Vec<usize>)],
+) {
     let pairs = [
         (&mut sum.projects, &chunk.projects),
         (&mut sum.sprints, &chunk.sprints),
@@ -119,6 +174,22 @@ fn add(sum: &mut proto::ImportResult, chunk: &proto::ImportResult) {
             total.skipped += part.skipped;
         }
     }
+    let renumber = |text: &str| {
+        origin.iter().fold(text.to_string(), |text, (list, at)| {
+            in_file(&text, list, at)
+        })
+    };
+    for mut skip in chunk.skipped {
+        let at = origin
+            .iter()
+            .find(|(list, _)| *list == skip.entity)
+            .and_then(|(_, at)| at.get(skip.index as usize));
+        if let Some(&index) = at {
+            skip.index = u32::try_from(index).unwrap_or(u32::MAX);
+        }
+        skip.reason = renumber(&skip.reason);
+        sum.skipped.push(skip);
+    }
 }
 
 /// An id as the import compares them (a UUID in its canonical form, else as written).
@@ -128,65 +199,139 @@ fn canonical(id: &str) -> String {
         .unwrap_or_else(|_| id.trim().to_string())
 }
 
+/// A row the whole file refuses: its list, its place there, its id and why.
+struct Refusal {
+    list: &'static str,
+    index: usize,
+    id: String,
+    field: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn error(&self) -> AppError {
+        row_error(self.list, self.index, &self.id, self.field, &self.message)
+    }
+}
+
 /// The checks that need the whole file, so that no chunk is written for a file they refuse.
 fn check_whole(data: &ExportData) -> AppResult<()> {
     super::import::check_schema(data.schema_version)?;
-    fn unique<'a>(list: &str, ids: impl Iterator<Item = &'a str>) -> AppResult<()> {
+    match whole_file_refusals(data).into_iter().next() {
+        Some(first) => Err(first.error()),
+        None => Ok(()),
+    }
+}
+
+/// Every row the whole file refuses, in the order strict mode reports them: a repeated id
+/// (each list), then a repeated item number, then the rows left out to break parent cycles.
+/// Each later check ignores the rows refused before it.
+fn whole_file_refusals(data: &ExportData) -> Vec<Refusal> {
+    let mut refused = Vec::new();
+    fn unique<'a>(
+        refused: &mut Vec<Refusal>,
+        list: &'static str,
+        ids: impl Iterator<Item = &'a str>,
+    ) {
         let mut seen = HashSet::new();
         for (index, id) in ids.enumerate() {
             if !seen.insert(canonical(id)) {
-                return Err(row_error(
+                refused.push(Refusal {
                     list,
                     index,
-                    id,
-                    "id",
-                    "appears more than once in this import",
-                ));
+                    id: id.to_string(),
+                    field: "id",
+                    message: "appears more than once in this import".into(),
+                });
             }
         }
-        Ok(())
     }
-    unique("projects", data.projects.iter().map(|r| r.id.as_str()))?;
-    unique("sprints", data.sprints.iter().map(|r| r.id.as_str()))?;
-    unique("work_items", data.work_items.iter().map(|r| r.id.as_str()))?;
-    unique("comments", data.comments.iter().map(|r| r.id.as_str()))?;
     unique(
+        &mut refused,
+        "projects",
+        data.projects.iter().map(|r| r.id.as_str()),
+    );
+    unique(
+        &mut refused,
+        "sprints",
+        data.sprints.iter().map(|r| r.id.as_str()),
+    );
+    unique(
+        &mut refused,
+        "work_items",
+        data.work_items.iter().map(|r| r.id.as_str()),
+    );
+    unique(
+        &mut refused,
+        "comments",
+        data.comments.iter().map(|r| r.id.as_str()),
+    );
+    unique(
+        &mut refused,
         "dependencies",
         data.dependencies.iter().map(|r| r.id.as_str()),
-    )?;
+    );
     unique(
+        &mut refused,
         "time_entries",
         data.time_entries.iter().map(|r| r.id.as_str()),
-    )?;
+    );
+    let mut dropped: HashSet<usize> = refused
+        .iter()
+        .filter(|r| r.list == "work_items")
+        .map(|r| r.index)
+        .collect();
     let mut numbers: HashMap<(String, i64), usize> = HashMap::new();
     for (index, w) in data.work_items.iter().enumerate() {
+        if dropped.contains(&index) {
+            continue;
+        }
         let key = (canonical(&w.project_id), w.item_number);
-        if let Some(first) = numbers.insert(key, index) {
-            return Err(row_error(
-                "work_items",
+        if let Some(first) = numbers.get(&key) {
+            refused.push(Refusal {
+                list: "work_items",
                 index,
-                &w.id,
-                "item_number",
-                format!(
+                id: w.id.clone(),
+                field: "item_number",
+                message: format!(
                     "{} is also the number of work_items[{first}] in the same project",
                     w.item_number
                 ),
-            ));
+            });
+            dropped.insert(index);
+        } else {
+            numbers.insert(key, index);
         }
     }
-    parents_first(data).map(|_| ())
+    // One row of each cycle, until none is left.
+    while let Err(index) = parents_first(data, &dropped) {
+        refused.push(Refusal {
+            list: "work_items",
+            index,
+            id: data.work_items[index].id.clone(),
+            field: "parent_id",
+            message: "the parent links of this import form a cycle".into(),
+        });
+        dropped.insert(index);
+    }
+    refused
 }
 
 /// Work item indexes with every parent (that the file holds) before its children, in file
-/// order otherwise; a parent cycle is refused as the import refuses it.
-fn parents_first(data: &ExportData) -> AppResult<Vec<usize>> {
+/// order otherwise, leaving out none (a `dropped` row is nobody's parent); Err(index) of one
+/// row on a parent cycle.
+fn parents_first(data: &ExportData, dropped: &HashSet<usize>) -> Result<Vec<usize>, usize> {
     let items = &data.work_items;
     let index_of: HashMap<String, usize> = items
         .iter()
         .enumerate()
+        .filter(|(i, _)| !dropped.contains(i))
         .map(|(i, w)| (canonical(&w.id), i))
         .collect();
     let parent = |i: usize| {
+        if dropped.contains(&i) {
+            return None;
+        }
         items[i]
             .parent_id
             .as_deref()
@@ -194,15 +339,7 @@ fn parents_first(data: &ExportData) -> AppResult<Vec<usize>> {
             .and_then(|p| index_of.get(&canonical(p)))
             .copied()
     };
-    walk_parents_first(items.len(), parent).map_err(|i| {
-        row_error(
-            "work_items",
-            i,
-            &items[i].id,
-            "parent_id",
-            "the parent links of this import form a cycle",
-        )
-    })
+    walk_parents_first(items.len(), parent)
 }
 
 /// Indexes `0..n` with every parent (`parent(i)`, when it is one of them) before its
@@ -236,9 +373,16 @@ pub(crate) fn walk_parents_first(
     Ok(order)
 }
 
-/// Cuts the file into chunks of at most `size` rows, in dependency order.
-fn split(data: ExportData, size: usize) -> Vec<Chunk> {
-    let item_order = parents_first(&data).unwrap_or_else(|_| (0..data.work_items.len()).collect());
+/// Cuts the file into chunks of at most `size` rows, in dependency order, without the
+/// `dropped` rows (list, index).
+fn split(data: ExportData, size: usize, dropped: &HashSet<(&'static str, usize)>) -> Vec<Chunk> {
+    let dropped_items: HashSet<usize> = dropped
+        .iter()
+        .filter(|(list, _)| *list == "work_items")
+        .map(|(_, i)| *i)
+        .collect();
+    let item_order = parents_first(&data, &dropped_items)
+        .unwrap_or_else(|_| (0..data.work_items.len()).collect());
     let empty = || ExportData {
         schema_version: data.schema_version,
         ..ExportData::empty(data.exported_at.clone(), data.exported_by.clone())
@@ -253,6 +397,9 @@ fn split(data: ExportData, size: usize) -> Vec<Chunk> {
     macro_rules! place {
         ($list:ident, $name:literal, $order:expr) => {
             for index in $order {
+                if dropped.contains(&($name, index)) {
+                    continue;
+                }
                 if filled == size {
                     chunks.push(std::mem::replace(
                         &mut current,
@@ -379,7 +526,7 @@ mod tests {
             item("a", None, 1),
             item("d", None, 4),
         ]);
-        let chunks = split(file, 2);
+        let chunks = split(file, 2, &HashSet::new());
         assert_eq!(chunks.len(), 2);
         let ids = |c: &Chunk| {
             c.data
@@ -416,6 +563,51 @@ mod tests {
             check_whole(&numbers).unwrap_err().field().as_deref(),
             Some("work_items[1].item_number")
         );
+    }
+
+    #[test]
+    fn a_tolerant_plan_lists_every_whole_file_refusal_and_cuts_around_them() {
+        let file = data(vec![
+            item("a", None, 1),
+            item("a", None, 2),
+            item("b", None, 1),
+            item("c", Some("d"), 3),
+            item("d", Some("c"), 4),
+            item("e", Some("c"), 5),
+        ]);
+        let refused: Vec<(usize, &str)> = whole_file_refusals(&file)
+            .iter()
+            .map(|r| (r.index, r.field))
+            .collect();
+        assert_eq!(refused, [(1, "id"), (2, "item_number"), (3, "parent_id")]);
+        let dropped: HashSet<(&'static str, usize)> =
+            [1, 2, 3].into_iter().map(|i| ("work_items", i)).collect();
+        let chunks = split(file, 2, &dropped);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].origin, vec![("work_items", vec![0, 4])]);
+        assert_eq!(chunks[1].origin, vec![("work_items", vec![5])]);
+
+        // A part's skipped rows are named by their place in the file.
+        let mut sum = proto::ImportResult::default();
+        let part = proto::ImportResult {
+            work_items: Some(proto::ImportCounts {
+                created: 0,
+                updated: 0,
+                skipped: 1,
+            }),
+            skipped: vec![proto::ImportSkip {
+                entity: "work_items".into(),
+                index: 1,
+                id: "d".into(),
+                field: Some("parent_id".into()),
+                reason: "parent_id: like work_items[0]".into(),
+            }],
+            ..Default::default()
+        };
+        add(&mut sum, part, &chunks[0].origin);
+        assert_eq!(sum.skipped[0].index, 4);
+        assert_eq!(sum.skipped[0].reason, "parent_id: like work_items[0]");
+        assert_eq!(sum.work_items.map(|c| c.skipped), Some(1));
     }
 
     #[test]

@@ -57,8 +57,9 @@ pub enum Command {
     CreateTimeEntry(proto::CreateTimeEntryRequest),
     UpdateTimeEntry(proto::UpdateTimeEntryRequest),
     DeleteTimeEntry(proto::DeleteTimeEntryRequest),
-    /// Sync import: a whole ExportData merged in one transaction (one event per change).
-    Import(Box<crate::sync::ExportData>),
+    /// Sync import: a whole ExportData merged in one transaction (one event per change),
+    /// tolerant or strict about rows it cannot store.
+    Import(Box<import::Import>),
 }
 
 impl Command {
@@ -147,7 +148,7 @@ async fn describe(
         Command::CreateTimeEntry(r) => time_entry::create(tx, actor, r).await?,
         Command::UpdateTimeEntry(r) => time_entry::update(tx, actor, r).await?,
         Command::DeleteTimeEntry(r) => time_entry::delete(tx, actor, r).await?,
-        Command::Import(data) => import::run(tx, actor, *data).await?,
+        Command::Import(request) => import::run(tx, actor, *request).await?,
     };
     // An import may also reach rows of projects its document does not name (a comment on a
     // stored item, say): it needs admin on every project it changed. Imports add no members to

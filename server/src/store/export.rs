@@ -1,6 +1,6 @@
 //! The sync export's reads: live rows whose parents are live too, so that every reference
-//! inside an export resolves (and the export imports anywhere). A scoped export passes its
-//! work item ids as one JSON array parameter.
+//! inside a full export resolves (and the export imports anywhere). A scoped export passes its
+//! work item ids as one JSON array parameter; its links may lead out of it.
 use std::sync::LazyLock;
 
 use sqlx::SqliteConnection;
@@ -136,15 +136,16 @@ pub async fn comments_of(
         .await
 }
 
-/// The links between two items of `ids_json` (links leaving the scope are left out, so that
-/// the export stands on its own).
-pub async fn dependencies_within(
+/// The links with at least one end among the items of `ids_json`, as the reference exports
+/// them: a link leaving the scope is kept (its other end is live, and an import that does not
+/// know that item skips the link with its reason).
+pub async fn dependencies_touching(
     conn: &mut SqliteConnection,
     ids_json: &str,
 ) -> sqlx::Result<Vec<DependencyRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "{} AND d.blocking_item_id IN {IN_SCOPE} AND d.blocked_item_id IN {IN_SCOPE} \
+            "{} AND (d.blocking_item_id IN {IN_SCOPE} OR d.blocked_item_id IN {IN_SCOPE}) \
              ORDER BY d.created_at, d.id",
             *DEPENDENCIES
         )

@@ -31,6 +31,14 @@ pub const UNDO_NEXT: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd; SAVEPOINT pm_cm
 /// Undoes the last command's writes.
 pub const UNDO_LAST: &str = "ROLLBACK TO pm_cmd; RELEASE pm_cmd";
 
+/// A tolerant import's savepoint around one row of its document, so that a row it refuses
+/// leaves nothing behind (`commands::import`).
+pub const IMPORT_ROW: &str = "SAVEPOINT pm_import_row";
+/// Keeps the row's writes.
+pub const IMPORT_ROW_KEEP: &str = "RELEASE pm_import_row";
+/// Undoes the row's writes.
+pub const IMPORT_ROW_UNDO: &str = "ROLLBACK TO pm_import_row; RELEASE pm_import_row";
+
 pub async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<()> {
     sqlx::query(ENSURE_USER_SQL)
         .bind(user_id)

@@ -131,7 +131,8 @@ async fn times_outside_the_range_are_refused_naming_the_field_over_rest_and_ws()
     let doc = sync_export(&server, "").await;
     assert_eq!(doc["time_entries"].as_array().map(Vec::len), Some(1));
     let fresh = TestServer::start().await;
-    sync_import(&fresh, USER_C, &doc).await.ok();
+    // Strict: every row of it, or the test fails.
+    sync_import_strict(&fresh, USER_C, &doc).await.ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

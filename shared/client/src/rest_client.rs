@@ -737,6 +737,26 @@ impl RestClient {
     pub async fn sync_import(&self, document: &Value) -> Result<Value, ClientError> {
         self.post(&["sync", "import"], document).await
     }
+
+    /// `POST /api/v1/sync/import`, `?strict=true` when one row that cannot be stored must
+    /// refuse the whole document.
+    pub async fn sync_import_with(
+        &self,
+        document: &Value,
+        strict: bool,
+    ) -> Result<Value, ClientError> {
+        let query = if strict {
+            vec![("strict", "true".to_string())]
+        } else {
+            Vec::new()
+        };
+        self.send(
+            Method::POST,
+            self.api(&["sync", "import"], &query),
+            Some(document),
+        )
+        .await
+    }
 }
 
 /// The error for a body that is not the API's JSON, quoting its start.

@@ -470,7 +470,13 @@ fn sync_export_and_import_round_trip_between_servers() {
     doc["work_items"][1]["status"] = Value::from("blocked");
     std::fs::write(&bad, doc.to_string()).expect("write");
     let err = b
-        .pm(&["sync", "import", "-f", bad.to_str().expect("path")])
+        .pm(&[
+            "sync",
+            "import",
+            "-f",
+            bad.to_str().expect("path"),
+            "--strict",
+        ])
         .runtime_error();
     assert!(err.contains("field: work_items[1].status"), "{err}");
     let mut cmd = pm_command();

@@ -22,8 +22,13 @@ impl Importer<'_> {
                 index,
                 id: &d.id,
             };
-            let id = seen.id(&row)?;
-            counts.add(self.upsert_dependency(&row, id, d).await?);
+            let mark = self.begin_row().await?;
+            let result = match seen.id(&row) {
+                Ok(id) => self.upsert_dependency(&row, id, d).await,
+                Err(e) => Err(e),
+            };
+            let outcome = self.end_row(mark, &row, result).await?;
+            counts.add(outcome.unwrap_or(Outcome::Skipped));
         }
         Ok(counts)
     }

@@ -11,11 +11,20 @@
 //! or an already linked pair is skipped. Importing the same document twice therefore changes
 //! nothing the second time.
 //!
-//! Every row is checked before it is written, and the first bad one rejects the whole import with
-//! a VALIDATION_ERROR whose field names the row and the field (`work_items[3].status`). What the
-//! import changes is logged and broadcast like any other write: one activity row and one event
-//! per created or updated entity, in the order projects, sprints, work items (parents first),
-//! comments, dependencies, time entries.
+//! Every row is checked before it is written. What happens to a row that cannot be stored (a
+//! bad value, text over a limit, a link to an item that is nowhere) depends on the [`Mode`]:
+//! - tolerant (the default): the row is left out and everything else is imported. Each row is
+//!   written inside its own savepoint, so a refused row leaves nothing behind; the answer lists
+//!   it in `skipped` (its list, its place in the file, its id, the field and the reason) and
+//!   counts it among its list's skipped rows. Rows that need it (a comment on a refused work
+//!   item, a child of one) are refused in turn, saying what they miss. What the whole request
+//!   may not do (another schema, a project the caller may not administer) still refuses it all.
+//! - strict: the first bad row rejects the whole import with a VALIDATION_ERROR whose field names
+//!   the row and the field (`work_items[3].status`), as the import always did.
+//!
+//! What the import changes is logged and broadcast like any other write: one activity row and
+//! one event per created or updated entity, in the order projects, sprints, work items (parents
+//! first), comments, dependencies, time entries.
 //!
 //! Differences from the reference's import, all deliberate: one transaction, activity rows and
 //! events, precise errors, and a replaced row's `version` becomes at least the stored version + 1
@@ -49,6 +58,7 @@ use sqlx::SqliteConnection;
 use super::{Action, Actor, Batch, Change, Effect};
 use crate::error::{AppError, AppResult};
 use crate::store;
+use crate::store::pipeline::{raw, IMPORT_ROW, IMPORT_ROW_KEEP, IMPORT_ROW_UNDO};
 use crate::sync::{ExportData, SCHEMA_VERSION};
 
 mod comments;
@@ -57,6 +67,94 @@ mod projects;
 mod sprints;
 mod time_entries;
 mod work_items;
+
+/// What an import does with a row it cannot store (see the module comment).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// The row is left out, with its reason; the rest is imported.
+    #[default]
+    Tolerant,
+    /// The first such row refuses the whole import.
+    Strict,
+}
+
+/// One import request: the document and how to treat rows it cannot store.
+#[derive(Debug, Clone)]
+pub struct Import {
+    pub data: ExportData,
+    pub mode: Mode,
+}
+
+/// The lists of the document in the order they are imported: a skip list is sorted so.
+pub(crate) const LISTS: [&str; 6] = [
+    "projects",
+    "sprints",
+    "work_items",
+    "comments",
+    "dependencies",
+    "time_entries",
+];
+
+/// Sorts skipped rows by list (in import order), then by their place in the file.
+pub(crate) fn sort_skipped(skipped: &mut [proto::ImportSkip]) {
+    skipped.sort_by_key(|s| {
+        (
+            LISTS
+                .iter()
+                .position(|l| *l == s.entity)
+                .unwrap_or(LISTS.len()),
+            s.index,
+        )
+    });
+}
+
+/// Whether a tolerant import leaves the row out for this error: the row's own fault. Anything
+/// else (the database, the disk, the caller's rights) fails the whole import.
+fn refuses_only_the_row(e: &AppError) -> bool {
+    matches!(
+        e,
+        AppError::Validation { .. }
+            | AppError::InvalidMessage(_)
+            | AppError::Duplicate { .. }
+            | AppError::NotFound(_)
+            | AppError::Conflict(_)
+            | AppError::VersionConflict { .. }
+            | AppError::DeleteBlocked(_)
+    )
+}
+
+/// The skip entry for row `index` of `list` refused with `e`: the row's prefix of the message
+/// (`work_items[3] (id …): `) and of the field (`work_items[3].`) left out, as the entry says
+/// them itself.
+pub(crate) fn skip_entry(list: &str, index: usize, id: &str, e: &AppError) -> proto::ImportSkip {
+    let message = match e {
+        AppError::Validation { message, .. } | AppError::Duplicate { message, .. } => {
+            message.clone()
+        }
+        AppError::NotFound(m)
+        | AppError::Conflict(m)
+        | AppError::InvalidMessage(m)
+        | AppError::DeleteBlocked(m) => m.clone(),
+        other => other.to_string(),
+    };
+    let prefix = format!("{list}[{index}] (id {id}): ");
+    let reason = message
+        .strip_prefix(&prefix)
+        .unwrap_or(&message)
+        .to_string();
+    let field_prefix = format!("{list}[{index}].");
+    let field = e.field().map(|f| {
+        f.strip_prefix(&field_prefix)
+            .map_or(f.clone(), str::to_string)
+    });
+    proto::ImportSkip {
+        entity: list.to_string(),
+        index: u32::try_from(index).unwrap_or(u32::MAX),
+        id: id.to_string(),
+        field,
+        reason,
+    }
+}
 
 /// Refuses a document of a schema this server does not read.
 pub(crate) fn check_schema(version: u32) -> AppResult<()> {
@@ -84,20 +182,18 @@ pub(crate) fn row_error(
     )
 }
 
-pub async fn run(
-    conn: &mut SqliteConnection,
-    actor: &Actor,
-    data: ExportData,
-) -> AppResult<Effect> {
+pub async fn run(conn: &mut SqliteConnection, actor: &Actor, import: Import) -> AppResult<Effect> {
+    let Import { mut data, mode } = import;
     check_schema(data.schema_version)?;
-    let mut data = data;
     clamp_times(&mut data);
     let mut im = Importer {
         conn,
         actor,
+        mode,
         project_events: Vec::new(),
         changes: Vec::new(),
         touched: BTreeSet::new(),
+        skipped: Vec::new(),
     };
     im.users(&data).await?;
     let projects = im.projects(&data.projects).await?;
@@ -122,6 +218,11 @@ pub async fn run(
         comments: comments.proto(),
         dependencies: dependencies.proto(),
         time_entries: time_entries.proto(),
+        skipped: {
+            let mut skipped = std::mem::take(&mut im.skipped);
+            sort_skipped(&mut skipped);
+            skipped
+        },
     };
     Ok(Effect::Batch(Batch {
         changes,
@@ -286,14 +387,79 @@ impl Counts {
 struct Importer<'c> {
     conn: &'c mut SqliteConnection,
     actor: &'c Actor,
+    mode: Mode,
     /// Project lifecycle events, emitted first (workspace stream).
     project_events: Vec<(String, Action, Vec<proto::FieldChange>)>,
     changes: Vec<Change>,
     /// Projects whose items changed (their item counter is re-derived).
     touched: BTreeSet<String>,
+    /// The rows a tolerant import left out.
+    skipped: Vec<proto::ImportSkip>,
+}
+
+/// What a row's savepoint undoes besides its writes: the changes it announced.
+struct Mark {
+    changes: usize,
+    project_events: usize,
 }
 
 impl Importer<'_> {
+    fn tolerant(&self) -> bool {
+        self.mode == Mode::Tolerant
+    }
+
+    /// Before a row is written: in tolerant mode, the savepoint its refusal rolls back to.
+    async fn begin_row(&mut self) -> AppResult<Mark> {
+        if self.tolerant() {
+            raw(self.conn, IMPORT_ROW).await?;
+        }
+        Ok(Mark {
+            changes: self.changes.len(),
+            project_events: self.project_events.len(),
+        })
+    }
+
+    /// After a row: what it did (Some), or (tolerant mode, a row's own fault) None when it was
+    /// left out, its writes and changes undone and its reason recorded. Any other error, and
+    /// every error in strict mode, fails the import.
+    async fn end_row<T>(
+        &mut self,
+        mark: Mark,
+        row: &Row<'_>,
+        result: AppResult<T>,
+    ) -> AppResult<Option<T>> {
+        if !self.tolerant() {
+            return result.map(Some);
+        }
+        match result {
+            Ok(done) => {
+                raw(self.conn, IMPORT_ROW_KEEP).await?;
+                Ok(Some(done))
+            }
+            Err(e) if refuses_only_the_row(&e) => {
+                raw(self.conn, IMPORT_ROW_UNDO).await?;
+                self.changes.truncate(mark.changes);
+                self.project_events.truncate(mark.project_events);
+                self.refuse(row, e)?;
+                Ok(None)
+            }
+            // The whole command is rolled back (its savepoint or transaction, this row's
+            // savepoint with it); the error stays the one that happened (a full disk, say).
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A row that cannot be stored: in tolerant mode it is recorded as skipped (Ok), otherwise
+    /// its error is the import's.
+    fn refuse(&mut self, row: &Row<'_>, e: AppError) -> AppResult<()> {
+        if !self.tolerant() || !refuses_only_the_row(&e) {
+            return Err(e);
+        }
+        self.skipped
+            .push(skip_entry(row.list, row.index, row.id, &e));
+        Ok(())
+    }
+
     /// Every person the document names gets a users row (assignees need one, and boards show
     /// their names). Values that are not UUIDs are reported by the row's own check.
     async fn users(&mut self, data: &ExportData) -> AppResult<()> {

@@ -21,8 +21,13 @@ impl Importer<'_> {
                 index,
                 id: &p.id,
             };
-            let id = seen.id(&row)?;
-            counts.add(self.upsert_project(&row, id, p).await?);
+            let mark = self.begin_row().await?;
+            let result = match seen.id(&row) {
+                Ok(id) => self.upsert_project(&row, id, p).await,
+                Err(e) => Err(e),
+            };
+            let outcome = self.end_row(mark, &row, result).await?;
+            counts.add(outcome.unwrap_or(Outcome::Skipped));
         }
         Ok(counts)
     }
@@ -36,12 +41,13 @@ impl Importer<'_> {
         let key = domain::project_key(&p.key).map_err(|e| row.rule(e))?;
         let title =
             domain::required_text("title", &p.title, limits::TITLE_MAX).map_err(|e| row.rule(e))?;
-        let description = domain::optional_text(
-            "description",
-            p.description.as_deref(),
-            limits::DESCRIPTION_MAX,
-        )
-        .map_err(|e| row.rule(e))?;
+        let description = match p.description.as_deref() {
+            // The reference stores an empty description as it is and exports it so: it comes
+            // back as "", not as null (a blank one is stored empty).
+            Some(d) if d.trim().is_empty() => Some(String::new()),
+            d => domain::optional_text("description", d, limits::DESCRIPTION_MAX)
+                .map_err(|e| row.rule(e))?,
+        };
         let status = ProjectStatus::parse(&p.status).ok_or_else(|| {
             row.err(
                 "status",

@@ -24,10 +24,18 @@ impl Importer<'_> {
                 index,
                 id: &s.id,
             };
-            let id = seen.id(&row)?;
-            let (outcome, project) = self.upsert_sprint(&row, id, s).await?;
-            counts.add(outcome);
-            projects.extend(project);
+            let mark = self.begin_row().await?;
+            let result = match seen.id(&row) {
+                Ok(id) => self.upsert_sprint_alone(&row, id, s).await,
+                Err(e) => Err(e),
+            };
+            match self.end_row(mark, &row, result).await? {
+                Some((outcome, project)) => {
+                    counts.add(outcome);
+                    projects.extend(project);
+                }
+                None => counts.add(Outcome::Skipped),
+            }
         }
         // One active sprint per project, imported or not.
         for project in projects {
@@ -51,6 +59,27 @@ impl Importer<'_> {
             }
         }
         Ok(counts)
+    }
+
+    /// [`Self::upsert_sprint`]; in tolerant mode a sprint that would make its project's second
+    /// active sprint is refused on its own (strict mode checks the projects once all are in).
+    async fn upsert_sprint_alone(
+        &mut self,
+        row: &Row<'_>,
+        id: String,
+        s: &SprintDto,
+    ) -> AppResult<(Outcome, Option<String>)> {
+        let (outcome, project) = self.upsert_sprint(row, id, s).await?;
+        if let (true, Some(project)) = (self.tolerant(), &project) {
+            let active = sprints::active_count(self.conn, project, None).await?;
+            if active > 1 {
+                return Err(row.err(
+                    "status",
+                    format!("project {project} would have {active} active sprints (at most one)"),
+                ));
+            }
+        }
+        Ok((outcome, project))
     }
 
     /// Also answers the sprint's project when the sprint was written.

@@ -16,8 +16,10 @@ use crate::sync::WorkItemDto;
 
 impl Importer<'_> {
     pub(super) async fn work_items(&mut self, rows: &[WorkItemDto]) -> AppResult<Counts> {
-        // Check every row, then write parents before children.
-        let mut valid: Vec<WorkItemRow> = Vec::with_capacity(rows.len());
+        // Check every row, then write parents before children. A refused row (tolerant mode)
+        // stays a None: it is neither written nor anyone's parent in this import.
+        let mut counts = Counts::default();
+        let mut valid: Vec<Option<WorkItemRow>> = Vec::with_capacity(rows.len());
         let mut index_of: HashMap<String, usize> = HashMap::new();
         let mut numbers: HashMap<(String, i64), usize> = HashMap::new();
         for (index, w) in rows.iter().enumerate() {
@@ -26,43 +28,74 @@ impl Importer<'_> {
                 index,
                 id: &w.id,
             };
-            let item = check_item(&row, w)?;
-            if index_of.insert(item.id.clone(), index).is_some() {
-                return Err(row.err("id", "appears more than once in this import"));
+            let checked = check_item(&row, w).and_then(|item| {
+                if index_of.contains_key(&item.id) {
+                    return Err(row.err("id", "appears more than once in this import"));
+                }
+                let number = (item.project_id.clone(), item.item_number);
+                if let Some(first) = numbers.get(&number) {
+                    return Err(row.err(
+                        "item_number",
+                        format!(
+                            "{} is also the number of work_items[{first}] in the same project",
+                            item.item_number
+                        ),
+                    ));
+                }
+                index_of.insert(item.id.clone(), index);
+                numbers.insert(number, index);
+                Ok(item)
+            });
+            match checked {
+                Ok(item) => valid.push(Some(item)),
+                Err(e) => {
+                    self.refuse(&row, e)?;
+                    counts.add(Outcome::Skipped);
+                    valid.push(None);
+                }
             }
-            if let Some(first) = numbers.insert((item.project_id.clone(), item.item_number), index)
-            {
-                return Err(row.err(
-                    "item_number",
-                    format!(
-                        "{} is also the number of work_items[{first}] in the same project",
-                        item.item_number
-                    ),
-                ));
-            }
-            valid.push(item);
         }
-        let order = parents_first(&valid, &index_of).map_err(|index| {
-            let row = Row {
-                list: "work_items",
-                index,
-                id: &rows[index].id,
-            };
-            row.err("parent_id", "the parent links of this import form a cycle")
-        })?;
+        // A parent cycle within the file: strict mode refuses the import; tolerant mode leaves
+        // out one row of the cycle at a time until none is left.
+        let order = loop {
+            match parents_first(&valid, &index_of) {
+                Ok(order) => break order,
+                Err(index) => {
+                    let row = Row {
+                        list: "work_items",
+                        index,
+                        id: &rows[index].id,
+                    };
+                    let e = row.err("parent_id", "the parent links of this import form a cycle");
+                    self.refuse(&row, e)?;
+                    counts.add(Outcome::Skipped);
+                    if let Some(item) = valid[index].take() {
+                        index_of.remove(&item.id);
+                    }
+                }
+            }
+        };
 
-        let mut counts = Counts::default();
         let mut written: Vec<(usize, Action, Vec<proto::FieldChange>)> = Vec::new();
         for index in order {
+            let Some(item) = valid[index].as_ref() else {
+                continue;
+            };
             let row = Row {
                 list: "work_items",
                 index,
                 id: &rows[index].id,
             };
-            let (outcome, change) = self.upsert_work_item(&row, &valid[index]).await?;
-            counts.add(outcome);
-            if let Some((action, changes)) = change {
-                written.push((index, action, changes));
+            let mark = self.begin_row().await?;
+            let result = self.upsert_work_item(&row, item).await;
+            match self.end_row(mark, &row, result).await? {
+                Some((outcome, change)) => {
+                    counts.add(outcome);
+                    if let Some((action, changes)) = change {
+                        written.push((index, action, changes));
+                    }
+                }
+                None => counts.add(Outcome::Skipped),
             }
         }
 
@@ -94,7 +127,9 @@ impl Importer<'_> {
             );
         }
         for (index, action, changes) in written {
-            let item = &valid[index];
+            let Some(item) = &valid[index] else {
+                continue;
+            };
             let Some(w) = items_by_project
                 .get(&item.project_id)
                 .and_then(|m| m.get(&item.id))
@@ -237,6 +272,19 @@ impl Importer<'_> {
                 (replaced(*revive), work_item::diff(old, item))
             }
         };
+        // Tolerant mode refuses this row alone when it closes a parent loop through rows that
+        // were already stored (strict mode looks for loops once every row is in).
+        if self.tolerant()
+            && item.parent_id.is_some()
+            && hierarchy::ancestors(self.conn, &item.id)
+                .await?
+                .contains(&item.id)
+        {
+            return Err(row.err(
+                "parent_id",
+                "this parent would make the work item its own ancestor",
+            ));
+        }
         Ok((write.outcome(), Some(change)))
     }
 }
@@ -303,13 +351,13 @@ fn check_item(row: &Row<'_>, w: &WorkItemDto) -> AppResult<WorkItemRow> {
 /// Indexes of `items` with every parent that is itself imported before its children, in
 /// document order otherwise; Err(index) of an item on a parent cycle.
 fn parents_first(
-    items: &[WorkItemRow],
+    items: &[Option<WorkItemRow>],
     index_of: &HashMap<String, usize>,
 ) -> Result<Vec<usize>, usize> {
     crate::commands::import_plan::walk_parents_first(items.len(), |i| {
         items[i]
-            .parent_id
             .as_ref()
+            .and_then(|w| w.parent_id.as_ref())
             .and_then(|p| index_of.get(p))
             .copied()
     })
@@ -370,20 +418,22 @@ mod tests {
     #[test]
     fn parents_come_first_and_cycles_are_found() {
         let items = vec![
-            item("t", Some("s")),
-            item("s", Some("e")),
-            item("e", None),
-            item("x", Some("elsewhere")),
+            Some(item("t", Some("s"))),
+            Some(item("s", Some("e"))),
+            Some(item("e", None)),
+            Some(item("x", Some("elsewhere"))),
         ];
         let index_of: HashMap<String, usize> = items
             .iter()
+            .flatten()
             .enumerate()
             .map(|(i, w)| (w.id.clone(), i))
             .collect();
         assert_eq!(parents_first(&items, &index_of), Ok(vec![2, 1, 0, 3]));
-        let looped = vec![item("a", Some("b")), item("b", Some("a"))];
+        let looped = vec![Some(item("a", Some("b"))), Some(item("b", Some("a")))];
         let index_of: HashMap<String, usize> = looped
             .iter()
+            .flatten()
             .enumerate()
             .map(|(i, w)| (w.id.clone(), i))
             .collect();

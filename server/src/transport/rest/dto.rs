@@ -72,6 +72,21 @@ pub fn comment(c: &proto::Comment) -> Value {
     })
 }
 
+/// The namespace of swim-lane ids (a fixed random UUID: it must never change).
+const SWIM_LANE_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6f1c_2b7e_94d3_4a58_b0e6_1d2c_8a95_f347);
+
+/// A project's lane for `status`: a UUID (the reference's clients parse lane ids as GUIDs),
+/// the same for the same project and status on every call and every server (UUIDv5 of the
+/// project id and the status).
+pub fn swim_lane_id(project_id: &str, status: Status) -> String {
+    uuid::Uuid::new_v5(
+        &SWIM_LANE_NAMESPACE,
+        format!("{project_id}:{}", status.as_str()).as_bytes(),
+    )
+    .to_string()
+}
+
 /// The five fixed lanes of every project, in board order.
 pub fn swim_lanes(project: &proto::Project) -> Value {
     let lanes: Vec<Value> = Status::ALL
@@ -79,7 +94,7 @@ pub fn swim_lanes(project: &proto::Project) -> Value {
         .enumerate()
         .map(|(i, s)| {
             json!({
-                "id": format!("{}:{}", project.id, s.as_str()),
+                "id": swim_lane_id(&project.id, *s),
                 "project_id": project.id,
                 "name": s.label(),
                 "status_value": s.as_str(),

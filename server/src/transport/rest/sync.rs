@@ -5,15 +5,17 @@
 //! one item, N levels of its descendants and the related rows asked for.
 //! Import: `POST /api/v1/sync/import` with an ExportData body, through the pipeline (see
 //! `commands::import`; a large one in parts, see `commands::import_plan`), answered with the
-//! ImportResult counts.
+//! ImportResult counts and the rows it left out (`skipped`, only when any were). `?strict=true` refuses the whole
+//! document for one row that cannot be stored instead.
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pm_shared::proto;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::admin::AdminInTokenMode;
 use super::{Body, Caller, QueryParams, RestResult};
+use crate::commands::import::Mode;
 use crate::commands::import_plan;
 use crate::sync::{self, ExportData, ExportScope};
 use crate::transport::state::SharedState;
@@ -46,7 +48,7 @@ struct Counts {
     skipped: u32,
 }
 
-/// The reference's ImportResult, keys in its order.
+/// The reference's ImportResult, keys in its order, and then pm's list of the rows it left out.
 #[derive(Serialize)]
 struct ImportResult {
     projects: Counts,
@@ -56,6 +58,29 @@ struct ImportResult {
     comments: Counts,
     dependencies: Counts,
     time_entries: Counts,
+    /// Left out when empty: an import that stored every row answers the reference's shape.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<Skipped>,
+}
+
+/// One row the import left out: `{"entity": "comments", "index": 3, "id": "…",
+/// "field": "content", "reason": "…"}` (`field` only when one field is at fault).
+#[derive(Serialize)]
+struct Skipped {
+    entity: String,
+    index: u32,
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    reason: String,
+}
+
+/// `POST /api/v1/sync/import` query.
+#[derive(Debug, Default, Deserialize)]
+struct ImportQuery {
+    /// All or nothing: one row that cannot be stored refuses the whole document.
+    #[serde(default)]
+    strict: bool,
 }
 
 fn counts(c: Option<proto::ImportCounts>) -> Counts {
@@ -70,13 +95,19 @@ fn counts(c: Option<proto::ImportCounts>) -> Counts {
 async fn import(
     State(state): State<SharedState>,
     Caller(actor): Caller,
+    QueryParams(query): QueryParams<ImportQuery>,
     Body(data): Body<ExportData>,
 ) -> RestResult<Json<ImportResult>> {
     let limits = import_plan::ImportLimits {
         max_import_rows: state.config.max_import_rows,
         import_chunk_rows: state.config.import_chunk_rows,
     };
-    let r = import_plan::import(&state.writer, limits, &actor, data).await?;
+    let mode = if query.strict {
+        Mode::Strict
+    } else {
+        Mode::Tolerant
+    };
+    let r = import_plan::import(&state.writer, limits, &actor, data, mode).await?;
     Ok(Json(ImportResult {
         projects: counts(r.projects),
         sprints: counts(r.sprints),
@@ -85,5 +116,16 @@ async fn import(
         comments: counts(r.comments),
         dependencies: counts(r.dependencies),
         time_entries: counts(r.time_entries),
+        skipped: r
+            .skipped
+            .into_iter()
+            .map(|s| Skipped {
+                entity: s.entity,
+                index: s.index,
+                id: s.id,
+                field: s.field,
+                reason: s.reason,
+            })
+            .collect(),
     }))
 }

@@ -837,6 +837,14 @@ pub async fn sync_import(server: &TestServer, user: &str, doc: &Value) -> HttpRe
         .await
 }
 
+/// A strict sync import of `doc` as `user`: one row that cannot be stored refuses it all.
+pub async fn sync_import_strict(server: &TestServer, user: &str, doc: &Value) -> HttpReply {
+    server
+        .http(Some(user))
+        .post("/api/v1/sync/import?strict=true", doc.clone())
+        .await
+}
+
 /// An export without its `exported_at`, to compare two exports.
 pub fn without_time(mut doc: Value) -> Value {
     doc.as_object_mut()
