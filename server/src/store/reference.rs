@@ -153,8 +153,18 @@ const COPIES: &[Copy] = &[
         kind: "projects",
         table: "pm_projects",
         columns: &[
-            "id", "title", "description", "key", "status", "version", "next_work_item_number",
-            "created_at", "updated_at", "created_by", "updated_by", "deleted_at",
+            "id",
+            "title",
+            "description",
+            "key",
+            "status",
+            "version",
+            "next_work_item_number",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "updated_by",
+            "deleted_at",
         ],
         sql: "INSERT INTO pm_projects (id, title, description, key, status, version, \
               next_work_item_number, created_at, updated_at, created_by, updated_by, deleted_at) \
@@ -172,8 +182,19 @@ const COPIES: &[Copy] = &[
         kind: "sprints",
         table: "pm_sprints",
         columns: &[
-            "id", "project_id", "name", "goal", "start_date", "end_date", "status", "version",
-            "created_at", "updated_at", "created_by", "updated_by", "deleted_at",
+            "id",
+            "project_id",
+            "name",
+            "goal",
+            "start_date",
+            "end_date",
+            "status",
+            "version",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "updated_by",
+            "deleted_at",
         ],
         sql: "INSERT INTO pm_sprints (id, project_id, name, goal, start_date, end_date, status, \
               version, created_at, updated_at, created_by, updated_by, deleted_at) \
@@ -184,9 +205,25 @@ const COPIES: &[Copy] = &[
         kind: "work items",
         table: "pm_work_items",
         columns: &[
-            "id", "item_type", "parent_id", "project_id", "position", "title", "description",
-            "status", "priority", "story_points", "assignee_id", "sprint_id", "item_number",
-            "version", "created_at", "updated_at", "created_by", "updated_by", "deleted_at",
+            "id",
+            "item_type",
+            "parent_id",
+            "project_id",
+            "position",
+            "title",
+            "description",
+            "status",
+            "priority",
+            "story_points",
+            "assignee_id",
+            "sprint_id",
+            "item_number",
+            "version",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "updated_by",
+            "deleted_at",
         ],
         sql: "INSERT INTO pm_work_items (id, item_type, parent_id, project_id, position, title, \
               description, status, priority, story_points, assignee_id, sprint_id, item_number, \
@@ -199,8 +236,14 @@ const COPIES: &[Copy] = &[
         kind: "comments",
         table: "pm_comments",
         columns: &[
-            "id", "work_item_id", "content", "created_at", "updated_at", "created_by",
-            "updated_by", "deleted_at",
+            "id",
+            "work_item_id",
+            "content",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "updated_by",
+            "deleted_at",
         ],
         sql: "INSERT INTO pm_comments (id, work_item_id, content, created_at, updated_at, \
               created_by, updated_by, deleted_at) \
@@ -211,8 +254,13 @@ const COPIES: &[Copy] = &[
         kind: "dependencies",
         table: "pm_dependencies",
         columns: &[
-            "id", "blocking_item_id", "blocked_item_id", "dependency_type", "created_at",
-            "created_by", "deleted_at",
+            "id",
+            "blocking_item_id",
+            "blocked_item_id",
+            "dependency_type",
+            "created_at",
+            "created_by",
+            "deleted_at",
         ],
         sql: "INSERT INTO pm_dependencies (id, blocking_item_id, blocked_item_id, \
               dependency_type, created_at, created_by, deleted_at) \
@@ -223,8 +271,16 @@ const COPIES: &[Copy] = &[
         kind: "time entries",
         table: "pm_time_entries",
         columns: &[
-            "id", "work_item_id", "user_id", "started_at", "ended_at", "duration_seconds",
-            "description", "created_at", "updated_at", "deleted_at",
+            "id",
+            "work_item_id",
+            "user_id",
+            "started_at",
+            "ended_at",
+            "duration_seconds",
+            "description",
+            "created_at",
+            "updated_at",
+            "deleted_at",
         ],
         sql: "INSERT INTO pm_time_entries (id, work_item_id, user_id, started_at, ended_at, \
               duration_seconds, description, created_at, updated_at, deleted_at) \
@@ -239,8 +295,16 @@ const COPIES: &[Copy] = &[
         kind: "activity rows",
         table: "pm_activity_log",
         columns: &[
-            "id", "entity_type", "entity_id", "action", "field_name", "old_value", "new_value",
-            "user_id", "timestamp", "comment",
+            "id",
+            "entity_type",
+            "entity_id",
+            "action",
+            "field_name",
+            "old_value",
+            "new_value",
+            "user_id",
+            "timestamp",
+            "comment",
         ],
         sql: "INSERT INTO pm_activity_log (id, project_id, entity_type, entity_id, action, \
               changes, user_id, timestamp, comment) \
@@ -275,8 +339,17 @@ const COPIES: &[Copy] = &[
         kind: "LLM context rows",
         table: "pm_llm_context",
         columns: &[
-            "id", "context_type", "category", "title", "content", "example_sql",
-            "example_description", "priority", "created_at", "updated_at", "deleted_at",
+            "id",
+            "context_type",
+            "category",
+            "title",
+            "content",
+            "example_sql",
+            "example_description",
+            "priority",
+            "created_at",
+            "updated_at",
+            "deleted_at",
         ],
         sql: "INSERT INTO pm_llm_context (id, context_type, category, title, content, \
               example_sql, example_description, priority, created_at, updated_at, deleted_at) \
@@ -386,7 +459,8 @@ pub async fn inspect(path: &Path) -> anyhow::Result<Found> {
 
 fn has_sqlite_header(path: &Path) -> anyhow::Result<bool> {
     let mut header = [0u8; 16];
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     match file.read_exact(&mut header) {
         Ok(()) => Ok(&header == b"SQLite format 3\0"),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
@@ -505,10 +579,12 @@ async fn has_projects(path: &Path) -> anyhow::Result<bool> {
     .fetch_optional(&mut conn)
     .await?;
     let any = match exists {
-        Some(_) => sqlx::query_scalar::<_, i64>("SELECT EXISTS (SELECT 1 FROM pm_projects)")
-            .fetch_one(&mut conn)
-            .await?
-            != 0,
+        Some(_) => {
+            sqlx::query_scalar::<_, i64>("SELECT EXISTS (SELECT 1 FROM pm_projects)")
+                .fetch_one(&mut conn)
+                .await?
+                != 0
+        }
         None => false,
     };
     let _ = conn.close().await;
@@ -704,11 +780,10 @@ async fn build(source: &Path, building: &Path) -> anyhow::Result<Carried> {
         carried.rows.push((copy.kind, done.rows_affected()));
     }
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-    carried.running_timers = count(
-        "SELECT COUNT(*) FROM pm_time_entries WHERE ended_at IS NULL AND deleted_at IS NULL",
-    )
-    .fetch_one(&mut *tx)
-    .await? as u64;
+    carried.running_timers =
+        count("SELECT COUNT(*) FROM pm_time_entries WHERE ended_at IS NULL AND deleted_at IS NULL")
+            .fetch_one(&mut *tx)
+            .await? as u64;
     carried.seeded_documents_replaced =
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM ref.pm_llm_context WHERE id LIKE ?")
             .bind(REFERENCE_SEEDED_DOCUMENTS)
@@ -738,7 +813,9 @@ async fn build(source: &Path, building: &Path) -> anyhow::Result<Carried> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await.context("committing the conversion")?;
-    sqlx::query("DETACH DATABASE ref").execute(&mut conn).await?;
+    sqlx::query("DETACH DATABASE ref")
+        .execute(&mut conn)
+        .await?;
     conn.close().await?;
     Ok(carried)
 }
