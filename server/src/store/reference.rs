@@ -120,7 +120,7 @@ impl fmt::Display for Carried {
             .collect();
         write!(
             f,
-            "{} ({} running timers); not copied: {} seeded reference LLM documents (pm's own \
+            "{}, running timers: {}; not copied: {} seeded reference LLM documents (pm's own \
              stand in), {} swim lanes, {} idempotency keys",
             rows.join(", "),
             self.running_timers,
@@ -591,25 +591,44 @@ async fn has_projects(path: &Path) -> anyhow::Result<bool> {
     Ok(any)
 }
 
-/// Folds the file's write-ahead log into it and checks nothing else has it open, so that the
-/// file alone is the whole database: a byte copy of it is a complete backup, and renaming
+/// Folds the file's write-ahead log into it and makes sure nothing else has it open, so that
+/// the file alone is the whole database: a byte copy of it is a complete backup, and renaming
 /// another file over it leaves no log behind that SQLite would apply to the new one.
+///
+/// Leaving WAL mode does both: SQLite checkpoints the log and deletes it, and it refuses while
+/// any other connection has the database open (a Blazor Agile Board server that still runs
+/// keeps its connections open even when idle). The file's contents stay as they were; only its
+/// header's journal mode changes, which the reference sets back to WAL whenever it opens it.
 async fn settle(path: &Path) -> anyhow::Result<()> {
-    let mut conn = open_existing(path).await?;
-    // (busy, frames in the log, frames copied); a database not in WAL mode answers (0, -1, -1).
-    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-        .fetch_one(&mut conn)
-        .await
-        .with_context(|| format!("checkpointing {}", path.display()))?;
-    conn.close().await?;
-    let wal = with_suffix(path, "-wal");
-    let wal_len = std::fs::metadata(&wal).map_or(0, |m| m.len());
-    if busy != 0 || wal_len > 0 {
-        anyhow::bail!(
-            "{} is in use by another process (a Blazor Agile Board server or another pm-server \
-             still running?). Stop it, then start pm-server again. pm-server has not changed it",
+    let in_use = || {
+        anyhow::anyhow!(
+            "{} is in use by another process (a Blazor Agile Board server, or a pm-server, still              running on it?). Stop it, then try again. pm-server has not changed the file",
             path.display()
-        );
+        )
+    };
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .foreign_keys(false)
+        .busy_timeout(std::time::Duration::from_secs(1));
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("opening database {}", path.display()))?;
+    // The journal mode in force afterwards: the old one when SQLite could not change it.
+    let mode: Result<String, _> = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
+        .fetch_one(&mut conn)
+        .await;
+    conn.close().await?;
+    match mode {
+        Ok(mode) if mode.eq_ignore_ascii_case("delete") => {}
+        Ok(_) => return Err(in_use()),
+        Err(sqlx::Error::Database(e)) if e.message().contains("locked") => return Err(in_use()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("checkpointing {}", path.display()));
+        }
+    }
+    if std::fs::metadata(with_suffix(path, "-wal")).is_ok_and(|m| m.len() > 0) {
+        return Err(in_use());
     }
     for side in ["-wal", "-shm"] {
         let file = with_suffix(path, side);
@@ -623,8 +642,12 @@ async fn settle(path: &Path) -> anyhow::Result<()> {
 }
 
 async fn convert_in_place(path: &Path) -> anyhow::Result<Carried> {
-    settle(path).await?;
     let backup = backup_path(path);
+    // Refused before `settle` touches the file's header.
+    if backup.exists() && !same_bytes(path, &backup)? {
+        return Err(backup_in_the_way(path, &backup));
+    }
+    settle(path).await?;
     let made_backup = make_backup(path, &backup)?;
     match convert(path, path).await {
         Ok(carried) => {
@@ -654,13 +677,7 @@ fn make_backup(db: &Path, backup: &Path) -> anyhow::Result<bool> {
             tracing::info!(backup = %backup.display(), "an identical backup exists already");
             return Ok(false);
         }
-        anyhow::bail!(
-            "{} is a Blazor Agile Board database, which pm-server converts in place after \
-             copying it to {}; that file exists already and pm-server never overwrites a backup. \
-             Move it away, then start pm-server again. pm-server has not changed either file",
-            db.display(),
-            backup.display()
-        );
+        return Err(backup_in_the_way(db, backup));
     }
     let mut from = std::fs::File::open(db).with_context(|| format!("opening {}", db.display()))?;
     let mut to = std::fs::OpenOptions::new()
@@ -676,6 +693,16 @@ fn make_backup(db: &Path, backup: &Path) -> anyhow::Result<bool> {
         return Err(e);
     }
     Ok(true)
+}
+
+fn backup_in_the_way(db: &Path, backup: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is a Blazor Agile Board database, which pm-server converts in place after copying it \
+         to {}; that file exists already and pm-server never overwrites a backup. Move it away, \
+         then start pm-server again. pm-server has not changed either file",
+        db.display(),
+        backup.display()
+    )
 }
 
 fn same_bytes(a: &Path, b: &Path) -> anyhow::Result<bool> {

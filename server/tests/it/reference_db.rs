@@ -344,7 +344,10 @@ async fn a_reference_database_opens_in_place_with_every_row() {
     let home = server.stop().await;
     let server = TestServer::start_in(home, configure).await;
     assert_eq!(server.epoch(), epoch, "the same history");
-    assert_eq!(std::fs::read(&backup).expect("backup"), backup_bytes);
+    assert!(
+        std::fs::read(&backup).expect("backup") == backup_bytes,
+        "the backup is as it was"
+    );
     let projects = server.http(None).get("/api/v1/projects").await;
     assert_eq!(projects.ok()["projects"].as_array().map(Vec::len), Some(2));
     server.stop().await;
@@ -383,7 +386,7 @@ async fn migrate_from_fills_an_empty_data_dir_and_never_overwrites() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("6 work items"), "{stdout}");
-    assert!(stdout.contains("1 running"), "{stdout}");
+    assert!(stdout.contains("running timers: 1"), "{stdout}");
     assert_eq!(dump(&target.path().join("data.db")).await, before);
     assert_eq!(
         scalar(&source, "SELECT COUNT(*) FROM _sqlx_migrations").await,
@@ -413,6 +416,27 @@ async fn migrate_from_fills_an_empty_data_dir_and_never_overwrites() {
     assert_eq!(dump(&server.data_dir().join("data.db")).await, before);
     server.stop().await;
 
+    // In place while the reference server still runs on the file: refused, and the reference
+    // keeps working.
+    let mut running = start_reference(&bin, home.path());
+    let refused = pm_server::testing::TestServer::start(home.path().join(".pm"), |_| {})
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .expect("refused while the reference runs");
+    assert!(refused.contains("in use by another process"), "{refused}");
+    assert!(!backup_path(&source).exists(), "no backup made");
+    let listed = Command::new(bin.join("bab-pm"))
+        .args(["--server", &format!("http://127.0.0.1:{}", running.port)])
+        .args(["project", "list"])
+        .env("HOME", home.path())
+        .output()
+        .expect("run bab-pm");
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("RONE"));
+    running.stop();
+    assert_eq!(dump_copy(&source).await, before);
+
     // In place, with a backup in the way that is not a copy of the database: refused, and
     // neither file changes.
     let blocked = tempfile::tempdir().expect("temporary directory");
@@ -428,8 +452,67 @@ async fn migrate_from_fills_an_empty_data_dir_and_never_overwrites() {
         .expect("refused");
     assert!(refused.contains("never overwrites a backup"), "{refused}");
     assert!(refused.contains(&backup.display().to_string()), "{refused}");
-    assert_eq!(std::fs::read(&db).expect("read"), db_bytes);
+    assert!(
+        std::fs::read(&db).expect("read") == db_bytes,
+        "the database is untouched"
+    );
     assert_eq!(std::fs::read(&backup).expect("read"), b"an older backup");
+}
+
+fn backup_path(db: &Path) -> PathBuf {
+    with_suffix(db, ".reference-backup")
+}
+
+/// The reference's server, running on `home/.pm/data.db` until [`Reference::stop`].
+struct Reference {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Reference {
+    /// SIGTERM, as scripts/reference-db.sh stops it.
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn start_reference(bin: &Path, home: &Path) -> Reference {
+    let port_file = home.join(".pm").join("server.json");
+    let _ = std::fs::remove_file(&port_file);
+    let child = Command::new(bin.join("bab-pm-server"))
+        .current_dir(home)
+        .env("HOME", home)
+        .env("PM_SERVER_HOST", "127.0.0.1")
+        .env("PM_SERVER_PORT", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start bab-pm-server");
+    let mut reference = Reference { child, port: 0 };
+    let deadline = std::time::Instant::now() + crate::common::TIMEOUT;
+    while std::time::Instant::now() < deadline {
+        let info: Option<serde_json::Value> = std::fs::read(&port_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(port) = info.and_then(|i| i["port"].as_u64()) {
+            reference.port = u16::try_from(port).expect("a port");
+            return reference;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("bab-pm-server wrote no port file");
 }
 
 /// Makes a SQLite file from `statements` (rollback journal, as most tools leave one).
@@ -520,7 +603,10 @@ async fn refused_untouched(dir: &Path, db: &Path, case: &str, says: &str) {
         !error.contains("applying migrations"),
         "{case}: not a migration error: {error}"
     );
-    assert_eq!(std::fs::read(db).expect("read"), bytes, "{case}: untouched");
+    assert!(
+        std::fs::read(db).expect("read") == bytes,
+        "{case}: the file is untouched"
+    );
     let mut left: Vec<String> = std::fs::read_dir(dir)
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
