@@ -57,8 +57,13 @@ pub const REFERENCE_VERSIONS: [i64; 18] = [
     20260203000001,
 ];
 
-/// Ids of the documents the reference seeds into `pm_llm_context` (migration 20260127000001).
-const REFERENCE_SEEDED_DOCUMENTS: &str = "11111111-1111-1111-1111-%";
+/// A LIKE pattern for the ids of the documents the reference seeds into `pm_llm_context`
+/// (migration 20260127000001). A macro so that the copy's SQL can spell it in with `concat!`.
+macro_rules! reference_seeded_documents {
+    () => {
+        "11111111-1111-1111-1111-%"
+    };
+}
 
 /// What is at a database path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,11 +356,15 @@ const COPIES: &[Copy] = &[
             "updated_at",
             "deleted_at",
         ],
-        sql: "INSERT INTO pm_llm_context (id, context_type, category, title, content, \
-              example_sql, example_description, priority, created_at, updated_at, deleted_at) \
-              SELECT id, context_type, category, title, content, example_sql, \
-              example_description, priority, created_at, updated_at, deleted_at \
-              FROM ref.pm_llm_context WHERE id NOT LIKE '11111111-1111-1111-1111-%'",
+        sql: concat!(
+            "INSERT INTO pm_llm_context (id, context_type, category, title, content, \
+             example_sql, example_description, priority, created_at, updated_at, deleted_at) \
+             SELECT id, context_type, category, title, content, example_sql, \
+             example_description, priority, created_at, updated_at, deleted_at \
+             FROM ref.pm_llm_context WHERE id NOT LIKE '",
+            reference_seeded_documents!(),
+            "'"
+        ),
     },
 ];
 
@@ -387,7 +396,8 @@ pub async fn prepare(path: &Path) -> anyhow::Result<Option<Carried>> {
 
 /// `pm-server migrate --from <source>`: converts the reference database `source` into `dest`,
 /// which must not hold a board yet (no file, an empty file, or a pm database with no projects).
-/// `source` is only read. With `dest` the same file as `source`, converts it in place.
+/// `source` keeps its rows and its schema (SQLite may fold its write-ahead log into it on the
+/// way). With `dest` the same file as `source`, converts it in place.
 pub async fn migrate_from(source: &Path, dest: &Path) -> anyhow::Result<Carried> {
     match inspect(source).await? {
         Found::Reference => {}
@@ -813,7 +823,7 @@ async fn build(source: &Path, building: &Path) -> anyhow::Result<Carried> {
             .await? as u64;
     carried.seeded_documents_replaced =
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM ref.pm_llm_context WHERE id LIKE ?")
-            .bind(REFERENCE_SEEDED_DOCUMENTS)
+            .bind(reference_seeded_documents!())
             .fetch_one(&mut *tx)
             .await? as u64;
     carried.swim_lanes_dropped = count("SELECT COUNT(*) FROM ref.pm_swim_lanes")

@@ -374,6 +374,23 @@ async fn migrate_from_fills_an_empty_data_dir_and_never_overwrites() {
     let Some(bin) = reference_bin() else { return };
     let home = tempfile::tempdir().expect("temporary directory");
     let source = build_reference_db(&bin, home.path());
+    // Rows the reference has no API for, as a user would add them by hand: a document of their
+    // own for assistants, a swim lane, a remembered request.
+    let mut conn = open(&source).await;
+    sqlx::raw_sql(
+        "INSERT INTO pm_llm_context (id, context_type, category, title, content, priority, \
+         created_at, updated_at) VALUES ('22222222-0000-4000-8000-000000000001', 'instruction', \
+         'team', 'Our conventions', 'Tasks name a component first.', 50, 1, 1); \
+         INSERT INTO pm_swim_lanes (id, project_id, name, status_value, created_at, updated_at) \
+         SELECT '33333333-0000-4000-8000-000000000001', id, 'Backlog', 'backlog', 1, 1 \
+         FROM pm_projects WHERE key = 'RONE'; \
+         INSERT INTO pm_idempotency_keys (message_id, operation, result_json, created_at) \
+         VALUES ('m-1', 'create_work_item', 'AA==', 1);",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("add rows by hand");
+    conn.close().await.expect("close");
     let before = dump_copy(&source).await;
 
     // Into a new data directory.
@@ -387,6 +404,19 @@ async fn migrate_from_fills_an_empty_data_dir_and_never_overwrites() {
     );
     assert!(stdout.contains("6 work items"), "{stdout}");
     assert!(stdout.contains("running timers: 1"), "{stdout}");
+    assert!(stdout.contains("1 LLM context rows"), "{stdout}");
+    assert!(
+        stdout.contains("1 swim lanes, 1 idempotency keys"),
+        "{stdout}"
+    );
+    assert_eq!(
+        text(
+            &target.path().join("data.db"),
+            "SELECT title FROM pm_llm_context WHERE id = '22222222-0000-4000-8000-000000000001'"
+        )
+        .await,
+        "Our conventions"
+    );
     assert_eq!(dump(&target.path().join("data.db")).await, before);
     assert_eq!(
         scalar(&source, "SELECT COUNT(*) FROM _sqlx_migrations").await,
@@ -470,11 +500,9 @@ struct Reference {
 }
 
 impl Reference {
-    /// SIGTERM, as scripts/reference-db.sh stops it.
+    /// Killed, as scripts/reference-db.sh stops it (the reference handles no SIGTERM either).
     fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
