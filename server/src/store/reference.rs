@@ -9,7 +9,7 @@
 //! The conversion builds a new pm database beside the original (`<db>.converting`), runs pm's
 //! migrations on it, ATTACHes the reference file and copies every table with INSERT … SELECT in
 //! one transaction, then renames the new file over the old one. A failure at any point leaves the
-//! original as it was. A byte copy of the original is kept first (`<db>.reference-backup`) and
+//! original's rows as they were. A byte copy of the original is kept first (`<db>.reference-backup`) and
 //! never overwritten.
 //!
 //! What changes on the way (the schemas agree on ids, Unix-second timestamps, enum spellings,
@@ -653,12 +653,22 @@ async fn settle(path: &Path) -> anyhow::Result<()> {
 
 async fn convert_in_place(path: &Path) -> anyhow::Result<Carried> {
     let backup = backup_path(path);
-    // Refused before `settle` touches the file's header.
-    if backup.exists() && !same_bytes(path, &backup)? {
-        return Err(backup_in_the_way(path, &backup));
+    // A backup with the same bytes as the file, and no write-ahead log beside the file whose
+    // rows the backup would lack, is what a conversion interrupted before its rename leaves:
+    // kept as it is. Any other file there is refused before `settle` touches the file's header.
+    let keep_backup = backup.exists();
+    if keep_backup {
+        let pending_log = std::fs::metadata(with_suffix(path, "-wal")).is_ok_and(|m| m.len() > 0);
+        if pending_log || !same_bytes(path, &backup)? {
+            return Err(backup_in_the_way(path, &backup));
+        }
     }
     settle(path).await?;
-    let made_backup = make_backup(path, &backup)?;
+    if keep_backup {
+        tracing::info!(backup = %backup.display(), "an identical backup exists already: kept");
+    } else {
+        make_backup(path, &backup)?;
+    }
     match convert(path, path).await {
         Ok(carried) => {
             carried.log(path, path);
@@ -666,29 +676,20 @@ async fn convert_in_place(path: &Path) -> anyhow::Result<Carried> {
             Ok(carried)
         }
         Err(e) => {
-            if made_backup {
-                // The original is untouched; the next attempt makes its backup afresh.
+            if !keep_backup {
+                // The original is unchanged; the next attempt makes its backup afresh.
                 let _ = std::fs::remove_file(&backup);
             }
             Err(e.context(format!(
-                "converting the Blazor Agile Board database {} to pm's schema (it is unchanged)",
+                "converting the Blazor Agile Board database {} to pm's schema (its rows are as they were)",
                 path.display()
             )))
         }
     }
 }
 
-/// Copies `db` to `backup`, never over an existing file. An existing backup with the same bytes
-/// (left by a conversion interrupted before its rename) is kept as it is. `Ok(true)`: this call
-/// made the copy.
-fn make_backup(db: &Path, backup: &Path) -> anyhow::Result<bool> {
-    if backup.exists() {
-        if same_bytes(db, backup)? {
-            tracing::info!(backup = %backup.display(), "an identical backup exists already");
-            return Ok(false);
-        }
-        return Err(backup_in_the_way(db, backup));
-    }
+/// Copies `db` to `backup`, never over an existing file.
+fn make_backup(db: &Path, backup: &Path) -> anyhow::Result<()> {
     let mut from = std::fs::File::open(db).with_context(|| format!("opening {}", db.display()))?;
     let mut to = std::fs::OpenOptions::new()
         .write(true)
@@ -702,7 +703,7 @@ fn make_backup(db: &Path, backup: &Path) -> anyhow::Result<bool> {
         let _ = std::fs::remove_file(backup);
         return Err(e);
     }
-    Ok(true)
+    Ok(())
 }
 
 fn backup_in_the_way(db: &Path, backup: &Path) -> anyhow::Error {

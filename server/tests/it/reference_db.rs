@@ -487,6 +487,17 @@ async fn migrate_from_fills_an_empty_data_dir_and_never_overwrites() {
         "the database is untouched"
     );
     assert_eq!(std::fs::read(&backup).expect("read"), b"an older backup");
+
+    // A backup with the same bytes as the database is what a conversion interrupted before its
+    // rename leaves: kept as it is, and the conversion goes ahead.
+    std::fs::copy(&db, &backup).expect("an identical backup");
+    let server = TestServer::start_in(blocked, |_| {}).await;
+    assert_eq!(dump(&server.data_dir().join("data.db")).await, before);
+    assert!(
+        std::fs::read(&backup).expect("read") == db_bytes,
+        "the backup is the reference's database"
+    );
+    server.stop().await;
 }
 
 fn backup_path(db: &Path) -> PathBuf {
