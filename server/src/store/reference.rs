@@ -9,8 +9,9 @@
 //! The conversion builds a new pm database beside the original (`<db>.converting`), runs pm's
 //! migrations on it, ATTACHes the reference file and copies every table with INSERT … SELECT in
 //! one transaction, then renames the new file over the old one. A failure at any point leaves the
-//! original's rows as they were. A byte copy of the original is kept first (`<db>.reference-backup`) and
-//! never overwritten.
+//! original's rows as they were. A byte copy of the original is kept first
+//! (`<db>.reference-backup`) and never overwritten. A file that another process still has open
+//! (a reference server that still runs) is refused, as SQLite refuses to take it out of WAL mode.
 //!
 //! What changes on the way (the schemas agree on ids, Unix-second timestamps, enum spellings,
 //! soft deletes, versions, positions and item numbers):
