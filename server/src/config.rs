@@ -136,6 +136,13 @@ pub enum ServerCommand {
         #[arg(long, default_value_t = 30)]
         ttl_days: i64,
     },
+    /// Convert a Blazor Agile Board database into this data directory's database (which must
+    /// not hold a board yet), then exit: pm-server migrate --from <path/to/.pm/data.db>
+    Migrate {
+        /// The Blazor Agile Board's database file; it is only read
+        #[arg(long = "from")]
+        from: PathBuf,
+    },
 }
 
 /// Shortest accepted JWT secret.

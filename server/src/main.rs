@@ -41,6 +41,12 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Some(ServerCommand::Migrate { from }) = &config.command {
+        let database = config.database_path();
+        let carried = pm_server::store::reference::migrate_from(from, &database).await?;
+        println!("{} -> {}: {carried}", from.display(), database.display());
+        return Ok(());
+    }
     let data_dir = config.data_dir();
     let state = AppState::open(config.clone()).await?;
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;

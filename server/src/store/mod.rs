@@ -10,6 +10,7 @@ pub mod members;
 pub mod pipeline;
 pub mod projects;
 pub mod queries;
+pub mod reference;
 pub mod rows;
 pub mod sprints;
 pub mod time_entries;
@@ -23,6 +24,9 @@ use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{oneshot, Mutex};
+
+/// pm's schema (`migrations/`), also applied by `reference` to the databases it converts.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 pub struct Store {
     path: std::path::PathBuf,
@@ -104,10 +108,13 @@ impl Store {
             .pragma("temp_store", "memory")
             .pragma("wal_autocheckpoint", "8192")
             .statement_cache_capacity(256);
+        // A Blazor Agile Board database is converted before pm's migrations could fail on its
+        // history; a file that is neither pm's nor the reference's is refused untouched.
+        reference::prepare(path).await?;
         let mut writer = SqliteConnection::connect_with(&writer_options)
             .await
             .with_context(|| format!("opening database {}", path.display()))?;
-        sqlx::migrate!("../migrations")
+        MIGRATOR
             .run(&mut writer)
             .await
             .context("applying migrations")?;

@@ -21,6 +21,7 @@ mod permissions;
 mod pipelining;
 mod protocol;
 mod random_input;
+mod reference_db;
 mod replay_bounds;
 mod replica;
 mod rest;
