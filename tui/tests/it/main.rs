@@ -5,4 +5,5 @@ mod common;
 mod cli;
 mod cli_terminal;
 mod cli_token;
+mod cli_toml;
 mod cli_tracking;
