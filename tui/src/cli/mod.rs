@@ -5,6 +5,7 @@ pub mod activity;
 pub mod comment;
 pub mod completions;
 pub mod dependency;
+pub mod init;
 pub mod project;
 pub mod sprint;
 pub mod swim_lane;

@@ -3,6 +3,7 @@
 mod common;
 
 mod cli;
+mod cli_init;
 mod cli_terminal;
 mod cli_token;
 mod cli_toml;
