@@ -139,9 +139,16 @@ mod tests {
         let skill = cli::init::FILES[2].1;
         let missing: Vec<&String> = all
             .iter()
-            .filter(|p| !skill.lines().any(|l| l.trim_start().starts_with(p.as_str())))
+            .filter(|p| {
+                !skill
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(p.as_str()))
+            })
             .collect();
-        assert!(missing.is_empty(), "SKILL.md lacks an example of {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "SKILL.md lacks an example of {missing:?}"
+        );
         assert!(all.len() > 30, "{all:?}");
     }
 

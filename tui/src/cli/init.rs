@@ -47,10 +47,9 @@ pub fn run(args: InitArgs) -> ExitCode {
         let line = match write_file(&path, contents, args.force) {
             Ok(Outcome::Wrote) => format!("wrote {}", path.display()),
             Ok(Outcome::Overwrote) => format!("overwrote {}", path.display()),
-            Ok(Outcome::Kept) => format!(
-                "kept {} (it exists; --force overwrites it)",
-                path.display()
-            ),
+            Ok(Outcome::Kept) => {
+                format!("kept {} (it exists; --force overwrites it)", path.display())
+            }
             Err(e) => return super::fail(&e),
         };
         // A closed stdout (`pm init | head -1`) does not undo the files.
@@ -143,7 +142,14 @@ mod tests {
     #[test]
     fn the_gitignore_covers_the_servers_state() {
         let ignore = FILES[1].1;
-        for pattern in ["*.db", "*.db-wal", "*.db-shm", "server.json", "*.lock", "log/"] {
+        for pattern in [
+            "*.db",
+            "*.db-wal",
+            "*.db-shm",
+            "server.json",
+            "*.lock",
+            "log/",
+        ] {
             assert!(ignore.lines().any(|l| l == pattern), "{pattern}");
         }
         assert!(!ignore.lines().any(|l| l == "config.toml" || l == "skills/"));

@@ -29,8 +29,8 @@ pub fn to_toml(body: &Value) -> Result<String, String> {
 
 /// Writes `body` as TOML to `path`.
 pub fn write(path: &Path, body: &Value) -> Result<(), String> {
-    let text = to_toml(body)
-        .map_err(|e| format!("cannot write {} as TOML: {e}", path.display()))?;
+    let text =
+        to_toml(body).map_err(|e| format!("cannot write {} as TOML: {e}", path.display()))?;
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -115,9 +115,9 @@ impl WorkItemToml {
 
     /// Parses a file's text; errors name the key at fault.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let doc: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.to_string().trim_end()))?;
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            format!("not valid TOML: {}", e.to_string().trim_end())
+        })?;
         let fields = match doc.get("work_item") {
             Some(toml::Value::Table(inner)) => inner,
             Some(_) => return Err("key `work_item` must be a table ([work_item])".to_string()),
@@ -133,23 +133,24 @@ impl WorkItemToml {
                 )),
             }
         };
-        let int_of = |key: &str, range: std::ops::RangeInclusive<i64>| -> Result<Option<i32>, String> {
-            match fields.get(key) {
-                None => Ok(None),
-                Some(toml::Value::Integer(n)) if range.contains(n) => {
-                    i32::try_from(*n).map(Some).map_err(|_| format!("key `{key}` is out of range"))
+        let int_of =
+            |key: &str, range: std::ops::RangeInclusive<i64>| -> Result<Option<i32>, String> {
+                match fields.get(key) {
+                    None => Ok(None),
+                    Some(toml::Value::Integer(n)) if range.contains(n) => i32::try_from(*n)
+                        .map(Some)
+                        .map_err(|_| format!("key `{key}` is out of range")),
+                    Some(toml::Value::Integer(n)) => Err(format!(
+                        "key `{key}` must be between {} and {}, found {n}",
+                        range.start(),
+                        range.end()
+                    )),
+                    Some(other) => Err(format!(
+                        "key `{key}` must be an integer, found {}",
+                        other.type_str()
+                    )),
                 }
-                Some(toml::Value::Integer(n)) => Err(format!(
-                    "key `{key}` must be between {} and {}, found {n}",
-                    range.start(),
-                    range.end()
-                )),
-                Some(other) => Err(format!(
-                    "key `{key}` must be an integer, found {}",
-                    other.type_str()
-                )),
-            }
-        };
+            };
         let one_of = |key: &str, allowed: &[&str]| -> Result<Option<String>, String> {
             let value = text_of(key)?;
             match value {
@@ -210,7 +211,10 @@ mod tests {
             item["mixed"],
             toml::Value::Array(vec!["1".into(), "two".into(), "true".into()])
         );
-        assert_eq!(item["tags"], toml::Value::Array(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            item["tags"],
+            toml::Value::Array(vec!["a".into(), "b".into()])
+        );
         assert_eq!(item["empty"], toml::Value::Array(vec![]));
         assert_eq!(
             item["description"].as_str(),

@@ -254,7 +254,11 @@ fn update_body(a: UpdateArgs) -> anyhow::Result<Value> {
     put_opt(&mut body, "priority", a.priority.or(file.priority));
     put_opt(&mut body, "assignee_id", a.assignee_id.or(file.assignee_id));
     put_opt(&mut body, "sprint_id", a.sprint_id.or(file.sprint_id));
-    put_opt(&mut body, "story_points", a.story_points.or(file.story_points));
+    put_opt(
+        &mut body,
+        "story_points",
+        a.story_points.or(file.story_points),
+    );
     put_opt(&mut body, "parent_id", parent_id);
     put_opt(&mut body, "position", a.position.or(file.position));
     Ok(body)

@@ -38,15 +38,27 @@ fn init_writes_pm_at_the_git_root_and_keeps_existing_files() {
     let first = init(tmp.path(), &sub, &[]);
     let pm = repo.join(".pm");
     for f in FILES {
-        assert!(pm.join(f).is_file(), "{f} missing; stdout: {}", first.stdout);
-        assert!(first.stdout.contains(&format!("wrote {}", pm.join(f).display())));
+        assert!(
+            pm.join(f).is_file(),
+            "{f} missing; stdout: {}",
+            first.stdout
+        );
+        assert!(first
+            .stdout
+            .contains(&format!("wrote {}", pm.join(f).display())));
     }
     assert!(!sub.join(".pm").exists());
     let skill = std::fs::read_to_string(pm.join("skills/pm/SKILL.md")).expect("skill");
     assert!(skill.contains("pm work-item update") && skill.contains("--from-toml"));
 
     // git ignores the server's state and keeps the config and the skill document.
-    for state in ["data.db", "data.db-wal", "data.db-shm", "server.json", "server.lock"] {
+    for state in [
+        "data.db",
+        "data.db-wal",
+        "data.db-shm",
+        "server.json",
+        "server.lock",
+    ] {
         std::fs::write(pm.join(state), "x").expect("write state");
     }
     let out = std::process::Command::new("git")
@@ -57,12 +69,20 @@ fn init_writes_pm_at_the_git_root_and_keeps_existing_files() {
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains(".pm/config.toml"), "{listed}");
     assert!(listed.contains(".pm/skills/pm/SKILL.md"), "{listed}");
-    assert!(!listed.contains("data.db") && !listed.contains("server."), "{listed}");
+    assert!(
+        !listed.contains("data.db") && !listed.contains("server."),
+        "{listed}"
+    );
 
     // Idempotent: a second run keeps every file, an edited one included.
     std::fs::write(pm.join("config.toml"), "# mine\n").expect("edit");
     let second = init(tmp.path(), &repo, &[]);
-    assert_eq!(second.stdout.matches("kept ").count(), 3, "{}", second.stdout);
+    assert_eq!(
+        second.stdout.matches("kept ").count(),
+        3,
+        "{}",
+        second.stdout
+    );
     assert!(second.stdout.contains("--force"), "{}", second.stdout);
     assert_eq!(
         std::fs::read_to_string(pm.join("config.toml")).expect("config"),
@@ -71,7 +91,12 @@ fn init_writes_pm_at_the_git_root_and_keeps_existing_files() {
 
     // --force writes them all again.
     let forced = init(tmp.path(), &repo, &["--force"]);
-    assert_eq!(forced.stdout.matches("overwrote ").count(), 3, "{}", forced.stdout);
+    assert_eq!(
+        forced.stdout.matches("overwrote ").count(),
+        3,
+        "{}",
+        forced.stdout
+    );
     let config = std::fs::read_to_string(pm.join("config.toml")).expect("config");
     assert!(config.contains("[validation]"), "{config}");
 }

@@ -48,7 +48,10 @@ fn get_to_toml_edit_and_update_from_toml_round_trip() {
     // The Markdown description stays readable: a multi-line string, not an escaped one-liner.
     assert!(text.contains("\"\"\""), "{text}");
     let parsed: toml::Table = text.parse().expect("valid TOML");
-    assert_eq!(parsed["work_item"]["description"].as_str(), Some(description));
+    assert_eq!(
+        parsed["work_item"]["description"].as_str(),
+        Some(description)
+    );
 
     // Edit the file as an agent would: new title, status and points, description appended.
     let edited = text
@@ -178,11 +181,22 @@ fn a_bad_file_names_the_file_and_the_key() {
     let err = server
         .pm(&["work-item", "create", "--from-toml", bad_arg])
         .runtime_error();
-    assert!(err.contains("bad.toml") && err.contains("`status`"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("`status`"),
+        "{err}"
+    );
 
     std::fs::write(&bad, "[work_item]\nstory_points = \"five\"\n").expect("write");
     let err = server
-        .pm(&["work-item", "update", "BF-1", "--from-toml", bad_arg, "--version", "1"])
+        .pm(&[
+            "work-item",
+            "update",
+            "BF-1",
+            "--from-toml",
+            bad_arg,
+            "--version",
+            "1",
+        ])
         .runtime_error();
     assert!(
         err.contains("bad.toml") && err.contains("`story_points`"),
