@@ -18,6 +18,9 @@ Examples:
   pm work-item list PM --format table
   pm work-item update PM-1 --status in_progress --expected-version 1
   pm --server http://127.0.0.1:8000 project list --pretty
+  pm work-item get PM-1 --output-toml pm-1.toml   (edit it, then:)
+  pm work-item update PM-1 --from-toml pm-1.toml --expected-version 2
+  pm init                                          (.pm/: config template, .gitignore, agent skill)
 
 The server is found through --server, else $PM_SERVER, else the port file server.json that
 pm-server writes into its data directory ($PM_DATA_DIR, else <git root>/.pm, else ~/.pm).

@@ -226,6 +226,12 @@ mod tests {
     fn lists_become_arrays_of_tables_and_non_objects_a_value_key() {
         let text = to_toml(&json!({"projects": [{"key": "A"}, {"key": "B"}]})).unwrap();
         assert!(text.contains("[[projects]]"), "{text}");
+        // A table before a plain value (TOML wants plain values first) still reads back.
+        let body = json!({"sub": {"x": 1}, "after": 2, "rows": [{"a": 1}], "last": "z"});
+        let back: toml::Table = to_toml(&body).unwrap().parse().unwrap();
+        assert_eq!(back["after"].as_integer(), Some(2));
+        assert_eq!(back["last"].as_str(), Some("z"));
+        assert_eq!(back["sub"]["x"].as_integer(), Some(1));
         let text = to_toml(&json!([1, 2])).unwrap();
         assert_eq!(text.trim(), "value = [1, 2]");
     }

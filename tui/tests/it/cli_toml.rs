@@ -235,3 +235,41 @@ fn a_bad_file_names_the_file_and_the_key() {
         .pm(&["work-item", "create", "--project-id", "BF", "--title", "T"])
         .usage_error();
 }
+
+#[test]
+fn output_toml_to_an_unwritable_path_fails_after_printing_the_json() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("no-such-dir").join("out.toml");
+    let run = server.pm(&[
+        "project",
+        "create",
+        "--title",
+        "T",
+        "--key",
+        "UW",
+        "--output-toml",
+        path.to_str().expect("utf-8"),
+    ]);
+    // The project was created and its JSON printed; the file could not be written: exit 1.
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert_eq!(run.json()["project"]["key"], "UW");
+    assert!(
+        run.stderr.starts_with("Error: ") && run.stderr.contains("out.toml"),
+        "{}",
+        run.stderr
+    );
+
+    // A failed request writes no file.
+    let missing = dir.path().join("missing.toml");
+    server
+        .pm(&[
+            "project",
+            "get",
+            "NOPE",
+            "--output-toml",
+            missing.to_str().expect("utf-8"),
+        ])
+        .runtime_error();
+    assert!(!missing.exists());
+}
