@@ -61,6 +61,9 @@ fn init_writes_pm_at_the_git_root_and_keeps_existing_files() {
     ] {
         std::fs::write(pm.join(state), "x").expect("write state");
     }
+    std::fs::create_dir_all(pm.join("log")).expect("mkdir log");
+    std::fs::write(pm.join("log").join("pm-server.log"), "x").expect("write log");
+    std::fs::write(pm.join("data.json"), "{}").expect("write export");
     let out = std::process::Command::new("git")
         .args(["status", "--porcelain", "--untracked-files=all", ".pm"])
         .current_dir(&repo)
@@ -69,8 +72,9 @@ fn init_writes_pm_at_the_git_root_and_keeps_existing_files() {
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains(".pm/config.toml"), "{listed}");
     assert!(listed.contains(".pm/skills/pm/SKILL.md"), "{listed}");
+    assert!(listed.contains(".pm/data.json"), "{listed}");
     assert!(
-        !listed.contains("data.db") && !listed.contains("server."),
+        !listed.contains("data.db") && !listed.contains("server.") && !listed.contains("log"),
         "{listed}"
     );
 
