@@ -175,6 +175,12 @@ check "project create (second)" 'j["project"]["key"] == "RD"' \
 P2=$(field 'j["project"]["id"]')
 check "project list" 'sorted(p["key"] for p in j["projects"]) == ["RC", "RD"]' project list
 check "project get (UUID)" "j['project']['id'] == '$P'" project get "$P"
+bab --server "$URL" project get "$P" --pretty
+if [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | wc -l)" -gt 5 ] && [ "$(field 'j["project"]["key"]')" = RC ]; then
+  pass "--pretty"
+else
+  fail "--pretty" "exit $RC, stdout: ${OUT:0:200}"
+fi
 check "project get (key)" "j['project']['id'] == '$P'" project get RC
 check "project update" 'j["project"]["title"] == "Reference CLI v2" and j["project"]["version"] == 2' \
   project update RC --title "Reference CLI v2" --expected-version 1
@@ -282,6 +288,12 @@ C=$(field 'j["comment"]["id"]')
 check "comment create (second)" 'j["comment"]["content"] == "Second"' \
   comment create --work-item-id "$T" --content "Second"
 C2=$(field 'j["comment"]["id"]')
+USER_B=5b1f0c1e-8a3d-4c2b-9e7f-1a2b3c4d5e6f
+check "comment create --user-id (X-User-Id)" "j['comment']['created_by'] == '$USER_B'" \
+  --user-id "$USER_B" comment create --work-item-id "$T" --content "From another user"
+C3=$(field 'j["comment"]["id"]')
+check "comment delete --user-id (the author)" "j['deleted_id'] == '$C3'" \
+  --user-id "$USER_B" comment delete "$C3"
 check "comment list" '[c["content"] for c in j["comments"]] == ["First", "Second"]' comment list "$T"
 check "comment update" 'j["comment"]["content"] == "First, edited"' \
   comment update "$C" --content "First, edited"
