@@ -46,7 +46,8 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".pm"))
 }
 
-fn git_root() -> Option<PathBuf> {
+/// `git rev-parse --show-toplevel` of the working directory, if it is inside a work tree.
+pub fn git_root() -> Option<PathBuf> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--show-toplevel"])
         .stderr(std::process::Stdio::null())

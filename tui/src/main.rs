@@ -18,6 +18,9 @@ Examples:
   pm work-item list PM --format table
   pm work-item update PM-1 --status in_progress --expected-version 1
   pm --server http://127.0.0.1:8000 project list --pretty
+  pm work-item get PM-1 --output-toml pm-1.toml   (edit it, then:)
+  pm work-item update PM-1 --from-toml pm-1.toml --expected-version 2
+  pm init                                          (.pm/: config template, .gitignore, agent skill)
 
 The server is found through --server, else $PM_SERVER, else the port file server.json that
 pm-server writes into its data directory ($PM_DATA_DIR, else <git root>/.pm, else ~/.pm).
@@ -72,6 +75,8 @@ enum Command {
     Sync(cli::sync::SyncCommand),
     /// Print a shell completion script
     Completions(cli::completions::CompletionsArgs),
+    /// Set up .pm/ here: a config template, a .gitignore and a skill document for coding agents
+    Init(cli::init::InitArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
         Command::Activity(a) => cli::execute(&global, |client| cli::activity::run(client, a)),
         Command::Sync(c) => cli::execute(&global, |client| cli::sync::run(client, c)),
         Command::Completions(args) => cli::completions::print(Cli::command(), args.shell),
+        Command::Init(args) => cli::init::run(args),
     }
 }
 
@@ -112,6 +118,41 @@ mod tests {
             };
             assert_eq!(u.expected_version, 3);
         }
+    }
+
+    /// The skill document `pm init` writes shows every subcommand, so an agent reading it
+    /// knows the whole CLI; a new subcommand fails this until it is documented there.
+    #[test]
+    fn the_skill_document_shows_every_subcommand() {
+        fn paths(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let path = format!("{prefix} {}", sub.get_name());
+                if sub.has_subcommands() && !sub.is_subcommand_required_set() {
+                    out.push(path.clone());
+                }
+                if sub.has_subcommands() {
+                    paths(sub, &path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut all = Vec::new();
+        paths(&Cli::command(), "pm", &mut all);
+        let skill = cli::init::FILES[2].1;
+        let missing: Vec<&String> = all
+            .iter()
+            .filter(|p| {
+                !skill
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(p.as_str()))
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "SKILL.md lacks an example of {missing:?}"
+        );
+        assert!(all.len() > 30, "{all:?}");
     }
 
     #[test]

@@ -5,16 +5,19 @@ pub mod activity;
 pub mod comment;
 pub mod completions;
 pub mod dependency;
+pub mod init;
 pub mod project;
 pub mod sprint;
 pub mod swim_lane;
 pub mod sync;
 pub mod table;
 pub mod time_entry;
+pub mod toml_file;
 pub mod work_item;
 
 use std::future::Future;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::PossibleValuesParser;
@@ -66,6 +69,15 @@ pub struct GlobalArgs {
         help_heading = "Global options"
     )]
     pub format: Format,
+    /// Also write the response to this file as TOML (nulls left out; stdout still gets the
+    /// JSON). Edit it and send it back with `work-item create|update --from-toml`
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Global options"
+    )]
+    pub output_toml: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,17 +125,38 @@ where
             .map_err(Into::into),
         Err(e) => Err(e.into()),
     };
-    match result {
-        Ok(Output::Json(body)) => print_body(global, &body),
-        Ok(Output::Text(text)) => match global.format {
-            Format::Json => print_text(if global.pretty { reindent(&text) } else { text }),
-            Format::Table => match serde_json::from_str::<Value>(&text) {
+    let output = match result {
+        Ok(output) => output,
+        Err(e) => return fail(&format!("{e:#}")),
+    };
+    let status = match &output {
+        Output::Json(body) => print_body(global, body),
+        Output::Text(text) => match global.format {
+            Format::Json if global.pretty => print_text(reindent(text)),
+            Format::Json => print_text(text.clone()),
+            Format::Table => match serde_json::from_str::<Value>(text) {
                 Ok(body) => print_body(global, &body),
                 Err(e) => fail(&format!("the server's answer is not JSON: {e}")),
             },
         },
-        Err(e) => fail(&format!("{e:#}")),
+    };
+    match &global.output_toml {
+        Some(path) => match write_toml(path, output) {
+            Ok(()) => status,
+            Err(e) => fail(&e),
+        },
+        None => status,
     }
+}
+
+/// `--output-toml`: the response, which stdout already got as JSON, written to `path` as TOML.
+fn write_toml(path: &std::path::Path, output: Output) -> Result<(), String> {
+    let body = match output {
+        Output::Json(body) => body,
+        Output::Text(text) => serde_json::from_str(&text)
+            .map_err(|e| format!("the server's answer is not JSON: {e}"))?,
+    };
+    toml_file::write(path, &body)
 }
 
 /// The REST client every server subcommand uses: the server from `--server` / `$PM_SERVER` /

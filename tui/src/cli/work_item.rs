@@ -1,10 +1,13 @@
 //! `pm work-item …`: POST /api/v1/work-items, GET/PUT/DELETE /api/v1/work-items/{id|KEY-N},
 //! GET /api/v1/projects/{id|key}/work-items.
+use std::path::{Path, PathBuf};
+
 use clap::{Args, Subcommand};
-use pm_client::rest_client::{ClientError, RestClient, WorkItemFilter};
+use pm_client::rest_client::{RestClient, WorkItemFilter};
 use pm_shared::domain::{ItemType, Priority, Status};
 use serde_json::{json, Value};
 
+use super::toml_file::WorkItemToml;
 use super::{one_of, put_opt};
 
 fn item_types() -> clap::builder::PossibleValuesParser {
@@ -23,11 +26,13 @@ pub enum WorkItemCommand {
     #[command(after_help = "Examples:\n  \
         pm work-item create --project-id PM --type task --title \"Test\"\n  \
         pm work-item create --project-id PM --type epic --title \"Checkout\" --priority high\n  \
-        pm work-item create --project-id PM --type story --title \"Pay by card\" --parent-id PM-1")]
+        pm work-item create --project-id PM --type story --title \"Pay by card\" --parent-id PM-1\n  \
+        pm work-item create --from-toml item.toml --title \"Overrides the file's title\"")]
     Create(CreateArgs),
     /// Show one work item
     #[command(after_help = "Examples:\n  pm work-item get PM-12\n  \
-                            pm work-item get 0b6c1f9e-5d8a-4c1e-9f3a-2f1d7e6a9b10 --pretty")]
+                            pm work-item get 0b6c1f9e-5d8a-4c1e-9f3a-2f1d7e6a9b10 --pretty\n  \
+                            pm work-item get PM-12 --output-toml pm-12.toml   (edit, then update --from-toml)")]
     Get {
         /// Work item UUID or key (PM-12)
         #[arg(value_name = "ID|KEY-N")]
@@ -46,7 +51,8 @@ pub enum WorkItemCommand {
         pm work-item update PM-12 --status in_progress --expected-version 1\n  \
         pm work-item update PM-12 --title \"Renamed\" --priority high --story-points 5 --expected-version 2\n  \
         pm work-item update PM-12 --parent-id PM-3 --expected-version 3\n  \
-        pm work-item update PM-12 --assignee-id \"\" --expected-version 4   (unassign)")]
+        pm work-item update PM-12 --assignee-id \"\" --expected-version 4   (unassign)\n  \
+        pm work-item update PM-12 --from-toml pm-12.toml --version 5")]
     Update(UpdateArgs),
     /// Delete a work item (it must have no children)
     #[command(after_help = "Examples:\n  pm work-item delete PM-12")]
@@ -59,15 +65,20 @@ pub enum WorkItemCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// Project UUID or key
-    #[arg(long, value_name = "ID|KEY")]
-    pub project_id: String,
-    /// epic, story or task
-    #[arg(long = "type", value_name = "TYPE", value_parser = item_types())]
-    pub item_type: String,
-    /// Title
-    #[arg(long)]
-    pub title: String,
+    /// Project UUID or key (required unless the --from-toml file has project_id)
+    #[arg(long, value_name = "ID|KEY", required_unless_present = "from_toml")]
+    pub project_id: Option<String>,
+    /// epic, story or task (required unless the --from-toml file has type)
+    #[arg(
+        long = "type",
+        value_name = "TYPE",
+        value_parser = item_types(),
+        required_unless_present = "from_toml"
+    )]
+    pub item_type: Option<String>,
+    /// Title (required unless the --from-toml file has title)
+    #[arg(long, required_unless_present = "from_toml")]
+    pub title: Option<String>,
     /// Description
     #[arg(long)]
     pub description: Option<String>,
@@ -80,6 +91,10 @@ pub struct CreateArgs {
     /// Initial priority [default: medium]
     #[arg(long, value_parser = priorities())]
     pub priority: Option<String>,
+    /// Read the fields from a TOML file (the reference's shape: `type`, `title`,
+    /// `description`, …, flat or under [work_item]); flags given as well win
+    #[arg(long, value_name = "PATH")]
+    pub from_toml: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -156,23 +171,16 @@ pub struct UpdateArgs {
     /// (alias: --version, the reference CLI's spelling)
     #[arg(long, value_name = "N", alias = "version")]
     pub expected_version: i32,
+    /// Read the changes from a TOML file (e.g. one `work-item get --output-toml` wrote, then
+    /// edited); flags given as well win. The version always comes from --expected-version
+    #[arg(long, value_name = "PATH")]
+    pub from_toml: Option<PathBuf>,
 }
 
-pub async fn run(client: RestClient, cmd: WorkItemCommand) -> Result<Value, ClientError> {
-    match cmd {
-        WorkItemCommand::Create(a) => {
-            let mut body = json!({
-                "project_id": a.project_id,
-                "item_type": a.item_type,
-                "title": a.title,
-            });
-            put_opt(&mut body, "description", a.description);
-            put_opt(&mut body, "parent_id", a.parent_id);
-            put_opt(&mut body, "status", a.status);
-            put_opt(&mut body, "priority", a.priority);
-            client.create_work_item(&body).await
-        }
-        WorkItemCommand::Get { id } => client.get_work_item(&id).await,
+pub async fn run(client: RestClient, cmd: WorkItemCommand) -> anyhow::Result<Value> {
+    Ok(match cmd {
+        WorkItemCommand::Create(a) => client.create_work_item(&create_body(a)?).await?,
+        WorkItemCommand::Get { id } => client.get_work_item(&id).await?,
         WorkItemCommand::List(a) => {
             let filter = WorkItemFilter {
                 item_type: a.item_type,
@@ -184,25 +192,74 @@ pub async fn run(client: RestClient, cmd: WorkItemCommand) -> Result<Value, Clie
                 ancestors_of: a.ancestors_of,
                 include_done: a.include_done,
             };
-            client.list_work_items(&a.project, &filter).await
+            client.list_work_items(&a.project, &filter).await?
         }
         WorkItemCommand::Update(a) => {
-            let update_parent = a.update_parent || a.parent_id.is_some();
-            let mut body = json!({
-                "expected_version": a.expected_version,
-                "update_parent": update_parent,
-            });
-            put_opt(&mut body, "title", a.title);
-            put_opt(&mut body, "description", a.description);
-            put_opt(&mut body, "status", a.status);
-            put_opt(&mut body, "priority", a.priority);
-            put_opt(&mut body, "assignee_id", a.assignee_id);
-            put_opt(&mut body, "sprint_id", a.sprint_id);
-            put_opt(&mut body, "story_points", a.story_points);
-            put_opt(&mut body, "parent_id", a.parent_id);
-            put_opt(&mut body, "position", a.position);
-            client.update_work_item(&a.id, &body).await
+            let id = a.id.clone();
+            client.update_work_item(&id, &update_body(a)?).await?
         }
-        WorkItemCommand::Delete { id } => client.delete_work_item(&id).await,
+        WorkItemCommand::Delete { id } => client.delete_work_item(&id).await?,
+    })
+}
+
+/// The `--from-toml` file's fields, or none.
+fn from_file(path: Option<&Path>) -> anyhow::Result<WorkItemToml> {
+    match path {
+        Some(path) => WorkItemToml::read(path).map_err(anyhow::Error::msg),
+        None => Ok(WorkItemToml::default()),
     }
+}
+
+/// The POST body: each field from its flag, else from the file. The file's update-only fields
+/// (assignee, sprint, points, position) are ignored here, as the reference does.
+fn create_body(a: CreateArgs) -> anyhow::Result<Value> {
+    let file = from_file(a.from_toml.as_deref())?;
+    let required = |flag: Option<String>, from_file: Option<String>, key: &str| {
+        flag.or(from_file).ok_or_else(|| {
+            let source = a.from_toml.as_deref().map_or_else(String::new, |p| {
+                format!(" (or set `{key}` in {})", p.display())
+            });
+            anyhow::anyhow!("--{} is required{source}", key.replace('_', "-"))
+        })
+    };
+    let project_id = required(a.project_id.clone(), file.project_id, "project_id")?;
+    let item_type = required(a.item_type.clone(), file.item_type, "type")?;
+    let title = required(a.title.clone(), file.title, "title")?;
+    let mut body = json!({
+        "project_id": project_id,
+        "item_type": item_type,
+        "title": title,
+    });
+    put_opt(&mut body, "description", a.description.or(file.description));
+    put_opt(&mut body, "parent_id", a.parent_id.or(file.parent_id));
+    put_opt(&mut body, "status", a.status.or(file.status));
+    put_opt(&mut body, "priority", a.priority.or(file.priority));
+    Ok(body)
+}
+
+/// The PUT body: each field from its flag, else from the file. A `parent_id` in the file
+/// implies --update-parent (`parent_id = ""` makes the item top-level); a file without one
+/// leaves the parent alone.
+fn update_body(a: UpdateArgs) -> anyhow::Result<Value> {
+    let file = from_file(a.from_toml.as_deref())?;
+    let parent_id = a.parent_id.or(file.parent_id);
+    let update_parent = a.update_parent || parent_id.is_some();
+    let mut body = json!({
+        "expected_version": a.expected_version,
+        "update_parent": update_parent,
+    });
+    put_opt(&mut body, "title", a.title.or(file.title));
+    put_opt(&mut body, "description", a.description.or(file.description));
+    put_opt(&mut body, "status", a.status.or(file.status));
+    put_opt(&mut body, "priority", a.priority.or(file.priority));
+    put_opt(&mut body, "assignee_id", a.assignee_id.or(file.assignee_id));
+    put_opt(&mut body, "sprint_id", a.sprint_id.or(file.sprint_id));
+    put_opt(
+        &mut body,
+        "story_points",
+        a.story_points.or(file.story_points),
+    );
+    put_opt(&mut body, "parent_id", parent_id);
+    put_opt(&mut body, "position", a.position.or(file.position));
+    Ok(body)
 }

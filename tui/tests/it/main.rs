@@ -4,6 +4,8 @@ mod common;
 
 mod cli;
 mod cli_import;
+mod cli_init;
 mod cli_terminal;
 mod cli_token;
+mod cli_toml;
 mod cli_tracking;
