@@ -13,6 +13,7 @@ use super::known_users::KnownUsers;
 use super::write_behind::WriteBehind;
 use crate::access::Actor;
 use crate::config::AuthMode;
+use pm_shared::domain::limits::ValidationLimits;
 use crate::error::{AppError, AppResult};
 use crate::store::pipeline::ensure_user;
 
@@ -20,6 +21,7 @@ use crate::store::pipeline::ensure_user;
 pub(super) struct Pipeline<'a> {
     pub numbering: Numbering<'a>,
     pub auth: AuthMode,
+    pub limits: &'a ValidationLimits,
     /// Users whose row is committed (a command by one of them skips its `INSERT OR IGNORE`).
     pub known_users: &'a KnownUsers,
 }
@@ -100,6 +102,7 @@ pub(super) async fn apply<C: WriteCommand>(
     let context = Context {
         auth: pipeline.auth,
         actor,
+        limits: pipeline.limits,
         items: behind.as_deref().map(|b| &b.items),
     };
     let effect = command.describe(tx, context).await?;

@@ -13,6 +13,7 @@ use super::known_users::KnownUsers;
 use super::queue::{Counters, Job, Request};
 use super::seqs::SeqCounter;
 use crate::config::AuthMode;
+use pm_shared::domain::limits::ValidationLimits;
 use crate::hub::EventHub;
 use crate::store::{events, queries, Store, WriterConnection};
 
@@ -25,6 +26,7 @@ pub(super) struct WriterTask {
     pub store: Arc<Store>,
     pub hub: Arc<EventHub>,
     pub auth: AuthMode,
+    pub limits: ValidationLimits,
     pub counters: Arc<Counters>,
 }
 

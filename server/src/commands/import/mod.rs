@@ -42,6 +42,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::fmt::Display;
 
 use pm_shared::domain::EntityType;
+use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain::{self, limits};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
@@ -88,6 +89,7 @@ pub async fn run(
     conn: &mut SqliteConnection,
     actor: &Actor,
     data: ExportData,
+    limits: &ValidationLimits,
 ) -> AppResult<Effect> {
     check_schema(data.schema_version)?;
     let mut data = data;
@@ -95,6 +97,7 @@ pub async fn run(
     let mut im = Importer {
         conn,
         actor,
+        limits,
         project_events: Vec::new(),
         changes: Vec::new(),
         touched: BTreeSet::new(),
@@ -286,6 +289,8 @@ impl Counts {
 struct Importer<'c> {
     conn: &'c mut SqliteConnection,
     actor: &'c Actor,
+    /// The server's configured text maxima: an import accepts what a client could have written.
+    limits: &'c ValidationLimits,
     /// Project lifecycle events, emitted first (workspace stream).
     project_events: Vec<(String, Action, Vec<proto::FieldChange>)>,
     changes: Vec<Change>,

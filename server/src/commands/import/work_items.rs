@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use pm_shared::domain::EntityType;
-use pm_shared::domain::{self, limits, ItemType};
+use pm_shared::domain::limits::ValidationLimits;
+use pm_shared::domain::{self, ItemType};
 use pm_shared::proto::{self, Payload};
 
 use super::{decide, replaced, Counts, Importer, Outcome, Row, Write};
@@ -26,7 +27,7 @@ impl Importer<'_> {
                 index,
                 id: &w.id,
             };
-            let item = check_item(&row, w)?;
+            let item = check_item(&row, w, self.limits)?;
             if index_of.insert(item.id.clone(), index).is_some() {
                 return Err(row.err("id", "appears more than once in this import"));
             }
@@ -242,7 +243,11 @@ impl Importer<'_> {
 }
 
 /// A work item row as it will be stored, from its DTO, or the first rule it breaks.
-fn check_item(row: &Row<'_>, w: &WorkItemDto) -> AppResult<WorkItemRow> {
+fn check_item(
+    row: &Row<'_>,
+    w: &WorkItemDto,
+    limits: &ValidationLimits,
+) -> AppResult<WorkItemRow> {
     let id = row.uuid("id", &w.id)?;
     let project_id = row.uuid("project_id", &w.project_id)?;
     let item_type = ItemType::parse(&w.item_type).ok_or_else(|| {
@@ -256,11 +261,11 @@ fn check_item(row: &Row<'_>, w: &WorkItemDto) -> AppResult<WorkItemRow> {
         )
     })?;
     let title =
-        domain::required_text("title", &w.title, limits::TITLE_MAX).map_err(|e| row.rule(e))?;
+        domain::required_text("title", &w.title, limits.title).map_err(|e| row.rule(e))?;
     let description = domain::optional_text(
         "description",
         w.description.as_deref(),
-        limits::DESCRIPTION_MAX,
+        limits.description,
     )
     .map_err(|e| row.rule(e))?;
     let status = domain::status(&w.status).map_err(|e| row.rule(e))?;
@@ -273,7 +278,7 @@ fn check_item(row: &Row<'_>, w: &WorkItemDto) -> AppResult<WorkItemRow> {
         Some(p) => {
             let p = i32::try_from(p)
                 .map_err(|_| row.err("story_points", format!("{p} is out of range")))?;
-            Some(i64::from(domain::story_points(p).map_err(|e| row.rule(e))?))
+            Some(i64::from(domain::story_points(p, limits.story_points).map_err(|e| row.rule(e))?))
         }
         None => None,
     };
