@@ -202,12 +202,14 @@ impl Config {
     /// Rejects configurations that cannot work (e.g. token mode without a usable secret).
     pub fn validate(&self) -> anyhow::Result<()> {
         match (self.auth_enabled, self.auth) {
-            (Some(true), AuthMode::Desktop) | (Some(false), AuthMode::Token) => anyhow::bail!(
+            (Some(true), AuthMode::Desktop) | (Some(false), AuthMode::Token) => {
+                anyhow::bail!(
                 "--auth {} contradicts PM_AUTH_ENABLED / --auth-enabled / [auth] enabled = {}: \
                  say one of them",
                 if self.auth == AuthMode::Token { "token" } else { "desktop" },
                 self.auth == AuthMode::Desktop
-            ),
+            )
+            }
             _ => {}
         }
         let secret_ok = self
@@ -296,7 +298,11 @@ impl Config {
                 range.end()
             )
         }
-        check("max_title_length", self.max_title_length, limits::TITLE_MAX_RANGE)?;
+        check(
+            "max_title_length",
+            self.max_title_length,
+            limits::TITLE_MAX_RANGE,
+        )?;
         check(
             "max_description_length",
             self.max_description_length,

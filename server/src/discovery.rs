@@ -51,7 +51,10 @@ pub struct DataDirLock {
 /// would number events independently and fail each other's writes.
 pub fn lock(data_dir: &Path) -> anyhow::Result<DataDirLock> {
     std::fs::create_dir_all(data_dir).map_err(|e| {
-        anyhow::anyhow!("cannot create the data directory {}: {e}", data_dir.display())
+        anyhow::anyhow!(
+            "cannot create the data directory {}: {e}",
+            data_dir.display()
+        )
     })?;
     let path = data_dir.join(LOCK_FILE);
     let file = std::fs::OpenOptions::new()

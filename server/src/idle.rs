@@ -28,7 +28,10 @@ pub async fn idle(state: SharedState, idle_secs: u64) {
         if state.connections.open() == 0 {
             empty_checks += 1;
             if empty_checks >= 2 {
-                tracing::info!(idle_secs, "no WebSocket connection for a while: shutting down");
+                tracing::info!(
+                    idle_secs,
+                    "no WebSocket connection for a while: shutting down"
+                );
                 return;
             }
         } else {

@@ -100,15 +100,15 @@ fn init_log(config: &pm_server::Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    // Colour codes would end up in the file as text.
-    let ansi = config.log_colored.unwrap_or(true) && file.is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes would end up in the file as text. Otherwise tracing decides (NO_COLOR).
+    let builder = if config.log_colored == Some(false) || file.is_some() {
+        builder.with_ansi(false)
+    } else {
+        builder
+    };
     match file {
-        Some(file) => builder
-            .with_writer(std::io::stderr.and(file))
-            .init(),
+        Some(file) => builder.with_writer(std::io::stderr.and(file)).init(),
         None => builder.with_writer(std::io::stderr).init(),
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Comment commands. Only a comment's author may edit or delete it, over WS and REST alike.
-use pm_shared::domain::EntityType;
-use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain;
+use pm_shared::domain::limits::ValidationLimits;
+use pm_shared::domain::EntityType;
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 

@@ -1,7 +1,7 @@
 //! Project commands. Project events live in the workspace stream, so every client that shows
 //! the project list sees a project appear, change and disappear.
-use pm_shared::domain::EntityType;
 use pm_shared::domain::limits::ValidationLimits;
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, ProjectStatus};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;

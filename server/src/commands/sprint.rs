@@ -1,7 +1,7 @@
 //! Sprint commands, with the reference's life cycle: planned → active → completed, either of the
 //! first two → cancelled; completed sprints are frozen; one active sprint per project.
-use pm_shared::domain::EntityType;
 use pm_shared::domain::limits::{ValidationLimits, SPRINT_GOAL_MAX};
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, SprintStatus};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;

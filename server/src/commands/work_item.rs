@@ -189,7 +189,10 @@ pub async fn update(
         next.priority = domain::priority(p)?.to_string();
     }
     if let Some(points) = req.story_points {
-        next.story_points = Some(i64::from(domain::story_points(points, limits.story_points)?));
+        next.story_points = Some(i64::from(domain::story_points(
+            points,
+            limits.story_points,
+        )?));
     }
     if let Some(pos) = req.position {
         if pos < 0 {

@@ -27,6 +27,7 @@ impl Kind {
     fn describe(self) -> String {
         match self {
             Kind::Text => "a string".into(),
+            Kind::Integer(min, i64::MAX) => format!("an integer of at least {min}"),
             Kind::Integer(min, max) => format!("an integer from {min} to {max}"),
             Kind::Boolean => "a boolean (true or false)".into(),
             Kind::Number => "a number".into(),
@@ -360,7 +361,12 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Vec<Setting>> {
             let Some(key) = known.iter().find(|k| k.name == name) else {
                 let mut names = String::new();
                 for k in &known {
-                    let _ = write!(names, "{}{}", if names.is_empty() { "" } else { ", " }, k.name);
+                    let _ = write!(
+                        names,
+                        "{}{}",
+                        if names.is_empty() { "" } else { ", " },
+                        k.name
+                    );
                 }
                 anyhow::bail!(
                     "unknown key `{section}.{name}` in the config file {file}; [{section}] has {names}"
@@ -438,7 +444,10 @@ mod tests {
     #[test]
     fn unknown_keys_and_wrong_types_name_the_file_the_key_and_the_type() {
         let e = err("[server]\nprot = 8000\n");
-        assert!(e.contains("`server.prot`") && e.contains("/x/.pm/config.toml"), "{e}");
+        assert!(
+            e.contains("`server.prot`") && e.contains("/x/.pm/config.toml"),
+            "{e}"
+        );
         assert!(e.contains("port"), "lists the known keys: {e}");
         let e = err("[server]\nport = \"8000\"\n");
         assert!(e.contains("`server.port`") && e.contains("integer"), "{e}");

@@ -105,7 +105,8 @@ impl Overlay<'_> {
     /// `--flag=value` for `id`, unless the command line or the environment set it.
     fn flag(&mut self, id: &str, value: String) {
         if !given(self.matches, id) {
-            self.args.push(format!("--{}={value}", id.replace('_', "-")));
+            self.args
+                .push(format!("--{}={value}", id.replace('_', "-")));
         }
     }
 
@@ -144,8 +145,10 @@ impl Overlay<'_> {
                 continue;
             };
             if env(name).is_some() {
-                self.warnings
-                    .push(format!("{name} is IGNORED ({}.{}): {why}", key.section, key.name));
+                self.warnings.push(format!(
+                    "{name} is IGNORED ({}.{}): {why}",
+                    key.section, key.name
+                ));
             }
         }
         Ok(())
@@ -165,7 +168,9 @@ impl Overlay<'_> {
             if let Some(value) = env(variable) {
                 let parsed = value.trim().parse::<u64>().ok().filter(|v| *v >= 1);
                 return parsed.map(Some).ok_or_else(|| {
-                    anyhow::anyhow!("{variable} must be a whole number of at least 1, got `{value}`")
+                    anyhow::anyhow!(
+                        "{variable} must be a whole number of at least 1, got `{value}`"
+                    )
                 });
             }
             Ok(settings
@@ -244,7 +249,10 @@ mod tests {
         );
         assert_eq!(c.auth, AuthMode::Desktop);
         assert!(
-            loaded.warnings.iter().any(|w| w.contains("websocket.heartbeat_timeout_secs")),
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("websocket.heartbeat_timeout_secs")),
             "{:?}",
             loaded.warnings
         );
@@ -260,7 +268,10 @@ mod tests {
         let loaded = load_in(dir.path(), "[auth]\nenabled = true\n", &[], &[]);
         assert_eq!(loaded.config.auth, AuthMode::Token);
         let e = loaded.config.validate().expect_err("no key").to_string();
-        assert!(e.contains("no usable key") && e.contains("jwt_secret"), "{e}");
+        assert!(
+            e.contains("no usable key") && e.contains("jwt_secret"),
+            "{e}"
+        );
 
         let secret = "0123456789abcdef0123456789abcdef";
         let text = format!("[auth]\nenabled = true\njwt_secret = \"{secret}\"\n");
@@ -283,7 +294,11 @@ mod tests {
             &["--auth", "desktop"],
             &[],
         );
-        let e = loaded.config.validate().expect_err("contradiction").to_string();
+        let e = loaded
+            .config
+            .validate()
+            .expect_err("contradiction")
+            .to_string();
         assert!(e.contains("contradicts"), "{e}");
     }
 
@@ -297,10 +312,16 @@ mod tests {
             dir.path(),
             "[rate_limit]\nmax_requests = 1000\n",
             &[],
-            &[("PM_CB_FAILURE_THRESHOLD", "5"), ("PM_RATE_LIMIT_WINDOW_SECS", "10")],
+            &[
+                ("PM_CB_FAILURE_THRESHOLD", "5"),
+                ("PM_RATE_LIMIT_WINDOW_SECS", "10"),
+            ],
         );
         assert!(
-            loaded.warnings.iter().any(|w| w.contains("PM_CB_FAILURE_THRESHOLD")),
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("PM_CB_FAILURE_THRESHOLD")),
             "{:?}",
             loaded.warnings
         );
@@ -316,16 +337,33 @@ mod tests {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         for (text, key) in [
-            ("[validation]\nmax_comment_length = 500001\n", "max_comment_length"),
-            ("[validation]\nmax_comment_length = 0\n", "max_comment_length"),
+            (
+                "[validation]\nmax_comment_length = 500001\n",
+                "max_comment_length",
+            ),
+            (
+                "[validation]\nmax_comment_length = 0\n",
+                "max_comment_length",
+            ),
             ("[validation]\nmax_title_length = 501\n", "max_title_length"),
-            ("[validation]\nmax_story_points = 1001\n", "max_story_points"),
+            (
+                "[validation]\nmax_story_points = 1001\n",
+                "max_story_points",
+            ),
         ] {
             let loaded = load_in(dir.path(), text, &[], &[]);
             let e = loaded.config.validate().expect_err(text).to_string();
             assert!(e.contains(key), "{e}");
         }
-        let loaded = load_in(dir.path(), "[validation]\nmax_comment_length = 500000\n", &[], &[]);
-        loaded.config.validate().expect("the ceiling itself is allowed");
+        let loaded = load_in(
+            dir.path(),
+            "[validation]\nmax_comment_length = 500000\n",
+            &[],
+            &[],
+        );
+        loaded
+            .config
+            .validate()
+            .expect("the ceiling itself is allowed");
     }
 }

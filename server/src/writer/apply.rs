@@ -13,9 +13,9 @@ use super::known_users::KnownUsers;
 use super::write_behind::WriteBehind;
 use crate::access::Actor;
 use crate::config::AuthMode;
-use pm_shared::domain::limits::ValidationLimits;
 use crate::error::{AppError, AppResult};
 use crate::store::pipeline::ensure_user;
+use pm_shared::domain::limits::ValidationLimits;
 
 /// What [`apply`] reads and updates of the writer's memory during a group.
 pub(super) struct Pipeline<'a> {

@@ -26,10 +26,10 @@ use super::queue::Job;
 use super::task::{Books, WriterTask};
 use super::write_behind::WriteBehind;
 use crate::config::AuthMode;
-use pm_shared::domain::limits::ValidationLimits;
 use crate::error::{AppError, AppResult};
 use crate::store::pipeline::{raw, BEGIN_WITH_SAVEPOINT, NEXT, UNDO_LAST, UNDO_NEXT};
 use crate::store::{queries, Store};
+use pm_shared::domain::limits::ValidationLimits;
 
 impl Books {
     /// What one command's [`apply`] may read and update, for the length of that call.

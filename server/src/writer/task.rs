@@ -13,9 +13,9 @@ use super::known_users::KnownUsers;
 use super::queue::{Counters, Job, Request};
 use super::seqs::SeqCounter;
 use crate::config::AuthMode;
-use pm_shared::domain::limits::ValidationLimits;
 use crate::hub::EventHub;
 use crate::store::{events, queries, Store, WriterConnection};
+use pm_shared::domain::limits::ValidationLimits;
 
 /// Most commands committed in one transaction.
 pub const GROUP_MAX: usize = 64;

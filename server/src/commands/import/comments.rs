@@ -1,6 +1,6 @@
 //! The import's comments: on a live work item, never moved to another one.
-use pm_shared::domain::EntityType;
 use pm_shared::domain;
+use pm_shared::domain::EntityType;
 use pm_shared::proto::{self, Payload};
 
 use super::{decide, replaced, Counts, Importer, Outcome, Row, Seen, Write};

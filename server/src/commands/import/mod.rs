@@ -41,8 +41,8 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Display;
 
-use pm_shared::domain::EntityType;
 use pm_shared::domain::limits::ValidationLimits;
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;

@@ -3,8 +3,8 @@
 //! last, with the hierarchy lists as the import leaves them.
 use std::collections::{HashMap, HashSet};
 
-use pm_shared::domain::EntityType;
 use pm_shared::domain::limits::ValidationLimits;
+use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, ItemType};
 use pm_shared::proto::{self, Payload};
 
@@ -243,11 +243,7 @@ impl Importer<'_> {
 }
 
 /// A work item row as it will be stored, from its DTO, or the first rule it breaks.
-fn check_item(
-    row: &Row<'_>,
-    w: &WorkItemDto,
-    limits: &ValidationLimits,
-) -> AppResult<WorkItemRow> {
+fn check_item(row: &Row<'_>, w: &WorkItemDto, limits: &ValidationLimits) -> AppResult<WorkItemRow> {
     let id = row.uuid("id", &w.id)?;
     let project_id = row.uuid("project_id", &w.project_id)?;
     let item_type = ItemType::parse(&w.item_type).ok_or_else(|| {
@@ -260,14 +256,10 @@ fn check_item(
             ),
         )
     })?;
-    let title =
-        domain::required_text("title", &w.title, limits.title).map_err(|e| row.rule(e))?;
-    let description = domain::optional_text(
-        "description",
-        w.description.as_deref(),
-        limits.description,
-    )
-    .map_err(|e| row.rule(e))?;
+    let title = domain::required_text("title", &w.title, limits.title).map_err(|e| row.rule(e))?;
+    let description =
+        domain::optional_text("description", w.description.as_deref(), limits.description)
+            .map_err(|e| row.rule(e))?;
     let status = domain::status(&w.status).map_err(|e| row.rule(e))?;
     let priority = domain::priority(&w.priority).map_err(|e| row.rule(e))?;
     let parent_id = row.opt_uuid("parent_id", w.parent_id.as_deref())?;
@@ -278,7 +270,9 @@ fn check_item(
         Some(p) => {
             let p = i32::try_from(p)
                 .map_err(|_| row.err("story_points", format!("{p} is out of range")))?;
-            Some(i64::from(domain::story_points(p, limits.story_points).map_err(|e| row.rule(e))?))
+            Some(i64::from(
+                domain::story_points(p, limits.story_points).map_err(|e| row.rule(e))?,
+            ))
         }
         None => None,
     };
