@@ -132,10 +132,13 @@ pub struct Config {
     /// Booleans are `true`/`1` or `false`/`0`.
     #[arg(long, env = "PM_AUTH_ENABLED", value_parser = parse_bool)]
     pub auth_enabled: Option<bool>,
-    /// The reference's RS256 public key (PEM). pm verifies HS256 tokens only: with
-    /// --jwt-secret this is ignored (as by the reference), without it the server refuses to start.
+    /// Token mode with RS256 tokens: the issuer's RSA public key (PEM). With --jwt-secret too,
+    /// the secret is used and this is ignored, as by the reference.
     #[arg(long, env = "PM_AUTH_JWT_PUBLIC_KEY_PATH")]
     pub jwt_public_key_path: Option<PathBuf>,
+    /// The key of --jwt-public-key-path, read when the server opens ([`Config::read_keys`]).
+    #[arg(skip)]
+    pub jwt_public_key: Option<crate::auth::PublicKey>,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive list);
     /// PM_LOG, when set, wins [default: info].
     #[arg(long, env = "PM_LOG_LEVEL")]
@@ -212,23 +215,18 @@ impl Config {
             }
             _ => {}
         }
-        let secret_ok = self
-            .jwt_secret
-            .as_deref()
-            .is_some_and(|s| s.len() >= MIN_SECRET_LEN);
+        let secret_ok = match self.jwt_secret.as_deref() {
+            Some(secret) => secret.len() >= MIN_SECRET_LEN,
+            // No secret: the public key decides, as in the reference.
+            None => self.jwt_public_key.is_some(),
+        };
         if self.auth == AuthMode::Token && !secret_ok {
-            let public_key = match &self.jwt_public_key_path {
-                Some(path) => format!(
-                    " (the RS256 public key {} cannot be used: pm verifies HS256 tokens only)",
-                    path.display()
-                ),
-                None => String::new(),
-            };
             anyhow::bail!(
                 "authentication is on (--auth token, PM_AUTH_ENABLED or [auth] enabled) but there \
-                 is no usable key{public_key}: set --jwt-secret / PM_AUTH_JWT_SECRET / [auth] \
-                 jwt_secret to a secret of at least {MIN_SECRET_LEN} characters. The server does \
-                 not start unprotected."
+                 is no usable key: set --jwt-secret / PM_AUTH_JWT_SECRET / [auth] jwt_secret to \
+                 a secret of at least {MIN_SECRET_LEN} characters, or --jwt-public-key-path / \
+                 PM_AUTH_JWT_PUBLIC_KEY_PATH / [auth] jwt_public_key_path to an RSA public key \
+                 (PEM) for RS256 tokens. The server does not start unprotected."
             );
         }
         self.validation_ranges()?;
@@ -278,6 +276,17 @@ impl Config {
             data_dir: Some(dir.into()),
             ..Config::defaults()
         }
+    }
+
+    /// Reads the key files the configuration names (the RS256 public key of token mode, when no
+    /// secret is given), so that a missing or malformed key stops the server at start.
+    pub fn read_keys(&mut self) -> anyhow::Result<()> {
+        if self.auth == AuthMode::Token && self.jwt_secret.is_none() {
+            if let Some(path) = &self.jwt_public_key_path {
+                self.jwt_public_key = Some(crate::auth::PublicKey::read(path)?);
+            }
+        }
+        Ok(())
     }
 
     /// Refuses text maxima outside the reference's ranges (its config would refuse them too).

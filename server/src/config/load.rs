@@ -56,7 +56,7 @@ pub fn load_from(
 
     let Overlay {
         args: extra,
-        warnings,
+        mut warnings,
         notes,
         ..
     } = overlay;
@@ -67,6 +67,13 @@ pub fn load_from(
     full.extend(args.iter().skip(1).cloned());
     let matches = Config::command().try_get_matches_from(&full)?;
     let mut config = Config::from_arg_matches(&matches)?;
+    if config.jwt_secret.is_some() && config.jwt_public_key_path.is_some() {
+        warnings.push(
+            "both a JWT secret and a public key are configured: the secret is used (HS256) and \
+             jwt_public_key_path is IGNORED, as by the reference"
+                .into(),
+        );
+    }
     // The reference's `auth.enabled` chooses token mode unless --auth / PM_AUTH_MODE said.
     if !given(&matches, "auth") {
         if let Some(enabled) = config.auth_enabled {
@@ -279,14 +286,39 @@ mod tests {
         assert_eq!(loaded.config.jwt_secret.as_deref(), Some(secret));
         loaded.config.validate().expect("a usable key");
 
+        // The public key's path is relative to the data dir; a missing file stops the start.
         let text = "[auth]\nenabled = true\njwt_public_key_path = \"key.pem\"\n";
-        let loaded = load_in(dir.path(), text, &[], &[]);
+        let mut loaded = load_in(dir.path(), text, &[], &[]);
         assert_eq!(
             loaded.config.jwt_public_key_path,
             Some(dir.path().join("key.pem"))
         );
-        let e = loaded.config.validate().expect_err("RS256").to_string();
-        assert!(e.contains("HS256 tokens only"), "{e}");
+        let e = loaded.config.read_keys().expect_err("no file").to_string();
+        assert!(e.contains("key.pem"), "{e}");
+        let e = loaded.config.validate().expect_err("no key").to_string();
+        assert!(e.contains("no usable key"), "{e}");
+        std::fs::write(dir.path().join("key.pem"), "not a key").expect("write");
+        let e = loaded.config.read_keys().expect_err("not PEM").to_string();
+        assert!(e.contains("not an RSA public key"), "{e}");
+
+        // Both: the secret is used, the key is named as ignored.
+        let text = format!(
+            "[auth]\nenabled = true\njwt_secret = \"{secret}\"\njwt_public_key_path = \"key.pem\"\n"
+        );
+        let mut loaded = load_in(dir.path(), &text, &[], &[]);
+        loaded
+            .config
+            .read_keys()
+            .expect("the secret is used, the key file is not read");
+        loaded.config.validate().expect("a usable secret");
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("jwt_public_key_path")),
+            "{:?}",
+            loaded.warnings
+        );
 
         let loaded = load_in(
             dir.path(),

@@ -42,7 +42,8 @@ pub type SharedState = Arc<AppState>;
 
 impl AppState {
     /// Opens (creating if needed) the database named by `config` and applies migrations.
-    pub async fn open(config: Config) -> anyhow::Result<SharedState> {
+    pub async fn open(mut config: Config) -> anyhow::Result<SharedState> {
+        config.read_keys()?;
         config.validate()?;
         if config.remote_desktop() {
             tracing::warn!(

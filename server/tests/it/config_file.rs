@@ -260,3 +260,96 @@ async fn the_binary_honours_the_references_config_file() {
     assert!(log.contains("shutting down"), "{log}");
     assert!(!log.contains('\u{1b}'), "no colour codes in the file");
 }
+
+/// A throwaway RSA key pair for the RS256 test (generated with openssl for this test only).
+const TEST_RSA_PRIVATE: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAsf3DX+iUF3BPEm/3LeT0vn5VXYx7x/PfL8ICiqFcmYYZRQ3n
+XgZaTBzjS4KuZkaMuRNbAFDYJGnEpP72sB9YFElx5sSjJ3ZDoYDgVWC0mfSmM1Tk
+IHVuQqD3pCMbVvCz2yk7AqvQcKgQDxz/0pu2Ef4UF5lwPSl4Bu7FBW3mnTMeQWhk
+VR2Mw1pdXy2SyAmbcue4+NoeOY60XdQA51AbKcYGe1dzp7j8NRYiHe6qd8N1qxYb
+zC1obR1qCgXa+Gj+WIsIrg8KYhW5MYH3M20/kJU335+dVBOlKi+rM1+b4+SB12NA
+H1l3b/9NJx2lpQHr62Jr41CmmRtwU7RS151XpQIDAQABAoIBAEyRVhktg3tbwGA1
+kzcGfbRuw0lFdEAtbC7uvkolpSCT+83lb8jWYcTJTov+sQhlRAcfyO9nV7u+Vi4G
+UlesfCbp+1oi7+67ZNeWiaqgucBa6p49YA+IhMCb3zwYMBwj2rMmVvDMuZOk8JeX
+yYMvodC2pK0MQCjHbI9K6q1tvB2WFUzgQx5XOnmW50JiKMY5r8xs4x9R2qcY4u65
+ibrD/Sk2kqribQ6RcGRAy+qTqGLA5sEKgNB64xjcnaMaXEMnJ/+As7lGoufcwFkg
+Cc6mQzg1vXmV2GLBtxMzaqKmjx+pedamgtyGXf6Z64xk6PJoYavp5fI9KW+kmtbt
+dJ17RMcCgYEA8gGRa5VAPOlfbK+oNm5fFJgqnlmn9+WmRHmPo79Y/vfjvfWnH9+d
+VmwjX+rGh3o+NW3cwAZ76sfyYe4FagHh/GB/mvmCOQS5Xv10E/VPbAN2mV23Shnw
+7vJrEeNve81I5tyzpW1yNyjAd1Im2ioFsEEIeJvzNVtfUIULBEFKfg8CgYEAvEiU
+PoNzAk5n870UKaVsq7FW3fQhQX4IHlEOLm8+of9ogbmKrisW2VUyxioifAUrDOhz
+jT4ZFYynTnLtvvIS/FVEXYUFE8+M3f9wUMqxzV9M1RPvopbQZ105jT+QcBW7DQhn
+PyxHN6lId9+zuBq7+q7maFxO24r/9tvZFnrUQwsCgYEAkG1vJA2GsNN2J58NfK6R
+//BwPuCy5bcga21A1DC2JDQ8rnmUq+kANTuEQRIUOXYy+h/+xnsYKR37AYbTpFhL
+ThspDIwrs2umVZJdXCviokvO0+iiIo8owvHaBGr/dZsmDuFYNToEF/cyJgPZPAoo
+KvAk5hXsJ8PINn2v/XIZyvECgYAIW3xhDfqj5pEMq57iflpFgLinX3e+bXa0ycpE
+W2G/VRPxdifmtTjtaq+3RhWDxcL0brj6UwBQCY8/lzBgYmRfWPWQ5R+lknfhPr5g
+h66+u/UwHBNt9x3HCMdOMr0ZjI1h9baHglKi8Nurnn1etakUZoEJrtc9PX1BGt8W
+9VrIowKBgCsJ4iL0YutZ1sUFsSKdpMWaCPUMYfsE3J6JRD7y+/GmuVFG5EP+1fUL
+uXOesO6GAg+bnyG7qrra/+Xjot0HzWrJrwwxW3vw79wNd6dMQ1dx5LPs+bxezUhA
+i+mr7epGYiYILNxPfdtsq4f+atETGds5a92k+BeKIR05Q81leNXX
+-----END RSA PRIVATE KEY-----\n";
+const TEST_RSA_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsf3DX+iUF3BPEm/3LeT0
+vn5VXYx7x/PfL8ICiqFcmYYZRQ3nXgZaTBzjS4KuZkaMuRNbAFDYJGnEpP72sB9Y
+FElx5sSjJ3ZDoYDgVWC0mfSmM1TkIHVuQqD3pCMbVvCz2yk7AqvQcKgQDxz/0pu2
+Ef4UF5lwPSl4Bu7FBW3mnTMeQWhkVR2Mw1pdXy2SyAmbcue4+NoeOY60XdQA51Ab
+KcYGe1dzp7j8NRYiHe6qd8N1qxYbzC1obR1qCgXa+Gj+WIsIrg8KYhW5MYH3M20/
+kJU335+dVBOlKi+rM1+b4+SB12NAH1l3b/9NJx2lpQHr62Jr41CmmRtwU7RS151X
+pQIDAQAB
+-----END PUBLIC KEY-----\n";
+
+/// `[auth] jwt_public_key_path` (the reference's RS256 mode): tokens signed with the matching
+/// private key are accepted, others refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rs256_public_key_verifies_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_path = dir.path().join("jwt.pub.pem");
+    std::fs::write(&key_path, TEST_RSA_PUBLIC).expect("write the key");
+    let server = TestServer::start_in(dir, |c| {
+        c.auth = pm_server::config::AuthMode::Token;
+        c.jwt_public_key_path = Some(key_path.clone());
+    })
+    .await;
+    let (label, private_der) = pm_server::auth::pem::decode(TEST_RSA_PRIVATE).expect("PEM");
+    assert_eq!(label, "RSA PRIVATE KEY");
+    let now = pm_shared::now_secs();
+    let claims = pm_server::auth::Claims {
+        sub: USER_A.into(),
+        iat: now,
+        exp: now + 3600,
+        roles: vec![],
+    };
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(&private_der),
+    )
+    .expect("sign");
+    let mut client = server.connect_query(&format!("token={token}")).await;
+    client.create_project("Signed", "RSA").await;
+
+    let forged = pm_server::auth::issue(
+        "an HS256 secret of at least 32 characters",
+        USER_A,
+        vec![],
+        3600,
+    )
+    .expect("sign");
+    let r = server
+        .http(None)
+        .request(reqwest::Method::GET, "/api/v1/projects")
+        .bearer_auth(forged)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 401);
+    let r = server
+        .http(None)
+        .request(reqwest::Method::GET, "/api/v1/projects")
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+}
