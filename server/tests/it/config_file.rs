@@ -353,3 +353,53 @@ async fn an_rs256_public_key_verifies_tokens() {
         .expect("request");
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// Flag > environment > config file > default, shown with a file value out of range: it stops
+/// the server only when nothing above it sets the same setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flag_beats_the_environment_which_beats_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[validation]\nmax_comment_length = 600000\n",
+    )
+    .expect("write");
+    let (_, stderr) = refused(&mut server_command(dir.path()));
+    assert!(stderr.contains("max_comment_length"), "{stderr}");
+
+    let starts = |command: &mut Command| {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        let dir = dir.path().to_path_buf();
+        async move {
+            let started = wait_for_port_file(&dir, pid).await.is_some();
+            let _ = child.kill();
+            let _ = child.wait();
+            started
+        }
+    };
+    let mut env_wins = server_command(dir.path());
+    env_wins.env("PM_VALIDATION_MAX_COMMENT_LENGTH", "150000");
+    assert!(
+        starts(&mut env_wins).await,
+        "the environment's value is used"
+    );
+
+    std::fs::remove_file(dir.path().join("config.toml")).expect("remove");
+    let mut env_only = server_command(dir.path());
+    env_only.env("PM_VALIDATION_MAX_COMMENT_LENGTH", "600000");
+    let (_, stderr) = refused(&mut env_only);
+    assert!(
+        stderr.contains("PM_VALIDATION_MAX_COMMENT_LENGTH"),
+        "{stderr}"
+    );
+    let mut flag_wins = server_command(dir.path());
+    flag_wins
+        .env("PM_VALIDATION_MAX_COMMENT_LENGTH", "600000")
+        .arg("--max-comment-length=150000");
+    assert!(starts(&mut flag_wins).await, "the flag's value is used");
+}
