@@ -25,10 +25,10 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .merge(rest::routes())
-        // A body as large as the configured text maxima need (axum's default is 2 MB); routes
-        // with a limit of their own (the import) keep it.
+        // A body as large as a WebSocket message may be, at least axum's default of 2 MB (the
+        // config raises --max-message-bytes for large text maxima); the import keeps its own.
         .layer(DefaultBodyLimit::max(
-            state.config.effective_max_message_bytes().max(2 << 20),
+            state.config.max_message_bytes.max(2 << 20),
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

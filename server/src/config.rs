@@ -345,17 +345,16 @@ impl Config {
         }
     }
 
-    /// The largest WebSocket message (and REST body) accepted: --max-message-bytes, raised when
-    /// the configured text maxima need more, so that a description or comment the server
-    /// accepts also fits in the message that carries it (4 bytes a character at worst, plus
-    /// room for the rest of the message).
-    pub fn effective_max_message_bytes(&self) -> usize {
+    /// The message size the configured text maxima need: a description or comment the server
+    /// accepts must fit in the message that carries it (4 bytes a character at worst, plus room
+    /// for the rest of the message). The config raises --max-message-bytes to it unless the
+    /// flag was given ([`load_from`]).
+    pub fn message_bytes_for_text_limits(&self) -> usize {
         let longest = self
             .max_description_length
             .max(self.max_comment_length)
             .max(self.max_title_length);
-        self.max_message_bytes
-            .max(longest.saturating_mul(4).saturating_add(64 * 1024))
+        longest.saturating_mul(4).saturating_add(64 * 1024)
     }
 
     /// The file `--log-file` names: relative to `<data dir>/log`, as the reference puts it.

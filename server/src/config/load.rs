@@ -57,7 +57,7 @@ pub fn load_from(
     let Overlay {
         args: extra,
         mut warnings,
-        notes,
+        mut notes,
         ..
     } = overlay;
     // The file's arguments go before the real ones, so they never land after a subcommand.
@@ -67,6 +67,22 @@ pub fn load_from(
     full.extend(args.iter().skip(1).cloned());
     let matches = Config::command().try_get_matches_from(&full)?;
     let mut config = Config::from_arg_matches(&matches)?;
+    let needed = config.message_bytes_for_text_limits();
+    if config.max_message_bytes < needed {
+        if given(&matches, "max_message_bytes") {
+            warnings.push(format!(
+                "--max-message-bytes / PM_WS_MAX_MESSAGE_BYTES {} is smaller than the longest \
+                 text the [validation] maxima allow ({needed} bytes): such texts cannot be sent",
+                config.max_message_bytes
+            ));
+        } else {
+            notes.push(format!(
+                "the largest WebSocket message is raised to {needed} bytes to carry the longest \
+                 text the [validation] maxima allow"
+            ));
+            config.max_message_bytes = needed;
+        }
+    }
     if config.jwt_secret.is_some() && config.jwt_public_key_path.is_some() {
         warnings.push(
             "both a JWT secret and a public key are configured: the secret is used (HS256) and \
@@ -397,5 +413,25 @@ mod tests {
             .config
             .validate()
             .expect("the ceiling itself is allowed");
+        // 500,000 characters need more than the default 1 MiB message: raised, unless the
+        // flag says otherwise (then a warning).
+        assert_eq!(loaded.config.max_message_bytes, 4 * 500_000 + 64 * 1024);
+        let loaded = load_in(
+            dir.path(),
+            "[validation]\nmax_comment_length = 500000\n",
+            &["--max-message-bytes=4096"],
+            &[],
+        );
+        assert_eq!(loaded.config.max_message_bytes, 4096);
+        assert!(loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("--max-message-bytes")));
+        let loaded = load_in(dir.path(), "", &[], &[]);
+        assert_eq!(
+            loaded.config.max_message_bytes,
+            1024 * 1024,
+            "the default stays"
+        );
     }
 }

@@ -60,7 +60,7 @@ pub(super) async fn connection(io: Io, state: SharedState, actor: Actor, budget:
     let frame_timeout = Duration::from_secs(state.config.ws_frame_timeout_secs.max(1));
     let (mut source, sink): (Source, Sink) = socket::open(
         io,
-        state.config.effective_max_message_bytes(),
+        state.config.max_message_bytes,
         READ_BUFFER,
         frame_timeout,
         budget,
