@@ -403,3 +403,32 @@ async fn a_flag_beats_the_environment_which_beats_the_file() {
         .arg("--max-comment-length=150000");
     assert!(starts(&mut flag_wins).await, "the flag's value is used");
 }
+
+/// An import is held to the importing server's configured maxima, not to pm's defaults: a
+/// comment of 100,000 characters moves between two servers configured for 150,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_accepts_texts_within_the_configured_limits() {
+    let configure = |c: &mut pm_server::Config| c.max_comment_length = 150_000;
+    let a = TestServer::start_with(configure).await;
+    let mut f = Fixture::on(a, "IMP", 1).await;
+    let item = f.items[0].id.clone();
+    let reply = f.alice.request(comment(&item, 100_000)).await;
+    expect_payload!(reply, CommentCreated);
+    let export = f.server.http(Some(USER_A)).get("/api/v1/sync/export").await;
+    let doc = export.ok().clone();
+
+    let b = TestServer::start_with(configure).await;
+    let http = b.http(Some(USER_A));
+    let r = http.post("/api/v1/sync/import", doc).await;
+    assert!(r.status < 300, "{} {}", r.status, r.body);
+    let exported = http.get("/api/v1/sync/export").await;
+    let comments = exported.ok()["comments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(
+        comments[0]["content"].as_str().map(|c| c.chars().count()),
+        Some(100_000)
+    );
+}
