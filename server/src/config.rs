@@ -14,7 +14,10 @@ pub use load::{load, load_from, Loaded};
 #[command(
     name = "pm-server",
     version,
-    about = "pm server: real-time collaborative agile board"
+    about = "pm server: real-time collaborative agile board",
+    after_help = "Settings also come from <data dir>/config.toml, in the Blazor Agile Board's \
+                  format ([server], [auth], [validation], [logging], ...). A flag beats its \
+                  environment variable, which beats the file, which beats the default."
 )]
 pub struct Config {
     #[command(subcommand)]

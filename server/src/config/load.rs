@@ -51,7 +51,7 @@ pub fn load_from(
         notes: Vec::new(),
     };
     overlay.file(&path, &settings);
-    overlay.reference_env(&env)?;
+    overlay.reference_env(&env);
     overlay.rate_limit(&path, &settings, &env)?;
 
     let Overlay {
@@ -162,7 +162,7 @@ impl Overlay<'_> {
     }
 
     /// The reference's variables for settings pm has no feature for.
-    fn reference_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    fn reference_env(&mut self, env: &impl Fn(&str) -> Option<String>) {
         for key in file::KEYS {
             let (Some(name), Use::Ignored(why)) = (key.env, key.used) else {
                 continue;
@@ -174,7 +174,6 @@ impl Overlay<'_> {
                 ));
             }
         }
-        Ok(())
     }
 
     /// The reference's `max_requests` per `window_secs` (defaults 100 and 60) as pm's bucket:
