@@ -3,7 +3,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::middleware;
 use axum::routing::get;
 use axum::Router;
@@ -25,6 +25,11 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .merge(rest::routes())
+        // A body as large as a WebSocket message may be, at least axum's default of 2 MB (the
+        // config raises --max-message-bytes for large text maxima); the import keeps its own.
+        .layer(DefaultBodyLimit::max(
+            state.config.max_message_bytes.max(2 << 20),
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guard::rest_rate_limit,

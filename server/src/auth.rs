@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthMode, Config};
 
+pub mod pem;
+
 /// The token's claims, as the reference defines them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -57,17 +59,71 @@ pub fn issue(
     )?)
 }
 
-/// Checks a token's signature, expiry and subject.
+/// Checks a token's signature (HS256 with `secret`), expiry and subject.
 pub fn verify(secret: &str, token: &str) -> Result<Identity, AuthError> {
-    let mut validation = Validation::new(Algorithm::HS256);
+    verify_with(
+        &DecodingKey::from_secret(secret.as_bytes()),
+        Algorithm::HS256,
+        token,
+    )
+}
+
+/// The reference's RS256 public key (`auth.jwt_public_key_path`, PEM), read once at start.
+#[derive(Clone)]
+pub struct PublicKey {
+    pem: std::sync::Arc<str>,
+    key: std::sync::Arc<DecodingKey>,
+}
+
+impl PublicKey {
+    /// Reads and checks the PEM file at `path`.
+    pub fn read(path: &std::path::Path) -> anyhow::Result<PublicKey> {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read the JWT public key {}: {e}", path.display())
+        })?;
+        let der = pem::rsa_public_key(&pem).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the JWT public key {} is not an RSA public key in PEM (BEGIN PUBLIC KEY or \
+                 BEGIN RSA PUBLIC KEY)",
+                path.display()
+            )
+        })?;
+        Ok(PublicKey {
+            pem: pem.into(),
+            key: std::sync::Arc::new(DecodingKey::from_rsa_der(&der)),
+        })
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublicKey(RS256)")
+    }
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &PublicKey) -> bool {
+        self.pem == other.pem
+    }
+}
+
+impl Eq for PublicKey {}
+
+/// Checks a token's RS256 signature with `key`, its expiry and subject.
+pub fn verify_rs256(key: &PublicKey, token: &str) -> Result<Identity, AuthError> {
+    verify_with(&key.key, Algorithm::RS256, token)
+}
+
+fn verify_with(
+    key: &DecodingKey,
+    algorithm: Algorithm,
+    token: &str,
+) -> Result<Identity, AuthError> {
+    let mut validation = Validation::new(algorithm);
     validation.leeway = 30;
     validation.validate_nbf = true;
-    let data = jsonwebtoken::decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(secret.as_bytes()),
-        &validation,
-    )
-    .map_err(|_| AuthError::Invalid)?;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| AuthError::Invalid)?;
     let user_id = uuid::Uuid::parse_str(data.claims.sub.trim())
         .map_err(|_| AuthError::BadSubject)?
         .to_string();
@@ -114,7 +170,11 @@ pub fn identify(
         }
         AuthMode::Token => {
             let token = bearer(headers).or(query_token).ok_or(AuthError::Missing)?;
-            verify(config.jwt_secret.as_deref().unwrap_or_default(), token)
+            // A secret wins over a public key, as in the reference.
+            match (&config.jwt_secret, &config.jwt_public_key) {
+                (None, Some(key)) => verify_rs256(key, token),
+                (secret, _) => verify(secret.as_deref().unwrap_or_default(), token),
+            }
         }
     }
 }

@@ -1,11 +1,23 @@
-//! Server configuration: command-line flags, each with a `PM_*` environment variable.
+//! Server configuration: command-line flags, each with a `PM_*` environment variable, and the
+//! reference's config file `<data dir>/config.toml` under both (see [`file`]).
+//! Precedence: flag > environment > config file > default.
 use std::path::PathBuf;
+
+use pm_shared::domain::limits::{self, ValidationLimits};
+
+pub mod file;
+pub mod load;
+
+pub use load::{load, load_from, Loaded};
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
 #[command(
     name = "pm-server",
     version,
-    about = "pm server: real-time collaborative agile board"
+    about = "pm server: real-time collaborative agile board",
+    after_help = "Settings also come from <data dir>/config.toml, in the Blazor Agile Board's \
+                  format ([server], [auth], [validation], [logging], ...). A flag beats its \
+                  environment variable, which beats the file, which beats the default."
 )]
 pub struct Config {
     #[command(subcommand)]
@@ -114,6 +126,57 @@ pub struct Config {
     /// each, so other users' writes get their turn in between (see `commands::import_plan`).
     #[arg(long, env = "PM_IMPORT_CHUNK_ROWS", default_value_t = 2_000)]
     pub import_chunk_rows: usize,
+    /// Shut down after this many seconds without a WebSocket connection; 0: never. As the
+    /// reference does: after a grace period of min(secs, 60) the server checks every
+    /// max(secs/2, 10) seconds and stops after two checks in a row found no connection.
+    #[arg(long, env = "PM_IDLE_SHUTDOWN_SECS", default_value_t = 0)]
+    pub idle_shutdown_secs: u64,
+    /// The reference's switch for token mode (`[auth] enabled`): true means `--auth token`.
+    /// Booleans are `true`/`1` or `false`/`0`.
+    #[arg(long, env = "PM_AUTH_ENABLED", value_parser = parse_bool)]
+    pub auth_enabled: Option<bool>,
+    /// Token mode with RS256 tokens: the issuer's RSA public key (PEM). With --jwt-secret too,
+    /// the secret is used and this is ignored, as by the reference.
+    #[arg(long, env = "PM_AUTH_JWT_PUBLIC_KEY_PATH")]
+    pub jwt_public_key_path: Option<PathBuf>,
+    /// The key of --jwt-public-key-path, read when the server opens ([`Config::read_keys`]).
+    #[arg(skip)]
+    pub jwt_public_key: Option<crate::auth::PublicKey>,
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive list);
+    /// PM_LOG, when set, wins [default: info].
+    #[arg(long, env = "PM_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Colour the log (ANSI) [default: true; never when logging to a file].
+    #[arg(long, env = "PM_LOG_COLORED", value_parser = parse_bool)]
+    pub log_colored: Option<bool>,
+    /// Also write the log to this file (appended); relative to `<data dir>/log` unless absolute.
+    #[arg(long, env = "PM_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Longest title (projects and work items), in characters: 1 to 500.
+    #[arg(long, env = "PM_VALIDATION_MAX_TITLE_LENGTH", default_value_t = limits::TITLE_MAX)]
+    pub max_title_length: usize,
+    /// Longest description (projects and work items), in characters: 0 to 500,000.
+    #[arg(long, env = "PM_VALIDATION_MAX_DESCRIPTION_LENGTH", default_value_t = limits::DESCRIPTION_MAX)]
+    pub max_description_length: usize,
+    /// Longest comment, in characters: 1 to 500,000.
+    #[arg(long, env = "PM_VALIDATION_MAX_COMMENT_LENGTH", default_value_t = limits::COMMENT_MAX)]
+    pub max_comment_length: usize,
+    /// Longest sprint name, in characters: 1 to 500.
+    #[arg(long, env = "PM_VALIDATION_MAX_SPRINT_NAME_LENGTH", default_value_t = limits::SPRINT_NAME_MAX)]
+    pub max_sprint_name_length: usize,
+    /// Most story points one work item may carry: 0 to 1,000.
+    #[arg(long, env = "PM_VALIDATION_MAX_STORY_POINTS", default_value_t = limits::STORY_POINTS_MAX)]
+    pub max_story_points: i32,
+}
+
+/// A boolean as the reference reads one (`true` or `1`), with `false` and `0` for no; anything
+/// else is refused rather than read as false, so a typo cannot switch authentication off.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(format!("expected true, false, 1 or 0, got `{other}`")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -151,14 +214,32 @@ pub const MIN_SECRET_LEN: usize = 32;
 impl Config {
     /// Rejects configurations that cannot work (e.g. token mode without a usable secret).
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.auth == AuthMode::Token
-            && self
-                .jwt_secret
-                .as_deref()
-                .is_none_or(|s| s.len() < MIN_SECRET_LEN)
-        {
-            anyhow::bail!("token mode needs --jwt-secret / PM_AUTH_JWT_SECRET of at least {MIN_SECRET_LEN} characters");
+        match (self.auth_enabled, self.auth) {
+            (Some(true), AuthMode::Desktop) | (Some(false), AuthMode::Token) => {
+                anyhow::bail!(
+                "--auth {} contradicts PM_AUTH_ENABLED / --auth-enabled / [auth] enabled = {}: \
+                 say one of them",
+                if self.auth == AuthMode::Token { "token" } else { "desktop" },
+                self.auth == AuthMode::Desktop
+            )
+            }
+            _ => {}
         }
+        let secret_ok = match self.jwt_secret.as_deref() {
+            Some(secret) => secret.len() >= MIN_SECRET_LEN,
+            // No secret: the public key decides, as in the reference.
+            None => self.jwt_public_key.is_some(),
+        };
+        if self.auth == AuthMode::Token && !secret_ok {
+            anyhow::bail!(
+                "authentication is on (--auth token, PM_AUTH_ENABLED or [auth] enabled) but there \
+                 is no usable key: set --jwt-secret / PM_AUTH_JWT_SECRET / [auth] jwt_secret to \
+                 a secret of at least {MIN_SECRET_LEN} characters, or --jwt-public-key-path / \
+                 PM_AUTH_JWT_PUBLIC_KEY_PATH / [auth] jwt_public_key_path to an RSA public key \
+                 (PEM) for RS256 tokens. The server does not start unprotected."
+            );
+        }
+        self.validation_ranges()?;
         if self.auth == AuthMode::Desktop
             && !self.allow_remote_desktop
             && !is_loopback_name(&self.host)
@@ -205,6 +286,95 @@ impl Config {
             data_dir: Some(dir.into()),
             ..Config::defaults()
         }
+    }
+
+    /// Reads the key files the configuration names (the RS256 public key of token mode, when no
+    /// secret is given), so that a missing or malformed key stops the server at start.
+    pub fn read_keys(&mut self) -> anyhow::Result<()> {
+        if self.auth == AuthMode::Token && self.jwt_secret.is_none() {
+            if let Some(path) = &self.jwt_public_key_path {
+                self.jwt_public_key = Some(crate::auth::PublicKey::read(path)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses text maxima outside the reference's ranges (its config would refuse them too).
+    fn validation_ranges(&self) -> anyhow::Result<()> {
+        fn check<T: PartialOrd + std::fmt::Display>(
+            name: &str,
+            value: T,
+            range: std::ops::RangeInclusive<T>,
+        ) -> anyhow::Result<()> {
+            if range.contains(&value) {
+                return Ok(());
+            }
+            anyhow::bail!(
+                "validation.{name} (PM_VALIDATION_{}, --{}) must be {} to {}, got {value}",
+                name.to_ascii_uppercase(),
+                name.replace('_', "-"),
+                range.start(),
+                range.end()
+            )
+        }
+        check(
+            "max_title_length",
+            self.max_title_length,
+            limits::TITLE_MAX_RANGE,
+        )?;
+        check(
+            "max_description_length",
+            self.max_description_length,
+            limits::DESCRIPTION_MAX_RANGE,
+        )?;
+        check(
+            "max_comment_length",
+            self.max_comment_length,
+            limits::COMMENT_MAX_RANGE,
+        )?;
+        check(
+            "max_sprint_name_length",
+            self.max_sprint_name_length,
+            limits::SPRINT_NAME_MAX_RANGE,
+        )?;
+        check(
+            "max_story_points",
+            self.max_story_points,
+            limits::STORY_POINTS_MAX_RANGE,
+        )
+    }
+
+    /// The maxima the commands validate against.
+    pub fn validation_limits(&self) -> ValidationLimits {
+        ValidationLimits {
+            title: self.max_title_length,
+            description: self.max_description_length,
+            comment: self.max_comment_length,
+            sprint_name: self.max_sprint_name_length,
+            story_points: self.max_story_points,
+        }
+    }
+
+    /// The message size the configured text maxima need: a description or comment the server
+    /// accepts must fit in the message that carries it (4 bytes a character at worst, plus room
+    /// for the rest of the message). The config raises --max-message-bytes to it unless the
+    /// flag was given ([`load_from`]).
+    pub fn message_bytes_for_text_limits(&self) -> usize {
+        let longest = self
+            .max_description_length
+            .max(self.max_comment_length)
+            .max(self.max_title_length);
+        longest.saturating_mul(4).saturating_add(64 * 1024)
+    }
+
+    /// The file `--log-file` names: relative to `<data dir>/log`, as the reference puts it.
+    pub fn log_file_path(&self) -> Option<PathBuf> {
+        let file = self.log_file.as_ref()?;
+        Some(if file.is_absolute() {
+            file.clone()
+        } else {
+            self.data_dir().join("log").join(file)
+        })
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod error;
 pub mod frames;
 pub mod hub;
+pub mod idle;
 pub mod ids;
 pub mod reads;
 pub mod store;

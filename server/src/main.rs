@@ -1,17 +1,29 @@
-use clap::Parser;
 use pm_server::config::{ServerCommand, MIN_SECRET_LEN};
-use pm_server::{discovery, AppState, Config};
+use pm_server::{discovery, AppState};
+use tracing_subscriber::fmt::writer::MakeWriterExt as _;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("PM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let config = Config::parse();
+    let loaded = match pm_server::config::load() {
+        Ok(loaded) => loaded,
+        Err(e) => match e.downcast::<clap::Error>() {
+            // --help, --version and bad arguments, as clap prints them.
+            Ok(clap_error) => clap_error.exit(),
+            Err(e) => return Err(e),
+        },
+    };
+    let config = loaded.config;
+    init_log(&config)?;
+    if let Some(file) = &loaded.file {
+        tracing::info!(file = %file.display(), "read the config file");
+    }
+    for note in &loaded.notes {
+        tracing::info!("{note}");
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
     if let Some(ServerCommand::IssueToken {
         user_id,
         admin,
@@ -54,10 +66,58 @@ async fn main() -> anyhow::Result<()> {
     let port_file = discovery::write(&data_dir, &config.host, addr.port())?;
     tracing::info!(%addr, database = %config.database_path().display(), port_file = %port_file.display(),
         epoch = %state.store.epoch(), "pm-server listening");
-    let result = pm_server::serve(listener, state, shutdown_signal()).await;
+    let idle = pm_server::idle::idle(state.clone(), config.idle_shutdown_secs);
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown_signal() => {},
+            _ = idle => {},
+        }
+    };
+    let result = pm_server::serve(listener, state, stop).await;
     discovery::remove(&data_dir);
     tracing::info!("pm-server stopped");
     Ok(result?)
+}
+
+/// The log: PM_LOG if set, else --log-level / PM_LOG_LEVEL / `[logging] level`, else `info`; to
+/// stderr, and also appended to --log-file when one is configured.
+fn init_log(config: &pm_server::Config) -> anyhow::Result<()> {
+    let filter = match EnvFilter::try_from_env("PM_LOG") {
+        Ok(filter) => filter,
+        Err(_) => {
+            let level = config.log_level.as_deref().unwrap_or("info");
+            EnvFilter::try_new(level)
+                .map_err(|e| anyhow::anyhow!("log level `{level}` is not valid: {e}"))?
+        }
+    };
+    let file = match config.log_file_path() {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create the log directory {}: {e}", dir.display())
+                })?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot open the log file {}: {e}", path.display()))?;
+            Some(std::sync::Mutex::new(file))
+        }
+        None => None,
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes would end up in the file as text. Otherwise tracing decides (NO_COLOR).
+    let builder = if config.log_colored == Some(false) || file.is_some() {
+        builder.with_ansi(false)
+    } else {
+        builder
+    };
+    match file {
+        Some(file) => builder.with_writer(std::io::stderr.and(file)).init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
 }
 
 /// SIGINT (ctrl-c) or SIGTERM.

@@ -30,6 +30,39 @@ pub mod limits {
     pub const TIMESTAMP_MAX: i64 = 253_402_300_799;
     /// The longest duration the protocol carries (`TimeEntry.duration_seconds` is an int32).
     pub const DURATION_MAX: i64 = i32::MAX as i64;
+
+    /// The values a server may be configured with for each of [`ValidationLimits`]' maxima
+    /// (`[validation]` in the config file): the reference's own ranges, so a config file it
+    /// accepts is accepted here too.
+    pub const TITLE_MAX_RANGE: std::ops::RangeInclusive<usize> = 1..=500;
+    pub const DESCRIPTION_MAX_RANGE: std::ops::RangeInclusive<usize> = 0..=500_000;
+    pub const COMMENT_MAX_RANGE: std::ops::RangeInclusive<usize> = 1..=500_000;
+    pub const SPRINT_NAME_MAX_RANGE: std::ops::RangeInclusive<usize> = 1..=500;
+    pub const STORY_POINTS_MAX_RANGE: std::ops::RangeInclusive<i32> = 0..=1_000;
+
+    /// The text and story-point maxima a server enforces. They are configuration (the
+    /// reference's `[validation]` section), so one server may accept what another refuses; the
+    /// default is the constants above, which is also what clients check before sending.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ValidationLimits {
+        pub title: usize,
+        pub description: usize,
+        pub comment: usize,
+        pub sprint_name: usize,
+        pub story_points: i32,
+    }
+
+    impl Default for ValidationLimits {
+        fn default() -> Self {
+            ValidationLimits {
+                title: TITLE_MAX,
+                description: DESCRIPTION_MAX,
+                comment: COMMENT_MAX,
+                sprint_name: SPRINT_NAME_MAX,
+                story_points: STORY_POINTS_MAX,
+            }
+        }
+    }
 }
 
 /// A rule violation: which field, what is wrong, and whether the reference reports it as
@@ -357,13 +390,15 @@ pub fn priority(value: &str) -> Result<Priority, RuleError> {
     })
 }
 
-pub fn story_points(value: i32) -> Result<i32, RuleError> {
-    if (0..=limits::STORY_POINTS_MAX).contains(&value) {
+/// Story points: 0 to `max` (the server's configured maximum, [`limits::STORY_POINTS_MAX`] by
+/// default).
+pub fn story_points(value: i32, max: i32) -> Result<i32, RuleError> {
+    if (0..=max).contains(&value) {
         Ok(value)
     } else {
         Err(RuleError::value(
             "story_points",
-            format!("Story points must be 0-{}", limits::STORY_POINTS_MAX),
+            format!("Story points must be 0-{max}"),
         ))
     }
 }

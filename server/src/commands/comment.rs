@@ -1,6 +1,7 @@
 //! Comment commands. Only a comment's author may edit or delete it, over WS and REST alike.
+use pm_shared::domain;
+use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain::EntityType;
-use pm_shared::domain::{self, limits};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 
@@ -31,8 +32,9 @@ pub async fn create(
     conn: &mut SqliteConnection,
     actor: &Actor,
     req: proto::CreateCommentRequest,
+    limits: &ValidationLimits,
 ) -> AppResult<Effect> {
-    let content = domain::required_text("content", &req.content, limits::COMMENT_MAX)?;
+    let content = domain::required_text("content", &req.content, limits.comment)?;
     let item_id = parse_id("work_item_id", &req.work_item_id)?;
     let item = queries::work_item(conn, &item_id)
         .await?
@@ -72,8 +74,9 @@ pub async fn update(
     conn: &mut SqliteConnection,
     actor: &Actor,
     req: proto::UpdateCommentRequest,
+    limits: &ValidationLimits,
 ) -> AppResult<Effect> {
-    let content = domain::required_text("content", &req.content, limits::COMMENT_MAX)?;
+    let content = domain::required_text("content", &req.content, limits.comment)?;
     let id = parse_id("comment_id", &req.comment_id)?;
     let current = load(conn, &id).await?;
     if current.created_by != actor.user_id {

@@ -120,24 +120,29 @@ async fn describe(
     context: Context<'_>,
     command: Command,
 ) -> AppResult<Effect> {
-    let Context { auth, actor, items } = context;
+    let Context {
+        auth,
+        actor,
+        items,
+        limits,
+    } = context;
     authorize::authorize(tx, auth, actor, &command).await?;
     let import = matches!(command, Command::Import(_));
     let effect = match command {
-        Command::CreateProject(r) => project::create(tx, actor, r).await?,
-        Command::UpdateProject(r) => project::update(tx, actor, r).await?,
+        Command::CreateProject(r) => project::create(tx, actor, r, limits).await?,
+        Command::UpdateProject(r) => project::update(tx, actor, r, limits).await?,
         Command::DeleteProject {
             project_id,
             expected_version,
         } => project::delete(tx, actor, &project_id, expected_version).await?,
-        Command::CreateWorkItem(r) => work_item::create(tx, actor, r).await?,
-        Command::UpdateWorkItem(r) => work_item::update(tx, actor, r, items).await?,
+        Command::CreateWorkItem(r) => work_item::create(tx, actor, r, limits).await?,
+        Command::UpdateWorkItem(r) => work_item::update(tx, actor, r, items, limits).await?,
         Command::DeleteWorkItem(r) => work_item::delete(tx, actor, r).await?,
-        Command::CreateSprint(r) => sprint::create(tx, actor, r).await?,
-        Command::UpdateSprint(r) => sprint::update(tx, actor, r).await?,
+        Command::CreateSprint(r) => sprint::create(tx, actor, r, limits).await?,
+        Command::UpdateSprint(r) => sprint::update(tx, actor, r, limits).await?,
         Command::DeleteSprint(r) => sprint::delete(tx, actor, r).await?,
-        Command::CreateComment(r) => comment::create(tx, actor, r).await?,
-        Command::UpdateComment(r) => comment::update(tx, actor, r).await?,
+        Command::CreateComment(r) => comment::create(tx, actor, r, limits).await?,
+        Command::UpdateComment(r) => comment::update(tx, actor, r, limits).await?,
         Command::DeleteComment(r) => comment::delete(tx, actor, r).await?,
         Command::AddMember(r) => member::add(tx, actor, r).await?,
         Command::RemoveMember(r) => member::remove(tx, actor, r).await?,
@@ -148,7 +153,7 @@ async fn describe(
         Command::CreateTimeEntry(r) => time_entry::create(tx, actor, r).await?,
         Command::UpdateTimeEntry(r) => time_entry::update(tx, actor, r).await?,
         Command::DeleteTimeEntry(r) => time_entry::delete(tx, actor, r).await?,
-        Command::Import(request) => import::run(tx, actor, *request).await?,
+        Command::Import(request) => import::run(tx, actor, *request, limits).await?,
     };
     // An import may also reach rows of projects its document does not name (a comment on a
     // stored item, say): it needs admin on every project it changed. Imports add no members to

@@ -1,7 +1,8 @@
 //! Project commands. Project events live in the workspace stream, so every client that shows
 //! the project list sees a project appear, change and disappear.
+use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain::EntityType;
-use pm_shared::domain::{self, limits, ProjectStatus};
+use pm_shared::domain::{self, ProjectStatus};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 
@@ -31,12 +32,13 @@ pub async fn create(
     conn: &mut SqliteConnection,
     actor: &Actor,
     req: proto::CreateProjectRequest,
+    limits: &ValidationLimits,
 ) -> AppResult<Effect> {
-    let title = domain::required_text("title", &req.title, limits::TITLE_MAX)?;
+    let title = domain::required_text("title", &req.title, limits.title)?;
     let description = domain::optional_text(
         "description",
         req.description.as_deref(),
-        limits::DESCRIPTION_MAX,
+        limits.description,
     )?;
     let key = domain::project_key(&req.key)?;
     if queries::project_by_key(conn, &key).await?.is_some() {
@@ -85,16 +87,17 @@ pub async fn update(
     conn: &mut SqliteConnection,
     actor: &Actor,
     req: proto::UpdateProjectRequest,
+    limits: &ValidationLimits,
 ) -> AppResult<Effect> {
     let id = parse_id("project_id", &req.project_id)?;
     let current = load(conn, &id).await?;
     check_version(req.expected_version, i64::from(current.version))?;
     let title = match req.title.as_deref() {
-        Some(t) => domain::required_text("title", t, limits::TITLE_MAX)?,
+        Some(t) => domain::required_text("title", t, limits.title)?,
         None => current.title.clone(),
     };
     let description = match req.description.as_deref() {
-        Some(d) => domain::optional_text("description", Some(d), limits::DESCRIPTION_MAX)?,
+        Some(d) => domain::optional_text("description", Some(d), limits.description)?,
         None => current.description.clone(),
     };
     let old_status = ProjectStatus::from_proto(current.status).unwrap_or(ProjectStatus::Active);

@@ -1,7 +1,8 @@
 //! Sprint commands, with the reference's life cycle: planned → active → completed, either of the
 //! first two → cancelled; completed sprints are frozen; one active sprint per project.
+use pm_shared::domain::limits::{ValidationLimits, SPRINT_GOAL_MAX};
 use pm_shared::domain::EntityType;
-use pm_shared::domain::{self, limits, SprintStatus};
+use pm_shared::domain::{self, SprintStatus};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 
@@ -40,9 +41,10 @@ pub async fn create(
     conn: &mut SqliteConnection,
     actor: &Actor,
     req: proto::CreateSprintRequest,
+    limits: &ValidationLimits,
 ) -> AppResult<Effect> {
-    let name = domain::required_text("name", &req.name, limits::SPRINT_NAME_MAX)?;
-    let goal = domain::optional_text("goal", req.goal.as_deref(), limits::SPRINT_GOAL_MAX)?;
+    let name = domain::required_text("name", &req.name, limits.sprint_name)?;
+    let goal = domain::optional_text("goal", req.goal.as_deref(), SPRINT_GOAL_MAX)?;
     let now = pm_shared::now_secs();
     domain::sprint_dates(req.start_date, req.end_date, now)?;
     let project_id = parse_id("project_id", &req.project_id)?;
@@ -80,6 +82,7 @@ pub async fn update(
     conn: &mut SqliteConnection,
     actor: &Actor,
     req: proto::UpdateSprintRequest,
+    limits: &ValidationLimits,
 ) -> AppResult<Effect> {
     let id = parse_id("sprint_id", &req.sprint_id)?;
     let row = queries::sprint(conn, &id)
@@ -93,11 +96,11 @@ pub async fn update(
         ));
     }
     let name = match req.name.as_deref() {
-        Some(n) => domain::required_text("name", n, limits::SPRINT_NAME_MAX)?,
+        Some(n) => domain::required_text("name", n, limits.sprint_name)?,
         None => row.name.clone(),
     };
     let goal = match req.goal.as_deref() {
-        Some(g) => domain::optional_text("goal", Some(g), limits::SPRINT_GOAL_MAX)?,
+        Some(g) => domain::optional_text("goal", Some(g), SPRINT_GOAL_MAX)?,
         None => row.goal.clone(),
     };
     let start = req.start_date.unwrap_or(row.start_date);

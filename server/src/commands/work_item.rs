@@ -1,5 +1,6 @@
 //! Work item commands: the cards of the board.
-use pm_shared::domain::{self, limits, EntityType, ItemType, WorkItemField};
+use pm_shared::domain::limits::ValidationLimits;
+use pm_shared::domain::{self, EntityType, ItemType, WorkItemField};
 use pm_shared::proto::{self, Payload};
 use sqlx::SqliteConnection;
 
@@ -39,15 +40,16 @@ pub async fn create(
     conn: &mut SqliteConnection,
     actor: &Actor,
     req: proto::CreateWorkItemRequest,
+    limits: &ValidationLimits,
 ) -> AppResult<Effect> {
     let item_type = ItemType::from_proto(req.item_type).ok_or_else(|| {
         AppError::validation("item_type", format!("Invalid item_type: {}", req.item_type))
     })?;
-    let title = domain::required_text("title", &req.title, limits::TITLE_MAX)?;
+    let title = domain::required_text("title", &req.title, limits.title)?;
     let description = domain::optional_text(
         "description",
         req.description.as_deref(),
-        limits::DESCRIPTION_MAX,
+        limits.description,
     )?;
     let status = domain::status(
         req.status
@@ -160,6 +162,7 @@ pub async fn update(
     actor: &Actor,
     req: proto::UpdateWorkItemRequest,
     known: Option<&WrittenItems>,
+    limits: &ValidationLimits,
 ) -> AppResult<Effect> {
     let id = parse_id("work_item_id", &req.work_item_id)?;
     let (row, lists) = match known.and_then(|k| k.get(&id)) {
@@ -174,10 +177,10 @@ pub async fn update(
     let mut next = row.clone();
 
     if let Some(t) = req.title.as_deref() {
-        next.title = domain::required_text("title", t, limits::TITLE_MAX)?;
+        next.title = domain::required_text("title", t, limits.title)?;
     }
     if let Some(d) = req.description.as_deref() {
-        next.description = domain::optional_text("description", Some(d), limits::DESCRIPTION_MAX)?;
+        next.description = domain::optional_text("description", Some(d), limits.description)?;
     }
     if let Some(s) = req.status.as_deref() {
         next.status = domain::status(s)?.to_string();
@@ -186,7 +189,10 @@ pub async fn update(
         next.priority = domain::priority(p)?.to_string();
     }
     if let Some(points) = req.story_points {
-        next.story_points = Some(i64::from(domain::story_points(points)?));
+        next.story_points = Some(i64::from(domain::story_points(
+            points,
+            limits.story_points,
+        )?));
     }
     if let Some(pos) = req.position {
         if pos < 0 {

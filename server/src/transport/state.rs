@@ -26,6 +26,8 @@ pub struct AppState {
     /// Turns for resumes' replay reads (`transport::ws::resume`), [`REPLAY_READERS`] at a time.
     pub replay_reads: tokio::sync::Semaphore,
     shutdown: watch::Sender<bool>,
+    /// One server per data directory, for as long as this state lives.
+    _data_dir_lock: crate::discovery::DataDirLock,
 }
 
 /// Replay chunks read at once, server-wide. A reconnect storm is many resumes reading at once:
@@ -40,7 +42,8 @@ pub type SharedState = Arc<AppState>;
 
 impl AppState {
     /// Opens (creating if needed) the database named by `config` and applies migrations.
-    pub async fn open(config: Config) -> anyhow::Result<SharedState> {
+    pub async fn open(mut config: Config) -> anyhow::Result<SharedState> {
+        config.read_keys()?;
         config.validate()?;
         if config.remote_desktop() {
             tracing::warn!(
@@ -50,6 +53,8 @@ impl AppState {
                  the server. Use --auth token for a shared server."
             );
         }
+        // Before the database is opened: a second server must not touch it at all.
+        let data_dir_lock = crate::discovery::lock(&config.data_dir())?;
         let (store, writer) = Store::open(&config.database_path()).await?;
         let mut read = store.read.acquire().await?;
         let hub = match config.auth {
@@ -64,6 +69,7 @@ impl AppState {
         let settings = crate::writer::Settings {
             auth: config.auth,
             request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
+            limits: config.validation_limits(),
         };
         let writer = Writer::spawn(writer, store.clone(), hub.clone(), settings);
         Ok(Arc::new(AppState {
@@ -75,6 +81,7 @@ impl AppState {
             rest_limiter: Default::default(),
             replay_reads: tokio::sync::Semaphore::new(REPLAY_READERS),
             shutdown: watch::channel(false).0,
+            _data_dir_lock: data_dir_lock,
         }))
     }
 

@@ -15,11 +15,13 @@ use crate::access::Actor;
 use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
 use crate::store::pipeline::ensure_user;
+use pm_shared::domain::limits::ValidationLimits;
 
 /// What [`apply`] reads and updates of the writer's memory during a group.
 pub(super) struct Pipeline<'a> {
     pub numbering: Numbering<'a>,
     pub auth: AuthMode,
+    pub limits: &'a ValidationLimits,
     /// Users whose row is committed (a command by one of them skips its `INSERT OR IGNORE`).
     pub known_users: &'a KnownUsers,
 }
@@ -100,6 +102,7 @@ pub(super) async fn apply<C: WriteCommand>(
     let context = Context {
         auth: pipeline.auth,
         actor,
+        limits: pipeline.limits,
         items: behind.as_deref().map(|b| &b.items),
     };
     let effect = command.describe(tx, context).await?;

@@ -4,6 +4,7 @@
 //! and frames.
 use std::future::Future;
 
+use pm_shared::domain::limits::ValidationLimits;
 use sqlx::SqliteConnection;
 
 use super::change::Effect;
@@ -17,6 +18,8 @@ pub struct Context<'a> {
     /// Desktop or token mode: whether permissions are checked.
     pub auth: AuthMode,
     pub actor: &'a Actor,
+    /// The text and story-point maxima this server is configured with (`[validation]`).
+    pub limits: &'a ValidationLimits,
     /// Work items as the group's waiting writes leave them, for a command that may wait
     /// (see [`WriteCommand::waits_behind`]); None for every other command.
     pub items: Option<&'a WrittenItems>,

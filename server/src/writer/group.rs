@@ -29,16 +29,23 @@ use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
 use crate::store::pipeline::{raw, BEGIN_WITH_SAVEPOINT, NEXT, UNDO_LAST, UNDO_NEXT};
 use crate::store::{queries, Store};
+use pm_shared::domain::limits::ValidationLimits;
 
 impl Books {
     /// What one command's [`apply`] may read and update, for the length of that call.
-    fn pipeline<'a>(&'a mut self, epoch: &'a str, auth: AuthMode) -> Pipeline<'a> {
+    fn pipeline<'a>(
+        &'a mut self,
+        epoch: &'a str,
+        auth: AuthMode,
+        limits: &'a ValidationLimits,
+    ) -> Pipeline<'a> {
         Pipeline {
             numbering: Numbering {
                 seqs: &mut self.seqs,
                 epoch,
             },
             auth,
+            limits,
             known_users: &self.known_users,
         }
     }
@@ -53,6 +60,7 @@ impl WriterTask {
             store,
             hub,
             auth,
+            limits,
             ..
         } = self;
         let writer = conn.get();
@@ -113,7 +121,7 @@ impl WriterTask {
             if waits {
                 // Writes nothing now, so it needs no savepoint step (see `write_behind`).
                 let result = apply(
-                    &mut books.pipeline(&epoch, *auth),
+                    &mut books.pipeline(&epoch, *auth, limits),
                     &mut tx,
                     &job.actor,
                     job.request_id.as_deref(),
@@ -163,7 +171,7 @@ impl WriterTask {
             // its own last statement.
             let then = (many && !last).then_some(NEXT);
             let result = apply(
-                &mut books.pipeline(&epoch, *auth),
+                &mut books.pipeline(&epoch, *auth, limits),
                 &mut tx,
                 &job.actor,
                 job.request_id.as_deref(),

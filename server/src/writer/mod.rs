@@ -37,6 +37,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pm_shared::domain::limits::ValidationLimits;
 use tokio::sync::{mpsc, oneshot};
 
 pub use append::log_activity;
@@ -65,6 +66,8 @@ pub struct Settings {
     pub auth: AuthMode,
     /// How long a command may wait for the writer to start it.
     pub request_timeout: Duration,
+    /// What the commands validate texts and story points against.
+    pub limits: ValidationLimits,
 }
 
 /// The writer held still (see [`Writer::pause`]); dropping it lets the writer go on.
@@ -88,6 +91,7 @@ impl<C: WriteCommand> Writer<C> {
             store,
             hub,
             auth: settings.auth,
+            limits: settings.limits,
             counters: counters.clone(),
         };
         tokio::spawn(task.run(received));

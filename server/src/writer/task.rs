@@ -15,6 +15,7 @@ use super::seqs::SeqCounter;
 use crate::config::AuthMode;
 use crate::hub::EventHub;
 use crate::store::{events, queries, Store, WriterConnection};
+use pm_shared::domain::limits::ValidationLimits;
 
 /// Most commands committed in one transaction.
 pub const GROUP_MAX: usize = 64;
@@ -25,6 +26,7 @@ pub(super) struct WriterTask {
     pub store: Arc<Store>,
     pub hub: Arc<EventHub>,
     pub auth: AuthMode,
+    pub limits: ValidationLimits,
     pub counters: Arc<Counters>,
 }
 

@@ -711,6 +711,7 @@ async fn a_reset_renews_the_epoch_when_published_events_are_missing() {
         store: store.clone(),
         hub: hub.clone(),
         auth: crate::config::AuthMode::Desktop,
+        limits: Default::default(),
         counters: Default::default(),
     };
     let before = store.epoch();

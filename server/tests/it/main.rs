@@ -8,6 +8,7 @@ mod backups;
 mod broadcast;
 mod chaos;
 mod concurrency;
+mod config_file;
 mod dependencies;
 mod durability;
 mod errors;

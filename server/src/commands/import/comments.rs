@@ -1,6 +1,6 @@
 //! The import's comments: on a live work item, never moved to another one.
+use pm_shared::domain;
 use pm_shared::domain::EntityType;
-use pm_shared::domain::{self, limits};
 use pm_shared::proto::{self, Payload};
 
 use super::{decide, replaced, Counts, Importer, Outcome, Row, Seen, Write};
@@ -38,7 +38,7 @@ impl Importer<'_> {
         c: &CommentDto,
     ) -> AppResult<Outcome> {
         let work_item_id = row.uuid("work_item_id", &c.work_item_id)?;
-        let content = domain::required_text("content", &c.content, limits::COMMENT_MAX)
+        let content = domain::required_text("content", &c.content, self.limits.comment)
             .map_err(|e| row.rule(e))?;
         let new = CommentRow {
             id,

@@ -50,6 +50,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Display;
 
+use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits};
 use pm_shared::proto::{self, Payload};
@@ -182,7 +183,12 @@ pub(crate) fn row_error(
     )
 }
 
-pub async fn run(conn: &mut SqliteConnection, actor: &Actor, import: Import) -> AppResult<Effect> {
+pub async fn run(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    import: Import,
+    limits: &ValidationLimits,
+) -> AppResult<Effect> {
     let Import { mut data, mode } = import;
     check_schema(data.schema_version)?;
     clamp_times(&mut data);
@@ -190,6 +196,7 @@ pub async fn run(conn: &mut SqliteConnection, actor: &Actor, import: Import) -> 
         conn,
         actor,
         mode,
+        limits,
         project_events: Vec::new(),
         changes: Vec::new(),
         touched: BTreeSet::new(),
@@ -388,6 +395,8 @@ struct Importer<'c> {
     conn: &'c mut SqliteConnection,
     actor: &'c Actor,
     mode: Mode,
+    /// The server's configured text maxima: an import accepts what a client could have written.
+    limits: &'c ValidationLimits,
     /// Project lifecycle events, emitted first (workspace stream).
     project_events: Vec<(String, Action, Vec<proto::FieldChange>)>,
     changes: Vec<Change>,

@@ -1,7 +1,7 @@
 //! The import's projects. A project's event is built after every other row (see
 //! [`Importer::project_changes`]): it carries the item counter as the import leaves it.
 use pm_shared::domain::EntityType;
-use pm_shared::domain::{self, limits, ProjectStatus};
+use pm_shared::domain::{self, ProjectStatus};
 use pm_shared::proto::{self, Payload};
 
 use super::{decide, replaced, Counts, Importer, Outcome, Row, Seen, Write};
@@ -40,12 +40,12 @@ impl Importer<'_> {
     ) -> AppResult<Outcome> {
         let key = domain::project_key(&p.key).map_err(|e| row.rule(e))?;
         let title =
-            domain::required_text("title", &p.title, limits::TITLE_MAX).map_err(|e| row.rule(e))?;
+            domain::required_text("title", &p.title, self.limits.title).map_err(|e| row.rule(e))?;
         let description = match p.description.as_deref() {
             // The reference stores an empty description as it is and exports it so: it comes
             // back as "", not as null (a blank one is stored empty).
             Some(d) if d.trim().is_empty() => Some(String::new()),
-            d => domain::optional_text("description", d, limits::DESCRIPTION_MAX)
+            d => domain::optional_text("description", d, self.limits.description)
                 .map_err(|e| row.rule(e))?,
         };
         let status = ProjectStatus::parse(&p.status).ok_or_else(|| {

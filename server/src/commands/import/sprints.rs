@@ -90,7 +90,7 @@ impl Importer<'_> {
         s: &SprintDto,
     ) -> AppResult<(Outcome, Option<String>)> {
         let project_id = row.uuid("project_id", &s.project_id)?;
-        let name = domain::required_text("name", &s.name, limits::SPRINT_NAME_MAX)
+        let name = domain::required_text("name", &s.name, self.limits.sprint_name)
             .map_err(|e| row.rule(e))?;
         let goal = domain::optional_text("goal", s.goal.as_deref(), limits::SPRINT_GOAL_MAX)
             .map_err(|e| row.rule(e))?;

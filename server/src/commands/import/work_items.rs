@@ -3,8 +3,9 @@
 //! last, with the hierarchy lists as the import leaves them.
 use std::collections::{HashMap, HashSet};
 
+use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain::EntityType;
-use pm_shared::domain::{self, limits, ItemType};
+use pm_shared::domain::{self, ItemType};
 use pm_shared::proto::{self, Payload};
 
 use super::{decide, replaced, Counts, Importer, Outcome, Row, Write};
@@ -28,7 +29,7 @@ impl Importer<'_> {
                 index,
                 id: &w.id,
             };
-            let checked = check_item(&row, w).and_then(|item| {
+            let checked = check_item(&row, w, self.limits).and_then(|item| {
                 if index_of.contains_key(&item.id) {
                     return Err(row.err("id", "appears more than once in this import"));
                 }
@@ -290,7 +291,7 @@ impl Importer<'_> {
 }
 
 /// A work item row as it will be stored, from its DTO, or the first rule it breaks.
-fn check_item(row: &Row<'_>, w: &WorkItemDto) -> AppResult<WorkItemRow> {
+fn check_item(row: &Row<'_>, w: &WorkItemDto, limits: &ValidationLimits) -> AppResult<WorkItemRow> {
     let id = row.uuid("id", &w.id)?;
     let project_id = row.uuid("project_id", &w.project_id)?;
     let item_type = ItemType::parse(&w.item_type).ok_or_else(|| {
@@ -303,14 +304,10 @@ fn check_item(row: &Row<'_>, w: &WorkItemDto) -> AppResult<WorkItemRow> {
             ),
         )
     })?;
-    let title =
-        domain::required_text("title", &w.title, limits::TITLE_MAX).map_err(|e| row.rule(e))?;
-    let description = domain::optional_text(
-        "description",
-        w.description.as_deref(),
-        limits::DESCRIPTION_MAX,
-    )
-    .map_err(|e| row.rule(e))?;
+    let title = domain::required_text("title", &w.title, limits.title).map_err(|e| row.rule(e))?;
+    let description =
+        domain::optional_text("description", w.description.as_deref(), limits.description)
+            .map_err(|e| row.rule(e))?;
     let status = domain::status(&w.status).map_err(|e| row.rule(e))?;
     let priority = domain::priority(&w.priority).map_err(|e| row.rule(e))?;
     let parent_id = row.opt_uuid("parent_id", w.parent_id.as_deref())?;
@@ -321,7 +318,9 @@ fn check_item(row: &Row<'_>, w: &WorkItemDto) -> AppResult<WorkItemRow> {
         Some(p) => {
             let p = i32::try_from(p)
                 .map_err(|_| row.err("story_points", format!("{p} is out of range")))?;
-            Some(i64::from(domain::story_points(p).map_err(|e| row.rule(e))?))
+            Some(i64::from(
+                domain::story_points(p, limits.story_points).map_err(|e| row.rule(e))?,
+            ))
         }
         None => None,
     };
