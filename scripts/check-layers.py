@@ -14,7 +14,7 @@ import sys
 
 # Top to bottom. A module may use any module on a later line.
 LAYERS = [
-    ["app", "testing", "main", "lib"],
+    ["app", "idle", "testing", "main", "lib"],
     ["transport"],
     ["commands"],
     ["sync"],
@@ -25,6 +25,7 @@ LAYERS = [
     ["store"],
     ["frames", "ids", "auth", "discovery"],
     ["config", "error"],
+    ["public_key"],
 ]
 
 

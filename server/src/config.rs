@@ -141,7 +141,7 @@ pub struct Config {
     pub jwt_public_key_path: Option<PathBuf>,
     /// The key of --jwt-public-key-path, read when the server opens ([`Config::read_keys`]).
     #[arg(skip)]
-    pub jwt_public_key: Option<crate::auth::PublicKey>,
+    pub jwt_public_key: Option<crate::public_key::PublicKey>,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive list);
     /// PM_LOG, when set, wins [default: info].
     #[arg(long, env = "PM_LOG_LEVEL")]
@@ -293,7 +293,7 @@ impl Config {
     pub fn read_keys(&mut self) -> anyhow::Result<()> {
         if self.auth == AuthMode::Token && self.jwt_secret.is_none() {
             if let Some(path) = &self.jwt_public_key_path {
-                self.jwt_public_key = Some(crate::auth::PublicKey::read(path)?);
+                self.jwt_public_key = Some(crate::public_key::PublicKey::read(path)?);
             }
         }
         Ok(())

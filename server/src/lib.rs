@@ -15,6 +15,7 @@ pub mod frames;
 pub mod hub;
 pub mod idle;
 pub mod ids;
+pub mod public_key;
 pub mod reads;
 pub mod store;
 pub mod sync;

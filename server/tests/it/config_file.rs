@@ -311,7 +311,7 @@ async fn an_rs256_public_key_verifies_tokens() {
         c.jwt_public_key_path = Some(key_path.clone());
     })
     .await;
-    let (label, private_der) = pm_server::auth::pem::decode(TEST_RSA_PRIVATE).expect("PEM");
+    let (label, private_der) = pm_server::public_key::pem::decode(TEST_RSA_PRIVATE).expect("PEM");
     assert_eq!(label, "RSA PRIVATE KEY");
     let now = pm_shared::now_secs();
     let claims = pm_server::auth::Claims {
