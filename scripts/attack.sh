@@ -21,9 +21,11 @@ for tool in cargo curl unshare; do
 done
 
 PROFILE=${PM_ATTACK_PROFILE:-dev}
+# Where cargo puts the binaries: CARGO_TARGET_DIR when set, else target/.
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 case "$PROFILE" in
-  dev) BIN=target/debug ;;
-  *) BIN=target/$PROFILE ;;
+  dev) BIN=$TARGET_DIR/debug ;;
+  *) BIN=$TARGET_DIR/$PROFILE ;;
 esac
 echo "== building pm-server, pm-attack and pm ($PROFILE)"
 cargo build --locked --profile "$PROFILE" -p pm-server -p pm-bench -p pm --bins

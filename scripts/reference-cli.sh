@@ -27,7 +27,7 @@ done
 
 echo "== building pm-server (dev)"
 cargo build --locked -p pm-server --bin pm-server || exit 1
-SERVER=target/debug/pm-server
+SERVER=${CARGO_TARGET_DIR:-target}/debug/pm-server
 
 WORK=$(mktemp -d)
 SERVER_PID=
