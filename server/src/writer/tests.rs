@@ -746,3 +746,68 @@ async fn a_reset_renews_the_epoch_when_published_events_are_missing() {
         "the hub's numbers start over from the database"
     );
 }
+
+/// A command of the test's own: the writer knows commands only through `WriteCommand`.
+enum Probe {
+    /// Panics inside the group's transaction.
+    Panic,
+    /// Changes nothing and answers with an empty project.
+    Nothing,
+}
+
+impl crate::writer::WriteCommand for Probe {
+    fn idempotency_name(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn waits_behind(&self) -> Option<&str> {
+        None
+    }
+
+    async fn describe<'a>(
+        self,
+        _conn: &'a mut sqlx::SqliteConnection,
+        _context: crate::writer::Context<'a>,
+    ) -> AppResult<crate::writer::Effect> {
+        match self {
+            Probe::Panic => panic!("a command panicked"),
+            Probe::Nothing => Ok(crate::writer::Effect::Unchanged {
+                project_id: String::new(),
+                current: Payload::ProjectCreated(Default::default()),
+            }),
+        }
+    }
+}
+
+/// A command that panics fails only its own caller: the writer replaces its connection and
+/// serves the next command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_command_fails_alone_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conn) = crate::store::Store::open(&dir.path().join("t.db"))
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    let writer = crate::writer::Writer::spawn(
+        conn,
+        store.clone(),
+        Arc::new(crate::hub::EventHub::default()),
+        crate::writer::Settings {
+            auth: crate::config::AuthMode::Desktop,
+            request_timeout: Duration::from_secs(10),
+            limits: Default::default(),
+        },
+    );
+    let outcome = writer.execute(&actor(), None, Probe::Panic).await;
+    assert!(
+        matches!(&outcome, Err(AppError::Internal(_))),
+        "{outcome:?}"
+    );
+    for _ in 0..3 {
+        let answer = writer.execute(&actor(), None, Probe::Nothing).await;
+        assert!(answer.is_ok(), "{answer:?}");
+    }
+    // Served after the panic was handled; nothing has committed since.
+    assert!(store.write_failure().is_some(), "reported until a commit");
+    assert_eq!(writer.totals().1, 4, "every command was run");
+}
