@@ -22,18 +22,13 @@ pub async fn ensure_epoch(conn: &mut SqliteConnection) -> anyhow::Result<String>
     Ok(epoch)
 }
 
-/// Records a seq the writer numbered (parameters: stream, seq): see `writer::seqs`.
-pub const TAKE_SEQ_SQL: &str = "INSERT INTO pm_streams (stream, last_seq) VALUES (?, ?) \
-     ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq";
-/// [`TAKE_SEQ_SQL`] before and after its rows, for several streams at once.
+/// Records the seqs the writer numbered, before and after their VALUES (stream, last seq): see
+/// `writer::seqs`.
 pub const TAKE_SEQ_INSERT: &str = "INSERT INTO pm_streams (stream, last_seq) ";
 pub const TAKE_SEQ_ON_CONFLICT: &str =
     " ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq";
 
-/// Appends one event (parameters: stream, seq, frame, created_at).
-pub const APPEND_SQL: &str =
-    "INSERT INTO pm_events (stream, seq, frame, created_at) VALUES (?, ?, ?, ?)";
-/// [`APPEND_SQL`] before its rows, for several events at once.
+/// Appends events, before their VALUES (stream, seq, frame, created_at).
 pub const APPEND_INSERT: &str = "INSERT INTO pm_events (stream, seq, frame, created_at) ";
 
 /// The stream's last seq (0 when nothing happened yet).

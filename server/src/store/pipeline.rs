@@ -4,16 +4,13 @@
 //! in [`super::events`].
 use sqlx::SqliteConnection;
 
-/// One activity row (nine parameters: id, project, entity type, entity id, action, changes
-/// JSON, user, timestamp, comment).
-pub const ACTIVITY_SQL: &str = "INSERT INTO pm_activity_log (id, project_id, entity_type, entity_id, action, changes, user_id, timestamp, comment) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-/// [`ACTIVITY_SQL`] before its rows, for several at once.
+/// Activity rows, before their VALUES (nine each: id, project, entity type, entity id, action,
+/// changes JSON, user, timestamp, comment).
 pub const ACTIVITY_INSERT: &str = "INSERT INTO pm_activity_log (id, project_id, entity_type, entity_id, action, changes, user_id, timestamp, comment) ";
 
-/// What a retried idempotent create is answered with (user, message_id, operation, response,
-/// created_at).
-pub const REMEMBER_SQL: &str = "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) VALUES (?, ?, ?, ?, ?)";
+/// What a retried idempotent create is answered with, before its VALUES (user, message_id,
+/// operation, response, created_at).
+pub const REMEMBER_INSERT: &str = "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) ";
 
 /// The row a user id needs before anything refers to it, for a user who has not connected yet:
 /// a placeholder email made from the id. Two parameters, both the id: plain `?`, because sqlx
@@ -68,21 +65,4 @@ pub async fn remembered(
 /// `sqlx::raw_sql`: rustc cannot prove its future `Send` for the spawned task.)
 pub async fn raw(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<()> {
     sqlx::query(sql).execute(conn).await.map(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::events::{
-        APPEND_INSERT, APPEND_SQL, TAKE_SEQ_INSERT, TAKE_SEQ_ON_CONFLICT, TAKE_SEQ_SQL,
-    };
-
-    /// The several-row forms name the same columns as the one-row statements.
-    #[test]
-    fn several_row_inserts_match_their_one_row_statements() {
-        assert!(ACTIVITY_SQL.starts_with(ACTIVITY_INSERT));
-        assert!(APPEND_SQL.starts_with(APPEND_INSERT));
-        assert!(TAKE_SEQ_SQL.starts_with(TAKE_SEQ_INSERT));
-        assert!(TAKE_SEQ_SQL.ends_with(TAKE_SEQ_ON_CONFLICT.trim_start()));
-    }
 }

@@ -5,14 +5,14 @@ use bytes::Bytes;
 use pm_shared::proto::{self, ActivityLogCreated, FieldChange, Payload, WebSocketMessage};
 use prost::Message;
 use sqlx::query_builder::Separated;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::change::{Action, Change, Committed, DeferredWrite, SqliteQuery};
+use super::change::{Action, Change, Committed, DeferredWrite};
 use super::seqs::SeqCounter;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::store::events::{self, WORKSPACE};
-use crate::store::pipeline::{self, ACTIVITY_SQL, REMEMBER_SQL};
+use crate::store::pipeline::{self, ACTIVITY_INSERT, REMEMBER_INSERT};
 use crate::store::rows::{activity_entry, StoredChange};
 
 /// What numbering needs: the writer's seq counter and the epoch every frame carries.
@@ -33,29 +33,28 @@ pub async fn log_activity(
     Ok(())
 }
 
-/// The tail of every write, one round trip: a deferred write, if any; the activity row; the
-/// stream's new last seq; the event (sqlx binds the parameters of a multi-statement query in
-/// order). Optionally followed by the idempotency record and by the group's savepoint step.
-pub(crate) fn tail_sql(tail: &Tail<'_>) -> String {
-    let mut sql = String::new();
-    if let Some(first) = tail.first {
-        sql.push_str(&first.sql);
-        sql.push_str(";\n");
-    }
-    sql.push_str(ACTIVITY_SQL);
-    sql.push_str(";\n");
-    sql.push_str(events::TAKE_SEQ_SQL);
-    sql.push_str(";\n");
-    sql.push_str(events::APPEND_SQL);
-    if tail.idempotency.is_some() {
-        sql.push_str(";\n");
-        sql.push_str(REMEMBER_SQL);
-    }
-    if let Some(then) = tail.then {
-        sql.push_str(";\n");
-        sql.push_str(then);
-    }
-    sql
+/// Appends to `query` the rows of `numbered` changes: their activity rows in one INSERT, each
+/// stream's new last seq (`streams`) in one, and their events in one. sqlx's SQLite thread
+/// sends a message back for every statement, so rows share statements. A lone write and a
+/// chunk of waiting writes (`write_behind`) are written by this one function.
+pub(super) fn push_appends<'q, I>(
+    query: &mut QueryBuilder<'q, Sqlite>,
+    numbered: I,
+    streams: &'q [(&'q str, u64)],
+) where
+    I: IntoIterator<Item = &'q Numbered> + Clone,
+{
+    query.push(ACTIVITY_INSERT);
+    query.push_values(numbered.clone(), |mut row, n| n.activity.push_row(&mut row));
+    query.push(";\n");
+    query.push(events::TAKE_SEQ_INSERT);
+    query.push_values(streams, |mut row, (stream, seq)| {
+        row.push_bind(*stream).push_bind(*seq as i64);
+    });
+    query.push(events::TAKE_SEQ_ON_CONFLICT);
+    query.push(";\n");
+    query.push(events::APPEND_INSERT);
+    query.push_values(numbered, |mut row, n| n.push_event_row(&mut row));
 }
 
 /// What goes into a write's last round trip besides its activity row and event.
@@ -145,16 +144,6 @@ impl Numbered {
         }
     }
 
-    /// Binds, in [`tail_sql`]'s order, the activity row, the stream's new last seq and the event.
-    pub(crate) fn bind<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
-        let query = self
-            .activity
-            .bind(query)
-            .bind(&self.stream)
-            .bind(self.seq as i64);
-        self.bind_event(query)
-    }
-
     /// The event's row of a several-row [`events::APPEND_INSERT`].
     pub(super) fn push_event_row<'q, Sep: std::fmt::Display>(
         &'q self,
@@ -164,15 +153,6 @@ impl Numbered {
             .push_bind(self.seq as i64)
             .push_bind(self.event_frame.as_ref())
             .push_bind(self.activity.timestamp);
-    }
-
-    /// Binds the event's row (see [`events::APPEND_SQL`]).
-    pub(crate) fn bind_event<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
-        query
-            .bind(&self.stream)
-            .bind(self.seq as i64)
-            .bind(self.event_frame.as_ref())
-            .bind(self.activity.timestamp)
     }
 }
 
@@ -188,29 +168,36 @@ pub(super) async fn append_change(
     tail: Tail<'_>,
 ) -> AppResult<Appended> {
     let numbered = Numbered::of(numbering, tx, actor, change, now).await?;
-    let sql = tail_sql(&tail);
-    let mut query = sqlx::query(&sql);
-    if let Some(first) = tail.first {
-        query = first.bind_to(query);
-    }
-    let mut query = numbered.bind(query);
-    let remembered = tail.idempotency.map(|(operation, message_id)| {
-        let answer = remembered(&Committed {
+    let answer = tail.idempotency.map(|_| {
+        remembered(&Committed {
             event: change.event.clone(),
             stream: numbered.stream.clone(),
             seq: numbered.seq,
-        });
-        (operation, message_id, answer)
+        })
     });
-    if let Some((operation, message_id, answer)) = &remembered {
-        query = query
-            .bind(&actor.user_id)
-            .bind(*message_id)
-            .bind(*operation)
-            .bind(answer)
-            .bind(now);
+    let streams = [(numbered.stream.as_str(), numbered.seq)];
+    let mut query = QueryBuilder::new("");
+    if let Some(first) = tail.first {
+        first.push_to(&mut query)?;
+        query.push(";\n");
     }
-    query.execute(&mut *tx).await?;
+    push_appends(&mut query, [&numbered], &streams);
+    if let (Some((operation, message_id)), Some(answer)) = (tail.idempotency, &answer) {
+        query.push(";\n");
+        push_remember(
+            &mut query,
+            &actor.user_id,
+            message_id,
+            operation,
+            answer,
+            now,
+        );
+    }
+    if let Some(then) = tail.then {
+        query.push(";\n");
+        query.push(then);
+    }
+    query.build().execute(&mut *tx).await?;
     numbering.seqs.taken(&numbered.stream, numbered.seq);
     Ok(numbered.appended(numbering.epoch, change, tail.then.is_some()))
 }
@@ -272,20 +259,6 @@ impl NewActivity {
             .push_bind(self.comment.as_deref());
     }
 
-    /// Binds the row's nine parameters (see [`ACTIVITY_SQL`]).
-    pub(super) fn bind<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
-        query
-            .bind(&self.id)
-            .bind(&self.project_id)
-            .bind(self.entity_type.as_str())
-            .bind(&self.entity_id)
-            .bind(self.action.as_str())
-            .bind(&self.changes_json)
-            .bind(&self.user_id)
-            .bind(self.timestamp)
-            .bind(&self.comment)
-    }
-
     /// The entry clients are told about (`changes` are the change's own).
     fn entry(&self, changes: Vec<FieldChange>) -> proto::ActivityLogEntry {
         activity_entry(
@@ -308,9 +281,9 @@ async fn append_activity(
     now: i64,
 ) -> AppResult<proto::ActivityLogEntry> {
     let row = NewActivity::of(change, actor, now)?;
-    row.bind(sqlx::query(ACTIVITY_SQL))
-        .execute(&mut *conn)
-        .await?;
+    let mut query = QueryBuilder::new(ACTIVITY_INSERT);
+    query.push_values([&row], |mut r, row| row.push_row(&mut r));
+    query.build().execute(&mut *conn).await?;
     Ok(row.entry(change.changes.clone()))
 }
 
@@ -351,15 +324,30 @@ pub(super) async fn remember(
     committed: &Committed,
     now: i64,
 ) -> AppResult<()> {
-    sqlx::query(REMEMBER_SQL)
-        .bind(user_id)
-        .bind(message_id)
-        .bind(operation)
-        .bind(remembered(committed))
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    let answer = remembered(committed);
+    let mut query = QueryBuilder::new("");
+    push_remember(&mut query, user_id, message_id, operation, &answer, now);
+    query.build().execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Appends the record a retried idempotent create is answered with.
+fn push_remember<'q>(
+    query: &mut QueryBuilder<'q, Sqlite>,
+    user_id: &'q str,
+    message_id: &'q str,
+    operation: &'q str,
+    answer: &'q [u8],
+    now: i64,
+) {
+    query.push(REMEMBER_INSERT);
+    query.push_values([()], |mut row, ()| {
+        row.push_bind(user_id)
+            .push_bind(message_id)
+            .push_bind(operation)
+            .push_bind(answer)
+            .push_bind(now);
+    });
 }
 
 /// What an idempotent create stores to answer a retry with.
@@ -371,4 +359,52 @@ fn remembered(committed: &Committed) -> Vec<u8> {
         ..Default::default()
     }
     .encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use pm_shared::domain::EntityType;
+
+    use super::*;
+
+    fn numbered(stream: &str, seq: u64) -> Numbered {
+        let change = Change {
+            project_id: stream.into(),
+            lifecycle: false,
+            entity_type: EntityType::WorkItem,
+            entity_id: "item".into(),
+            action: Action::Updated,
+            changes: Vec::new(),
+            event: Payload::ProjectCreated(Default::default()),
+        };
+        let actor = Actor {
+            user_id: "user".into(),
+        };
+        Numbered {
+            stream: stream.into(),
+            seq,
+            activity: NewActivity::of(&change, &actor, 0).unwrap(),
+            event_frame: Bytes::new(),
+        }
+    }
+
+    /// A lone write and a chunk get the same statements, one row per change (one per stream
+    /// for the seqs), with one placeholder per bound value.
+    #[test]
+    fn appends_take_one_row_per_change() {
+        let (a, b) = (numbered("s", 1), numbered("s", 2));
+        let streams = [("s", 2)];
+        let mut query = QueryBuilder::new("");
+        push_appends(&mut query, [&a, &b], &streams);
+        let nine = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        assert_eq!(
+            query.sql(),
+            format!(
+                "{ACTIVITY_INSERT}VALUES {nine}, {nine};\n\
+                 INSERT INTO pm_streams (stream, last_seq) VALUES (?, ?) \
+                 ON CONFLICT (stream) DO UPDATE SET last_seq = excluded.last_seq;\n\
+                 INSERT INTO pm_events (stream, seq, frame, created_at) VALUES (?, ?, ?, ?), (?, ?, ?, ?)"
+            )
+        );
+    }
 }

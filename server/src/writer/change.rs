@@ -102,21 +102,7 @@ pub enum Bind {
     Int(Option<i64>),
 }
 
-pub(crate) type SqliteQuery<'q> =
-    sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
 impl DeferredWrite {
-    /// Binds this write's parameters, in order, to `query` (whose SQL starts with [`Self::sql`]).
-    pub(crate) fn bind_to<'q>(&'q self, mut query: SqliteQuery<'q>) -> SqliteQuery<'q> {
-        for bind in &self.binds {
-            query = match bind {
-                Bind::Text(v) => query.bind(v.as_deref()),
-                Bind::Int(v) => query.bind(*v),
-            };
-        }
-        query
-    }
-
     /// Appends this write to `query`, its parameters bound in order: each `?` of its text
     /// takes the next of [`Self::binds`] (the text has no `?` inside a literal).
     pub(crate) fn push_to<'q>(&'q self, query: &mut QueryBuilder<'q, Sqlite>) -> sqlx::Result<()> {
@@ -141,10 +127,9 @@ impl DeferredWrite {
 
     /// Runs the write now, for a command that must read its result back.
     pub async fn execute(&self, conn: &mut SqliteConnection) -> sqlx::Result<()> {
-        self.bind_to(sqlx::query(&self.sql))
-            .execute(&mut *conn)
-            .await
-            .map(|_| ())
+        let mut query = QueryBuilder::new("");
+        self.push_to(&mut query)?;
+        query.build().execute(&mut *conn).await.map(|_| ())
     }
 }
 

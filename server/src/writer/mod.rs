@@ -51,7 +51,7 @@ use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
 use crate::hub::EventHub;
 use crate::store::{Store, WriterConnection};
-use queue::{Claim, Counters, Job, Request};
+use queue::{Claim, Control, Counters, Job, Request};
 
 /// The handle to the writer task. Dropping the last one ends the task once it has served
 /// what was sent.
@@ -143,11 +143,11 @@ impl<C> Writer<C> {
     /// Sends a request that is not a command and waits for its answer.
     async fn ask<T>(
         &self,
-        request: impl FnOnce(oneshot::Sender<anyhow::Result<T>>) -> Request<C>,
+        request: impl FnOnce(oneshot::Sender<anyhow::Result<T>>) -> Control,
     ) -> anyhow::Result<T> {
         let (done, answer) = oneshot::channel();
         self.requests
-            .send(request(done))
+            .send(Request::Control(request(done)))
             .map_err(|_| anyhow::anyhow!("the writer has stopped"))?;
         answer
             .await
@@ -157,7 +157,7 @@ impl<C> Writer<C> {
     /// Records a user's display name.
     pub async fn record_user(&self, user_id: &str, name: Option<&str>) -> AppResult<()> {
         let (user_id, name) = (user_id.to_string(), name.map(str::to_string));
-        self.ask(|done| Request::RecordUser {
+        self.ask(|done| Control::RecordUser {
             user_id,
             name,
             done,
@@ -169,7 +169,7 @@ impl<C> Writer<C> {
     /// Prunes the replay log and records the history watermark: events beyond the newest
     /// `keep_per_stream` of their stream and older than `max_age_secs` go.
     pub async fn maintain(&self, keep_per_stream: u64, max_age_secs: u64) -> anyhow::Result<u64> {
-        self.ask(|done| Request::Maintain {
+        self.ask(|done| Control::Maintain {
             keep_per_stream,
             max_age_secs,
             done,
@@ -180,7 +180,7 @@ impl<C> Writer<C> {
     /// Folds the whole WAL into the database file (a copy of the file is then a full backup).
     /// `Ok(false)`: readers kept it from finishing.
     pub async fn checkpoint_truncate(&self) -> anyhow::Result<bool> {
-        self.ask(|done| Request::Checkpoint { done }).await
+        self.ask(|done| Control::Checkpoint { done }).await
     }
 
     /// Holds the writer still once it has served what was sent before, until the returned
@@ -189,10 +189,10 @@ impl<C> Writer<C> {
     pub async fn pause(&self) -> Paused {
         let (paused, is_paused) = oneshot::channel();
         let (resume, resumed) = oneshot::channel();
-        let _ = self.requests.send(Request::Pause {
+        let _ = self.requests.send(Request::Control(Control::Pause {
             paused,
             resume: resumed,
-        });
+        }));
         let _ = is_paused.await;
         Paused { _resume: resume }
     }
@@ -204,9 +204,11 @@ impl<C> Writer<C> {
         look: impl FnOnce(&mut task::Books) -> T + Send + 'static,
     ) -> T {
         let (done, answer) = oneshot::channel();
-        let _ = self.requests.send(Request::Books(Box::new(move |books| {
-            let _ = done.send(look(books));
-        })));
+        let _ = self
+            .requests
+            .send(Request::Control(Control::Books(Box::new(move |books| {
+                let _ = done.send(look(books));
+            }))));
         answer.await.expect("the writer answers")
     }
 

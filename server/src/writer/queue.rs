@@ -9,9 +9,14 @@ use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 
 /// A request to the writer. Requests are served in the order they were sent; consecutive
-/// commands run as one group.
+/// commands run as one group, anything else between groups.
 pub(super) enum Request<C> {
     Write(Job<C>),
+    Control(Control),
+}
+
+/// A request that is not a command.
+pub(super) enum Control {
     /// Records a user's display name (the WebSocket upgrade's `name`): not an entity of the
     /// board, so it is recorded, not broadcast.
     RecordUser {

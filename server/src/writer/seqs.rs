@@ -48,10 +48,12 @@ mod tests {
     use sqlx::Connection;
 
     use super::*;
-    use crate::store::events::{APPEND_SQL, TAKE_SEQ_SQL};
+    use crate::store::events::{APPEND_INSERT, TAKE_SEQ_INSERT, TAKE_SEQ_ON_CONFLICT};
 
     async fn take(conn: &mut SqliteConnection, seq: u64) -> sqlx::Result<()> {
-        sqlx::query(&format!("{TAKE_SEQ_SQL}; {APPEND_SQL}"))
+        sqlx::query(&format!(
+            "{TAKE_SEQ_INSERT}VALUES (?, ?){TAKE_SEQ_ON_CONFLICT}; {APPEND_INSERT}VALUES (?, ?, ?, ?)"
+        ))
             .bind("s")
             .bind(seq as i64)
             .bind("s")

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::command::WriteCommand;
 use super::known_users::KnownUsers;
-use super::queue::{Counters, Job, Request};
+use super::queue::{Control, Counters, Job, Request};
 use super::seqs::SeqCounter;
 use crate::config::AuthMode;
 use crate::hub::EventHub;
@@ -64,9 +64,9 @@ impl WriterTask {
                             group.push(job);
                         }
                     }
-                    other => {
+                    Request::Control(control) => {
                         self.guarded_group(std::mem::take(&mut group)).await;
-                        self.serve(other).await;
+                        self.serve(control).await;
                     }
                 }
             }
@@ -107,15 +107,14 @@ impl WriterTask {
     }
 
     /// A request other than a command.
-    async fn serve<C>(&mut self, request: Request<C>) {
+    async fn serve(&mut self, request: Control) {
         if self.books.reset_due {
             if let Err(e) = self.reset().await {
                 tracing::error!(error = %e, "the writer could not be reset");
             }
         }
         match request {
-            Request::Write(_) => {}
-            Request::RecordUser {
+            Control::RecordUser {
                 user_id,
                 name,
                 done,
@@ -127,7 +126,7 @@ impl WriterTask {
                 }
                 let _ = done.send(recorded.map_err(Into::into));
             }
-            Request::Maintain {
+            Control::Maintain {
                 keep_per_stream,
                 max_age_secs,
                 done,
@@ -138,12 +137,12 @@ impl WriterTask {
                     .await;
                 let _ = done.send(pruned);
             }
-            Request::Checkpoint { done } => {
+            Control::Checkpoint { done } => {
                 let _ = done.send(Store::checkpoint_truncate(self.conn.get()).await);
             }
             #[cfg(test)]
-            Request::Books(look) => look(&mut self.books),
-            Request::Pause { paused, resume } => {
+            Control::Books(look) => look(&mut self.books),
+            Control::Pause { paused, resume } => {
                 let _ = paused.send(());
                 let _ = resume.await;
             }

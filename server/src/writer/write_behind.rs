@@ -22,11 +22,9 @@ use std::collections::HashMap;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::append::Numbered;
+use super::append::{push_appends, Numbered};
 use super::change::DeferredWrite;
-use crate::store::events::{APPEND_INSERT, TAKE_SEQ_INSERT, TAKE_SEQ_ON_CONFLICT};
 use crate::store::hierarchy::FillRow;
-use crate::store::pipeline::ACTIVITY_INSERT;
 use crate::store::rows::WorkItemRow;
 
 /// Most waiting updates sent in one round trip, largest first: a flush of n uses the fewest
@@ -101,17 +99,7 @@ fn chunk_query<'q>(
         w.write.push_to(&mut query)?;
         query.push(";\n");
     }
-    query.push(ACTIVITY_INSERT);
-    query.push_values(chunk, |mut row, w| w.numbered.activity.push_row(&mut row));
-    query.push(";\n");
-    query.push(TAKE_SEQ_INSERT);
-    query.push_values(streams, |mut row, (stream, seq)| {
-        row.push_bind(*stream).push_bind(*seq as i64);
-    });
-    query.push(TAKE_SEQ_ON_CONFLICT);
-    query.push(";\n");
-    query.push(APPEND_INSERT);
-    query.push_values(chunk, |mut row, w| w.numbered.push_event_row(&mut row));
+    push_appends(&mut query, chunk.iter().map(|w| &w.numbered), streams);
     Ok(query)
 }
 
