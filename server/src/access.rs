@@ -1,7 +1,7 @@
 //! Project membership and roles. In token mode every read, write and subscription of a project
 //! needs a membership row with a sufficient role; in desktop mode everyone may do everything
 //! (one trusted local user space), as in the reference's desktop mode.
-use sqlx::SqliteConnection;
+use crate::store::Conn;
 
 use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
@@ -66,7 +66,7 @@ impl Viewer {
 }
 
 pub async fn role_of(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     project_id: &str,
     user_id: &str,
 ) -> sqlx::Result<Option<Role>> {
@@ -98,7 +98,7 @@ impl<'a> Named<'a> {
 /// A non-member gets `named`'s NOT_FOUND; a member whose role is too weak gets UNAUTHORIZED
 /// (they can see the project, so there is nothing to hide).
 pub async fn require(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     mode: AuthMode,
     project_id: &str,
     user_id: &str,
@@ -130,7 +130,7 @@ pub fn insufficient(needed: Role, have: Role) -> AppError {
 
 /// The projects `user_id` may see (None: all of them, desktop mode).
 pub async fn visible_projects(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     viewer: &Viewer,
 ) -> sqlx::Result<Option<Vec<String>>> {
     if viewer.mode == AuthMode::Desktop {
@@ -140,14 +140,11 @@ pub async fn visible_projects(
 }
 
 /// Every (project, user) membership, for the hub's delivery filter.
-pub async fn all_members(conn: &mut SqliteConnection) -> sqlx::Result<Vec<(String, String)>> {
+pub async fn all_members(conn: &mut Conn<'_>) -> sqlx::Result<Vec<(String, String)>> {
     members::all_memberships(conn).await
 }
 
 /// The users who belong to a project.
-pub async fn members_of(
-    conn: &mut SqliteConnection,
-    project_id: &str,
-) -> sqlx::Result<Vec<String>> {
+pub async fn members_of(conn: &mut Conn<'_>, project_id: &str) -> sqlx::Result<Vec<String>> {
     members::user_ids(conn, project_id).await
 }

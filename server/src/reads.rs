@@ -1,13 +1,12 @@
 //! The read side: snapshots for WS and REST. Each snapshot runs in one read transaction and
 //! reports the stream seq it is consistent with, so a client can resume exactly after it.
 use pm_shared::proto;
-use sqlx::{Connection, SqliteConnection};
 
 use crate::access::{self, Named, Role, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::ids::parse_id;
 use crate::store::events::{self, WORKSPACE};
-use crate::store::{hierarchy, queries, Store};
+use crate::store::{hierarchy, queries, Conn, Reader, Store};
 
 /// Entities plus the seq of their stream at the moment they were read.
 pub struct Snapshot<T> {
@@ -19,7 +18,7 @@ pub struct Snapshot<T> {
 /// View access to `project_id` (always granted in desktop mode).
 /// An outsider is answered as if `named` did not exist (see [`Named`]).
 async fn allow(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     viewer: &Viewer,
     project_id: &str,
     named: Named<'_>,
@@ -35,16 +34,16 @@ async fn allow(
     .await
 }
 
-async fn begin(store: &Store) -> AppResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+async fn begin(store: &Store) -> AppResult<Reader> {
     Ok(store.read.acquire().await?)
 }
 
 pub async fn projects(store: &Store, viewer: &Viewer) -> AppResult<Snapshot<Vec<proto::Project>>> {
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
-    let seq = events::current_seq(&mut tx, WORKSPACE).await?;
-    let visible = access::visible_projects(&mut tx, viewer).await?;
-    let items = queries::projects(&mut tx)
+    let seq = events::current_seq(&mut tx.conn(), WORKSPACE).await?;
+    let visible = access::visible_projects(&mut tx.conn(), viewer).await?;
+    let items = queries::projects(&mut tx.conn())
         .await?
         .into_iter()
         .filter(|r| visible.as_ref().is_none_or(|v| v.contains(&r.id)))
@@ -59,10 +58,7 @@ pub async fn projects(store: &Store, viewer: &Viewer) -> AppResult<Snapshot<Vec<
 }
 
 /// A project by UUID or by key (keys are matched case-insensitively).
-pub async fn resolve_project(
-    conn: &mut SqliteConnection,
-    id_or_key: &str,
-) -> AppResult<proto::Project> {
+pub async fn resolve_project(conn: &mut Conn<'_>, id_or_key: &str) -> AppResult<proto::Project> {
     let row = if uuid::Uuid::parse_str(id_or_key).is_ok() {
         queries::project(conn, &id_or_key.to_ascii_lowercase()).await?
     } else {
@@ -75,8 +71,8 @@ pub async fn resolve_project(
 pub async fn project(store: &Store, viewer: &Viewer, id_or_key: &str) -> AppResult<proto::Project> {
     let mut conn = begin(store).await?;
     let named = Named::new("Project", id_or_key);
-    let project = resolve_project(&mut conn, id_or_key).await?;
-    allow(&mut conn, viewer, &project.id, named).await?;
+    let project = resolve_project(&mut conn.conn(), id_or_key).await?;
+    allow(&mut conn.conn(), viewer, &project.id, named).await?;
     Ok(project)
 }
 
@@ -88,10 +84,10 @@ pub async fn work_items(
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let named = Named::new("Project", project);
-    let project = resolve_project(&mut tx, project).await?;
-    allow(&mut tx, viewer, &project.id, named).await?;
-    let seq = events::current_seq(&mut tx, &project.id).await?;
-    let mut items: Vec<proto::WorkItem> = queries::work_items(&mut tx, &project.id)
+    let project = resolve_project(&mut tx.conn(), project).await?;
+    allow(&mut tx.conn(), viewer, &project.id, named).await?;
+    let seq = events::current_seq(&mut tx.conn(), &project.id).await?;
+    let mut items: Vec<proto::WorkItem> = queries::work_items(&mut tx.conn(), &project.id)
         .await?
         .into_iter()
         .map(|r| r.into_proto())
@@ -106,10 +102,7 @@ pub async fn work_items(
 }
 
 /// A work item by UUID or display key ("PM-12").
-pub async fn resolve_work_item(
-    conn: &mut SqliteConnection,
-    id_or_key: &str,
-) -> AppResult<proto::WorkItem> {
+pub async fn resolve_work_item(conn: &mut Conn<'_>, id_or_key: &str) -> AppResult<proto::WorkItem> {
     let row = if uuid::Uuid::parse_str(id_or_key).is_ok() {
         queries::work_item(conn, &id_or_key.to_ascii_lowercase()).await?
     } else if let Some((key, number)) = pm_shared::domain::parse_display_key(id_or_key) {
@@ -137,8 +130,8 @@ pub async fn work_item(
 ) -> AppResult<proto::WorkItem> {
     let mut conn = begin(store).await?;
     let named = Named::new("Work item", id_or_key);
-    let item = resolve_work_item(&mut conn, id_or_key).await?;
-    allow(&mut conn, viewer, &item.project_id, named).await?;
+    let item = resolve_work_item(&mut conn.conn(), id_or_key).await?;
+    allow(&mut conn.conn(), viewer, &item.project_id, named).await?;
     Ok(item)
 }
 
@@ -150,10 +143,10 @@ pub async fn sprints(
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let named = Named::new("Project", project);
-    let project = resolve_project(&mut tx, project).await?;
-    allow(&mut tx, viewer, &project.id, named).await?;
-    let seq = events::current_seq(&mut tx, &project.id).await?;
-    let items = queries::sprints(&mut tx, &project.id)
+    let project = resolve_project(&mut tx.conn(), project).await?;
+    allow(&mut tx.conn(), viewer, &project.id, named).await?;
+    let seq = events::current_seq(&mut tx.conn(), &project.id).await?;
+    let items = queries::sprints(&mut tx.conn(), &project.id)
         .await?
         .into_iter()
         .map(|r| r.into_proto())
@@ -169,12 +162,12 @@ pub async fn sprints(
 pub async fn sprint(store: &Store, viewer: &Viewer, id: &str) -> AppResult<proto::Sprint> {
     let id = parse_id("sprint_id", id)?;
     let mut conn = begin(store).await?;
-    let sprint = queries::sprint(&mut conn, &id)
+    let sprint = queries::sprint(&mut conn.conn(), &id)
         .await?
         .map(|r| r.into_proto())
         .ok_or_else(|| AppError::not_found("Sprint", &id))?;
     allow(
-        &mut conn,
+        &mut conn.conn(),
         viewer,
         &sprint.project_id,
         Named::new("Sprint", &id),
@@ -191,10 +184,10 @@ pub async fn comments(
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let named = Named::new("Work item", work_item);
-    let item = resolve_work_item(&mut tx, work_item).await?;
-    allow(&mut tx, viewer, &item.project_id, named).await?;
-    let seq = events::current_seq(&mut tx, &item.project_id).await?;
-    let items = queries::comments(&mut tx, &item.id)
+    let item = resolve_work_item(&mut tx.conn(), work_item).await?;
+    allow(&mut tx.conn(), viewer, &item.project_id, named).await?;
+    let seq = events::current_seq(&mut tx.conn(), &item.project_id).await?;
+    let items = queries::comments(&mut tx.conn(), &item.id)
         .await?
         .into_iter()
         .map(|r| r.into_proto())
@@ -210,14 +203,20 @@ pub async fn comments(
 pub async fn comment(store: &Store, viewer: &Viewer, id: &str) -> AppResult<proto::Comment> {
     let id = parse_id("comment_id", id)?;
     let mut conn = begin(store).await?;
-    let comment = queries::comment(&mut conn, &id)
+    let comment = queries::comment(&mut conn.conn(), &id)
         .await?
         .map(|r| r.into_proto())
         .ok_or_else(|| AppError::not_found("Comment", &id))?;
-    let project = resolve_work_item(&mut conn, &comment.work_item_id)
+    let project = resolve_work_item(&mut conn.conn(), &comment.work_item_id)
         .await?
         .project_id;
-    allow(&mut conn, viewer, &project, Named::new("Comment", &id)).await?;
+    allow(
+        &mut conn.conn(),
+        viewer,
+        &project,
+        Named::new("Comment", &id),
+    )
+    .await?;
     Ok(comment)
 }
 
@@ -259,18 +258,19 @@ pub async fn activity(
     };
     let offset = req.offset.max(0);
     let mut conn = begin(store).await?;
-    let Some(project) = queries::project_of_entity(&mut conn, &req.entity_type, &id).await? else {
+    let Some(project) = queries::project_of_entity(&mut conn.conn(), &req.entity_type, &id).await?
+    else {
         return Err(AppError::not_found(&req.entity_type, &id));
     };
     allow(
-        &mut conn,
+        &mut conn.conn(),
         viewer,
         &project,
         Named::new(&req.entity_type, &id),
     )
     .await?;
     let (rows, total) = queries::activity(
-        &mut conn,
+        &mut conn.conn(),
         &req.entity_type,
         &id,
         i64::from(limit),
@@ -293,31 +293,31 @@ pub async fn project_snapshot(
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let named = Named::new("Project", project);
-    let project = resolve_project(&mut tx, project).await?;
-    allow(&mut tx, viewer, &project.id, named).await?;
-    let seq = events::current_seq(&mut tx, &project.id).await?;
-    let mut work_items: Vec<proto::WorkItem> = queries::work_items(&mut tx, &project.id)
+    let project = resolve_project(&mut tx.conn(), project).await?;
+    allow(&mut tx.conn(), viewer, &project.id, named).await?;
+    let seq = events::current_seq(&mut tx.conn(), &project.id).await?;
+    let mut work_items: Vec<proto::WorkItem> = queries::work_items(&mut tx.conn(), &project.id)
         .await?
         .into_iter()
         .map(|r| r.into_proto())
         .collect();
-    let sprints = queries::sprints(&mut tx, &project.id)
+    let sprints = queries::sprints(&mut tx.conn(), &project.id)
         .await?
         .into_iter()
         .map(|r| r.into_proto())
         .collect();
-    let comments = queries::project_comments(&mut tx, &project.id)
+    let comments = queries::project_comments(&mut tx.conn(), &project.id)
         .await?
         .into_iter()
         .map(|r| r.into_proto())
         .collect();
-    let users = queries::users(&mut tx).await?;
-    let dependencies = queries::project_dependencies(&mut tx, &project.id)
+    let users = queries::users(&mut tx.conn()).await?;
+    let dependencies = queries::project_dependencies(&mut tx.conn(), &project.id)
         .await?
         .into_iter()
         .map(|r| r.into_proto())
         .collect();
-    let time_entries = queries::project_time_entries(&mut tx, &project.id)
+    let time_entries = queries::project_time_entries(&mut tx.conn(), &project.id)
         .await?
         .into_iter()
         .map(|r| r.into_proto())
@@ -342,7 +342,7 @@ pub async fn project_snapshot(
 
 pub async fn users(store: &Store) -> AppResult<Vec<proto::User>> {
     let mut conn = begin(store).await?;
-    Ok(queries::users(&mut conn).await?)
+    Ok(queries::users(&mut conn.conn()).await?)
 }
 
 /// A project's members (view access needed).
@@ -353,9 +353,9 @@ pub async fn members(
 ) -> AppResult<Vec<proto::ProjectMember>> {
     let mut conn = begin(store).await?;
     let named = Named::new("Project", project);
-    let project = resolve_project(&mut conn, project).await?;
-    allow(&mut conn, viewer, &project.id, named).await?;
-    Ok(queries::members(&mut conn, &project.id).await?)
+    let project = resolve_project(&mut conn.conn(), project).await?;
+    allow(&mut conn.conn(), viewer, &project.id, named).await?;
+    Ok(queries::members(&mut conn.conn(), &project.id).await?)
 }
 
 /// A work item's links: `blocking` holds the links that block it (it is their blocked item),
@@ -368,10 +368,10 @@ pub async fn dependencies(
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let named = Named::new("Work item", work_item);
-    let item = resolve_work_item(&mut tx, work_item).await?;
-    allow(&mut tx, viewer, &item.project_id, named).await?;
-    let seq = events::current_seq(&mut tx, &item.project_id).await?;
-    let rows = queries::dependencies_of(&mut tx, &item.id).await?;
+    let item = resolve_work_item(&mut tx.conn(), work_item).await?;
+    allow(&mut tx.conn(), viewer, &item.project_id, named).await?;
+    let seq = events::current_seq(&mut tx.conn(), &item.project_id).await?;
+    let rows = queries::dependencies_of(&mut tx.conn(), &item.id).await?;
     tx.commit().await?;
     let (blocking, blocked): (Vec<_>, Vec<_>) = rows
         .into_iter()
@@ -403,11 +403,16 @@ pub async fn time_entries(
     let mut conn = begin(store).await?;
     let mut tx = conn.begin().await?;
     let named = Named::new("Work item", work_item);
-    let item = resolve_work_item(&mut tx, work_item).await?;
-    allow(&mut tx, viewer, &item.project_id, named).await?;
-    let seq = events::current_seq(&mut tx, &item.project_id).await?;
-    let (rows, total) =
-        queries::time_entries(&mut tx, &item.id, i64::from(limit), i64::from(offset)).await?;
+    let item = resolve_work_item(&mut tx.conn(), work_item).await?;
+    allow(&mut tx.conn(), viewer, &item.project_id, named).await?;
+    let seq = events::current_seq(&mut tx.conn(), &item.project_id).await?;
+    let (rows, total) = queries::time_entries(
+        &mut tx.conn(),
+        &item.id,
+        i64::from(limit),
+        i64::from(offset),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Snapshot {
         items: proto::TimeEntriesList {
@@ -422,21 +427,27 @@ pub async fn time_entries(
 pub async fn time_entry(store: &Store, viewer: &Viewer, id: &str) -> AppResult<proto::TimeEntry> {
     let id = parse_id("time_entry_id", id)?;
     let mut conn = begin(store).await?;
-    let entry = queries::time_entry(&mut conn, &id)
+    let entry = queries::time_entry(&mut conn.conn(), &id)
         .await?
         .map(|r| r.into_proto())
         .ok_or_else(|| AppError::not_found("Time entry", &id))?;
-    let project = resolve_work_item(&mut conn, &entry.work_item_id)
+    let project = resolve_work_item(&mut conn.conn(), &entry.work_item_id)
         .await?
         .project_id;
-    allow(&mut conn, viewer, &project, Named::new("Time entry", &id)).await?;
+    allow(
+        &mut conn.conn(),
+        viewer,
+        &project,
+        Named::new("Time entry", &id),
+    )
+    .await?;
     Ok(entry)
 }
 
 /// The caller's running timer, if any.
 pub async fn running_timer(store: &Store, user_id: &str) -> AppResult<Option<proto::TimeEntry>> {
     let mut conn = begin(store).await?;
-    Ok(queries::running_timer(&mut conn, user_id)
+    Ok(queries::running_timer(&mut conn.conn(), user_id)
         .await?
         .map(|r| r.into_proto()))
 }
@@ -448,7 +459,7 @@ pub async fn llm_context(
 ) -> AppResult<proto::LlmContextList> {
     let mut conn = begin(store).await?;
     let entries = queries::llm_context(
-        &mut conn,
+        &mut conn.conn(),
         req.category.as_deref().filter(|c| !c.is_empty()),
         req.context_type.as_deref().filter(|c| !c.is_empty()),
         req.min_priority,

@@ -1,10 +1,10 @@
 //! The sync export read. The document's format (`ExportData`, schema_version 1) is pure data
 //! and lives in `pm_shared::export`; it is re-exported here for the server's users of it (the
 //! REST routes, the import).
+use crate::store::Conn;
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use sqlx::{Connection, SqliteConnection};
 
 pub use pm_shared::export::{
     CommentDto, DependencyDto, ExportData, ProjectDto, SprintDto, TimeEntryDto, WorkItemDto,
@@ -41,8 +41,8 @@ pub async fn export(store: &Store, scope: &ExportScope) -> AppResult<ExportData>
     let mut conn = store.read.acquire().await?;
     let mut tx = conn.begin().await?;
     let data = match scope.work_item.as_deref() {
-        None => export_all(&mut tx).await?,
-        Some(root) => export_scoped(&mut tx, root, scope).await?,
+        None => export_all(&mut tx.conn()).await?,
+        Some(root) => export_scoped(&mut tx.conn(), root, scope).await?,
     };
     tx.commit().await?;
     Ok(data)
@@ -70,7 +70,7 @@ fn item_dtos(rows: Vec<WorkItemRow>, keys: &HashMap<String, String>) -> Vec<Work
     })
 }
 
-async fn export_all(conn: &mut SqliteConnection) -> AppResult<ExportData> {
+async fn export_all(conn: &mut Conn<'_>) -> AppResult<ExportData> {
     let projects = rows::projects(conn).await?;
     let items = rows::work_items(conn).await?;
     let sprints = rows::sprints(conn).await?;
@@ -93,7 +93,7 @@ async fn export_all(conn: &mut SqliteConnection) -> AppResult<ExportData> {
 /// As in the reference, `projects` and `swim_lanes` stay empty, and the links are those with
 /// at least one end among the items (the other end may lie outside the export).
 async fn export_scoped(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     root: &str,
     scope: &ExportScope,
 ) -> AppResult<ExportData> {

@@ -6,7 +6,7 @@
 //! said to someone who may not act: an outsider gets exactly the NOT_FOUND an absent id gets.
 //!
 //! Desktop mode trusts everyone and reads nothing here.
-use sqlx::SqliteConnection;
+use crate::store::Conn;
 
 use super::{parse_id, Actor, Command};
 use crate::access::{self, Named, Role};
@@ -174,7 +174,7 @@ fn needs(command: &Command, actor: &Actor) -> AppResult<Vec<Need>> {
 /// Refuses `command` unless `actor` may run it (token mode), judged on the database as it is
 /// before the command runs.
 pub(crate) async fn authorize(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     mode: AuthMode,
     actor: &Actor,
     command: &Command,

@@ -1,9 +1,9 @@
 //! Comment commands. Only a comment's author may edit or delete it, over WS and REST alike.
+use crate::store::Conn;
 use pm_shared::domain;
 use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain::EntityType;
 use pm_shared::proto::{self, Payload};
-use sqlx::SqliteConnection;
 
 use super::{parse_id, track, Action, Actor, Change, Effect};
 use crate::error::{AppError, AppResult};
@@ -29,7 +29,7 @@ fn change(
 }
 
 pub async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::CreateCommentRequest,
     limits: &ValidationLimits,
@@ -71,7 +71,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::UpdateCommentRequest,
     limits: &ValidationLimits,
@@ -119,7 +119,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::DeleteCommentRequest,
 ) -> AppResult<Effect> {
@@ -143,7 +143,7 @@ pub async fn delete(
     Ok(change(project_id, &id, Action::Deleted, Vec::new(), event))
 }
 
-async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::Comment> {
+async fn load(conn: &mut Conn<'_>, id: &str) -> AppResult<proto::Comment> {
     queries::comment(conn, id)
         .await?
         .map(|r| r.into_proto())

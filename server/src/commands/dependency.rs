@@ -3,10 +3,10 @@
 //! each side, no cycle among `blocks` links). Cycle detection is one recursive query.
 use std::collections::HashMap;
 
+use crate::store::Conn;
 use pm_shared::domain::EntityType;
 use pm_shared::domain::{limits, DependencyType};
 use pm_shared::proto::{self, Payload};
-use sqlx::SqliteConnection;
 
 use super::{parse_id, track, Action, Actor, Change, Effect};
 use crate::error::{AppError, AppResult};
@@ -32,7 +32,7 @@ fn change(
 }
 
 pub async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::CreateDependencyRequest,
 ) -> AppResult<Effect> {
@@ -112,7 +112,7 @@ pub async fn create(
 }
 
 pub async fn delete(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::DeleteDependencyRequest,
 ) -> AppResult<Effect> {
@@ -158,7 +158,7 @@ pub async fn delete(
 /// there (at most [`limits::DEPENDENCIES_PER_ITEM`] on each side, no cycle among `blocks`
 /// links), as (field, message). The command and the import both ask.
 pub(super) async fn link_refusal(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     blocking: &str,
     blocked: &str,
     kind: DependencyType,
@@ -223,7 +223,7 @@ fn path_in(from: &str, to: &str, edges: &[(String, String)]) -> Option<Vec<Strin
     None
 }
 
-async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::Dependency> {
+async fn load(conn: &mut Conn<'_>, id: &str) -> AppResult<proto::Dependency> {
     queries::dependency(conn, id)
         .await?
         .map(|r| r.into_proto())

@@ -1,8 +1,8 @@
 //! Project membership commands: add (or change the role of) a member, remove a member. The
 //! membership decides, in token mode, who may read, write and receive a project's events.
+use crate::store::Conn;
 use pm_shared::domain::EntityType;
 use pm_shared::proto::{self, Payload};
-use sqlx::SqliteConnection;
 
 use super::{parse_id, track, Action, Actor, Change, Effect};
 use crate::access::{self, Role};
@@ -10,7 +10,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{members, queries};
 
 pub async fn add(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::AddProjectMemberRequest,
 ) -> AppResult<Effect> {
@@ -78,7 +78,7 @@ pub async fn add(
 }
 
 pub async fn remove(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::RemoveProjectMemberRequest,
 ) -> AppResult<Effect> {
@@ -114,7 +114,7 @@ pub async fn remove(
 }
 
 async fn load(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     project_id: &str,
     user_id: &str,
 ) -> AppResult<proto::ProjectMember> {

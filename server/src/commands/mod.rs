@@ -16,8 +16,8 @@ pub mod sprint;
 pub mod time_entry;
 pub mod work_item;
 
+use crate::store::Conn;
 use pm_shared::proto::{self, FieldChange};
-use sqlx::SqliteConnection;
 
 pub use crate::access::Actor;
 use crate::access::{self, Role};
@@ -91,9 +91,9 @@ impl WriteCommand for Command {
         }
     }
 
-    fn describe<'a>(
+    fn describe<'a, 'c: 'a>(
         self,
-        conn: &'a mut SqliteConnection,
+        conn: &'a mut Conn<'c>,
         context: Context<'a>,
     ) -> impl std::future::Future<Output = AppResult<Effect>> + Send + 'a {
         describe(conn, context, self)
@@ -115,11 +115,7 @@ pub async fn execute(
 
 /// Permission first, on the database as it is before this command writes anything; then the
 /// command's own module.
-async fn describe(
-    tx: &mut SqliteConnection,
-    context: Context<'_>,
-    command: Command,
-) -> AppResult<Effect> {
+async fn describe(tx: &mut Conn<'_>, context: Context<'_>, command: Command) -> AppResult<Effect> {
     let Context {
         auth,
         actor,

@@ -1,10 +1,10 @@
 //! Project commands. Project events live in the workspace stream, so every client that shows
 //! the project list sees a project appear, change and disappear.
+use crate::store::Conn;
 use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, ProjectStatus};
 use pm_shared::proto::{self, Payload};
-use sqlx::SqliteConnection;
 
 use super::{check_version, parse_id, track, Action, Actor, Change, Effect};
 use crate::error::{AppError, AppResult};
@@ -29,7 +29,7 @@ fn change(
 }
 
 pub async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::CreateProjectRequest,
     limits: &ValidationLimits,
@@ -84,7 +84,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::UpdateProjectRequest,
     limits: &ValidationLimits,
@@ -155,7 +155,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     project_id: &str,
     expected_version: Option<i32>,
@@ -179,7 +179,7 @@ pub async fn delete(
     Ok(change(&current, Action::Deleted, Vec::new(), event))
 }
 
-async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::Project> {
+async fn load(conn: &mut Conn<'_>, id: &str) -> AppResult<proto::Project> {
     queries::project(conn, id)
         .await?
         .map(|r| r.into_proto())

@@ -1,10 +1,10 @@
 //! Sprint commands, with the reference's life cycle: planned → active → completed, either of the
 //! first two → cancelled; completed sprints are frozen; one active sprint per project.
+use crate::store::Conn;
 use pm_shared::domain::limits::{ValidationLimits, SPRINT_GOAL_MAX};
 use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, SprintStatus};
 use pm_shared::proto::{self, Payload};
-use sqlx::SqliteConnection;
 
 use super::{check_version, parse_id, track, Action, Actor, Batch, Change, Effect};
 use crate::error::{AppError, AppResult};
@@ -38,7 +38,7 @@ fn sprint_change(
 }
 
 pub async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::CreateSprintRequest,
     limits: &ValidationLimits,
@@ -79,7 +79,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::UpdateSprintRequest,
     limits: &ValidationLimits,
@@ -188,7 +188,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::DeleteSprintRequest,
 ) -> AppResult<Effect> {
@@ -217,7 +217,7 @@ pub async fn delete(
     }))
 }
 
-async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::Sprint> {
+async fn load(conn: &mut Conn<'_>, id: &str) -> AppResult<proto::Sprint> {
     queries::sprint(conn, id)
         .await?
         .map(|r| r.into_proto())

@@ -1,10 +1,10 @@
 //! Time entry commands: timers and manual entries. Only an entry's owner may stop, change or
 //! delete it, over WS and REST alike. A user has one running timer: starting one stops the
 //! previous one in the same transaction.
+use crate::store::Conn;
 use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits};
 use pm_shared::proto::{self, Payload};
-use sqlx::SqliteConnection;
 
 use super::{parse_id, track, Action, Actor, Batch, Change, Effect};
 use crate::error::{AppError, AppResult};
@@ -38,7 +38,7 @@ fn description(value: Option<&str>) -> AppResult<Option<String>> {
 }
 
 pub async fn start(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::StartTimerRequest,
 ) -> AppResult<Effect> {
@@ -125,7 +125,7 @@ pub async fn start(
 }
 
 pub async fn stop(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::StopTimerRequest,
 ) -> AppResult<Effect> {
@@ -159,7 +159,7 @@ pub async fn stop(
 }
 
 pub async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::CreateTimeEntryRequest,
 ) -> AppResult<Effect> {
@@ -220,7 +220,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::UpdateTimeEntryRequest,
 ) -> AppResult<Effect> {
@@ -326,7 +326,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::DeleteTimeEntryRequest,
 ) -> AppResult<Effect> {
@@ -356,7 +356,7 @@ pub async fn delete(
 /// Stops a running entry at `now` and returns it. The duration is computed without overflow even
 /// for a start an older server let through (see `domain::duration_clamped`).
 async fn finish(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &str,
     started_at: i64,
     now: i64,
@@ -387,13 +387,13 @@ fn stop_changes(entry: &proto::TimeEntry) -> Vec<proto::FieldChange> {
 
 /// The project of a work item, deleted items included: a timer on a card deleted since must
 /// still be stoppable.
-async fn project_of(conn: &mut SqliteConnection, work_item_id: &str) -> AppResult<String> {
+async fn project_of(conn: &mut Conn<'_>, work_item_id: &str) -> AppResult<String> {
     work_items::project_of(conn, work_item_id)
         .await?
         .ok_or_else(|| AppError::not_found("Work item", work_item_id))
 }
 
-async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::TimeEntry> {
+async fn load(conn: &mut Conn<'_>, id: &str) -> AppResult<proto::TimeEntry> {
     queries::time_entry(conn, id)
         .await?
         .map(|r| r.into_proto())

@@ -1,8 +1,8 @@
 //! Work item commands: the cards of the board.
+use crate::store::Conn;
 use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain::{self, EntityType, ItemType, WorkItemField};
 use pm_shared::proto::{self, Payload};
-use sqlx::SqliteConnection;
 
 use super::{check_version, parse_id, track, Action, Actor, Bind, Change, DeferredWrite, Effect};
 use crate::error::{AppError, AppResult};
@@ -37,7 +37,7 @@ fn item_change(
 }
 
 pub async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::CreateWorkItemRequest,
     limits: &ValidationLimits,
@@ -158,7 +158,7 @@ pub async fn create(
 /// [`super::write_behind`]): the item is read from there when the group knows it, and the
 /// deferred write says what it leaves the item as.
 pub async fn update(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::UpdateWorkItemRequest,
     known: Option<&WrittenItems>,
@@ -303,7 +303,7 @@ pub async fn update(
 }
 
 pub async fn delete(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     req: proto::DeleteWorkItemRequest,
 ) -> AppResult<Effect> {
@@ -388,7 +388,7 @@ fn bind_of(row: &WorkItemRow, field: WorkItemField) -> Bind {
 /// Checks a prospective parent: it exists, lives in the same project, has the right type, and
 /// (when re-parenting `child`) is not the child itself or one of its descendants.
 async fn check_parent(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     child_type: ItemType,
     project_id: &str,
     parent_id: &str,
@@ -457,7 +457,7 @@ fn update_write(
 /// one update per item, so every client's store and the history follow. Part of the sprint's
 /// delete, in its transaction.
 pub async fn leave_sprint(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     sprint_id: &str,
 ) -> AppResult<Vec<Change>> {
@@ -485,7 +485,7 @@ pub async fn leave_sprint(
     Ok(changes)
 }
 
-async fn load(conn: &mut SqliteConnection, id: &str) -> AppResult<proto::WorkItem> {
+async fn load(conn: &mut Conn<'_>, id: &str) -> AppResult<proto::WorkItem> {
     let mut item = queries::work_item(conn, id)
         .await?
         .map(|r| r.into_proto())

@@ -3,7 +3,8 @@
 //! work item ids as one JSON array parameter; its links may lead out of it.
 use std::sync::LazyLock;
 
-use sqlx::SqliteConnection;
+use super::Conn;
+use crate::on;
 
 use super::comments::COMMENT_COLUMNS;
 use super::dependencies::DEPENDENCY_COLUMNS;
@@ -16,7 +17,7 @@ use super::work_items::WORK_ITEM_COLUMNS;
 pub use super::projects::{keys, projects_by_creation as projects};
 
 /// The live items among the ids of the JSON array parameter `?1`.
-const IN_SCOPE: &str = "(SELECT value FROM json_each(?1))";
+const IN_SCOPE: &str = "(SELECT value FROM json_each($1))";
 
 static WORK_ITEMS: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items w WHERE deleted_at IS NULL")
@@ -46,66 +47,63 @@ static TIME_ENTRIES: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-pub async fn work_items(conn: &mut SqliteConnection) -> sqlx::Result<Vec<WorkItemRow>> {
+pub async fn work_items(conn: &mut Conn<'_>) -> sqlx::Result<Vec<WorkItemRow>> {
     static SQL: LazyLock<String> =
         LazyLock::new(|| format!("{} ORDER BY project_id, item_number, id", *WORK_ITEMS));
-    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+    on!(conn, |c| sqlx::query_as(&SQL).fetch_all(c).await)
 }
 
-pub async fn sprints(conn: &mut SqliteConnection) -> sqlx::Result<Vec<SprintRow>> {
+pub async fn sprints(conn: &mut Conn<'_>) -> sqlx::Result<Vec<SprintRow>> {
     static SQL: LazyLock<String> =
         LazyLock::new(|| format!("{} ORDER BY project_id, start_date, id", *SPRINTS));
-    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+    on!(conn, |c| sqlx::query_as(&SQL).fetch_all(c).await)
 }
 
-pub async fn comments(conn: &mut SqliteConnection) -> sqlx::Result<Vec<CommentRow>> {
+pub async fn comments(conn: &mut Conn<'_>) -> sqlx::Result<Vec<CommentRow>> {
     static SQL: LazyLock<String> =
         LazyLock::new(|| format!("{} ORDER BY c.created_at, c.id", *COMMENTS));
-    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+    on!(conn, |c| sqlx::query_as(&SQL).fetch_all(c).await)
 }
 
-pub async fn dependencies(conn: &mut SqliteConnection) -> sqlx::Result<Vec<DependencyRow>> {
+pub async fn dependencies(conn: &mut Conn<'_>) -> sqlx::Result<Vec<DependencyRow>> {
     static SQL: LazyLock<String> =
         LazyLock::new(|| format!("{} ORDER BY d.created_at, d.id", *DEPENDENCIES));
-    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+    on!(conn, |c| sqlx::query_as(&SQL).fetch_all(c).await)
 }
 
-pub async fn time_entries(conn: &mut SqliteConnection) -> sqlx::Result<Vec<TimeEntryRow>> {
+pub async fn time_entries(conn: &mut Conn<'_>) -> sqlx::Result<Vec<TimeEntryRow>> {
     static SQL: LazyLock<String> =
         LazyLock::new(|| format!("{} ORDER BY t.started_at, t.id", *TIME_ENTRIES));
-    sqlx::query_as(&SQL).fetch_all(&mut *conn).await
+    on!(conn, |c| sqlx::query_as(&SQL).fetch_all(c).await)
 }
 
 /// The item `root` and `levels` levels of its live descendants.
 pub async fn subtree(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     root: &str,
     levels: i64,
 ) -> sqlx::Result<Vec<WorkItemRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "WITH RECURSIVE down(id, depth) AS ( \
-                 SELECT id, 0 FROM pm_work_items WHERE id = ?1 \
+                 SELECT id, 0 FROM pm_work_items WHERE id = $1 \
                  UNION \
                  SELECT c.id, down.depth + 1 FROM pm_work_items c JOIN down ON c.parent_id = down.id \
-                 WHERE c.deleted_at IS NULL AND down.depth < ?2 \
+                 WHERE c.deleted_at IS NULL AND down.depth < $2 \
              ) \
              {} AND w.id IN (SELECT id FROM down) ORDER BY w.item_number, w.id",
             *WORK_ITEMS
         )
     });
-    sqlx::query_as(&SQL)
+    on!(conn, |c| sqlx::query_as(&SQL)
         .bind(root)
         .bind(levels)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(c)
+        .await)
 }
 
 /// The sprints the items of `ids_json` are in.
-pub async fn sprints_of(
-    conn: &mut SqliteConnection,
-    ids_json: &str,
-) -> sqlx::Result<Vec<SprintRow>> {
+pub async fn sprints_of(conn: &mut Conn<'_>, ids_json: &str) -> sqlx::Result<Vec<SprintRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "{} AND s.id IN (SELECT sprint_id FROM pm_work_items WHERE id IN {IN_SCOPE}) \
@@ -113,34 +111,31 @@ pub async fn sprints_of(
             *SPRINTS
         )
     });
-    sqlx::query_as(&SQL)
+    on!(conn, |c| sqlx::query_as(&SQL)
         .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(c)
+        .await)
 }
 
 /// The comments on the items of `ids_json`.
-pub async fn comments_of(
-    conn: &mut SqliteConnection,
-    ids_json: &str,
-) -> sqlx::Result<Vec<CommentRow>> {
+pub async fn comments_of(conn: &mut Conn<'_>, ids_json: &str) -> sqlx::Result<Vec<CommentRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "{} AND c.work_item_id IN {IN_SCOPE} ORDER BY c.created_at, c.id",
             *COMMENTS
         )
     });
-    sqlx::query_as(&SQL)
+    on!(conn, |c| sqlx::query_as(&SQL)
         .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(c)
+        .await)
 }
 
 /// The links with at least one end among the items of `ids_json`, as the reference exports
 /// them: a link leaving the scope is kept (its other end is live, and an import that does not
 /// know that item skips the link with its reason).
 pub async fn dependencies_touching(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     ids_json: &str,
 ) -> sqlx::Result<Vec<DependencyRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
@@ -150,15 +145,15 @@ pub async fn dependencies_touching(
             *DEPENDENCIES
         )
     });
-    sqlx::query_as(&SQL)
+    on!(conn, |c| sqlx::query_as(&SQL)
         .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(c)
+        .await)
 }
 
 /// The time entries on the items of `ids_json`.
 pub async fn time_entries_of(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     ids_json: &str,
 ) -> sqlx::Result<Vec<TimeEntryRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
@@ -167,8 +162,8 @@ pub async fn time_entries_of(
             *TIME_ENTRIES
         )
     });
-    sqlx::query_as(&SQL)
+    on!(conn, |c| sqlx::query_as(&SQL)
         .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(c)
+        .await)
 }

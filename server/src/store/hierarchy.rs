@@ -1,45 +1,48 @@
 //! ancestor_ids / descendant_ids of work items. One item's lists come from two recursive
 //! queries over its own chain, never from loading the whole project.
+use std::sync::LazyLock;
+
+use super::{numbered, Conn};
+use crate::on;
 use pm_shared::proto::WorkItem;
-use sqlx::SqliteConnection;
 
 /// The deepest chain followed; deeper data (only possible through corruption) is cut off.
 pub const MAX_DEPTH: i64 = pm_shared::hierarchy::MAX_DEPTH as i64;
 
 /// Nearest parent first.
-pub async fn ancestors(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+pub async fn ancestors(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<Vec<String>> {
+    on!(conn, |c| sqlx::query_scalar(
         "WITH RECURSIVE up(id, parent_id, depth) AS (
-             SELECT id, parent_id, 0 FROM pm_work_items WHERE id = ?1
+             SELECT id, parent_id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = $1
              UNION ALL
              SELECT w.id, w.parent_id, up.depth + 1
              FROM pm_work_items w JOIN up ON w.id = up.parent_id
-             WHERE w.deleted_at IS NULL AND up.depth < ?2
+             WHERE w.deleted_at IS NULL AND up.depth < $2
          )
          SELECT id FROM up WHERE depth > 0 ORDER BY depth",
     )
     .bind(id)
     .bind(MAX_DEPTH)
-    .fetch_all(&mut *conn)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Children first, then grandchildren (breadth first).
-pub async fn descendants(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+pub async fn descendants(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<Vec<String>> {
+    on!(conn, |c| sqlx::query_scalar(
         "WITH RECURSIVE down(id, depth) AS (
-             SELECT id, 0 FROM pm_work_items WHERE id = ?1
+             SELECT id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = $1
              UNION ALL
              SELECT w.id, down.depth + 1
              FROM pm_work_items w JOIN down ON w.parent_id = down.id
-             WHERE w.deleted_at IS NULL AND down.depth < ?2
+             WHERE w.deleted_at IS NULL AND down.depth < $2
          )
          SELECT id FROM down WHERE depth > 0 ORDER BY depth, id",
     )
     .bind(id)
     .bind(MAX_DEPTH)
-    .fetch_all(&mut *conn)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Both walks of [`ancestors`] and [`descendants`] in one query, as rows of (side: 0 up / 1
@@ -47,38 +50,44 @@ pub async fn descendants(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<
 /// another statement in one round trip (a work item update does).
 pub const FILL_SQL: &str = "WITH RECURSIVE
      up(id, parent_id, depth) AS (
-         SELECT id, parent_id, 0 FROM pm_work_items WHERE id = ?
+         SELECT id, parent_id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = ?
          UNION ALL
          SELECT w.id, w.parent_id, up.depth + 1
          FROM pm_work_items w JOIN up ON w.id = up.parent_id
          WHERE w.deleted_at IS NULL AND up.depth < ?
      ),
      down(id, depth) AS (
-         SELECT id, 0 FROM pm_work_items WHERE id = ?
+         SELECT id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = ?
          UNION ALL
          SELECT w.id, down.depth + 1
          FROM pm_work_items w JOIN down ON w.parent_id = down.id
          WHERE w.deleted_at IS NULL AND down.depth < ?
      )
-     SELECT 0 AS side, id, depth FROM up WHERE depth > 0
+     SELECT CAST(0 AS BIGINT) AS side, id, depth FROM up WHERE depth > 0
      UNION ALL
-     SELECT 1 AS side, id, depth FROM down WHERE depth > 0
+     SELECT CAST(1 AS BIGINT) AS side, id, depth FROM down WHERE depth > 0
      ORDER BY side, depth, id";
 
 pub type FillRow = (i64, String, i64);
 
 /// Fills both lists of one item in one round trip to the database connection (instead of one
 /// per walk) on every item a write returns.
-pub async fn fill(conn: &mut SqliteConnection, item: &mut WorkItem) -> sqlx::Result<()> {
-    let rows: Vec<FillRow> = sqlx::query_as(FILL_SQL)
-        .bind(&item.id)
-        .bind(MAX_DEPTH)
-        .bind(&item.id)
-        .bind(MAX_DEPTH)
-        .fetch_all(&mut *conn)
-        .await?;
+pub async fn fill(conn: &mut Conn<'_>, item: &mut WorkItem) -> sqlx::Result<()> {
+    let rows = fill_rows(conn, &item.id).await?;
     set_lists(item, rows);
     Ok(())
+}
+
+/// The rows of [`FILL_SQL`] for the item `id`.
+pub async fn fill_rows(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<Vec<FillRow>> {
+    static NUMBERED: LazyLock<String> = LazyLock::new(|| numbered(FILL_SQL));
+    on!(conn, |c| sqlx::query_as(&NUMBERED)
+        .bind(id)
+        .bind(MAX_DEPTH)
+        .bind(id)
+        .bind(MAX_DEPTH)
+        .fetch_all(c)
+        .await)
 }
 
 /// Sets `item`'s lists from the rows of [`FILL_SQL`].
@@ -136,7 +145,7 @@ mod tests {
             sqlx::query(
                 "INSERT INTO pm_work_items (id, item_type, parent_id, project_id, title, item_number, \
                  created_at, updated_at, created_by, updated_by, deleted_at) \
-                 VALUES (?, 'task', ?, 'p', 't', ?, 0, 0, 'u', 'u', ?)",
+                 VALUES ($1, 'task', $2, 'p', 't', $3, 0, 0, 'u', 'u', $4)",
             )
             .bind(id)
             .bind(parent)
@@ -152,15 +161,15 @@ mod tests {
                 ancestor_ids: vec!["stale".into()],
                 ..Default::default()
             };
-            fill(&mut conn, &mut item).await.unwrap();
+            fill(&mut Conn::Sqlite(&mut conn), &mut item).await.unwrap();
             assert_eq!(
                 item.ancestor_ids,
-                ancestors(&mut conn, id).await.unwrap(),
+                ancestors(&mut Conn::Sqlite(&mut conn), id).await.unwrap(),
                 "{id}"
             );
             assert_eq!(
                 item.descendant_ids,
-                descendants(&mut conn, id).await.unwrap(),
+                descendants(&mut Conn::Sqlite(&mut conn), id).await.unwrap(),
                 "{id}"
             );
         }
@@ -168,13 +177,13 @@ mod tests {
             id: "a".into(),
             ..Default::default()
         };
-        fill(&mut conn, &mut a).await.unwrap();
+        fill(&mut Conn::Sqlite(&mut conn), &mut a).await.unwrap();
         assert_eq!(a.descendant_ids, ["b", "c", "d", "f"]);
         let mut f = WorkItem {
             id: "f".into(),
             ..Default::default()
         };
-        fill(&mut conn, &mut f).await.unwrap();
+        fill(&mut Conn::Sqlite(&mut conn), &mut f).await.unwrap();
         assert_eq!(f.ancestor_ids, ["d", "b", "a"]);
     }
 }

@@ -2,6 +2,7 @@
 //! which alone holds it) and every statement the server runs, one module per table. WAL lets
 //! readers run while the writer commits.
 pub mod comments;
+mod conn;
 pub mod dependencies;
 pub mod events;
 pub mod export;
@@ -16,44 +17,168 @@ pub mod sprints;
 pub mod time_entries;
 pub mod work_items;
 
+pub use conn::{numbered, Backend, Conn};
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{oneshot, Mutex};
+
+use crate::on;
 
 /// pm's schema (`migrations/`), also applied by `reference` to the databases it converts.
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// The same schema in PostgreSQL's words (`migrations/postgres/`).
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The readers' pool of either backend.
+pub enum ReadPool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A reader's connection from the pool, returned to it when dropped.
+pub enum Reader {
+    Sqlite(sqlx::pool::PoolConnection<Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<Postgres>),
+}
+
+/// A transaction: a snapshot read (on a [`Reader`]) or the writer's group.
+pub enum Tx<'c> {
+    Sqlite(sqlx::Transaction<'c, Sqlite>),
+    Postgres(sqlx::Transaction<'c, Postgres>),
+}
+
+impl ReadPool {
+    pub async fn acquire(&self) -> sqlx::Result<Reader> {
+        Ok(match self {
+            ReadPool::Sqlite(p) => Reader::Sqlite(p.acquire().await?),
+            ReadPool::Postgres(p) => Reader::Postgres(p.acquire().await?),
+        })
+    }
+
+    /// The SQLite pool, for tests that look at the database directly (None on PostgreSQL).
+    pub fn sqlite(&self) -> Option<&SqlitePool> {
+        match self {
+            ReadPool::Sqlite(p) => Some(p),
+            ReadPool::Postgres(_) => None,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            ReadPool::Sqlite(_) => Backend::Sqlite,
+            ReadPool::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl Reader {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Reader::Sqlite(c) => Conn::Sqlite(c),
+            Reader::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+
+    /// A read transaction: every statement in it sees the database as of one moment (SQLite's
+    /// read transactions always do; PostgreSQL's do at REPEATABLE READ).
+    pub async fn begin(&mut self) -> sqlx::Result<Tx<'_>> {
+        Ok(match self {
+            Reader::Sqlite(c) => Tx::Sqlite(c.begin().await?),
+            Reader::Postgres(c) => Tx::Postgres(
+                c.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+}
+
+impl Tx<'_> {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Postgres(t) => Conn::Postgres(t),
+        }
+    }
+
+    pub async fn commit(self) -> sqlx::Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> sqlx::Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Postgres(t) => t.rollback().await,
+        }
+    }
+}
 
 pub struct Store {
-    path: std::path::PathBuf,
+    /// The SQLite file (None on PostgreSQL): its history watermark and checkpoints belong to it.
+    path: Option<std::path::PathBuf>,
     /// Readers. Snapshot reads run in one read transaction so they are consistent with a seq.
-    pub read: SqlitePool,
+    pub read: ReadPool,
     /// The identity of this database's event history (see `events`); renewed by the writer
     /// when clients were told of events the database does not hold (`writer::task`).
     epoch: std::sync::RwLock<String>,
     /// Why writes are failing, from a failure until the next good commit. `/ready` reports it.
     write_failure: std::sync::Mutex<Option<String>>,
-    /// Dropping the store stops its checkpoints (see [`spawn_checkpoints`]).
-    _checkpoints: oneshot::Sender<()>,
+    /// Dropping the store stops its checkpoints (see [`spawn_checkpoints`]; SQLite only).
+    _checkpoints: Option<oneshot::Sender<()>>,
     /// The last [`Store::quick_check`] result and when it was taken (see [`Store::integrity`]).
     integrity: Mutex<Option<(std::time::Instant, Result<(), String>)>>,
 }
 
 /// The one connection that writes, as [`Store::open`] opens it. Only the writer task
 /// (the `writer` module) holds it; nothing else in the server can reach it.
-pub struct WriterConnection {
-    conn: SqliteConnection,
-    /// How it is opened again after a failure (see [`WriterConnection::reopen`]).
-    options: SqliteConnectOptions,
+pub enum WriterConnection {
+    /// `options`: how it is opened again after a failure (see [`WriterConnection::reopen`]).
+    Sqlite {
+        conn: SqliteConnection,
+        options: SqliteConnectOptions,
+    },
+    Postgres {
+        conn: PgConnection,
+        options: PgConnectOptions,
+    },
 }
 
 impl WriterConnection {
-    pub fn get(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+    pub fn get(&mut self) -> Conn<'_> {
+        match self {
+            WriterConnection::Sqlite { conn, .. } => Conn::Sqlite(conn),
+            WriterConnection::Postgres { conn, .. } => Conn::Postgres(conn),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            WriterConnection::Sqlite { .. } => Backend::Sqlite,
+            WriterConnection::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// A group's transaction; with `savepoint`, its first command's savepoint is opened in the
+    /// same round trip.
+    pub async fn begin(&mut self, savepoint: bool) -> sqlx::Result<Tx<'_>> {
+        let begin = if savepoint {
+            pipeline::BEGIN_WITH_SAVEPOINT
+        } else {
+            "BEGIN"
+        };
+        Ok(match self {
+            WriterConnection::Sqlite { conn, .. } => Tx::Sqlite(conn.begin_with(begin).await?),
+            WriterConnection::Postgres { conn, .. } => Tx::Postgres(conn.begin_with(begin).await?),
+        })
     }
 
     /// Replaces the connection with a new one. The old one may still be inside a transaction
@@ -61,11 +186,21 @@ impl WriterConnection {
     /// and its next BEGIN becomes a SAVEPOINT whose RELEASE writes nothing); closing it rolls
     /// back whatever it still had open.
     pub async fn reopen(&mut self) -> anyhow::Result<()> {
-        let fresh = SqliteConnection::connect_with(&self.options)
-            .await
-            .context("reopening the writer")?;
-        let old = std::mem::replace(&mut self.conn, fresh);
-        if let Err(e) = old.close().await {
+        let closed = match self {
+            WriterConnection::Sqlite { conn, options } => {
+                let fresh = SqliteConnection::connect_with(options)
+                    .await
+                    .context("reopening the writer")?;
+                std::mem::replace(conn, fresh).close().await
+            }
+            WriterConnection::Postgres { conn, options } => {
+                let fresh = PgConnection::connect_with(options)
+                    .await
+                    .context("reopening the writer")?;
+                std::mem::replace(conn, fresh).close().await
+            }
+        };
+        if let Err(e) = closed {
             tracing::warn!(error = %e, "closing the failed writer connection");
         }
         Ok(())
@@ -74,7 +209,10 @@ impl WriterConnection {
     /// The bare connection, for tests of the statements the writer composes.
     #[cfg(test)]
     pub fn into_connection(self) -> SqliteConnection {
-        self.conn
+        match self {
+            WriterConnection::Sqlite { conn, .. } => conn,
+            WriterConnection::Postgres { .. } => panic!("a SQLite test opened PostgreSQL"),
+        }
     }
 }
 
@@ -118,14 +256,10 @@ impl Store {
             .run(&mut writer)
             .await
             .context("applying migrations")?;
-        let epoch = events::ensure_epoch(&mut writer).await?;
-        let epoch = events::verify_history(&mut writer, path, epoch).await?;
-        sqlx::query("INSERT OR IGNORE INTO users (id, email, name) VALUES (?, ?, ?)")
-            .bind(pm_shared::DEFAULT_USER_ID)
-            .bind(format!("{}@system.local", pm_shared::DEFAULT_USER_ID))
-            .bind("Local User")
-            .execute(&mut writer)
-            .await?;
+        let mut conn = Conn::Sqlite(&mut writer);
+        let epoch = events::ensure_epoch(&mut conn).await?;
+        let epoch = events::verify_history(&mut conn, path, epoch).await?;
+        ensure_default_user(&mut conn).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.clone().read_only(true))
@@ -133,18 +267,59 @@ impl Store {
             .context("opening read pool")?;
         let checkpoints = spawn_checkpoints(&options).await?;
         let store = Store {
-            path: path.to_path_buf(),
-            read,
+            path: Some(path.to_path_buf()),
+            read: ReadPool::Sqlite(read),
             epoch: std::sync::RwLock::new(epoch),
             write_failure: Default::default(),
-            _checkpoints: checkpoints,
+            _checkpoints: Some(checkpoints),
             integrity: Mutex::new(None),
         };
-        let writer = WriterConnection {
+        let writer = WriterConnection::Sqlite {
             conn: writer,
             options: writer_options,
         };
         Ok((store, writer))
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://…`), applies pm's PostgreSQL
+    /// migrations and hands back the store and the writer's connection, as [`Store::open`]
+    /// does for SQLite. The epoch lives in the database, so every server on it shares it.
+    pub async fn open_postgres(url: &str) -> anyhow::Result<(Store, WriterConnection)> {
+        let options = PgConnectOptions::from_str(url).context("reading the PostgreSQL URL")?;
+        let mut writer = PgConnection::connect_with(&options)
+            .await
+            .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+        PG_MIGRATOR
+            .run(&mut writer)
+            .await
+            .context("applying migrations")?;
+        let mut conn = Conn::Postgres(&mut writer);
+        let epoch = events::ensure_epoch(&mut conn).await?;
+        ensure_default_user(&mut conn).await?;
+        let read = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.clone())
+            .await
+            .context("opening read pool")?;
+        let store = Store {
+            path: None,
+            read: ReadPool::Postgres(read),
+            epoch: std::sync::RwLock::new(epoch),
+            write_failure: Default::default(),
+            _checkpoints: None,
+            integrity: Mutex::new(None),
+        };
+        Ok((
+            store,
+            WriterConnection::Postgres {
+                conn: writer,
+                options,
+            },
+        ))
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.read.backend()
     }
 
     /// The identity of the event history clients' cursors refer to.
@@ -162,18 +337,23 @@ impl Store {
 
     /// Stores the epoch in `pm_meta` if what is stored differs (a renewal that could not be
     /// stored when it happened).
-    pub(crate) async fn store_epoch(&self, writer: &mut SqliteConnection) -> anyhow::Result<()> {
+    pub(crate) async fn store_epoch(&self, writer: &mut Conn<'_>) -> anyhow::Result<()> {
         let epoch = self.epoch();
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT value FROM pm_meta WHERE key = 'epoch'")
-                .fetch_optional(&mut *writer)
-                .await?;
+        let stored: Option<String> = on!(writer, |c| sqlx::query_scalar(
+            "SELECT value FROM pm_meta WHERE key = 'epoch'"
+        )
+        .fetch_optional(c)
+        .await)?;
         if stored.as_deref() != Some(epoch.as_str()) {
-            sqlx::query("INSERT OR REPLACE INTO pm_meta (key, value) VALUES ('epoch', ?)")
-                .bind(&epoch)
-                .execute(&mut *writer)
-                .await
-                .context("storing the renewed epoch")?;
+            on!(writer, |c| sqlx::query(
+                "INSERT INTO pm_meta (key, value) VALUES ('epoch', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+            .bind(&epoch)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+            .context("storing the renewed epoch")?;
         }
         Ok(())
     }
@@ -204,25 +384,31 @@ impl Store {
     /// (see `events::verify_history`). Run by the writer, between groups.
     pub(crate) async fn maintain(
         &self,
-        writer: &mut SqliteConnection,
+        writer: &mut Conn<'_>,
         keep_per_stream: u64,
         max_age_secs: u64,
     ) -> anyhow::Result<u64> {
         let older_than = cutoff(pm_shared::now_secs(), max_age_secs);
         let pruned = events::prune(writer, keep_per_stream, older_than).await?;
-        let total_seq = events::total_seq(writer).await?;
-        events::write_watermark(
-            &self.path,
-            &events::Watermark {
-                epoch: self.epoch(),
-                total_seq,
-            },
-        )?;
+        if let Some(path) = &self.path {
+            let total_seq = events::total_seq(writer).await?;
+            events::write_watermark(
+                path,
+                &events::Watermark {
+                    epoch: self.epoch(),
+                    total_seq,
+                },
+            )?;
+        }
         Ok(pruned)
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        let mut reader = self.read.acquire().await?;
+        on!(&mut reader.conn(), |c| sqlx::query("SELECT 1")
+            .execute(c)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -230,7 +416,10 @@ impl Store {
     /// copy of the database file alone is a complete backup. Run by the writer, between
     /// groups. A checkpoint already running on the store's own connection makes it busy for a
     /// moment, so it tries a few times; `Ok(false)`: readers kept it from finishing.
-    pub(crate) async fn checkpoint_truncate(writer: &mut SqliteConnection) -> anyhow::Result<bool> {
+    pub(crate) async fn checkpoint_truncate(writer: &mut Conn<'_>) -> anyhow::Result<bool> {
+        let Some(writer) = writer.sqlite() else {
+            anyhow::bail!("checkpoints are SQLite's; PostgreSQL keeps its own write-ahead log");
+        };
         for _ in 0..50 {
             // (busy, frames in the WAL, frames copied back)
             let (busy, _, _) =
@@ -265,14 +454,51 @@ impl Store {
     /// SQLite's structural check of the database, stopping at the first problem: `Err` with
     /// SQLite's description of it. It reads every page, so callers cache it (see `/ready`).
     pub async fn quick_check(&self) -> anyhow::Result<()> {
+        let ReadPool::Sqlite(read) = &self.read else {
+            // PostgreSQL checks its own pages (and is reached at all: see `ping`).
+            return Ok(());
+        };
         let rows: Vec<(String,)> = sqlx::query_as("PRAGMA quick_check(1)")
-            .fetch_all(&self.read)
+            .fetch_all(read)
             .await?;
         match rows.first() {
             Some((ok,)) if ok == "ok" => Ok(()),
             Some((problem,)) => anyhow::bail!("{problem}"),
             None => anyhow::bail!("quick_check returned nothing"),
         }
+    }
+}
+
+/// The built-in desktop user every database has.
+async fn ensure_default_user(conn: &mut Conn<'_>) -> sqlx::Result<()> {
+    on!(conn, |c| sqlx::query(
+        "INSERT INTO users (id, email, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+    )
+    .bind(pm_shared::DEFAULT_USER_ID)
+    .bind(format!("{}@system.local", pm_shared::DEFAULT_USER_ID))
+    .bind("Local User")
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+/// `url` without its password, for messages and logs: `postgres://pm:***@host/db`.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let authority = &url[scheme_end..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &authority[..colon],
+            &url[scheme_end + at..]
+        ),
+        _ => url.to_string(),
     }
 }
 
@@ -328,6 +554,16 @@ async fn spawn_checkpoints(options: &SqliteConnectOptions) -> anyhow::Result<one
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        assert_eq!(
+            redact("postgres://pm:secret@db:5432/pm?sslmode=require"),
+            "postgres://pm:***@db:5432/pm?sslmode=require"
+        );
+        assert_eq!(redact("postgres://pm@db/pm"), "postgres://pm@db/pm");
+        assert_eq!(redact("postgres://db/p:x@y"), "postgres://db/p:x@y");
+    }
 
     #[test]
     fn a_huge_retention_keeps_everything() {

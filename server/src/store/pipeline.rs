@@ -2,7 +2,8 @@
 //! (`writer::append`, `writer::write_behind`): the activity row, the idempotency record, the
 //! user row a write needs, and the group's savepoint steps. The event and its stream's seq are
 //! in [`super::events`].
-use sqlx::SqliteConnection;
+use super::Conn;
+use crate::on;
 
 /// Activity rows, before their VALUES (nine each: id, project, entity type, entity id, action,
 /// changes JSON, user, timestamp, comment).
@@ -10,13 +11,20 @@ pub const ACTIVITY_INSERT: &str = "INSERT INTO pm_activity_log (id, project_id, 
 
 /// What a retried idempotent create is answered with, before its VALUES (user, message_id,
 /// operation, response, created_at).
-pub const REMEMBER_INSERT: &str = "INSERT OR IGNORE INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) ";
+pub const REMEMBER_INSERT: &str =
+    "INSERT INTO pm_idempotency_keys (user_id, message_id, operation, response, created_at) ";
+/// After [`REMEMBER_INSERT`]'s VALUES: a record already there stays.
+pub const REMEMBER_ON_CONFLICT: &str = " ON CONFLICT DO NOTHING";
 
 /// The row a user id needs before anything refers to it, for a user who has not connected yet:
 /// a placeholder email made from the id. Two parameters, both the id: plain `?`, because sqlx
 /// numbers `?NNN` across a whole multi-statement query and this one runs inside others.
-pub const ENSURE_USER_SQL: &str = "INSERT OR IGNORE INTO users (id, email) \
-     VALUES (?, 'user-' || substr(?, 1, 8) || '@localhost')";
+pub const ENSURE_USER_SQL: &str = "INSERT INTO users (id, email) \
+     VALUES (?, 'user-' || substr(?, 1, 8) || '@localhost') ON CONFLICT DO NOTHING";
+
+/// [`ENSURE_USER_SQL`] as a statement of its own, in the words both databases speak.
+const ENSURE_USER: &str = "INSERT INTO users (id, email) \
+     VALUES ($1, 'user-' || substr($1, 1, 8) || '@localhost') ON CONFLICT DO NOTHING";
 
 /// A group's transaction with the savepoint around its first command (the name is reused:
 /// RELEASE pops it).
@@ -36,33 +44,38 @@ pub const IMPORT_ROW_KEEP: &str = "RELEASE pm_import_row";
 /// Undoes the row's writes.
 pub const IMPORT_ROW_UNDO: &str = "ROLLBACK TO pm_import_row; RELEASE pm_import_row";
 
-pub async fn ensure_user(conn: &mut SqliteConnection, user_id: &str) -> sqlx::Result<()> {
-    sqlx::query(ENSURE_USER_SQL)
+pub async fn ensure_user(conn: &mut Conn<'_>, user_id: &str) -> sqlx::Result<()> {
+    on!(conn, |c| sqlx::query(ENSURE_USER)
         .bind(user_id)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// The stored answer of an earlier idempotent request of `user_id` with `message_id`:
 /// (response frame, operation).
 pub async fn remembered(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user_id: &str,
     message_id: &str,
 ) -> sqlx::Result<Option<(Vec<u8>, String)>> {
-    sqlx::query_as(
-        "SELECT response, operation FROM pm_idempotency_keys WHERE user_id = ? AND message_id = ?",
+    on!(conn, |c| {
+        sqlx::query_as(
+        "SELECT response, operation FROM pm_idempotency_keys WHERE user_id = $1 AND message_id = $2",
     )
     .bind(user_id)
     .bind(message_id)
-    .fetch_optional(&mut *conn)
-    .await
+    .fetch_optional(c).await
+    })
 }
 
-/// A constant statement (or several) without parameters, in one round trip. (Not
+/// A constant statement (or several) without parameters, in one round trip on SQLite. (Not
 /// `sqlx::raw_sql`: rustc cannot prove its future `Send` for the spawned task.)
-pub async fn raw(conn: &mut SqliteConnection, sql: &'static str) -> sqlx::Result<()> {
-    sqlx::query(sql).execute(conn).await.map(|_| ())
+pub async fn raw(conn: &mut Conn<'_>, sql: &'static str) -> sqlx::Result<()> {
+    match conn {
+        Conn::Sqlite(c) => sqlx::query(sql).execute(&mut **c).await.map(|_| ()),
+        // Without parameters sqlx sends the text as a simple query, which may hold several.
+        Conn::Postgres(c) => sqlx::Executor::execute(&mut **c, sql).await.map(|_| ()),
+    }
 }

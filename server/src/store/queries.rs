@@ -2,7 +2,8 @@
 //! Every lookup skips soft-deleted rows unless its name ends in `_any`. Each table's queries and
 //! writes live in its own module (`projects`, `work_items`, …); this one answers the reads that
 //! span tables and names every read in one place.
-use sqlx::SqliteConnection;
+use super::Conn;
+use crate::on;
 
 use super::rows::{ActivityRow, LlmContextRow};
 
@@ -28,74 +29,76 @@ pub(crate) fn qualified(alias: &str, columns: &str) -> String {
 
 /// The project an entity belongs to, deleted entities included, so history stays reachable.
 pub async fn project_of_entity(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     entity_type: &str,
     entity_id: &str,
 ) -> sqlx::Result<Option<String>> {
     let sql = match entity_type {
-        "project" => "SELECT id FROM pm_projects WHERE id = ?",
-        "work_item" => "SELECT project_id FROM pm_work_items WHERE id = ?",
-        "sprint" => "SELECT project_id FROM pm_sprints WHERE id = ?",
+        "project" => "SELECT id FROM pm_projects WHERE id = $1",
+        "work_item" => "SELECT project_id FROM pm_work_items WHERE id = $1",
+        "sprint" => "SELECT project_id FROM pm_sprints WHERE id = $1",
         "comment" => {
-            "SELECT w.project_id FROM pm_comments c JOIN pm_work_items w ON w.id = c.work_item_id WHERE c.id = ?"
+            "SELECT w.project_id FROM pm_comments c JOIN pm_work_items w ON w.id = c.work_item_id WHERE c.id = $1"
         }
         "time_entry" => {
-            "SELECT w.project_id FROM pm_time_entries t JOIN pm_work_items w ON w.id = t.work_item_id WHERE t.id = ?"
+            "SELECT w.project_id FROM pm_time_entries t JOIN pm_work_items w ON w.id = t.work_item_id WHERE t.id = $1"
         }
         "dependency" => {
-            "SELECT w.project_id FROM pm_dependencies d JOIN pm_work_items w ON w.id = d.blocked_item_id WHERE d.id = ?"
+            "SELECT w.project_id FROM pm_dependencies d JOIN pm_work_items w ON w.id = d.blocked_item_id WHERE d.id = $1"
         }
         _ => return Ok(None),
     };
-    sqlx::query_scalar(sql)
+    on!(conn, |c| sqlx::query_scalar(sql)
         .bind(entity_id)
-        .fetch_optional(&mut *conn)
-        .await
+        .fetch_optional(c)
+        .await)
 }
 
 pub async fn activity(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     entity_type: &str,
     entity_id: &str,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<ActivityRow>, i64)> {
-    let rows = sqlx::query_as(
+    let rows = on!(conn, |c| {
+        sqlx::query_as(
         "SELECT id, entity_type, entity_id, action, changes, user_id, timestamp, comment FROM pm_activity_log \
-         WHERE entity_type = ? AND entity_id = ? ORDER BY timestamp DESC, rowid DESC LIMIT ? OFFSET ?",
+         WHERE entity_type = $1 AND entity_id = $2 ORDER BY timestamp DESC, rowid DESC LIMIT $3 OFFSET $4",
     )
     .bind(entity_type)
     .bind(entity_id)
     .bind(limit)
     .bind(offset)
-    .fetch_all(&mut *conn)
-    .await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pm_activity_log WHERE entity_type = ? AND entity_id = ?",
+    .fetch_all(c).await
+    })?;
+    let total: i64 = on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_activity_log WHERE entity_type = $1 AND entity_id = $2",
     )
     .bind(entity_type)
     .bind(entity_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(c)
+    .await)?;
     Ok((rows, total))
 }
 
 /// LLM context entries, most important first; every filter is optional.
 pub async fn llm_context(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     category: Option<&str>,
     context_type: Option<&str>,
     min_priority: Option<i32>,
 ) -> sqlx::Result<Vec<LlmContextRow>> {
-    sqlx::query_as(
+    on!(conn, |c| {
+        sqlx::query_as(
         "SELECT id, context_type, category, title, content, example_sql, example_description, priority \
          FROM pm_llm_context WHERE deleted_at IS NULL \
-         AND (?1 IS NULL OR category = ?1) AND (?2 IS NULL OR context_type = ?2) AND (?3 IS NULL OR priority >= ?3) \
+         AND ($1 IS NULL OR category = $1) AND ($2 IS NULL OR context_type = $2) AND ($3 IS NULL OR priority >= $3) \
          ORDER BY priority DESC, title ASC",
     )
     .bind(category)
     .bind(context_type)
     .bind(min_priority)
-    .fetch_all(&mut *conn)
-    .await
+    .fetch_all(c).await
+    })
 }

@@ -1,8 +1,9 @@
 //! `pm_work_items`: reads, the commands' writes and the import's.
 use std::sync::LazyLock;
 
+use super::Conn;
+use crate::on;
 use pm_shared::domain::WorkItemField;
-use sqlx::SqliteConnection;
 
 use super::hierarchy;
 use super::rows::WorkItemRow;
@@ -13,32 +14,31 @@ pub const WORK_ITEM_COLUMNS: &str = "id, item_type, parent_id, project_id, posit
      description, status, priority, story_points, assignee_id, sprint_id, item_number, version, \
      created_at, updated_at, created_by, updated_by, deleted_at";
 
-pub async fn work_item(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<WorkItemRow>> {
+pub async fn work_item(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<Option<WorkItemRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!("SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE id = ? AND deleted_at IS NULL")
+        format!(
+            "SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE id = $1 AND deleted_at IS NULL"
+        )
     });
-    sqlx::query_as(&SQL)
+    on!(conn, |c| sqlx::query_as(&SQL)
         .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
+        .fetch_optional(c)
+        .await)
 }
 
 /// An item whether deleted or not (an import revives a deleted one).
-pub async fn work_item_any(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> sqlx::Result<Option<WorkItemRow>> {
+pub async fn work_item_any(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<Option<WorkItemRow>> {
     static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE id = ?"));
-    sqlx::query_as(&SQL)
+        LazyLock::new(|| format!("SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE id = $1"));
+    on!(conn, |c| sqlx::query_as(&SQL)
         .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
+        .fetch_optional(c)
+        .await)
 }
 
 /// A live item and its hierarchy lists (as [`hierarchy::FILL_SQL`] rows), in one round trip.
 pub async fn work_item_with_lists(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &str,
 ) -> sqlx::Result<Option<(WorkItemRow, Vec<hierarchy::FillRow>)>> {
     Ok(work_items_with_lists(conn, &[id]).await?.pop())
@@ -48,7 +48,7 @@ pub async fn work_item_with_lists(
 /// row, the item's row and its walks, told apart by their width (an item that is gone has no
 /// row, and its walks may still find ancestors, so the marker says whose rows follow).
 pub async fn work_items_with_lists(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     ids: &[&str],
 ) -> sqlx::Result<Vec<(WorkItemRow, Vec<hierarchy::FillRow>)>> {
     use sqlx::{FromRow, Row};
@@ -61,6 +61,20 @@ pub async fn work_items_with_lists(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let conn = match conn {
+        Conn::Sqlite(c) => c,
+        Conn::Postgres(_) => {
+            // A prepared statement is one statement: an item and its walks, one at a time.
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(row) = work_item(conn, id).await? {
+                    let lists = hierarchy::fill_rows(conn, id).await?;
+                    found.push((row, lists));
+                }
+            }
+            return Ok(found);
+        }
+    };
     let sql = vec![ONE.as_str(); ids.len()].join(";\n");
     let mut query = sqlx::query(&sql);
     for id in ids {
@@ -72,7 +86,7 @@ pub async fn work_items_with_lists(
             .bind(*id)
             .bind(hierarchy::MAX_DEPTH);
     }
-    let rows = query.fetch_all(&mut *conn).await?;
+    let rows = query.fetch_all(&mut **conn).await?;
     let mut found = Vec::with_capacity(ids.len());
     let mut current: Option<(WorkItemRow, Vec<hierarchy::FillRow>)> = None;
     for row in &rows {
@@ -93,94 +107,89 @@ pub async fn work_items_with_lists(
 const FILL_WIDTH: usize = 3;
 
 pub async fn work_item_by_number(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     project_id: &str,
     number: i32,
 ) -> sqlx::Result<Option<WorkItemRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items \
-             WHERE project_id = ? AND item_number = ? AND deleted_at IS NULL"
+             WHERE project_id = $1 AND item_number = $2 AND deleted_at IS NULL"
         )
     });
-    sqlx::query_as(&SQL)
+    on!(conn, |c| sqlx::query_as(&SQL)
         .bind(project_id)
         .bind(number)
-        .fetch_optional(&mut *conn)
-        .await
+        .fetch_optional(c)
+        .await)
 }
 
 /// Another item of the project (live or not) that has `number`, if any.
 pub async fn number_holder(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     project_id: &str,
     number: i64,
     id: &str,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
-        "SELECT id FROM pm_work_items WHERE project_id = ? AND item_number = ? AND id <> ?",
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT id FROM pm_work_items WHERE project_id = $1 AND item_number = $2 AND id <> $3",
     )
     .bind(project_id)
     .bind(number)
     .bind(id)
-    .fetch_optional(&mut *conn)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
-pub async fn work_items(
-    conn: &mut SqliteConnection,
-    project_id: &str,
-) -> sqlx::Result<Vec<WorkItemRow>> {
+pub async fn work_items(conn: &mut Conn<'_>, project_id: &str) -> sqlx::Result<Vec<WorkItemRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE project_id = ? AND deleted_at IS NULL \
+            "SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE project_id = $1 AND deleted_at IS NULL \
              ORDER BY position, item_number"
         )
     });
-    sqlx::query_as(&SQL)
+    on!(conn, |c| sqlx::query_as(&SQL)
         .bind(project_id)
-        .fetch_all(&mut *conn)
-        .await
+        .fetch_all(c)
+        .await)
 }
 
 /// The project of a live item.
-pub async fn live_project_of(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT project_id FROM pm_work_items WHERE id = ? AND deleted_at IS NULL")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
+pub async fn live_project_of(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<Option<String>> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT project_id FROM pm_work_items WHERE id = $1 AND deleted_at IS NULL"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)
 }
 
 /// The project of an item, deleted or not.
-pub async fn project_of(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT project_id FROM pm_work_items WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-}
-
-pub async fn live_children(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pm_work_items WHERE parent_id = ? AND deleted_at IS NULL",
+pub async fn project_of(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<Option<String>> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT project_id FROM pm_work_items WHERE id = $1"
     )
     .bind(id)
-    .fetch_one(&mut *conn)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
-pub async fn live_items_in_project(
-    conn: &mut SqliteConnection,
-    project_id: &str,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pm_work_items WHERE project_id = ? AND deleted_at IS NULL",
+pub async fn live_children(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<i64> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_work_items WHERE parent_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(c)
+    .await)
+}
+
+pub async fn live_items_in_project(conn: &mut Conn<'_>, project_id: &str) -> sqlx::Result<i64> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_work_items WHERE project_id = $1 AND deleted_at IS NULL",
     )
     .bind(project_id)
-    .fetch_one(&mut *conn)
-    .await
+    .fetch_one(c)
+    .await)
 }
 
 /// A new item from a command: its project's next item number is taken (1 parameter: the
@@ -222,14 +231,14 @@ pub fn update_sql(fields: &[WorkItemField]) -> String {
 }
 
 /// Writes a new item row, every column as `row` has it (the import's insert).
-pub async fn insert(conn: &mut SqliteConnection, row: &WorkItemRow) -> sqlx::Result<()> {
+pub async fn insert(conn: &mut Conn<'_>, row: &WorkItemRow) -> sqlx::Result<()> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "INSERT INTO pm_work_items ({WORK_ITEM_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         )
     });
-    sqlx::query(&SQL)
+    on!(conn, |c| sqlx::query(&SQL)
         .bind(&row.id)
         .bind(&row.item_type)
         .bind(&row.parent_id)
@@ -249,17 +258,19 @@ pub async fn insert(conn: &mut SqliteConnection, row: &WorkItemRow) -> sqlx::Res
         .bind(&row.created_by)
         .bind(&row.updated_by)
         .bind(row.deleted_at)
-        .execute(&mut *conn)
-        .await?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// An imported row over a stored one, revived if it was deleted (its type and project stay).
-pub async fn replace(conn: &mut SqliteConnection, row: &WorkItemRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE pm_work_items SET parent_id = ?, position = ?, title = ?, description = ?, status = ?, \
-         priority = ?, story_points = ?, assignee_id = ?, sprint_id = ?, item_number = ?, version = ?, \
-         created_at = ?, updated_at = ?, created_by = ?, updated_by = ?, deleted_at = NULL WHERE id = ?",
+pub async fn replace(conn: &mut Conn<'_>, row: &WorkItemRow) -> sqlx::Result<()> {
+    on!(conn, |c| {
+        sqlx::query(
+        "UPDATE pm_work_items SET parent_id = $1, position = $2, title = $3, description = $4, status = $5, \
+         priority = $6, story_points = $7, assignee_id = $8, sprint_id = $9, item_number = $10, version = $11, \
+         created_at = $12, updated_at = $13, created_by = $14, updated_by = $15, deleted_at = NULL WHERE id = $16",
     )
     .bind(&row.parent_id)
     .bind(row.position)
@@ -277,44 +288,45 @@ pub async fn replace(conn: &mut SqliteConnection, row: &WorkItemRow) -> sqlx::Re
     .bind(&row.created_by)
     .bind(&row.updated_by)
     .bind(&row.id)
-    .execute(&mut *conn)
-    .await?;
+    .execute(c).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
 pub async fn soft_delete(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &str,
     now: i64,
     user_id: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE pm_work_items SET deleted_at = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+    on!(conn, |c| sqlx::query(
+        "UPDATE pm_work_items SET deleted_at = $1, updated_at = $2, updated_by = $3 WHERE id = $4",
     )
     .bind(now)
     .bind(now)
     .bind(user_id)
     .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Takes every live item of a sprint out of it in one statement, as a new version of each;
 /// answers their (item number, id).
 pub async fn leave_sprint(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     sprint_id: &str,
     now: i64,
     user_id: &str,
 ) -> sqlx::Result<Vec<(i64, String)>> {
-    sqlx::query_as(
-        "UPDATE pm_work_items SET sprint_id = NULL, version = version + 1, updated_at = ?, \
-         updated_by = ? WHERE sprint_id = ? AND deleted_at IS NULL RETURNING item_number, id",
+    on!(conn, |c| sqlx::query_as(
+        "UPDATE pm_work_items SET sprint_id = NULL, version = version + 1, updated_at = $1, \
+         updated_by = $2 WHERE sprint_id = $3 AND deleted_at IS NULL RETURNING item_number, id",
     )
     .bind(now)
     .bind(user_id)
     .bind(sprint_id)
-    .fetch_all(&mut *conn)
-    .await
+    .fetch_all(c)
+    .await)
 }

@@ -59,11 +59,13 @@ impl AppState {
         let mut read = store.read.acquire().await?;
         let hub = match config.auth {
             AuthMode::Desktop => EventHub::default(),
-            AuthMode::Token => EventHub::members_only(crate::access::all_members(&mut read).await?),
+            AuthMode::Token => {
+                EventHub::members_only(crate::access::all_members(&mut read.conn()).await?)
+            }
         };
         // Every event an earlier run committed counts as published: a resume replays up to
         // each stream's last seq and goes live from there (see `EventHub::subscribe_if_at`).
-        hub.reset_published(crate::store::events::all_streams(&mut read).await?);
+        hub.reset_published(crate::store::events::all_streams(&mut read.conn()).await?);
         drop(read);
         let (store, hub) = (Arc::new(store), Arc::new(hub));
         let settings = crate::writer::Settings {

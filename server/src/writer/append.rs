@@ -5,15 +5,16 @@ use bytes::Bytes;
 use pm_shared::proto::{self, ActivityLogCreated, FieldChange, Payload, WebSocketMessage};
 use prost::Message;
 use sqlx::query_builder::Separated;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Database, Encode, Postgres, QueryBuilder, Sqlite, Type};
 
 use super::change::{Action, Change, Committed, DeferredWrite};
 use super::seqs::SeqCounter;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::store::events::{self, WORKSPACE};
-use crate::store::pipeline::{self, ACTIVITY_INSERT, REMEMBER_INSERT};
+use crate::store::pipeline::{self, ACTIVITY_INSERT, REMEMBER_INSERT, REMEMBER_ON_CONFLICT};
 use crate::store::rows::{activity_entry, StoredChange};
+use crate::store::Conn;
 
 /// What numbering needs: the writer's seq counter and the epoch every frame carries.
 pub(super) struct Numbering<'a> {
@@ -24,11 +25,7 @@ pub(super) struct Numbering<'a> {
 /// Writes the activity row of a change that travels inside another change's event (the timer a
 /// StartTimer stops in the same project). It is logged like any change; only the command's own
 /// change is announced with ActivityLogCreated.
-pub async fn log_activity(
-    conn: &mut SqliteConnection,
-    actor: &Actor,
-    change: &Change,
-) -> AppResult<()> {
+pub async fn log_activity(conn: &mut Conn<'_>, actor: &Actor, change: &Change) -> AppResult<()> {
     append_activity(conn, actor, change, pm_shared::now_secs()).await?;
     Ok(())
 }
@@ -89,7 +86,7 @@ pub(crate) struct Numbered {
 impl Numbered {
     pub(super) async fn of(
         numbering: &mut Numbering<'_>,
-        tx: &mut SqliteConnection,
+        tx: &mut Conn<'_>,
         actor: &Actor,
         change: &Change,
         now: i64,
@@ -99,7 +96,13 @@ impl Numbered {
         } else {
             change.project_id.clone()
         };
-        let seq = numbering.seqs.next(tx, &stream).await?;
+        // SQLite's one writer counts in memory (see `seqs`); PostgreSQL's writers take the
+        // stream's counter row, which stays locked until the write commits, so seqs of a
+        // stream commit in order whichever server takes them.
+        let seq = match tx {
+            Conn::Sqlite(_) => numbering.seqs.next(tx, &stream).await?,
+            Conn::Postgres(_) => events::take_seq(tx, &stream).await?,
+        };
         let event_frame = WebSocketMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
             timestamp: now,
@@ -145,10 +148,16 @@ impl Numbered {
     }
 
     /// The event's row of a several-row [`events::APPEND_INSERT`].
-    pub(super) fn push_event_row<'q, Sep: std::fmt::Display>(
+    pub(super) fn push_event_row<'q, DB, Sep: std::fmt::Display>(
         &'q self,
-        row: &mut Separated<'_, 'q, Sqlite, Sep>,
-    ) {
+        row: &mut Separated<'_, 'q, DB, Sep>,
+    ) where
+        DB: Database,
+        &'q str: Encode<'q, DB> + Type<DB>,
+        Option<&'q str>: Encode<'q, DB> + Type<DB>,
+        i64: Encode<'q, DB> + Type<DB>,
+        &'q [u8]: Encode<'q, DB> + Type<DB>,
+    {
         row.push_bind(self.stream.as_str())
             .push_bind(self.seq as i64)
             .push_bind(self.event_frame.as_ref())
@@ -161,12 +170,15 @@ impl Numbered {
 /// `tail` (see [`Tail`]).
 pub(super) async fn append_change(
     numbering: &mut Numbering<'_>,
-    tx: &mut SqliteConnection,
+    tx: &mut Conn<'_>,
     actor: &Actor,
     change: &Change,
     now: i64,
     tail: Tail<'_>,
 ) -> AppResult<Appended> {
+    if let Conn::Postgres(_) = tx {
+        return append_change_statements(numbering, tx, actor, change, now, tail).await;
+    }
     let numbered = Numbered::of(numbering, tx, actor, change, now).await?;
     let answer = tail.idempotency.map(|_| {
         remembered(&Committed {
@@ -197,8 +209,62 @@ pub(super) async fn append_change(
         query.push(";\n");
         query.push(then);
     }
-    query.build().execute(&mut *tx).await?;
+    let Some(conn) = tx.sqlite() else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "a SQLite tail on PostgreSQL"
+        )));
+    };
+    query.build().execute(conn).await?;
     numbering.seqs.taken(&numbered.stream, numbered.seq);
+    Ok(numbered.appended(numbering.epoch, change, tail.then.is_some()))
+}
+
+/// [`append_change`] on PostgreSQL, which runs one statement per prepared query: the command's
+/// waiting write, the seq (taken by [`Numbered::of`], which locks the stream's counter), then
+/// the activity row, the event and the idempotency record, and the savepoint step.
+async fn append_change_statements(
+    numbering: &mut Numbering<'_>,
+    tx: &mut Conn<'_>,
+    actor: &Actor,
+    change: &Change,
+    now: i64,
+    tail: Tail<'_>,
+) -> AppResult<Appended> {
+    if let Some(first) = tail.first {
+        first.execute(tx).await?;
+    }
+    let numbered = Numbered::of(numbering, tx, actor, change, now).await?;
+    let Some(conn) = tx.postgres() else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "a PostgreSQL tail on SQLite"
+        )));
+    };
+    let mut query = QueryBuilder::<Postgres>::new(ACTIVITY_INSERT);
+    query.push_values([&numbered], |mut row, n| n.activity.push_row(&mut row));
+    query.build().execute(&mut *conn).await?;
+    let mut query = QueryBuilder::<Postgres>::new(events::APPEND_INSERT);
+    query.push_values([&numbered], |mut row, n| n.push_event_row(&mut row));
+    query.build().execute(&mut *conn).await?;
+    if let Some((operation, message_id)) = tail.idempotency {
+        let answer = remembered(&Committed {
+            event: change.event.clone(),
+            stream: numbered.stream.clone(),
+            seq: numbered.seq,
+        });
+        let mut query = QueryBuilder::<Postgres>::new("");
+        push_remember(
+            &mut query,
+            &actor.user_id,
+            message_id,
+            operation,
+            &answer,
+            now,
+        );
+        query.build().execute(&mut *conn).await?;
+    }
+    if let Some(then) = tail.then {
+        pipeline::raw(tx, then).await?;
+    }
     Ok(numbered.appended(numbering.epoch, change, tail.then.is_some()))
 }
 
@@ -244,10 +310,16 @@ impl NewActivity {
     }
 
     /// The row of a several-row [`pipeline::ACTIVITY_INSERT`].
-    pub(super) fn push_row<'q, Sep: std::fmt::Display>(
+    pub(super) fn push_row<'q, DB, Sep: std::fmt::Display>(
         &'q self,
-        row: &mut Separated<'_, 'q, Sqlite, Sep>,
-    ) {
+        row: &mut Separated<'_, 'q, DB, Sep>,
+    ) where
+        DB: Database,
+        &'q str: Encode<'q, DB> + Type<DB>,
+        Option<&'q str>: Encode<'q, DB> + Type<DB>,
+        i64: Encode<'q, DB> + Type<DB>,
+        &'q [u8]: Encode<'q, DB> + Type<DB>,
+    {
         row.push_bind(self.id.as_str())
             .push_bind(self.project_id.as_str())
             .push_bind(self.entity_type.as_str())
@@ -275,20 +347,29 @@ impl NewActivity {
 }
 
 async fn append_activity(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     change: &Change,
     now: i64,
 ) -> AppResult<proto::ActivityLogEntry> {
     let row = NewActivity::of(change, actor, now)?;
-    let mut query = QueryBuilder::new(ACTIVITY_INSERT);
-    query.push_values([&row], |mut r, row| row.push_row(&mut r));
-    query.build().execute(&mut *conn).await?;
+    match conn {
+        Conn::Sqlite(c) => {
+            let mut query = QueryBuilder::<Sqlite>::new(ACTIVITY_INSERT);
+            query.push_values([&row], |mut r, row| row.push_row(&mut r));
+            query.build().execute(&mut **c).await?;
+        }
+        Conn::Postgres(c) => {
+            let mut query = QueryBuilder::<Postgres>::new(ACTIVITY_INSERT);
+            query.push_values([&row], |mut r, row| row.push_row(&mut r));
+            query.build().execute(&mut **c).await?;
+        }
+    }
     Ok(row.entry(change.changes.clone()))
 }
 
 pub(super) async fn idempotent_replay(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user_id: &str,
     message_id: &str,
     operation: &str,
@@ -317,7 +398,7 @@ pub(super) async fn idempotent_replay(
 }
 
 pub(super) async fn remember(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     user_id: &str,
     message_id: &str,
     operation: &str,
@@ -325,21 +406,36 @@ pub(super) async fn remember(
     now: i64,
 ) -> AppResult<()> {
     let answer = remembered(committed);
-    let mut query = QueryBuilder::new("");
-    push_remember(&mut query, user_id, message_id, operation, &answer, now);
-    query.build().execute(&mut *conn).await?;
+    match conn {
+        Conn::Sqlite(c) => {
+            let mut query = QueryBuilder::<Sqlite>::new("");
+            push_remember(&mut query, user_id, message_id, operation, &answer, now);
+            query.build().execute(&mut **c).await?;
+        }
+        Conn::Postgres(c) => {
+            let mut query = QueryBuilder::<Postgres>::new("");
+            push_remember(&mut query, user_id, message_id, operation, &answer, now);
+            query.build().execute(&mut **c).await?;
+        }
+    }
     Ok(())
 }
 
 /// Appends the record a retried idempotent create is answered with.
-fn push_remember<'q>(
-    query: &mut QueryBuilder<'q, Sqlite>,
+fn push_remember<'q, DB>(
+    query: &mut QueryBuilder<'q, DB>,
     user_id: &'q str,
     message_id: &'q str,
     operation: &'q str,
     answer: &'q [u8],
     now: i64,
-) {
+) where
+    DB: Database,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    &'q [u8]: Encode<'q, DB> + Type<DB>,
+{
     query.push(REMEMBER_INSERT);
     query.push_values([()], |mut row, ()| {
         row.push_bind(user_id)
@@ -348,6 +444,7 @@ fn push_remember<'q>(
             .push_bind(answer)
             .push_bind(now);
     });
+    query.push(REMEMBER_ON_CONFLICT);
 }
 
 /// What an idempotent create stores to answer a retry with.

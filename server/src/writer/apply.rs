@@ -1,8 +1,8 @@
 //! One command inside the group's open transaction: the idempotency check, the user row, the
 //! command's own description of its change ([`WriteCommand::describe`]), then its activity row
 //! and event. Committing and publishing are the group's (`group`).
+use crate::store::Conn;
 use bytes::Bytes;
-use sqlx::SqliteConnection;
 
 use super::append::{
     append_change, idempotent_replay, remember, Appended, Numbered, Numbering, Tail,
@@ -76,7 +76,7 @@ pub(super) struct Outgoing {
 /// of running now.
 pub(super) async fn apply<C: WriteCommand>(
     pipeline: &mut Pipeline<'_>,
-    tx: &mut SqliteConnection,
+    tx: &mut Conn<'_>,
     actor: &Actor,
     request_id: Option<&str>,
     command: C,
@@ -182,7 +182,7 @@ pub(super) async fn apply<C: WriteCommand>(
 /// the commit, in order.
 async fn apply_batch(
     pipeline: &mut Pipeline<'_>,
-    tx: &mut SqliteConnection,
+    tx: &mut Conn<'_>,
     actor: &Actor,
     idempotency: Option<(&str, &str)>,
     batch: Batch,

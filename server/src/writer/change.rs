@@ -3,9 +3,10 @@
 //! events and frames.
 use pm_shared::domain::EntityType;
 use pm_shared::proto::{FieldChange, Payload};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::write_behind::KnownItem;
+use crate::store::Conn;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -126,10 +127,36 @@ impl DeferredWrite {
     }
 
     /// Runs the write now, for a command that must read its result back.
-    pub async fn execute(&self, conn: &mut SqliteConnection) -> sqlx::Result<()> {
-        let mut query = QueryBuilder::new("");
-        self.push_to(&mut query)?;
-        query.build().execute(&mut *conn).await.map(|_| ())
+    pub async fn execute(&self, conn: &mut Conn<'_>) -> sqlx::Result<()> {
+        match conn {
+            Conn::Sqlite(c) => {
+                let mut query = QueryBuilder::new("");
+                self.push_to(&mut query)?;
+                query.build().execute(&mut **c).await.map(|_| ())
+            }
+            Conn::Postgres(c) => {
+                // One statement at a time (a prepared statement is one), each taking the
+                // parameters its `?`s ask for, numbered as PostgreSQL wants them.
+                let mut binds = self.binds.iter();
+                for statement in self.sql.split(';').filter(|s| !s.trim().is_empty()) {
+                    let wanted = statement.matches('?').count();
+                    let sql = crate::store::numbered(statement);
+                    let mut query = sqlx::query(&sql);
+                    for _ in 0..wanted {
+                        query = match binds.next() {
+                            Some(Bind::Text(v)) => query.bind(v.as_deref()),
+                            Some(Bind::Int(v)) => query.bind(*v),
+                            None => return Err(parameters_mismatch()),
+                        };
+                    }
+                    query.execute(&mut **c).await?;
+                }
+                match binds.next() {
+                    Some(_) => Err(parameters_mismatch()),
+                    None => Ok(()),
+                }
+            }
+        }
     }
 }
 

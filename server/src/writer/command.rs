@@ -5,13 +5,13 @@
 use std::future::Future;
 
 use pm_shared::domain::limits::ValidationLimits;
-use sqlx::SqliteConnection;
 
 use super::change::Effect;
 use super::write_behind::WrittenItems;
 use crate::access::Actor;
 use crate::config::AuthMode;
 use crate::error::AppResult;
+use crate::store::Conn;
 
 /// What a command may know of its surroundings while it describes its change.
 pub struct Context<'a> {
@@ -38,9 +38,9 @@ pub trait WriteCommand: Send + 'static {
 
     /// Checks permission, validates against the database as the transaction sees it, and
     /// describes the change. It may write (most commands do) but never appends events.
-    fn describe<'a>(
+    fn describe<'a, 'c: 'a>(
         self,
-        conn: &'a mut SqliteConnection,
+        conn: &'a mut Conn<'c>,
         context: Context<'a>,
     ) -> impl Future<Output = AppResult<Effect>> + Send + 'a;
 }

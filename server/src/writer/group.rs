@@ -14,7 +14,6 @@
 //! [`GROUP_MAX`]: super::task::GROUP_MAX
 use std::collections::VecDeque;
 
-use sqlx::Connection;
 use tokio::sync::oneshot;
 
 use super::append::Numbering;
@@ -27,8 +26,8 @@ use super::task::{Books, WriterTask};
 use super::write_behind::WriteBehind;
 use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
-use crate::store::pipeline::{raw, BEGIN_WITH_SAVEPOINT, NEXT, UNDO_LAST, UNDO_NEXT};
-use crate::store::{queries, Store};
+use crate::store::pipeline::{raw, NEXT, UNDO_LAST, UNDO_NEXT};
+use crate::store::{queries, Backend, Store, Tx};
 use pm_shared::domain::limits::ValidationLimits;
 
 impl Books {
@@ -63,15 +62,13 @@ impl WriterTask {
             limits,
             ..
         } = self;
-        let writer = conn.get();
         let epoch = store.epoch();
         let many = jobs.len() > 1;
+        // Only SQLite lets writes wait for one shared round trip (see `write_behind`):
+        // PostgreSQL prepares one statement at a time, so there is nothing to share.
+        let batches = conn.backend() == Backend::Sqlite;
         // A group opens its first command's savepoint in the round trip of its BEGIN.
-        let mut tx = match if many {
-            writer.begin_with(BEGIN_WITH_SAVEPOINT).await
-        } else {
-            writer.begin().await
-        } {
+        let mut tx = match conn.begin(many).await {
             Ok(tx) => tx,
             Err(e) => {
                 books.fail(store, &e);
@@ -85,7 +82,8 @@ impl WriterTask {
             .into_iter()
             .map(|job| {
                 // Nothing is written before its writes, so its user row must exist already.
-                let waits = job.command.waits_behind().is_some()
+                let waits = batches
+                    && job.command.waits_behind().is_some()
                     && books.known_users.contains(&job.actor.user_id);
                 (job, waits)
             })
@@ -98,7 +96,7 @@ impl WriterTask {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        match queries::work_items_with_lists(&mut tx, &ids).await {
+        match queries::work_items_with_lists(&mut tx.conn(), &ids).await {
             Ok(items) => behind.items.read(items),
             Err(e) => {
                 return abandon(
@@ -122,7 +120,7 @@ impl WriterTask {
                 // Writes nothing now, so it needs no savepoint step (see `write_behind`).
                 let result = apply(
                     &mut books.pipeline(&epoch, *auth, limits),
-                    &mut tx,
+                    &mut tx.conn(),
                     &job.actor,
                     job.request_id.as_deref(),
                     job.command,
@@ -152,7 +150,7 @@ impl WriterTask {
             }
             // Any other command sees the database as if every earlier command had run alone.
             if !behind.is_empty() {
-                if let Err(e) = behind.flush(&mut tx, many.then_some(NEXT)).await {
+                if let Err(e) = behind.flush(&mut tx.conn(), many.then_some(NEXT)).await {
                     let failure = Failure::of_sqlx(&e);
                     return abandon(
                         books,
@@ -172,7 +170,7 @@ impl WriterTask {
             let then = (many && !last).then_some(NEXT);
             let result = apply(
                 &mut books.pipeline(&epoch, *auth, limits),
-                &mut tx,
+                &mut tx.conn(),
                 &job.actor,
                 job.request_id.as_deref(),
                 job.command,
@@ -213,7 +211,7 @@ impl WriterTask {
                     (false, true) => Some(UNDO_LAST),
                 };
                 if let Some(sql) = step {
-                    if let Err(e) = raw(&mut tx, sql).await {
+                    if let Err(e) = raw(&mut tx.conn(), sql).await {
                         let failure = Failure::of_sqlx(&e);
                         return abandon(
                             books,
@@ -230,7 +228,7 @@ impl WriterTask {
             }
             results.push((job.done, result));
         }
-        if let Err(e) = behind.flush(&mut tx, None).await {
+        if let Err(e) = behind.flush(&mut tx.conn(), None).await {
             let failure = Failure::of_sqlx(&e);
             return abandon::<C>(
                 books,
@@ -284,13 +282,13 @@ impl WriterTask {
             if let Some(change) = membership.as_ref().filter(|m| !m.removed) {
                 // A new member must be on the list before the event that admits them goes out.
                 publisher.flush(hub);
-                refresh_members(hub, writer, &change.project_id).await;
+                refresh_members(hub, &mut conn.get(), &change.project_id).await;
             }
             publisher.extend(applied.outgoing.drain(..));
             if let Some(change) = membership.as_ref().filter(|m| m.removed) {
                 // A removed member still gets the event that removes them, and nothing after it.
                 publisher.flush(hub);
-                refresh_members(hub, writer, &change.project_id).await;
+                refresh_members(hub, &mut conn.get(), &change.project_id).await;
             }
         }
         publisher.flush(hub);
@@ -341,7 +339,7 @@ impl Failure {
 fn abandon<C>(
     books: &mut Books,
     store: &Store,
-    tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: Tx<'_>,
     applied: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)>,
     current: Option<oneshot::Sender<AppResult<Committed>>>,
     queued: VecDeque<(Job<C>, bool)>,

@@ -1,9 +1,8 @@
 //! Handing committed frames to the hub, in commit (= seq) order. Only the writer publishes, so
 //! the order it commits in is the order every subscriber sees.
-use sqlx::SqliteConnection;
-
 use super::apply::Outgoing;
 use crate::hub::EventHub;
+use crate::store::Conn;
 
 /// Frames waiting to go to the hub: consecutive frames for the same streams travel as one hub
 /// item, so a subscriber gets a group's events in one socket write.
@@ -33,7 +32,7 @@ impl Publisher {
 }
 
 /// Reads a project's members (committed) and gives them to the hub's delivery filter.
-pub(super) async fn refresh_members(hub: &EventHub, conn: &mut SqliteConnection, project_id: &str) {
+pub(super) async fn refresh_members(hub: &EventHub, conn: &mut Conn<'_>, project_id: &str) {
     match crate::access::members_of(conn, project_id).await {
         Ok(members) => hub.set_members(project_id, members),
         Err(e) => tracing::error!(error = %e, "could not refresh project members"),

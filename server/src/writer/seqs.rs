@@ -12,9 +12,7 @@
 //! Only the writer task has one, so it needs no lock.
 use std::collections::HashMap;
 
-use sqlx::SqliteConnection;
-
-use crate::store::events;
+use crate::store::{events, Conn};
 
 #[derive(Default)]
 pub struct SeqCounter {
@@ -23,7 +21,7 @@ pub struct SeqCounter {
 
 impl SeqCounter {
     /// The seq the next event of `stream` gets.
-    pub async fn next(&mut self, conn: &mut SqliteConnection, stream: &str) -> sqlx::Result<u64> {
+    pub async fn next(&mut self, conn: &mut Conn<'_>, stream: &str) -> sqlx::Result<u64> {
         if let Some(last) = self.last.get(stream) {
             return Ok(last + 1);
         }
@@ -45,7 +43,7 @@ impl SeqCounter {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Connection;
+    use sqlx::{Connection, SqliteConnection};
 
     use super::*;
     use crate::store::events::{APPEND_INSERT, TAKE_SEQ_INSERT, TAKE_SEQ_ON_CONFLICT};
@@ -76,10 +74,10 @@ mod tests {
         let mut conn = writer.into_connection();
         let mut seqs = SeqCounter::default();
         let mut tx = conn.begin().await.unwrap();
-        assert_eq!(seqs.next(&mut tx, "s").await.unwrap(), 1);
+        assert_eq!(seqs.next(&mut Conn::Sqlite(&mut tx), "s").await.unwrap(), 1);
         take(&mut tx, 1).await.unwrap();
         seqs.taken("s", 1);
-        assert_eq!(seqs.next(&mut tx, "s").await.unwrap(), 2);
+        assert_eq!(seqs.next(&mut Conn::Sqlite(&mut tx), "s").await.unwrap(), 2);
         tx.commit().await.unwrap();
 
         let mut tx = conn.begin().await.unwrap();
@@ -89,7 +87,11 @@ mod tests {
         seqs.forget();
 
         let mut tx = conn.begin().await.unwrap();
-        assert_eq!(seqs.next(&mut tx, "s").await.unwrap(), 2, "re-read");
+        assert_eq!(
+            seqs.next(&mut Conn::Sqlite(&mut tx), "s").await.unwrap(),
+            2,
+            "re-read"
+        );
         take(&mut tx, 2).await.unwrap();
         assert!(take(&mut tx, 2).await.is_err(), "a seq is never used twice");
     }

@@ -120,7 +120,7 @@ impl WriterTask {
                 done,
             } => {
                 let recorded =
-                    queries::upsert_user(self.conn.get(), &user_id, name.as_deref()).await;
+                    queries::upsert_user(&mut self.conn.get(), &user_id, name.as_deref()).await;
                 if recorded.is_ok() {
                     self.books.known_users.note(&user_id);
                 }
@@ -133,12 +133,12 @@ impl WriterTask {
             } => {
                 let pruned = self
                     .store
-                    .maintain(self.conn.get(), keep_per_stream, max_age_secs)
+                    .maintain(&mut self.conn.get(), keep_per_stream, max_age_secs)
                     .await;
                 let _ = done.send(pruned);
             }
             Control::Checkpoint { done } => {
-                let _ = done.send(Store::checkpoint_truncate(self.conn.get()).await);
+                let _ = done.send(Store::checkpoint_truncate(&mut self.conn.get()).await);
             }
             #[cfg(test)]
             Control::Books(look) => look(&mut self.books),
@@ -161,7 +161,7 @@ impl WriterTask {
         self.conn.reopen().await?;
         self.books.seqs.forget();
         self.books.known_users.clear();
-        let conn = self.conn.get();
+        let conn = &mut self.conn.get();
         let mut lost = Vec::new();
         for (stream, published) in self.hub.published() {
             let held = events::current_seq(conn, &stream).await?;

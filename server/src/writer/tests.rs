@@ -125,7 +125,7 @@ async fn enqueue_as(
 async fn user_rows(state: &SharedState, user: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = ?")
         .bind(user)
-        .fetch_one(&state.store.read)
+        .fetch_one(state.store.read.sqlite().expect("a SQLite store"))
         .await
         .unwrap()
 }
@@ -426,7 +426,7 @@ async fn waiting_updates_read_each_others_writes_and_survive_later_failures() {
         "SELECT title, status, assignee_id, version FROM pm_work_items WHERE id = ?",
     )
     .bind(&item.id)
-    .fetch_one(&state.store.read)
+    .fetch_one(state.store.read.sqlite().expect("a SQLite store"))
     .await
     .unwrap();
     assert_eq!(
@@ -439,7 +439,7 @@ async fn waiting_updates_read_each_others_writes_and_survive_later_failures() {
          ORDER BY rowid",
     )
     .bind(&item.id)
-    .fetch_all(&state.store.read)
+    .fetch_all(state.store.read.sqlite().expect("a SQLite store"))
     .await
     .unwrap();
     assert_eq!(logged.len(), 5, "{logged:?}");
@@ -456,7 +456,7 @@ async fn waiting_updates_read_each_others_writes_and_survive_later_failures() {
     let events: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM pm_events WHERE stream = ? AND seq >= 2")
             .bind(&project)
-            .fetch_one(&state.store.read)
+            .fetch_one(state.store.read.sqlite().expect("a SQLite store"))
             .await
             .unwrap();
     assert_eq!(events, 5);
@@ -524,7 +524,7 @@ async fn many_waiting_updates_on_two_streams_keep_each_streams_seqs() {
                     (SELECT COUNT(*) FROM pm_events WHERE stream = ?1)",
         )
         .bind(project)
-        .fetch_one(&state.store.read)
+        .fetch_one(state.store.read.sqlite().expect("a SQLite store"))
         .await
         .unwrap();
         assert_eq!((last, events), (21, 21), "{project}");
@@ -538,7 +538,7 @@ async fn many_waiting_updates_on_two_streams_keep_each_streams_seqs() {
     let stored: (String, i64) =
         sqlx::query_as("SELECT title, version FROM pm_work_items WHERE id = ?")
             .bind(&b.id)
-            .fetch_one(&state.store.read)
+            .fetch_one(state.store.read.sqlite().expect("a SQLite store"))
             .await
             .unwrap();
     assert_eq!(stored, ("t39".into(), 21));
@@ -608,10 +608,10 @@ async fn a_group_reads_its_items_in_one_query() {
     .await
     .unwrap();
 
-    let mut writer = state.store.read.acquire().await.unwrap();
+    let mut writer = state.store.read.sqlite().unwrap().acquire().await.unwrap();
     let missing = uuid::Uuid::new_v4().to_string();
     let read = queries::work_items_with_lists(
-        &mut writer,
+        &mut crate::store::Conn::Sqlite(&mut writer),
         &[
             task.as_str(),
             gone.id.as_str(),
@@ -672,7 +672,7 @@ async fn an_assignee_row_is_written_from_anywhere_in_a_chunk() {
          JOIN users u ON u.id = w.assignee_id WHERE w.id = ?",
     )
     .bind(&item.id)
-    .fetch_one(&state.store.read)
+    .fetch_one(state.store.read.sqlite().expect("a SQLite store"))
     .await
     .unwrap();
     assert_eq!(
@@ -736,7 +736,7 @@ async fn a_reset_renews_the_epoch_when_published_events_are_missing() {
     let renewed = store.epoch();
     assert_ne!(renewed, before);
     let stored: String = sqlx::query_scalar("SELECT value FROM pm_meta WHERE key = 'epoch'")
-        .fetch_one(task.conn.get())
+        .fetch_one(task.conn.get().sqlite().expect("SQLite"))
         .await
         .unwrap();
     assert_eq!(stored, renewed, "the new epoch outlives a restart");
@@ -764,9 +764,9 @@ impl crate::writer::WriteCommand for Probe {
         None
     }
 
-    async fn describe<'a>(
+    async fn describe<'a, 'c: 'a>(
         self,
-        _conn: &'a mut sqlx::SqliteConnection,
+        _conn: &'a mut crate::store::Conn<'c>,
         _context: crate::writer::Context<'a>,
     ) -> AppResult<crate::writer::Effect> {
         match self {

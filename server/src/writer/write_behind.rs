@@ -18,9 +18,10 @@
 //!   group fails and nothing of it is committed, as when any step of a group fails. Every write
 //!   waiting here was validated against the state it will apply to, so only the database itself
 //!   failing (I/O, a full disk) gets there.
+use crate::store::Conn;
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::append::{push_appends, Numbered};
 use super::change::DeferredWrite;
@@ -65,9 +66,19 @@ impl WriteBehind {
     /// them before any other command runs.
     pub async fn flush(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn<'_>,
         then: Option<&'static str>,
     ) -> sqlx::Result<()> {
+        if self.waiting.is_empty() && then.is_none() {
+            return Ok(());
+        }
+        // Only SQLite's groups let writes wait (see `group`): its one round trip per chunk is
+        // what waiting buys.
+        let Some(conn) = conn.sqlite() else {
+            return Err(sqlx::Error::Protocol(
+                "writes waited on a database that does not batch them".into(),
+            ));
+        };
         let mut rest = &self.waiting[..];
         while !rest.is_empty() {
             let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);

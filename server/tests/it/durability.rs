@@ -270,7 +270,15 @@ async fn a_database_rolled_back_behind_the_watermark_gets_a_new_epoch() {
     let backup = dir.path().join("backup.db");
     let server = TestServer::start_in(dir, |_| {}).await;
     {
-        let mut reader = server.state.store.read.acquire().await.expect("a reader");
+        let mut reader = server
+            .state
+            .store
+            .read
+            .sqlite()
+            .expect("a SQLite store")
+            .acquire()
+            .await
+            .expect("a reader");
         sqlx::query("VACUUM INTO ?")
             .bind(backup.to_string_lossy().to_string())
             .execute(&mut *reader)

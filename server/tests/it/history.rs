@@ -70,7 +70,7 @@ async fn llm_context_describes_pm_and_its_queries_run() {
         for _ in 0..params {
             q = q.bind(f.id(0));
         }
-        q.fetch_all(&f.server.state.store.read)
+        q.fetch_all(f.server.state.store.read.sqlite().expect("a SQLite store"))
             .await
             .unwrap_or_else(|err| panic!("{}: {err}\n{sql}", e.title));
     }

@@ -66,7 +66,7 @@ async fn parts_server(rows: usize) -> TestServer {
 async fn item_count(server: &TestServer, project: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM pm_work_items WHERE project_id = ?")
         .bind(project)
-        .fetch_one(&server.state.store.read)
+        .fetch_one(server.state.store.read.sqlite().expect("a SQLite store"))
         .await
         .expect("count")
 }

@@ -76,7 +76,7 @@ async fn members(server: &TestServer, project: &str) -> Vec<(String, String)> {
         "SELECT user_id, role FROM pm_project_members WHERE project_id = ? ORDER BY user_id",
     )
     .bind(project)
-    .fetch_all(&server.state.store.read)
+    .fetch_all(server.state.store.read.sqlite().expect("a SQLite store"))
     .await
     .expect("members")
 }

@@ -50,14 +50,15 @@ impl Importer<'_> {
             updated_by: row.uuid("updated_by", &c.updated_by)?,
             deleted_at: None,
         };
-        let Some(project_id) = work_items::live_project_of(self.conn, &new.work_item_id).await?
+        let Some(project_id) =
+            work_items::live_project_of(&mut self.conn, &new.work_item_id).await?
         else {
             return Err(row.err(
                 "work_item_id",
                 format!("work item {} not found", new.work_item_id),
             ));
         };
-        let old = comments::comment_any(self.conn, &new.id).await?;
+        let old = comments::comment_any(&mut self.conn, &new.id).await?;
         if let Some(old) = &old {
             row.keep_owner(
                 "work_item_id",
@@ -78,12 +79,12 @@ impl Importer<'_> {
         let mut changes = Vec::new();
         let action = match &write {
             Write::Insert => {
-                comments::insert(self.conn, &new).await?;
+                comments::insert(&mut self.conn, &new).await?;
                 track(&mut changes, "content", None, Some(new.content.clone()));
                 Action::Created
             }
             Write::Replace { old, revive } => {
-                comments::replace(self.conn, &new).await?;
+                comments::replace(&mut self.conn, &new).await?;
                 track(
                     &mut changes,
                     "content",
@@ -93,7 +94,7 @@ impl Importer<'_> {
                 replaced(*revive)
             }
         };
-        let comment = comments::comment(self.conn, &new.id)
+        let comment = comments::comment(&mut self.conn, &new.id)
             .await?
             .ok_or_else(|| AppError::not_found("Comment", &new.id))?
             .into_proto();

@@ -64,14 +64,15 @@ impl Importer<'_> {
             deleted_at: None,
         };
         let Some(blocking_project) =
-            work_items::live_project_of(self.conn, &new.blocking_item_id).await?
+            work_items::live_project_of(&mut self.conn, &new.blocking_item_id).await?
         else {
             return Err(row.err(
                 "blocking_item_id",
                 format!("work item {} not found", new.blocking_item_id),
             ));
         };
-        let Some(project_id) = work_items::live_project_of(self.conn, &new.blocked_item_id).await?
+        let Some(project_id) =
+            work_items::live_project_of(&mut self.conn, &new.blocked_item_id).await?
         else {
             return Err(row.err(
                 "blocked_item_id",
@@ -85,7 +86,7 @@ impl Importer<'_> {
             ));
         }
         let known = dependencies::known_link(
-            self.conn,
+            &mut self.conn,
             &new.id,
             &new.blocking_item_id,
             &new.blocked_item_id,
@@ -94,14 +95,18 @@ impl Importer<'_> {
         if known.is_some() {
             return Ok(Outcome::Skipped);
         }
-        if let Some((field, message)) =
-            dependency::link_refusal(self.conn, &new.blocking_item_id, &new.blocked_item_id, kind)
-                .await?
+        if let Some((field, message)) = dependency::link_refusal(
+            &mut self.conn,
+            &new.blocking_item_id,
+            &new.blocked_item_id,
+            kind,
+        )
+        .await?
         {
             return Err(row.err(field, message));
         }
-        dependencies::insert(self.conn, &new).await?;
-        let dependency = dependencies::dependency(self.conn, &new.id)
+        dependencies::insert(&mut self.conn, &new).await?;
+        let dependency = dependencies::dependency(&mut self.conn, &new.id)
             .await?
             .ok_or_else(|| AppError::not_found("Dependency", &new.id))?
             .into_proto();

@@ -50,11 +50,11 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Display;
 
+use crate::store::Conn;
 use pm_shared::domain::limits::ValidationLimits;
 use pm_shared::domain::EntityType;
 use pm_shared::domain::{self, limits};
 use pm_shared::proto::{self, Payload};
-use sqlx::SqliteConnection;
 
 use super::{Action, Actor, Batch, Change, Effect};
 use crate::error::{AppError, AppResult};
@@ -184,7 +184,7 @@ pub(crate) fn row_error(
 }
 
 pub async fn run(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     actor: &Actor,
     import: Import,
     limits: &ValidationLimits,
@@ -193,7 +193,7 @@ pub async fn run(
     check_schema(data.schema_version)?;
     clamp_times(&mut data);
     let mut im = Importer {
-        conn,
+        conn: conn.reborrow(),
         actor,
         mode,
         limits,
@@ -392,7 +392,7 @@ impl Counts {
 }
 
 struct Importer<'c> {
-    conn: &'c mut SqliteConnection,
+    conn: Conn<'c>,
     actor: &'c Actor,
     mode: Mode,
     /// The server's configured text maxima: an import accepts what a client could have written.
@@ -420,7 +420,7 @@ impl Importer<'_> {
     /// Before a row is written: in tolerant mode, the savepoint its refusal rolls back to.
     async fn begin_row(&mut self) -> AppResult<Mark> {
         if self.tolerant() {
-            raw(self.conn, IMPORT_ROW).await?;
+            raw(&mut self.conn, IMPORT_ROW).await?;
         }
         Ok(Mark {
             changes: self.changes.len(),
@@ -442,11 +442,11 @@ impl Importer<'_> {
         }
         match result {
             Ok(done) => {
-                raw(self.conn, IMPORT_ROW_KEEP).await?;
+                raw(&mut self.conn, IMPORT_ROW_KEEP).await?;
                 Ok(Some(done))
             }
             Err(e) if refuses_only_the_row(&e) => {
-                raw(self.conn, IMPORT_ROW_UNDO).await?;
+                raw(&mut self.conn, IMPORT_ROW_UNDO).await?;
                 self.changes.truncate(mark.changes);
                 self.project_events.truncate(mark.project_events);
                 self.refuse(row, e)?;
@@ -504,7 +504,7 @@ impl Importer<'_> {
             add(&t.user_id);
         }
         for id in ids {
-            super::ensure_user(self.conn, &id).await?;
+            super::ensure_user(&mut self.conn, &id).await?;
         }
         Ok(())
     }
@@ -512,7 +512,7 @@ impl Importer<'_> {
     /// Each touched project's next item number lies above every number it has used.
     async fn renumber(&mut self) -> AppResult<()> {
         for project in &self.touched {
-            store::projects::renumber(self.conn, project).await?;
+            store::projects::renumber(&mut self.conn, project).await?;
         }
         Ok(())
     }

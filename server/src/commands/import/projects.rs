@@ -73,7 +73,7 @@ impl Importer<'_> {
             deleted_at: None,
         };
 
-        let old = projects::project_any(self.conn, &new.id).await?;
+        let old = projects::project_any(&mut self.conn, &new.id).await?;
         let Some(write) = decide(
             old,
             new.updated_at,
@@ -82,7 +82,7 @@ impl Importer<'_> {
         ) else {
             return Ok(Outcome::Skipped);
         };
-        if projects::key_holder(self.conn, &new.key, &new.id)
+        if projects::key_holder(&mut self.conn, &new.key, &new.id)
             .await?
             .is_some()
         {
@@ -98,11 +98,11 @@ impl Importer<'_> {
         let mut changes = Vec::new();
         let action = match &write {
             Write::Insert => {
-                projects::insert(self.conn, &new).await?;
+                projects::insert(&mut self.conn, &new).await?;
                 // Whoever imports a project administers it, and nobody else: the document's
                 // `created_by` is only informational (see the module comment).
                 members::add_first_admin(
-                    self.conn,
+                    &mut self.conn,
                     &new.id,
                     &self.actor.user_id,
                     pm_shared::now_secs(),
@@ -116,7 +116,7 @@ impl Importer<'_> {
             Write::Replace { old, revive } => {
                 // Every client applies the change: its version is above theirs.
                 new.version = new.version.max(old.version + 1);
-                projects::replace(self.conn, &new).await?;
+                projects::replace(&mut self.conn, &new).await?;
                 track(
                     &mut changes,
                     "title",
@@ -152,7 +152,7 @@ impl Importer<'_> {
     pub(super) async fn project_changes(&mut self) -> AppResult<Vec<Change>> {
         let mut out = Vec::new();
         for (id, action, changes) in std::mem::take(&mut self.project_events) {
-            let project = projects::project(self.conn, &id)
+            let project = projects::project(&mut self.conn, &id)
                 .await?
                 .ok_or_else(|| AppError::not_found("Project", &id))?
                 .into_proto();

@@ -39,7 +39,7 @@ impl Importer<'_> {
         }
         // One active sprint per project, imported or not.
         for project in projects {
-            let active = sprints::active_count(self.conn, &project, None).await?;
+            let active = sprints::active_count(&mut self.conn, &project, None).await?;
             if active > 1 {
                 let index = rows
                     .iter()
@@ -71,7 +71,7 @@ impl Importer<'_> {
     ) -> AppResult<(Outcome, Option<String>)> {
         let (outcome, project) = self.upsert_sprint(row, id, s).await?;
         if let (true, Some(project)) = (self.tolerant(), &project) {
-            let active = sprints::active_count(self.conn, project, None).await?;
+            let active = sprints::active_count(&mut self.conn, project, None).await?;
             if active > 1 {
                 return Err(row.err(
                     "status",
@@ -122,7 +122,7 @@ impl Importer<'_> {
             updated_by: row.uuid("updated_by", &s.updated_by)?,
             deleted_at: None,
         };
-        if projects::project(self.conn, &new.project_id)
+        if projects::project(&mut self.conn, &new.project_id)
             .await?
             .is_none()
         {
@@ -131,7 +131,7 @@ impl Importer<'_> {
                 format!("project {} not found", new.project_id),
             ));
         }
-        let old = sprints::sprint_any(self.conn, &new.id).await?;
+        let old = sprints::sprint_any(&mut self.conn, &new.id).await?;
         if let Some(old) = &old {
             row.keep_owner(
                 "project_id",
@@ -152,14 +152,14 @@ impl Importer<'_> {
         let mut changes = Vec::new();
         let action = match &write {
             Write::Insert => {
-                sprints::insert(self.conn, &new).await?;
+                sprints::insert(&mut self.conn, &new).await?;
                 track(&mut changes, "name", None, Some(new.name.clone()));
                 Action::Created
             }
             Write::Replace { old, revive } => {
                 // Every client applies the change: its version is above theirs.
                 new.version = new.version.max(old.version + 1);
-                sprints::replace(self.conn, &new).await?;
+                sprints::replace(&mut self.conn, &new).await?;
                 track(
                     &mut changes,
                     "name",
@@ -188,7 +188,7 @@ impl Importer<'_> {
                 replaced(*revive)
             }
         };
-        let sprint = sprints::sprint(self.conn, &new.id)
+        let sprint = sprints::sprint(&mut self.conn, &new.id)
             .await?
             .ok_or_else(|| AppError::not_found("Sprint", &new.id))?
             .into_proto();

@@ -65,14 +65,15 @@ impl Importer<'_> {
             updated_at: t.updated_at,
             deleted_at: None,
         };
-        let Some(project_id) = work_items::live_project_of(self.conn, &new.work_item_id).await?
+        let Some(project_id) =
+            work_items::live_project_of(&mut self.conn, &new.work_item_id).await?
         else {
             return Err(row.err(
                 "work_item_id",
                 format!("work item {} not found", new.work_item_id),
             ));
         };
-        let old = time_entries::time_entry_any(self.conn, &new.id).await?;
+        let old = time_entries::time_entry_any(&mut self.conn, &new.id).await?;
         if let Some(old) = &old {
             if old.work_item_id != new.work_item_id || old.user_id != new.user_id {
                 return Err(row.err(
@@ -93,7 +94,7 @@ impl Importer<'_> {
         let mut changes = Vec::new();
         let action = match &write {
             Write::Insert => {
-                time_entries::insert(self.conn, &new).await?;
+                time_entries::insert(&mut self.conn, &new).await?;
                 track(
                     &mut changes,
                     "work_item_id",
@@ -106,7 +107,7 @@ impl Importer<'_> {
                 Action::Created
             }
             Write::Replace { old, revive } => {
-                time_entries::replace(self.conn, &new).await?;
+                time_entries::replace(&mut self.conn, &new).await?;
                 track(
                     &mut changes,
                     "started_at",
@@ -134,7 +135,7 @@ impl Importer<'_> {
                 replaced(*revive)
             }
         };
-        let entry = time_entries::time_entry(self.conn, &new.id)
+        let entry = time_entries::time_entry(&mut self.conn, &new.id)
             .await?
             .ok_or_else(|| AppError::not_found("Time entry", &new.id))?
             .into_proto();

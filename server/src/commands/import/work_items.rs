@@ -104,7 +104,7 @@ impl Importer<'_> {
         let mut items_by_project: HashMap<String, HashMap<String, proto::WorkItem>> =
             HashMap::new();
         for project in &self.touched {
-            let mut items: Vec<proto::WorkItem> = queries::work_items(self.conn, project)
+            let mut items: Vec<proto::WorkItem> = queries::work_items(&mut self.conn, project)
                 .await?
                 .into_iter()
                 .map(|r| r.into_proto())
@@ -169,7 +169,7 @@ impl Importer<'_> {
         row: &Row<'_>,
         item: &WorkItemRow,
     ) -> AppResult<(Outcome, Option<(Action, Vec<proto::FieldChange>)>)> {
-        if projects::project(self.conn, &item.project_id)
+        if projects::project(&mut self.conn, &item.project_id)
             .await?
             .is_none()
         {
@@ -179,7 +179,7 @@ impl Importer<'_> {
             ));
         }
         if let Some(parent) = &item.parent_id {
-            match work_items::live_project_of(self.conn, parent).await? {
+            match work_items::live_project_of(&mut self.conn, parent).await? {
                 None => {
                     return Err(row.err("parent_id", format!("parent work item {parent} not found")))
                 }
@@ -193,7 +193,7 @@ impl Importer<'_> {
             }
         }
         if let Some(sprint) = &item.sprint_id {
-            match sprints::sprint(self.conn, sprint)
+            match sprints::sprint(&mut self.conn, sprint)
                 .await?
                 .map(|s| s.project_id)
             {
@@ -207,7 +207,7 @@ impl Importer<'_> {
                 Some(_) => {}
             }
         }
-        let old = work_items::work_item_any(self.conn, &item.id).await?;
+        let old = work_items::work_item_any(&mut self.conn, &item.id).await?;
         if let Some(old) = &old {
             row.keep_owner(
                 "project_id",
@@ -235,7 +235,7 @@ impl Importer<'_> {
             return Ok((Outcome::Skipped, None));
         };
         if let Some(other) =
-            work_items::number_holder(self.conn, &item.project_id, item.item_number, &item.id)
+            work_items::number_holder(&mut self.conn, &item.project_id, item.item_number, &item.id)
                 .await?
         {
             return Err(row.err(
@@ -249,7 +249,7 @@ impl Importer<'_> {
         self.touched.insert(item.project_id.clone());
         let change = match &write {
             Write::Insert => {
-                work_items::insert(self.conn, item).await?;
+                work_items::insert(&mut self.conn, item).await?;
                 let mut changes = Vec::new();
                 track(&mut changes, "title", None, Some(item.title.clone()));
                 track(
@@ -269,7 +269,7 @@ impl Importer<'_> {
                     version: item.version.max(old.version + 1),
                     ..item.clone()
                 };
-                work_items::replace(self.conn, &new).await?;
+                work_items::replace(&mut self.conn, &new).await?;
                 (replaced(*revive), work_item::diff(old, item))
             }
         };
@@ -277,7 +277,7 @@ impl Importer<'_> {
         // were already stored (strict mode looks for loops once every row is in).
         if self.tolerant()
             && item.parent_id.is_some()
-            && hierarchy::ancestors(self.conn, &item.id)
+            && hierarchy::ancestors(&mut self.conn, &item.id)
                 .await?
                 .contains(&item.id)
         {

@@ -68,7 +68,7 @@ pub(super) async fn subscribe(
             .filter(|s| !s.is_empty());
         for project in streams {
             access::require(
-                &mut read,
+                &mut read.conn(),
                 viewer.mode,
                 project,
                 &viewer.user_id,
@@ -140,7 +140,7 @@ async fn resume(
 ) -> AppResult<Option<proto::ResyncRequired>> {
     let current = {
         let mut read = state.store.read.acquire().await?;
-        events::current_seq(&mut read, stream).await?
+        events::current_seq(&mut read.conn(), stream).await?
     };
     let resync = |reason: &str| {
         Some(proto::ResyncRequired {
@@ -189,7 +189,7 @@ async fn resume(
         }
         let rows = if last < head {
             let mut read = state.store.read.acquire().await?;
-            events::after(&mut read, stream, last, head, REPLAY_EVENTS).await?
+            events::after(&mut read.conn(), stream, last, head, REPLAY_EVENTS).await?
         } else {
             Vec::new()
         };
