@@ -83,6 +83,11 @@ pub struct Config {
     /// SQLite database file, relative to the data directory unless absolute.
     #[arg(long, env = "PM_DATABASE_PATH", default_value = "data.db")]
     pub database: PathBuf,
+    /// Run on PostgreSQL instead of the SQLite file (`postgres://user:password@host/db`).
+    /// Several servers may share one such database: every change reaches every subscriber of
+    /// every server, in order. The data directory still holds this server's port file.
+    #[arg(long, env = "PM_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Capacity of each connection's outgoing queue, in messages. A client that falls this far
     /// behind is cut off from live delivery and told to resync.
     #[arg(long, env = "PM_WS_SEND_BUFFER_SIZE", default_value_t = 1024)]

@@ -115,16 +115,36 @@ pub fn is_storage_full(e: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = e else {
         return false;
     };
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        // SQLSTATE class 53, insufficient resources: disk_full.
+        return pg.code() == PG_DISK_FULL;
+    }
     db.code()
         .and_then(|c| c.parse::<i32>().ok())
         .is_some_and(|c| c & 0xff == SQLITE_FULL)
 }
+
+/// PostgreSQL's SQLSTATE for a full disk.
+const PG_DISK_FULL: &str = "53100";
+/// PostgreSQL's SQLSTATE for text its encoding cannot hold: in UTF-8 databases, the NUL
+/// character, which SQLite stores and PostgreSQL refuses in any text.
+const PG_UNTRANSLATABLE: &str = "22021";
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         if is_storage_full(&e) {
             tracing::error!(error = %e, "the database is full");
             return AppError::StorageFull;
+        }
+        if let sqlx::Error::Database(db) = &e {
+            if db.code().as_deref() == Some(PG_UNTRANSLATABLE) {
+                return AppError::Validation {
+                    field: None,
+                    message: "text may not contain the NUL character (U+0000) on a server that \
+                              stores its data in PostgreSQL"
+                        .into(),
+                };
+            }
         }
         AppError::Internal(e.into())
     }

@@ -33,6 +33,56 @@ pub struct TestServer<D> {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+/// The variable that runs every test server on PostgreSQL: the URL of a database the tests
+/// may create databases from (`postgres://postgres@127.0.0.1:5432/postgres`).
+pub const POSTGRES_ENV: &str = "PM_TEST_DATABASE_URL";
+
+/// Whether test servers run on PostgreSQL (see [`POSTGRES_ENV`]).
+pub fn on_postgres() -> bool {
+    std::env::var_os(POSTGRES_ENV).is_some_and(|v| !v.is_empty())
+}
+
+/// With [`POSTGRES_ENV`] set, the URL of the data directory's own PostgreSQL database: created
+/// (empty) the first time, named in the directory, so a server restarted on the directory
+/// finds its database again, as it would its SQLite file. None: SQLite.
+pub async fn postgres_for(dir: &Path) -> anyhow::Result<Option<String>> {
+    use sqlx::Connection as _;
+    let Some(admin) = std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let named = dir.join("postgres-database");
+    if let Ok(url) = std::fs::read_to_string(&named) {
+        return Ok(Some(url));
+    }
+    let name = format!("pm_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .with_context(|| format!("connecting to {POSTGRES_ENV}"))?;
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .context("creating a test database")?;
+    let _ = conn.close().await;
+    let url = with_database(&admin, &name);
+    std::fs::write(&named, &url).context("naming the test database")?;
+    Ok(Some(url))
+}
+
+/// `url` with its database (the path) replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
 impl<D: AsRef<Path>> TestServer<D> {
     /// A server on 127.0.0.1:<port picked by the OS> over `dir`, with `configure` applied to
     /// [`Config::for_data_dir`] first.
@@ -50,6 +100,7 @@ impl<D: AsRef<Path>> TestServer<D> {
         configure: impl FnOnce(&mut Config),
     ) -> anyhow::Result<Self> {
         let mut config = Config::for_data_dir(dir.as_ref());
+        config.database_url = postgres_for(dir.as_ref()).await?;
         configure(&mut config);
         let state = tokio::time::timeout(DEADLINE, AppState::open(config))
             .await

@@ -1,7 +1,7 @@
 //! `pm_comments`: reads, the commands' writes and the import's.
 use std::sync::LazyLock;
 
-use super::Conn;
+use super::{Backend, Conn};
 use crate::on;
 
 use super::queries::qualified;
@@ -39,7 +39,14 @@ pub async fn comments(conn: &mut Conn<'_>, work_item_id: &str) -> sqlx::Result<V
              ORDER BY created_at, rowid"
         )
     });
-    on!(conn, |c| sqlx::query_as(&SQL)
+    // SQLite's rowid orders comments as they were written; PostgreSQL has none, and orders by
+    // id (time-ordered for comments pm writes) instead.
+    static PG: LazyLock<String> = LazyLock::new(|| SQL.replace("rowid", "id"));
+    let sql = match conn.backend() {
+        Backend::Sqlite => &SQL,
+        Backend::Postgres => &PG,
+    };
+    on!(conn, |c| sqlx::query_as(sql.as_str())
         .bind(work_item_id)
         .fetch_all(c)
         .await)
@@ -58,7 +65,12 @@ pub async fn project_comments(
             qualified("c", COMMENT_COLUMNS)
         )
     });
-    on!(conn, |c| sqlx::query_as(&SQL)
+    static PG: LazyLock<String> = LazyLock::new(|| SQL.replace("c.rowid", "c.id"));
+    let sql = match conn.backend() {
+        Backend::Sqlite => &SQL,
+        Backend::Postgres => &PG,
+    };
+    on!(conn, |c| sqlx::query_as(sql.as_str())
         .bind(project_id)
         .fetch_all(c)
         .await)

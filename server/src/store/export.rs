@@ -3,7 +3,7 @@
 //! work item ids as one JSON array parameter; its links may lead out of it.
 use std::sync::LazyLock;
 
-use super::Conn;
+use super::{Backend, Conn};
 use crate::on;
 
 use super::comments::COMMENT_COLUMNS;
@@ -16,8 +16,13 @@ use super::work_items::WORK_ITEM_COLUMNS;
 
 pub use super::projects::{keys, projects_by_creation as projects};
 
-/// The live items among the ids of the JSON array parameter `?1`.
-const IN_SCOPE: &str = "(SELECT value FROM json_each($1))";
+/// The ids of the JSON array parameter `$1`, as a subquery, in the backend's words.
+fn in_scope(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "(SELECT value FROM json_each($1))",
+        Backend::Postgres => "(SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))",
+    }
+}
 
 static WORK_ITEMS: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items w WHERE deleted_at IS NULL")
@@ -104,14 +109,14 @@ pub async fn subtree(
 
 /// The sprints the items of `ids_json` are in.
 pub async fn sprints_of(conn: &mut Conn<'_>, ids_json: &str) -> sqlx::Result<Vec<SprintRow>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "{} AND s.id IN (SELECT sprint_id FROM pm_work_items WHERE id IN {IN_SCOPE}) \
+    // Export only: built per call, in the backend's words.
+    let scope = in_scope(conn.backend());
+    let sql = format!(
+        "{} AND s.id IN (SELECT sprint_id FROM pm_work_items WHERE id IN {scope}) \
              ORDER BY s.start_date, s.id",
-            *SPRINTS
-        )
-    });
-    on!(conn, |c| sqlx::query_as(&SQL)
+        *SPRINTS
+    );
+    on!(conn, |c| sqlx::query_as(&sql)
         .bind(ids_json)
         .fetch_all(c)
         .await)
@@ -119,13 +124,13 @@ pub async fn sprints_of(conn: &mut Conn<'_>, ids_json: &str) -> sqlx::Result<Vec
 
 /// The comments on the items of `ids_json`.
 pub async fn comments_of(conn: &mut Conn<'_>, ids_json: &str) -> sqlx::Result<Vec<CommentRow>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "{} AND c.work_item_id IN {IN_SCOPE} ORDER BY c.created_at, c.id",
-            *COMMENTS
-        )
-    });
-    on!(conn, |c| sqlx::query_as(&SQL)
+    // Export only: built per call, in the backend's words.
+    let scope = in_scope(conn.backend());
+    let sql = format!(
+        "{} AND c.work_item_id IN {scope} ORDER BY c.created_at, c.id",
+        *COMMENTS
+    );
+    on!(conn, |c| sqlx::query_as(&sql)
         .bind(ids_json)
         .fetch_all(c)
         .await)
@@ -138,14 +143,14 @@ pub async fn dependencies_touching(
     conn: &mut Conn<'_>,
     ids_json: &str,
 ) -> sqlx::Result<Vec<DependencyRow>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "{} AND (d.blocking_item_id IN {IN_SCOPE} OR d.blocked_item_id IN {IN_SCOPE}) \
+    // Export only: built per call, in the backend's words.
+    let scope = in_scope(conn.backend());
+    let sql = format!(
+        "{} AND (d.blocking_item_id IN {scope} OR d.blocked_item_id IN {scope}) \
              ORDER BY d.created_at, d.id",
-            *DEPENDENCIES
-        )
-    });
-    on!(conn, |c| sqlx::query_as(&SQL)
+        *DEPENDENCIES
+    );
+    on!(conn, |c| sqlx::query_as(&sql)
         .bind(ids_json)
         .fetch_all(c)
         .await)
@@ -156,13 +161,13 @@ pub async fn time_entries_of(
     conn: &mut Conn<'_>,
     ids_json: &str,
 ) -> sqlx::Result<Vec<TimeEntryRow>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "{} AND t.work_item_id IN {IN_SCOPE} ORDER BY t.started_at, t.id",
-            *TIME_ENTRIES
-        )
-    });
-    on!(conn, |c| sqlx::query_as(&SQL)
+    // Export only: built per call, in the backend's words.
+    let scope = in_scope(conn.backend());
+    let sql = format!(
+        "{} AND t.work_item_id IN {scope} ORDER BY t.started_at, t.id",
+        *TIME_ENTRIES
+    );
+    on!(conn, |c| sqlx::query_as(&sql)
         .bind(ids_json)
         .fetch_all(c)
         .await)

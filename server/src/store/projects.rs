@@ -58,7 +58,7 @@ pub async fn projects(conn: &mut Conn<'_>) -> sqlx::Result<Vec<ProjectRow>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT {PROJECT_COLUMNS} FROM pm_projects WHERE deleted_at IS NULL \
-             ORDER BY title COLLATE NOCASE, id"
+             ORDER BY LOWER(title), id"
         )
     });
     on!(conn, |c| sqlx::query_as(&SQL).fetch_all(c).await)

@@ -2,7 +2,9 @@
 //! Every lookup skips soft-deleted rows unless its name ends in `_any`. Each table's queries and
 //! writes live in its own module (`projects`, `work_items`, …); this one answers the reads that
 //! span tables and names every read in one place.
-use super::Conn;
+use std::sync::LazyLock;
+
+use super::{Backend, Conn};
 use crate::on;
 
 use super::rows::{ActivityRow, LlmContextRow};
@@ -61,17 +63,24 @@ pub async fn activity(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<ActivityRow>, i64)> {
-    let rows = on!(conn, |c| {
-        sqlx::query_as(
-        "SELECT id, entity_type, entity_id, action, changes, user_id, timestamp, comment FROM pm_activity_log \
-         WHERE entity_type = $1 AND entity_id = $2 ORDER BY timestamp DESC, rowid DESC LIMIT $3 OFFSET $4",
-    )
-    .bind(entity_type)
-    .bind(entity_id)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(c).await
-    })?;
+    // Newest first; within a second, as written: SQLite's rowid, or on PostgreSQL the id (pm
+    // writes activity ids time-ordered, UUIDv7).
+    const SQL: &str =
+        "SELECT id, entity_type, entity_id, action, changes, user_id, timestamp, comment \
+         FROM pm_activity_log WHERE entity_type = $1 AND entity_id = $2 \
+         ORDER BY timestamp DESC, rowid DESC LIMIT $3 OFFSET $4";
+    static PG: LazyLock<String> = LazyLock::new(|| SQL.replace("rowid", "id"));
+    let sql = match conn.backend() {
+        Backend::Sqlite => SQL,
+        Backend::Postgres => PG.as_str(),
+    };
+    let rows = on!(conn, |c| sqlx::query_as(sql)
+        .bind(entity_type)
+        .bind(entity_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(c)
+        .await)?;
     let total: i64 = on!(conn, |c| sqlx::query_scalar(
         "SELECT COUNT(*) FROM pm_activity_log WHERE entity_type = $1 AND entity_id = $2",
     )

@@ -55,7 +55,10 @@ impl AppState {
         }
         // Before the database is opened: a second server must not touch it at all.
         let data_dir_lock = crate::discovery::lock(&config.data_dir())?;
-        let (store, writer) = Store::open(&config.database_path()).await?;
+        let (store, writer) = match &config.database_url {
+            Some(url) => Store::open_postgres(url).await?,
+            None => Store::open(&config.database_path()).await?,
+        };
         let mut read = store.read.acquire().await?;
         let hub = match config.auth {
             AuthMode::Desktop => EventHub::default(),

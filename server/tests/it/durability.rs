@@ -260,6 +260,7 @@ async fn a_cursor_older_than_the_retained_history_must_resync() {
 
 #[tokio::test]
 async fn a_database_rolled_back_behind_the_watermark_gets_a_new_epoch() {
+    sqlite_only!();
     let server = TestServer::start().await;
     let mut client = server.connect("00000000-0000-4000-8000-000000000001").await;
     let project = client.create_project("Rollback", "RB").await;

@@ -158,6 +158,7 @@ async fn desktop_mode_answers_only_to_this_machines_host_names() {
 
 #[tokio::test]
 async fn admin_refuses_form_posts_and_foreign_origins() {
+    sqlite_only!();
     let server = TestServer::start().await;
     let http = server.http(None);
     for content_type in [
@@ -557,6 +558,7 @@ async fn rest_requests_over_the_rate_get_429_with_retry_after() {
 
 #[tokio::test]
 async fn local_ipv4_callers_of_an_ipv6_wildcard_server_may_administer() {
+    sqlite_only!();
     let Some(server) = TestServer::start_bound("[::]:0", |c| {
         c.host = "::".into();
         c.allow_remote_desktop = true;
@@ -594,6 +596,7 @@ async fn desktop_mode_on_a_wildcard_address_needs_saying_so() {
 
 #[tokio::test]
 async fn shutdown_checkpoints_and_ready_notices_a_corrupted_database() {
+    sqlite_only!();
     let server = TestServer::start().await;
     let mut client = server.connect(ALICE).await;
     let project = client.create_project("Corruptible", "CR").await;

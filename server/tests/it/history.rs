@@ -21,6 +21,7 @@ fn context_req(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn llm_context_describes_pm_and_its_queries_run() {
+    sqlite_only!();
     let mut f = Fixture::new(2).await;
     let all = expect_payload!(f.act(context_req(None, None, None)).await, LlmContextList).entries;
     assert!(all.len() >= 20, "{} entries", all.len());

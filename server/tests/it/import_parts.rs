@@ -64,11 +64,14 @@ async fn parts_server(rows: usize) -> TestServer {
 }
 
 async fn item_count(server: &TestServer, project: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM pm_work_items WHERE project_id = ?")
-        .bind(project)
-        .fetch_one(server.state.store.read.sqlite().expect("a SQLite store"))
-        .await
-        .expect("count")
+    let mut reader = server.state.store.read.acquire().await.expect("a reader");
+    pm_server::on!(&mut reader.conn(), |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pm_work_items WHERE project_id = $1"
+    )
+    .bind(project)
+    .fetch_one(c)
+    .await)
+    .expect("count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

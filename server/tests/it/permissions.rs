@@ -72,12 +72,13 @@ fn remove(project: &str, user: &str) -> Payload {
 
 /// Every (user, role) of the project, sorted, as stored.
 async fn members(server: &TestServer, project: &str) -> Vec<(String, String)> {
-    sqlx::query_as(
-        "SELECT user_id, role FROM pm_project_members WHERE project_id = ? ORDER BY user_id",
+    let mut reader = server.state.store.read.acquire().await.expect("a reader");
+    pm_server::on!(&mut reader.conn(), |c| sqlx::query_as(
+        "SELECT user_id, role FROM pm_project_members WHERE project_id = $1 ORDER BY user_id",
     )
     .bind(project)
-    .fetch_all(server.state.store.read.sqlite().expect("a SQLite store"))
-    .await
+    .fetch_all(c)
+    .await)
     .expect("members")
 }
 

@@ -168,6 +168,7 @@ fn row_count(tables: &BTreeMap<&'static str, Vec<String>>, table: &str) -> usize
 /// afresh, and the next start opens it as the pm database it now is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reference_database_opens_in_place_with_every_row() {
+    sqlite_only!();
     let Some(bin) = reference_bin() else { return };
     let home = tempfile::tempdir().expect("temporary directory");
     let db = build_reference_db(&bin, home.path());
@@ -371,6 +372,7 @@ fn migrate(data_dir: &Path, from: &Path) -> std::process::Output {
 /// backup that is not a copy of the file it would convert.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_from_fills_an_empty_data_dir_and_never_overwrites() {
+    sqlite_only!();
     let Some(bin) = reference_bin() else { return };
     let home = tempfile::tempdir().expect("temporary directory");
     let source = build_reference_db(&bin, home.path());
@@ -577,6 +579,7 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE _sqlx_migrations (version BIGINT PR
 /// it and says what to do, and is left exactly as it was: no backup, no half-built database.
 #[tokio::test]
 async fn an_unrecognised_database_is_refused_untouched() {
+    sqlite_only!();
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "other tables",

@@ -88,6 +88,7 @@ async fn ready_status(server: &TestServer) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_never_loses_an_acknowledged_write_nor_reuses_a_seq() {
+    sqlite_only!();
     let dir = tempfile::tempdir().expect("tempdir");
     let Some(disk) = Tmpfs::mount(dir.path(), "3m") else {
         eprintln!("SKIPPED: mounting a tmpfs needs root");

@@ -395,6 +395,7 @@ async fn rest_creators_administer_their_projects() {
 
 #[tokio::test]
 async fn admin_endpoints_need_an_admin_token() {
+    sqlite_only!();
     let server = team_server().await;
     let url = format!("http://{}/admin/checkpoint", server.addr);
     let client = reqwest::Client::new();

@@ -55,6 +55,18 @@ macro_rules! expect_payload {
     }};
 }
 
+/// Ends a test that is about SQLite itself (its file, checkpoints, a full disk, reference
+/// databases) or looks into the SQLite file directly, when the suite runs on PostgreSQL
+/// (`PM_TEST_DATABASE_URL`, see `pm_server::testing`).
+macro_rules! sqlite_only {
+    () => {
+        if pm_server::testing::on_postgres() {
+            eprintln!("SQLite only: not run on PostgreSQL");
+            return;
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The server
 // ---------------------------------------------------------------------------------------------
