@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The server's modules import only modules below them.
 
-Data flows one way through pm-server: transport -> commands -> writer -> store + hub. This check
+Data flows one way through pm-server: transport -> commands -> writer -> store + hub (and,
+when servers share PostgreSQL, store -> follow -> hub). This check
 reads every `crate::<module>` reference in server/src (test code excluded: a test may drive a
 module from above) and fails when a top-level module refers to one that is not below it in LAYERS.
 Modules on the same line may not refer to each other either.
@@ -20,6 +21,7 @@ LAYERS = [
     ["sync"],
     ["reads"],
     ["writer"],
+    ["follow"],
     ["hub"],
     ["access"],
     ["store"],

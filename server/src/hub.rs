@@ -128,6 +128,19 @@ struct Inner {
     published: HashMap<String, u64>,
 }
 
+/// What [`EventHub::publish_next`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sequenced {
+    Delivered,
+    /// Every one of the events was published already (by the follower, from the database).
+    AlreadyPublished,
+    /// The stream's last published seq is `published`, not the one before the first event:
+    /// publish what lies between (from the database) first, or what is left of these.
+    NotNext {
+        published: u64,
+    },
+}
+
 /// The stream's last published seq moved past the replay's end (or the connection is gone):
 /// see [`EventHub::subscribe_if_at`].
 #[derive(Debug, PartialEq, Eq)]
@@ -145,6 +158,46 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
+    /// Delivers framed payloads to the subscribers of `stream` and of `also` (see
+    /// [`EventHub::publish`]).
+    fn deliver_all(&mut self, stream: &str, also: Option<&str>, payloads: &[Bytes], framed: Bytes) {
+        let mut targets: Vec<ConnId> = self
+            .by_stream
+            .get(stream)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        if let Some(extra) = also.and_then(|a| self.by_stream.get(a)) {
+            targets.extend(extra.iter().copied());
+            targets.sort_unstable();
+            targets.dedup();
+        }
+        // Token mode: a project's lifecycle events on the workspace stream reach its members
+        // only; the stream's other subscribers get place-holders (`withheld`) in their place.
+        let mut withheld_from = Vec::new();
+        if let (Some(members), Some(project)) = (self.members.as_ref(), also) {
+            targets.retain(|id| {
+                let Some((s, _)) = self.conns.get(id) else {
+                    return false;
+                };
+                let may = allowed(Some(members), &s.user_id, project);
+                if !may {
+                    withheld_from.push(*id);
+                }
+                may
+            });
+        }
+        for id in targets {
+            self.deliver(id, Outbound::new(framed.clone()));
+        }
+        if !withheld_from.is_empty() {
+            let markers: Vec<Vec<u8>> = payloads.iter().filter_map(|p| withheld(p)).collect();
+            let markers = frames::binary_all(&markers);
+            for id in withheld_from {
+                self.deliver(id, Outbound::new(markers.clone()));
+            }
+        }
+    }
+
     /// Adds the registered connection `id` to `stream`'s subscribers.
     fn join(&mut self, id: ConnId, stream: &str) {
         if let Some((_, streams)) = self.conns.get_mut(&id) {
@@ -433,41 +486,47 @@ impl EventHub {
         if last_seq > 0 {
             inner.published.insert(stream.to_string(), last_seq);
         }
-        let mut targets: Vec<ConnId> = inner
-            .by_stream
-            .get(stream)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        if let Some(extra) = also.and_then(|a| inner.by_stream.get(a)) {
-            targets.extend(extra.iter().copied());
-            targets.sort_unstable();
-            targets.dedup();
+        inner.deliver_all(stream, also, payloads, framed);
+    }
+
+    /// [`EventHub::publish`] for servers that share a database (PostgreSQL), where this
+    /// server's writer and its follower (`follow`) both publish a stream: the events with
+    /// seqs `first..=last` go out only if they are next, so every subscriber sees each stream
+    /// in seq order with no gap and no repeat, whoever publishes.
+    pub fn publish_next(
+        &self,
+        stream: &str,
+        also: Option<&str>,
+        payloads: &[Bytes],
+        first: u64,
+        last: u64,
+    ) -> Sequenced {
+        let framed = frames::binary_all(payloads);
+        let mut inner = lock(&self.inner);
+        let published = inner.published.get(stream).copied().unwrap_or(0);
+        if last <= published {
+            return Sequenced::AlreadyPublished;
         }
-        // Token mode: a project's lifecycle events on the workspace stream reach its members
-        // only; the stream's other subscribers get place-holders (`withheld`) in their place.
-        let mut withheld_from = Vec::new();
-        if let (Some(members), Some(project)) = (inner.members.as_ref(), also) {
-            targets.retain(|id| {
-                let Some((s, _)) = inner.conns.get(id) else {
-                    return false;
-                };
-                let may = allowed(Some(members), &s.user_id, project);
-                if !may {
-                    withheld_from.push(*id);
-                }
-                may
-            });
+        if first != published + 1 {
+            return Sequenced::NotNext { published };
         }
-        for id in targets {
-            inner.deliver(id, Outbound::new(framed.clone()));
+        inner.published.insert(stream.to_string(), last);
+        inner.deliver_all(stream, also, payloads, framed);
+        Sequenced::Delivered
+    }
+
+    /// Moves the stream's last published seq to `seq` without delivering anything, when nobody
+    /// here subscribes to it (a follower need not read what no subscriber would get): false
+    /// when someone does, or `seq` is not ahead.
+    pub fn advance_unwatched(&self, stream: &str, seq: u64) -> bool {
+        let mut inner = lock(&self.inner);
+        let watched = inner.by_stream.get(stream).is_some_and(|s| !s.is_empty());
+        let published = inner.published.get(stream).copied().unwrap_or(0);
+        if watched || seq <= published {
+            return false;
         }
-        if !withheld_from.is_empty() {
-            let markers: Vec<Vec<u8>> = payloads.iter().filter_map(|p| withheld(p)).collect();
-            let markers = frames::binary_all(&markers);
-            for id in withheld_from {
-                inner.deliver(id, Outbound::new(markers.clone()));
-            }
-        }
+        inner.published.insert(stream.to_string(), seq);
+        true
     }
 
     pub fn connection_count(&self) -> usize {

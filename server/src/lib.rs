@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod follow;
 pub mod frames;
 pub mod hub;
 pub mod idle;

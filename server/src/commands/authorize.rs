@@ -12,7 +12,10 @@ use super::{parse_id, Actor, Command};
 use crate::access::{self, Named, Role};
 use crate::config::AuthMode;
 use crate::error::AppResult;
+use crate::store::events::WORKSPACE;
 use crate::store::members::{self, Table};
+use crate::store::time_entries;
+use crate::writer::Scope;
 
 /// A row a command acts on, by the table that holds it: each resolves to its project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +198,49 @@ pub(crate) async fn authorize(
         }
     }
     Ok(())
+}
+
+/// The streams `command` may write to, for servers that share a database: the writer locks
+/// them before the command reads anything (see `crate::writer::Scope`). Read from the targets
+/// permission is checked on, which name every row a command acts on; an id that names nothing
+/// locks nothing (the command itself then refuses it).
+pub(crate) async fn scope(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    command: &Command,
+) -> AppResult<Scope> {
+    let mut scope = Scope::default();
+    match command {
+        // Creates projects anywhere: runs alone.
+        Command::Import(_) => {
+            scope.everything = true;
+            return Ok(scope);
+        }
+        // Project lifecycle events are on the workspace stream; a new project's key must be
+        // unique among all.
+        Command::CreateProject(_) | Command::UpdateProject(_) | Command::DeleteProject { .. } => {
+            scope.streams.push(WORKSPACE.to_string());
+        }
+        // Starting a timer stops the user's running one, wherever it is.
+        Command::StartTimer(_) => {
+            if let Some(running) = time_entries::running_timer(conn, &actor.user_id).await? {
+                let row =
+                    members::project_and_role(conn, Table::TimeEntries, &running.id, "").await?;
+                scope.streams.extend(row.map(|(project, _)| project));
+            }
+        }
+        _ => {}
+    }
+    // Ids that fail to parse are the command's to refuse.
+    for need in needs(command, actor).unwrap_or_default() {
+        let (_, id, table) = need.target.parts();
+        if let Some((project, _)) = members::project_and_role(conn, table, id, "").await? {
+            scope.streams.push(project);
+        }
+    }
+    scope.streams.sort_unstable();
+    scope.streams.dedup();
+    Ok(scope)
 }
 
 #[cfg(test)]

@@ -91,6 +91,14 @@ impl WriteCommand for Command {
         }
     }
 
+    fn scope<'a, 'c: 'a>(
+        &'a self,
+        conn: &'a mut Conn<'c>,
+        actor: &'a Actor,
+    ) -> impl std::future::Future<Output = AppResult<crate::writer::Scope>> + Send + 'a {
+        authorize::scope(conn, actor, self)
+    }
+
     fn describe<'a, 'c: 'a>(
         self,
         conn: &'a mut Conn<'c>,

@@ -51,6 +51,20 @@ pub async fn take_seq(conn: &mut Conn<'_>, stream: &str) -> sqlx::Result<u64> {
     Ok(seq as u64)
 }
 
+/// Sends `payload` to the listeners of `channel` when the open transaction commits
+/// (PostgreSQL; nothing on SQLite, where one server is all there is).
+pub async fn notify(conn: &mut Conn<'_>, channel: &str, payload: &str) -> sqlx::Result<()> {
+    let Conn::Postgres(c) = conn else {
+        return Ok(());
+    };
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(channel)
+        .bind(payload)
+        .execute(&mut **c)
+        .await
+        .map(|_| ())
+}
+
 /// The stream's last seq (0 when nothing happened yet).
 pub async fn current_seq(conn: &mut Conn<'_>, stream: &str) -> sqlx::Result<u64> {
     let seq: Option<i64> = on!(conn, |c| sqlx::query_scalar(

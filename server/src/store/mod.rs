@@ -136,6 +136,8 @@ pub struct Store {
     _checkpoints: Option<oneshot::Sender<()>>,
     /// The last [`Store::quick_check`] result and when it was taken (see [`Store::integrity`]).
     integrity: Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+    /// This server among those sharing the database (a write group's hint names it).
+    node: String,
 }
 
 /// The one connection that writes, as [`Store::open`] opens it. Only the writer task
@@ -273,6 +275,7 @@ impl Store {
             write_failure: Default::default(),
             _checkpoints: Some(checkpoints),
             integrity: Mutex::new(None),
+            node: uuid::Uuid::new_v4().to_string(),
         };
         let writer = WriterConnection::Sqlite {
             conn: writer,
@@ -298,6 +301,8 @@ impl Store {
         ensure_default_user(&mut conn).await?;
         let read = PgPoolOptions::new()
             .max_connections(8)
+            // A database that went away fails a read in seconds, not the default half minute.
+            .acquire_timeout(Duration::from_secs(3))
             .connect_with(options.clone())
             .await
             .context("opening read pool")?;
@@ -308,6 +313,7 @@ impl Store {
             write_failure: Default::default(),
             _checkpoints: None,
             integrity: Mutex::new(None),
+            node: uuid::Uuid::new_v4().to_string(),
         };
         Ok((
             store,
@@ -320,6 +326,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.read.backend()
+    }
+
+    /// This server's id among the servers sharing the database (new at every start).
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The identity of the event history clients' cursors refer to.
@@ -404,7 +415,9 @@ impl Store {
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let mut reader = self.read.acquire().await?;
+        let mut reader = tokio::time::timeout(Duration::from_secs(3), self.read.acquire())
+            .await
+            .context("the database did not answer within 3 s")??;
         on!(&mut reader.conn(), |c| sqlx::query("SELECT 1")
             .execute(c)
             .await

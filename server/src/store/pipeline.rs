@@ -44,6 +44,50 @@ pub const IMPORT_ROW_KEEP: &str = "RELEASE pm_import_row";
 /// Undoes the row's writes.
 pub const IMPORT_ROW_UNDO: &str = "ROLLBACK TO pm_import_row; RELEASE pm_import_row";
 
+/// Locks, until the transaction ends, what a PostgreSQL write group may write to (see
+/// `writer::Scope`): every write holds the all-streams lock shared, or exclusive for a write
+/// that may touch any stream; then each stream's own lock, in the order of `keys` (sorted by
+/// the caller: two groups always take common locks in the same order, so they never wait for
+/// each other in a circle). Nothing on SQLite, whose one writer runs one group at a time.
+pub async fn lock_streams(conn: &mut Conn<'_>, everything: bool, keys: &[i64]) -> sqlx::Result<()> {
+    /// The all-streams lock: the two-key form, which PostgreSQL keeps apart from the one-key
+    /// locks of streams.
+    const ALL_STREAMS: (i32, i32) = (0x706d, 1);
+    let Conn::Postgres(c) = conn else {
+        return Ok(());
+    };
+    let all = if everything {
+        "SELECT pg_advisory_xact_lock($1, $2)"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared($1, $2)"
+    };
+    sqlx::query(all)
+        .bind(ALL_STREAMS.0)
+        .bind(ALL_STREAMS.1)
+        .execute(&mut **c)
+        .await?;
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut **c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A stream's lock key for [`lock_streams`]: the first eight bytes of its project id (the
+/// workspace stream, "", is 0). Two streams that share a key only wait for each other.
+pub fn stream_key(stream: &str) -> i64 {
+    match uuid::Uuid::parse_str(stream) {
+        Ok(id) => {
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&id.as_bytes()[..8]);
+            i64::from_be_bytes(first)
+        }
+        Err(_) => 0,
+    }
+}
+
 pub async fn ensure_user(conn: &mut Conn<'_>, user_id: &str) -> sqlx::Result<()> {
     on!(conn, |c| sqlx::query(ENSURE_USER)
         .bind(user_id)

@@ -25,6 +25,8 @@ pub struct AppState {
     pub rest_limiter: RestLimiter,
     /// Turns for resumes' replay reads (`transport::ws::resume`), [`REPLAY_READERS`] at a time.
     pub replay_reads: tokio::sync::Semaphore,
+    /// On PostgreSQL: the follower of the other servers' writes (see `crate::follow`).
+    pub follower: Option<Arc<crate::follow::FollowerHealth>>,
     shutdown: watch::Sender<bool>,
     /// One server per data directory, for as long as this state lives.
     _data_dir_lock: crate::discovery::DataDirLock,
@@ -77,6 +79,16 @@ impl AppState {
             limits: config.validation_limits(),
         };
         let writer = Writer::spawn(writer, store.clone(), hub.clone(), settings);
+        let shutdown = watch::channel(false).0;
+        let follower = config.database_url.clone().map(|url| {
+            crate::follow::spawn(
+                url,
+                store.node().to_string(),
+                store.clone(),
+                hub.clone(),
+                shutdown.subscribe(),
+            )
+        });
         Ok(Arc::new(AppState {
             config,
             store,
@@ -85,7 +97,8 @@ impl AppState {
             connections: Arc::default(),
             rest_limiter: Default::default(),
             replay_reads: tokio::sync::Semaphore::new(REPLAY_READERS),
-            shutdown: watch::channel(false).0,
+            follower,
+            shutdown,
             _data_dir_lock: data_dir_lock,
         }))
     }

@@ -62,6 +62,8 @@ impl Applied {
 pub(super) struct Outgoing {
     pub stream: String,
     pub also: Option<String>,
+    /// The lowest seq among them.
+    pub first_seq: u64,
     pub last_seq: u64,
     pub frames: Vec<Bytes>,
 }
@@ -167,6 +169,7 @@ pub(super) async fn apply<C: WriteCommand>(
         outgoing: vec![Outgoing {
             stream: committed.stream.clone(),
             also,
+            first_seq: committed.seq,
             last_seq: committed.seq,
             frames: frames.to_vec(),
         }],
@@ -215,6 +218,7 @@ async fn apply_batch(
             _ => outgoing.push(Outgoing {
                 stream: stream.clone(),
                 also,
+                first_seq: seq,
                 last_seq: seq,
                 frames: frames.to_vec(),
             }),

@@ -25,8 +25,20 @@ pub struct Context<'a> {
     pub items: Option<&'a WrittenItems>,
 }
 
+/// The streams a command may write to, which the writer locks before the command reads
+/// anything when several servers write to one database (PostgreSQL): two commands on one
+/// project then run one after the other as on SQLite's one writer, whichever servers run them,
+/// while commands on different projects do not wait for each other.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// Streams (project ids, or "" for the workspace stream).
+    pub streams: Vec<String>,
+    /// The command may touch any stream (an import): it runs alone.
+    pub everything: bool,
+}
+
 /// A mutation the writer can run.
-pub trait WriteCommand: Send + 'static {
+pub trait WriteCommand: Send + Sync + 'static {
     /// The operation's name when the command is an idempotent create: a retry with the same
     /// (user, message_id) is answered with the first result instead of running again.
     fn idempotency_name(&self) -> Option<&'static str>;
@@ -35,6 +47,13 @@ pub trait WriteCommand: Send + 'static {
     /// group's shared round trip (see `write_behind`): it must write nothing before it returns
     /// an [`Effect::Deferred`], and change no work item's parent.
     fn waits_behind(&self) -> Option<&str>;
+
+    /// The streams it may write to (see [`Scope`]), read before anything is locked.
+    fn scope<'a, 'c: 'a>(
+        &'a self,
+        conn: &'a mut Conn<'c>,
+        actor: &'a Actor,
+    ) -> impl Future<Output = AppResult<Scope>> + Send + 'a;
 
     /// Checks permission, validates against the database as the transaction sees it, and
     /// describes the change. It may write (most commands do) but never appends events.

@@ -26,8 +26,9 @@ use super::task::{Books, WriterTask};
 use super::write_behind::WriteBehind;
 use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
-use crate::store::pipeline::{raw, NEXT, UNDO_LAST, UNDO_NEXT};
-use crate::store::{queries, Backend, Store, Tx};
+use crate::follow;
+use crate::store::pipeline::{lock_streams, raw, stream_key, NEXT, UNDO_LAST, UNDO_NEXT};
+use crate::store::{events, queries, Backend, Store, Tx};
 use pm_shared::domain::limits::ValidationLimits;
 
 impl Books {
@@ -75,6 +76,16 @@ impl WriterTask {
                 return fail(jobs.into_iter().map(|j| j.done), Failure::of_sqlx(&e), &e);
             }
         };
+        // Servers sharing the database: lock what the group may write to before any of its
+        // commands reads anything (see `Scope`).
+        if !batches {
+            if let Err(e) = lock_scopes(&mut tx, &jobs).await {
+                let failure = Failure::of_app(&e);
+                books.fail(store, &e);
+                drop(tx);
+                return fail(jobs.into_iter().map(|j| j.done), failure, &e);
+            }
+        }
         let total = jobs.len();
         let mut behind = WriteBehind::default();
         // Decided once per job: which may wait, and so whose items the group reads up front.
@@ -245,6 +256,33 @@ impl WriterTask {
         let kept = results
             .iter()
             .any(|(_, r)| matches!(r, Ok(applied) if applied.keep));
+        // Servers sharing the database hear of the group at its commit (see `follow`).
+        if kept && !batches {
+            let mut streams: Vec<(&str, u64)> = Vec::new();
+            for (_, result) in &results {
+                let Ok(applied) = result else { continue };
+                for o in applied.outgoing.iter().filter(|_| applied.keep) {
+                    match streams.iter_mut().find(|(s, _)| *s == o.stream) {
+                        Some((_, seq)) => *seq = (*seq).max(o.last_seq),
+                        None => streams.push((&o.stream, o.last_seq)),
+                    }
+                }
+            }
+            let hint = follow::hint(store.node(), &streams);
+            if let Err(e) = events::notify(&mut tx.conn(), follow::CHANNEL, &hint).await {
+                let failure = Failure::of_sqlx(&e);
+                return abandon::<C>(
+                    books,
+                    store,
+                    tx,
+                    results,
+                    None,
+                    VecDeque::new(),
+                    failure,
+                    &e,
+                );
+            }
+        }
         let ended = if kept {
             tx.commit().await
         } else {
@@ -269,6 +307,7 @@ impl WriterTask {
         }
 
         // Still holding the writer: events reach the hub in commit (= seq) order.
+        let shared = (!batches).then_some(&**store);
         let mut publisher = Publisher::default();
         for (_, result) in &mut results {
             let Ok(applied) = result else { continue };
@@ -281,21 +320,36 @@ impl WriterTask {
             let membership = applied.membership.take();
             if let Some(change) = membership.as_ref().filter(|m| !m.removed) {
                 // A new member must be on the list before the event that admits them goes out.
-                publisher.flush(hub);
+                publisher.flush(hub, shared).await;
                 refresh_members(hub, &mut conn.get(), &change.project_id).await;
             }
             publisher.extend(applied.outgoing.drain(..));
             if let Some(change) = membership.as_ref().filter(|m| m.removed) {
                 // A removed member still gets the event that removes them, and nothing after it.
-                publisher.flush(hub);
+                publisher.flush(hub, shared).await;
                 refresh_members(hub, &mut conn.get(), &change.project_id).await;
             }
         }
-        publisher.flush(hub);
+        publisher.flush(hub, shared).await;
         for (done, result) in results {
             let _ = done.send(result.map(|a| a.committed));
         }
     }
+}
+
+/// Takes the locks of every stream the group's commands may write to, in key order.
+async fn lock_scopes<C: WriteCommand>(tx: &mut Tx<'_>, jobs: &[Job<C>]) -> AppResult<()> {
+    let mut everything = false;
+    let mut keys = Vec::new();
+    for job in jobs {
+        let scope = job.command.scope(&mut tx.conn(), &job.actor).await?;
+        everything |= scope.everything;
+        keys.extend(scope.streams.iter().map(|s| stream_key(s)));
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    lock_streams(&mut tx.conn(), everything, &keys).await?;
+    Ok(())
 }
 
 /// Why a group failed, told to every caller it fails (the cause itself goes to the log).

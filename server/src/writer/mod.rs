@@ -42,7 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use append::log_activity;
 pub use change::{Action, Batch, Bind, Change, Committed, DeferredWrite, Effect};
-pub use command::{Context, WriteCommand};
+pub use command::{Context, Scope, WriteCommand};
 pub use queue::Pending;
 pub use task::GROUP_MAX;
 

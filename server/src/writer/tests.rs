@@ -764,6 +764,14 @@ impl crate::writer::WriteCommand for Probe {
         None
     }
 
+    async fn scope<'a, 'c: 'a>(
+        &'a self,
+        _conn: &'a mut crate::store::Conn<'c>,
+        _actor: &'a crate::access::Actor,
+    ) -> AppResult<crate::writer::Scope> {
+        Ok(Default::default())
+    }
+
     async fn describe<'a, 'c: 'a>(
         self,
         _conn: &'a mut crate::store::Conn<'c>,

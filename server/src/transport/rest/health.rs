@@ -36,7 +36,10 @@ async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
     };
     // A write that failed (a full disk, say) and has not been followed by a good one yet.
     let write_failure = state.store.write_failure();
-    let healthy = db.is_ok() && integrity.is_ok() && write_failure.is_none();
+    // Servers sharing PostgreSQL: one whose listener is down learns of the others' writes
+    // only by its safety poll (see `follow`).
+    let listening = state.follower.as_ref().is_none_or(|f| f.listening());
+    let healthy = db.is_ok() && integrity.is_ok() && write_failure.is_none() && listening;
     let mut body = json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -47,6 +50,9 @@ async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
         },
         "connections": state.hub.connection_count(),
     });
+    if let Some(follower) = &state.follower {
+        body["database"]["listener"] = json!(if follower.listening() { "ok" } else { "down" });
+    }
     if let Err(problem) = integrity {
         body["error"] = json!({
             "code": "DATABASE_CORRUPT",
@@ -61,6 +67,11 @@ async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
         body["error"] = json!({
             "code": "WRITES_FAILING",
             "message": "Writes are failing (a full disk, say); reads still work. See the server log.",
+        });
+    } else if !listening {
+        body["error"] = json!({
+            "code": "LISTENER_DOWN",
+            "message": "This server cannot listen for the other servers' writes on PostgreSQL.",
         });
     }
     let status = if healthy {
