@@ -3,6 +3,11 @@
 //! database in the middle. At the end every client's store must equal a fresh snapshot read from
 //! the database, field by field.
 //!
+//! On PostgreSQL (`PM_TEST_DATABASE_URL`) a second run has three servers on one database:
+//! each client is given all three (its own first), writes go through any of them, and one
+//! server is stopped in the middle and started again later on the same address; the clients on
+//! it move to another and resume there.
+//!
 //! Seeded and bounded. `PM_CHAOS_SEEDS=7` runs seed 7 only; `PM_CHAOS_LONG=1` runs 200 seeds.
 //! A failure names its seed.
 use std::collections::BTreeMap;
@@ -33,6 +38,25 @@ async fn start(dir: &std::path::Path) -> Node {
     .expect("start the server")
 }
 
+/// A server on `addr` (a stopped server's, so its clients find it there again).
+async fn start_at(dir: &std::path::Path, addr: std::net::SocketAddr) -> Node {
+    let mut tries = 0;
+    let listener = loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => break l,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                eprintln!("binding {addr} again: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot bind {addr} again: {e}"),
+        }
+    };
+    Node::start_on(listener, dir.to_path_buf(), |config| config.send_buffer = 8)
+        .await
+        .expect("start the server")
+}
+
 /// Stops `node`; how it went does not matter to the run (its clients' stores are compared with
 /// the database afterwards).
 async fn shutdown(node: Node) {
@@ -45,11 +69,28 @@ struct Client {
     replica: Arc<Mutex<Replica>>,
 }
 
-fn client(url: Arc<Mutex<String>>, user: String, project: String) -> Client {
+/// Where a client finds its server: the one server's current URL (it moves when the server is
+/// restarted), or a list of servers sharing the database, its own first.
+enum Finding {
+    Located(Arc<Mutex<String>>),
+    Servers(Vec<String>),
+}
+
+fn client(finding: Finding, user: String, project: String) -> Client {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let current = url.lock().expect("url").clone();
-    let mut config = SessionConfig::new(current, user.clone());
-    config.locate = Some(Arc::new(move || Some(url.lock().expect("url").clone())));
+    let mut config = match finding {
+        Finding::Located(url) => {
+            let current = url.lock().expect("url").clone();
+            let mut config = SessionConfig::new(current, user.clone());
+            config.locate = Some(Arc::new(move || Some(url.lock().expect("url").clone())));
+            config
+        }
+        Finding::Servers(mut urls) => {
+            let mut config = SessionConfig::new(urls.remove(0), user.clone());
+            config.fallbacks = urls;
+            config
+        }
+    };
     config.max_backoff = Duration::from_millis(300);
     let handle = sdk::spawn(config, move |e| {
         let _ = tx.send(e);
@@ -122,12 +163,31 @@ fn render(
     format!("{project:#?}\n{items:#?}\n{sprints:#?}\n{comments:#?}")
 }
 
-async fn run(seed: u64) -> Result<(), String> {
+async fn run(seed: u64, servers: usize) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut node = start(dir.path()).await;
     let url = Arc::new(Mutex::new(node.url()));
     let http = reqwest::Client::new();
+    // The other servers on the same database (PostgreSQL), each with a directory of its own.
+    let mut others: Vec<(tempfile::TempDir, Option<Node>)> = Vec::new();
+    if servers > 1 {
+        let shared = std::fs::read_to_string(dir.path().join("postgres-database"))
+            .map_err(|e| format!("the first server's database: {e}"))?;
+        for _ in 1..servers {
+            let d = tempfile::tempdir().map_err(|e| e.to_string())?;
+            std::fs::write(d.path().join("postgres-database"), &shared)
+                .map_err(|e| e.to_string())?;
+            let n = start(d.path()).await;
+            others.push((d, Some(n)));
+        }
+    }
+    let mut all_urls = vec![node.url()];
+    all_urls.extend(
+        others
+            .iter()
+            .filter_map(|(_, n)| n.as_ref().map(|n| n.url())),
+    );
 
     let res: serde_json::Value = http
         .post(format!("{}/api/v1/projects", node.url()))
@@ -145,8 +205,15 @@ async fn run(seed: u64) -> Result<(), String> {
 
     let clients: Vec<Client> = (0..CLIENTS)
         .map(|i| {
+            let finding = if servers > 1 {
+                let mut urls = all_urls.clone();
+                urls.rotate_left(i % servers);
+                Finding::Servers(urls)
+            } else {
+                Finding::Located(url.clone())
+            };
             client(
-                url.clone(),
+                finding,
                 format!("00000000-0000-4000-8000-{:012}", i + 10),
                 project.clone(),
             )
@@ -179,11 +246,29 @@ async fn run(seed: u64) -> Result<(), String> {
     let ops = rng.random_range(60..140);
     let mut committed = 0usize;
     let restart_at = rng.random_range(ops / 3..2 * ops / 3);
+    // Several servers: one of the others is down from `restart_at` to `back_at`.
+    let back_at = rng.random_range(restart_at + 1..ops);
+    let victim = if others.is_empty() {
+        0
+    } else {
+        rng.random_range(0..others.len())
+    };
+    let mut victim_addr = None;
     for op in 0..ops {
-        if op == restart_at {
+        if op == restart_at && others.is_empty() {
             shutdown(node).await;
             node = start(dir.path()).await;
             *url.lock().expect("url") = node.url();
+        } else if op == restart_at {
+            if let Some(n) = others[victim].1.take() {
+                victim_addr = Some(n.addr);
+                shutdown(n).await;
+            }
+        } else if op == back_at && !others.is_empty() {
+            if let Some(addr) = victim_addr.take() {
+                let back = start_at(others[victim].0.path(), addr).await;
+                others[victim].1 = Some(back);
+            }
         }
         let who = &clients[rng.random_range(0..CLIENTS)];
         let roll = rng.random_range(0..100);
@@ -318,8 +403,15 @@ async fn run(seed: u64) -> Result<(), String> {
                 })
             }
         };
-        // Half over WebSocket, half over REST (for the kinds REST has).
-        let base = url.lock().expect("url").clone();
+        // Half over WebSocket, half over REST (for the kinds REST has), through any server
+        // that is up.
+        let mut up: Vec<String> = vec![url.lock().expect("url").clone()];
+        up.extend(
+            others
+                .iter()
+                .filter_map(|(_, n)| n.as_ref().map(|n| n.url())),
+        );
+        let base = up[rng.random_range(0..up.len())].clone();
         let ok = if rng.random_bool(0.5) {
             rest(&http, &base, &who.user, payload)
                 .await
@@ -368,6 +460,11 @@ async fn run(seed: u64) -> Result<(), String> {
     }
     drop(slow);
     shutdown(node).await;
+    for (_, n) in others {
+        if let Some(n) = n {
+            shutdown(n).await;
+        }
+    }
     Ok(())
 }
 
@@ -487,8 +584,22 @@ fn seeds() -> Vec<u64> {
 async fn every_client_converges_on_the_database() {
     for seed in seeds() {
         eprintln!("chaos seed {seed}");
-        if let Err(e) = run(seed).await {
+        if let Err(e) = run(seed, 1).await {
             panic!("chaos seed {seed} failed (reproduce with PM_CHAOS_SEEDS={seed}): {e}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_of_three_servers_converges_on_the_database() {
+    if !pm_server::testing::on_postgres() {
+        eprintln!("PostgreSQL only: set PM_TEST_DATABASE_URL to run");
+        return;
+    }
+    for seed in seeds() {
+        eprintln!("chaos seed {seed}, three servers");
+        if let Err(e) = run(seed, 3).await {
+            panic!("chaos seed {seed} (three servers) failed (reproduce with PM_CHAOS_SEEDS={seed}): {e}");
         }
     }
 }

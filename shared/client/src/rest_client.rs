@@ -198,24 +198,48 @@ pub enum ServerSource {
 pub struct Discovered {
     pub url: Url,
     pub source: ServerSource,
+    /// Further servers of the same database, tried in turn when `url` does not answer
+    /// (`--server URL1,URL2,…`: several pm-servers on one PostgreSQL).
+    pub fallbacks: Vec<Url>,
+}
+
+/// A comma-separated list of server URLs: the first and the rest.
+fn server_list(raw: &str) -> Result<(Url, Vec<Url>), ClientError> {
+    let mut urls = raw
+        .split(',')
+        .filter(|u| !u.trim().is_empty())
+        .map(normalize_server_url)
+        .collect::<Result<Vec<_>, _>>()?;
+    if urls.is_empty() {
+        return Err(ClientError::InvalidUrl {
+            url: raw.to_string(),
+            reason: "empty".into(),
+        });
+    }
+    let first = urls.remove(0);
+    Ok((first, urls))
 }
 
 /// Finds the server: `explicit`, else `PM_SERVER`, else the first live port file among
 /// [`data_dir_candidates`]. Stale port files met on the way are deleted.
 pub fn discover(explicit: Option<&str>) -> Result<Discovered, ClientError> {
-    if let Some(url) = explicit {
+    if let Some(urls) = explicit {
+        let (url, fallbacks) = server_list(urls)?;
         return Ok(Discovered {
-            url: normalize_server_url(url)?,
+            url,
             source: ServerSource::Explicit,
+            fallbacks,
         });
     }
     let mut checked = vec!["--server: not given".to_string()];
     match std::env::var(SERVER_ENV) {
-        Ok(url) if !url.trim().is_empty() => {
+        Ok(urls) if !urls.trim().is_empty() => {
+            let (url, fallbacks) = server_list(&urls)?;
             return Ok(Discovered {
-                url: normalize_server_url(&url)?,
+                url,
                 source: ServerSource::Env,
-            })
+                fallbacks,
+            });
         }
         _ => checked.push(format!("{SERVER_ENV}: not set")),
     }
@@ -226,6 +250,7 @@ pub fn discover(explicit: Option<&str>) -> Result<Discovered, ClientError> {
                 return Ok(Discovered {
                     url: normalize_server_url(&info.url())?,
                     source: ServerSource::PortFile(path),
+                    fallbacks: Vec::new(),
                 })
             }
             PortFile::Missing => checked.push(format!("{}: no such file", path.display())),
@@ -367,6 +392,8 @@ impl WorkItemFilter {
 #[derive(Debug, Clone)]
 pub struct RestClient {
     base: Url,
+    /// Servers tried in turn when `base` does not answer (see [`Discovered::fallbacks`]).
+    fallbacks: Vec<Url>,
     user_id: String,
     /// Bearer token for a server in token mode.
     token: Option<String>,
@@ -384,7 +411,9 @@ impl RestClient {
     pub fn connect(server: Option<&str>, user_id: Option<&str>) -> Result<Self, ClientError> {
         let user_id = resolve_user_id(user_id)?;
         let found = discover(server)?;
-        Self::with_url(found.url, user_id)
+        let mut client = Self::with_url(found.url, user_id)?;
+        client.fallbacks = found.fallbacks;
+        Ok(client)
     }
 
     fn with_url(base: Url, user_id: String) -> Result<Self, ClientError> {
@@ -399,6 +428,7 @@ impl RestClient {
             })?;
         Ok(RestClient {
             base,
+            fallbacks: Vec::new(),
             user_id,
             token: None,
             http,
@@ -469,8 +499,41 @@ impl RestClient {
         }
     }
 
-    /// One request: (url, status, body) of a success, or the error it amounts to.
+    /// One request, sent to the next server when one does not answer: a refused connection
+    /// carried nothing, so even a write is safe to send again elsewhere.
     async fn exchange(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<(String, u16, String), ClientError> {
+        let first = self.exchange_once(method.clone(), url.clone(), body).await;
+        let Err(ClientError::Connect { .. }) = &first else {
+            return first;
+        };
+        let Some(path) = url
+            .as_str()
+            .strip_prefix(self.base_url())
+            .map(str::to_string)
+        else {
+            return first;
+        };
+        let mut last = first;
+        for other in &self.fallbacks {
+            let Ok(moved) = Url::parse(&format!("{}{path}", other.as_str().trim_end_matches('/')))
+            else {
+                continue;
+            };
+            last = self.exchange_once(method.clone(), moved, body).await;
+            if !matches!(last, Err(ClientError::Connect { .. })) {
+                return last;
+            }
+        }
+        last
+    }
+
+    /// One request: (url, status, body) of a success, or the error it amounts to.
+    async fn exchange_once(
         &self,
         method: Method,
         url: Url,
@@ -491,7 +554,10 @@ impl RestClient {
         let resp = req.send().await.map_err(|e| {
             if e.is_connect() {
                 ClientError::Connect {
-                    url: self.base_url().to_string(),
+                    url: e
+                        .url()
+                        .map(|u| u.origin().ascii_serialization())
+                        .unwrap_or_else(|| self.base_url().to_string()),
                     reason: root_cause(&e),
                 }
             } else {

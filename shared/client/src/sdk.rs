@@ -56,6 +56,10 @@ pub struct SessionConfig {
     pub url: String,
     /// When set, consulted before every attempt; `url` is the fallback.
     pub locate: Option<Locate>,
+    /// Further servers of the same database (several pm-servers on one PostgreSQL): when the
+    /// current one does not answer or drops the link, the next is tried, at once the first
+    /// time round; the session resumes there from the owner's cursors as after any reconnect.
+    pub fallbacks: Vec<String>,
     pub user_id: String,
     /// Display name other users see.
     pub name: Option<String>,
@@ -72,6 +76,7 @@ impl SessionConfig {
         SessionConfig {
             url: url.into(),
             locate: None,
+            fallbacks: Vec::new(),
             user_id: user_id.into(),
             name: None,
             token: None,
@@ -305,6 +310,10 @@ async fn run(
     sink: Arc<dyn Fn(NetEvent) + Send + Sync>,
 ) {
     let mut attempt: u32 = 0;
+    // Every server the session may use, the one it tries now first.
+    let mut servers: Vec<String> = std::iter::once(config.url.clone())
+        .chain(config.fallbacks.iter().cloned())
+        .collect();
     'session: loop {
         attempt += 1;
         state.send_replace(LinkState::Connecting);
@@ -325,9 +334,17 @@ async fn run(
             Err(reason) => reason,
         };
         state.send_replace(LinkState::Disconnected);
-        let Some(retry_in) = reason.retry_in(attempt, config.max_backoff) else {
+        let Some(mut retry_in) = reason.retry_in(attempt, config.max_backoff) else {
             break;
         };
+        if servers.len() > 1 && reason != Disconnect::Requested {
+            // The next server, at once while the round has servers not tried yet.
+            servers.rotate_left(1);
+            config.url = servers[0].clone();
+            if (attempt as usize) < servers.len() {
+                retry_in = Duration::ZERO;
+            }
+        }
         sink(NetEvent::Disconnected {
             reason: reason.to_string(),
             retry_in,
@@ -586,6 +603,47 @@ mod tests {
         };
         assert_eq!(reason, "server closed the connection (1008: go away)");
         assert!(retry_in >= Duration::from_millis(187), "{retry_in:?}");
+        handle.close();
+        server.await.unwrap();
+    }
+
+    /// Given several servers, a session passes over one that refuses at once (no backoff the
+    /// first time round), and moves to the next when its server closes the link.
+    #[tokio::test]
+    async fn a_session_moves_to_the_next_server() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            ws.close(None).await.unwrap();
+            while let Some(Ok(_)) = ws.next().await {}
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut config = SessionConfig::new("ws://127.0.0.1:1/ws", "u1");
+        config.fallbacks = vec![format!("http://{addr}/")];
+        config.max_backoff = Duration::from_secs(60);
+        let handle = spawn(config, move |e| {
+            let _ = tx.send(e);
+        });
+        assert!(matches!(
+            next_event(&mut rx).await,
+            NetEvent::Connecting { .. }
+        ));
+        let NetEvent::Disconnected { retry_in, .. } = next_event(&mut rx).await else {
+            panic!("the dead server refuses")
+        };
+        assert_eq!(retry_in, Duration::ZERO, "the next server is tried at once");
+        assert!(matches!(
+            next_event(&mut rx).await,
+            NetEvent::Connecting { .. }
+        ));
+        assert!(matches!(next_event(&mut rx).await, NetEvent::Connected));
+        // The live one closes: back to the first (which refuses) at once.
+        let NetEvent::Disconnected { retry_in, .. } = next_event(&mut rx).await else {
+            panic!("the server closes")
+        };
+        assert_eq!(retry_in, Duration::ZERO);
         handle.close();
         server.await.unwrap();
     }

@@ -30,8 +30,9 @@ pub const EXIT_FAILURE: u8 = 1;
 /// Flags every subcommand accepts, before or after it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {
-    /// Server URL, e.g. http://127.0.0.1:8000 [default: $PM_SERVER, else the port file
-    /// server.json in the server's data directory]
+    /// Server URL, e.g. http://127.0.0.1:8000, or several servers of one database separated
+    /// by commas (the next is tried when one does not answer) [default: $PM_SERVER, else the
+    /// port file server.json in the server's data directory]
     #[arg(
         long,
         global = true,

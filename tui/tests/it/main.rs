@@ -3,6 +3,7 @@
 mod common;
 
 mod cli;
+mod cli_failover;
 mod cli_import;
 mod cli_init;
 mod cli_terminal;
