@@ -40,6 +40,10 @@ pub enum AppError {
         "Storage full: the server could not save this change and wrote nothing. Try again later."
     )]
     StorageFull,
+    /// The database cannot be reached (PostgreSQL is down or the network to it is): nothing
+    /// was written; the server reconnects by itself.
+    #[error("The database cannot be reached: nothing was written. Try again shortly.")]
+    Unavailable,
     /// Anything the client did not cause. The message sent is generic; the cause is logged.
     #[error("Internal error")]
     Internal(#[source] anyhow::Error),
@@ -71,6 +75,7 @@ impl AppError {
             AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::Timeout => "TIMEOUT",
             AppError::StorageFull => "STORAGE_FULL",
+            AppError::Unavailable => "DATABASE_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -130,11 +135,33 @@ const PG_DISK_FULL: &str = "53100";
 /// character, which SQLite stores and PostgreSQL refuses in any text.
 const PG_UNTRANSLATABLE: &str = "22021";
 
+/// Whether a database error says the database could not be reached or went away (a
+/// PostgreSQL server that stopped, a network cut), rather than refusing a statement.
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08, connection exception; 57P01-57P03, the server shutting down or
+        // starting up.
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| pg.code().starts_with("08") || pg.code().starts_with("57P")),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         if is_storage_full(&e) {
             tracing::error!(error = %e, "the database is full");
             return AppError::StorageFull;
+        }
+        if is_unreachable(&e) {
+            tracing::error!(error = %e, "the database cannot be reached");
+            return AppError::Unavailable;
         }
         if let sqlx::Error::Database(db) = &e {
             if db.code().as_deref() == Some(PG_UNTRANSLATABLE) {
@@ -154,7 +181,10 @@ impl AppError {
     /// The database failed (as opposed to the request being refused): the connection that ran
     /// it may be in any state.
     pub fn is_database_failure(&self) -> bool {
-        matches!(self, AppError::Internal(_) | AppError::StorageFull)
+        matches!(
+            self,
+            AppError::Internal(_) | AppError::StorageFull | AppError::Unavailable
+        )
     }
 }
 

@@ -196,9 +196,13 @@ impl WriterConnection {
                 std::mem::replace(conn, fresh).close().await
             }
             WriterConnection::Postgres { conn, options } => {
-                let fresh = PgConnection::connect_with(options)
-                    .await
-                    .context("reopening the writer")?;
+                // A database behind a cut network may not even refuse: give up in time.
+                let fresh =
+                    tokio::time::timeout(RECONNECT_TIMEOUT, PgConnection::connect_with(options))
+                        .await
+                        .map_err(|_| sqlx::Error::PoolTimedOut)
+                        .and_then(|c| c)
+                        .context("reopening the writer")?;
                 std::mem::replace(conn, fresh).close().await
             }
         };
@@ -217,6 +221,9 @@ impl WriterConnection {
         }
     }
 }
+
+/// How long the writer waits for PostgreSQL when it connects again after a failure.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How soon the next checkpoint runs after one that found new WAL frames, and after one that
 /// found none (an idle server wakes once a second for it).

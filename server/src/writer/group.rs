@@ -357,6 +357,8 @@ async fn lock_scopes<C: WriteCommand>(tx: &mut Tx<'_>, jobs: &[Job<C>]) -> AppRe
 pub(super) enum Failure {
     /// The disk or the database's size limit is full: STORAGE_FULL.
     StorageFull,
+    /// The database cannot be reached: DATABASE_UNAVAILABLE.
+    Unavailable,
     Database,
 }
 
@@ -364,6 +366,8 @@ impl Failure {
     pub(super) fn of_sqlx(e: &sqlx::Error) -> Failure {
         if crate::error::is_storage_full(e) {
             Failure::StorageFull
+        } else if crate::error::is_unreachable(e) {
+            Failure::Unavailable
         } else {
             Failure::Database
         }
@@ -372,6 +376,7 @@ impl Failure {
     pub(super) fn of_app(e: &AppError) -> Failure {
         match e {
             AppError::StorageFull => Failure::StorageFull,
+            AppError::Unavailable => Failure::Unavailable,
             _ => Failure::Database,
         }
     }
@@ -379,6 +384,7 @@ impl Failure {
     fn error(self) -> AppError {
         match self {
             Failure::StorageFull => AppError::StorageFull,
+            Failure::Unavailable => AppError::Unavailable,
             Failure::Database => {
                 AppError::Internal(anyhow::anyhow!("a group of writes failed in the database"))
             }

@@ -187,3 +187,157 @@ async fn a_cursor_from_one_server_resumes_on_another() {
     let live = events_until(&mut b, &project.id, cursor + 5, cursor + 6).await;
     assert!(matches!(live[0].payload, Some(Payload::WorkItemUpdated(_))));
 }
+
+/// A TCP proxy to PostgreSQL that a test can cut (every connection through it drops, new ones
+/// are refused) and restore: a server's network to its database failing and coming back.
+struct CutProxy {
+    addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pipes: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CutProxy {
+    async fn start(target: std::net::SocketAddr) -> CutProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("the proxy's address");
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let pipes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (accepting, owned) = (up.clone(), pipes.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(Ordering::Acquire) {
+                    continue; // dropped: refused
+                }
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                owned.lock().expect("pipes").push(pipe);
+            }
+        });
+        CutProxy { addr, up, pipes }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::Release);
+        for pipe in self.pipes.lock().expect("pipes").drain(..) {
+            pipe.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn through(url: &str, addr: std::net::SocketAddr) -> String {
+    let start = url.find("://").expect("a URL") + 3;
+    let end = start + url[start..].find('/').unwrap_or(url.len() - start);
+    let authority = &url[start..end];
+    let user = authority.rfind('@').map_or("", |at| &authority[..=at]);
+    format!("{}{user}{addr}{}", &url[..start], &url[end..])
+}
+
+/// The host and port of a PostgreSQL URL.
+async fn address_of(url: &str) -> std::net::SocketAddr {
+    let start = url.find("://").expect("a URL") + 3;
+    let end = start + url[start..].find('/').unwrap_or(url.len() - start);
+    let authority = &url[start..end];
+    let host = authority.rsplit('@').next().expect("a host");
+    let host = if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:5432")
+    };
+    tokio::net::lookup_host(host)
+        .await
+        .expect("resolve the database's host")
+        .next()
+        .expect("an address")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_loses_its_database_refuses_writes_clearly_and_recovers_by_itself() {
+    postgres_only!();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = pm_server::testing::postgres_for(dir.path())
+        .await
+        .expect("a database")
+        .expect("PostgreSQL");
+    let proxy = CutProxy::start(address_of(&url).await).await;
+    let proxied = through(&url, proxy.addr);
+    let server = TestServer::start_in(dir, move |c| c.database_url = Some(proxied)).await;
+
+    let mut alice = server.connect(USER_A).await;
+    let project = alice.create_project("Outage", "OUT").await;
+    let mut watcher = server.connect(USER_C).await;
+    watcher.subscribe(&[&project.id]).await;
+    let before = stored_seq(&server, &project.id).await;
+
+    proxy.cut();
+    let refused = alice
+        .request(create_item_req(
+            &project.id,
+            WorkItemType::Task,
+            "during",
+            None,
+        ))
+        .await;
+    let error = expect_error(&refused, "DATABASE_UNAVAILABLE");
+    assert!(error.message.contains("nothing was written"), "{error:?}");
+    let http = server.http(Some(USER_A));
+    let reply = http
+        .post(
+            "/api/v1/work-items",
+            serde_json::json!({"project_id": project.id, "title": "during", "item_type": "task"}),
+        )
+        .await;
+    reply.expect_error(503, "DATABASE_UNAVAILABLE");
+    let ready = http.get("/ready").await;
+    assert_eq!(ready.status, 503, "{:?}", ready.body);
+
+    proxy.restore();
+    // No restart: the next writes go through once the database is back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let item = loop {
+        let reply = alice
+            .request(create_item_req(
+                &project.id,
+                WorkItemType::Task,
+                "after",
+                None,
+            ))
+            .await;
+        match &reply.payload {
+            Some(Payload::WorkItemCreated(c)) => break c.work_item.clone().expect("the item"),
+            other if tokio::time::Instant::now() > deadline => {
+                panic!("writes did not come back: {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    // The watcher kept its place: the next event is the next seq.
+    let events = events_until(&mut watcher, &project.id, before, before + 1).await;
+    match &events[0].payload {
+        Some(Payload::WorkItemCreated(c)) => {
+            assert_eq!(
+                c.work_item.as_ref().map(|w| w.id.as_str()),
+                Some(item.id.as_str())
+            )
+        }
+        other => panic!("expected the created item, got {other:?}"),
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while http.get("/ready").await.status != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/ready stayed unhealthy"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
