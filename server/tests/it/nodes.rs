@@ -22,16 +22,31 @@ macro_rules! postgres_only {
 /// `n` servers sharing the first one's PostgreSQL database, each with a data directory (and a
 /// port file) of its own.
 async fn nodes(n: usize) -> Vec<TestServer> {
-    let first = TestServer::start().await;
+    nodes_with(n, |_| {}).await
+}
+
+/// [`nodes`] with `configure` applied to every server's configuration.
+async fn nodes_with(n: usize, configure: fn(&mut pm_server::Config)) -> Vec<TestServer> {
+    let first = TestServer::start_with(configure).await;
     let named = first.data_dir().join("postgres-database");
     let url = std::fs::read_to_string(&named).expect("the first server's database");
     let mut all = vec![first];
     for _ in 1..n {
         let dir = tempfile::tempdir().expect("temporary directory");
         std::fs::write(dir.path().join("postgres-database"), &url).expect("name the database");
-        all.push(TestServer::start_in(dir, |_| {}).await);
+        all.push(TestServer::start_in(dir, configure).await);
     }
     all
+}
+
+/// Waits until `server` has published every stored event of `stream`.
+async fn caught_up(server: &TestServer, stream: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let stored = stored_seq(server, stream).await;
+    while server.state.hub.last_published(stream) < stored {
+        assert!(tokio::time::Instant::now() < deadline, "never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The stream's last seq as the database holds it.
@@ -340,4 +355,64 @@ async fn a_server_that_loses_its_database_refuses_writes_clearly_and_recovers_by
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_on_one_server_is_cut_off_on_another() {
+    postgres_only!();
+    const ALICE: &str = "00000000-0000-4000-8000-00000000a11c";
+    const BOB: &str = "00000000-0000-4000-8000-000000000b0b";
+    let servers = nodes_with(2, |c| {
+        c.auth = pm_server::config::AuthMode::Token;
+        c.jwt_secret = Some(TEAM_SECRET.into());
+    })
+    .await;
+    let mut alice = servers[0].connect_team(ALICE).await;
+    let project = alice.create_project("Team", "TM").await;
+    let added = alice
+        .request(Payload::AddProjectMemberRequest(
+            proto::AddProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: BOB.into(),
+                role: "editor".into(),
+            },
+        ))
+        .await;
+    assert!(
+        matches!(added.payload, Some(Payload::ProjectMemberAdded(_))),
+        "{added:?}"
+    );
+    caught_up(&servers[1], &project.id).await;
+    let mut bob = servers[1].connect_team(BOB).await;
+    bob.subscribe(&[&project.id]).await;
+    let after = stored_seq(&servers[0], &project.id).await;
+    alice
+        .create_item(&project.id, WorkItemType::Task, "seen", None)
+        .await;
+    events_until(&mut bob, &project.id, after, after + 1).await;
+
+    let removed = alice
+        .request(Payload::RemoveProjectMemberRequest(
+            proto::RemoveProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: BOB.into(),
+            },
+        ))
+        .await;
+    assert!(
+        matches!(removed.payload, Some(Payload::ProjectMemberRemoved(_))),
+        "{removed:?}"
+    );
+    // Bob, on the other server, hears of his removal, then nothing more.
+    let told = events_until(&mut bob, &project.id, after + 1, after + 2).await;
+    assert!(matches!(
+        told[0].payload,
+        Some(Payload::ProjectMemberRemoved(_))
+    ));
+    alice
+        .create_item(&project.id, WorkItemType::Task, "unseen", None)
+        .await;
+    caught_up(&servers[1], &project.id).await;
+    bob.barrier().await;
+    bob.expect_no_event().await;
 }
