@@ -354,14 +354,15 @@ async fn subscribe_loop(
 }
 
 /// Opens `n` connections subscribed to `project`, at most `concurrency` handshakes at a time.
+/// Opens `n` subscribers of `project`, spread over `targets` in turn.
 pub async fn open_subscribers(
-    target: &Target,
+    targets: &[Target],
     project: &str,
     n: usize,
     concurrency: usize,
     opts: ConnOptions,
 ) -> Result<Vec<RawWs>> {
-    open_connections(target, Some(project), n, concurrency, opts).await
+    open_spread(targets, Some(project), n, concurrency, opts).await
 }
 
 /// Opens `n` connections (user `subscriber_user(i)` each), subscribed to `project` when one is
@@ -373,10 +374,23 @@ pub async fn open_connections(
     concurrency: usize,
     opts: ConnOptions,
 ) -> Result<Vec<RawWs>> {
+    open_spread(std::slice::from_ref(target), project, n, concurrency, opts).await
+}
+
+/// [`open_connections`] over several servers, connection `i` on `targets[i % len]`.
+async fn open_spread(
+    targets: &[Target],
+    project: Option<&str>,
+    n: usize,
+    concurrency: usize,
+    opts: ConnOptions,
+) -> Result<Vec<RawWs>> {
+    anyhow::ensure!(!targets.is_empty(), "no server to connect to");
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
     for i in 0..n {
-        let (target, project, gate) = (target.clone(), project.map(str::to_string), gate.clone());
+        let target = targets[i % targets.len()].clone();
+        let (project, gate) = (project.map(str::to_string), gate.clone());
         set.spawn(async move {
             let _permit = gate.acquire_owned().await?;
             let user = subscriber_user(i);

@@ -16,9 +16,10 @@ use pm_bench::{net, summary, Env, Scenario};
                   pm-bench summarize results/*.json"
 )]
 struct Cli {
-    /// The server, as http://host:port.
-    #[arg(long, env = "PM_BENCH_URL", global = true)]
-    url: Option<String>,
+    /// The server, as http://host:port. Several servers of one database (comma-separated or
+    /// repeated): the writers use the first, the subscribers are spread over the others.
+    #[arg(long, env = "PM_BENCH_URL", global = true, value_delimiter = ',')]
+    url: Vec<String>,
     /// The server's pid, for its memory (/proc/<pid>/status VmRSS) and CPU time; found
     /// automatically for a server listening on this machine.
     #[arg(long, global = true)]
@@ -105,8 +106,14 @@ fn main() -> Result<()> {
     };
     let url = cli
         .url
+        .first()
+        .cloned()
         .context("--url http://host:port (or PM_BENCH_URL) is required")?;
     let target = net::Target::parse(&url)?;
+    let subscriber_targets = cli.url[1..]
+        .iter()
+        .map(|u| net::Target::parse(u))
+        .collect::<Result<Vec<_>>>()?;
     let fd_limit = net::raise_fd_limit();
     let local = target.addr.ip().is_loopback();
     let server_pid = cli.server_pid.or_else(|| {
@@ -129,6 +136,7 @@ fn main() -> Result<()> {
     }
     let env = Env {
         target,
+        subscriber_targets,
         server_pid,
         verbose: !cli.quiet,
         reference,
@@ -138,6 +146,7 @@ fn main() -> Result<()> {
     if let Some(path) = cli.json {
         let mut doc = serde_json::to_value(&report)?;
         doc["url"] = url.clone().into();
+        doc["urls"] = cli.url.clone().into();
         doc["server_pid"] = server_pid.into();
         doc["command"] = recorded_command().into();
         doc["label"] = cli.label.clone().into();

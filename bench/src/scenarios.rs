@@ -27,7 +27,11 @@ const DRAIN: Duration = Duration::from_secs(15);
 /// What every scenario needs besides its own parameters.
 #[derive(Debug, Clone)]
 pub struct Env {
+    /// The server the writers (and setup) use.
     pub target: Target,
+    /// Where subscribers connect, in turn: other servers on the same database (several
+    /// `--url`s), else just `target`.
+    pub subscriber_targets: Vec<Target>,
     /// The server's pid, for /proc memory and CPU figures (local servers only).
     pub server_pid: Option<u32>,
     /// Progress lines on stderr.
@@ -40,6 +44,15 @@ pub struct Env {
 }
 
 impl Env {
+    /// The servers subscribers are spread over.
+    pub fn subscribers_on(&self) -> &[Target] {
+        if self.subscriber_targets.is_empty() {
+            std::slice::from_ref(&self.target)
+        } else {
+            &self.subscriber_targets
+        }
+    }
+
     fn say(&self, msg: impl AsRef<str>) {
         if self.verbose {
             eprintln!("pm-bench: {}", msg.as_ref());
@@ -291,7 +304,7 @@ async fn live_run(env: &Env, cfg: LiveCfg) -> Result<LiveOutcome> {
         cfg.label, cfg.subscribers
     ));
     let subs = live::open_subscribers(
-        target,
+        env.subscribers_on(),
         &project,
         cfg.subscribers,
         CONNECT_CONCURRENCY,
@@ -913,8 +926,9 @@ pub async fn idle(env: &Env, p: &IdleParams) -> Result<Report> {
     let bench_before = net::rss_kib(std::process::id());
     env.say(format!("idle: opening {connections} connections"));
     let started = Instant::now();
+    // On the server whose memory is measured.
     let conns = live::open_subscribers(
-        target,
+        std::slice::from_ref(target),
         &project,
         connections,
         CONNECT_CONCURRENCY,

@@ -271,6 +271,7 @@ async fn a_tiny_fanout_against_the_reference() {
     assert!(pm_bench::net::is_reference(&target).await.unwrap());
     let env = Env {
         target,
+        subscriber_targets: Vec::new(),
         server_pid: Some(reference.child.id()),
         verbose: false,
         reference: true,

@@ -26,6 +26,7 @@ where
     .expect("start the server");
     let env = Env {
         target: Target::parse(&server.url()).expect("the server's URL"),
+        subscriber_targets: Vec::new(),
         // The server runs in this process, so its memory is ours.
         server_pid: Some(std::process::id()),
         verbose: false,
@@ -233,6 +234,7 @@ async fn the_floor_server_runs_the_live_scenarios_and_stays_out_of_the_goals() {
     let floor = tokio::spawn(pm_bench::floor::serve(listener));
     let env = Env {
         target: Target::parse(&format!("http://{addr}")).unwrap(),
+        subscriber_targets: Vec::new(),
         server_pid: Some(std::process::id()),
         verbose: false,
         reference: false,

@@ -3,7 +3,8 @@
 //! Data flows one way: transport (`transport::ws`, `transport::rest`) → command (`commands`:
 //! what each mutation changes) → writer (`writer`: the one task that writes, numbers events and
 //! publishes them) → store (`store`) + hub (`hub`) → clients. Reads go from the transports
-//! straight to `reads`.
+//! straight to `reads`. When several servers share one PostgreSQL database, each also follows
+//! the others' writes: store → `follow` → hub.
 pub mod access;
 pub mod app;
 pub mod auth;
