@@ -120,6 +120,8 @@ pub struct App {
     /// The session's current connection attempt (1 after a success).
     attempt: u32,
     pub last_event: Option<Instant>,
+    /// Cards someone else just changed: card → (when, who). The user id is kept, not the name,
+    /// so a name that arrives later (a new user's first change) still shows.
     pub highlights: HashMap<String, (Instant, String)>,
     /// Latest first: (who, what). Names are looked up when drawn, so they fill in late.
     pub activity: VecDeque<(String, String)>,
@@ -620,12 +622,11 @@ impl App {
         {
             self.replica.refresh_users(&self.handle);
         }
-        let who = self.user_name(&applied.user_id);
         if applied.user_id != self.me {
             if let Some(item) = &applied.work_item_id {
                 if applied.kind != EntityKind::WorkItem || applied.action != Action::Deleted {
                     self.highlights
-                        .insert(item.clone(), (self.now, who.clone()));
+                        .insert(item.clone(), (self.now, applied.user_id.clone()));
                 }
             }
         }
@@ -1522,13 +1523,9 @@ fn next_type(t: ItemType) -> ItemType {
     }
 }
 
+/// The first line of `s`, cut to `max` columns.
 fn first_line(s: &str, max: usize) -> String {
-    let line = s.lines().next().unwrap_or("");
-    if line.chars().count() > max {
-        format!("{}…", line.chars().take(max - 1).collect::<String>())
-    } else {
-        line.to_string()
-    }
+    crate::width::truncate(s.lines().next().unwrap_or(""), max)
 }
 
 /// Why a connection failed, for people: "connect failed: IO error: Connection refused (os

@@ -138,7 +138,11 @@ fn item(
 }
 
 fn render(app: &App) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+    render_at(app, 80, 24)
+}
+
+fn render_at(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
     terminal.draw(|f| ui::draw(f, app)).expect("draw");
     terminal.backend().to_string()
 }
@@ -440,7 +444,10 @@ async fn blocked_cards_and_my_running_timer_are_marked() {
     assert!(card("PM-5 ↑").contains('⛔'), "{screen}");
     assert!(!card("PM-4 ↓").contains('⛔'), "{screen}");
     assert!(!card("PM-2 =").contains('⛔'), "{screen}");
-    assert!(screen.contains("⏱ 12m"), "my timer on PM-3:\n{screen}");
+    assert!(
+        screen.contains("TASK @bob    ⏱"),
+        "my timer on PM-3:\n{screen}"
+    );
     assert!(
         app.activity
             .iter()
@@ -1496,4 +1503,135 @@ async fn enter_while_offline_keeps_the_dialog_and_the_text() {
         "{:?}",
         app.popup
     );
+}
+
+/// The line of the screen holding `needle`, from it to the lane's right border.
+fn card_line(screen: &str, needle: &str) -> String {
+    let line = screen
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle}:\n{screen}"));
+    let start = line.find(needle).unwrap_or(0);
+    line[start..]
+        .chars()
+        .take_while(|c| !"│┃".contains(*c))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_running_timer_shows_beside_the_assignee_and_others_timers_show_too() {
+    let mut app = app();
+    app.clock = CLOCK;
+    // Bob's timer on PM-3 (assigned to bob), mine on PM-2 (assigned to me).
+    for (seq, (n, item, user)) in [(1, 3, BOB), (2, 2, ME)].into_iter().enumerate() {
+        event(
+            &mut app,
+            seq as u64 + 1,
+            Payload::TimerStarted(proto::TimerStarted {
+                time_entry: Some(time_entry(n, item, user, CLOCK - 5 * 60, None)),
+                user_id: user.into(),
+                stopped_entry: None,
+            }),
+        );
+    }
+    app.highlights.clear();
+    let screen = render(&app);
+    assert!(
+        screen.contains("TASK @bob ⏱ 5m"),
+        "bob's timer on PM-3:\n{screen}"
+    );
+    // No room for the time beside my name at 80 columns: the mark.
+    assert!(
+        card_line(&screen, "STORY @alice").ends_with('⏱'),
+        "my timer on PM-2:\n{screen}"
+    );
+    let wide = render_at(&app, 120, 40);
+    assert!(card_line(&wide, "STORY @alice").contains("⏱ 5m"), "{wide}");
+}
+
+#[tokio::test]
+async fn wide_titles_are_cut_with_an_ellipsis_inside_the_lane() {
+    let mut app = app();
+    let mut cjk = item(
+        7,
+        "task",
+        "日本語のタイトルはとても長いです",
+        "backlog",
+        "low",
+        None,
+        None,
+    );
+    cjk.version = 1;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemCreated(proto::WorkItemCreated {
+            work_item: Some(cjk),
+            user_id: BOB.into(),
+        }),
+    );
+    let mut emoji = item(
+        8,
+        "task",
+        "🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀 launch",
+        "backlog",
+        "low",
+        None,
+        None,
+    );
+    emoji.version = 1;
+    event(
+        &mut app,
+        2,
+        Payload::WorkItemCreated(proto::WorkItemCreated {
+            work_item: Some(emoji),
+            user_id: BOB.into(),
+        }),
+    );
+    let screen = render(&app);
+    for start in ["┃日本語", "┃🚀🚀"] {
+        let line = screen
+            .lines()
+            .find(|l| l.contains(start))
+            .and_then(|l| l.split(" Hidden by").next())
+            .unwrap_or_else(|| panic!("no {start}:\n{screen}"));
+        assert!(line.contains('…'), "cut with an ellipsis:\n{screen}");
+        assert_eq!(
+            crate::width::width(line),
+            82,
+            "80 columns and the quotes: the lanes stay in place:\n{screen}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_new_users_first_change_is_named_once_the_name_arrives() {
+    const CAROL: &str = "33333333-3333-3333-3333-333333333333";
+    let mut app = app();
+    let mut moved = item(4, "task", "Write release notes", "todo", "low", None, None);
+    moved.version = 2;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(moved),
+            changes: vec![],
+            user_id: CAROL.into(),
+        }),
+    );
+    // The board asks for the user list; its answer arrives after the change.
+    let users = WebSocketMessage {
+        message_id: "users".into(),
+        payload: Some(Payload::UserList(proto::UserList {
+            users: vec![proto::User {
+                id: CAROL.into(),
+                name: "carol".into(),
+            }],
+        })),
+        ..Default::default()
+    };
+    app.update(AppEvent::Net(NetEvent::Message(Box::new(users))));
+    let screen = render(&app);
+    assert!(screen.contains("✎ carol"), "{screen}");
+    assert!(!screen.contains("33333333"), "{screen}");
 }

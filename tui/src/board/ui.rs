@@ -19,6 +19,7 @@ use ratatui::Frame;
 
 use super::app::{duration, short_reason, App, Card, Link, Popup};
 use super::input::TextInput;
+use crate::width::{truncate, width as width_of};
 
 const CARD_HEIGHT: u16 = 3;
 
@@ -224,9 +225,6 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
     let width = area.width as usize;
     let store = &app.replica.store;
     let blocked = !store.blockers_of(&item.id).is_empty();
-    let timer = store
-        .running_timer(&app.me)
-        .filter(|t| t.work_item_id == item.id);
     // Line 1: key, priority and ⛔ when an open card blocks it on the left, points on the right.
     let mut top = vec![
         Span::from(card.key.clone()).bold(),
@@ -241,39 +239,45 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
     let points = item
         .story_points
         .map(|p| format!("{p}p"))
-        .filter(|p| used + 1 + p.chars().count() <= width)
+        .filter(|p| used + 1 + p.len() <= width)
         .unwrap_or_default();
-    let gap = width.saturating_sub(used + points.chars().count()).max(1);
+    let gap = width.saturating_sub(used + points.len()).max(1);
     top.push(Span::raw(" ".repeat(gap)));
     top.push(Span::from(points).fg(Color::Cyan));
     let top = Line::from(top);
-    // Line 2: the title. Line 3: the type, then who changed it just now, else your running
-    // timer, else the assignee.
+    // Line 2: the title. Line 3: the type, then who changed it just now, else the assignee,
+    // and a timer running on the card (anyone's; mine first) on the right.
     let title = truncate(&safe(&item.title), width);
     let room = width.saturating_sub(badge.len() + 1);
     let mut bottom = vec![Span::from(badge).fg(badge_color).bold(), Span::raw(" ")];
-    match (app.highlights.get(&item.id), timer) {
-        (Some((_, who)), _) => bottom.push(
-            Span::from(truncate(&safe(&format!("✎ {who}")), room))
-                .fg(Color::Black)
-                .bg(Color::Yellow)
-                .bold(),
-        ),
-        (None, Some(t)) => bottom.push(
-            Span::from(truncate(
-                &format!("⏱ {}", duration(app.clock.saturating_sub(t.started_at))),
-                room,
-            ))
-            .fg(Color::Green)
+    let who = match app.highlights.get(&item.id) {
+        Some((_, user)) => Span::from(safe(&format!("✎ {}", app.user_name(user))))
+            .fg(Color::Black)
+            .bg(Color::Yellow)
             .bold(),
-        ),
-        (None, None) => match &item.assignee_id {
-            Some(a) => bottom.push(
-                Span::from(truncate(&safe(&format!("@{}", app.user_name(a))), room))
-                    .fg(Color::Gray),
-            ),
-            None => bottom.push(Span::from("—").dim()),
+        None => match &item.assignee_id {
+            Some(a) => Span::from(safe(&format!("@{}", app.user_name(a)))).fg(Color::Gray),
+            None => Span::from("—").dim(),
         },
+    };
+    match card_timer(app, &item.id) {
+        Some((secs, mine)) => {
+            let color = if mine { Color::Green } else { Color::Cyan };
+            // The time when there is room for it and a few columns of the name, else the mark.
+            let full = format!("⏱ {}", duration(secs));
+            let timer = if room >= width_of(&full) + 1 + who.width().min(5) {
+                full
+            } else {
+                "⏱".to_string()
+            };
+            let who_room = room.saturating_sub(width_of(&timer) + 1);
+            let who_text = truncate(&who.content, who_room);
+            let gap = room.saturating_sub(width_of(&who_text) + width_of(&timer));
+            bottom.push(Span::styled(who_text, who.style));
+            bottom.push(Span::raw(" ".repeat(gap)));
+            bottom.push(Span::from(timer).fg(color).bold());
+        }
+        None => bottom.push(Span::styled(truncate(&who.content, room), who.style)),
     }
     let bottom = Line::from(bottom);
     let mut style = Style::new();
@@ -842,13 +846,14 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
-/// Cuts `s` to `width` columns with an ellipsis.
-fn truncate(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_string()
-    } else if width == 0 {
-        String::new()
-    } else {
-        format!("{}…", s.chars().take(width - 1).collect::<String>())
-    }
+/// A timer running on the card: how long, and whether it is mine (shown first), else the
+/// longest-running one of someone else.
+fn card_timer(app: &App, item_id: &str) -> Option<(i64, bool)> {
+    app.replica
+        .store
+        .time_entries_of(item_id)
+        .into_iter()
+        .filter(|t| t.ended_at.is_none())
+        .map(|t| (app.clock.saturating_sub(t.started_at), t.user_id == app.me))
+        .max_by_key(|(secs, mine)| (*mine, *secs))
 }
