@@ -177,7 +177,7 @@ pub fn reindent(json: &str) -> String {
     }
 }
 
-fn print_text(text: String) -> ExitCode {
+pub fn print_text(text: String) -> ExitCode {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|_| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -895,6 +895,26 @@ fn completions_for_bash_zsh_and_fish() {
     run(cmd).usage_error();
 }
 
+/// `pm completions bash | head -1`: the reader goes away; pm stops quietly with status 0.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let bin = assert_cmd::cargo::cargo_bin("pm");
+    for args in [&["completions", "bash"][..], &["--help"]] {
+        let mut child = std::process::Command::new(&bin)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn pm");
+        // Close the reading end before pm writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for pm");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "pm {args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "pm {args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn help_shows_examples_for_every_subcommand() {
     let mut paths: Vec<Vec<&str>> = vec![vec![], vec!["completions"], vec!["activity"]];

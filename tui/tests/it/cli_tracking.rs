@@ -326,6 +326,24 @@ fn activity_shows_an_entitys_history() {
 }
 
 #[test]
+fn a_projects_activity_is_found_by_its_key_too() {
+    let server = TestServer::start();
+    board(&server, 1);
+    let project = server.ok(&["project", "get", "PM"]);
+    let by_id = server.ok(&["activity", "project", &s(&project["project"]["id"])]);
+    let by_key = server.ok(&["activity", "project", "PM"]);
+    assert_eq!(by_key, by_id);
+    assert_eq!(by_key["activity"][0]["action"], "created");
+    let by_lower_key = server.ok(&["activity", "project", "pm"]);
+    assert_eq!(by_lower_key, by_id);
+    let err = server.pm(&["activity", "project", "NOPE"]).runtime_error();
+    assert!(
+        err.contains("NOT_FOUND") || err.contains("not found"),
+        "{err}"
+    );
+}
+
+#[test]
 fn sync_export_and_import_round_trip_between_servers() {
     let a = TestServer::start();
     board(&a, 3);
