@@ -529,12 +529,14 @@ impl App {
             NetEvent::Message(msg) => self.describe(msg),
             _ => None,
         };
+        let open_key = self.project().map(|p| p.key.clone());
         let outcomes = self.replica.on_net(&self.handle, &event);
         for outcome in outcomes {
             if let Outcome::Applied(applied) = outcome {
                 self.on_applied(&applied, description.clone());
             }
         }
+        self.leave_a_vanished_project(open_key, &event);
         self.refresh_intended();
         if matches!(event, NetEvent::Connected) {
             if let Some(h) = &mut self.history {
@@ -544,6 +546,38 @@ impl App {
             self.request_history();
         }
         self.open_wanted_project();
+    }
+
+    /// The open project is gone (deleted, or no longer visible to me): back to the picker, saying
+    /// why, instead of a board that silently became a list of other projects.
+    fn leave_a_vanished_project(&mut self, open_key: Option<String>, event: &NetEvent) {
+        let Some(open) = self.replica.project().map(str::to_string) else {
+            return;
+        };
+        if self.replica.store.projects.contains_key(&open) {
+            return;
+        }
+        let deleted_by = match event {
+            NetEvent::Message(msg) => match &msg.payload {
+                Some(Payload::ProjectDeleted(e)) if e.project_id == open => {
+                    Some(self.user_name(&e.user_id))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        self.replica.follow(&self.handle, None);
+        self.picking = false;
+        self.popup = Popup::None;
+        self.filter.clear();
+        self.sprint = None;
+        self.writes.clear();
+        self.write_ids.clear();
+        let key = open_key.unwrap_or_else(|| "the open project".into());
+        self.say(match deleted_by {
+            Some(who) => format!("Project {key} was deleted by {who}"),
+            None => format!("Project {key} is no longer available"),
+        });
     }
 
     /// Opens the detail pane of a card and asks for its history.

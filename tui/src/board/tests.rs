@@ -533,7 +533,7 @@ async fn detail_pane_shows_links_time_and_history() {
     assert!(!screen.contains("PM-3  Card vault API"), "{screen}");
     for expected in [
         "bob assignee — → bob",
-        "alice status To Do → In Progress; priority high → critical",
+        "alice status To Do → In Progress; priority High → Critical",
         "alice created",
     ] {
         assert!(screen.contains(expected), "{expected}:\n{screen}");
@@ -677,7 +677,7 @@ async fn t_starts_and_stops_my_timer_through_the_server() {
     })
     .await;
     assert!(
-        render(&app).contains("priority medium → high"),
+        render(&app).contains("priority Medium → High"),
         "{}",
         render(&app)
     );
@@ -1634,4 +1634,107 @@ async fn a_new_users_first_change_is_named_once_the_name_arrives() {
     let screen = render(&app);
     assert!(screen.contains("✎ carol"), "{screen}");
     assert!(!screen.contains("33333333"), "{screen}");
+}
+
+#[tokio::test]
+async fn the_delete_dialog_shows_its_instructions_whatever_the_title() {
+    let mut app = app();
+    let long = "A very long title that goes on and on about what the card is for ".repeat(3);
+    let mut card = item(7, "task", long.trim(), "backlog", "low", None, None);
+    card.position = 0;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemCreated(proto::WorkItemCreated {
+            work_item: Some(card),
+            user_id: BOB.into(),
+        }),
+    );
+    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+    key(&mut app, KeyCode::Char('d'));
+    let screen = render(&app);
+    assert!(screen.contains("y: delete"), "{screen}");
+    assert!(screen.contains("any other key: keep"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// Display column where `needle` starts on the first line holding it.
+fn column_of(screen: &str, needle: &str) -> usize {
+    let line = screen
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle}:\n{screen}"));
+    crate::width::width(&line[..line.find(needle).unwrap_or(0)])
+}
+
+#[tokio::test]
+async fn the_detail_pane_lines_up_its_columns_and_names_values_for_people() {
+    let mut app = app();
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    let mut history = super::app::History::new(&id(3));
+    history.entries = vec![proto::ActivityLogEntry {
+        id: "a1".into(),
+        entity_type: "work_item".into(),
+        entity_id: id(3),
+        action: "updated".into(),
+        user_id: BOB.into(),
+        timestamp: CLOCK,
+        changes: vec![
+            proto::FieldChange {
+                field_name: "position".into(),
+                old_value: Some("6".into()),
+                new_value: Some("3".into()),
+            },
+            proto::FieldChange {
+                field_name: "priority".into(),
+                old_value: Some("high".into()),
+                new_value: Some("critical".into()),
+            },
+        ],
+        ..Default::default()
+    }];
+    history.total = 1;
+    history.loaded = true;
+    app.history = Some(history);
+    let screen = render_at(&app, 120, 40);
+    assert_eq!(
+        column_of(&screen, "Status"),
+        column_of(&screen, "Points"),
+        "{screen}"
+    );
+    assert!(screen.contains("Priority  Critical"), "{screen}");
+    assert!(
+        screen.contains("bob reordered; priority High → Critical"),
+        "{screen}"
+    );
+    assert!(!screen.contains("position"), "{screen}");
+}
+
+#[tokio::test]
+async fn a_terminal_too_small_says_so() {
+    let app = app();
+    let screen = render_at(&app, 30, 8);
+    assert!(screen.contains("too small"), "{screen}");
+    assert!(screen.contains("30×8"), "{screen}");
+    // Just big enough: the board.
+    assert!(render_at(&app, 60, 12).contains("PM-1"));
+}
+
+#[tokio::test]
+async fn a_board_whose_project_is_deleted_says_so_in_the_picker() {
+    let mut app = app();
+    event(
+        &mut app,
+        1,
+        Payload::ProjectDeleted(proto::ProjectDeleted {
+            project_id: PID.into(),
+            user_id: BOB.into(),
+        }),
+    );
+    let screen = render(&app);
+    assert!(screen.contains("pick a project"), "{screen}");
+    assert!(screen.contains("Project PM was deleted by bob"), "{screen}");
 }

@@ -19,12 +19,24 @@ use ratatui::Frame;
 
 use super::app::{duration, short_reason, App, Card, Link, Popup};
 use super::input::TextInput;
-use crate::width::{truncate, width as width_of};
+use crate::width::{pad, truncate, width as width_of};
 
 const CARD_HEIGHT: u16 = 3;
 
+/// The smallest terminal the board is drawn in; below it, a message says so.
+pub const MIN_WIDTH: u16 = 50;
+pub const MIN_HEIGHT: u16 = 12;
+
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "Terminal too small ({}×{}): pm board needs {MIN_WIDTH}×{MIN_HEIGHT}. Ctrl-C quits.",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
     let [header, body, activity, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(5),
@@ -75,28 +87,34 @@ pub fn draw(frame: &mut Frame, app: &App) {
             mine,
             theirs,
         } => draw_conflict(frame, area, app, item_id, mine, theirs),
-        Popup::ConfirmDelete { item_id } => {
-            let name = app
-                .replica
-                .store
-                .work_items
-                .get(item_id)
-                .map(|w| format!("{} \"{}\"", app.key_of(w), safe(&w.title)));
-            let text = format!(
-                "Delete {}?  y: delete · any other key: keep",
-                name.unwrap_or_default()
-            );
-            let rect = centered(area, 60, 3);
-            frame.render_widget(Clear, rect);
-            frame.render_widget(
-                Paragraph::new(text)
-                    .wrap(Wrap { trim: true })
-                    .block(popup_block("Delete").border_style(Color::Red)),
-                rect,
-            );
-        }
+        Popup::ConfirmDelete { item_id } => draw_confirm_delete(frame, area, app, item_id),
     }
     scrub(frame.buffer_mut());
+}
+
+/// "Delete PM-7 "title"?" on one line (the title cut to fit) and the choices on the next, so
+/// a long title never pushes the instructions out of the box.
+fn draw_confirm_delete(frame: &mut Frame, area: Rect, app: &App, item_id: &str) {
+    let rect = centered(area, 60, 4);
+    let inner = rect.width.saturating_sub(2) as usize;
+    let question = match app.replica.store.work_items.get(item_id) {
+        Some(w) => {
+            let key = app.key_of(w);
+            // `Delete ` + key + ` "` + title + `"?`
+            let room = inner.saturating_sub(width_of(&key) + 12);
+            format!("Delete {key} \"{}\"?", truncate(&safe(&w.title), room))
+        }
+        None => "Delete this card?".to_string(),
+    };
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(question),
+            Line::from(" y: delete · any other key: keep").dim(),
+        ])
+        .block(popup_block("Delete").border_style(Color::Red)),
+        rect,
+    );
 }
 
 /// Server text made safe for a terminal cell (see the module comment).
@@ -509,15 +527,14 @@ fn draw_detail(
         ]),
         Line::from(vec![
             label("Type"),
-            Span::raw(item_type),
-            Span::raw("   "),
+            // The second column starts at the same place on every line.
+            Span::raw(pad(item_type, 14)),
             label("Status"),
             Span::raw(status),
         ]),
         Line::from(vec![
             label("Priority"),
-            Span::raw(item.priority.clone()),
-            Span::raw("   "),
+            Span::raw(pad(priority_label(&item.priority), 14)),
             label("Points"),
             Span::raw(
                 item.story_points
@@ -697,6 +714,11 @@ fn history_lines(app: &App, item_id: &str) -> Vec<Line<'static>> {
     lines
 }
 
+/// A priority as people read it (`Critical`), or the value itself when it is not one.
+fn priority_label(value: &str) -> &str {
+    Priority::parse(value).map_or(value, |p| p.label())
+}
+
 /// `MM-DD HH:MM` (UTC).
 fn when(secs: i64) -> String {
     let (_, m, d, h, min, _) = pm_shared::date::civil_from_secs(secs);
@@ -715,6 +737,7 @@ fn history_text(app: &App, e: &proto::ActivityLogEntry) -> String {
         let store = &app.replica.store;
         match field {
             "status" => Status::parse(v).map_or(v.to_string(), |s| s.label().to_string()),
+            "priority" => priority_label(v).to_string(),
             "assignee_id" => app.user_name(v),
             "parent_id" => store
                 .work_items
@@ -729,13 +752,15 @@ fn history_text(app: &App, e: &proto::ActivityLogEntry) -> String {
     };
     e.changes
         .iter()
-        .map(|c| {
-            format!(
+        .map(|c| match c.field_name.as_str() {
+            // Positions are the board's bookkeeping, not something people read.
+            "position" => "reordered".to_string(),
+            field => format!(
                 "{} {} → {}",
-                c.field_name.replace("_id", "").replace('_', " "),
-                value(&c.field_name, &c.old_value),
-                value(&c.field_name, &c.new_value)
-            )
+                field.replace("_id", "").replace('_', " "),
+                value(field, &c.old_value),
+                value(field, &c.new_value)
+            ),
         })
         .collect::<Vec<_>>()
         .join("; ")
