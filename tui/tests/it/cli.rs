@@ -895,6 +895,37 @@ fn completions_for_bash_zsh_and_fish() {
     run(cmd).usage_error();
 }
 
+#[test]
+fn a_title_with_a_line_break_is_refused_before_it_is_sent() {
+    for args in [
+        &[
+            "work-item",
+            "create",
+            "--project-id",
+            "PM",
+            "--type",
+            "task",
+            "--title",
+            "line1\nline2",
+        ][..],
+        &[
+            "work-item",
+            "update",
+            "PM-1",
+            "--title",
+            "a\r\nb",
+            "--expected-version",
+            "1",
+        ],
+    ] {
+        let mut cmd = pm_command();
+        // Nothing listens here: a request would fail with status 1, not 2.
+        cmd.args(["--server", "http://127.0.0.1:1"]).args(args);
+        let err = run(cmd).usage_error();
+        assert!(err.contains("one line"), "{err}");
+    }
+}
+
 /// `pm completions bash | head -1`: the reader goes away; pm stops quietly with status 0.
 #[test]
 fn output_into_a_closed_pipe_ends_quietly() {
