@@ -12,6 +12,7 @@ use pm_shared::store::{Action, Applied, EntityKind, Outcome};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::input::TextInput;
+use super::keymap::{self, Command};
 
 /// How long a card changed by someone else stays highlighted.
 pub const HIGHLIGHT_FOR: Duration = Duration::from_secs(4);
@@ -28,7 +29,8 @@ pub enum AppEvent {
     Paste(String),
     Net(NetEvent),
     Tick,
-    Resize,
+    /// The terminal's new size (columns, rows).
+    Resize(u16, u16),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +44,10 @@ pub enum Link {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
     None,
-    Help,
+    /// The keys and the legend, scrolled down by `scroll` lines.
+    Help {
+        scroll: u16,
+    },
     Detail {
         item_id: String,
         comment: Option<TextInput>,
@@ -151,6 +156,8 @@ pub struct App {
     /// Lines the detail pane is scrolled down by.
     pub detail_scroll: u16,
     pub quit: bool,
+    /// The terminal's size (columns, rows), for paging.
+    pub size: (u16, u16),
 }
 
 /// One write of mine to a card.
@@ -331,6 +338,7 @@ impl App {
             history: None,
             detail_scroll: 0,
             quit: false,
+            size: (80, 24),
         }
     }
 
@@ -422,7 +430,8 @@ impl App {
     pub fn update(&mut self, event: AppEvent) {
         match event {
             AppEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
-            AppEvent::Key(_) | AppEvent::Resize => {}
+            AppEvent::Key(_) => {}
+            AppEvent::Resize(width, height) => self.size = (width, height),
             AppEvent::Paste(text) => self.on_paste(&text),
             AppEvent::Net(net) => self.on_net(net),
             AppEvent::Tick => {
@@ -998,7 +1007,7 @@ impl App {
             self.quit = true;
             return;
         }
-        if key.code == KeyCode::Char('r')
+        if keymap::command(&key) == Some(Command::Reconnect)
             && self.popup == Popup::None
             && matches!(self.link, Link::Reconnecting { .. })
         {
@@ -1025,7 +1034,7 @@ impl App {
                 self.picking = false
             }
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
-            KeyCode::Char('?') => self.popup = Popup::Help,
+            KeyCode::Char('?') => self.popup = Popup::Help { scroll: 0 },
             KeyCode::Up | KeyCode::Char('k') => self.picker_row = self.picker_row.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => {
                 self.picker_row = (self.picker_row + 1).min(count.saturating_sub(1))
@@ -1048,15 +1057,17 @@ impl App {
     }
 
     fn on_board_key(&mut self, key: KeyEvent) {
-        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
-        match key.code {
-            KeyCode::Char('q') => self.quit = true,
-            KeyCode::Char('?') => self.popup = Popup::Help,
-            KeyCode::Esc => {
+        let Some(command) = keymap::command(&key) else {
+            return;
+        };
+        match command {
+            Command::Quit => self.quit = true,
+            Command::Help => self.popup = Popup::Help { scroll: 0 },
+            Command::ClearFilters => {
                 self.filter.clear();
                 self.sprint = None;
             }
-            KeyCode::Char('o') => {
+            Command::OtherProject => {
                 self.picking = true;
                 let current = self.replica.project().map(str::to_string);
                 if let Some(i) = self
@@ -1067,27 +1078,28 @@ impl App {
                     self.picker_row = i;
                 }
             }
-            KeyCode::Left if shift => self.move_card(-1),
-            KeyCode::Right if shift => self.move_card(1),
-            KeyCode::Up if shift => self.reorder(-1),
-            KeyCode::Down if shift => self.reorder(1),
-            KeyCode::Char('H') => self.move_card(-1),
-            KeyCode::Char('L') => self.move_card(1),
-            KeyCode::Char('K') => self.reorder(-1),
-            KeyCode::Char('J') => self.reorder(1),
-            KeyCode::Left | KeyCode::Char('h') => self.lane = self.lane.saturating_sub(1),
-            KeyCode::Right | KeyCode::Char('l') => {
-                self.lane = (self.lane + 1).min(Status::ALL.len() - 1)
-            }
-            KeyCode::Up | KeyCode::Char('k') => self.row = self.row.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => self.row += 1,
-            KeyCode::Char('n') => {
+            // Only while disconnected (see on_key).
+            Command::Reconnect => {}
+            Command::MoveCardPrev => self.move_card(-1),
+            Command::MoveCardNext => self.move_card(1),
+            Command::MoveCardUp => self.reorder(-1),
+            Command::MoveCardDown => self.reorder(1),
+            Command::LanePrev => self.lane = self.lane.saturating_sub(1),
+            Command::LaneNext => self.lane = (self.lane + 1).min(Status::ALL.len() - 1),
+            Command::CardPrev => self.row = self.row.saturating_sub(1),
+            Command::CardNext => self.row += 1,
+            Command::FirstCard => self.row = 0,
+            // settle_selection keeps the row inside the lane.
+            Command::LastCard => self.row = usize::MAX,
+            Command::PageUp => self.row = self.row.saturating_sub(self.page()),
+            Command::PageDown => self.row = self.row.saturating_add(self.page()),
+            Command::NewCard => {
                 self.popup = Popup::NewCard {
                     title: TextInput::with_max("", TITLE_MAX),
                     item_type: ItemType::Task,
                 }
             }
-            KeyCode::Char('e') => {
+            Command::EditTitle => {
                 if let Some(item) = self.selected() {
                     let stored = self.replica.store.work_items.get(&item.id);
                     self.popup = Popup::EditTitle {
@@ -1098,44 +1110,58 @@ impl App {
                     };
                 }
             }
-            KeyCode::Char('d') => {
+            Command::Delete => {
                 if let Some(item) = self.selected() {
                     self.popup = Popup::ConfirmDelete {
                         item_id: item.id.clone(),
                     };
                 }
             }
-            KeyCode::Enter => {
+            Command::Details => {
                 if let Some(id) = self.selected().map(|w| w.id.clone()) {
                     self.open_detail(id);
                 }
             }
-            KeyCode::Char('t') => {
+            Command::Timer => {
                 if let Some(id) = self.selected().map(|w| w.id.clone()) {
                     self.toggle_timer(&id);
                 }
             }
-            KeyCode::Char('/') => {
+            Command::Filter => {
                 self.popup = Popup::Filter {
                     text: TextInput::new(&self.filter),
                 }
             }
-            KeyCode::Char('s') => self.cycle_sprint(),
-            KeyCode::Char('a') => self.assign_to_me(),
-            KeyCode::Char('p') => self.cycle_priority(),
-            _ => {}
+            Command::SprintFilter => self.cycle_sprint(),
+            Command::Assign => self.assign_to_me(),
+            Command::Priority => self.cycle_priority(),
         }
+    }
+
+    /// How many cards a lane shows at the current terminal size (PgUp/PgDn move by this).
+    fn page(&self) -> usize {
+        let (_, height) = self.size;
+        // Header, activity, status bar and the lane's borders; three rows a card.
+        let activity = if height >= 20 { 2 } else { 1 };
+        let inner = height.saturating_sub(1 + activity + 1 + 2);
+        usize::from(inner / 3).max(1)
     }
 
     fn on_popup_key(&mut self, key: KeyEvent) {
         let popup = std::mem::replace(&mut self.popup, Popup::None);
         self.popup = match popup {
             Popup::None => Popup::None,
-            Popup::Help => match key.code {
+            Popup::Help { scroll } => match key.code {
                 KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => {
                     Popup::None
                 }
-                _ => Popup::Help,
+                KeyCode::Down | KeyCode::Char('j') => Popup::Help {
+                    scroll: scroll.saturating_add(1),
+                },
+                KeyCode::Up | KeyCode::Char('k') => Popup::Help {
+                    scroll: scroll.saturating_sub(1),
+                },
+                _ => Popup::Help { scroll },
             },
             Popup::ConfirmDelete { item_id } => {
                 if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {

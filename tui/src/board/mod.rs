@@ -5,6 +5,7 @@
 //! SDK session, and a tick. Drawing (`ui`) reads the state and changes nothing.
 pub mod app;
 pub mod input;
+pub mod keymap;
 #[cfg(test)]
 mod tests;
 pub mod ui;
@@ -137,7 +138,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
                     Ok(Event::Key(k)) => keys.send(AppEvent::Key(k)),
                     // Bracketed paste: the whole paste as one event, however large.
                     Ok(Event::Paste(text)) => keys.send(AppEvent::Paste(text)),
-                    Ok(Event::Resize(..)) => keys.send(AppEvent::Resize),
+                    Ok(Event::Resize(w, h)) => keys.send(AppEvent::Resize(w, h)),
                     Ok(_) => Ok(()),
                     Err(_) => break,
                 };
@@ -181,6 +182,9 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     }));
     let mut app = App::new(handle.clone(), user_id, name, project);
     app.server_url = url;
+    if let Ok(size) = terminal.size() {
+        app.size = (size.width, size.height);
+    }
     let result = async {
         terminal.draw(|f| ui::draw(f, &app))?;
         while let Some(event) = rx.recv().await {

@@ -208,7 +208,7 @@ async fn a_remote_change_moves_the_card_and_names_who_did_it() {
     insta::assert_snapshot!(screen);
     // The highlight fades.
     app.now += Duration::from_secs(10);
-    app.update(AppEvent::Resize);
+    app.update(AppEvent::Resize(80, 24));
     app.highlights
         .retain(|_, (at, _)| app.now.duration_since(*at) < super::app::HIGHLIGHT_FOR);
     assert!(!render(&app).contains("✎ bob"));
@@ -1737,4 +1737,88 @@ async fn a_board_whose_project_is_deleted_says_so_in_the_picker() {
     let screen = render(&app);
     assert!(screen.contains("pick a project"), "{screen}");
     assert!(screen.contains("Project PM was deleted by bob"), "{screen}");
+}
+
+/// The demo board plus 20 more cards in Backlog (PM-101 … PM-120).
+fn app_with_a_long_backlog() -> App {
+    let mut app = app();
+    for n in 101..=120 {
+        event(
+            &mut app,
+            u64::try_from(n - 100).unwrap_or(0),
+            Payload::WorkItemCreated(proto::WorkItemCreated {
+                work_item: Some(item(
+                    n,
+                    "task",
+                    &format!("Card {n}"),
+                    "backlog",
+                    "low",
+                    None,
+                    None,
+                )),
+                user_id: BOB.into(),
+            }),
+        );
+    }
+    app.highlights.clear();
+    app
+}
+
+#[tokio::test]
+async fn g_g_home_end_and_page_keys_jump_through_a_lane() {
+    let mut app = app_with_a_long_backlog();
+    app.update(AppEvent::Resize(80, 24));
+    let number = |app: &App| app.selected().map(|w| w.item_number);
+    assert_eq!(number(&app), Some(4), "Backlog: PM-4, then PM-101…");
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(number(&app), Some(120));
+    assert!(render(&app).contains("PM-120"), "the lane scrolls to it");
+    key(&mut app, KeyCode::Char('g'));
+    assert_eq!(number(&app), Some(4));
+    // 24 rows: 20 for the lanes, 18 inside the borders, 6 cards of 3 rows.
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.row, 6);
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.row, 12);
+    key(&mut app, KeyCode::PageUp);
+    assert_eq!(app.row, 6);
+    key(&mut app, KeyCode::End);
+    assert_eq!(number(&app), Some(120));
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(number(&app), Some(120), "stays on the last card");
+    key(&mut app, KeyCode::Home);
+    assert_eq!(app.row, 0);
+    // A taller terminal pages further: 34 rows inside the lane, 11 cards.
+    app.update(AppEvent::Resize(120, 40));
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.row, 11);
+}
+
+#[tokio::test]
+async fn the_help_lists_the_live_keymap_and_the_legend_and_scrolls() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('?'));
+    let screen = render_at(&app, 120, 40);
+    for (keys, what) in super::keymap::help_lines() {
+        assert!(screen.contains(&keys), "{keys}:\n{screen}");
+        assert!(screen.contains(what), "{what}:\n{screen}");
+    }
+    for (mark, what) in super::keymap::LEGEND {
+        assert!(
+            screen.contains(mark) && screen.contains(what),
+            "{mark}:\n{screen}"
+        );
+    }
+    // At 80×24 the legend is below the fold: ↓ scrolls to it.
+    assert!(!render(&app).contains("blocked by a card"));
+    for _ in 0..12 {
+        key(&mut app, KeyCode::Down);
+    }
+    let screen = render(&app);
+    assert!(
+        screen.contains("blocked by a card that is not done"),
+        "{screen}"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.popup, Popup::None);
 }

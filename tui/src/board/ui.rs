@@ -19,6 +19,7 @@ use ratatui::Frame;
 
 use super::app::{duration, short_reason, App, Card, Link, Popup};
 use super::input::TextInput;
+use super::keymap;
 use crate::width::{pad, truncate, width as width_of};
 
 const CARD_HEIGHT: u16 = 3;
@@ -58,7 +59,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_status(frame, status, app);
     match &app.popup {
         Popup::None => {}
-        Popup::Help => draw_help(frame, area),
+        Popup::Help { scroll } => draw_help(frame, area, *scroll),
         Popup::Detail { item_id, comment } => {
             draw_detail(frame, area, app, item_id, comment.as_ref())
         }
@@ -433,44 +434,48 @@ fn ago(secs: u64) -> String {
     }
 }
 
-const HELP: &[(&str, &str)] = &[
-    ("←→ / h l", "select lane"),
-    ("↑↓ / k j", "select card"),
-    ("H L / ⇧←→", "move card to the previous / next lane"),
-    ("K J / ⇧↑↓", "move card up / down in its lane"),
-    ("n", "new card in this lane (Tab: type)"),
-    ("e", "edit title"),
-    ("d", "delete (asks first)"),
-    ("Enter", "details, links, time, history (c: comment)"),
-    ("t", "start / stop your timer ⏱ on the card"),
-    ("a", "assign to me / unassign"),
-    ("p", "cycle priority"),
-    ("s", "cycle sprint filter"),
-    ("/", "filter by text · Esc clears filters"),
-    ("o", "other project"),
-    ("r", "reconnect now (while disconnected)"),
-    ("?", "this help"),
-    ("q", "quit"),
-    ("⛔", "blocked by a card that is not done"),
-];
-
-fn draw_help(frame: &mut Frame, area: Rect) {
-    let lines: Vec<Line> = HELP
+/// The help: every key of the board's keymap (the same table the board dispatches through) and
+/// what the marks on a card mean.
+fn draw_help(frame: &mut Frame, area: Rect, scroll: u16) {
+    const KEY_COLUMN: usize = 18;
+    let key_line = |k: &str, v: &str, color: Color| {
+        Line::from(vec![
+            Span::from(format!(" {}", pad(k, KEY_COLUMN)))
+                .bold()
+                .fg(color),
+            Span::raw(v.to_string()),
+        ])
+    };
+    let mut lines: Vec<Line> = keymap::help_lines()
         .iter()
-        .map(|(k, v)| {
-            // Pad by display width: ⛔ takes two columns.
-            let pad = 11usize.saturating_sub(Span::raw(*k).width());
-            Line::from(vec![
-                Span::from(format!(" {k}{}", " ".repeat(pad)))
-                    .bold()
-                    .fg(Color::Cyan),
-                Span::raw(*v),
-            ])
-        })
+        .map(|(k, v)| key_line(k, v, Color::Cyan))
         .collect();
-    let rect = centered(area, 58, lines.len() as u16 + 2);
+    lines.push(Line::from(""));
+    lines.push(Line::from(" On a card").bold());
+    lines.extend(
+        keymap::LEGEND
+            .iter()
+            .map(|(k, v)| key_line(k, v, Color::Yellow)),
+    );
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4).min(72),
+        (lines.len() as u16 + 2).min(area.height.saturating_sub(2)),
+    );
+    let visible = rect.height.saturating_sub(2);
+    let scroll = scroll.min((lines.len() as u16).saturating_sub(visible));
+    let title = if (lines.len() as u16) > visible {
+        "Keys  (↑↓ scroll · Esc close)"
+    } else {
+        "Keys  (Esc close)"
+    };
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).block(popup_block("Keys")), rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .scroll((scroll, 0))
+            .block(popup_block(title)),
+        rect,
+    );
 }
 
 fn draw_detail(
