@@ -73,6 +73,13 @@ pub enum Popup {
     ConfirmDelete {
         item_id: String,
     },
+    /// Who gets the card: the people the board knows, filtered by what is typed.
+    Assign {
+        item_id: String,
+        filter: TextInput,
+        /// The highlighted row of the filtered list.
+        row: usize,
+    },
     Filter {
         text: TextInput,
     },
@@ -1133,7 +1140,7 @@ impl App {
                 }
             }
             Command::SprintFilter => self.cycle_sprint(),
-            Command::Assign => self.assign_to_me(),
+            Command::Assign => self.open_assign(),
             Command::Priority => self.cycle_priority(),
         }
     }
@@ -1163,6 +1170,44 @@ impl App {
                 },
                 _ => Popup::Help { scroll },
             },
+            Popup::Assign {
+                item_id,
+                mut filter,
+                row,
+            } => {
+                let count = self.assignee_choices(filter.text()).len();
+                match key.code {
+                    KeyCode::Esc => Popup::None,
+                    KeyCode::Enter => {
+                        let chosen = self.assignee_choices(filter.text()).into_iter().nth(row);
+                        if let Some((user, _)) = chosen {
+                            self.assign(&item_id, user);
+                        }
+                        Popup::None
+                    }
+                    KeyCode::Up => Popup::Assign {
+                        item_id,
+                        filter,
+                        row: row.saturating_sub(1),
+                    },
+                    KeyCode::Down => Popup::Assign {
+                        item_id,
+                        filter,
+                        row: (row + 1).min(count.saturating_sub(1)),
+                    },
+                    _ => {
+                        let before = filter.text().to_string();
+                        filter.on_key(key);
+                        // A new filter starts at its first match.
+                        let row = if filter.text() == before { row } else { 0 };
+                        Popup::Assign {
+                            item_id,
+                            filter,
+                            row,
+                        }
+                    }
+                }
+            }
             Popup::ConfirmDelete { item_id } => {
                 if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                     self.send(
@@ -1371,6 +1416,10 @@ impl App {
                 input.insert(text);
                 self.filter = input.text().trim().to_string();
             }
+            Popup::Assign { filter, row, .. } => {
+                filter.insert(text);
+                *row = 0;
+            }
             _ => self.say("Paste ignored: no text field is open".into()),
         }
     }
@@ -1513,19 +1562,59 @@ impl App {
         self.row = 0;
     }
 
-    fn assign_to_me(&mut self) {
-        let me = self.me.clone();
-        self.update_selected("Assign", |item| {
-            let target = if item.assignee_id.as_deref() == Some(me.as_str()) {
-                String::new()
-            } else {
-                me
-            };
-            Some(proto::UpdateWorkItemRequest {
-                assignee_id: Some(target),
-                ..Default::default()
-            })
-        });
+    /// The people a card can be given to, as (user id, label): nobody, me, then everyone else
+    /// the board knows by name; only those whose label holds `filter` (any case).
+    pub fn assignee_choices(&self, filter: &str) -> Vec<(Option<String>, String)> {
+        let mut others: Vec<(Option<String>, String)> = self
+            .replica
+            .store
+            .users
+            .iter()
+            .filter(|(id, _)| **id != self.me)
+            .map(|(id, name)| (Some(id.clone()), name.clone()))
+            .collect();
+        others.sort_by_key(|(id, name)| (name.to_lowercase(), id.clone()));
+        let needle = filter.trim().to_lowercase();
+        [
+            (None, "— nobody".to_string()),
+            (Some(self.me.clone()), format!("{} (me)", self.my_name)),
+        ]
+        .into_iter()
+        .chain(others)
+        .filter(|(_, label)| label.to_lowercase().contains(&needle))
+        .collect()
+    }
+
+    /// `a`: the picker, on the card's current assignee.
+    fn open_assign(&mut self) {
+        let Some(item) = self.selected() else { return };
+        let current = item.assignee_id.clone();
+        let item_id = item.id.clone();
+        let row = self
+            .assignee_choices("")
+            .iter()
+            .position(|(id, _)| *id == current)
+            .unwrap_or(0);
+        self.popup = Popup::Assign {
+            item_id,
+            filter: TextInput::new(""),
+            row,
+        };
+    }
+
+    /// Gives the card to `user` (None: nobody), unless it already is theirs.
+    fn assign(&mut self, item_id: &str, user: Option<String>) {
+        let Some(card) = self.card(item_id) else {
+            return;
+        };
+        if card.assignee_id == user {
+            return;
+        }
+        let req = proto::UpdateWorkItemRequest {
+            assignee_id: Some(user.unwrap_or_default()),
+            ..Default::default()
+        };
+        self.write(item_id, Write::change("Assign", req));
     }
 
     fn cycle_priority(&mut self) {

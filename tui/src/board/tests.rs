@@ -801,6 +801,9 @@ fn accept(
     if let Some(s) = &req.sprint_id {
         card.sprint_id = (!s.is_empty()).then(|| s.clone());
     }
+    if let Some(a) = &req.assignee_id {
+        card.assignee_id = (!a.is_empty()).then(|| a.clone());
+    }
     card.version += 1;
     let updated = Payload::WorkItemUpdated(proto::WorkItemUpdated {
         work_item: Some(card.clone()),
@@ -1821,4 +1824,56 @@ async fn the_help_lists_the_live_keymap_and_the_legend_and_scrolls() {
     );
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.popup, Popup::None);
+}
+
+#[tokio::test]
+async fn a_opens_a_picker_of_people_and_enter_assigns_the_one_chosen() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // PM-3 (In Progress, bob's): a no longer takes it over silently.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    key(&mut app, KeyCode::Char('a'));
+    assert!(sent(&mut app).is_empty(), "nothing is sent by a alone");
+    let screen = render(&app);
+    for who in ["nobody", "alice (me)", "bob"] {
+        assert!(screen.contains(who), "{who}:\n{screen}");
+    }
+    insta::assert_snapshot!(screen);
+    // The current assignee is selected; ↑ goes to me; Enter assigns.
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.popup, Popup::None);
+    let requests = sent(&mut app);
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(update_req(&requests[0].1).assignee_id.as_deref(), Some(ME));
+    assert_eq!(
+        app.selected()
+            .and_then(|w| w.assignee_id.clone())
+            .as_deref(),
+        Some(ME),
+        "the card shows it at once"
+    );
+    let req = update_req(&requests[0].1).clone();
+    accept(&mut app, 1, &requests[0].0, &req);
+
+    // Typing filters by name; "nobody" unassigns.
+    key(&mut app, KeyCode::Char('a'));
+    type_text(&mut app, "nob");
+    let screen = render(&app);
+    assert!(!screen.contains("alice (me)"), "{screen}");
+    key(&mut app, KeyCode::Enter);
+    let requests = sent(&mut app);
+    assert_eq!(update_req(&requests[0].1).assignee_id.as_deref(), Some(""));
+    let req = update_req(&requests[0].1).clone();
+    accept(&mut app, 2, &requests[0].0, &req);
+
+    // Esc changes nothing; choosing the current assignee sends nothing.
+    key(&mut app, KeyCode::Char('a'));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('a'));
+    key(&mut app, KeyCode::Enter);
+    assert!(sent(&mut app).is_empty());
 }

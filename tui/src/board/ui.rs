@@ -89,6 +89,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
             theirs,
         } => draw_conflict(frame, area, app, item_id, mine, theirs),
         Popup::ConfirmDelete { item_id } => draw_confirm_delete(frame, area, app, item_id),
+        Popup::Assign {
+            item_id,
+            filter,
+            row,
+        } => draw_assign(frame, area, app, item_id, filter, *row),
     }
     scrub(frame.buffer_mut());
 }
@@ -115,6 +120,59 @@ fn draw_confirm_delete(frame: &mut Frame, area: Rect, app: &App, item_id: &str) 
         ])
         .block(popup_block("Delete").border_style(Color::Red)),
         rect,
+    );
+}
+
+/// The assignee picker: a filter line, then nobody, me and everyone else, the current assignee
+/// marked ✓.
+fn draw_assign(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    item_id: &str,
+    filter: &TextInput,
+    row: usize,
+) {
+    let card = app.card(item_id);
+    let current = card.and_then(|w| w.assignee_id.clone());
+    let key = card.map(|w| app.key_of(w)).unwrap_or_default();
+    let choices = app.assignee_choices(filter.text());
+    let height = (choices.len() as u16 + 4).clamp(6, area.height.saturating_sub(2).max(6));
+    let rect = centered(area, 44, height);
+    frame.render_widget(Clear, rect);
+    let block = popup_block("Assign").title_bottom(
+        Line::from(" type: filter · ↑↓ · Enter · Esc ")
+            .dim()
+            .right_aligned(),
+    );
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [head, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    let mut spans = vec![Span::from(format!("{key} to › ")).fg(Color::Yellow)];
+    spans.extend(input_spans(
+        filter,
+        (head.width as usize).saturating_sub(width_of(&key) + 6),
+    ));
+    frame.render_widget(Line::from(spans), head);
+    let items: Vec<ListItem> = choices
+        .iter()
+        .map(|(id, label)| {
+            let mark = if *id == current { "✓ " } else { "  " };
+            ListItem::new(Line::from(vec![
+                Span::from(mark).fg(Color::Green),
+                Span::raw(safe(label)),
+            ]))
+        })
+        .collect();
+    if items.is_empty() {
+        frame.render_widget(Line::from("  nobody by that name").dim(), list);
+        return;
+    }
+    let mut state = ListState::default().with_selected(Some(row.min(items.len() - 1)));
+    frame.render_stateful_widget(
+        List::new(items).highlight_style(Style::new().reversed()),
+        list,
+        &mut state,
     );
 }
 
