@@ -1877,3 +1877,114 @@ async fn a_opens_a_picker_of_people_and_enter_assigns_the_one_chosen() {
     key(&mut app, KeyCode::Enter);
     assert!(sent(&mut app).is_empty());
 }
+
+/// Every view and popup of the board, drawn at 80×24 and 120×40 (`gallery__<view>__<size>`
+/// snapshots). The clock is injected (`CLOCK`), so timers and dates never change.
+#[tokio::test]
+async fn every_view_and_popup_at_80x24_and_120x40() {
+    let board = || {
+        let mut app = app_with_links_and_time();
+        app.clock = CLOCK;
+        app
+    };
+    let with_keys = |keys: &[KeyCode], text: &str| {
+        let mut app = board();
+        for k in keys {
+            key(&mut app, *k);
+        }
+        type_text(&mut app, text);
+        app
+    };
+    let mut views: Vec<(&str, App)> = vec![
+        ("board", board()),
+        ("help", with_keys(&[KeyCode::Char('?')], "")),
+        (
+            "detail",
+            with_keys(
+                &[
+                    KeyCode::Right,
+                    KeyCode::Right,
+                    KeyCode::Down,
+                    KeyCode::Enter,
+                ],
+                "",
+            ),
+        ),
+        (
+            "detail_comment",
+            with_keys(
+                &[
+                    KeyCode::Right,
+                    KeyCode::Right,
+                    KeyCode::Down,
+                    KeyCode::Enter,
+                    KeyCode::Char('c'),
+                ],
+                "Looks good to me",
+            ),
+        ),
+        (
+            "new_card",
+            with_keys(&[KeyCode::Char('n'), KeyCode::Tab], "Export to CSV"),
+        ),
+        ("edit_title", with_keys(&[KeyCode::Char('e')], " for 2.0")),
+        ("filter", with_keys(&[KeyCode::Char('/')], "card")),
+        ("delete", with_keys(&[KeyCode::Char('d')], "")),
+        (
+            "assign",
+            with_keys(
+                &[
+                    KeyCode::Right,
+                    KeyCode::Right,
+                    KeyCode::Down,
+                    KeyCode::Char('a'),
+                ],
+                "",
+            ),
+        ),
+        ("picker_over_board", with_keys(&[KeyCode::Char('o')], "")),
+    ];
+    let mut conflict = board();
+    conflict.popup = Popup::Conflict {
+        item_id: id(4),
+        mine: "Write release notes for 2.0".into(),
+        theirs: "Release notes (bob)".into(),
+    };
+    views.push(("conflict", conflict));
+    let mut too_long = board();
+    key(&mut too_long, KeyCode::Char('n'));
+    too_long.update(AppEvent::Paste("x".repeat(250)));
+    key(&mut too_long, KeyCode::Enter);
+    views.push(("title_too_long", too_long));
+    let mut reconnecting = board();
+    reconnecting.server_url = "http://127.0.0.1:4000/".into();
+    reconnecting.update(AppEvent::Net(NetEvent::Disconnected {
+        reason: "connect failed: IO error: Connection refused (os error 111)".into(),
+        retry_in: Duration::from_millis(500),
+    }));
+    views.push(("reconnecting", reconnecting));
+    let handle = sdk::spawn(SessionConfig::new("ws://127.0.0.1:1/ws", ME), |_| {});
+    let mut picker = App::new(handle, ME.into(), "alice".into(), None);
+    picker.link = Link::Connected;
+    let project = |id: &str, key: &str, title: &str| proto::Project {
+        id: id.into(),
+        key: key.into(),
+        title: title.into(),
+        version: 1,
+        ..Default::default()
+    };
+    picker.replica.store.load_projects(
+        vec![
+            project("p1", "PM", "Platform"),
+            project("p2", "WEB", "Website"),
+        ],
+        3,
+        EPOCH,
+    );
+    views.push(("picker_at_start", picker));
+    for (name, app) in &views {
+        for (w, h) in [(80, 24), (120, 40)] {
+            insta::assert_snapshot!(format!("gallery__{name}__{w}x{h}"), render_at(app, w, h));
+        }
+    }
+}

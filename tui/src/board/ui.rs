@@ -459,18 +459,28 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
         Span::from(link).fg(color),
     ];
     if let Link::Reconnecting { reason, .. } = &app.link {
-        // Where to and why not, and what to do about it.
+        // What to do about it first (a narrow terminal cuts the end), then where to and why not.
+        spans.push(Span::from(" · r: retry now").fg(Color::Cyan));
         let why = safe(&short_reason(reason));
         spans.push(Span::from(match server(app) {
             url if url.is_empty() => format!(" · {why}"),
             url => format!(" · {}: {why}", safe(&url)),
         }));
-        spans.push(Span::from(" · r: retry now").fg(Color::Cyan));
     } else {
         spans.push(Span::from(format!(" · {last}")).dim());
     }
     match &app.notice {
-        Some((text, _)) => spans.push(Span::from(format!(" · {text}")).fg(Color::Red)),
+        Some((text, _)) => {
+            let notice = Span::from(format!(" · {text}")).fg(Color::Red);
+            let used: usize = spans.iter().map(Span::width).sum();
+            // A notice matters more than how long ago the last event was.
+            if used + notice.width() > area.width as usize
+                && !matches!(app.link, Link::Reconnecting { .. })
+            {
+                spans.pop();
+            }
+            spans.push(notice);
+        }
         None if matches!(app.link, Link::Reconnecting { .. }) => {}
         None => spans.push(Span::from(" · ? help · q quit").dim()),
     }
