@@ -11,6 +11,7 @@ use pm_shared::proto::{self, Payload, WebSocketMessage};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::find::{Candidate, Query};
 use super::input::TextInput;
 use super::keymap::{self, Command};
 
@@ -383,7 +384,7 @@ impl App {
         let Some(project) = self.replica.project() else {
             return lanes;
         };
-        let needle = self.filter.to_lowercase();
+        let query = Query::parse(&self.filter);
         for item in self.replica.store.items_of(project) {
             let item = self.intended.get(&item.id).unwrap_or(item);
             if self
@@ -394,11 +395,20 @@ impl App {
                 continue;
             }
             let key = self.key_of(item);
-            if !needle.is_empty()
-                && !item.title.to_lowercase().contains(&needle)
-                && !key.to_lowercase().contains(&needle)
-            {
-                continue;
+            if !query.is_empty() {
+                let assignee = item
+                    .assignee_id
+                    .as_ref()
+                    .and_then(|a| self.replica.store.users.get(a));
+                let candidate = Candidate {
+                    item,
+                    key: &key,
+                    assignee: assignee.map(String::as_str),
+                    mine: item.assignee_id.as_deref() == Some(self.me.as_str()),
+                };
+                if !query.matches(&candidate) {
+                    continue;
+                }
             }
             if let Some(i) =
                 Status::parse(&item.status).and_then(|s| Status::ALL.iter().position(|x| *x == s))

@@ -156,7 +156,11 @@ pub const BOARD: &[Binding] = &[
     bind(&[ch('a')], Command::Assign, "assign: pick who (or nobody)"),
     bind(&[ch('p')], Command::Priority, "cycle priority"),
     bind(&[ch('s')], Command::SprintFilter, "cycle the sprint filter"),
-    bind(&[ch('/')], Command::Filter, "filter by text"),
+    bind(
+        &[ch('/')],
+        Command::Filter,
+        "find in key, title, text; @me type: prio: -done",
+    ),
     bind(&[key(Esc)], Command::ClearFilters, "clear the filters"),
     bind(&[ch('o')], Command::OtherProject, "other project"),
     bind(

@@ -4,6 +4,7 @@
 //! [`app::AppEvent`]s arriving on one channel: keys from an input thread, server traffic from the
 //! SDK session, and a tick. Drawing (`ui`) reads the state and changes nothing.
 pub mod app;
+pub mod find;
 pub mod input;
 pub mod keymap;
 #[cfg(test)]

@@ -1988,3 +1988,45 @@ async fn every_view_and_popup_at_80x24_and_120x40() {
         }
     }
 }
+
+/// Item numbers shown on the board, lane by lane.
+fn shown(app: &App) -> Vec<i32> {
+    app.lanes()
+        .iter()
+        .flat_map(|lane| lane.iter().map(|c| c.item.item_number))
+        .collect()
+}
+
+#[tokio::test]
+async fn slash_finds_by_key_title_description_and_assignee_with_filters() {
+    let mut app = app();
+    let mut described = item(7, "task", "Rotate keys", "todo", "low", None, None);
+    described.description = Some("The vault's keys rotate weekly".into());
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemCreated(proto::WorkItemCreated {
+            work_item: Some(described),
+            user_id: BOB.into(),
+        }),
+    );
+    let find = |app: &mut App, text: &str| {
+        key(app, KeyCode::Char('/'));
+        ctrl_key(app, 'u');
+        type_text(app, text);
+        key(app, KeyCode::Enter);
+        shown(app)
+    };
+    assert_eq!(find(&mut app, "weekly"), [7], "the description");
+    assert_eq!(find(&mut app, "vault"), [7, 3], "description and title");
+    assert_eq!(find(&mut app, "bob"), [3, 5], "the assignee's name");
+    assert_eq!(find(&mut app, "pm-6"), [6], "the key");
+    assert_eq!(find(&mut app, "@me"), [2, 6]);
+    assert_eq!(find(&mut app, "@me -done"), [2]);
+    assert_eq!(find(&mut app, "type:task prio:high"), [5]);
+    assert_eq!(find(&mut app, "@none"), [4, 1, 7]);
+    let screen = render(&app);
+    assert!(screen.contains("find: @none"), "{screen}");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(shown(&app).len(), 7, "Esc clears it");
+}

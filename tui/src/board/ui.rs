@@ -80,7 +80,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Popup::Filter { text } => draw_input(
             frame,
             area,
-            "Filter by text  (Enter: keep · Esc: cancel)",
+            "Find  (words · @me · type:task · prio:high · sprint:none · -done)",
             text,
         ),
         Popup::Conflict {
@@ -215,7 +215,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, project: &proto::Projec
         spans.push(Span::from(format!("  sprint: {}", safe(&sprint.name))).fg(Color::Cyan));
     }
     if !app.filter.is_empty() {
-        spans.push(Span::from(format!("  filter: {}", safe(&app.filter))).fg(Color::Yellow));
+        spans.push(Span::from(format!("  find: {}", safe(&app.filter))).fg(Color::Yellow));
     }
     frame.render_widget(Line::from(spans), area);
 }
