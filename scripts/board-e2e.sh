@@ -9,6 +9,8 @@
 #   3. a large paste   5,000 characters pasted (bracketed, tmux paste-buffer -p) into the new
 #                      card dialog stay one edit: none replayed as commands, the limit flagged
 #                      (5000/200), Enter keeps the dialog and the text, a fixed title saves
+#   4. $EDITOR         E hands the terminal to $EDITOR (a script here) and takes it back; the
+#                      description it wrote is saved and shown in the detail pane
 #
 #   scripts/board-e2e.sh          build (dev profile), run, exit 1 on the first failure
 #
@@ -87,10 +89,13 @@ pmc work-item create --project-id E2E --type task --title "Shared title" >/dev/n
 # ---- two boards in tmux ---------------------------------------------------------------------
 
 printf 'set -g remain-on-exit on\nset -g history-limit 100\n' >"$WORK/tmux.conf"
+# The boards' $EDITOR: writes a two-line description into the file it is given.
+printf '#!/bin/sh\nprintf "Written in the editor\\nSecond line\\n" > "$1"\n' >"$WORK/editor.sh"
+chmod +x "$WORK/editor.sh"
 tm() { tmux -u -L "$SOCK" -f "$WORK/tmux.conf" "$@"; }
 for who in alice bob; do
   tm new-session -d -s "$who" -x 120 -y 40 \
-    "env -u PM_USER_ID -u PM_TOKEN -u PM_SERVER TERM=xterm-256color $BIN/pm board --server $URL --name $who --project E2E"
+    "env -u PM_USER_ID -u PM_TOKEN -u PM_SERVER -u VISUAL TERM=xterm-256color EDITOR=$WORK/editor.sh $BIN/pm board --server $URL --name $who --project E2E"
 done
 
 screen() { tm capture-pane -p -t "$1"; }
@@ -194,6 +199,21 @@ count=$(pmc work-item list E2E | python3 -c 'import json,sys; print(len(json.loa
 [ "$count" = 3 ] || fail "expected 3 cards, found $count (keys of the paste ran as commands?)"
 refuse_screen alice "failed" "the paste"
 say "   one edit, flagged, kept, and saved once fixed"
+
+# ---- 4. the description in $EDITOR -----------------------------------------------------------
+say "== 4. E: the description in \$EDITOR"
+# The card just created is selected.
+keys alice E
+deadline=$((SECONDS + TIMEOUT))
+until [ "$(field E2E-3 description)" = "$(printf 'Written in the editor\nSecond line')" ]; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "the description from the editor was not saved"
+  sleep 0.1
+done
+wait_screen alice "● connected" "the board is back after the editor"
+keys alice Enter
+wait_screen alice "Second line" "the detail pane shows the description (keys are read again)"
+keys alice Escape
+say "   saved from the editor, board back and reading keys"
 
 PASSED=1
 say "== board e2e passed in $(($(date +%s) - started)) s (after the build)"

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use pm_client::replica::Replica;
 use pm_client::sdk::{LinkState, NetEvent, SessionHandle};
-use pm_shared::domain::limits::{COMMENT_MAX, TITLE_MAX};
+use pm_shared::domain::limits::{COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX};
 use pm_shared::domain::{display_key, ItemType, Priority, Status};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
@@ -32,6 +32,55 @@ pub enum AppEvent {
     Tick,
     /// The terminal's new size (columns, rows).
     Resize(u16, u16),
+    /// `$EDITOR` closed on a description (see [`EditorRequest`]): the text, or why it failed.
+    Edited {
+        request: EditorRequest,
+        result: Result<String, String>,
+    },
+}
+
+/// A text of a card edited from a known starting point: saving it on a later version of the
+/// card is a conflict the user sees (with both texts), never a silent overwrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    Title,
+    Description,
+}
+
+impl TextField {
+    /// The field's current text on a card.
+    pub fn value(self, item: &proto::WorkItem) -> String {
+        match self {
+            TextField::Title => item.title.clone(),
+            TextField::Description => item.description.clone().unwrap_or_default(),
+        }
+    }
+
+    fn set(self, req: &mut proto::UpdateWorkItemRequest, text: String) {
+        match self {
+            TextField::Title => req.title = Some(text),
+            TextField::Description => req.description = Some(text),
+        }
+    }
+
+    fn get(self, req: &proto::UpdateWorkItemRequest) -> Option<&String> {
+        match self {
+            TextField::Title => req.title.as_ref(),
+            TextField::Description => req.description.as_ref(),
+        }
+    }
+}
+
+/// The board asks its runtime to open `$EDITOR` on a card's description: the terminal is
+/// handed to the editor and the result comes back as [`AppEvent::Edited`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditorRequest {
+    pub item_id: String,
+    /// The text the editor opens with.
+    pub text: String,
+    /// The card's version and description the edit started from.
+    pub base: i32,
+    pub started: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -65,11 +114,19 @@ pub enum Popup {
         /// The title the edit started from.
         started: String,
     },
-    /// My title edit met someone else's: both texts, and what to do.
+    /// My edit of a title or description met someone else's: both texts, and what to do.
     Conflict {
         item_id: String,
+        field: TextField,
         mine: String,
         theirs: String,
+    },
+    /// A description from `$EDITOR` that could not be saved (too long, offline, refused): kept
+    /// until the user edits it again or lets it go.
+    Unsaved {
+        item_id: String,
+        text: String,
+        reason: String,
     },
     ConfirmDelete {
         item_id: String,
@@ -166,6 +223,8 @@ pub struct App {
     pub quit: bool,
     /// The terminal's size (columns, rows), for paging.
     pub size: (u16, u16),
+    /// `$EDITOR` to open on a description, taken by the runtime after the update.
+    pub editor: Option<EditorRequest>,
 }
 
 /// One write of mine to a card.
@@ -179,8 +238,9 @@ struct Write {
     /// since (a title edit carries the version the edit started from); otherwise the version of
     /// my previous answered write, or the card's current one.
     base: Option<i32>,
-    /// For a title edit: the title it started from (a conflict on other fields is none).
-    started_title: Option<String>,
+    /// For an edit of a text: which, and the text it started from (then a conflict on other
+    /// fields is none).
+    started: Option<(TextField, String)>,
     /// The card as the board knew it when the write was sent: on a conflict, when none of the
     /// fields it writes changed since, the write goes again on the current version.
     sent_from: Option<proto::WorkItem>,
@@ -215,7 +275,7 @@ impl Write {
             what: what.to_string(),
             req,
             base: None,
-            started_title: None,
+            started: None,
             sent_from: None,
             retries: 0,
         }
@@ -229,16 +289,15 @@ impl Write {
         }
     }
 
-    /// A title edit that started from version `base` with title `started`.
-    fn edit(title: String, base: i32, started: String) -> Self {
+    /// An edit of a text that started from version `base`, where the text was `started`.
+    fn edit(field: TextField, text: String, base: i32, started: String) -> Self {
+        let mut req = proto::UpdateWorkItemRequest::default();
+        field.set(&mut req, text);
         Write {
             what: "Edit".into(),
-            req: proto::UpdateWorkItemRequest {
-                title: Some(title),
-                ..Default::default()
-            },
+            req,
             base: Some(base),
-            started_title: Some(started),
+            started: Some((field, started)),
             sent_from: None,
             retries: 0,
         }
@@ -347,6 +406,7 @@ impl App {
             detail_scroll: 0,
             quit: false,
             size: (80, 24),
+            editor: None,
         }
     }
 
@@ -449,6 +509,7 @@ impl App {
             AppEvent::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             AppEvent::Key(_) => {}
             AppEvent::Resize(width, height) => self.size = (width, height),
+            AppEvent::Edited { request, result } => self.on_edited(request, result),
             AppEvent::Paste(text) => self.on_paste(&text),
             AppEvent::Net(net) => self.on_net(net),
             AppEvent::Tick => {
@@ -917,7 +978,7 @@ impl App {
         let Some(done) = done else { return };
         match &msg.payload {
             Some(Payload::Error(e)) => {
-                if e.code == "CONFLICT" && done.started_title.is_some() {
+                if e.code == "CONFLICT" && done.started.is_some() {
                     self.on_edit_conflict(item_id, done);
                     return;
                 }
@@ -943,18 +1004,26 @@ impl App {
                 }
                 self.writes.remove(item_id);
                 self.say(format!("{} failed: {}", done.what, e.message));
-                // A refused title edit opens again with the text, never lost.
-                if let (Some(mine), Some(card)) = (
-                    done.req.title.filter(|_| done.started_title.is_some()),
-                    self.replica.store.work_items.get(item_id),
-                ) {
-                    let popup = Popup::EditTitle {
+                // A refused edit of a text opens again with the text, never lost.
+                let field = done.started.as_ref().map(|(f, _)| *f);
+                let mine = field.and_then(|f| f.get(&done.req)).cloned();
+                let card = self.replica.store.work_items.get(item_id);
+                match (field, mine, card) {
+                    (Some(TextField::Title), Some(mine), Some(card)) => {
+                        let popup = Popup::EditTitle {
+                            item_id: item_id.to_string(),
+                            title: TextInput::with_max(&mine, TITLE_MAX),
+                            base: card.version,
+                            started: card.title.clone(),
+                        };
+                        self.show(popup);
+                    }
+                    (Some(TextField::Description), Some(mine), _) => self.show(Popup::Unsaved {
                         item_id: item_id.to_string(),
-                        title: TextInput::with_max(&mine, TITLE_MAX),
-                        base: card.version,
-                        started: card.title.clone(),
-                    };
-                    self.show(popup);
+                        text: mine,
+                        reason: e.message.clone(),
+                    }),
+                    _ => {}
                 }
             }
             Some(Payload::WorkItemUpdated(e)) => {
@@ -965,20 +1034,25 @@ impl App {
         }
     }
 
-    /// My title edit was refused because the card changed since the edit started. When its
-    /// title did not change, the edit goes again on the current version; otherwise both texts
-    /// are shown and the user decides. Writes queued behind the edit go on either way.
+    /// My edit of a text was refused because the card changed since the edit started. When
+    /// that text did not change, the edit goes again on the current version; otherwise both
+    /// texts are shown and the user decides. Writes queued behind the edit go on either way.
     fn on_edit_conflict(&mut self, item_id: &str, done: Write) {
-        let mine = done.req.title.clone().unwrap_or_default();
+        let Some((field, started)) = done.started.clone() else {
+            return;
+        };
+        let mine = field.get(&done.req).cloned().unwrap_or_default();
         let Some(current) = self.replica.store.work_items.get(item_id).cloned() else {
             self.writes.remove(item_id);
             self.say(format!(
-                "Edit failed: the card was deleted (your title: {mine})"
+                "Edit failed: the card was deleted (your text: {})",
+                first_line(&mine, 60)
             ));
             return;
         };
-        if done.started_title.as_deref() == Some(current.title.as_str()) {
-            let again = Write::edit(mine, current.version, current.title);
+        let theirs = field.value(&current);
+        if started == theirs {
+            let again = Write::edit(field, mine, current.version, theirs);
             if let Some(entry) = self.writes.get_mut(item_id) {
                 entry.queued.push_front(again);
             }
@@ -988,9 +1062,76 @@ impl App {
         self.send_next(item_id, None);
         self.show(Popup::Conflict {
             item_id: item_id.to_string(),
+            field,
             mine,
-            theirs: current.title,
+            theirs,
         });
+    }
+
+    /// Asks the runtime for `$EDITOR` on the card's description, opening with `text`; the
+    /// edit is based on the card as it is now.
+    fn open_editor(&mut self, card: &proto::WorkItem, text: String) {
+        self.editor = Some(EditorRequest {
+            item_id: card.id.clone(),
+            text,
+            base: card.version,
+            started: TextField::Description.value(card),
+        });
+    }
+
+    /// `E`: the selected card's description in `$EDITOR`.
+    fn edit_description(&mut self, item_id: &str) {
+        // Based on the card as the server last said (my pending writes do not touch it).
+        let Some(card) = self.replica.store.work_items.get(item_id).cloned() else {
+            return;
+        };
+        let text = self
+            .card(item_id)
+            .map(|c| TextField::Description.value(c))
+            .unwrap_or_default();
+        self.open_editor(&card, text);
+    }
+
+    /// The editor closed: save the description on the version the edit started from, or keep
+    /// the text in front of the user when it cannot be saved.
+    fn on_edited(&mut self, request: EditorRequest, result: Result<String, String>) {
+        let text = match result {
+            Ok(text) => text,
+            Err(e) => {
+                self.say(format!("Editor failed: {e}"));
+                return;
+            }
+        };
+        // Editors end a file with a line break; a description does not need it.
+        let text = text.trim_end_matches(['\n', '\r']).to_string();
+        if text == request.started {
+            self.say("Description unchanged".into());
+            return;
+        }
+        let count = text.chars().count();
+        let unsaved = |reason: String| Popup::Unsaved {
+            item_id: request.item_id.clone(),
+            text: text.clone(),
+            reason,
+        };
+        if count > DESCRIPTION_MAX {
+            let popup = unsaved(format!(
+                "it is too long ({count}/{DESCRIPTION_MAX} characters)"
+            ));
+            self.show(popup);
+            return;
+        }
+        if self.outbox.is_none() && self.handle.state() != LinkState::Connected {
+            self.show(unsaved("the board is not connected".into()));
+            return;
+        }
+        let write = Write::edit(
+            TextField::Description,
+            text.clone(),
+            request.base,
+            request.started.clone(),
+        );
+        self.write(&request.item_id, write);
     }
 
     /// Shows a popup now, or once the one in front (e.g. a text being typed) is closed.
@@ -1114,6 +1255,11 @@ impl App {
                 self.popup = Popup::NewCard {
                     title: TextInput::with_max("", TITLE_MAX),
                     item_type: ItemType::Task,
+                }
+            }
+            Command::EditDescription => {
+                if let Some(id) = self.selected().map(|w| w.id.clone()) {
+                    self.edit_description(&id);
                 }
             }
             Command::EditTitle => {
@@ -1286,7 +1432,10 @@ impl App {
                 KeyCode::Enter if !title.text().trim().is_empty() => {
                     let title = title.text().trim().to_string();
                     if title != started {
-                        self.write(&item_id, Write::edit(title, base, started));
+                        self.write(
+                            &item_id,
+                            Write::edit(TextField::Title, title, base, started),
+                        );
                     }
                     Popup::None
                 }
@@ -1302,41 +1451,62 @@ impl App {
             },
             Popup::Conflict {
                 item_id,
+                field,
                 mine,
                 theirs,
             } => {
                 let current = self.replica.store.work_items.get(&item_id).cloned();
+                let same = |item_id, mine, theirs| Popup::Conflict {
+                    item_id,
+                    field,
+                    mine,
+                    theirs,
+                };
                 match (key.code, current) {
                     // The card is gone: nothing to save to; the text stays readable until Esc.
                     (KeyCode::Esc, None) => Popup::None,
-                    (_, None) => Popup::Conflict {
-                        item_id,
-                        mine,
-                        theirs,
-                    },
-                    (KeyCode::Char('m'), Some(_)) if self.offline() => Popup::Conflict {
-                        item_id,
-                        mine,
-                        theirs,
-                    },
+                    (_, None) => same(item_id, mine, theirs),
+                    (KeyCode::Char('m'), Some(_)) if self.offline() => same(item_id, mine, theirs),
                     (KeyCode::Char('m'), Some(card)) => {
-                        self.write(&item_id, Write::edit(mine, card.version, card.title));
+                        let started = field.value(&card);
+                        self.write(&item_id, Write::edit(field, mine, card.version, started));
                         Popup::None
                     }
                     (KeyCode::Char('t'), Some(_)) => Popup::None,
-                    (KeyCode::Char('e') | KeyCode::Esc, Some(card)) => Popup::EditTitle {
-                        item_id,
-                        title: TextInput::with_max(&mine, TITLE_MAX),
-                        base: card.version,
-                        started: card.title,
+                    (KeyCode::Char('e') | KeyCode::Esc, Some(card)) => match field {
+                        TextField::Title => Popup::EditTitle {
+                            item_id,
+                            title: TextInput::with_max(&mine, TITLE_MAX),
+                            base: card.version,
+                            started: card.title,
+                        },
+                        TextField::Description => {
+                            self.open_editor(&card, mine);
+                            Popup::None
+                        }
                     },
-                    _ => Popup::Conflict {
-                        item_id,
-                        mine,
-                        theirs,
-                    },
+                    _ => same(item_id, mine, theirs),
                 }
             }
+            Popup::Unsaved {
+                item_id,
+                text,
+                reason,
+            } => match (
+                key.code,
+                self.replica.store.work_items.get(&item_id).cloned(),
+            ) {
+                (KeyCode::Char('e'), Some(card)) => {
+                    self.open_editor(&card, text);
+                    Popup::None
+                }
+                (KeyCode::Esc, _) => Popup::None,
+                _ => Popup::Unsaved {
+                    item_id,
+                    text,
+                    reason,
+                },
+            },
             Popup::Detail {
                 item_id,
                 comment: Some(mut text),
@@ -1382,6 +1552,13 @@ impl App {
                     item_id,
                     comment: Some(TextInput::with_max("", COMMENT_MAX)),
                 },
+                KeyCode::Char('E') => {
+                    self.edit_description(&item_id);
+                    Popup::Detail {
+                        item_id,
+                        comment: None,
+                    }
+                }
                 KeyCode::Char('t') => {
                     self.toggle_timer(&item_id);
                     Popup::Detail {

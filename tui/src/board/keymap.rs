@@ -20,6 +20,7 @@ pub enum Command {
     MoveCardDown,
     NewCard,
     EditTitle,
+    EditDescription,
     Delete,
     Details,
     Timer,
@@ -146,6 +147,11 @@ pub const BOARD: &[Binding] = &[
         "new card in this lane (Tab: type)",
     ),
     bind(&[ch('e')], Command::EditTitle, "edit the title"),
+    bind(
+        &[ch('E')],
+        Command::EditDescription,
+        "edit the description in $EDITOR",
+    ),
     bind(&[ch('d')], Command::Delete, "delete (asks first)"),
     bind(
         &[key(Enter)],

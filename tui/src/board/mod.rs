@@ -4,6 +4,7 @@
 //! [`app::AppEvent`]s arriving on one channel: keys from an input thread, server traffic from the
 //! SDK session, and a tick. Drawing (`ui`) reads the state and changes nothing.
 pub mod app;
+pub mod editor;
 pub mod find;
 pub mod input;
 pub mod keymap;
@@ -13,12 +14,16 @@ pub mod ui;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pm_client::rest_client::{discover, resolve_user_id, ServerSource};
 use pm_client::sdk::{self, SessionConfig};
 use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
 use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
 use tokio::sync::mpsc;
 
 use crate::cli::GlobalArgs;
@@ -130,10 +135,18 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         let _ = net.send(AppEvent::Net(e));
     });
 
-    // Keys and resizes: crossterm's blocking reader on its own thread.
+    // Keys and resizes: crossterm's blocking reader on its own thread, which stops reading
+    // while an editor has the terminal.
     let keys = tx.clone();
+    let gate = std::sync::Arc::new(InputGate::default());
+    let reader_gate = gate.clone();
     std::thread::spawn(move || loop {
-        match event::poll(Duration::from_millis(250)) {
+        if reader_gate.paused.load(Ordering::SeqCst) {
+            reader_gate.idle.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match event::poll(Duration::from_millis(100)) {
             Ok(true) => {
                 let sent = match event::read() {
                     Ok(Event::Key(k)) => keys.send(AppEvent::Key(k)),
@@ -197,6 +210,12 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
             if app.quit {
                 break;
             }
+            if let Some(request) = app.editor.take() {
+                let result = tokio::task::block_in_place(|| {
+                    run_editor(&mut terminal, &gate, &request.text)
+                })?;
+                app.update(AppEvent::Edited { request, result });
+            }
             terminal.draw(|f| ui::draw(f, &app))?;
         }
         anyhow::Ok(())
@@ -206,4 +225,40 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     ratatui::restore();
     handle.close();
     result
+}
+
+/// Lets the runtime stop the key reader while another program (the editor) reads the terminal.
+#[derive(Default)]
+struct InputGate {
+    /// Set by the runtime: the reader must not read.
+    paused: AtomicBool,
+    /// Set by the reader once it has seen `paused` (it is not inside a read).
+    idle: AtomicBool,
+}
+
+/// Hands the terminal to `$EDITOR` on `text` and takes it back: the key reader pauses, the
+/// board leaves the alternate screen and raw mode, and returns to both afterwards, redrawn
+/// in full. The editor's text, or why there is none; an error only when the terminal cannot
+/// be restored.
+fn run_editor(
+    terminal: &mut ratatui::DefaultTerminal,
+    gate: &InputGate,
+    text: &str,
+) -> anyhow::Result<Result<String, String>> {
+    gate.idle.store(false, Ordering::SeqCst);
+    gate.paused.store(true, Ordering::SeqCst);
+    // The reader finishes its current wait (at most 100 ms) before it stops.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while !gate.idle.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut out = std::io::stdout();
+    let _ = execute!(out, DisableBracketedPaste, LeaveAlternateScreen);
+    let _ = disable_raw_mode();
+    let result = editor::edit_with(&editor::editor_command(), text);
+    enable_raw_mode()?;
+    execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
+    terminal.clear()?;
+    gate.paused.store(false, Ordering::SeqCst);
+    Ok(result)
 }

@@ -946,6 +946,7 @@ async fn a_title_edit_carries_its_starting_version_and_a_conflict_shows_both_tex
         app.popup,
         Popup::Conflict {
             item_id: id(4),
+            field: super::app::TextField::Title,
             mine: "Write release notes for 2.0".into(),
             theirs: "Release notes (bob)".into(),
         }
@@ -1408,6 +1409,7 @@ async fn quick_presses_and_concurrent_edits_against_a_real_server() {
         bob.popup,
         Popup::Conflict {
             item_id: card.id.clone(),
+            field: super::app::TextField::Title,
             mine: "Race me (bob)".into(),
             theirs: "Race me (alice)".into(),
         }
@@ -1947,6 +1949,7 @@ async fn every_view_and_popup_at_80x24_and_120x40() {
     let mut conflict = board();
     conflict.popup = Popup::Conflict {
         item_id: id(4),
+        field: super::app::TextField::Title,
         mine: "Write release notes for 2.0".into(),
         theirs: "Release notes (bob)".into(),
     };
@@ -2029,4 +2032,151 @@ async fn slash_finds_by_key_title_description_and_assignee_with_filters() {
     assert!(screen.contains("find: @none"), "{screen}");
     key(&mut app, KeyCode::Esc);
     assert_eq!(shown(&app).len(), 7, "Esc clears it");
+}
+
+#[tokio::test]
+async fn capital_e_edits_the_description_in_the_editor_on_the_version_it_started_from() {
+    use super::app::{EditorRequest, TextField};
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('E'));
+    let request = app.editor.take().expect("the editor is asked for");
+    assert_eq!(
+        request,
+        EditorRequest {
+            item_id: id(3),
+            text: String::new(),
+            base: 1,
+            started: String::new(),
+        }
+    );
+    // The editor saves two lines (and the usual final line break).
+    app.update(AppEvent::Edited {
+        request: request.clone(),
+        result: Ok("Rotate the keys.\n\nSee the runbook.\n".into()),
+    });
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        req.description.as_deref(),
+        Some("Rotate the keys.\n\nSee the runbook.")
+    );
+    assert_eq!(req.expected_version, 1);
+    let mut card = app.replica.store.work_items[&id(3)].clone();
+    card.description = req.description.clone();
+    card.version = 2;
+    let updated = Payload::WorkItemUpdated(proto::WorkItemUpdated {
+        work_item: Some(card),
+        changes: vec![],
+        user_id: ME.into(),
+    });
+    event(&mut app, 1, updated.clone());
+    respond(&mut app, &out[0].0, updated);
+    // The detail pane shows it line by line.
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app);
+    assert!(screen.contains("Rotate the keys."), "{screen}");
+    assert!(screen.contains("See the runbook."), "{screen}");
+    assert!(screen.contains("E: description"), "{screen}");
+
+    // E from the detail pane; bob changes the description while my editor is open.
+    key(&mut app, KeyCode::Char('E'));
+    let request = app.editor.take().expect("the editor again");
+    assert_eq!(request.base, 2);
+    let mut theirs = app.replica.store.work_items[&id(3)].clone();
+    theirs.description = Some("Bob's version".into());
+    theirs.version = 3;
+    event(
+        &mut app,
+        2,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(theirs),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    app.update(AppEvent::Edited {
+        request,
+        result: Ok("My version".into()),
+    });
+    let out = sent(&mut app);
+    assert_eq!(
+        update_req(&out[0].1).expected_version,
+        2,
+        "based on where I started"
+    );
+    respond(
+        &mut app,
+        &out[0].0,
+        Payload::Error(proto::Error {
+            code: "CONFLICT".into(),
+            message: "Conflict: resource was modified (current version: 3)".into(),
+            field: None,
+        }),
+    );
+    key(&mut app, KeyCode::Esc); // close the detail pane: the conflict waits behind it
+    assert_eq!(
+        app.popup,
+        Popup::Conflict {
+            item_id: id(3),
+            field: TextField::Description,
+            mine: "My version".into(),
+            theirs: "Bob's version".into(),
+        }
+    );
+    let screen = render(&app);
+    assert!(
+        screen.contains("description was changed while you edited it"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+    // m: mine, on the current version.
+    key(&mut app, KeyCode::Char('m'));
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1);
+    assert_eq!(
+        (req.description.as_deref(), req.expected_version),
+        (Some("My version"), 3)
+    );
+}
+
+#[tokio::test]
+async fn a_description_that_cannot_be_saved_is_kept_until_let_go() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    key(&mut app, KeyCode::Char('E'));
+    let request = app.editor.take().expect("the editor");
+    // Unchanged: nothing to send.
+    app.update(AppEvent::Edited {
+        request: request.clone(),
+        result: Ok("\n".into()),
+    });
+    assert!(sent(&mut app).is_empty());
+    // An editor that failed: said, nothing sent.
+    app.update(AppEvent::Edited {
+        request: request.clone(),
+        result: Err("vi exited with exit status: 1; nothing saved".into()),
+    });
+    assert!(sent(&mut app).is_empty());
+    assert!(render(&app).contains("Editor failed"), "{}", render(&app));
+    // Too long: kept, e opens the editor on it again, Esc lets it go.
+    let long = "x".repeat(10_001);
+    app.update(AppEvent::Edited {
+        request,
+        result: Ok(long.clone()),
+    });
+    assert!(sent(&mut app).is_empty());
+    assert!(
+        matches!(app.popup, Popup::Unsaved { .. }),
+        "{:?}",
+        app.popup
+    );
+    let screen = render(&app);
+    assert!(screen.contains("too long (10001/10000"), "{screen}");
+    key(&mut app, KeyCode::Char('e'));
+    assert_eq!(app.editor.take().map(|r| r.text), Some(long));
+    assert_eq!(app.popup, Popup::None);
 }

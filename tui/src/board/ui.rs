@@ -17,7 +17,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use super::app::{duration, short_reason, App, Card, Link, Popup};
+use super::app::{duration, short_reason, App, Card, Link, Popup, TextField};
 use super::input::TextInput;
 use super::keymap;
 use crate::width::{pad, truncate, width as width_of};
@@ -85,9 +85,15 @@ pub fn draw(frame: &mut Frame, app: &App) {
         ),
         Popup::Conflict {
             item_id,
+            field,
             mine,
             theirs,
-        } => draw_conflict(frame, area, app, item_id, mine, theirs),
+        } => draw_conflict(frame, area, app, item_id, *field, mine, theirs),
+        Popup::Unsaved {
+            item_id,
+            text,
+            reason,
+        } => draw_unsaved(frame, area, app, item_id, text, reason),
         Popup::ConfirmDelete { item_id } => draw_confirm_delete(frame, area, app, item_id),
         Popup::Assign {
             item_id,
@@ -658,7 +664,9 @@ fn draw_detail(
             spans.extend(count);
             Line::from(spans)
         }
-        None => Line::from(" c: comment · t: timer · ↑↓: scroll · Esc: close").dim(),
+        None => {
+            Line::from(" c: comment · E: description · t: timer · ↑↓: scroll · Esc: close").dim()
+        }
     };
     frame.render_widget(popup_block("Details"), rect);
     let scroll = app.detail_scroll.min(lines.len().saturating_sub(1) as u16);
@@ -839,12 +847,14 @@ fn history_text(app: &App, e: &proto::ActivityLogEntry) -> String {
         .join("; ")
 }
 
-/// Someone else changed the title while I was editing it: both texts, and the choices.
+/// Someone else changed the title or description while I was editing it: both texts (a
+/// description's first lines), and the choices.
 fn draw_conflict(
     frame: &mut Frame,
     area: Rect,
     app: &App,
     item_id: &str,
+    field: TextField,
     mine: &str,
     theirs: &str,
 ) {
@@ -855,26 +865,79 @@ fn draw_conflict(
         .get(item_id)
         .map(|w| app.key_of(w))
         .unwrap_or_default();
-    let lines = vec![
-        Line::from(format!("{key} was renamed while you edited it.")),
-        Line::from(""),
-        Line::from(vec![
-            Span::from("theirs ").fg(Color::Cyan).bold(),
-            Span::raw(safe(theirs)),
-        ]),
-        Line::from(vec![
-            Span::from("mine   ").fg(Color::Yellow).bold(),
-            Span::raw(safe(mine)),
-        ]),
-        Line::from(""),
-        Line::from(" m: keep mine · t: keep theirs · e: edit again").dim(),
-    ];
-    let rect = centered(area, area.width.saturating_sub(4).min(72), 8);
+    let (headline, shown) = match field {
+        TextField::Title => (format!("{key} was renamed while you edited it."), 1),
+        TextField::Description => (
+            format!("{key}'s description was changed while you edited it."),
+            4,
+        ),
+    };
+    let text_lines = |label: &'static str, color: Color, text: &str| -> Vec<Line<'static>> {
+        let mut lines: Vec<Line<'static>> = Vec::new();
+        let all: Vec<&str> = if text.is_empty() {
+            vec!["(empty)"]
+        } else {
+            text.lines().collect()
+        };
+        for (i, line) in all.iter().take(shown).enumerate() {
+            let head = if i == 0 { label } else { "       " };
+            lines.push(Line::from(vec![
+                Span::from(head).fg(color).bold(),
+                Span::raw(safe(line)),
+            ]));
+        }
+        if all.len() > shown {
+            lines.push(Line::from(format!("       … {} more lines", all.len() - shown)).dim());
+        }
+        lines
+    };
+    let mut lines = vec![Line::from(headline), Line::from("")];
+    lines.extend(text_lines("theirs ", Color::Cyan, theirs));
+    lines.extend(text_lines("mine   ", Color::Yellow, mine));
+    lines.push(Line::from(""));
+    lines.push(Line::from(" m: keep mine · t: keep theirs · e: edit again").dim());
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4).min(72),
+        lines.len() as u16 + 2,
+    );
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .block(popup_block("Edit conflict").border_style(Color::Red)),
+        rect,
+    );
+}
+
+/// A description from `$EDITOR` that was not saved: why, and the way back to it.
+fn draw_unsaved(frame: &mut Frame, area: Rect, app: &App, item_id: &str, text: &str, reason: &str) {
+    let key = app
+        .replica
+        .store
+        .work_items
+        .get(item_id)
+        .map(|w| app.key_of(w))
+        .unwrap_or_default();
+    let lines = vec![
+        Line::from(format!(
+            "Your description of {key} was not saved: {}.",
+            safe(reason)
+        )),
+        Line::from(format!(
+            "It is kept here ({} characters) until you let it go.",
+            text.chars().count()
+        ))
+        .dim(),
+        Line::from(""),
+        Line::from(" e: edit it again in $EDITOR · Esc: discard it").dim(),
+    ];
+    let rect = centered(area, area.width.saturating_sub(4).min(72), 7);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(popup_block("Not saved").border_style(Color::Red)),
         rect,
     );
 }
