@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use pm_client::replica::Replica;
 use pm_client::sdk::{LinkState, NetEvent, SessionHandle};
-use pm_shared::domain::limits::{COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX};
+use pm_shared::domain::limits::{COMMENT_MAX, DESCRIPTION_MAX, STORY_POINTS_MAX, TITLE_MAX};
 use pm_shared::domain::{display_key, ItemType, Priority, Status};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
@@ -14,6 +14,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::find::{Candidate, Query};
 use super::input::TextInput;
 use super::keymap::{self, Command};
+use super::pick::{self, Choice, PickKind};
 
 /// How long a card changed by someone else stays highlighted.
 pub const HIGHLIGHT_FOR: Duration = Duration::from_secs(4);
@@ -131,9 +132,15 @@ pub enum Popup {
     ConfirmDelete {
         item_id: String,
     },
-    /// Who gets the card: the people the board knows, filtered by what is typed.
-    Assign {
+    /// Story points for the card, typed.
+    Points {
         item_id: String,
+        input: TextInput,
+    },
+    /// A picker for one field of the card (assignee, sprint, parent), filtered by what is typed.
+    Pick {
+        item_id: String,
+        kind: PickKind,
         filter: TextInput,
         /// The highlighted row of the filtered list.
         row: usize,
@@ -266,6 +273,7 @@ fn same_fields(
         && (req.position.is_none() || a.position == b.position)
         && (req.priority.is_none() || a.priority == b.priority)
         && (req.story_points.is_none() || a.story_points == b.story_points)
+        && (!req.update_parent || a.parent_id == b.parent_id)
 }
 
 impl Write {
@@ -337,6 +345,9 @@ fn apply_fields(item: &mut proto::WorkItem, req: &proto::UpdateWorkItemRequest) 
     if let Some(v) = req.story_points {
         item.story_points = Some(v);
     }
+    if req.update_parent {
+        item.parent_id = req.parent_id.clone().filter(|p| !p.is_empty());
+    }
 }
 
 /// Folds `later` into `earlier`: the later value of each field wins.
@@ -354,6 +365,10 @@ fn fold_fields(earlier: &mut proto::UpdateWorkItemRequest, later: proto::UpdateW
         priority,
         story_points
     );
+    if later.update_parent {
+        earlier.update_parent = true;
+        earlier.parent_id = later.parent_id;
+    }
 }
 
 /// A card as the board shows it.
@@ -1296,7 +1311,18 @@ impl App {
                 }
             }
             Command::SprintFilter => self.cycle_sprint(),
-            Command::Assign => self.open_assign(),
+            Command::Assign => self.open_pick(PickKind::Assignee),
+            Command::PickSprint => self.open_pick(PickKind::Sprint),
+            Command::Points => {
+                if let Some(item) = self.selected() {
+                    let points = item.story_points.map(|p| p.to_string()).unwrap_or_default();
+                    self.popup = Popup::Points {
+                        item_id: item.id.clone(),
+                        input: TextInput::new(&points),
+                    };
+                }
+            }
+            Command::PickParent => self.open_pick(PickKind::Parent),
             Command::Priority => self.cycle_priority(),
         }
     }
@@ -1326,44 +1352,75 @@ impl App {
                 },
                 _ => Popup::Help { scroll },
             },
-            Popup::Assign {
+            Popup::Pick {
                 item_id,
+                kind,
                 mut filter,
                 row,
             } => {
-                let count = self.assignee_choices(filter.text()).len();
+                let choices = self.choices(kind, &item_id, filter.text());
                 match key.code {
                     KeyCode::Esc => Popup::None,
                     KeyCode::Enter => {
-                        let chosen = self.assignee_choices(filter.text()).into_iter().nth(row);
-                        if let Some((user, _)) = chosen {
-                            self.assign(&item_id, user);
+                        if let Some(choice) = choices.into_iter().nth(row) {
+                            self.pick(kind, &item_id, choice.value);
                         }
                         Popup::None
                     }
-                    KeyCode::Up => Popup::Assign {
+                    KeyCode::Up => Popup::Pick {
                         item_id,
+                        kind,
                         filter,
                         row: row.saturating_sub(1),
                     },
-                    KeyCode::Down => Popup::Assign {
+                    KeyCode::Down => Popup::Pick {
                         item_id,
+                        kind,
                         filter,
-                        row: (row + 1).min(count.saturating_sub(1)),
+                        row: (row + 1).min(choices.len().saturating_sub(1)),
                     },
                     _ => {
                         let before = filter.text().to_string();
                         filter.on_key(key);
                         // A new filter starts at its first match.
                         let row = if filter.text() == before { row } else { 0 };
-                        Popup::Assign {
+                        Popup::Pick {
                             item_id,
+                            kind,
                             filter,
                             row,
                         }
                     }
                 }
             }
+            Popup::Points { item_id, mut input } => match key.code {
+                KeyCode::Esc => Popup::None,
+                KeyCode::Enter => match input.text().trim().parse::<i32>() {
+                    Ok(points) if (0..=STORY_POINTS_MAX).contains(&points) => {
+                        let unchanged = self
+                            .card(&item_id)
+                            .is_some_and(|w| w.story_points == Some(points));
+                        if !unchanged {
+                            let req = proto::UpdateWorkItemRequest {
+                                story_points: Some(points),
+                                ..Default::default()
+                            };
+                            self.write(&item_id, Write::change("Points", req));
+                        }
+                        Popup::None
+                    }
+                    _ => {
+                        self.say(format!(
+                            "Story points are a whole number from 0 to {STORY_POINTS_MAX}"
+                        ));
+                        Popup::Points { item_id, input }
+                    }
+                },
+                _ => {
+                    input.on_key(key);
+                    Popup::Points { item_id, input }
+                }
+            },
             Popup::ConfirmDelete { item_id } => {
                 if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                     self.send(
@@ -1603,7 +1660,8 @@ impl App {
                 input.insert(text);
                 self.filter = input.text().trim().to_string();
             }
-            Popup::Assign { filter, row, .. } => {
+            Popup::Points { input, .. } => input.insert(text),
+            Popup::Pick { filter, row, .. } => {
                 filter.insert(text);
                 *row = 0;
             }
@@ -1749,59 +1807,49 @@ impl App {
         self.row = 0;
     }
 
-    /// The people a card can be given to, as (user id, label): nobody, me, then everyone else
-    /// the board knows by name; only those whose label holds `filter` (any case).
-    pub fn assignee_choices(&self, filter: &str) -> Vec<(Option<String>, String)> {
-        let mut others: Vec<(Option<String>, String)> = self
-            .replica
-            .store
-            .users
-            .iter()
-            .filter(|(id, _)| **id != self.me)
-            .map(|(id, name)| (Some(id.clone()), name.clone()))
-            .collect();
-        others.sort_by_key(|(id, name)| (name.to_lowercase(), id.clone()));
-        let needle = filter.trim().to_lowercase();
-        [
-            (None, "— nobody".to_string()),
-            (Some(self.me.clone()), format!("{} (me)", self.my_name)),
-        ]
-        .into_iter()
-        .chain(others)
-        .filter(|(_, label)| label.to_lowercase().contains(&needle))
-        .collect()
+    /// What a picker offers for a card (see [`pick::choices`]).
+    pub fn choices(&self, kind: PickKind, item_id: &str, filter: &str) -> Vec<Choice> {
+        match self.card(item_id) {
+            Some(item) => pick::choices(self, kind, item, filter),
+            None => Vec::new(),
+        }
     }
 
-    /// `a`: the picker, on the card's current assignee.
-    fn open_assign(&mut self) {
+    /// `a` / `S` / `P`: the picker, on the card's current value.
+    fn open_pick(&mut self, kind: PickKind) {
         let Some(item) = self.selected() else { return };
-        let current = item.assignee_id.clone();
+        if kind == PickKind::Parent
+            && ItemType::from_proto(item.item_type)
+                .and_then(ItemType::allowed_parent)
+                .is_none()
+        {
+            self.say("An epic has no parent".into());
+            return;
+        }
+        let current = kind.current(item);
         let item_id = item.id.clone();
         let row = self
-            .assignee_choices("")
+            .choices(kind, &item_id, "")
             .iter()
-            .position(|(id, _)| *id == current)
+            .position(|c| c.value == current)
             .unwrap_or(0);
-        self.popup = Popup::Assign {
+        self.popup = Popup::Pick {
             item_id,
+            kind,
             filter: TextInput::new(""),
             row,
         };
     }
 
-    /// Gives the card to `user` (None: nobody), unless it already is theirs.
-    fn assign(&mut self, item_id: &str, user: Option<String>) {
+    /// Sets the picked field of the card to `value` (None clears it), unless it already is.
+    fn pick(&mut self, kind: PickKind, item_id: &str, value: Option<String>) {
         let Some(card) = self.card(item_id) else {
             return;
         };
-        if card.assignee_id == user {
+        if kind.current(card) == value {
             return;
         }
-        let req = proto::UpdateWorkItemRequest {
-            assignee_id: Some(user.unwrap_or_default()),
-            ..Default::default()
-        };
-        self.write(item_id, Write::change("Assign", req));
+        self.write(item_id, Write::change(kind.what(), kind.request(value)));
     }
 
     fn cycle_priority(&mut self) {

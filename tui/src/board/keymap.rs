@@ -25,6 +25,9 @@ pub enum Command {
     Details,
     Timer,
     Assign,
+    PickSprint,
+    PickParent,
+    Points,
     Priority,
     SprintFilter,
     Filter,
@@ -160,7 +163,18 @@ pub const BOARD: &[Binding] = &[
     ),
     bind(&[ch('t')], Command::Timer, "start / stop your timer ⏱"),
     bind(&[ch('a')], Command::Assign, "assign: pick who (or nobody)"),
+    bind(
+        &[ch('S')],
+        Command::PickSprint,
+        "sprint: put the card in one (or none)",
+    ),
+    bind(
+        &[ch('P')],
+        Command::PickParent,
+        "parent: an epic for a story, a story for a task",
+    ),
     bind(&[ch('p')], Command::Priority, "cycle priority"),
+    bind(&[ch('#')], Command::Points, "story points"),
     bind(&[ch('s')], Command::SprintFilter, "cycle the sprint filter"),
     bind(
         &[ch('/')],

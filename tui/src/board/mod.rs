@@ -8,6 +8,7 @@ pub mod editor;
 pub mod find;
 pub mod input;
 pub mod keymap;
+pub mod pick;
 #[cfg(test)]
 mod tests;
 pub mod ui;

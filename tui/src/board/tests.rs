@@ -1320,7 +1320,8 @@ async fn an_unreachable_server_is_named_with_the_reason_and_r_retries_at_once() 
     assert!(!app.quit);
     // r is in the help.
     key(&mut app, KeyCode::Char('?'));
-    assert!(render(&app).contains("reconnect now"), "{}", render(&app));
+    let help = render_at(&app, 120, 40);
+    assert!(help.contains("reconnect now"), "{help}");
 }
 
 /// Two boards against a real server: quick presses of one user never conflict with each other,
@@ -1946,6 +1947,36 @@ async fn every_view_and_popup_at_80x24_and_120x40() {
         ),
         ("picker_over_board", with_keys(&[KeyCode::Char('o')], "")),
     ];
+    views.push((
+        "parent",
+        with_keys(
+            &[
+                KeyCode::Right,
+                KeyCode::Right,
+                KeyCode::Down,
+                KeyCode::Char('P'),
+            ],
+            "",
+        ),
+    ));
+    views.push(("sprint", with_keys(&[KeyCode::Char('S')], "")));
+    views.push(("points", with_keys(&[KeyCode::Char('#')], "13")));
+    views.push(("find", with_keys(&[KeyCode::Char('/')], "@bob -done")));
+    let mut unsaved = board();
+    unsaved.popup = Popup::Unsaved {
+        item_id: id(3),
+        text: "x".repeat(10_001),
+        reason: "it is too long (10001/10000 characters)".into(),
+    };
+    views.push(("description_not_saved", unsaved));
+    let mut description_conflict = board();
+    description_conflict.popup = Popup::Conflict {
+        item_id: id(3),
+        field: super::app::TextField::Description,
+        mine: "Rotate weekly.\nKeys live in the vault.".into(),
+        theirs: "Rotate monthly.\n\nSee the runbook.\nAsk bob.\nOr alice.\nOr carol.".into(),
+    };
+    views.push(("description_conflict", description_conflict));
     let mut conflict = board();
     conflict.popup = Popup::Conflict {
         item_id: id(4),
@@ -2179,4 +2210,96 @@ async fn a_description_that_cannot_be_saved_is_kept_until_let_go() {
     key(&mut app, KeyCode::Char('e'));
     assert_eq!(app.editor.take().map(|r| r.text), Some(long));
     assert_eq!(app.popup, Popup::None);
+}
+
+#[tokio::test]
+async fn capital_s_and_p_pick_the_sprint_and_a_parent_that_fits_the_hierarchy() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    event(
+        &mut app,
+        1,
+        Payload::SprintCreated(proto::SprintCreated {
+            sprint: Some(proto::Sprint {
+                id: "s1".into(),
+                project_id: PID.into(),
+                name: "Sprint 1".into(),
+                start_date: CLOCK,
+                end_date: CLOCK + 14 * 86_400,
+                status: proto::SprintStatus::Planned as i32,
+                version: 1,
+                ..Default::default()
+            }),
+            user_id: BOB.into(),
+        }),
+    );
+    // PM-3, a task.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('S'));
+    let screen = render(&app);
+    assert!(screen.contains("— no sprint"), "{screen}");
+    assert!(screen.contains("Sprint 1 (Planned)"), "{screen}");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(req.sprint_id.as_deref(), Some("s1"));
+    accept(&mut app, 2, &out[0].0, &req);
+
+    // A task's parent is a story: PM-2 is offered, the epic PM-1 is not.
+    key(&mut app, KeyCode::Char('P'));
+    let screen = render(&app);
+    assert!(screen.contains("PM-2 Pay with saved card"), "{screen}");
+    assert!(!screen.contains("PM-1 Checkout"), "{screen}");
+    insta::assert_snapshot!(screen);
+    type_text(&mut app, "saved");
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1);
+    assert_eq!(
+        (req.parent_id.as_deref(), req.update_parent),
+        (Some(id(2).as_str()), true)
+    );
+    assert_eq!(
+        app.card(&id(3)).and_then(|w| w.parent_id.clone()),
+        Some(id(2)),
+        "shown at once"
+    );
+
+    // An epic has no parent: no picker, a word why.
+    key(&mut app, KeyCode::Left);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(1));
+    key(&mut app, KeyCode::Char('P'));
+    assert_eq!(app.popup, Popup::None);
+    assert!(render(&app).contains("An epic has no parent"));
+}
+
+#[tokio::test]
+async fn hash_sets_story_points_and_refuses_what_is_not_a_number_of_points() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // PM-4 has no points yet.
+    key(&mut app, KeyCode::Char('#'));
+    assert!(render(&app).contains("Story points"), "{}", render(&app));
+    type_text(&mut app, "lots");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.popup, Popup::Points { .. }), "kept open");
+    assert!(
+        render(&app).contains("whole number from 0 to 100"),
+        "{}",
+        render(&app)
+    );
+    ctrl_key(&mut app, 'u');
+    type_text(&mut app, "101");
+    key(&mut app, KeyCode::Enter);
+    assert!(sent(&mut app).is_empty());
+    ctrl_key(&mut app, 'u');
+    type_text(&mut app, " 8 ");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.popup, Popup::None);
+    let out = sent(&mut app);
+    assert_eq!(update_req(&out[0].1).story_points, Some(8));
+    assert!(render(&app).contains("PM-4 ↓      8p"), "{}", render(&app));
 }

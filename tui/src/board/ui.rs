@@ -5,6 +5,7 @@
 //! bidi marks become a visible `�`) before it is laid out, and [`scrub`] checks every cell of the
 //! finished frame once more, so a draw site that forgets cannot send an escape sequence or a bidi
 //! override to the terminal either.
+use pm_shared::domain::limits::STORY_POINTS_MAX;
 use pm_shared::domain::{ItemType, Priority, SprintStatus, Status};
 use pm_shared::proto;
 use pm_shared::terminal::{is_unsafe_for_terminal, sanitize_for_terminal, PLACEHOLDER};
@@ -20,6 +21,7 @@ use ratatui::Frame;
 use super::app::{duration, short_reason, App, Card, Link, Popup, TextField};
 use super::input::TextInput;
 use super::keymap;
+use super::pick::PickKind;
 use crate::width::{pad, truncate, width as width_of};
 
 const CARD_HEIGHT: u16 = 3;
@@ -95,11 +97,18 @@ pub fn draw(frame: &mut Frame, app: &App) {
             reason,
         } => draw_unsaved(frame, area, app, item_id, text, reason),
         Popup::ConfirmDelete { item_id } => draw_confirm_delete(frame, area, app, item_id),
-        Popup::Assign {
+        Popup::Points { input, .. } => draw_input(
+            frame,
+            area,
+            &format!("Story points  (0–{STORY_POINTS_MAX} · Enter: save · Esc: cancel)"),
+            input,
+        ),
+        Popup::Pick {
             item_id,
+            kind,
             filter,
             row,
-        } => draw_assign(frame, area, app, item_id, filter, *row),
+        } => draw_pick(frame, area, app, item_id, *kind, filter, *row),
     }
     scrub(frame.buffer_mut());
 }
@@ -129,24 +138,25 @@ fn draw_confirm_delete(frame: &mut Frame, area: Rect, app: &App, item_id: &str) 
     );
 }
 
-/// The assignee picker: a filter line, then nobody, me and everyone else, the current assignee
-/// marked ✓.
-fn draw_assign(
+/// A picker: a filter line, then "none" and the choices, the card's current value marked ✓.
+fn draw_pick(
     frame: &mut Frame,
     area: Rect,
     app: &App,
     item_id: &str,
+    kind: PickKind,
     filter: &TextInput,
     row: usize,
 ) {
     let card = app.card(item_id);
-    let current = card.and_then(|w| w.assignee_id.clone());
+    let current = card.and_then(|w| kind.current(w));
     let key = card.map(|w| app.key_of(w)).unwrap_or_default();
-    let choices = app.assignee_choices(filter.text());
+    let choices = app.choices(kind, item_id, filter.text());
+    let (title, word) = kind.title();
     let height = (choices.len() as u16 + 4).clamp(6, area.height.saturating_sub(2).max(6));
-    let rect = centered(area, 44, height);
+    let rect = centered(area, 56, height);
     frame.render_widget(Clear, rect);
-    let block = popup_block("Assign").title_bottom(
+    let block = popup_block(title).title_bottom(
         Line::from(" type: filter · ↑↓ · Enter · Esc ")
             .dim()
             .right_aligned(),
@@ -154,24 +164,26 @@ fn draw_assign(
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     let [head, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
-    let mut spans = vec![Span::from(format!("{key} to › ")).fg(Color::Yellow)];
+    let prompt = format!("{key} {word} › ");
+    let mut spans = vec![Span::from(prompt.clone()).fg(Color::Yellow)];
     spans.extend(input_spans(
         filter,
-        (head.width as usize).saturating_sub(width_of(&key) + 6),
+        (head.width as usize).saturating_sub(width_of(&prompt)),
     ));
     frame.render_widget(Line::from(spans), head);
+    let room = (list.width as usize).saturating_sub(2);
     let items: Vec<ListItem> = choices
         .iter()
-        .map(|(id, label)| {
-            let mark = if *id == current { "✓ " } else { "  " };
+        .map(|c| {
+            let mark = if c.value == current { "✓ " } else { "  " };
             ListItem::new(Line::from(vec![
                 Span::from(mark).fg(Color::Green),
-                Span::raw(safe(label)),
+                Span::raw(truncate(&safe(&c.label), room)),
             ]))
         })
         .collect();
     if items.is_empty() {
-        frame.render_widget(Line::from("  nobody by that name").dim(), list);
+        frame.render_widget(Line::from("  nothing by that name").dim(), list);
         return;
     }
     let mut state = ListState::default().with_selected(Some(row.min(items.len() - 1)));
