@@ -1742,7 +1742,7 @@ impl App {
         });
     }
 
-    /// Swaps the selected card's position with its neighbour's in the lane.
+    /// Moves the selected card past its neighbour in the lane.
     fn reorder(&mut self, delta: i32) {
         let lanes = self.lanes();
         let Some(lane) = lanes.get(self.lane) else {
@@ -1760,6 +1760,37 @@ impl App {
             lane[neighbour_row].item.clone(),
         );
         drop(lanes);
+        self.focus = Some(a.id.clone());
+        // Just before (or after) the neighbour, when no other card of the lane (shown or not)
+        // is in the way: one write, and the neighbour's history stays as it was.
+        let target = b.position.checked_add(delta.signum());
+        let (low, high) = match target {
+            Some(t) if delta < 0 => (t, b.position),
+            Some(t) => (b.position, t),
+            None => (-1, -1),
+        };
+        let in_the_way = self
+            .replica
+            .project()
+            .map(|project| {
+                self.replica.store.items_of(project).any(|w| {
+                    let w = self.intended.get(&w.id).unwrap_or(w);
+                    w.id != a.id
+                        && w.id != b.id
+                        && w.status == a.status
+                        && (low..=high).contains(&w.position)
+                })
+            })
+            .unwrap_or(true);
+        if let Some(target) = target.filter(|t| *t >= 0 && !in_the_way) {
+            let req = proto::UpdateWorkItemRequest {
+                position: Some(target),
+                ..Default::default()
+            };
+            self.write(&a.id, Write::change("Reorder", req));
+            return;
+        }
+        // No room: the two swap places.
         let (mut pa, mut pb) = (b.position, a.position);
         if pa == pb {
             // Equal positions: make the order explicit.
@@ -1781,7 +1812,6 @@ impl App {
                 self.write(&item.id, Write::change("Reorder", req));
             }
         }
-        self.focus = Some(a.id.clone());
     }
 
     fn cycle_sprint(&mut self) {

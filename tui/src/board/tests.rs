@@ -2303,3 +2303,71 @@ async fn hash_sets_story_points_and_refuses_what_is_not_a_number_of_points() {
     assert_eq!(update_req(&out[0].1).story_points, Some(8));
     assert!(render(&app).contains("PM-4 ↓      8p"), "{}", render(&app));
 }
+
+#[tokio::test]
+async fn moving_a_card_up_or_down_writes_only_that_card_when_there_is_room() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // Backlog: PM-4 (position 4), PM-7 (position 10), PM-8 (position 11).
+    for (seq, (n, position)) in [(7, 10), (8, 11)].into_iter().enumerate() {
+        let mut card = item(
+            n,
+            "task",
+            &format!("Card {n}"),
+            "backlog",
+            "low",
+            None,
+            None,
+        );
+        card.position = position;
+        event(
+            &mut app,
+            seq as u64 + 1,
+            Payload::WorkItemCreated(proto::WorkItemCreated {
+                work_item: Some(card),
+                user_id: BOB.into(),
+            }),
+        );
+    }
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+    // K: PM-7 goes before PM-4 by itself (position 3); PM-4 is not touched.
+    key(&mut app, KeyCode::Char('K'));
+    let out = sent(&mut app);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (req.work_item_id.as_str(), req.position),
+        (id(7).as_str(), Some(3))
+    );
+    assert_eq!(shown(&app)[..3], [7, 4, 8]);
+    accept_position(&mut app, 3, &out[0].0, &req);
+    // J on PM-7 (now first): after PM-4, by itself again (position 5).
+    key(&mut app, KeyCode::Char('J'));
+    let out = sent(&mut app);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(req.position, Some(5));
+    accept_position(&mut app, 4, &out[0].0, &req);
+    // PM-7 (5) and PM-8 (11)… J again: position 12.
+    key(&mut app, KeyCode::Char('J'));
+    let out = sent(&mut app);
+    assert_eq!(update_req(&out[0].1).position, Some(12));
+    assert_eq!(out.len(), 1, "{out:?}");
+}
+
+/// `accept` for a position change.
+fn accept_position(app: &mut App, seq: u64, id: &str, req: &proto::UpdateWorkItemRequest) {
+    let mut card = app.replica.store.work_items[&req.work_item_id].clone();
+    if let Some(p) = req.position {
+        card.position = p;
+    }
+    card.version += 1;
+    let updated = Payload::WorkItemUpdated(proto::WorkItemUpdated {
+        work_item: Some(card),
+        changes: vec![],
+        user_id: ME.into(),
+    });
+    event(app, seq, updated.clone());
+    respond(app, id, updated);
+}
