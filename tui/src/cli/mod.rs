@@ -2,6 +2,7 @@
 //! its API calls and returns what to print; [`execute`] finds the server, runs it and prints
 //! the result (JSON, or a table with `--format table`) or the error, and picks the exit status.
 pub mod activity;
+mod card_keys;
 pub mod comment;
 pub mod completions;
 pub mod dependency;
@@ -118,18 +119,24 @@ where
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    let result = match connect(global) {
-        Ok(client) => runtime
-            .block_on(call(client))
-            .map(Into::into)
-            .map_err(Into::into),
-        Err(e) => Err(e.into()),
+    let client = match connect(global) {
+        Ok(client) => client,
+        Err(e) => return fail(&format!("{:#}", anyhow::Error::from(e))),
     };
+    let result = runtime
+        .block_on(call(client.clone()))
+        .map(Into::into)
+        .map_err(Into::into);
     let output = match result {
         Ok(output) => output,
         Err(e) => return fail(&format!("{e:#}")),
     };
     let status = match &output {
+        Output::Json(body) if global.format == Format::Table => {
+            let mut shown = body.clone();
+            runtime.block_on(card_keys::name_cards(&client, &mut shown));
+            print_body(global, &shown)
+        }
         Output::Json(body) => print_body(global, body),
         Output::Text(text) => match global.format {
             Format::Json if global.pretty => print_text(reindent(text)),

@@ -89,6 +89,10 @@ fn dependency_list_create_delete() {
         table.contains("relates_to") && table.contains("blocks"),
         "{table}"
     );
+    // The table names the cards by key, not by UUID.
+    assert!(table.contains("blocks      PM-1      PM-2"), "{table}");
+    assert!(table.contains("relates_to  PM-3      PM-2"), "{table}");
+    assert!(!table.contains(&pm1) && !table.contains(&pm2), "{table}");
 
     // Rules come back as API errors (exit 1); bad grammar is a usage error (exit 2).
     let err = server
