@@ -232,6 +232,8 @@ pub struct App {
     pub size: (u16, u16),
     /// `$EDITOR` to open on a description, taken by the runtime after the update.
     pub editor: Option<EditorRequest>,
+    /// `NO_COLOR` is set: draw without colours.
+    pub no_color: bool,
 }
 
 /// One write of mine to a card.
@@ -422,6 +424,7 @@ impl App {
             quit: false,
             size: (80, 24),
             editor: None,
+            no_color: false,
         }
     }
 

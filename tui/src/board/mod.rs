@@ -197,6 +197,8 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     }));
     let mut app = App::new(handle.clone(), user_id, name, project);
     app.server_url = url;
+    // no-color.org: set and not empty.
+    app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     if let Ok(size) = terminal.size() {
         app.size = (size.width, size.height);
     }

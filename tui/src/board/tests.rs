@@ -468,7 +468,7 @@ async fn detail_pane_shows_links_time_and_history() {
     assert_eq!(app.selected().map(|w| w.item_number), Some(3));
     key(&mut app, KeyCode::Enter);
     // The history was asked for (the test session never connects, so it stays loading).
-    assert!(render(&app).contains("loading…"));
+    assert!(render_at(&app, 120, 40).contains("loading…"));
     let mut history = super::app::History::new(&id(3));
     let entry = |n: i32, user: &str, action: &str, changes: Vec<proto::FieldChange>| {
         proto::ActivityLogEntry {
@@ -2370,4 +2370,73 @@ fn accept_position(app: &mut App, seq: u64, id: &str, req: &proto::UpdateWorkIte
     });
     event(app, seq, updated.clone());
     respond(app, id, updated);
+}
+
+#[tokio::test]
+async fn no_color_draws_every_cell_in_the_terminals_colours() {
+    use ratatui::style::{Color, Modifier};
+    let draw = |app: &App| {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        terminal.draw(|f| ui::draw(f, app)).expect("draw");
+        terminal.backend().buffer().clone()
+    };
+    let mut app = app_with_links_and_time();
+    let coloured = draw(&app);
+    assert!(coloured.content.iter().any(|c| c.fg != Color::Reset));
+    app.no_color = true;
+    let plain = draw(&app);
+    assert!(plain
+        .content
+        .iter()
+        .all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
+    // The selection still shows (reversed), and the text is the same.
+    assert!(plain
+        .content
+        .iter()
+        .any(|c| c.modifier.contains(Modifier::REVERSED)));
+    assert_eq!(render(&app), {
+        app.no_color = false;
+        render(&app)
+    });
+}
+
+#[tokio::test]
+async fn the_detail_pane_shows_the_parent_chain_and_who_changed_the_card_when() {
+    let mut app = app();
+    app.clock = CLOCK;
+    // PM-3 (task) under PM-2 (story) under PM-1 (epic); bob changed PM-3 last, at version 4.
+    let mut story = app.replica.store.work_items[&id(2)].clone();
+    story.parent_id = Some(id(1));
+    story.version = 2;
+    let mut task = app.replica.store.work_items[&id(3)].clone();
+    task.parent_id = Some(id(2));
+    task.version = 4;
+    task.created_at = CLOCK - 86_400;
+    task.created_by = ME.into();
+    task.updated_at = CLOCK - 600;
+    task.updated_by = BOB.into();
+    for (seq, w) in [(1, story), (2, task)] {
+        event(
+            &mut app,
+            seq,
+            Payload::WorkItemUpdated(proto::WorkItemUpdated {
+                work_item: Some(w),
+                changes: vec![],
+                user_id: BOB.into(),
+            }),
+        );
+    }
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    let screen = render_at(&app, 120, 40);
+    assert!(
+        screen.contains("Parent    PM-1 Checkout revamp › PM-2 Pay with saved card"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Changed   11-22 05:50 by bob · version 4 · created 11-21 06:00 by alice"),
+        "{screen}"
+    );
 }

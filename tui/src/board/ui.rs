@@ -111,6 +111,18 @@ pub fn draw(frame: &mut Frame, app: &App) {
         } => draw_pick(frame, area, app, item_id, *kind, filter, *row),
     }
     scrub(frame.buffer_mut());
+    if app.no_color {
+        strip_colors(frame.buffer_mut());
+    }
+}
+
+/// `NO_COLOR` (no-color.org): every cell in the terminal's own colours. Bold, reversed (the
+/// selection) and dim stay, so nothing the board says depends on colour alone.
+fn strip_colors(buf: &mut Buffer) {
+    for cell in buf.content.iter_mut() {
+        cell.fg = Color::Reset;
+        cell.bg = Color::Reset;
+    }
 }
 
 /// "Delete PM-7 "title"?" on one line (the title cut to fit) and the choices on the next, so
@@ -605,12 +617,7 @@ fn draw_detail(
             )
         })
         .unwrap_or_else(|| "—".into());
-    let parent = item
-        .parent_id
-        .as_ref()
-        .and_then(|p| app.replica.store.work_items.get(p))
-        .map(|p| format!("{} {}", app.key_of(p), safe(&p.title)))
-        .unwrap_or_else(|| "—".into());
+    let parent = parent_chain(app, item);
     let mut lines = vec![
         Line::from(vec![
             Span::from(app.key_of(item)).bold(),
@@ -644,6 +651,17 @@ fn draw_detail(
         ]),
         Line::from(vec![label("Sprint"), Span::raw(sprint)]),
         Line::from(vec![label("Parent"), Span::raw(parent)]),
+        Line::from(vec![
+            label("Changed"),
+            Span::raw(format!(
+                "{} by {} · version {} · created {} by {}",
+                when(item.updated_at),
+                safe(&app.user_name(&item.updated_by)),
+                item.version,
+                when(item.created_at),
+                safe(&app.user_name(&item.created_by)),
+            )),
+        ]),
     ];
     lines.extend(link_lines(app, item_id));
     lines.push(time_line(app, item_id));
@@ -689,6 +707,38 @@ fn draw_detail(
         body,
     );
     frame.render_widget(hint, input);
+}
+
+/// The card's ancestors, the top first: `PM-1 Checkout revamp › PM-2 Pay with saved card`;
+/// the last one's title only when the chain is long.
+fn parent_chain(app: &App, item: &proto::WorkItem) -> String {
+    let mut chain: Vec<&proto::WorkItem> = Vec::new();
+    let mut next = item.parent_id.as_deref();
+    // Epic › story › task is at most two levels; the bound also stops a cycle in bad data.
+    while let Some(id) = next.filter(|_| chain.len() < 4) {
+        let Some(parent) = app.replica.store.work_items.get(id) else {
+            break;
+        };
+        chain.push(parent);
+        next = parent.parent_id.as_deref();
+    }
+    if chain.is_empty() {
+        return "—".into();
+    }
+    chain.reverse();
+    let last = chain.len() - 1;
+    chain
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i == last {
+                format!("{} {}", app.key_of(w), safe(&w.title))
+            } else {
+                format!("{} {}", app.key_of(w), truncate(&safe(&w.title), 20))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" › ")
 }
 
 /// `Links` lines: what blocks the card (⛔ while not done), what it blocks, what it relates to.
