@@ -654,12 +654,10 @@ fn draw_detail(
         Line::from(vec![
             label("Changed"),
             Span::raw(format!(
-                "{} by {} · version {} · created {} by {}",
-                when(item.updated_at),
-                safe(&app.user_name(&item.updated_by)),
+                "{} · version {} · created {}",
+                when_by(app, item.updated_at, &item.updated_by),
                 item.version,
-                when(item.created_at),
-                safe(&app.user_name(&item.created_by)),
+                when_by(app, item.created_at, &item.created_by),
             )),
         ]),
     ];
@@ -860,6 +858,14 @@ fn history_lines(app: &App, item_id: &str) -> Vec<Line<'static>> {
 /// A priority as people read it (`Critical`), or the value itself when it is not one.
 fn priority_label(value: &str) -> &str {
     Priority::parse(value).map_or(value, |p| p.label())
+}
+
+/// `MM-DD HH:MM by name` (without the name when the server gave none).
+fn when_by(app: &App, secs: i64, user: &str) -> String {
+    match user {
+        "" => when(secs),
+        user => format!("{} by {}", when(secs), safe(&app.user_name(user))),
+    }
 }
 
 /// `MM-DD HH:MM` (UTC).
