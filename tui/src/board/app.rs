@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use pm_client::replica::Replica;
 use pm_client::sdk::{LinkState, NetEvent, SessionHandle};
-use pm_shared::domain::limits::{COMMENT_MAX, DESCRIPTION_MAX, STORY_POINTS_MAX, TITLE_MAX};
-use pm_shared::domain::{display_key, ItemType, Priority, Status};
+use pm_shared::domain::limits::{
+    COMMENT_MAX, DESCRIPTION_MAX, SPRINT_NAME_MAX, STORY_POINTS_MAX, TITLE_MAX,
+};
+use pm_shared::domain::{display_key, ItemType, Priority, SprintStatus, Status};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -20,6 +22,8 @@ use super::pick::{self, Choice, PickKind};
 pub const HIGHLIGHT_FOR: Duration = Duration::from_secs(4);
 /// Entries kept in the activity strip.
 const ACTIVITY_LINES: usize = 50;
+/// How long a sprint created on the board lasts.
+const SPRINT_DAYS: i64 = 14;
 /// History entries the detail pane asks for.
 const HISTORY_ENTRIES: i32 = 20;
 
@@ -131,6 +135,13 @@ pub enum Popup {
     },
     ConfirmDelete {
         item_id: String,
+    },
+    /// The project's sprints: filter the board by one, create one, start or complete one.
+    /// Row 0 is "all cards".
+    Sprints {
+        row: usize,
+        /// The name of a sprint being created.
+        naming: Option<TextInput>,
     },
     /// Story points for the card, typed.
     Points {
@@ -1316,6 +1327,14 @@ impl App {
             Command::SprintFilter => self.cycle_sprint(),
             Command::Assign => self.open_pick(PickKind::Assignee),
             Command::PickSprint => self.open_pick(PickKind::Sprint),
+            Command::Sprints => {
+                let row = self
+                    .sprint
+                    .as_ref()
+                    .and_then(|s| self.sprints().iter().position(|x| &x.id == s))
+                    .map_or(0, |i| i + 1);
+                self.popup = Popup::Sprints { row, naming: None };
+            }
             Command::Points => {
                 if let Some(item) = self.selected() {
                     let points = item.story_points.map(|p| p.to_string()).unwrap_or_default();
@@ -1394,6 +1413,66 @@ impl App {
                             row,
                         }
                     }
+                }
+            }
+            Popup::Sprints {
+                row,
+                naming: Some(mut name),
+            } => match key.code {
+                KeyCode::Esc => Popup::Sprints { row, naming: None },
+                KeyCode::Enter if name.too_long() => {
+                    self.say_too_long("Sprint name", &name);
+                    Popup::Sprints {
+                        row,
+                        naming: Some(name),
+                    }
+                }
+                KeyCode::Enter if !name.text().trim().is_empty() => {
+                    self.create_sprint(name.text().trim().to_string());
+                    Popup::Sprints { row, naming: None }
+                }
+                _ => {
+                    name.on_key(key);
+                    Popup::Sprints {
+                        row,
+                        naming: Some(name),
+                    }
+                }
+            },
+            Popup::Sprints { row, naming: None } => {
+                let sprints = self.sprints();
+                let chosen = row.checked_sub(1).and_then(|i| sprints.get(i)).cloned();
+                match key.code {
+                    KeyCode::Esc | KeyCode::Char('q') => Popup::None,
+                    KeyCode::Up | KeyCode::Char('k') => Popup::Sprints {
+                        row: row.saturating_sub(1),
+                        naming: None,
+                    },
+                    KeyCode::Down | KeyCode::Char('j') => Popup::Sprints {
+                        row: (row + 1).min(sprints.len()),
+                        naming: None,
+                    },
+                    KeyCode::Enter => {
+                        self.sprint = chosen.map(|s| s.id);
+                        self.row = 0;
+                        Popup::None
+                    }
+                    KeyCode::Char('n') => Popup::Sprints {
+                        row,
+                        naming: Some(TextInput::with_max("", SPRINT_NAME_MAX)),
+                    },
+                    KeyCode::Char(c @ ('s' | 'c')) => {
+                        let target = if c == 's' {
+                            SprintStatus::Active
+                        } else {
+                            SprintStatus::Completed
+                        };
+                        if let Some(sprint) = chosen {
+                            self.set_sprint_status(&sprint, target);
+                        }
+                        Popup::Sprints { row, naming: None }
+                    }
+                    _ => Popup::Sprints { row, naming: None },
                 }
             }
             Popup::Points { item_id, mut input } => match key.code {
@@ -1663,7 +1742,11 @@ impl App {
                 input.insert(text);
                 self.filter = input.text().trim().to_string();
             }
-            Popup::Points { input, .. } => input.insert(text),
+            Popup::Points { input, .. }
+            | Popup::Sprints {
+                naming: Some(input),
+                ..
+            } => input.insert(text),
             Popup::Pick { filter, row, .. } => {
                 filter.insert(text);
                 *row = 0;
@@ -1815,6 +1898,65 @@ impl App {
                 self.write(&item.id, Write::change("Reorder", req));
             }
         }
+    }
+
+    /// The open project's sprints, by start date.
+    pub fn sprints(&self) -> Vec<proto::Sprint> {
+        let Some(project) = self.replica.project() else {
+            return Vec::new();
+        };
+        let mut sprints: Vec<proto::Sprint> = self
+            .replica
+            .store
+            .sprints
+            .values()
+            .filter(|s| s.project_id == project)
+            .cloned()
+            .collect();
+        sprints.sort_by_key(|s| (s.start_date, s.id.clone()));
+        sprints
+    }
+
+    /// A new sprint named `name`, from today (UTC) for two weeks.
+    fn create_sprint(&mut self, name: String) {
+        let Some(project) = self.replica.project().map(str::to_string) else {
+            return;
+        };
+        let today = self.clock - self.clock.rem_euclid(86_400);
+        let req = proto::CreateSprintRequest {
+            project_id: project,
+            name,
+            goal: None,
+            start_date: today,
+            end_date: today + SPRINT_DAYS * 86_400,
+        };
+        self.send("New sprint", Payload::CreateSprintRequest(req));
+    }
+
+    /// Starts (or completes) a sprint, on the version the board knows.
+    fn set_sprint_status(&mut self, sprint: &proto::Sprint, target: SprintStatus) {
+        let current = SprintStatus::from_proto(sprint.status);
+        if current.is_some_and(|c| !c.can_become(target)) {
+            let from = current.map_or("?", |c| c.label());
+            self.say(format!(
+                "Sprint \"{}\" is {from}: it cannot become {}",
+                sprint.name,
+                target.label()
+            ));
+            return;
+        }
+        let what = if target == SprintStatus::Active {
+            "Start sprint"
+        } else {
+            "Complete sprint"
+        };
+        let req = proto::UpdateSprintRequest {
+            sprint_id: sprint.id.clone(),
+            expected_version: sprint.version,
+            status: Some(target.to_proto() as i32),
+            ..Default::default()
+        };
+        self.send(what, Payload::UpdateSprintRequest(req));
     }
 
     fn cycle_sprint(&mut self) {

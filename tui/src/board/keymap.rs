@@ -30,6 +30,7 @@ pub enum Command {
     Points,
     Priority,
     SprintFilter,
+    Sprints,
     Filter,
     ClearFilters,
     OtherProject,
@@ -176,6 +177,11 @@ pub const BOARD: &[Binding] = &[
     bind(&[ch('p')], Command::Priority, "cycle priority"),
     bind(&[ch('#')], Command::Points, "story points"),
     bind(&[ch('s')], Command::SprintFilter, "cycle the sprint filter"),
+    bind(
+        &[ch('i')],
+        Command::Sprints,
+        "sprints: progress, new, start, complete, filter",
+    ),
     bind(
         &[ch('/')],
         Command::Filter,

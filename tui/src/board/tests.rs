@@ -2440,3 +2440,158 @@ async fn the_detail_pane_shows_the_parent_chain_and_who_changed_the_card_when() 
         "{screen}"
     );
 }
+
+#[tokio::test]
+async fn i_lists_the_sprints_with_progress_and_creates_starts_completes_and_filters() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    app.clock = CLOCK;
+    let sprint = proto::Sprint {
+        id: "s1".into(),
+        project_id: PID.into(),
+        name: "Sprint 1".into(),
+        start_date: CLOCK,
+        end_date: CLOCK + 14 * 86_400,
+        status: proto::SprintStatus::Planned as i32,
+        version: 3,
+        ..Default::default()
+    };
+    event(
+        &mut app,
+        1,
+        Payload::SprintCreated(proto::SprintCreated {
+            sprint: Some(sprint),
+            user_id: BOB.into(),
+        }),
+    );
+    // PM-2 (5 points, in progress) and PM-6 (2 points, done) are in it.
+    for (seq, n) in [(2, 2), (3, 6)] {
+        let mut card = app.replica.store.work_items[&id(n)].clone();
+        card.sprint_id = Some("s1".into());
+        card.version += 1;
+        event(
+            &mut app,
+            seq,
+            Payload::WorkItemUpdated(proto::WorkItemUpdated {
+                work_item: Some(card),
+                changes: vec![],
+                user_id: BOB.into(),
+            }),
+        );
+    }
+    key(&mut app, KeyCode::Char('i'));
+    let screen = render(&app);
+    assert!(screen.contains("all cards"), "{screen}");
+    assert!(screen.contains("Sprint 1"), "{screen}");
+    assert!(screen.contains("Planned"), "{screen}");
+    assert!(screen.contains("11-22 → 12-06"), "{screen}");
+    assert!(screen.contains("1/2 cards · 2/7 points"), "{screen}");
+    insta::assert_snapshot!(screen);
+
+    // c on a planned sprint: refused here, with the reason.
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('c'));
+    assert!(sent(&mut app).is_empty());
+    assert!(render(&app).contains("cannot become"), "{}", render(&app));
+    // s starts it, on the version the board knows.
+    key(&mut app, KeyCode::Char('s'));
+    let out = sent(&mut app);
+    let [(_, Payload::UpdateSprintRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(req.sprint_id, "s1");
+    assert_eq!(req.expected_version, 3);
+    assert_eq!(req.status, Some(proto::SprintStatus::Active as i32));
+
+    // n: a new sprint from today for two weeks.
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Sprint 2");
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let [(_, Payload::CreateSprintRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(req.name, "Sprint 2");
+    let midnight = CLOCK - CLOCK % 86_400;
+    assert_eq!(
+        (req.start_date, req.end_date),
+        (midnight, midnight + 14 * 86_400)
+    );
+
+    // Enter filters the board by the highlighted sprint; the first row shows all again.
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.sprint.as_deref(), Some("s1"));
+    assert_eq!(shown(&app), [2, 6]);
+    key(&mut app, KeyCode::Char('i'));
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.sprint, None);
+    assert_eq!(shown(&app).len(), 6);
+}
+
+/// Planning a sprint without the CLI, against a real server: create it, put a card in it,
+/// start it, filter by it, complete it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sprint_is_planned_started_and_completed_from_the_board() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = pm_server::testing::TestServer::start(dir, |_| {})
+        .await
+        .expect("start the server");
+    let url = server.url();
+    let rest = pm_client::rest_client::RestClient::new(&url, ME).expect("client");
+    rest.create_project(&serde_json::json!({"title": "Sprints", "key": "SP"}))
+        .await
+        .expect("project");
+    rest.create_work_item(
+        &serde_json::json!({"project_id": "SP", "item_type": "task", "title": "Plan me"}),
+    )
+    .await
+    .expect("item");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = sdk::spawn(SessionConfig::new(url.clone(), ME), move |e| {
+        let _ = tx.send(e);
+    });
+    let mut app = App::new(handle.clone(), ME.into(), "alice".into(), Some("SP".into()));
+    pump(&mut app, &mut rx, "the board", &|a| a.selected().is_some()).await;
+    let status = |a: &App| a.sprints().first().map(|s| s.status).unwrap_or_default();
+
+    key(&mut app, KeyCode::Char('i'));
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Sprint 1");
+    key(&mut app, KeyCode::Enter);
+    pump(&mut app, &mut rx, "the sprint", &|a| a.sprints().len() == 1).await;
+    assert_eq!(status(&app), proto::SprintStatus::Planned as i32);
+    key(&mut app, KeyCode::Esc);
+    // The card into it.
+    key(&mut app, KeyCode::Char('S'));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    pump(&mut app, &mut rx, "the card in the sprint", &|a| {
+        a.selected().is_some_and(|w| w.sprint_id.is_some()) && !a.busy()
+    })
+    .await;
+    // Start it, filter by it, complete it.
+    key(&mut app, KeyCode::Char('i'));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('s'));
+    pump(&mut app, &mut rx, "the start", &|a| {
+        status(a) == proto::SprintStatus::Active as i32
+    })
+    .await;
+    assert!(render(&app).contains("Active"), "{}", render(&app));
+    key(&mut app, KeyCode::Char('c'));
+    pump(&mut app, &mut rx, "the completion", &|a| {
+        status(a) == proto::SprintStatus::Completed as i32
+    })
+    .await;
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(shown(&app), [1]);
+    assert!(
+        render(&app).contains("sprint: Sprint 1"),
+        "{}",
+        render(&app)
+    );
+    let sprints = rest.list_sprints("SP").await.expect("sprints");
+    assert_eq!(sprints["sprints"][0]["status"], "completed", "{sprints}");
+    handle.close();
+}

@@ -97,6 +97,17 @@ pub fn draw(frame: &mut Frame, app: &App) {
             reason,
         } => draw_unsaved(frame, area, app, item_id, text, reason),
         Popup::ConfirmDelete { item_id } => draw_confirm_delete(frame, area, app, item_id),
+        Popup::Sprints { row, naming } => {
+            draw_sprints(frame, area, app, *row);
+            if let Some(name) = naming {
+                draw_input(
+                    frame,
+                    area,
+                    "New sprint: its name  (from today for two weeks · Enter · Esc)",
+                    name,
+                );
+            }
+        }
         Popup::Points { input, .. } => draw_input(
             frame,
             area,
@@ -148,6 +159,75 @@ fn draw_confirm_delete(frame: &mut Frame, area: Rect, app: &App, item_id: &str) 
         .block(popup_block("Delete").border_style(Color::Red)),
         rect,
     );
+}
+
+/// The sprints: each with its status, dates and progress (cards and points done of all).
+fn draw_sprints(frame: &mut Frame, area: Rect, app: &App, row: usize) {
+    let sprints = app.sprints();
+    let project = app.replica.project().unwrap_or_default();
+    let mut items = vec![ListItem::new(Line::from(if app.sprint.is_none() {
+        "✓ all cards (no sprint filter)"
+    } else {
+        "  all cards (no sprint filter)"
+    }))];
+    for s in &sprints {
+        let cards: Vec<&proto::WorkItem> = app
+            .replica
+            .store
+            .items_of(project)
+            .filter(|w| w.sprint_id.as_deref() == Some(s.id.as_str()))
+            .collect();
+        let points = |w: &&proto::WorkItem| i64::from(w.story_points.unwrap_or(0));
+        let done: Vec<&proto::WorkItem> = cards
+            .iter()
+            .copied()
+            .filter(|w| Status::parse(&w.status) == Some(Status::Done))
+            .collect();
+        let status = SprintStatus::from_proto(s.status).map_or("?", |x| x.label());
+        let mark = if app.sprint.as_deref() == Some(s.id.as_str()) {
+            "✓ "
+        } else {
+            "  "
+        };
+        items.push(ListItem::new(Line::from(vec![
+            Span::from(mark).fg(Color::Green),
+            Span::from(pad(&truncate(&safe(&s.name), 24), 25)).bold(),
+            Span::from(pad(status, 10)).fg(Color::Cyan),
+            Span::raw(format!("{} → {}  ", day(s.start_date), day(s.end_date))),
+            Span::raw(format!(
+                "{}/{} cards · {}/{} points",
+                done.len(),
+                cards.len(),
+                done.iter().map(points).sum::<i64>(),
+                cards.iter().map(points).sum::<i64>()
+            )),
+        ])));
+    }
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4).min(90),
+        (items.len() as u16 + 3).clamp(6, area.height.saturating_sub(2).max(6)),
+    );
+    frame.render_widget(Clear, rect);
+    let block = popup_block("Sprints").title_bottom(
+        Line::from(" Enter: filter · n: new · s: start · c: complete · Esc ")
+            .dim()
+            .right_aligned(),
+    );
+    let mut state = ListState::default().with_selected(Some(row.min(items.len() - 1)));
+    frame.render_stateful_widget(
+        List::new(items)
+            .block(block)
+            .highlight_style(Style::new().reversed()),
+        rect,
+        &mut state,
+    );
+}
+
+/// `MM-DD` (UTC).
+fn day(secs: i64) -> String {
+    let (_, m, d, _, _, _) = pm_shared::date::civil_from_secs(secs);
+    format!("{m:02}-{d:02}")
 }
 
 /// A picker: a filter line, then "none" and the choices, the card's current value marked ✓.
