@@ -155,6 +155,8 @@ pub enum Popup {
         filter: TextInput,
         /// The highlighted row of the filtered list.
         row: usize,
+        /// Opened from the detail pane, which comes back when the picker closes.
+        from_detail: bool,
     },
     Filter {
         text: TextInput,
@@ -1379,27 +1381,38 @@ impl App {
                 kind,
                 mut filter,
                 row,
+                from_detail,
             } => {
                 let choices = self.choices(kind, &item_id, filter.text());
+                let back = |app: &mut App, item_id: String| {
+                    if from_detail {
+                        app.open_detail(item_id);
+                        std::mem::replace(&mut app.popup, Popup::None)
+                    } else {
+                        Popup::None
+                    }
+                };
                 match key.code {
-                    KeyCode::Esc => Popup::None,
+                    KeyCode::Esc => back(self, item_id),
                     KeyCode::Enter => {
                         if let Some(choice) = choices.into_iter().nth(row) {
                             self.pick(kind, &item_id, choice.value);
                         }
-                        Popup::None
+                        back(self, item_id)
                     }
                     KeyCode::Up => Popup::Pick {
                         item_id,
                         kind,
                         filter,
                         row: row.saturating_sub(1),
+                        from_detail,
                     },
                     KeyCode::Down => Popup::Pick {
                         item_id,
                         kind,
                         filter,
                         row: (row + 1).min(choices.len().saturating_sub(1)),
+                        from_detail,
                     },
                     _ => {
                         let before = filter.text().to_string();
@@ -1411,6 +1424,7 @@ impl App {
                             kind,
                             filter,
                             row,
+                            from_detail,
                         }
                     }
                 }
@@ -1696,6 +1710,21 @@ impl App {
                     Popup::Detail {
                         item_id,
                         comment: None,
+                    }
+                }
+                KeyCode::Char(c @ ('b' | 'B' | 'R' | 'x')) => {
+                    let kind = match c {
+                        'b' => PickKind::Blocks,
+                        'B' => PickKind::BlockedBy,
+                        'R' => PickKind::RelatesTo,
+                        _ => PickKind::Unlink,
+                    };
+                    match self.pick_popup(kind, &item_id, true) {
+                        Some(popup) => popup,
+                        None => Popup::Detail {
+                            item_id,
+                            comment: None,
+                        },
                     }
                 }
                 KeyCode::Char('t') => {
@@ -1992,39 +2021,65 @@ impl App {
 
     /// `a` / `S` / `P`: the picker, on the card's current value.
     fn open_pick(&mut self, kind: PickKind) {
-        let Some(item) = self.selected() else { return };
-        if kind == PickKind::Parent
-            && ItemType::from_proto(item.item_type)
-                .and_then(ItemType::allowed_parent)
-                .is_none()
-        {
-            self.say("An epic has no parent".into());
+        let Some(id) = self.selected().map(|w| w.id.clone()) else {
             return;
+        };
+        if let Some(popup) = self.pick_popup(kind, &id, false) {
+            self.popup = popup;
+        }
+    }
+
+    /// A picker for the card `item_id`, on its current value (None, with a word why, when the
+    /// card has nothing to pick).
+    fn pick_popup(&mut self, kind: PickKind, item_id: &str, from_detail: bool) -> Option<Popup> {
+        let item = self.card(item_id)?;
+        let no_parent = ItemType::from_proto(item.item_type)
+            .and_then(ItemType::allowed_parent)
+            .is_none();
+        if kind == PickKind::Parent && no_parent {
+            self.say("An epic has no parent".into());
+            return None;
         }
         let current = kind.current(item);
         let item_id = item.id.clone();
-        let row = self
-            .choices(kind, &item_id, "")
+        let choices = self.choices(kind, &item_id, "");
+        if kind == PickKind::Unlink && choices.is_empty() {
+            self.say("This card has no links".into());
+            return None;
+        }
+        let row = choices
             .iter()
-            .position(|c| c.value == current)
+            .position(|c| kind.is_field() && c.value == current)
             .unwrap_or(0);
-        self.popup = Popup::Pick {
+        Some(Popup::Pick {
             item_id,
             kind,
             filter: TextInput::new(""),
             row,
-        };
+            from_detail,
+        })
     }
 
-    /// Sets the picked field of the card to `value` (None clears it), unless it already is.
+    /// Sets the picked field of the card to `value` (None clears it) unless it already is, or
+    /// adds / removes the picked link.
     fn pick(&mut self, kind: PickKind, item_id: &str, value: Option<String>) {
         let Some(card) = self.card(item_id) else {
             return;
         };
-        if kind.current(card) == value {
+        if kind.is_field() && kind.current(card) == value {
             return;
         }
-        self.write(item_id, Write::change(kind.what(), kind.request(value)));
+        match kind.action(item_id, value) {
+            pick::Action::Update(req) => self.write(item_id, Write::change(kind.what(), req)),
+            pick::Action::Send(payload) => {
+                let what = if kind == PickKind::Unlink {
+                    "Remove link"
+                } else {
+                    "Link"
+                };
+                self.send(what, payload);
+            }
+        }
     }
 
     fn cycle_priority(&mut self) {

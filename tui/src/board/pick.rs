@@ -1,5 +1,7 @@
 //! The board's pickers: who gets a card (`a`), which sprint it is in (`S`), which card is its
-//! parent (`P`). Each lists "none" first, then the choices by name, filtered by what is typed.
+//! parent (`P`), which card it blocks, is blocked by or relates to (`b` `B` `R` in the detail
+//! pane) and which link goes (`x`). A field's picker lists "none" first; all are filtered by
+//! what is typed.
 use pm_shared::domain::{ItemType, SprintStatus};
 use pm_shared::proto;
 
@@ -10,6 +12,13 @@ pub enum PickKind {
     Assignee,
     Sprint,
     Parent,
+    /// A new link: this card blocks the chosen one.
+    Blocks,
+    /// A new link: the chosen card blocks this one.
+    BlockedBy,
+    RelatesTo,
+    /// One of the card's links, to remove.
+    Unlink,
 }
 
 /// One line of a picker: the value it sets (None clears the field) and what it shows.
@@ -26,6 +35,10 @@ impl PickKind {
             PickKind::Assignee => ("Assign", "to"),
             PickKind::Sprint => ("Sprint", "in"),
             PickKind::Parent => ("Parent", "under"),
+            PickKind::Blocks => ("Link", "blocks"),
+            PickKind::BlockedBy => ("Link", "is blocked by"),
+            PickKind::RelatesTo => ("Link", "relates to"),
+            PickKind::Unlink => ("Remove a link", "loses"),
         }
     }
 
@@ -35,13 +48,23 @@ impl PickKind {
             PickKind::Assignee => item.assignee_id.clone(),
             PickKind::Sprint => item.sprint_id.clone(),
             PickKind::Parent => item.parent_id.clone(),
+            PickKind::Blocks | PickKind::BlockedBy | PickKind::RelatesTo | PickKind::Unlink => None,
         }
     }
 
-    /// The request that sets the field to `value`.
-    pub fn request(self, value: Option<String>) -> proto::UpdateWorkItemRequest {
+    /// What choosing `value` for the card `item_id` does.
+    pub fn action(self, item_id: &str, value: Option<String>) -> Action {
         let value = value.unwrap_or_default();
         let mut req = proto::UpdateWorkItemRequest::default();
+        let link = |blocking: &str, blocked: &str, kind: proto::DependencyType| {
+            Action::Send(proto::Payload::CreateDependencyRequest(
+                proto::CreateDependencyRequest {
+                    blocking_item_id: blocking.to_string(),
+                    blocked_item_id: blocked.to_string(),
+                    dependency_type: kind as i32,
+                },
+            ))
+        };
         match self {
             PickKind::Assignee => req.assignee_id = Some(value),
             PickKind::Sprint => req.sprint_id = Some(value),
@@ -49,14 +72,38 @@ impl PickKind {
                 req.parent_id = Some(value);
                 req.update_parent = true;
             }
+            PickKind::Blocks => return link(item_id, &value, proto::DependencyType::Blocks),
+            PickKind::BlockedBy => return link(&value, item_id, proto::DependencyType::Blocks),
+            PickKind::RelatesTo => return link(item_id, &value, proto::DependencyType::RelatesTo),
+            PickKind::Unlink => {
+                return Action::Send(proto::Payload::DeleteDependencyRequest(
+                    proto::DeleteDependencyRequest {
+                        dependency_id: value,
+                    },
+                ))
+            }
         }
-        req
+        Action::Update(req)
     }
 
-    /// For messages: "Assign", "Sprint", "Parent".
+    /// True for a field of the card (it has a current value and a "none").
+    pub fn is_field(self) -> bool {
+        matches!(
+            self,
+            PickKind::Assignee | PickKind::Sprint | PickKind::Parent
+        )
+    }
+
+    /// For messages: "Assign", "Sprint", "Parent", "Link"…
     pub fn what(self) -> &'static str {
         self.title().0
     }
+}
+
+/// What a choice does: change the card, or send a request of its own (a link).
+pub enum Action {
+    Update(proto::UpdateWorkItemRequest),
+    Send(proto::Payload),
 }
 
 /// What `kind` offers for the card `item`, filtered by `filter` (any case).
@@ -113,6 +160,72 @@ pub fn choices(app: &App, kind: PickKind, item: &proto::WorkItem, filter: &str) 
                         choice(Some(w.id.clone()), format!("{} {}", app.key_of(w), w.title))
                     }),
                 )
+                .collect()
+        }
+        PickKind::Blocks | PickKind::BlockedBy | PickKind::RelatesTo => {
+            let store = &app.replica.store;
+            let (incoming, outgoing) = store.dependencies_of(&item.id);
+            // Cards already linked to this one that way are not offered again.
+            let blocks = proto::DependencyType::Blocks as i32;
+            let linked: Vec<&str> = match kind {
+                PickKind::Blocks => outgoing
+                    .iter()
+                    .filter(|d| d.dependency_type == blocks)
+                    .map(|d| d.blocked_item_id.as_str())
+                    .collect(),
+                PickKind::BlockedBy => incoming
+                    .iter()
+                    .filter(|d| d.dependency_type == blocks)
+                    .map(|d| d.blocking_item_id.as_str())
+                    .collect(),
+                _ => incoming
+                    .iter()
+                    .map(|d| d.blocking_item_id.as_str())
+                    .chain(outgoing.iter().map(|d| d.blocked_item_id.as_str()))
+                    .collect(),
+            };
+            let mut cards: Vec<&proto::WorkItem> = store
+                .items_of(&item.project_id)
+                .filter(|w| w.id != item.id && !linked.contains(&w.id.as_str()))
+                .collect();
+            cards.sort_by_key(|w| w.item_number);
+            cards
+                .into_iter()
+                .map(|w| choice(Some(w.id.clone()), format!("{} {}", app.key_of(w), w.title)))
+                .collect()
+        }
+        PickKind::Unlink => {
+            let store = &app.replica.store;
+            let (incoming, outgoing) = store.dependencies_of(&item.id);
+            let blocks = proto::DependencyType::Blocks as i32;
+            let name = |id: &str| {
+                store.work_items.get(id).map_or_else(
+                    || "a deleted card".to_string(),
+                    |w| format!("{} {}", app.key_of(w), w.title),
+                )
+            };
+            let verb = |d: &proto::Dependency, outgoing: bool| match (
+                d.dependency_type == blocks,
+                outgoing,
+            ) {
+                (true, true) => "blocks",
+                (true, false) => "is blocked by",
+                (false, _) => "relates to",
+            };
+            incoming
+                .iter()
+                .map(|d| (d, false, d.blocking_item_id.as_str()))
+                .chain(
+                    outgoing
+                        .iter()
+                        .map(|d| (d, true, d.blocked_item_id.as_str())),
+                )
+                .map(|(d, out, other)| {
+                    choice(
+                        Some(d.id.clone()),
+                        format!("{} {}", verb(d, out), name(other)),
+                    )
+                })
                 .collect()
         }
     };

@@ -2111,7 +2111,7 @@ async fn capital_e_edits_the_description_in_the_editor_on_the_version_it_started
     let screen = render(&app);
     assert!(screen.contains("Rotate the keys."), "{screen}");
     assert!(screen.contains("See the runbook."), "{screen}");
-    assert!(screen.contains("E: description"), "{screen}");
+    assert!(screen.contains("E description"), "{screen}");
 
     // E from the detail pane; bob changes the description while my editor is open.
     key(&mut app, KeyCode::Char('E'));
@@ -2594,4 +2594,91 @@ async fn a_sprint_is_planned_started_and_completed_from_the_board() {
     let sprints = rest.list_sprints("SP").await.expect("sprints");
     assert_eq!(sprints["sprints"][0]["status"], "completed", "{sprints}");
     handle.close();
+}
+
+#[tokio::test]
+async fn links_are_added_and_removed_from_the_detail_pane() {
+    let mut app = app_with_links_and_time();
+    app.outbox = Some(Vec::new());
+    // PM-3: blocked by PM-1 and PM-6, blocks PM-5, relates to PM-4.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    // b: PM-3 blocks… PM-5 already is, so it is not offered.
+    key(&mut app, KeyCode::Char('b'));
+    let screen = render(&app);
+    assert!(screen.contains("PM-3 blocks ›"), "{screen}");
+    assert!(screen.contains("PM-2 Pay with saved card"), "{screen}");
+    assert!(!screen.contains("PM-5 Fix flaky"), "{screen}");
+    assert!(!screen.contains("PM-3 Card vault"), "not itself:\n{screen}");
+    type_text(&mut app, "pay");
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let [(_, Payload::CreateDependencyRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (req.blocking_item_id.as_str(), req.blocked_item_id.as_str()),
+        (id(3).as_str(), id(2).as_str())
+    );
+    assert_eq!(req.dependency_type, proto::DependencyType::Blocks as i32);
+    assert!(
+        matches!(&app.popup, Popup::Detail { item_id, .. } if *item_id == id(3)),
+        "back in the detail pane: {:?}",
+        app.popup
+    );
+    // B: blocked by…; R: relates to….
+    key(&mut app, KeyCode::Char('B'));
+    type_text(&mut app, "PM-2");
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let [(_, Payload::CreateDependencyRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (req.blocking_item_id.as_str(), req.blocked_item_id.as_str()),
+        (id(2).as_str(), id(3).as_str())
+    );
+    key(&mut app, KeyCode::Char('R'));
+    type_text(&mut app, "pay");
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let [(_, Payload::CreateDependencyRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(req.dependency_type, proto::DependencyType::RelatesTo as i32);
+    // x: the card's links, one goes.
+    key(&mut app, KeyCode::Char('x'));
+    let screen = render(&app);
+    for link in [
+        "is blocked by PM-1 Checkout revamp",
+        "blocks PM-5 Fix flaky login test",
+        "relates to PM-4 Write release notes",
+    ] {
+        assert!(screen.contains(link), "{link}:\n{screen}");
+    }
+    insta::assert_snapshot!(screen);
+    type_text(&mut app, "relates");
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let [(_, Payload::DeleteDependencyRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(req.dependency_id, "dddddddd-0000-0000-0000-000000000005");
+    // Esc in a picker goes back to the pane too; a card with no links says so.
+    key(&mut app, KeyCode::Char('x'));
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.popup, Popup::Detail { .. }));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(2));
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('x'));
+    assert!(matches!(app.popup, Popup::Detail { .. }));
+    assert!(
+        render(&app).contains("This card has no links"),
+        "{}",
+        render(&app)
+    );
 }

@@ -119,6 +119,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             kind,
             filter,
             row,
+            ..
         } => draw_pick(frame, area, app, item_id, *kind, filter, *row),
     }
     scrub(frame.buffer_mut());
@@ -773,7 +774,8 @@ fn draw_detail(
             Line::from(spans)
         }
         None => {
-            Line::from(" c: comment · E: description · t: timer · ↑↓: scroll · Esc: close").dim()
+            Line::from(" c comment · E description · t timer · b B R link · x unlink · ↑↓ · Esc")
+                .dim()
         }
     };
     frame.render_widget(popup_block("Details"), rect);
