@@ -76,16 +76,41 @@ impl TextField {
     }
 }
 
-/// The board asks its runtime to open `$EDITOR` on a card's description: the terminal is
-/// handed to the editor and the result comes back as [`AppEvent::Edited`].
+/// The board asks its runtime to open `$EDITOR` on a text of a card (its description, a new
+/// comment, one of my comments): the terminal is handed to the editor and the result comes
+/// back as [`AppEvent::Edited`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EditorRequest {
     pub item_id: String,
     /// The text the editor opens with.
     pub text: String,
-    /// The card's version and description the edit started from.
-    pub base: i32,
-    pub started: String,
+    pub target: EditorTarget,
+}
+
+/// What an editor's text is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditorTarget {
+    /// The card's description, from the version and text the edit started from.
+    Description {
+        base: i32,
+        started: String,
+    },
+    NewComment,
+    /// One of my comments, and its text when the edit started.
+    Comment {
+        comment_id: String,
+        started: String,
+    },
+}
+
+impl EditorTarget {
+    /// For messages: "description", "comment".
+    pub fn what(&self) -> &'static str {
+        match self {
+            EditorTarget::Description { .. } => "description",
+            EditorTarget::NewComment | EditorTarget::Comment { .. } => "comment",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -126,11 +151,10 @@ pub enum Popup {
         mine: String,
         theirs: String,
     },
-    /// A description from `$EDITOR` that could not be saved (too long, offline, refused): kept
-    /// until the user edits it again or lets it go.
+    /// A text from `$EDITOR` that could not be saved (too long, offline, refused): kept (as
+    /// the request that edits it again) until the user edits it again or lets it go.
     Unsaved {
-        item_id: String,
-        text: String,
+        request: EditorRequest,
         reason: String,
     },
     ConfirmDelete {
@@ -1049,11 +1073,13 @@ impl App {
                         };
                         self.show(popup);
                     }
-                    (Some(TextField::Description), Some(mine), _) => self.show(Popup::Unsaved {
-                        item_id: item_id.to_string(),
-                        text: mine,
-                        reason: e.message.clone(),
-                    }),
+                    (Some(TextField::Description), Some(mine), Some(card)) => {
+                        let request = description_request(card, mine);
+                        self.show(Popup::Unsaved {
+                            request,
+                            reason: e.message.clone(),
+                        })
+                    }
                     _ => {}
                 }
             }
@@ -1102,12 +1128,7 @@ impl App {
     /// Asks the runtime for `$EDITOR` on the card's description, opening with `text`; the
     /// edit is based on the card as it is now.
     fn open_editor(&mut self, card: &proto::WorkItem, text: String) {
-        self.editor = Some(EditorRequest {
-            item_id: card.id.clone(),
-            text,
-            base: card.version,
-            started: TextField::Description.value(card),
-        });
+        self.editor = Some(description_request(card, text));
     }
 
     /// `E`: the selected card's description in `$EDITOR`.
@@ -1123,8 +1144,8 @@ impl App {
         self.open_editor(&card, text);
     }
 
-    /// The editor closed: save the description on the version the edit started from, or keep
-    /// the text in front of the user when it cannot be saved.
+    /// The editor closed: save the text (a description on the version the edit started
+    /// from), or keep it in front of the user when it cannot be saved.
     fn on_edited(&mut self, request: EditorRequest, result: Result<String, String>) {
         let text = match result {
             Ok(text) => text,
@@ -1133,36 +1154,66 @@ impl App {
                 return;
             }
         };
-        // Editors end a file with a line break; a description does not need it.
+        // Editors end a file with a line break; the text does not need it.
         let text = text.trim_end_matches(['\n', '\r']).to_string();
-        if text == request.started {
-            self.say("Description unchanged".into());
+        let what = request.target.what();
+        let (unchanged, max) = match &request.target {
+            EditorTarget::Description { started, .. } => (text == *started, DESCRIPTION_MAX),
+            EditorTarget::NewComment => (text.trim().is_empty(), COMMENT_MAX),
+            EditorTarget::Comment { started, .. } => (text.trim() == started.trim(), COMMENT_MAX),
+        };
+        if unchanged {
+            self.say(format!("Nothing to save: the {what} is unchanged or empty"));
             return;
         }
         let count = text.chars().count();
-        let unsaved = |reason: String| Popup::Unsaved {
-            item_id: request.item_id.clone(),
-            text: text.clone(),
-            reason,
+        let reason = if count > max {
+            Some(format!("it is too long ({count}/{max} characters)"))
+        } else if self.outbox.is_none() && self.handle.state() != LinkState::Connected {
+            Some("the board is not connected".to_string())
+        } else {
+            None
         };
-        if count > DESCRIPTION_MAX {
-            let popup = unsaved(format!(
-                "it is too long ({count}/{DESCRIPTION_MAX} characters)"
-            ));
-            self.show(popup);
+        if let Some(reason) = reason {
+            let request = EditorRequest { text, ..request };
+            self.show(Popup::Unsaved { request, reason });
             return;
         }
-        if self.outbox.is_none() && self.handle.state() != LinkState::Connected {
-            self.show(unsaved("the board is not connected".into()));
-            return;
+        match request.target {
+            EditorTarget::Description { base, started } => {
+                let write = Write::edit(TextField::Description, text, base, started);
+                self.write(&request.item_id, write);
+            }
+            EditorTarget::NewComment => {
+                let req = proto::CreateCommentRequest {
+                    work_item_id: request.item_id,
+                    content: text.trim().to_string(),
+                };
+                self.send("Comment", Payload::CreateCommentRequest(req));
+            }
+            EditorTarget::Comment { comment_id, .. } => {
+                let req = proto::UpdateCommentRequest {
+                    comment_id,
+                    content: text.trim().to_string(),
+                };
+                self.send("Edit comment", Payload::UpdateCommentRequest(req));
+            }
         }
-        let write = Write::edit(
-            TextField::Description,
-            text.clone(),
-            request.base,
-            request.started.clone(),
-        );
-        self.write(&request.item_id, write);
+    }
+
+    /// `M` (through the picker): one of my comments in `$EDITOR`.
+    fn edit_comment(&mut self, comment_id: &str) {
+        let Some(comment) = self.replica.store.comments.get(comment_id) else {
+            return;
+        };
+        self.editor = Some(EditorRequest {
+            item_id: comment.work_item_id.clone(),
+            text: comment.content.clone(),
+            target: EditorTarget::Comment {
+                comment_id: comment.id.clone(),
+                started: comment.content.clone(),
+            },
+        });
     }
 
     /// Shows a popup now, or once the one in front (e.g. a text being typed) is closed.
@@ -1641,24 +1692,23 @@ impl App {
                     _ => same(item_id, mine, theirs),
                 }
             }
-            Popup::Unsaved {
-                item_id,
-                text,
-                reason,
-            } => match (
-                key.code,
-                self.replica.store.work_items.get(&item_id).cloned(),
-            ) {
-                (KeyCode::Char('e'), Some(card)) => {
-                    self.open_editor(&card, text);
+            Popup::Unsaved { request, reason } => match key.code {
+                KeyCode::Char('e') => {
+                    let card = self.replica.store.work_items.get(&request.item_id).cloned();
+                    match (&request.target, card) {
+                        // A description is edited again from the card as it is now.
+                        (EditorTarget::Description { .. }, Some(card)) => {
+                            self.open_editor(&card, request.text)
+                        }
+                        (EditorTarget::Description { .. }, None) => {
+                            self.say("The card was deleted".into())
+                        }
+                        _ => self.editor = Some(request),
+                    }
                     Popup::None
                 }
-                (KeyCode::Esc, _) => Popup::None,
-                _ => Popup::Unsaved {
-                    item_id,
-                    text,
-                    reason,
-                },
+                KeyCode::Esc => Popup::None,
+                _ => Popup::Unsaved { request, reason },
             },
             Popup::Detail {
                 item_id,
@@ -1712,11 +1762,24 @@ impl App {
                         comment: None,
                     }
                 }
-                KeyCode::Char(c @ ('b' | 'B' | 'R' | 'x')) => {
+                KeyCode::Char('C') => {
+                    self.editor = Some(EditorRequest {
+                        item_id: item_id.clone(),
+                        text: String::new(),
+                        target: EditorTarget::NewComment,
+                    });
+                    Popup::Detail {
+                        item_id,
+                        comment: None,
+                    }
+                }
+                KeyCode::Char(c @ ('b' | 'B' | 'R' | 'x' | 'M' | 'D')) => {
                     let kind = match c {
                         'b' => PickKind::Blocks,
                         'B' => PickKind::BlockedBy,
                         'R' => PickKind::RelatesTo,
+                        'M' => PickKind::EditComment,
+                        'D' => PickKind::DeleteComment,
                         _ => PickKind::Unlink,
                     };
                     match self.pick_popup(kind, &item_id, true) {
@@ -2043,8 +2106,14 @@ impl App {
         let current = kind.current(item);
         let item_id = item.id.clone();
         let choices = self.choices(kind, &item_id, "");
-        if kind == PickKind::Unlink && choices.is_empty() {
-            self.say("This card has no links".into());
+        if choices.is_empty() && !kind.is_field() {
+            self.say(match kind {
+                PickKind::Unlink => "This card has no links".into(),
+                PickKind::EditComment | PickKind::DeleteComment => {
+                    "You have no comments on this card".into()
+                }
+                _ => "Nothing to pick".into(),
+            });
             return None;
         }
         let row = choices
@@ -2071,14 +2140,8 @@ impl App {
         }
         match kind.action(item_id, value) {
             pick::Action::Update(req) => self.write(item_id, Write::change(kind.what(), req)),
-            pick::Action::Send(payload) => {
-                let what = if kind == PickKind::Unlink {
-                    "Remove link"
-                } else {
-                    "Link"
-                };
-                self.send(what, payload);
-            }
+            pick::Action::Send(payload) => self.send(kind.what(), payload),
+            pick::Action::EditComment(comment_id) => self.edit_comment(&comment_id),
         }
     }
 
@@ -2191,5 +2254,17 @@ fn describe_change(c: &proto::FieldChange, key: &str, app: &App) -> String {
         "story_points" if new.is_empty() => format!("cleared the points of {key}"),
         "story_points" => format!("estimated {key} at {new} points"),
         other => format!("set {} of {key} to {new}", other.replace('_', " ")),
+    }
+}
+
+/// `$EDITOR` on a card's description, based on the card as it is.
+fn description_request(card: &proto::WorkItem, text: String) -> EditorRequest {
+    EditorRequest {
+        item_id: card.id.clone(),
+        text,
+        target: EditorTarget::Description {
+            base: card.version,
+            started: TextField::Description.value(card),
+        },
     }
 }

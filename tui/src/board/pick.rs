@@ -19,6 +19,10 @@ pub enum PickKind {
     RelatesTo,
     /// One of the card's links, to remove.
     Unlink,
+    /// One of my comments on the card, to edit in `$EDITOR`.
+    EditComment,
+    /// One of my comments on the card, to delete.
+    DeleteComment,
 }
 
 /// One line of a picker: the value it sets (None clears the field) and what it shows.
@@ -38,7 +42,9 @@ impl PickKind {
             PickKind::Blocks => ("Link", "blocks"),
             PickKind::BlockedBy => ("Link", "is blocked by"),
             PickKind::RelatesTo => ("Link", "relates to"),
-            PickKind::Unlink => ("Remove a link", "loses"),
+            PickKind::Unlink => ("Remove link", "loses"),
+            PickKind::EditComment => ("Edit comment", "·"),
+            PickKind::DeleteComment => ("Delete comment", "·"),
         }
     }
 
@@ -48,7 +54,7 @@ impl PickKind {
             PickKind::Assignee => item.assignee_id.clone(),
             PickKind::Sprint => item.sprint_id.clone(),
             PickKind::Parent => item.parent_id.clone(),
-            PickKind::Blocks | PickKind::BlockedBy | PickKind::RelatesTo | PickKind::Unlink => None,
+            _ => None,
         }
     }
 
@@ -82,6 +88,12 @@ impl PickKind {
                     },
                 ))
             }
+            PickKind::EditComment => return Action::EditComment(value),
+            PickKind::DeleteComment => {
+                return Action::Send(proto::Payload::DeleteCommentRequest(
+                    proto::DeleteCommentRequest { comment_id: value },
+                ))
+            }
         }
         Action::Update(req)
     }
@@ -94,16 +106,18 @@ impl PickKind {
         )
     }
 
-    /// For messages: "Assign", "Sprint", "Parent", "Link"…
+    /// For messages: "Assign", "Sprint", "Parent", "Link", "Remove link"…
     pub fn what(self) -> &'static str {
         self.title().0
     }
 }
 
-/// What a choice does: change the card, or send a request of its own (a link).
+/// What a choice does: change the card, send a request of its own (a link, a deletion), or
+/// open a comment in `$EDITOR`.
 pub enum Action {
     Update(proto::UpdateWorkItemRequest),
     Send(proto::Payload),
+    EditComment(String),
 }
 
 /// What `kind` offers for the card `item`, filtered by `filter` (any case).
@@ -228,6 +242,17 @@ pub fn choices(app: &App, kind: PickKind, item: &proto::WorkItem, filter: &str) 
                 })
                 .collect()
         }
+        PickKind::EditComment | PickKind::DeleteComment => app
+            .replica
+            .store
+            .comments_of(&item.id)
+            .into_iter()
+            .filter(|c| c.created_by == app.me)
+            .map(|c| {
+                let first = c.content.lines().next().unwrap_or("");
+                choice(Some(c.id.clone()), first.to_string())
+            })
+            .collect(),
     };
     let needle = filter.trim().to_lowercase();
     list.retain(|c| c.label.to_lowercase().contains(&needle));

@@ -1964,8 +1964,14 @@ async fn every_view_and_popup_at_80x24_and_120x40() {
     views.push(("find", with_keys(&[KeyCode::Char('/')], "@bob -done")));
     let mut unsaved = board();
     unsaved.popup = Popup::Unsaved {
-        item_id: id(3),
-        text: "x".repeat(10_001),
+        request: super::app::EditorRequest {
+            item_id: id(3),
+            text: "x".repeat(10_001),
+            target: super::app::EditorTarget::Description {
+                base: 1,
+                started: String::new(),
+            },
+        },
         reason: "it is too long (10001/10000 characters)".into(),
     };
     views.push(("description_not_saved", unsaved));
@@ -2067,7 +2073,7 @@ async fn slash_finds_by_key_title_description_and_assignee_with_filters() {
 
 #[tokio::test]
 async fn capital_e_edits_the_description_in_the_editor_on_the_version_it_started_from() {
-    use super::app::{EditorRequest, TextField};
+    use super::app::{EditorRequest, EditorTarget, TextField};
     let mut app = app();
     app.outbox = Some(Vec::new());
     key(&mut app, KeyCode::Right);
@@ -2080,8 +2086,10 @@ async fn capital_e_edits_the_description_in_the_editor_on_the_version_it_started
         EditorRequest {
             item_id: id(3),
             text: String::new(),
-            base: 1,
-            started: String::new(),
+            target: EditorTarget::Description {
+                base: 1,
+                started: String::new(),
+            },
         }
     );
     // The editor saves two lines (and the usual final line break).
@@ -2116,7 +2124,13 @@ async fn capital_e_edits_the_description_in_the_editor_on_the_version_it_started
     // E from the detail pane; bob changes the description while my editor is open.
     key(&mut app, KeyCode::Char('E'));
     let request = app.editor.take().expect("the editor again");
-    assert_eq!(request.base, 2);
+    assert_eq!(
+        request.target,
+        EditorTarget::Description {
+            base: 2,
+            started: "Rotate the keys.\n\nSee the runbook.".into()
+        }
+    );
     let mut theirs = app.replica.store.work_items[&id(3)].clone();
     theirs.description = Some("Bob's version".into());
     theirs.version = 3;
@@ -2678,6 +2692,128 @@ async fn links_are_added_and_removed_from_the_detail_pane() {
     assert!(matches!(app.popup, Popup::Detail { .. }));
     assert!(
         render(&app).contains("This card has no links"),
+        "{}",
+        render(&app)
+    );
+}
+
+#[tokio::test]
+async fn comments_are_written_in_the_editor_and_my_own_are_edited_and_deleted() {
+    use super::app::{EditorRequest, EditorTarget};
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // PM-3 has bob's comment; mine comes next.
+    let mine = proto::Comment {
+        id: "c2".into(),
+        work_item_id: id(3),
+        content: "First line\nsecond line".into(),
+        created_by: ME.into(),
+        created_at: CLOCK,
+        updated_at: CLOCK + 60,
+        ..Default::default()
+    };
+    event(
+        &mut app,
+        1,
+        Payload::CommentCreated(proto::CommentCreated {
+            comment: Some(mine),
+            user_id: ME.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    let screen = render(&app);
+    assert!(screen.contains("alice: First line (edited)"), "{screen}");
+    assert!(screen.contains("  second line"), "lines kept:\n{screen}");
+
+    // C: a new comment in the editor, several lines.
+    key(&mut app, KeyCode::Char('C'));
+    let request = app.editor.take().expect("the editor");
+    assert_eq!(request.target, EditorTarget::NewComment);
+    app.update(AppEvent::Edited {
+        request,
+        result: Ok("Looks good.\n\n- one\n- two\n".into()),
+    });
+    let out = sent(&mut app);
+    let [(_, Payload::CreateCommentRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(req.content, "Looks good.\n\n- one\n- two");
+
+    // M: only my comments are offered; Enter opens the editor on it.
+    key(&mut app, KeyCode::Char('M'));
+    let screen = render(&app);
+    assert!(screen.contains("First line"), "{screen}");
+    assert!(
+        !screen.contains("  Vault keys rotate"),
+        "not bob's:\n{screen}"
+    );
+    key(&mut app, KeyCode::Enter);
+    let request = app.editor.take().expect("the editor on my comment");
+    assert_eq!(
+        request,
+        EditorRequest {
+            item_id: id(3),
+            text: "First line\nsecond line".into(),
+            target: EditorTarget::Comment {
+                comment_id: "c2".into(),
+                started: "First line\nsecond line".into(),
+            },
+        }
+    );
+    app.update(AppEvent::Edited {
+        request,
+        result: Ok("First line, fixed\n".into()),
+    });
+    let out = sent(&mut app);
+    let [(_, Payload::UpdateCommentRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (req.comment_id.as_str(), req.content.as_str()),
+        ("c2", "First line, fixed")
+    );
+
+    // D: delete one of mine.
+    key(&mut app, KeyCode::Char('D'));
+    assert!(render(&app).contains("Delete comment"), "{}", render(&app));
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let [(_, Payload::DeleteCommentRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(req.comment_id, "c2");
+
+    // A comment too long for the server is kept, and e brings the editor back on it.
+    key(&mut app, KeyCode::Char('C'));
+    let request = app.editor.take().expect("the editor");
+    app.update(AppEvent::Edited {
+        request,
+        result: Ok("y".repeat(5_001)),
+    });
+    assert!(sent(&mut app).is_empty());
+    key(&mut app, KeyCode::Esc); // the detail pane; the popup waits behind it
+    assert!(
+        render(&app).contains("Your comment on PM-3 was not saved"),
+        "{}",
+        render(&app)
+    );
+    key(&mut app, KeyCode::Char('e'));
+    let again = app.editor.take().expect("the editor again");
+    assert_eq!(
+        (again.text.len(), again.target),
+        (5_001, EditorTarget::NewComment)
+    );
+
+    // On a card without comments of mine, M says so.
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('M'));
+    assert!(matches!(app.popup, Popup::Detail { .. }));
+    assert!(
+        render(&app).contains("You have no comments on this card"),
         "{}",
         render(&app)
     );

@@ -18,7 +18,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use super::app::{duration, short_reason, App, Card, Link, Popup, TextField};
+use super::app::{duration, short_reason, App, Card, EditorRequest, Link, Popup, TextField};
 use super::input::TextInput;
 use super::keymap;
 use super::pick::PickKind;
@@ -91,11 +91,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             mine,
             theirs,
         } => draw_conflict(frame, area, app, item_id, *field, mine, theirs),
-        Popup::Unsaved {
-            item_id,
-            text,
-            reason,
-        } => draw_unsaved(frame, area, app, item_id, text, reason),
+        Popup::Unsaved { request, reason } => draw_unsaved(frame, area, app, request, reason),
         Popup::ConfirmDelete { item_id } => draw_confirm_delete(frame, area, app, item_id),
         Popup::Sprints { row, naming } => {
             draw_sprints(frame, area, app, *row);
@@ -753,10 +749,19 @@ fn draw_detail(
     let comments = app.replica.store.comments_of(item_id);
     lines.push(Line::from(format!("Comments ({})", comments.len())).bold());
     for c in comments {
+        // A comment keeps its lines; later ones are indented under the name.
+        let edited = if c.updated_at > c.created_at {
+            " (edited)"
+        } else {
+            ""
+        };
+        let mut text = c.content.lines();
         lines.push(Line::from(vec![
             Span::from(format!("{}: ", safe(&app.user_name(&c.created_by)))).fg(Color::Cyan),
-            Span::raw(safe(&c.content)),
+            Span::raw(safe(text.next().unwrap_or(""))),
+            Span::from(edited).dim(),
         ]));
+        lines.extend(text.map(|l| Line::from(format!("  {}", safe(l)))));
     }
     lines.push(Line::from(""));
     lines.extend(history_lines(app, item_id));
@@ -774,7 +779,7 @@ fn draw_detail(
             Line::from(spans)
         }
         None => {
-            Line::from(" c comment · E description · t timer · b B R link · x unlink · ↑↓ · Esc")
+            Line::from(" c C comment · M D mine · E description · t timer · b B R x links · Esc")
                 .dim()
         }
     };
@@ -1060,23 +1065,24 @@ fn draw_conflict(
     );
 }
 
-/// A description from `$EDITOR` that was not saved: why, and the way back to it.
-fn draw_unsaved(frame: &mut Frame, area: Rect, app: &App, item_id: &str, text: &str, reason: &str) {
+/// A text from `$EDITOR` that was not saved: why, and the way back to it.
+fn draw_unsaved(frame: &mut Frame, area: Rect, app: &App, request: &EditorRequest, reason: &str) {
     let key = app
         .replica
         .store
         .work_items
-        .get(item_id)
+        .get(&request.item_id)
         .map(|w| app.key_of(w))
         .unwrap_or_default();
     let lines = vec![
         Line::from(format!(
-            "Your description of {key} was not saved: {}.",
+            "Your {} on {key} was not saved: {}.",
+            request.target.what(),
             safe(reason)
         )),
         Line::from(format!(
             "It is kept here ({} characters) until you let it go.",
-            text.chars().count()
+            request.text.chars().count()
         ))
         .dim(),
         Line::from(""),
