@@ -17,6 +17,7 @@ use super::find::{Candidate, Query};
 use super::input::TextInput;
 use super::keymap::{self, Command};
 use super::pick::{self, Choice, PickKind};
+use super::undo::{self, Change, Entry, Origin};
 
 /// How long a card changed by someone else stays highlighted.
 pub const HIGHLIGHT_FOR: Duration = Duration::from_secs(4);
@@ -267,6 +268,14 @@ pub struct App {
     pub quit: bool,
     /// The terminal's size (columns, rows), for paging.
     pub size: (u16, u16),
+    /// My accepted changes, latest last, and my undone ones.
+    undo: Vec<Entry>,
+    redo: Vec<Change>,
+    /// Deletions in flight (message id → the card as it was) and re-creations of deleted cards.
+    deletes: HashMap<String, proto::WorkItem>,
+    restores: HashMap<String, proto::WorkItem>,
+    /// The card as the answer to my last write to it left it (read by the next write).
+    answered: HashMap<String, proto::WorkItem>,
     /// `$EDITOR` to open on a description, taken by the runtime after the update.
     pub editor: Option<EditorRequest>,
     /// `NO_COLOR` is set: draw without colours.
@@ -292,6 +301,8 @@ struct Write {
     sent_from: Option<proto::WorkItem>,
     /// Conflicts already met and got over that way.
     retries: u8,
+    /// What its acceptance adds to the undo / redo stacks.
+    origin: Origin,
 }
 
 /// How often a write goes again on the current version after conflicts that did not touch its
@@ -325,6 +336,7 @@ impl Write {
             started: None,
             sent_from: None,
             retries: 0,
+            origin: Origin::User,
         }
     }
 
@@ -347,6 +359,7 @@ impl Write {
             started: Some((field, started)),
             sent_from: None,
             retries: 0,
+            origin: Origin::User,
         }
     }
 }
@@ -461,6 +474,11 @@ impl App {
             quit: false,
             size: (80, 24),
             editor: None,
+            undo: Vec::new(),
+            redo: Vec::new(),
+            deletes: HashMap::new(),
+            restores: HashMap::new(),
+            answered: HashMap::new(),
             no_color: false,
         }
     }
@@ -611,6 +629,9 @@ impl App {
             NetEvent::Disconnected { reason, .. } => {
                 // Requests in flight died with the connection.
                 self.pending.clear();
+                self.deletes.clear();
+                self.restores.clear();
+                self.answered.clear();
                 self.creates.clear();
                 self.write_ids.clear();
                 let lost: usize = self
@@ -636,6 +657,17 @@ impl App {
                     self.on_write_answer(&item_id, msg);
                 }
                 let create = self.creates.remove(&msg.message_id);
+                let ok = !matches!(msg.payload, Some(Payload::Error(_)));
+                if let Some(item) = self.deletes.remove(&msg.message_id).filter(|_| ok) {
+                    self.undo.push(Entry::Deleted(Box::new(item)));
+                }
+                if let (Some(old), Some(Payload::WorkItemCreated(e))) =
+                    (self.restores.remove(&msg.message_id), &msg.payload)
+                {
+                    if let Some(created) = &e.work_item {
+                        self.on_restored(old, created);
+                    }
+                }
                 if let Some(what) = self.pending.remove(&msg.message_id) {
                     match &msg.payload {
                         Some(Payload::Error(e)) => {
@@ -657,7 +689,10 @@ impl App {
                                         sprint_id: Some(sprint),
                                         ..Default::default()
                                     };
-                                    let write = Write::on_version("Put in sprint", req, w.version);
+                                    let write = Write {
+                                        origin: Origin::Auto,
+                                        ..Write::on_version("Put in sprint", req, w.version)
+                                    };
                                     self.write(&w.id, write);
                                 }
                             }
@@ -1000,7 +1035,13 @@ impl App {
             }
             return;
         };
-        let current = self.replica.store.work_items.get(item_id).cloned();
+        // The card as my previous write left it, when its answer is newer than the store (the
+        // event may come after the answer): what this write changes from, for undo.
+        let stored = self.replica.store.work_items.get(item_id).cloned();
+        let current = match (self.answered.remove(item_id), stored) {
+            (Some(a), Some(s)) if a.version > s.version => Some(a),
+            (_, s) => s,
+        };
         next.sent_from = current.clone();
         let Some(version) = next.base.or(answered).or(current.map(|w| w.version)) else {
             // The card is gone.
@@ -1084,11 +1125,137 @@ impl App {
                 }
             }
             Some(Payload::WorkItemUpdated(e)) => {
+                self.remember(item_id, &done);
+                if let Some(w) = &e.work_item {
+                    self.answered.insert(item_id.to_string(), w.clone());
+                }
                 let version = e.work_item.as_ref().map(|w| w.version);
                 self.send_next(item_id, version);
             }
             _ => self.send_next(item_id, None),
         }
+    }
+
+    /// An accepted write of mine goes on the undo (or, for an undo, the redo) stack.
+    fn remember(&mut self, item_id: &str, done: &Write) {
+        let Some(before) = done.sent_from.as_ref() else {
+            return;
+        };
+        let change = Change {
+            item_id: item_id.to_string(),
+            before: undo::values_of(before, &done.req),
+            after: undo::fields_of(&done.req),
+        };
+        match done.origin {
+            Origin::Auto => {}
+            Origin::Undo => self.redo.push(change),
+            Origin::User | Origin::Redo => {
+                if done.origin == Origin::User {
+                    self.redo.clear();
+                }
+                self.undo.push(Entry::Change(Box::new(change)));
+                if self.undo.len() > undo::DEPTH {
+                    self.undo.remove(0);
+                }
+            }
+        }
+    }
+
+    /// `u`: my last change undone (or my last deleted card back); Ctrl-R: the last undo redone.
+    fn undo_or_redo(&mut self, origin: Origin) {
+        let entry = match origin {
+            Origin::Redo => self.redo.pop().map(|c| Entry::Change(Box::new(c))),
+            _ => self.undo.pop(),
+        };
+        let verb = if origin == Origin::Redo {
+            "redo"
+        } else {
+            "undo"
+        };
+        let change = match entry {
+            None => {
+                self.say(format!("Nothing to {verb}"));
+                return;
+            }
+            Some(Entry::Deleted(item)) => {
+                self.restore(*item);
+                return;
+            }
+            Some(Entry::Change(change)) => *change,
+        };
+        let Some(card) = self.card(&change.item_id).cloned() else {
+            self.say(format!("Cannot {verb}: the card was deleted"));
+            return;
+        };
+        let key = self.key_of(&card);
+        // Refused when someone else changed those fields since.
+        if !undo::holds(&card, &change.after) {
+            self.say(format!(
+                "Cannot {verb}: {key} was changed by someone else since"
+            ));
+            return;
+        }
+        if undo::is_empty(&change.before) {
+            self.say(format!("Cannot {verb} that change of {key}"));
+            return;
+        }
+        self.focus = Some(card.id.clone());
+        let what = if origin == Origin::Redo {
+            "Redo"
+        } else {
+            "Undo"
+        };
+        let write = Write {
+            origin,
+            ..Write::change(what, change.before)
+        };
+        self.write(&change.item_id, write);
+        self.say(format!("{what}: {key}"));
+    }
+
+    /// A card I deleted, created again with its fields (a new key: the protocol has no
+    /// undelete); the rest of its fields follow once it exists.
+    fn restore(&mut self, item: proto::WorkItem) {
+        let parent = item
+            .parent_id
+            .clone()
+            .filter(|p| self.replica.store.work_items.contains_key(p));
+        let req = proto::CreateWorkItemRequest {
+            item_type: item.item_type,
+            title: item.title.clone(),
+            description: item.description.clone(),
+            parent_id: parent,
+            project_id: item.project_id.clone(),
+            status: Some(item.status.clone()),
+            priority: Some(item.priority.clone()),
+        };
+        if let Some(id) = self.transmit("Undo delete", Payload::CreateWorkItemRequest(req)) {
+            self.pending.insert(id.clone(), "Undo delete".into());
+            self.restores.insert(id, item);
+        }
+    }
+
+    /// The answer to a restore: the fields creation cannot set go on the new card.
+    fn on_restored(&mut self, old: proto::WorkItem, created: &proto::WorkItem) {
+        let old_key = self.key_of(&old);
+        let new_key = self.key_of(created);
+        self.focus = Some(created.id.clone());
+        let req = proto::UpdateWorkItemRequest {
+            assignee_id: old.assignee_id.clone(),
+            sprint_id: old.sprint_id.clone(),
+            story_points: old.story_points,
+            ..Default::default()
+        };
+        if !undo::is_empty(&req) {
+            let write = Write {
+                origin: Origin::Auto,
+                ..Write::on_version("Undo delete", req, created.version)
+            };
+            self.write(&created.id, write);
+        }
+        self.say(format!(
+            "Undo: {old_key} is back as {new_key} (its comments and history stay with {old_key})"
+        ));
     }
 
     /// My edit of a text was refused because the card changed since the edit started. When
@@ -1399,6 +1566,8 @@ impl App {
             }
             Command::PickParent => self.open_pick(PickKind::Parent),
             Command::Priority => self.cycle_priority(),
+            Command::Undo => self.undo_or_redo(Origin::Undo),
+            Command::Redo => self.undo_or_redo(Origin::Redo),
         }
     }
 
@@ -1570,12 +1739,16 @@ impl App {
             },
             Popup::ConfirmDelete { item_id } => {
                 if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                    self.send(
-                        "Delete",
-                        Payload::DeleteWorkItemRequest(proto::DeleteWorkItemRequest {
-                            work_item_id: item_id,
-                        }),
-                    );
+                    let card = self.replica.store.work_items.get(&item_id).cloned();
+                    let req = proto::DeleteWorkItemRequest {
+                        work_item_id: item_id,
+                    };
+                    if let Some(id) = self.transmit("Delete", Payload::DeleteWorkItemRequest(req)) {
+                        self.pending.insert(id.clone(), "Delete".into());
+                        if let Some(card) = card {
+                            self.deletes.insert(id, card);
+                        }
+                    }
                 }
                 Popup::None
             }

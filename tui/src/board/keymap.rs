@@ -29,6 +29,8 @@ pub enum Command {
     PickParent,
     Points,
     Priority,
+    Undo,
+    Redo,
     SprintFilter,
     Sprints,
     Filter,
@@ -45,10 +47,15 @@ pub enum Command {
 pub struct Key {
     code: KeyCode,
     shift: bool,
+    ctrl: bool,
 }
 
 const fn key(code: KeyCode) -> Key {
-    Key { code, shift: false }
+    Key {
+        code,
+        shift: false,
+        ctrl: false,
+    }
 }
 
 const fn ch(c: char) -> Key {
@@ -56,7 +63,19 @@ const fn ch(c: char) -> Key {
 }
 
 const fn shifted(code: KeyCode) -> Key {
-    Key { code, shift: true }
+    Key {
+        code,
+        shift: true,
+        ctrl: false,
+    }
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        shift: false,
+        ctrl: true,
+    }
 }
 
 impl Key {
@@ -66,9 +85,8 @@ impl Key {
             // reporting the modifier).
             (KeyCode::Char(a), KeyCode::Char(b)) => {
                 a == b
-                    && !event
-                        .modifiers
-                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                    && self.ctrl == event.modifiers.contains(KeyModifiers::CONTROL)
+                    && !event.modifiers.contains(KeyModifiers::ALT)
             }
             (a, b) => a == b && self.shift == event.modifiers.contains(KeyModifiers::SHIFT),
         }
@@ -90,10 +108,10 @@ impl Key {
             KeyCode::Char(c) => c.to_string(),
             other => format!("{other:?}"),
         };
-        if self.shift {
-            format!("⇧{base}")
-        } else {
-            base
+        match (self.shift, self.ctrl) {
+            (true, _) => format!("⇧{base}"),
+            (_, true) => format!("Ctrl-{}", base.to_uppercase()),
+            _ => base,
         }
     }
 }
@@ -176,6 +194,12 @@ pub const BOARD: &[Binding] = &[
     ),
     bind(&[ch('p')], Command::Priority, "cycle priority"),
     bind(&[ch('#')], Command::Points, "story points"),
+    bind(&[ch('u')], Command::Undo, ""),
+    bind(
+        &[ctrl('r')],
+        Command::Redo,
+        "undo my last change (or delete) / redo",
+    ),
     bind(&[ch('s')], Command::SprintFilter, "cycle the sprint filter"),
     bind(
         &[ch('i')],

@@ -12,6 +12,7 @@ pub mod pick;
 #[cfg(test)]
 mod tests;
 pub mod ui;
+pub mod undo;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -1817,7 +1817,7 @@ async fn the_help_lists_the_live_keymap_and_the_legend_and_scrolls() {
     }
     // At 80×24 the legend is below the fold: ↓ scrolls to it.
     assert!(!render(&app).contains("blocked by a card"));
-    for _ in 0..12 {
+    for _ in 0..40 {
         key(&mut app, KeyCode::Down);
     }
     let screen = render(&app);
@@ -2817,4 +2817,220 @@ async fn comments_are_written_in_the_editor_and_my_own_are_edited_and_deleted() 
         "{}",
         render(&app)
     );
+}
+
+#[tokio::test]
+async fn u_undoes_my_last_change_on_the_current_version_and_ctrl_r_redoes_it() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // PM-4: low → medium.
+    key(&mut app, KeyCode::Char('p'));
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    accept(&mut app, 1, &out[0].0, &req);
+    // bob moves it meanwhile (another field): the undo still applies, on version 3.
+    let mut moved = app.replica.store.work_items[&id(4)].clone();
+    moved.status = "todo".into();
+    moved.version = 3;
+    event(
+        &mut app,
+        2,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(moved),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Char('u'));
+    let out = sent(&mut app);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(
+        (
+            req.priority.as_deref(),
+            req.status.as_deref(),
+            req.expected_version
+        ),
+        (Some("low"), None, 3)
+    );
+    accept(&mut app, 3, &out[0].0, &req);
+    assert_eq!(
+        app.card(&id(4)).map(|w| w.priority.clone()).as_deref(),
+        Some("low")
+    );
+    // Ctrl-R: medium again.
+    ctrl_key(&mut app, 'r');
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(req.priority.as_deref(), Some("medium"));
+    accept(&mut app, 4, &out[0].0, &req);
+    // Nothing left to redo.
+    ctrl_key(&mut app, 'r');
+    assert!(sent(&mut app).is_empty());
+    assert!(render(&app).contains("Nothing to redo"), "{}", render(&app));
+}
+
+#[tokio::test]
+async fn an_undo_that_would_overwrite_someone_elses_change_is_refused() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    key(&mut app, KeyCode::Char('p'));
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    accept(&mut app, 1, &out[0].0, &req);
+    // bob sets the priority after me.
+    let mut theirs = app.replica.store.work_items[&id(4)].clone();
+    theirs.priority = "critical".into();
+    theirs.version = 3;
+    event(
+        &mut app,
+        2,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(theirs),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Char('u'));
+    assert!(sent(&mut app).is_empty());
+    let screen = render(&app);
+    assert!(
+        screen.contains("Cannot undo: PM-4 was changed by someone else since"),
+        "{screen}"
+    );
+    assert_eq!(
+        app.card(&id(4)).map(|w| w.priority.clone()).as_deref(),
+        Some("critical")
+    );
+}
+
+#[tokio::test]
+async fn u_brings_a_card_i_deleted_back_with_its_fields() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // PM-2: a story of mine with 5 points, in progress.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(2));
+    key(&mut app, KeyCode::Char('d'));
+    key(&mut app, KeyCode::Char('y'));
+    let out = sent(&mut app);
+    let deleted = Payload::WorkItemDeleted(proto::WorkItemDeleted {
+        work_item_id: id(2),
+        user_id: ME.into(),
+    });
+    event(&mut app, 1, deleted.clone());
+    respond(&mut app, &out[0].0, deleted);
+    assert!(!app.replica.store.work_items.contains_key(&id(2)));
+    key(&mut app, KeyCode::Char('u'));
+    let out = sent(&mut app);
+    let [(create_id, Payload::CreateWorkItemRequest(req))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(req.title, "Pay with saved card");
+    assert_eq!(req.item_type, proto::WorkItemType::Story as i32);
+    assert_eq!(req.status.as_deref(), Some("in_progress"));
+    // Created again as PM-7; the assignee and points follow on its version.
+    let again = item(
+        7,
+        "story",
+        "Pay with saved card",
+        "in_progress",
+        "medium",
+        None,
+        None,
+    );
+    let created = Payload::WorkItemCreated(proto::WorkItemCreated {
+        work_item: Some(again),
+        user_id: ME.into(),
+    });
+    event(&mut app, 2, created.clone());
+    respond(&mut app, create_id, created);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1);
+    assert_eq!(
+        (
+            req.work_item_id.as_str(),
+            req.assignee_id.as_deref(),
+            req.story_points
+        ),
+        (id(7).as_str(), Some(ME), Some(5))
+    );
+    assert_eq!(req.expected_version, 1);
+    assert!(
+        render(&app).contains("PM-2 is back as PM-7"),
+        "{}",
+        render(&app)
+    );
+    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+}
+
+/// Undo and redo through a real server: a priority change, then a delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undo_and_redo_against_a_real_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = pm_server::testing::TestServer::start(dir, |_| {})
+        .await
+        .expect("start the server");
+    let url = server.url();
+    let rest = pm_client::rest_client::RestClient::new(&url, ME).expect("client");
+    rest.create_project(&serde_json::json!({"title": "Undo", "key": "UN"}))
+        .await
+        .expect("project");
+    rest.create_work_item(&serde_json::json!({
+        "project_id": "UN", "item_type": "task", "title": "Keep me", "priority": "low"
+    }))
+    .await
+    .expect("item");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = sdk::spawn(SessionConfig::new(url.clone(), ME), move |e| {
+        let _ = tx.send(e);
+    });
+    let mut app = App::new(handle.clone(), ME.into(), "alice".into(), Some("UN".into()));
+    pump(&mut app, &mut rx, "the board", &|a| a.selected().is_some()).await;
+    let priority = |a: &App| a.selected().map(|w| w.priority.clone()).unwrap_or_default();
+    key(&mut app, KeyCode::Char('p'));
+    key(&mut app, KeyCode::Char('p'));
+    pump(&mut app, &mut rx, "high", &|a| {
+        !a.busy() && priority(a) == "high"
+    })
+    .await;
+    // Each press is undone on its own, and redone.
+    for (keys, want) in [
+        ("u", "medium"),
+        ("u", "low"),
+        ("r", "medium"),
+        ("r", "high"),
+    ] {
+        match keys {
+            "u" => key(&mut app, KeyCode::Char('u')),
+            _ => ctrl_key(&mut app, 'r'),
+        }
+        pump(&mut app, &mut rx, want, &|a| {
+            !a.busy() && priority(a) == want
+        })
+        .await;
+    }
+    let stored = rest.get_work_item("UN-1").await.expect("UN-1");
+    assert_eq!(stored["work_item"]["priority"], "high");
+
+    key(&mut app, KeyCode::Char('d'));
+    key(&mut app, KeyCode::Char('y'));
+    pump(&mut app, &mut rx, "the delete", &|a| {
+        a.selected().is_none() && !a.busy()
+    })
+    .await;
+    key(&mut app, KeyCode::Char('u'));
+    pump(&mut app, &mut rx, "the card back", &|a| {
+        a.selected()
+            .is_some_and(|w| w.title == "Keep me" && w.priority == "high")
+            && !a.busy()
+    })
+    .await;
+    assert!(
+        render(&app).contains("UN-1 is back as UN-2"),
+        "{}",
+        render(&app)
+    );
+    handle.close();
 }
