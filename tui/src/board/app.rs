@@ -8,7 +8,7 @@ use pm_client::sdk::{LinkState, NetEvent, SessionHandle};
 use pm_shared::domain::limits::{
     COMMENT_MAX, DESCRIPTION_MAX, SPRINT_NAME_MAX, STORY_POINTS_MAX, TITLE_MAX,
 };
-use pm_shared::domain::{display_key, ItemType, Priority, SprintStatus, Status};
+use pm_shared::domain::{self, display_key, ItemType, Priority, SprintStatus, Status};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -161,6 +161,14 @@ pub enum Popup {
     ConfirmDelete {
         item_id: String,
     },
+    /// A new project from the picker: its title and key (Tab switches; the key follows the
+    /// title's initials until it is typed).
+    NewProject {
+        title: TextInput,
+        key: TextInput,
+        on_key: bool,
+        key_typed: bool,
+    },
     /// The project's sprints: filter the board by one, create one, start or complete one.
     /// Row 0 is "all cards".
     Sprints {
@@ -274,6 +282,8 @@ pub struct App {
     /// Deletions in flight (message id → the card as it was) and re-creations of deleted cards.
     deletes: HashMap<String, proto::WorkItem>,
     restores: HashMap<String, proto::WorkItem>,
+    /// A project creation in flight: the board opens the project once it exists.
+    new_project: Option<String>,
     /// The card as the answer to my last write to it left it (read by the next write).
     answered: HashMap<String, proto::WorkItem>,
     /// `$EDITOR` to open on a description, taken by the runtime after the update.
@@ -479,6 +489,7 @@ impl App {
             deletes: HashMap::new(),
             restores: HashMap::new(),
             answered: HashMap::new(),
+            new_project: None,
             no_color: false,
         }
     }
@@ -657,6 +668,14 @@ impl App {
                     self.on_write_answer(&item_id, msg);
                 }
                 let create = self.creates.remove(&msg.message_id);
+                if self.new_project.as_deref() == Some(msg.message_id.as_str()) {
+                    self.new_project = None;
+                    if let Some(Payload::ProjectCreated(e)) = &msg.payload {
+                        if let Some(p) = &e.project {
+                            self.open_project(p.id.clone());
+                        }
+                    }
+                }
                 let ok = !matches!(msg.payload, Some(Payload::Error(_)));
                 if let Some(item) = self.deletes.remove(&msg.message_id).filter(|_| ok) {
                     self.undo.push(Entry::Deleted(Box::new(item)));
@@ -1442,24 +1461,37 @@ impl App {
             }
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
             KeyCode::Char('?') => self.popup = Popup::Help { scroll: 0 },
+            KeyCode::Char('n') => {
+                self.popup = Popup::NewProject {
+                    title: TextInput::with_max("", TITLE_MAX),
+                    key: TextInput::new(""),
+                    on_key: false,
+                    key_typed: false,
+                }
+            }
             KeyCode::Up | KeyCode::Char('k') => self.picker_row = self.picker_row.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => {
                 self.picker_row = (self.picker_row + 1).min(count.saturating_sub(1))
             }
             KeyCode::Enter => {
                 if let Some(p) = self.projects().get(self.picker_row).map(|p| p.id.clone()) {
-                    self.picking = false;
-                    if self.replica.project() != Some(p.as_str()) {
-                        self.lane = 0;
-                        self.row = 0;
-                        self.filter.clear();
-                        self.sprint = None;
-                        self.highlights.clear();
-                        self.replica.follow(&self.handle, Some(p));
-                    }
+                    self.open_project(p);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Shows the project `id` (from the picker, or once a project I created exists).
+    fn open_project(&mut self, id: String) {
+        self.picking = false;
+        if self.replica.project() != Some(id.as_str()) {
+            self.lane = 0;
+            self.row = 0;
+            self.filter.clear();
+            self.sprint = None;
+            self.highlights.clear();
+            self.replica.follow(&self.handle, Some(id));
         }
     }
 
@@ -1649,6 +1681,84 @@ impl App {
                     }
                 }
             }
+            Popup::NewProject {
+                mut title,
+                key: mut project_key,
+                on_key,
+                key_typed,
+            } => match key.code {
+                KeyCode::Esc => Popup::None,
+                KeyCode::Tab | KeyCode::BackTab => Popup::NewProject {
+                    title,
+                    key: project_key,
+                    on_key: !on_key,
+                    key_typed,
+                },
+                KeyCode::Enter => {
+                    let checked = domain::project_key(project_key.text());
+                    match (title.text().trim(), checked) {
+                        ("", _) => {
+                            self.say("A project needs a title".into());
+                            Popup::NewProject {
+                                title,
+                                key: project_key,
+                                on_key: false,
+                                key_typed,
+                            }
+                        }
+                        (_, Err(e)) => {
+                            self.say(format!("Key: {}", e.message));
+                            Popup::NewProject {
+                                title,
+                                key: project_key,
+                                on_key: true,
+                                key_typed,
+                            }
+                        }
+                        (name, Ok(checked_key)) if !self.offline() => {
+                            let req = proto::CreateProjectRequest {
+                                title: name.to_string(),
+                                description: None,
+                                key: checked_key,
+                            };
+                            if let Some(id) =
+                                self.transmit("New project", Payload::CreateProjectRequest(req))
+                            {
+                                self.pending.insert(id.clone(), "New project".into());
+                                self.new_project = Some(id);
+                            }
+                            Popup::None
+                        }
+                        _ => Popup::NewProject {
+                            title,
+                            key: project_key,
+                            on_key,
+                            key_typed,
+                        },
+                    }
+                }
+                _ if on_key => {
+                    project_key.on_key(key);
+                    Popup::NewProject {
+                        title,
+                        key: project_key,
+                        on_key,
+                        key_typed: true,
+                    }
+                }
+                _ => {
+                    title.on_key(key);
+                    if !key_typed {
+                        project_key = TextInput::new(&suggested_key(title.text()));
+                    }
+                    Popup::NewProject {
+                        title,
+                        key: project_key,
+                        on_key,
+                        key_typed,
+                    }
+                }
+            },
             Popup::Sprints {
                 row,
                 naming: Some(mut name),
@@ -2006,6 +2116,15 @@ impl App {
             Popup::Filter { text: input } => {
                 input.insert(text);
                 self.filter = input.text().trim().to_string();
+            }
+            Popup::NewProject {
+                title, key, on_key, ..
+            } => {
+                if *on_key {
+                    key.insert(text)
+                } else {
+                    title.insert(text)
+                }
             }
             Popup::Points { input, .. }
             | Popup::Sprints {
@@ -2440,4 +2559,23 @@ fn description_request(card: &proto::WorkItem, text: String) -> EditorRequest {
             started: TextField::Description.value(card),
         },
     }
+}
+
+/// A project key from a title's initials (`Mobile banking app` → `MBA`), or its first letters
+/// when it is one word (`Platform` → `PLAT`).
+pub fn suggested_key(title: &str) -> String {
+    let words: Vec<&str> = title
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let key: String = match words.as_slice() {
+        [] => String::new(),
+        [one] => one.chars().take(4).collect(),
+        many => many
+            .iter()
+            .filter_map(|w| w.chars().next())
+            .take(6)
+            .collect(),
+    };
+    key.to_ascii_uppercase()
 }

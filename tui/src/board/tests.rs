@@ -3034,3 +3034,64 @@ async fn undo_and_redo_against_a_real_server() {
     );
     handle.close();
 }
+
+/// A first project from the picker, against a real server: n, a title (the key follows its
+/// initials), Enter; the board opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n_in_the_picker_creates_a_project_and_opens_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = pm_server::testing::TestServer::start(dir, |_| {})
+        .await
+        .expect("start the server");
+    let url = server.url();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = sdk::spawn(SessionConfig::new(url.clone(), ME), move |e| {
+        let _ = tx.send(e);
+    });
+    let mut app = App::new(handle.clone(), ME.into(), "alice".into(), None);
+    pump(&mut app, &mut rx, "the project list", &|a| {
+        a.replica.store.cursor("").is_some() && a.link == Link::Connected
+    })
+    .await;
+    assert!(render(&app).contains("n creates one"), "{}", render(&app));
+    key(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Mobile banking app");
+    let screen = render(&app);
+    assert!(
+        screen.contains("Key   › MBA"),
+        "the key follows the title:\n{screen}"
+    );
+    insta::assert_snapshot!(screen);
+    // A bad key is refused here, with the rule.
+    key(&mut app, KeyCode::Tab);
+    ctrl_key(&mut app, 'u');
+    type_text(&mut app, "M");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.popup, Popup::NewProject { .. }));
+    assert!(
+        render(&app).contains("key must be 2-20 characters"),
+        "{}",
+        render(&app)
+    );
+    type_text(&mut app, "OB");
+    key(&mut app, KeyCode::Enter);
+    pump(&mut app, &mut rx, "the new project open", &|a| {
+        a.project().is_some_and(|p| p.key == "MOB")
+    })
+    .await;
+    assert!(
+        render(&app).contains("MOB  Mobile banking app"),
+        "{}",
+        render(&app)
+    );
+    handle.close();
+}
+
+#[test]
+fn a_suggested_key_is_the_titles_initials() {
+    use super::app::suggested_key;
+    assert_eq!(suggested_key("Mobile banking app"), "MBA");
+    assert_eq!(suggested_key("Platform"), "PLAT");
+    assert_eq!(suggested_key("  "), "");
+    assert_eq!(suggested_key("Q3 — roadmap & ops"), "QRO");
+}

@@ -93,6 +93,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         } => draw_conflict(frame, area, app, item_id, *field, mine, theirs),
         Popup::Unsaved { request, reason } => draw_unsaved(frame, area, app, request, reason),
         Popup::ConfirmDelete { item_id } => draw_confirm_delete(frame, area, app, item_id),
+        Popup::NewProject {
+            title, key, on_key, ..
+        } => draw_new_project(frame, area, title, key, *on_key),
         Popup::Sprints { row, naming } => {
             draw_sprints(frame, area, app, *row);
             if let Some(name) = naming {
@@ -156,6 +159,39 @@ fn draw_confirm_delete(frame: &mut Frame, area: Rect, app: &App, item_id: &str) 
         .block(popup_block("Delete").border_style(Color::Red)),
         rect,
     );
+}
+
+/// A new project: its title and key, the focused one with the cursor.
+fn draw_new_project(
+    frame: &mut Frame,
+    area: Rect,
+    title: &TextInput,
+    key: &TextInput,
+    on_key: bool,
+) {
+    let rect = centered(area, area.width.saturating_sub(4).min(72), 4);
+    frame.render_widget(Clear, rect);
+    let block = popup_block("New project  (Tab: title / key · Enter: create · Esc)");
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [first, second] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
+    let field = |label: &'static str, input: &TextInput, focused: bool, area: Rect| {
+        let mut spans = vec![Span::from(label).fg(if focused {
+            Color::Yellow
+        } else {
+            Color::DarkGray
+        })];
+        let cols = (area.width as usize).saturating_sub(width_of(label));
+        if focused {
+            spans.extend(input_spans(input, cols));
+        } else {
+            spans.push(Span::raw(truncate(&safe(input.text()), cols)));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(field("Title › ", title, !on_key, first), first);
+    frame.render_widget(field("Key   › ", key, on_key, second), second);
 }
 
 /// The sprints: each with its status, dates and progress (cards and points done of all).
@@ -478,9 +514,9 @@ fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_>, selected
 fn draw_picker(frame: &mut Frame, area: Rect, app: &App) {
     let projects = app.projects();
     let block = popup_block(if app.replica.project().is_some() {
-        "Projects  (↑↓ select · Enter open · Esc back to the board)"
+        "Projects  (↑↓ select · Enter open · n new · Esc back to the board)"
     } else {
-        "Projects  (↑↓ select · Enter open · q quit)"
+        "Projects  (↑↓ select · Enter open · n new · q quit)"
     });
     if projects.is_empty() {
         let text = if let Link::Reconnecting { attempt, reason } = &app.link {
@@ -492,7 +528,7 @@ fn draw_picker(frame: &mut Frame, area: Rect, app: &App) {
         } else if app.replica.store.cursor("").is_none() {
             "Loading projects…".to_string()
         } else {
-            "No projects yet. Create one with: pm project create --title \"My project\" --key MP"
+            "No projects yet. n creates one (or: pm project create --title \"My project\" --key MP)"
                 .to_string()
         };
         frame.render_widget(
