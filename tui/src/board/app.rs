@@ -121,6 +121,40 @@ pub enum Link {
     Reconnecting { attempt: u32, reason: String },
 }
 
+/// How the cards are shown: in lanes, or as one list with full titles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Board,
+    List(Sort),
+}
+
+/// The list view's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Key,
+    Priority,
+    /// Latest change first.
+    Updated,
+}
+
+impl Sort {
+    pub fn next(self) -> Sort {
+        match self {
+            Sort::Key => Sort::Priority,
+            Sort::Priority => Sort::Updated,
+            Sort::Updated => Sort::Key,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::Key => "key",
+            Sort::Priority => "priority",
+            Sort::Updated => "last change",
+        }
+    }
+}
+
 /// The overlay in front of the board, if any.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
@@ -276,6 +310,9 @@ pub struct App {
     pub quit: bool,
     /// The terminal's size (columns, rows), for paging.
     pub size: (u16, u16),
+    /// Lanes or the list, and the list's selected row.
+    pub view: View,
+    pub list_row: usize,
     /// My accepted changes, latest last, and my undone ones.
     undo: Vec<Entry>,
     redo: Vec<Change>,
@@ -483,6 +520,8 @@ impl App {
             detail_scroll: 0,
             quit: false,
             size: (80, 24),
+            view: View::Board,
+            list_row: 0,
             editor: None,
             undo: Vec::new(),
             redo: Vec::new(),
@@ -567,9 +606,33 @@ impl App {
     }
 
     pub fn selected(&self) -> Option<&proto::WorkItem> {
-        let lanes = self.lanes();
-        let id = lanes.get(self.lane)?.get(self.row)?.item.id.clone();
+        let id = match self.view {
+            View::Board => self.lanes().get(self.lane)?.get(self.row)?.item.id.clone(),
+            View::List(_) => self.list_cards().get(self.list_row)?.item.id.clone(),
+        };
         self.card(&id)
+    }
+
+    /// The cards of every lane (found and filtered as the lanes are) in the list view's order.
+    pub fn list_cards(&self) -> Vec<Card<'_>> {
+        let mut cards: Vec<Card<'_>> = self.lanes().into_iter().flatten().collect();
+        let rank = |p: &str| match Priority::parse(p) {
+            Some(Priority::Critical) => 0,
+            Some(Priority::High) => 1,
+            Some(Priority::Medium) => 2,
+            Some(Priority::Low) => 3,
+            None => 4,
+        };
+        match self.view {
+            View::List(Sort::Priority) => {
+                cards.sort_by_key(|c| (rank(&c.item.priority), c.item.item_number))
+            }
+            View::List(Sort::Updated) => {
+                cards.sort_by_key(|c| (std::cmp::Reverse(c.item.updated_at), c.item.item_number))
+            }
+            _ => cards.sort_by_key(|c| c.item.item_number),
+        }
+        cards
     }
 
     /// True while requests of mine (writes, creates…) wait for their answers.
@@ -1499,7 +1562,18 @@ impl App {
         let Some(command) = keymap::command(&key) else {
             return;
         };
+        if matches!(self.view, View::List(_)) && self.on_list_key(command) {
+            return;
+        }
         match command {
+            Command::ToggleView => {
+                self.focus = self.selected().map(|w| w.id.clone());
+                self.view = match self.view {
+                    View::Board => View::List(Sort::Key),
+                    View::List(_) => View::Board,
+                };
+            }
+            Command::Sort => self.say("Sorting is for the list view (v)".into()),
             Command::Quit => self.quit = true,
             Command::Help => self.popup = Popup::Help { scroll: 0 },
             Command::ClearFilters => {
@@ -1601,6 +1675,39 @@ impl App {
             Command::Undo => self.undo_or_redo(Origin::Undo),
             Command::Redo => self.undo_or_redo(Origin::Redo),
         }
+    }
+
+    /// The list view's own handling of a command: moving through its rows and sorting. True
+    /// when handled; every other command acts on the selected card as on the board.
+    fn on_list_key(&mut self, command: Command) -> bool {
+        // The rows the list shows: the body less the table's header and borders.
+        let page = usize::from(self.size.1.saturating_sub(8)).max(1);
+        match command {
+            Command::CardPrev => self.list_row = self.list_row.saturating_sub(1),
+            Command::CardNext => self.list_row += 1,
+            Command::FirstCard => self.list_row = 0,
+            Command::LastCard => self.list_row = usize::MAX,
+            Command::PageUp => self.list_row = self.list_row.saturating_sub(page),
+            Command::PageDown => self.list_row = self.list_row.saturating_add(page),
+            Command::LanePrev | Command::LaneNext => {}
+            Command::Sort => {
+                if let View::List(sort) = self.view {
+                    self.focus = self.selected().map(|w| w.id.clone());
+                    self.view = View::List(sort.next());
+                }
+            }
+            Command::MoveCardUp | Command::MoveCardDown => {
+                self.say("Cards are reordered in their lane: v goes back to the board".into())
+            }
+            _ => {
+                // A new card goes into the selected card's lane.
+                if let Some(status) = self.selected().and_then(|w| Status::parse(&w.status)) {
+                    self.lane = Status::ALL.iter().position(|s| *s == status).unwrap_or(0);
+                }
+                return false;
+            }
+        }
+        true
     }
 
     /// How many cards a lane shows at the current terminal size (PgUp/PgDn move by this).
@@ -2462,6 +2569,17 @@ impl App {
                 });
             }
         }
+        let list_ids: Vec<String> = self
+            .list_cards()
+            .iter()
+            .map(|c| c.item.id.clone())
+            .collect();
+        if let (View::List(_), Some(id)) = (self.view, &self.focus) {
+            if let Some(i) = list_ids.iter().position(|x| x == id) {
+                self.list_row = i;
+            }
+        }
+        self.list_row = self.list_row.min(list_ids.len().saturating_sub(1));
         if let (Some(id), Some((l, r))) = (self.focus.clone(), found) {
             self.lane = l;
             self.row = r;

@@ -31,6 +31,8 @@ pub enum Command {
     Priority,
     Undo,
     Redo,
+    ToggleView,
+    Sort,
     SprintFilter,
     Sprints,
     Filter,
@@ -212,6 +214,16 @@ pub const BOARD: &[Binding] = &[
         "find in key, title, text; @me type: prio: -done",
     ),
     bind(&[key(Esc)], Command::ClearFilters, "clear the filters"),
+    bind(
+        &[ch('v')],
+        Command::ToggleView,
+        "list view (full titles) / board",
+    ),
+    bind(
+        &[ch('O')],
+        Command::Sort,
+        "list: sort by key, priority, last change",
+    ),
     bind(&[ch('o')], Command::OtherProject, "other project"),
     bind(
         &[ch('r')],

@@ -1961,6 +1961,8 @@ async fn every_view_and_popup_at_80x24_and_120x40() {
     ));
     views.push(("sprint", with_keys(&[KeyCode::Char('S')], "")));
     views.push(("points", with_keys(&[KeyCode::Char('#')], "13")));
+    views.push(("list", with_keys(&[KeyCode::Char('v')], "")));
+    views.push(("sprints", with_keys(&[KeyCode::Char('i')], "")));
     views.push(("find", with_keys(&[KeyCode::Char('/')], "@bob -done")));
     let mut unsaved = board();
     unsaved.popup = Popup::Unsaved {
@@ -3094,4 +3096,84 @@ fn a_suggested_key_is_the_titles_initials() {
     assert_eq!(suggested_key("Platform"), "PLAT");
     assert_eq!(suggested_key("  "), "");
     assert_eq!(suggested_key("Q3 — roadmap & ops"), "QRO");
+}
+
+#[tokio::test]
+async fn v_shows_a_list_with_full_titles_sorted_by_key_priority_or_last_change() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    let mut long = item(
+        7,
+        "story",
+        "Customers can pay with a saved card from the checkout page",
+        "todo",
+        "low",
+        Some(BOB),
+        Some(3),
+    );
+    long.updated_at = CLOCK;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemCreated(proto::WorkItemCreated {
+            work_item: Some(long),
+            user_id: BOB.into(),
+        }),
+    );
+    app.highlights.clear();
+    key(&mut app, KeyCode::Char('v'));
+    let numbers = |app: &App| -> Vec<i32> {
+        app.list_cards()
+            .iter()
+            .map(|c| c.item.item_number)
+            .collect()
+    };
+    assert_eq!(numbers(&app), [1, 2, 3, 4, 5, 6, 7]);
+    let row = |screen: &str| -> String {
+        screen
+            .lines()
+            .find(|l| l.starts_with("\"│PM-7"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let wide = render_at(&app, 140, 40);
+    assert!(
+        row(&wide).contains("Customers can pay with a saved card from the checkout page"),
+        "the full title:\n{wide}"
+    );
+    let screen = render_at(&app, 120, 40);
+    assert!(
+        row(&screen).ends_with("from th…│\""),
+        "cut to fit:\n{screen}"
+    );
+    let narrow = render(&app);
+    assert!(row(&narrow).contains("Customers can pay"), "{narrow}");
+    assert!(!narrow.contains("CHANGED"), "fewer columns:\n{narrow}");
+    insta::assert_snapshot!(screen);
+    // The same card stays selected: PM-4 (the board's first card).
+    assert_eq!(app.selected().map(|w| w.item_number), Some(4));
+    key(&mut app, KeyCode::Char('O'));
+    assert_eq!(numbers(&app), [3, 1, 5, 2, 6, 4, 7], "critical first");
+    assert!(render(&app).contains("sorted by priority"));
+    key(&mut app, KeyCode::Char('O'));
+    assert_eq!(numbers(&app)[0], 7, "the latest change first");
+    // j/k and G move through the list; commands act on its selection.
+    key(&mut app, KeyCode::Char('g'));
+    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+    key(&mut app, KeyCode::Char('j'));
+    let second = app.selected().map(|w| w.item_number);
+    key(&mut app, KeyCode::Char('p'));
+    let out = sent(&mut app);
+    assert_eq!(update_req(&out[0].1).work_item_id, id(second.unwrap_or(0)));
+    key(&mut app, KeyCode::Char('K'));
+    assert!(render(&app).contains("reordered in their lane"));
+    // Find works in the list too; v goes back to the board on the same card.
+    key(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "checkout");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(numbers(&app), [7, 1]);
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Char('v'));
+    assert_eq!(app.view, super::app::View::Board);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(1));
 }

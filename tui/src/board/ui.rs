@@ -14,11 +14,14 @@ use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, BorderType, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap,
+    Block, BorderType, Borders, Cell, Clear, List, ListItem, ListState, Paragraph, Row, Table,
+    TableState, Wrap,
 };
 use ratatui::Frame;
 
-use super::app::{duration, short_reason, App, Card, EditorRequest, Link, Popup, TextField};
+use super::app::{
+    duration, short_reason, App, Card, EditorRequest, Link, Popup, Sort, TextField, View,
+};
 use super::input::TextInput;
 use super::keymap;
 use super::pick::PickKind;
@@ -50,7 +53,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match app.project().filter(|_| !app.picking) {
         Some(project) => {
             draw_header(frame, header, app, project);
-            draw_lanes(frame, body, app);
+            match app.view {
+                View::Board => draw_lanes(frame, body, app),
+                View::List(sort) => draw_list(frame, body, app, sort),
+            }
         }
         None => {
             frame.render_widget(Line::from(" pm · pick a project").bold(), header);
@@ -390,6 +396,89 @@ fn draw_lanes(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(block, columns[i]);
         draw_cards(frame, inner, app, cards, (i == app.lane).then_some(app.row));
     }
+}
+
+/// The list view: every card (found and filtered as on the board) on one line with its title
+/// as wide as the terminal allows, in the chosen order. Narrow terminals leave out the sprint
+/// and the time of the last change.
+fn draw_list(frame: &mut Frame, area: Rect, app: &App, sort: Sort) {
+    let cards = app.list_cards();
+    let store = &app.replica.store;
+    let wide = area.width >= 110;
+    // (header, width); the title takes the rest.
+    let mut columns: Vec<(&str, u16)> = vec![
+        ("KEY", 8),
+        ("TYPE", 5),
+        ("STATUS", 11),
+        ("PRIO", 8),
+        ("PTS", 3),
+        ("ASSIGNEE", 10),
+    ];
+    if wide {
+        columns.extend([("SPRINT", 10), ("CHANGED", 11)]);
+    }
+    let used: u16 = columns.iter().map(|(_, w)| w + 1).sum();
+    let title_cols = usize::from(area.width.saturating_sub(2 + used));
+    let header = Row::new(
+        columns
+            .iter()
+            .map(|(h, _)| *h)
+            .chain(["TITLE"])
+            .map(|h| Cell::from(h).bold()),
+    );
+    let rows: Vec<Row> = cards
+        .iter()
+        .map(|c| {
+            let w = c.item;
+            let item_type = ItemType::from_proto(w.item_type).map_or("?", |t| t.label());
+            let status = Status::parse(&w.status).map_or(w.status.as_str(), |s| s.label());
+            let assignee = w
+                .assignee_id
+                .as_ref()
+                .map_or_else(|| "—".to_string(), |a| safe(&app.user_name(a)));
+            let marks = if store.blockers_of(&w.id).is_empty() {
+                ""
+            } else {
+                "⛔ "
+            };
+            let mut cells = vec![
+                Cell::from(c.key.clone()).bold(),
+                Cell::from(item_type),
+                Cell::from(status),
+                Cell::from(priority_label(&w.priority).to_string()),
+                Cell::from(w.story_points.map(|p| p.to_string()).unwrap_or_default()),
+                Cell::from(truncate(&assignee, 10)),
+            ];
+            if wide {
+                let sprint = w
+                    .sprint_id
+                    .as_ref()
+                    .and_then(|s| store.sprints.get(s))
+                    .map_or_else(|| "—".to_string(), |s| safe(&s.name));
+                cells.push(Cell::from(truncate(&sprint, 10)));
+                cells.push(Cell::from(when(w.updated_at)).dim());
+            }
+            let title = format!("{marks}{}", safe(&w.title));
+            cells.push(Cell::from(truncate(&title, title_cols)));
+            Row::new(cells)
+        })
+        .collect();
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .map(|(_, w)| Constraint::Length(*w))
+        .chain([Constraint::Fill(1)])
+        .collect();
+    let title = format!(
+        "{} cards · sorted by {}  (O: sort · v: board)",
+        cards.len(),
+        sort.label()
+    );
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(popup_block(&title).border_style(Style::new().fg(Color::Cyan)))
+        .row_highlight_style(Style::new().reversed());
+    let mut state = TableState::default().with_selected(Some(app.list_row));
+    frame.render_stateful_widget(table, area, &mut state);
 }
 
 fn draw_cards(
