@@ -126,6 +126,8 @@ pub enum Link {
 pub enum View {
     Board,
     List(Sort),
+    /// Epic → story → task, with each parent's progress.
+    Tree,
 }
 
 /// The list view's order.
@@ -608,7 +610,7 @@ impl App {
     pub fn selected(&self) -> Option<&proto::WorkItem> {
         let id = match self.view {
             View::Board => self.lanes().get(self.lane)?.get(self.row)?.item.id.clone(),
-            View::List(_) => self.list_cards().get(self.list_row)?.item.id.clone(),
+            View::List(_) | View::Tree => self.list_cards().get(self.list_row)?.item.id.clone(),
         };
         self.card(&id)
     }
@@ -630,9 +632,79 @@ impl App {
             View::List(Sort::Updated) => {
                 cards.sort_by_key(|c| (std::cmp::Reverse(c.item.updated_at), c.item.item_number))
             }
+            View::Tree => return self.in_tree_order(cards),
             _ => cards.sort_by_key(|c| c.item.item_number),
         }
         cards
+    }
+
+    /// Cards as a hierarchy: each epic followed by its stories, each story by its tasks; cards
+    /// whose parent is not shown come at the top level (epics first, then by key).
+    fn in_tree_order<'a>(&self, mut cards: Vec<Card<'a>>) -> Vec<Card<'a>> {
+        let type_rank = |w: &proto::WorkItem| match ItemType::from_proto(w.item_type) {
+            Some(ItemType::Epic) => 0,
+            Some(ItemType::Story) => 1,
+            _ => 2,
+        };
+        cards.sort_by_key(|c| (type_rank(c.item), c.item.item_number));
+        let shown: std::collections::HashSet<String> =
+            cards.iter().map(|c| c.item.id.clone()).collect();
+        let mut children: HashMap<String, Vec<Card<'a>>> = HashMap::new();
+        let mut roots = Vec::new();
+        for card in cards {
+            match card.item.parent_id.clone().filter(|p| shown.contains(p)) {
+                Some(parent) => children.entry(parent).or_default().push(card),
+                None => roots.push(card),
+            }
+        }
+        let mut ordered = Vec::new();
+        let mut stack: Vec<Card<'a>> = roots.into_iter().rev().collect();
+        while let Some(card) = stack.pop() {
+            if let Some(kids) = children.remove(&card.item.id) {
+                stack.extend(kids.into_iter().rev());
+            }
+            ordered.push(card);
+        }
+        // Anything left (a cycle in bad data) still shows.
+        ordered.extend(children.into_values().flatten());
+        ordered
+    }
+
+    /// How deep a card is in its hierarchy (0 for a card without a parent).
+    pub fn depth(&self, item: &proto::WorkItem) -> usize {
+        let mut depth = 0;
+        let mut next = item.parent_id.as_deref();
+        while let Some(parent) = next.and_then(|p| self.replica.store.work_items.get(p)) {
+            depth += 1;
+            if depth >= 3 {
+                break;
+            }
+            next = parent.parent_id.as_deref();
+        }
+        depth
+    }
+
+    /// Done and all of a card's descendants (for an epic, its stories and their tasks).
+    pub fn progress(&self, item: &proto::WorkItem) -> (usize, usize) {
+        let store = &self.replica.store;
+        let mut done = 0;
+        let mut total = 0;
+        let mut frontier = vec![item.id.clone()];
+        let mut rounds = 0;
+        while !frontier.is_empty() && rounds < 3 {
+            rounds += 1;
+            let kids: Vec<&proto::WorkItem> = store
+                .items_of(&item.project_id)
+                .filter(|w| w.parent_id.as_ref().is_some_and(|p| frontier.contains(p)))
+                .collect();
+            total += kids.len();
+            done += kids
+                .iter()
+                .filter(|w| Status::parse(&w.status) == Some(Status::Done))
+                .count();
+            frontier = kids.iter().map(|w| w.id.clone()).collect();
+        }
+        (done, total)
     }
 
     /// True while requests of mine (writes, creates…) wait for their answers.
@@ -1562,15 +1634,16 @@ impl App {
         let Some(command) = keymap::command(&key) else {
             return;
         };
-        if matches!(self.view, View::List(_)) && self.on_list_key(command) {
+        if self.view != View::Board && self.on_list_key(command) {
             return;
         }
         match command {
-            Command::ToggleView => {
+            Command::ToggleView | Command::TreeView => {
                 self.focus = self.selected().map(|w| w.id.clone());
-                self.view = match self.view {
-                    View::Board => View::List(Sort::Key),
-                    View::List(_) => View::Board,
+                self.view = match (command, self.view) {
+                    (Command::ToggleView, View::Board | View::Tree) => View::List(Sort::Key),
+                    (Command::TreeView, View::Board | View::List(_)) => View::Tree,
+                    _ => View::Board,
                 };
             }
             Command::Sort => self.say("Sorting is for the list view (v)".into()),
@@ -1694,6 +1767,8 @@ impl App {
                 if let View::List(sort) = self.view {
                     self.focus = self.selected().map(|w| w.id.clone());
                     self.view = View::List(sort.next());
+                } else {
+                    self.say("The tree is in hierarchy order (v: the list sorts)".into());
                 }
             }
             Command::MoveCardUp | Command::MoveCardDown => {
@@ -2574,7 +2649,7 @@ impl App {
             .iter()
             .map(|c| c.item.id.clone())
             .collect();
-        if let (View::List(_), Some(id)) = (self.view, &self.focus) {
+        if let (View::List(_) | View::Tree, Some(id)) = (self.view, &self.focus) {
             if let Some(i) = list_ids.iter().position(|x| x == id) {
                 self.list_row = i;
             }

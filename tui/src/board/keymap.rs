@@ -32,6 +32,7 @@ pub enum Command {
     Undo,
     Redo,
     ToggleView,
+    TreeView,
     Sort,
     SprintFilter,
     Sprints,
@@ -218,6 +219,11 @@ pub const BOARD: &[Binding] = &[
         &[ch('v')],
         Command::ToggleView,
         "list view (full titles) / board",
+    ),
+    bind(
+        &[ch('V')],
+        Command::TreeView,
+        "hierarchy: epic → story → task, with progress",
     ),
     bind(
         &[ch('O')],

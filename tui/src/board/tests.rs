@@ -1804,7 +1804,7 @@ async fn g_g_home_end_and_page_keys_jump_through_a_lane() {
 async fn the_help_lists_the_live_keymap_and_the_legend_and_scrolls() {
     let mut app = app();
     key(&mut app, KeyCode::Char('?'));
-    let screen = render_at(&app, 120, 40);
+    let screen = render_at(&app, 120, 60);
     for (keys, what) in super::keymap::help_lines() {
         assert!(screen.contains(&keys), "{keys}:\n{screen}");
         assert!(screen.contains(what), "{what}:\n{screen}");
@@ -3176,4 +3176,63 @@ async fn v_shows_a_list_with_full_titles_sorted_by_key_priority_or_last_change()
     key(&mut app, KeyCode::Char('v'));
     assert_eq!(app.view, super::app::View::Board);
     assert_eq!(app.selected().map(|w| w.item_number), Some(1));
+}
+
+#[tokio::test]
+async fn capital_v_shows_the_hierarchy_with_each_parents_progress() {
+    let mut app = app();
+    // PM-2 (story) under PM-1 (epic); PM-3 and PM-6 (tasks, PM-6 done) under PM-2.
+    for (seq, (n, parent)) in [(2, 1), (3, 2), (6, 2)].into_iter().enumerate() {
+        let mut card = app.replica.store.work_items[&id(n)].clone();
+        card.parent_id = Some(id(parent));
+        card.version += 1;
+        event(
+            &mut app,
+            seq as u64 + 1,
+            Payload::WorkItemUpdated(proto::WorkItemUpdated {
+                work_item: Some(card),
+                changes: vec![],
+                user_id: BOB.into(),
+            }),
+        );
+    }
+    app.highlights.clear();
+    key(&mut app, KeyCode::Char('V'));
+    let order: Vec<i32> = app
+        .list_cards()
+        .iter()
+        .map(|c| c.item.item_number)
+        .collect();
+    assert_eq!(
+        order,
+        [1, 2, 3, 6, 4, 5],
+        "epic, its story, the story's tasks, then the rest"
+    );
+    let screen = render_at(&app, 120, 40);
+    let row = |n: &str| -> String {
+        screen
+            .lines()
+            .find(|l| l.starts_with(&format!("\"│{n} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("PM-1").contains("1/3"),
+        "the epic: 1 of 3 below it done\n{screen}"
+    );
+    assert!(
+        row("PM-2").contains("1/2") && row("PM-2").contains("└ Pay with"),
+        "{screen}"
+    );
+    assert!(
+        row("PM-3").contains("  └ Card vault API"),
+        "two levels down:\n{screen}"
+    );
+    insta::assert_snapshot!(screen);
+    // v: the list; V: the board again.
+    key(&mut app, KeyCode::Char('v'));
+    assert_eq!(app.view, super::app::View::List(super::app::Sort::Key));
+    key(&mut app, KeyCode::Char('V'));
+    key(&mut app, KeyCode::Char('V'));
+    assert_eq!(app.view, super::app::View::Board);
 }

@@ -19,9 +19,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use super::app::{
-    duration, short_reason, App, Card, EditorRequest, Link, Popup, Sort, TextField, View,
-};
+use super::app::{duration, short_reason, App, Card, EditorRequest, Link, Popup, TextField, View};
 use super::input::TextInput;
 use super::keymap;
 use super::pick::PickKind;
@@ -55,7 +53,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             draw_header(frame, header, app, project);
             match app.view {
                 View::Board => draw_lanes(frame, body, app),
-                View::List(sort) => draw_list(frame, body, app, sort),
+                view => draw_list(frame, body, app, view),
             }
         }
         None => {
@@ -401,10 +399,11 @@ fn draw_lanes(frame: &mut Frame, area: Rect, app: &App) {
 /// The list view: every card (found and filtered as on the board) on one line with its title
 /// as wide as the terminal allows, in the chosen order. Narrow terminals leave out the sprint
 /// and the time of the last change.
-fn draw_list(frame: &mut Frame, area: Rect, app: &App, sort: Sort) {
+fn draw_list(frame: &mut Frame, area: Rect, app: &App, view: View) {
     let cards = app.list_cards();
     let store = &app.replica.store;
     let wide = area.width >= 110;
+    let tree = view == View::Tree;
     // (header, width); the title takes the rest.
     let mut columns: Vec<(&str, u16)> = vec![
         ("KEY", 8),
@@ -414,6 +413,9 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App, sort: Sort) {
         ("PTS", 3),
         ("ASSIGNEE", 10),
     ];
+    if tree {
+        columns.push(("DONE", 7));
+    }
     if wide {
         columns.extend([("SPRINT", 10), ("CHANGED", 11)]);
     }
@@ -449,6 +451,14 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App, sort: Sort) {
                 Cell::from(w.story_points.map(|p| p.to_string()).unwrap_or_default()),
                 Cell::from(truncate(&assignee, 10)),
             ];
+            if tree {
+                let (done, total) = app.progress(w);
+                cells.push(Cell::from(if total > 0 {
+                    format!("{done}/{total}")
+                } else {
+                    String::new()
+                }));
+            }
             if wide {
                 let sprint = w
                     .sprint_id
@@ -458,7 +468,16 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App, sort: Sort) {
                 cells.push(Cell::from(truncate(&sprint, 10)));
                 cells.push(Cell::from(when(w.updated_at)).dim());
             }
-            let title = format!("{marks}{}", safe(&w.title));
+            // In the tree, a child is indented under its parent.
+            let indent = if tree {
+                match app.depth(w) {
+                    0 => String::new(),
+                    d => format!("{}└ ", "  ".repeat(d - 1)),
+                }
+            } else {
+                String::new()
+            };
+            let title = format!("{indent}{marks}{}", safe(&w.title));
             cells.push(Cell::from(truncate(&title, title_cols)));
             Row::new(cells)
         })
@@ -468,11 +487,17 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App, sort: Sort) {
         .map(|(_, w)| Constraint::Length(*w))
         .chain([Constraint::Fill(1)])
         .collect();
-    let title = format!(
-        "{} cards · sorted by {}  (O: sort · v: board)",
-        cards.len(),
-        sort.label()
-    );
+    let title = match view {
+        View::List(sort) => format!(
+            "{} cards · sorted by {}  (O: sort · V: tree · v: board)",
+            cards.len(),
+            sort.label()
+        ),
+        _ => format!(
+            "{} cards · epic → story → task  (v: list · V: board)",
+            cards.len()
+        ),
+    };
     let table = Table::new(rows, widths)
         .header(header)
         .block(popup_block(&title).border_style(Style::new().fg(Color::Cyan)))
