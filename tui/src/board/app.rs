@@ -121,6 +121,21 @@ pub enum Link {
     Reconnecting { attempt: u32, reason: String },
 }
 
+/// One line of the command palette: a command, or a card to jump to (by id), with its label.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PaletteEntry {
+    Command(Command, String),
+    Card(String, String),
+}
+
+impl PaletteEntry {
+    pub fn label(&self) -> &str {
+        match self {
+            PaletteEntry::Command(_, label) | PaletteEntry::Card(_, label) => label,
+        }
+    }
+}
+
 /// How the cards are shown: in lanes, or as one list with full titles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -196,6 +211,12 @@ pub enum Popup {
     },
     ConfirmDelete {
         item_id: String,
+    },
+    /// Every command and every card, found by typing: Enter runs the command or selects the
+    /// card.
+    Palette {
+        filter: TextInput,
+        row: usize,
     },
     /// A new project from the picker: its title and key (Tab switches; the key follows the
     /// title's initials until it is typed).
@@ -1631,9 +1652,13 @@ impl App {
     }
 
     fn on_board_key(&mut self, key: KeyEvent) {
-        let Some(command) = keymap::command(&key) else {
-            return;
-        };
+        if let Some(command) = keymap::command(&key) {
+            self.run(command);
+        }
+    }
+
+    /// What a command does, from its key or from the palette.
+    fn run(&mut self, command: Command) {
         if self.view != View::Board && self.on_list_key(command) {
             return;
         }
@@ -1745,6 +1770,12 @@ impl App {
             }
             Command::PickParent => self.open_pick(PickKind::Parent),
             Command::Priority => self.cycle_priority(),
+            Command::Palette => {
+                self.popup = Popup::Palette {
+                    filter: TextInput::new(""),
+                    row: 0,
+                }
+            }
             Command::Undo => self.undo_or_redo(Origin::Undo),
             Command::Redo => self.undo_or_redo(Origin::Redo),
         }
@@ -1783,6 +1814,44 @@ impl App {
             }
         }
         true
+    }
+
+    /// What the palette offers for `filter`: the card whose key it is first, then the
+    /// commands, then the cards, each whose label holds it (any case).
+    pub fn palette(&self, filter: &str) -> Vec<PaletteEntry> {
+        let needle = filter.trim().to_lowercase();
+        let mut entries: Vec<PaletteEntry> = keymap::BOARD
+            .iter()
+            .filter(|b| !b.help.is_empty() && b.command != Command::Palette)
+            .map(|b| {
+                let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
+                PaletteEntry::Command(b.command, format!("{}  ({})", b.help, keys.join(" ")))
+            })
+            .collect();
+        let mut cards: Vec<&proto::WorkItem> = self
+            .replica
+            .project()
+            .map(|p| self.replica.store.items_of(p).collect())
+            .unwrap_or_default();
+        cards.sort_by_key(|w| w.item_number);
+        entries.extend(
+            cards.into_iter().map(|w| {
+                PaletteEntry::Card(w.id.clone(), format!("{} {}", self.key_of(w), w.title))
+            }),
+        );
+        entries.retain(|e| e.label().to_lowercase().contains(&needle));
+        // A card named by its exact key comes first.
+        if let Some(i) = entries.iter().position(|e| match e {
+            PaletteEntry::Card(_, label) => label
+                .split(' ')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case(filter.trim())),
+            PaletteEntry::Command(..) => false,
+        }) {
+            let exact = entries.remove(i);
+            entries.insert(0, exact);
+        }
+        entries
     }
 
     /// How many cards a lane shows at the current terminal size (PgUp/PgDn move by this).
@@ -1860,6 +1929,41 @@ impl App {
                             row,
                             from_detail,
                         }
+                    }
+                }
+            }
+            Popup::Palette { mut filter, row } => {
+                let count = self.palette(filter.text()).len();
+                match key.code {
+                    KeyCode::Esc => Popup::None,
+                    KeyCode::Enter => {
+                        match self.palette(filter.text()).into_iter().nth(row) {
+                            Some(PaletteEntry::Command(command, _)) => {
+                                self.popup = Popup::None;
+                                self.run(command);
+                                // The command may have opened a popup of its own.
+                                std::mem::replace(&mut self.popup, Popup::None)
+                            }
+                            Some(PaletteEntry::Card(id, _)) => {
+                                self.focus = Some(id);
+                                Popup::None
+                            }
+                            None => Popup::Palette { filter, row },
+                        }
+                    }
+                    KeyCode::Up => Popup::Palette {
+                        filter,
+                        row: row.saturating_sub(1),
+                    },
+                    KeyCode::Down => Popup::Palette {
+                        filter,
+                        row: (row + 1).min(count.saturating_sub(1)),
+                    },
+                    _ => {
+                        let before = filter.text().to_string();
+                        filter.on_key(key);
+                        let row = if filter.text() == before { row } else { 0 };
+                        Popup::Palette { filter, row }
                     }
                 }
             }
@@ -2298,6 +2402,10 @@ impl App {
             Popup::Filter { text: input } => {
                 input.insert(text);
                 self.filter = input.text().trim().to_string();
+            }
+            Popup::Palette { filter, row } => {
+                filter.insert(text);
+                *row = 0;
             }
             Popup::NewProject {
                 title, key, on_key, ..

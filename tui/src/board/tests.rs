@@ -3236,3 +3236,39 @@ async fn capital_v_shows_the_hierarchy_with_each_parents_progress() {
     key(&mut app, KeyCode::Char('V'));
     assert_eq!(app.view, super::app::View::Board);
 }
+
+#[tokio::test]
+async fn the_palette_runs_any_command_and_jumps_to_any_card_by_key() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char(':'));
+    let screen = render(&app);
+    assert!(screen.contains("Palette"), "{screen}");
+    assert!(screen.contains("edit the title  (e)"), "{screen}");
+    // A card by its key: PM-5 is in Review.
+    type_text(&mut app, "pm-5");
+    assert!(matches!(
+        app.palette("pm-5").first(),
+        Some(super::app::PaletteEntry::Card(id5, _)) if *id5 == id(5)
+    ));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.popup, Popup::None);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(5));
+    assert_eq!(app.lane, 3);
+    // A command by its words, opening its own popup.
+    ctrl_key(&mut app, 'p');
+    type_text(&mut app, "assign");
+    insta::assert_snapshot!(render(&app));
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(&app.popup, Popup::Pick { item_id, .. } if *item_id == id(5)),
+        "{:?}",
+        app.popup
+    );
+    key(&mut app, KeyCode::Esc);
+    // Nothing matches: Enter keeps the palette.
+    key(&mut app, KeyCode::Char(':'));
+    type_text(&mut app, "zzzz");
+    assert!(render(&app).contains("no command or card matches"));
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.popup, Popup::Palette { .. }));
+}

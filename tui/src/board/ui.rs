@@ -19,7 +19,9 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use super::app::{duration, short_reason, App, Card, EditorRequest, Link, Popup, TextField, View};
+use super::app::{
+    duration, short_reason, App, Card, EditorRequest, Link, PaletteEntry, Popup, TextField, View,
+};
 use super::input::TextInput;
 use super::keymap;
 use super::pick::PickKind;
@@ -100,6 +102,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Popup::NewProject {
             title, key, on_key, ..
         } => draw_new_project(frame, area, title, key, *on_key),
+        Popup::Palette { filter, row } => draw_palette(frame, area, app, filter, *row),
         Popup::Sprints { row, naming } => {
             draw_sprints(frame, area, app, *row);
             if let Some(name) = naming {
@@ -162,6 +165,52 @@ fn draw_confirm_delete(frame: &mut Frame, area: Rect, app: &App, item_id: &str) 
         ])
         .block(popup_block("Delete").border_style(Color::Red)),
         rect,
+    );
+}
+
+/// The command palette: a filter line, then the matching commands and cards.
+fn draw_palette(frame: &mut Frame, area: Rect, app: &App, filter: &TextInput, row: usize) {
+    let entries = app.palette(filter.text());
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4).min(72),
+        area.height.saturating_sub(4).min(20),
+    );
+    frame.render_widget(Clear, rect);
+    let block = popup_block("Palette").title_bottom(
+        Line::from(" type: find · ↑↓ · Enter: run / go to · Esc ")
+            .dim()
+            .right_aligned(),
+    );
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [head, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
+    let mut spans = vec![Span::from(": ").fg(Color::Yellow)];
+    spans.extend(input_spans(filter, (head.width as usize).saturating_sub(2)));
+    frame.render_widget(Line::from(spans), head);
+    let room = (list.width as usize).saturating_sub(2);
+    let items: Vec<ListItem> = entries
+        .iter()
+        .map(|e| {
+            let (mark, color) = match e {
+                PaletteEntry::Command(..) => ("› ", Color::Cyan),
+                PaletteEntry::Card(..) => ("# ", Color::Green),
+            };
+            ListItem::new(Line::from(vec![
+                Span::from(mark).fg(color),
+                Span::raw(truncate(&safe(e.label()), room)),
+            ]))
+        })
+        .collect();
+    if items.is_empty() {
+        frame.render_widget(Line::from("  no command or card matches").dim(), list);
+        return;
+    }
+    let mut state = ListState::default().with_selected(Some(row.min(items.len() - 1)));
+    frame.render_stateful_widget(
+        List::new(items).highlight_style(Style::new().reversed()),
+        list,
+        &mut state,
     );
 }
 
