@@ -21,8 +21,8 @@ use super::undo::{self, Change, Entry, Origin};
 
 /// How long a card changed by someone else stays highlighted.
 pub const HIGHLIGHT_FOR: Duration = Duration::from_secs(4);
-/// Entries kept in the activity strip.
-const ACTIVITY_LINES: usize = 50;
+/// Entries kept for the activity strip and the activity feed (`A`).
+const ACTIVITY_LINES: usize = 500;
 /// How long a sprint created on the board lasts.
 const SPRINT_DAYS: i64 = 14;
 /// History entries the detail pane asks for.
@@ -211,6 +211,10 @@ pub enum Popup {
     },
     ConfirmDelete {
         item_id: String,
+    },
+    /// The activity feed: every change seen since the board opened, newest first.
+    Activity {
+        scroll: u16,
     },
     /// Every command and every card, found by typing: Enter runs the command or selects the
     /// card.
@@ -1770,6 +1774,7 @@ impl App {
             }
             Command::PickParent => self.open_pick(PickKind::Parent),
             Command::Priority => self.cycle_priority(),
+            Command::Activity => self.popup = Popup::Activity { scroll: 0 },
             Command::Palette => {
                 self.popup = Popup::Palette {
                     filter: TextInput::new(""),
@@ -1932,6 +1937,23 @@ impl App {
                     }
                 }
             }
+            Popup::Activity { scroll } => match key.code {
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('A') => Popup::None,
+                KeyCode::Down | KeyCode::Char('j') => Popup::Activity {
+                    scroll: scroll.saturating_add(1),
+                },
+                KeyCode::Up | KeyCode::Char('k') => Popup::Activity {
+                    scroll: scroll.saturating_sub(1),
+                },
+                KeyCode::PageDown => Popup::Activity {
+                    scroll: scroll.saturating_add(self.size.1 / 2),
+                },
+                KeyCode::PageUp => Popup::Activity {
+                    scroll: scroll.saturating_sub(self.size.1 / 2),
+                },
+                KeyCode::Home | KeyCode::Char('g') => Popup::Activity { scroll: 0 },
+                _ => Popup::Activity { scroll },
+            },
             Popup::Palette { mut filter, row } => {
                 let count = self.palette(filter.text()).len();
                 match key.code {

@@ -34,6 +34,7 @@ pub enum Command {
     ToggleView,
     TreeView,
     Palette,
+    Activity,
     Sort,
     SprintFilter,
     Sprints,
@@ -230,6 +231,11 @@ pub const BOARD: &[Binding] = &[
         &[ch('O')],
         Command::Sort,
         "list: sort by key, priority, last change",
+    ),
+    bind(
+        &[ch('A')],
+        Command::Activity,
+        "activity: every change seen, newest first",
     ),
     bind(&[ch('o')], Command::OtherProject, "other project"),
     bind(

@@ -1962,6 +1962,9 @@ async fn every_view_and_popup_at_80x24_and_120x40() {
     views.push(("sprint", with_keys(&[KeyCode::Char('S')], "")));
     views.push(("points", with_keys(&[KeyCode::Char('#')], "13")));
     views.push(("list", with_keys(&[KeyCode::Char('v')], "")));
+    views.push(("tree", with_keys(&[KeyCode::Char('V')], "")));
+    views.push(("activity", with_keys(&[KeyCode::Char('A')], "")));
+    views.push(("palette", with_keys(&[KeyCode::Char(':')], "pri")));
     views.push(("sprints", with_keys(&[KeyCode::Char('i')], "")));
     views.push(("find", with_keys(&[KeyCode::Char('/')], "@bob -done")));
     let mut unsaved = board();
@@ -3271,4 +3274,47 @@ async fn the_palette_runs_any_command_and_jumps_to_any_card_by_key() {
     assert!(render(&app).contains("no command or card matches"));
     key(&mut app, KeyCode::Enter);
     assert!(matches!(app.popup, Popup::Palette { .. }));
+}
+
+#[tokio::test]
+async fn capital_a_shows_every_change_seen_newest_first_and_scrolls() {
+    let mut app = app();
+    for n in 1..=30u64 {
+        let mut card = app.replica.store.work_items[&id(4)].clone();
+        card.priority = if n % 2 == 0 { "high" } else { "low" }.into();
+        card.version = i32::try_from(n).unwrap_or(0) + 1;
+        event(
+            &mut app,
+            n,
+            Payload::WorkItemUpdated(proto::WorkItemUpdated {
+                work_item: Some(card),
+                changes: vec![proto::FieldChange {
+                    field_name: "title".into(),
+                    old_value: None,
+                    new_value: Some(format!("Change {n}")),
+                }],
+                user_id: BOB.into(),
+            }),
+        );
+    }
+    key(&mut app, KeyCode::Char('A'));
+    let screen = render(&app);
+    assert!(screen.contains("30 changes, newest first"), "{screen}");
+    assert!(
+        screen.contains("bob renamed PM-4 to \"Change 30\""),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("\"Change 1\""),
+        "below the fold:\n{screen}"
+    );
+    key(&mut app, KeyCode::PageDown);
+    key(&mut app, KeyCode::PageDown);
+    let screen = render(&app);
+    assert!(
+        screen.contains("bob renamed PM-4 to \"Change 1\""),
+        "{screen}"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.popup, Popup::None);
 }

@@ -103,6 +103,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             title, key, on_key, ..
         } => draw_new_project(frame, area, title, key, *on_key),
         Popup::Palette { filter, row } => draw_palette(frame, area, app, filter, *row),
+        Popup::Activity { scroll } => draw_activity_feed(frame, area, app, *scroll),
         Popup::Sprints { row, naming } => {
             draw_sprints(frame, area, app, *row);
             if let Some(name) = naming {
@@ -164,6 +165,42 @@ fn draw_confirm_delete(frame: &mut Frame, area: Rect, app: &App, item_id: &str) 
             Line::from(" y: delete · any other key: keep").dim(),
         ])
         .block(popup_block("Delete").border_style(Color::Red)),
+        rect,
+    );
+}
+
+/// The activity feed: every change the board has seen since it opened, newest first, names
+/// resolved as they are known.
+fn draw_activity_feed(frame: &mut Frame, area: Rect, app: &App, scroll: u16) {
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4).min(100),
+        area.height.saturating_sub(2),
+    );
+    frame.render_widget(Clear, rect);
+    let lines: Vec<Line> = if app.activity.is_empty() {
+        vec![Line::from("Nothing yet: changes by anyone show up here as they happen.").dim()]
+    } else {
+        app.activity
+            .iter()
+            .map(|(who, what)| {
+                Line::from(vec![
+                    Span::from(format!("{} ", safe(&app.user_name(who)))).fg(Color::Cyan),
+                    Span::raw(safe(what)),
+                ])
+            })
+            .collect()
+    };
+    let visible = rect.height.saturating_sub(2);
+    let scroll = scroll.min((lines.len() as u16).saturating_sub(visible));
+    let title = format!(
+        "Activity · {} changes, newest first  (↑↓ PgUp PgDn · Esc)",
+        app.activity.len()
+    );
+    frame.render_widget(
+        Paragraph::new(lines)
+            .scroll((scroll, 0))
+            .block(popup_block(&title)),
         rect,
     );
 }
