@@ -15,7 +15,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::find::{Candidate, Query};
 use super::input::TextInput;
-use super::keymap::{self, Command};
+use super::keymap::{Command, Keymap};
 use super::pick::{self, Choice, PickKind};
 use super::undo::{self, Change, Entry, Origin};
 
@@ -354,6 +354,8 @@ pub struct App {
     pub editor: Option<EditorRequest>,
     /// `NO_COLOR` is set: draw without colours.
     pub no_color: bool,
+    /// The keys in use (the defaults and the config file's remaps).
+    pub keymap: Keymap,
 }
 
 /// One write of mine to a card.
@@ -557,6 +559,7 @@ impl App {
             answered: HashMap::new(),
             new_project: None,
             no_color: false,
+            keymap: Keymap::default(),
         }
     }
 
@@ -1593,7 +1596,7 @@ impl App {
             self.quit = true;
             return;
         }
-        if keymap::command(&key) == Some(Command::Reconnect)
+        if self.keymap.command(&key) == Some(Command::Reconnect)
             && self.popup == Popup::None
             && matches!(self.link, Link::Reconnecting { .. })
         {
@@ -1656,7 +1659,7 @@ impl App {
     }
 
     fn on_board_key(&mut self, key: KeyEvent) {
-        if let Some(command) = keymap::command(&key) {
+        if let Some(command) = self.keymap.command(&key) {
             self.run(command);
         }
     }
@@ -1825,12 +1828,12 @@ impl App {
     /// commands, then the cards, each whose label holds it (any case).
     pub fn palette(&self, filter: &str) -> Vec<PaletteEntry> {
         let needle = filter.trim().to_lowercase();
-        let mut entries: Vec<PaletteEntry> = keymap::BOARD
-            .iter()
-            .filter(|b| !b.help.is_empty() && b.command != Command::Palette)
-            .map(|b| {
-                let keys: Vec<String> = b.keys.iter().map(|k| k.label()).collect();
-                PaletteEntry::Command(b.command, format!("{}  ({})", b.help, keys.join(" ")))
+        let mut entries: Vec<PaletteEntry> = self
+            .keymap
+            .described()
+            .filter(|(command, _, _)| *command != Command::Palette)
+            .map(|(command, keys, help)| {
+                PaletteEntry::Command(command, format!("{help}  ({keys})"))
             })
             .collect();
         let mut cards: Vec<&proto::WorkItem> = self

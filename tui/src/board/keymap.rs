@@ -1,6 +1,7 @@
 //! The board's keys: one table says which keys run which command and what the command does.
-//! The board dispatches through it and the help screen is generated from it, so the help can
-//! never list a key the board does not have (or miss one it has).
+//! The board dispatches through it and the help screen and the palette are generated from it,
+//! so the help can never list a key the board does not have (or miss one it has). The user's
+//! config file may give any command other keys ([`Keymap::with_remaps`]).
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// Everything a key can do on the board (with no popup open).
@@ -48,7 +49,7 @@ pub enum Command {
 
 /// One key: its code, whether Shift is part of it (arrows only; a letter's case says it), and
 /// how the help spells it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
     code: KeyCode,
     shift: bool,
@@ -252,28 +253,152 @@ pub const BOARD: &[Binding] = &[
     bind(&[ch('q')], Command::Quit, "quit"),
 ];
 
-/// The command a key runs on the board, if any.
-pub fn command(event: &KeyEvent) -> Option<Command> {
-    BOARD
-        .iter()
-        .find(|b| b.keys.iter().any(|k| k.matches(event)))
-        .map(|b| b.command)
+/// The keys in use: the defaults ([`BOARD`]), with the commands the user remapped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keymap {
+    bindings: Vec<(Vec<Key>, Command, &'static str)>,
 }
 
-/// The help's key lines: bindings with an empty help text are listed with the next one, so
-/// `← h, → l` shares the line "select lane".
-pub fn help_lines() -> Vec<(String, &'static str)> {
-    let mut lines = Vec::new();
-    let mut pending: Vec<String> = Vec::new();
-    for b in BOARD {
-        let keys: Vec<String> = b.keys.iter().map(Key::label).collect();
-        pending.push(keys.join(" "));
-        if !b.help.is_empty() {
-            lines.push((pending.join(", "), b.help));
-            pending.clear();
+impl Default for Keymap {
+    fn default() -> Self {
+        Keymap {
+            bindings: BOARD
+                .iter()
+                .map(|b| (b.keys.to_vec(), b.command, b.help))
+                .collect(),
         }
     }
-    lines
+}
+
+impl Keymap {
+    /// The defaults with each named command's keys replaced: `("undo", ["u", "ctrl-z"])`.
+    /// An unknown command or key, or a key left on two commands, is an error that says which.
+    pub fn with_remaps(remaps: &[(String, Vec<String>)]) -> Result<Keymap, String> {
+        let mut map = Keymap::default();
+        for (name, specs) in remaps {
+            let Some(slot) = map.bindings.iter_mut().find(|b| command_name(b.1) == *name) else {
+                let known: Vec<String> = BOARD.iter().map(|b| command_name(b.command)).collect();
+                return Err(format!(
+                    "unknown command \"{name}\" (commands: {})",
+                    known.join(", ")
+                ));
+            };
+            if specs.is_empty() {
+                return Err(format!("\"{name}\" needs at least one key"));
+            }
+            slot.0 = specs
+                .iter()
+                .map(|k| parse_key(k))
+                .collect::<Result<_, _>>()?;
+        }
+        for (i, (keys, command, _)) in map.bindings.iter().enumerate() {
+            for k in keys {
+                if let Some((_, other, _)) = map.bindings[i + 1..].iter().find(|b| b.0.contains(k))
+                {
+                    return Err(format!(
+                        "the key {} is bound to both {} and {}",
+                        k.label(),
+                        command_name(*command),
+                        command_name(*other)
+                    ));
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    /// The command a key runs on the board, if any.
+    pub fn command(&self, event: &KeyEvent) -> Option<Command> {
+        self.bindings
+            .iter()
+            .find(|b| b.0.iter().any(|k| k.matches(event)))
+            .map(|b| b.1)
+    }
+
+    /// The help's key lines: bindings with an empty help text are listed with the next one, so
+    /// `← h, → l` shares the line "select lane".
+    pub fn help_lines(&self) -> Vec<(String, &'static str)> {
+        let mut lines = Vec::new();
+        let mut pending: Vec<String> = Vec::new();
+        for (keys, _, help) in &self.bindings {
+            let keys: Vec<String> = keys.iter().map(Key::label).collect();
+            pending.push(keys.join(" "));
+            if !help.is_empty() {
+                lines.push((pending.join(", "), *help));
+                pending.clear();
+            }
+        }
+        lines
+    }
+
+    /// Every command with help text, its keys as the help spells them.
+    pub fn described(&self) -> impl Iterator<Item = (Command, String, &'static str)> + '_ {
+        self.bindings
+            .iter()
+            .filter(|b| !b.2.is_empty())
+            .map(|(keys, command, help)| {
+                let keys: Vec<String> = keys.iter().map(Key::label).collect();
+                (*command, keys.join(" "), *help)
+            })
+    }
+}
+
+/// A command's name in the config file: `Undo` → `undo`, `MoveCardPrev` → `move_card_prev`.
+pub fn command_name(command: Command) -> String {
+    let mut name = String::new();
+    for (i, c) in format!("{command:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
+}
+
+/// A key as the config file writes it: `u`, `G`, `?`, `ctrl-z`, `left`, `shift-left`, `enter`,
+/// `esc`, `home`, `end`, `pgup`, `pgdn`, `up`, `down`, `right`.
+pub fn parse_key(spec: &str) -> Result<Key, String> {
+    let named = |name: &str| match name {
+        "left" => Some(KeyCode::Left),
+        "right" => Some(KeyCode::Right),
+        "up" => Some(KeyCode::Up),
+        "down" => Some(KeyCode::Down),
+        "home" => Some(KeyCode::Home),
+        "end" => Some(KeyCode::End),
+        "pgup" | "pageup" => Some(KeyCode::PageUp),
+        "pgdn" | "pagedown" => Some(KeyCode::PageDown),
+        "enter" => Some(KeyCode::Enter),
+        "esc" | "escape" => Some(KeyCode::Esc),
+        _ => None,
+    };
+    let mut chars = spec.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if !c.is_control() && c != ' ' => return Ok(ch(c)),
+        _ => {}
+    }
+    let lower = spec.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("ctrl-") {
+        let mut chars = rest.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            if c.is_ascii_alphanumeric() && c != 'c' {
+                return Ok(ctrl(c));
+            }
+        }
+    }
+    if let Some(code) = lower.strip_prefix("shift-").and_then(named) {
+        if matches!(
+            code,
+            KeyCode::Left | KeyCode::Right | KeyCode::Up | KeyCode::Down
+        ) {
+            return Ok(shifted(code));
+        }
+    }
+    named(&lower).map(key).ok_or_else(|| {
+        format!(
+            "unknown key \"{spec}\" (a character, ctrl-<letter> but ctrl-c, left, right, up, \
+             down, shift-<arrow>, home, end, pgup, pgdn, enter, esc)"
+        )
+    })
 }
 
 /// What the marks on a card mean.
@@ -291,7 +416,7 @@ mod tests {
     use super::*;
 
     fn press(code: KeyCode, modifiers: KeyModifiers) -> Option<Command> {
-        command(&KeyEvent::new(code, modifiers))
+        Keymap::default().command(&KeyEvent::new(code, modifiers))
     }
 
     #[test]
@@ -330,7 +455,7 @@ mod tests {
 
     #[test]
     fn every_command_has_a_key_and_the_help_lists_every_key() {
-        let help = help_lines();
+        let help = Keymap::default().help_lines();
         let listed: String = help
             .iter()
             .map(|(k, _)| k.clone())
@@ -349,5 +474,50 @@ mod tests {
         assert!(help
             .iter()
             .any(|(k, h)| k == "g Home, G End" && h.contains("first")));
+    }
+
+    #[test]
+    fn remaps_replace_a_commands_keys_and_refuse_clashes() {
+        let remaps = |pairs: &[(&str, &[&str])]| -> Vec<(String, Vec<String>)> {
+            pairs
+                .iter()
+                .map(|(n, ks)| (n.to_string(), ks.iter().map(|k| k.to_string()).collect()))
+                .collect()
+        };
+        let map = Keymap::with_remaps(&remaps(&[("undo", &["ctrl-z", "U"]), ("quit", &["x"])]))
+            .expect("remapped");
+        let run = |code, modifiers| map.command(&KeyEvent::new(code, modifiers));
+        assert_eq!(
+            run(KeyCode::Char('z'), KeyModifiers::CONTROL),
+            Some(Command::Undo)
+        );
+        assert_eq!(
+            run(KeyCode::Char('U'), KeyModifiers::SHIFT),
+            Some(Command::Undo)
+        );
+        assert_eq!(
+            run(KeyCode::Char('u'), KeyModifiers::NONE),
+            None,
+            "replaced"
+        );
+        assert_eq!(
+            run(KeyCode::Char('x'), KeyModifiers::NONE),
+            Some(Command::Quit)
+        );
+        assert_eq!(run(KeyCode::Char('q'), KeyModifiers::NONE), None);
+        assert!(map.help_lines().iter().any(|(k, _)| k.contains("Ctrl-Z U")));
+        for (bad, says) in [
+            (remaps(&[("undo", &["p"])]), "bound to both"),
+            (remaps(&[("fly", &["f"])]), "unknown command \"fly\""),
+            (remaps(&[("undo", &["ctrl-c"])]), "unknown key"),
+            (remaps(&[("undo", &["meta-x"])]), "unknown key"),
+            (remaps(&[("undo", &[])]), "at least one key"),
+        ] {
+            let err = Keymap::with_remaps(&bad).expect_err("refused");
+            assert!(err.contains(says), "{err}");
+        }
+        assert_eq!(command_name(Command::MoveCardPrev), "move_card_prev");
+        assert_eq!(parse_key("shift-left"), Ok(shifted(KeyCode::Left)));
+        assert_eq!(parse_key("PgDn"), Ok(key(KeyCode::PageDown)));
     }
 }

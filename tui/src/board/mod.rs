@@ -4,6 +4,7 @@
 //! [`app::AppEvent`]s arriving on one channel: keys from an input thread, server traffic from the
 //! SDK session, and a tick. Drawing (`ui`) reads the state and changes nothing.
 pub mod app;
+pub mod config;
 pub mod editor;
 pub mod find;
 pub mod input;
@@ -30,6 +31,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::GlobalArgs;
 use app::{App, AppEvent};
+use keymap::Keymap;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BoardArgs {
@@ -51,12 +53,34 @@ pub fn run(global: &GlobalArgs, args: BoardArgs) -> ExitCode {
 }
 
 fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
+    // The config file first, so a mistake in it is reported wherever the board is started.
+    let config_path = config::path(
+        std::env::var("XDG_CONFIG_HOME").ok().as_deref(),
+        std::env::var("HOME").ok().as_deref(),
+    );
+    let settings = match &config_path {
+        Some(path) => config::load(path).map_err(anyhow::Error::msg)?,
+        None => config::BoardConfig::default(),
+    };
+    let keymap = Keymap::with_remaps(&settings.keys).map_err(|e| {
+        let file = config_path
+            .as_ref()
+            .map_or_else(String::new, |p| format!("{}: ", p.display()));
+        anyhow::anyhow!("{file}[keys]: {e}")
+    })?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!("pm board needs an interactive terminal (run it in a terminal or in tmux)");
     }
-    let server = discover(global.server.as_deref())?;
+    // --server, else $PM_SERVER, else the config file, else the port file.
+    let server_given = global
+        .server
+        .clone()
+        .or_else(|| std::env::var("PM_SERVER").ok().filter(|v| !v.is_empty()))
+        .or(settings.server.clone());
+    let server = discover(server_given.as_deref())?;
     let name = args
         .name
+        .or(settings.name.clone())
         .or_else(|| std::env::var("USER").ok())
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
@@ -89,7 +113,10 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         user_id,
         name,
         token,
-        project: args.project,
+        project: args.project.or(settings.project.clone()),
+        keymap,
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+            || settings.color == Some(false),
     }))
 }
 
@@ -109,6 +136,9 @@ struct Setup {
     name: String,
     token: Option<String>,
     project: Option<String>,
+    keymap: Keymap,
+    /// NO_COLOR or `color = false`.
+    no_color: bool,
 }
 
 async fn board(setup: Setup) -> anyhow::Result<()> {
@@ -119,6 +149,8 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         name,
         token,
         project,
+        keymap,
+        no_color,
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
@@ -198,8 +230,8 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     }));
     let mut app = App::new(handle.clone(), user_id, name, project);
     app.server_url = url;
-    // no-color.org: set and not empty.
-    app.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    app.no_color = no_color;
+    app.keymap = keymap;
     if let Ok(size) = terminal.size() {
         app.size = (size.width, size.height);
     }

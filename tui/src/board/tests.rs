@@ -1805,7 +1805,7 @@ async fn the_help_lists_the_live_keymap_and_the_legend_and_scrolls() {
     let mut app = app();
     key(&mut app, KeyCode::Char('?'));
     let screen = render_at(&app, 120, 60);
-    for (keys, what) in super::keymap::help_lines() {
+    for (keys, what) in app.keymap.help_lines() {
         assert!(screen.contains(&keys), "{keys}:\n{screen}");
         assert!(screen.contains(what), "{what}:\n{screen}");
     }
@@ -3317,4 +3317,36 @@ async fn capital_a_shows_every_change_seen_newest_first_and_scrolls() {
     );
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.popup, Popup::None);
+}
+
+#[tokio::test]
+async fn remapped_keys_drive_the_board_and_its_help() {
+    let mut app = app();
+    app.keymap = super::keymap::Keymap::with_remaps(&[
+        ("undo".to_string(), vec!["ctrl-z".to_string()]),
+        (
+            "priority".to_string(),
+            vec!["P".to_string(), "!".to_string()],
+        ),
+        ("pick_parent".to_string(), vec!["ctrl-t".to_string()]),
+    ])
+    .expect("remapped");
+    app.outbox = Some(Vec::new());
+    key(&mut app, KeyCode::Char('!'));
+    assert_eq!(sent(&mut app).len(), 1, "priority on !");
+    key(&mut app, KeyCode::Char('u'));
+    assert!(!render(&app).contains("Nothing to undo"));
+    ctrl_key(&mut app, 'z');
+    assert!(render(&app).contains("Nothing to undo"), "{}", render(&app));
+    key(&mut app, KeyCode::Char('?'));
+    let help = render_at(&app, 120, 60);
+    assert!(help.contains("Ctrl-Z, Ctrl-R"), "{help}");
+    assert!(help.contains("P !"), "{help}");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    assert!(
+        render(&app).contains("cycle priority  (P !)"),
+        "{}",
+        render(&app)
+    );
 }

@@ -67,7 +67,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_status(frame, status, app);
     match &app.popup {
         Popup::None => {}
-        Popup::Help { scroll } => draw_help(frame, area, *scroll),
+        Popup::Help { scroll } => draw_help(frame, area, app, *scroll),
         Popup::Detail { item_id, comment } => {
             draw_detail(frame, area, app, item_id, comment.as_ref())
         }
@@ -847,7 +847,7 @@ fn ago(secs: u64) -> String {
 
 /// The help: every key of the board's keymap (the same table the board dispatches through) and
 /// what the marks on a card mean.
-fn draw_help(frame: &mut Frame, area: Rect, scroll: u16) {
+fn draw_help(frame: &mut Frame, area: Rect, app: &App, scroll: u16) {
     const KEY_COLUMN: usize = 18;
     let key_line = |k: &str, v: &str, color: Color| {
         Line::from(vec![
@@ -857,7 +857,9 @@ fn draw_help(frame: &mut Frame, area: Rect, scroll: u16) {
             Span::raw(v.to_string()),
         ])
     };
-    let mut lines: Vec<Line> = keymap::help_lines()
+    let mut lines: Vec<Line> = app
+        .keymap
+        .help_lines()
         .iter()
         .map(|(k, v)| key_line(k, v, Color::Cyan))
         .collect();

@@ -1128,3 +1128,41 @@ fn a_work_item_created_by_the_cli_reaches_a_subscribed_websocket_client() {
         assert!(!message_id.is_empty());
     });
 }
+
+/// `pm board` reads `$XDG_CONFIG_HOME/pm/config.toml` before anything else: a mistake in it is
+/// named (file and setting) even where no terminal is at hand.
+#[test]
+fn the_boards_config_file_is_checked_and_its_mistakes_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("pm").join("config.toml");
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    let board = |config: &str| {
+        std::fs::write(&file, config).expect("write the config");
+        let mut cmd = pm_command();
+        cmd.env("XDG_CONFIG_HOME", dir.path()).arg("board");
+        run(cmd)
+    };
+    let out = board("colour = false\n");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("config.toml") && out.stderr.contains("unknown setting \"colour\""),
+        "{}",
+        out.stderr
+    );
+    let out = board("[keys]\nundo = \"p\"\n");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("[keys]: the key p is bound to both priority and undo"),
+        "{}",
+        out.stderr
+    );
+    // A good file: the board goes on to want a terminal.
+    let out = board("name = \"alice\"\ncolor = false\n[keys]\nundo = [\"u\", \"ctrl-z\"]\n");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("needs an interactive terminal"),
+        "{}",
+        out.stderr
+    );
+}
