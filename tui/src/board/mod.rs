@@ -9,6 +9,7 @@ pub mod editor;
 pub mod find;
 pub mod input;
 pub mod keymap;
+pub mod markdown;
 pub mod pick;
 #[cfg(test)]
 mod tests;

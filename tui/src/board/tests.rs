@@ -3350,3 +3350,43 @@ async fn remapped_keys_drive_the_board_and_its_help() {
         render(&app)
     );
 }
+
+#[tokio::test]
+async fn the_detail_pane_renders_the_descriptions_markdown() {
+    let mut app = app();
+    let mut card = app.replica.store.work_items[&id(3)].clone();
+    card.description = Some(
+        "## Why\nKeys **must** rotate.\n- weekly\n- on `leak`\n> from the audit\n```\nvault rotate\n```"
+            .into(),
+    );
+    card.version = 2;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(card),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    let screen = render_at(&app, 120, 40);
+    for shown in [
+        "│Why ",
+        "Keys must rotate.",
+        "• weekly",
+        "• on leak",
+        "│ from the audit",
+        "  vault rotate",
+    ] {
+        assert!(screen.contains(shown), "{shown}:\n{screen}");
+    }
+    assert!(
+        !screen.contains("##") && !screen.contains("```"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}

@@ -24,6 +24,7 @@ use super::app::{
 };
 use super::input::TextInput;
 use super::keymap;
+use super::markdown;
 use super::pick::PickKind;
 use crate::width::{pad, truncate, width as width_of};
 
@@ -980,7 +981,7 @@ fn draw_detail(
     lines.push(time_line(app, item_id));
     lines.push(Line::from(""));
     match item.description.as_deref() {
-        Some(d) => lines.extend(d.lines().map(|l| Line::from(safe(l)))),
+        Some(d) => lines.extend(markdown::lines(d, safe)),
         None => lines.push(Line::from("No description.").dim()),
     }
     lines.push(Line::from(""));
