@@ -11,7 +11,12 @@ use pm_shared::domain::limits::{
 use pm_shared::domain::{self, display_key, ItemType, Priority, SprintStatus, Status};
 use pm_shared::proto::{self, Payload, WebSocketMessage};
 use pm_shared::store::{Action, Applied, EntityKind, Outcome};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+
+use super::layout::{self, Hit};
 
 use super::find::{Candidate, Query};
 use super::input::TextInput;
@@ -34,6 +39,8 @@ pub enum AppEvent {
     Key(KeyEvent),
     /// Text pasted into the terminal (bracketed paste): one edit, never replayed as keys.
     Paste(String),
+    /// A click or the wheel (only with the mouse on: `--mouse`, `mouse = true`).
+    Mouse(MouseEvent),
     Net(NetEvent),
     Tick,
     /// The terminal's new size (columns, rows).
@@ -758,6 +765,7 @@ impl App {
             AppEvent::Resize(width, height) => self.size = (width, height),
             AppEvent::Edited { request, result } => self.on_edited(request, result),
             AppEvent::Paste(text) => self.on_paste(&text),
+            AppEvent::Mouse(mouse) => self.on_mouse(mouse),
             AppEvent::Net(net) => self.on_net(net),
             AppEvent::Tick => {
                 self.now = Instant::now();
@@ -2412,6 +2420,62 @@ impl App {
                 },
             },
         };
+    }
+
+    /// The mouse: the wheel moves the selection (or scrolls what is open), a click selects the
+    /// card under it, a click on a lane's title moves the selected card into that lane.
+    fn on_mouse(&mut self, mouse: MouseEvent) {
+        let wheel = match mouse.kind {
+            MouseEventKind::ScrollDown => Some(KeyCode::Down),
+            MouseEventKind::ScrollUp => Some(KeyCode::Up),
+            _ => None,
+        };
+        if let Some(code) = wheel {
+            // As the arrow keys do, wherever the arrows scroll.
+            let scrollable = matches!(
+                self.popup,
+                Popup::None | Popup::Help { .. } | Popup::Activity { .. }
+            ) || matches!(self.popup, Popup::Detail { comment: None, .. });
+            if scrollable {
+                self.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+            }
+            return;
+        }
+        if mouse.kind != MouseEventKind::Down(MouseButton::Left)
+            || self.popup != Popup::None
+            || self.picking
+            || self.view != View::Board
+            || self.replica.project().is_none()
+        {
+            return;
+        }
+        let area = Rect::new(0, 0, self.size.0, self.size.1);
+        let (lane, row) = (self.lane, self.row);
+        let hit = layout::hit(area, mouse.column, mouse.row, |l| {
+            (l == lane).then_some(row)
+        });
+        match hit {
+            Some(Hit::Card(l, r)) => {
+                let len = self.lanes().get(l).map_or(0, Vec::len);
+                if r < len {
+                    self.lane = l;
+                    self.row = r;
+                }
+            }
+            Some(Hit::LaneTitle(l)) if l != self.lane => {
+                let Some(item) = self.selected().cloned() else {
+                    self.lane = l;
+                    return;
+                };
+                self.focus = Some(item.id.clone());
+                let req = proto::UpdateWorkItemRequest {
+                    status: Some(Status::ALL[l].to_string()),
+                    ..Default::default()
+                };
+                self.write(&item.id, Write::change("Move", req));
+            }
+            _ => {}
+        }
     }
 
     /// Pasted text goes into the focused field as one edit; with no field open it is dropped

@@ -6,6 +6,7 @@
 //! name = "alice"                     # when neither --name nor $PM_USER_NAME is given
 //! project = "PM"                     # when --project is not given
 //! color = false                      # like NO_COLOR
+//! mouse = true                       # like --mouse
 //!
 //! [keys]                             # a command's keys, replacing its defaults
 //! undo = ["u", "ctrl-z"]
@@ -23,6 +24,8 @@ pub struct BoardConfig {
     pub project: Option<String>,
     /// False draws without colours.
     pub color: Option<bool>,
+    /// True uses the mouse.
+    pub mouse: Option<bool>,
     /// Command name → its keys, in the file's order.
     pub keys: Vec<(String, Vec<String>)>,
 }
@@ -66,12 +69,15 @@ pub fn parse(text: &str) -> Result<BoardConfig, String> {
             "server" => config.server = Some(string(name, value)?),
             "name" => config.name = Some(string(name, value)?),
             "project" => config.project = Some(string(name, value)?),
-            "color" => {
-                config.color = Some(
-                    value
-                        .as_bool()
-                        .ok_or_else(|| "color must be true or false".to_string())?,
-                )
+            "color" | "mouse" => {
+                let flag = value
+                    .as_bool()
+                    .ok_or_else(|| format!("{name} must be true or false"))?;
+                if name == "color" {
+                    config.color = Some(flag);
+                } else {
+                    config.mouse = Some(flag);
+                }
             }
             "keys" => {
                 let keys = value
@@ -94,7 +100,7 @@ pub fn parse(text: &str) -> Result<BoardConfig, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown setting \"{other}\" (server, name, project, color, [keys])"
+                    "unknown setting \"{other}\" (server, name, project, color, mouse, [keys])"
                 ))
             }
         }
@@ -109,7 +115,7 @@ mod tests {
     #[test]
     fn every_setting_is_read() {
         let config = parse(
-            "server = \"http://h:1\"\nname = \"alice\"\nproject = \"PM\"\ncolor = false\n\
+            "server = \"http://h:1\"\nname = \"alice\"\nproject = \"PM\"\ncolor = false\nmouse = true\n\
              [keys]\nundo = [\"u\", \"ctrl-z\"]\nquit = \"x\"\n",
         )
         .expect("parsed");
@@ -120,6 +126,7 @@ mod tests {
                 name: Some("alice".into()),
                 project: Some("PM".into()),
                 color: Some(false),
+                mouse: Some(true),
                 keys: vec![
                     ("undo".into(), vec!["u".into(), "ctrl-z".into()]),
                     ("quit".into(), vec!["x".into()]),

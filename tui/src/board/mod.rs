@@ -9,6 +9,7 @@ pub mod editor;
 pub mod find;
 pub mod input;
 pub mod keymap;
+pub mod layout;
 pub mod markdown;
 pub mod pick;
 #[cfg(test)]
@@ -23,7 +24,10 @@ use std::time::Duration;
 
 use pm_client::rest_client::{discover, resolve_user_id, ServerSource};
 use pm_client::sdk::{self, SessionConfig};
-use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
+use ratatui::crossterm::event::{
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event,
+};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
@@ -43,6 +47,10 @@ pub struct BoardArgs {
     /// Without --user-id / $PM_USER_ID the name is also your identity: same name, same user
     #[arg(long, env = "PM_USER_NAME")]
     pub name: Option<String>,
+    /// Use the mouse: click a card to select it, a lane's title to move the card there, the
+    /// wheel to scroll (off by default, so the terminal's own text selection keeps working)
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: BoardArgs) -> ExitCode {
@@ -118,6 +126,7 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         keymap,
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
             || settings.color == Some(false),
+        mouse: args.mouse || settings.mouse == Some(true),
     }))
 }
 
@@ -140,6 +149,8 @@ struct Setup {
     keymap: Keymap,
     /// NO_COLOR or `color = false`.
     no_color: bool,
+    /// `--mouse` or `mouse = true`.
+    mouse: bool,
 }
 
 async fn board(setup: Setup) -> anyhow::Result<()> {
@@ -152,6 +163,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         project,
         keymap,
         no_color,
+        mouse,
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
@@ -187,6 +199,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
                     Ok(Event::Key(k)) => keys.send(AppEvent::Key(k)),
                     // Bracketed paste: the whole paste as one event, however large.
                     Ok(Event::Paste(text)) => keys.send(AppEvent::Paste(text)),
+                    Ok(Event::Mouse(m)) => keys.send(AppEvent::Mouse(m)),
                     Ok(Event::Resize(w, h)) => keys.send(AppEvent::Resize(w, h)),
                     Ok(_) => Ok(()),
                     Err(_) => break,
@@ -224,9 +237,16 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     // be read as commands once a dialog closed). Turned off again on exit and on a panic (this
     // hook runs before ratatui's, which restores the rest of the terminal).
     let _ = execute!(std::io::stdout(), EnableBracketedPaste);
+    if mouse {
+        let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    }
     let restore_terminal = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = execute!(std::io::stdout(), DisableBracketedPaste);
+        let _ = execute!(
+            std::io::stdout(),
+            DisableBracketedPaste,
+            DisableMouseCapture
+        );
         restore_terminal(info);
     }));
     let mut app = App::new(handle.clone(), user_id, name, project);
@@ -249,7 +269,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
             }
             if let Some(request) = app.editor.take() {
                 let result = tokio::task::block_in_place(|| {
-                    run_editor(&mut terminal, &gate, &request.text)
+                    run_editor(&mut terminal, &gate, &request.text, mouse)
                 })?;
                 app.update(AppEvent::Edited { request, result });
             }
@@ -258,7 +278,11 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         anyhow::Ok(())
     }
     .await;
-    let _ = execute!(std::io::stdout(), DisableBracketedPaste);
+    let _ = execute!(
+        std::io::stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture
+    );
     ratatui::restore();
     handle.close();
     result
@@ -281,6 +305,7 @@ fn run_editor(
     terminal: &mut ratatui::DefaultTerminal,
     gate: &InputGate,
     text: &str,
+    mouse: bool,
 ) -> anyhow::Result<Result<String, String>> {
     gate.idle.store(false, Ordering::SeqCst);
     gate.paused.store(true, Ordering::SeqCst);
@@ -290,11 +315,19 @@ fn run_editor(
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut out = std::io::stdout();
-    let _ = execute!(out, DisableBracketedPaste, LeaveAlternateScreen);
+    let _ = execute!(
+        out,
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        LeaveAlternateScreen
+    );
     let _ = disable_raw_mode();
     let result = editor::edit_with(&editor::editor_command(), text);
     enable_raw_mode()?;
     execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
+    if mouse {
+        execute!(out, EnableMouseCapture)?;
+    }
     terminal.clear()?;
     gate.paused.store(false, Ordering::SeqCst);
     Ok(result)

@@ -3390,3 +3390,47 @@ async fn the_detail_pane_renders_the_descriptions_markdown() {
     );
     insta::assert_snapshot!(screen);
 }
+
+fn mouse(app: &mut App, kind: ratatui::crossterm::event::MouseEventKind, column: u16, row: u16) {
+    app.update(AppEvent::Mouse(ratatui::crossterm::event::MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }));
+}
+
+#[tokio::test]
+async fn a_click_selects_a_card_a_lane_title_takes_it_there_and_the_wheel_scrolls() {
+    use ratatui::crossterm::event::{MouseButton, MouseEventKind};
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    app.update(AppEvent::Resize(80, 24));
+    let click = MouseEventKind::Down(MouseButton::Left);
+    // In Progress (columns 32-47): PM-2 on rows 2-4, PM-3 on rows 5-7.
+    mouse(&mut app, click, 36, 6);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    // The wheel: up to PM-2, and down again.
+    mouse(&mut app, MouseEventKind::ScrollUp, 36, 6);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(2));
+    mouse(&mut app, MouseEventKind::ScrollDown, 36, 6);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    // A click under the last card selects nothing new.
+    mouse(&mut app, click, 36, 12);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    // The Done lane's title: PM-3 goes there in one move.
+    mouse(&mut app, click, 70, 1);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1);
+    assert_eq!(
+        (req.work_item_id.as_str(), req.status.as_deref()),
+        (id(3).as_str(), Some("done"))
+    );
+    assert_eq!(app.lane, 4, "the selection follows the card");
+    // With a popup open, clicks do nothing; the wheel scrolls the detail pane.
+    key(&mut app, KeyCode::Enter);
+    mouse(&mut app, click, 5, 3);
+    assert!(matches!(app.popup, Popup::Detail { .. }));
+    mouse(&mut app, MouseEventKind::ScrollDown, 40, 10);
+    assert_eq!(app.detail_scroll, 1);
+}

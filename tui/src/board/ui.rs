@@ -28,7 +28,7 @@ use super::markdown;
 use super::pick::PickKind;
 use crate::width::{pad, truncate, width as width_of};
 
-const CARD_HEIGHT: u16 = 3;
+use super::layout::{self, CARD_HEIGHT};
 
 /// The smallest terminal the board is drawn in; below it, a message says so.
 pub const MIN_WIDTH: u16 = 50;
@@ -44,13 +44,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
     }
-    let [header, body, activity, status] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(5),
-        Constraint::Length(if area.height >= 20 { 2 } else { 1 }),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let layout::Bands {
+        header,
+        body,
+        activity,
+        status,
+    } = layout::bands(area);
     match app.project().filter(|_| !app.picking) {
         Some(project) => {
             draw_header(frame, header, app, project);
@@ -456,12 +455,7 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, project: &proto::Projec
 
 fn draw_lanes(frame: &mut Frame, area: Rect, app: &App) {
     let lanes = app.lanes();
-    let columns = Layout::horizontal(
-        Status::ALL
-            .iter()
-            .map(|_| Constraint::Ratio(1, Status::ALL.len() as u32)),
-    )
-    .split(area);
+    let columns = layout::lanes(area);
     for (i, (status, cards)) in Status::ALL.iter().zip(lanes.iter()).enumerate() {
         let focused = i == app.lane && app.popup == Popup::None;
         let block = Block::default()
@@ -604,7 +598,7 @@ fn draw_cards(
         return;
     }
     let fit = (area.height / CARD_HEIGHT).max(1) as usize;
-    let offset = selected.map_or(0, |s| s.saturating_sub(fit - 1));
+    let offset = layout::first_shown(area.height, selected);
     for (slot, (index, card)) in cards.iter().enumerate().skip(offset).take(fit).enumerate() {
         let rect = Rect {
             y: area.y + slot as u16 * CARD_HEIGHT,
