@@ -3232,6 +3232,7 @@ async fn capital_v_shows_the_hierarchy_with_each_parents_progress() {
         "two levels down:\n{screen}"
     );
     insta::assert_snapshot!(screen);
+    insta::assert_snapshot!("hierarchy_at_100_columns", render_at(&app, 100, 16));
     // v: the list; V: the board again.
     key(&mut app, KeyCode::Char('v'));
     assert_eq!(app.view, super::app::View::List(super::app::Sort::Key));
@@ -3360,6 +3361,10 @@ async fn the_detail_pane_renders_the_descriptions_markdown() {
             .into(),
     );
     card.version = 2;
+    card.created_at = CLOCK - 3 * 86_400;
+    card.created_by = ME.into();
+    card.updated_at = CLOCK - 600;
+    card.updated_by = BOB.into();
     event(
         &mut app,
         1,
