@@ -11,6 +11,7 @@
 #                      (5000/200), Enter keeps the dialog and the text, a fixed title saves
 #   4. $EDITOR         E hands the terminal to $EDITOR (a script here) and takes it back; the
 #                      description it wrote is saved and shown in the detail pane
+#   5. undo            u after a delete brings the card back with its fields
 #
 #   scripts/board-e2e.sh          build (dev profile), run, exit 1 on the first failure
 #
@@ -214,6 +215,26 @@ keys alice Enter
 wait_screen alice "Second line" "the detail pane shows the description (keys are read again)"
 keys alice Escape
 say "   saved from the editor, board back and reading keys"
+
+# ---- 5. undo a delete ------------------------------------------------------------------------
+say "== 5. d y, then u: the deleted card comes back"
+count_cards() { pmc work-item list E2E | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["work_items"]))'; }
+keys alice d
+wait_screen alice "y: delete" "the delete dialog"
+keys alice y
+deadline=$((SECONDS + TIMEOUT))
+until [ "$(count_cards)" = 2 ]; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "the card was not deleted"
+  sleep 0.1
+done
+keys alice u
+wait_screen alice "E2E-3 is back as E2E-4" "u brings the card back"
+deadline=$((SECONDS + TIMEOUT))
+until [ "$(field E2E-4 description)" = "$(printf 'Written in the editor\nSecond line')" ]; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "the card came back without its description"
+  sleep 0.1
+done
+say "   back with its fields"
 
 PASSED=1
 say "== board e2e passed in $(($(date +%s) - started)) s (after the build)"
