@@ -2,7 +2,6 @@
 //! its API calls and returns what to print; [`execute`] finds the server, runs it and prints
 //! the result (JSON, or a table with `--format table`) or the error, and picks the exit status.
 pub mod activity;
-mod card_keys;
 pub mod comment;
 pub mod completions;
 pub mod dependency;
@@ -12,6 +11,7 @@ pub mod sprint;
 pub mod swim_lane;
 pub mod sync;
 pub mod table;
+mod table_names;
 pub mod time_entry;
 pub mod toml_file;
 pub mod work_item;
@@ -134,7 +134,8 @@ where
     let status = match &output {
         Output::Json(body) if global.format == Format::Table => {
             let mut shown = body.clone();
-            runtime.block_on(card_keys::name_cards(&client, &mut shown));
+            let token = resolve_token(global.token.as_deref());
+            runtime.block_on(table_names::name_things(&client, token, &mut shown));
             print_body(global, &shown)
         }
         Output::Json(body) => print_body(global, body),

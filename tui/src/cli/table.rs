@@ -13,7 +13,7 @@ enum Kind {
     Date,
     /// Unix seconds shown as a UTC date and time (minutes).
     DateTime,
-    /// The first 8 characters of a UUID.
+    /// The first 8 characters of a UUID (a name, put there for the table, as it is).
     ShortId,
     /// A list of `{field_name, old_value, new_value}`: `field old → new; …`.
     Changes,
@@ -266,7 +266,11 @@ fn cell(v: &Value, kind: Kind) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match kind {
         Kind::Trunc(max) => crate::width::truncate(&one_line, max),
-        Kind::ShortId => one_line.chars().take(8).collect(),
+        // A user's name when the table was given one, else the id's first 8 characters.
+        Kind::ShortId if uuid::Uuid::parse_str(&one_line).is_ok() => {
+            one_line.chars().take(8).collect()
+        }
+        Kind::ShortId => crate::width::truncate(&one_line, 16),
         _ => one_line,
     }
 }
@@ -351,7 +355,7 @@ mod tests {
     #[test]
     fn history_lists_show_their_changes_and_paging() {
         let body = json!({"activity": [
-            {"timestamp": 0, "user_id": "aaaaaaaa-1111", "action": "updated",
+            {"timestamp": 0, "user_id": "aaaaaaaa-1111-4111-8111-111111111111", "action": "updated",
              "changes": [{"field_name": "status", "old_value": "todo", "new_value": "done"},
                          {"field_name": "assignee_id", "old_value": null, "new_value": "bob"}]}
         ], "total_count": 1, "has_more": false});

@@ -1166,3 +1166,75 @@ fn the_boards_config_file_is_checked_and_its_mistakes_named() {
         out.stderr
     );
 }
+
+/// `--format table` names users (from the server's user list) and cards (by key) instead of
+/// showing id prefixes; the JSON keeps the ids.
+#[test]
+fn tables_name_users_and_cards() {
+    const CAROL: &str = "ca201000-0000-4000-a000-000000000003";
+    let server = TestServer::start();
+    server.project("NM");
+    for title in ["One", "Two"] {
+        server.ok(&[
+            "work-item",
+            "create",
+            "--project-id",
+            "NM",
+            "--type",
+            "task",
+            "--title",
+            title,
+        ]);
+    }
+    // carol's name is known to the server once she has connected with it (as a board does).
+    let ws_url = format!("ws://{}/ws?user_id={CAROL}&name=carol", server.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+            .await
+            .expect("connect");
+        let _ = ws.close(None).await;
+    });
+    let as_carol = |args: &[&str]| {
+        let mut all = vec!["--user-id", CAROL];
+        all.extend_from_slice(args);
+        server.pm(&all).success().stdout
+    };
+    as_carol(&[
+        "comment",
+        "create",
+        "--work-item-id",
+        "NM-1",
+        "--content",
+        "Hi",
+    ]);
+    as_carol(&[
+        "dependency",
+        "create",
+        "--blocking",
+        "NM-1",
+        "--blocked",
+        "NM-2",
+        "--type",
+        "blocks",
+    ]);
+    let comments = as_carol(&["comment", "list", "NM-1", "--format", "table"]);
+    let by = comments.lines().nth(1).unwrap_or_default();
+    assert!(
+        by.contains("carol") && !by.contains("ca201000"),
+        "{comments}"
+    );
+    let links = as_carol(&["dependency", "list", "NM-2", "--format", "table"]);
+    assert!(links.contains("NM-1") && links.contains("NM-2"), "{links}");
+    let history = as_carol(&["activity", "work-item", "NM-1", "--format", "table"]);
+    assert!(
+        history.contains("Local User"),
+        "the creator by name: {history}"
+    );
+    // JSON is the server's own.
+    let json = as_carol(&["comment", "list", "NM-1"]);
+    assert!(json.contains(CAROL), "{json}");
+}
