@@ -7,6 +7,7 @@
 //! project = "PM"                     # when --project is not given
 //! color = false                      # like NO_COLOR
 //! mouse = true                       # like --mouse
+//! theme = "light"                    # colours for a light background (default "dark")
 //!
 //! [keys]                             # a command's keys, replacing its defaults
 //! undo = ["u", "ctrl-z"]
@@ -26,6 +27,8 @@ pub struct BoardConfig {
     pub color: Option<bool>,
     /// True uses the mouse.
     pub mouse: Option<bool>,
+    /// "dark" or "light".
+    pub theme: Option<String>,
     /// Command name → its keys, in the file's order.
     pub keys: Vec<(String, Vec<String>)>,
 }
@@ -69,6 +72,15 @@ pub fn parse(text: &str) -> Result<BoardConfig, String> {
             "server" => config.server = Some(string(name, value)?),
             "name" => config.name = Some(string(name, value)?),
             "project" => config.project = Some(string(name, value)?),
+            "theme" => {
+                let theme = string(name, value)?;
+                if theme != "dark" && theme != "light" {
+                    return Err(format!(
+                        "theme must be \"dark\" or \"light\", not \"{theme}\""
+                    ));
+                }
+                config.theme = Some(theme);
+            }
             "color" | "mouse" => {
                 let flag = value
                     .as_bool()
@@ -98,11 +110,9 @@ pub fn parse(text: &str) -> Result<BoardConfig, String> {
                     config.keys.push((command.clone(), list));
                 }
             }
-            other => {
-                return Err(format!(
-                    "unknown setting \"{other}\" (server, name, project, color, mouse, [keys])"
-                ))
-            }
+            other => return Err(format!(
+                "unknown setting \"{other}\" (server, name, project, color, mouse, theme, [keys])"
+            )),
         }
     }
     Ok(config)
@@ -116,7 +126,7 @@ mod tests {
     fn every_setting_is_read() {
         let config = parse(
             "server = \"http://h:1\"\nname = \"alice\"\nproject = \"PM\"\ncolor = false\nmouse = true\n\
-             [keys]\nundo = [\"u\", \"ctrl-z\"]\nquit = \"x\"\n",
+             theme = \"light\"\n[keys]\nundo = [\"u\", \"ctrl-z\"]\nquit = \"x\"\n",
         )
         .expect("parsed");
         assert_eq!(
@@ -127,6 +137,7 @@ mod tests {
                 project: Some("PM".into()),
                 color: Some(false),
                 mouse: Some(true),
+                theme: Some("light".into()),
                 keys: vec![
                     ("undo".into(), vec!["u".into(), "ctrl-z".into()]),
                     ("quit".into(), vec!["x".into()]),
@@ -143,6 +154,7 @@ mod tests {
             ("name = 3", "name must be a string"),
             ("color = \"no\"", "color must be true or false"),
             ("keys = 1", "[keys] must be a table"),
+            ("theme = \"blue\"", "theme must be \"dark\" or \"light\""),
             (
                 "[keys]\nundo = [1]",
                 "keys.undo must be a key or a list of keys",

@@ -127,6 +127,7 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
             || settings.color == Some(false),
         mouse: args.mouse || settings.mouse == Some(true),
+        light: settings.theme.as_deref() == Some("light"),
     }))
 }
 
@@ -151,6 +152,8 @@ struct Setup {
     no_color: bool,
     /// `--mouse` or `mouse = true`.
     mouse: bool,
+    /// `theme = "light"`.
+    light: bool,
 }
 
 async fn board(setup: Setup) -> anyhow::Result<()> {
@@ -164,6 +167,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         keymap,
         no_color,
         mouse,
+        light,
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
@@ -252,6 +256,9 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     let mut app = App::new(handle.clone(), user_id, name, project);
     app.server_url = url;
     app.no_color = no_color;
+    if light {
+        app.theme = app::Theme::Light;
+    }
     app.keymap = keymap;
     if let Ok(size) = terminal.size() {
         app.size = (size.width, size.height);

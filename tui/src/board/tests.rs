@@ -3439,3 +3439,30 @@ async fn a_click_selects_a_card_a_lane_title_takes_it_there_and_the_wheel_scroll
     mouse(&mut app, MouseEventKind::ScrollDown, 40, 10);
     assert_eq!(app.detail_scroll, 1);
 }
+
+#[tokio::test]
+async fn a_light_theme_swaps_the_colours_that_would_not_read_on_white() {
+    use ratatui::style::Color;
+    let draw = |app: &App| {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        terminal.draw(|f| ui::draw(f, app)).expect("draw");
+        terminal.backend().buffer().clone()
+    };
+    let mut app = app_with_links_and_time();
+    let dark = draw(&app);
+    assert!(dark.content.iter().any(|c| c.fg == Color::Gray));
+    app.theme = super::app::Theme::Light;
+    let light = draw(&app);
+    assert!(light
+        .content
+        .iter()
+        .all(|c| !matches!(c.fg, Color::Gray | Color::Yellow | Color::Cyan)));
+    assert!(
+        light.content.iter().any(|c| c.fg == Color::Blue),
+        "cyan became blue"
+    );
+    assert_eq!(render(&app), {
+        app.theme = super::app::Theme::Dark;
+        render(&app)
+    });
+}

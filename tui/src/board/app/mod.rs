@@ -154,6 +154,13 @@ impl PaletteEntry {
     }
 }
 
+/// The terminal's background the colours are chosen for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Theme {
+    Dark,
+    Light,
+}
+
 /// How the cards are shown: in lanes, or as one list with full titles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -372,6 +379,8 @@ pub struct App {
     pub editor: Option<EditorRequest>,
     /// `NO_COLOR` is set: draw without colours.
     pub no_color: bool,
+    /// Colours for a dark (default) or a light terminal background.
+    pub theme: Theme,
     /// The keys in use (the defaults and the config file's remaps).
     pub keymap: Keymap,
 }
@@ -436,6 +445,7 @@ impl App {
             answered: HashMap::new(),
             new_project: None,
             no_color: false,
+            theme: Theme::Dark,
             keymap: Keymap::default(),
         }
     }

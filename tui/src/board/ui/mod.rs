@@ -19,6 +19,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
+use super::app::Theme;
 use super::app::{
     duration, short_reason, App, Card, EditorRequest, Link, PaletteEntry, Popup, TextField, View,
 };
@@ -140,6 +141,25 @@ pub fn draw(frame: &mut Frame, app: &App) {
     scrub(frame.buffer_mut());
     if app.no_color {
         strip_colors(frame.buffer_mut());
+    } else if app.theme == Theme::Light {
+        lighten(frame.buffer_mut());
+    }
+}
+
+/// The board is drawn for a dark background; `theme = "light"` swaps the colours that would
+/// not read on a light one (pale text, the dark highlight, yellow and cyan on white).
+fn lighten(buf: &mut Buffer) {
+    let swap = |c: Color| match c {
+        Color::Gray | Color::White => Color::Black,
+        Color::Yellow => Color::Rgb(150, 100, 0),
+        Color::Cyan => Color::Blue,
+        Color::LightRed => Color::Red,
+        Color::Rgb(60, 60, 0) => Color::Rgb(255, 240, 170),
+        other => other,
+    };
+    for cell in buf.content.iter_mut() {
+        cell.fg = swap(cell.fg);
+        cell.bg = swap(cell.bg);
     }
 }
 
