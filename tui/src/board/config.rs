@@ -110,9 +110,11 @@ pub fn parse(text: &str) -> Result<BoardConfig, String> {
                     config.keys.push((command.clone(), list));
                 }
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown setting \"{other}\" (server, name, project, color, mouse, theme, [keys])"
-            )),
+            ))
+            }
         }
     }
     Ok(config)

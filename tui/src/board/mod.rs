@@ -138,6 +138,20 @@ fn name_user_id(name: &str) -> String {
     uuid::Uuid::new_v5(&PM_USERS, name.to_lowercase().as_bytes()).to_string()
 }
 
+/// Waits between reconnection attempts grow to at most this: a board is one person's, so it
+/// looks for its server again every few seconds (the SDK's default is 10 s) and is back soon
+/// after the server is.
+const BOARD_MAX_BACKOFF: Duration = Duration::from_secs(3);
+
+/// The board's session: who it is, and how patiently it reconnects.
+fn session_config(url: &str, user_id: &str, name: &str, token: Option<String>) -> SessionConfig {
+    let mut config = SessionConfig::new(url, user_id);
+    config.name = Some(name.to_string());
+    config.token = token;
+    config.max_backoff = BOARD_MAX_BACKOFF;
+    config
+}
+
 /// Everything the board needs to start.
 struct Setup {
     url: String,
@@ -171,9 +185,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
-    let mut config = SessionConfig::new(url.clone(), user_id.clone());
-    config.name = Some(name.clone());
-    config.token = token;
+    let mut config = session_config(&url, &user_id, &name, token);
     if !explicit {
         // Found through the port file: look again before each reconnect, so a restarted server
         // on a new port is found by itself.
@@ -338,4 +350,16 @@ fn run_editor(
     terminal.clear()?;
     gate.paused.store(false, Ordering::SeqCst);
     Ok(result)
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+
+    #[test]
+    fn the_board_reconnects_within_a_few_seconds_of_its_server() {
+        let config = session_config("http://127.0.0.1:1", "u1", "alice", None);
+        assert_eq!(config.max_backoff, Duration::from_secs(3));
+        assert_eq!(config.name.as_deref(), Some("alice"));
+    }
 }
