@@ -39,6 +39,12 @@ use app::{App, AppEvent};
 use keymap::Keymap;
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    pm board --name alice --project PM\n  \
+    pm board --mouse\n\n\
+    On the board, ? lists every key and : (or Ctrl-P) runs any command or goes to any card.\n\
+    Settings (server, name, project, color, mouse, theme, [keys] remaps) are read from\n\
+    $XDG_CONFIG_HOME/pm/config.toml, else ~/.config/pm/config.toml; NO_COLOR is honoured.")]
 pub struct BoardArgs {
     /// Open this project (its key, e.g. PM) instead of the project picker
     #[arg(long, value_name = "KEY")]
