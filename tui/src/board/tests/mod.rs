@@ -1,5 +1,6 @@
-//! Snapshot tests of the board: the real App driven by synthetic key and server events, drawn
-//! on ratatui's TestBackend at 80×24.
+//! Tests of the board: the real App driven by key, paste, mouse and server events (and, in
+//! real_server, by a real pm-server), drawn on ratatui's TestBackend at 80×24 and 120×40. These are
+//! the fixtures and helpers; the tests are in the modules at the end.
 use std::time::Duration;
 
 use pm_client::sdk::{self, NetEvent, SessionConfig};
