@@ -1,7 +1,54 @@
 //! The pickers (assignee, sprint, parent, links, my comments) and the sprints popup's actions.
 use super::*;
 
+/// How far a sprint is: its cards and their points, done and all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SprintProgress {
+    pub cards_done: usize,
+    pub cards: usize,
+    pub points_done: i64,
+    pub points: i64,
+}
+
+impl std::fmt::Display for SprintProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} cards · {}/{} points",
+            self.cards_done, self.cards, self.points_done, self.points
+        )
+    }
+}
+
 impl App {
+    /// The progress of the sprint `id` (every card in it, whatever the board's find).
+    pub fn sprint_progress(&self, id: &str) -> SprintProgress {
+        let mut p = SprintProgress {
+            cards_done: 0,
+            cards: 0,
+            points_done: 0,
+            points: 0,
+        };
+        let Some(project) = self.replica.project() else {
+            return p;
+        };
+        for w in self
+            .replica
+            .store
+            .items_of(project)
+            .filter(|w| w.sprint_id.as_deref() == Some(id))
+        {
+            let points = i64::from(w.story_points.unwrap_or(0));
+            p.cards += 1;
+            p.points += points;
+            if Status::parse(&w.status) == Some(Status::Done) {
+                p.cards_done += 1;
+                p.points_done += points;
+            }
+        }
+        p
+    }
+
     /// The open project's sprints, by start date.
     pub fn sprints(&self) -> Vec<proto::Sprint> {
         let Some(project) = self.replica.project() else {

@@ -416,6 +416,12 @@ async fn i_lists_the_sprints_with_progress_and_creates_starts_completes_and_filt
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.sprint.as_deref(), Some("s1"));
     assert_eq!(shown(&app), [2, 6]);
+    // The header is the sprint's view: state, end and progress.
+    let header = render_at(&app, 120, 40);
+    assert!(
+        header.contains("sprint: Sprint 1 (Planned, ends 12-06) · 1/2 cards · 2/7 points"),
+        "{header}"
+    );
     key(&mut app, KeyCode::Char('i'));
     key(&mut app, KeyCode::Up);
     key(&mut app, KeyCode::Enter);

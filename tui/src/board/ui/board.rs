@@ -12,7 +12,17 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &App, project: &pr
         .as_ref()
         .and_then(|s| app.replica.store.sprints.get(s))
     {
-        spans.push(Span::from(format!("  sprint: {}", safe(&sprint.name))).fg(Color::Cyan));
+        // The sprint view: its name, state, end and progress.
+        let status = SprintStatus::from_proto(sprint.status).map_or("?", |x| x.label());
+        spans.push(
+            Span::from(format!(
+                "  sprint: {} ({status}, ends {}) · {}",
+                safe(&sprint.name),
+                day(sprint.end_date),
+                app.sprint_progress(&sprint.id)
+            ))
+            .fg(Color::Cyan),
+        );
     }
     if !app.filter.is_empty() {
         spans.push(Span::from(format!("  find: {}", safe(&app.filter))).fg(Color::Yellow));

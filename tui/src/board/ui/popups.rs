@@ -150,25 +150,12 @@ pub(super) fn draw_new_project(
 /// The sprints: each with its status, dates and progress (cards and points done of all).
 pub(super) fn draw_sprints(frame: &mut Frame, area: Rect, app: &App, row: usize) {
     let sprints = app.sprints();
-    let project = app.replica.project().unwrap_or_default();
     let mut items = vec![ListItem::new(Line::from(if app.sprint.is_none() {
         "✓ all cards (no sprint filter)"
     } else {
         "  all cards (no sprint filter)"
     }))];
     for s in &sprints {
-        let cards: Vec<&proto::WorkItem> = app
-            .replica
-            .store
-            .items_of(project)
-            .filter(|w| w.sprint_id.as_deref() == Some(s.id.as_str()))
-            .collect();
-        let points = |w: &&proto::WorkItem| i64::from(w.story_points.unwrap_or(0));
-        let done: Vec<&proto::WorkItem> = cards
-            .iter()
-            .copied()
-            .filter(|w| Status::parse(&w.status) == Some(Status::Done))
-            .collect();
         let status = SprintStatus::from_proto(s.status).map_or("?", |x| x.label());
         let mark = if app.sprint.as_deref() == Some(s.id.as_str()) {
             "✓ "
@@ -180,13 +167,7 @@ pub(super) fn draw_sprints(frame: &mut Frame, area: Rect, app: &App, row: usize)
             Span::from(pad(&truncate(&safe(&s.name), 24), 25)).bold(),
             Span::from(pad(status, 10)).fg(Color::Cyan),
             Span::raw(format!("{} → {}  ", day(s.start_date), day(s.end_date))),
-            Span::raw(format!(
-                "{}/{} cards · {}/{} points",
-                done.len(),
-                cards.len(),
-                done.iter().map(points).sum::<i64>(),
-                cards.iter().map(points).sum::<i64>()
-            )),
+            Span::raw(app.sprint_progress(&s.id).to_string()),
         ])));
     }
     let rect = centered(
