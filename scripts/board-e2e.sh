@@ -118,6 +118,15 @@ wait_screen() {
     sleep 0.1
   done
 }
+# wait_gone WHO TEXT WHAT: until WHO's board no longer shows TEXT. (A key sent right after Esc
+# would reach the board as Alt+key: the next key waits for what Esc did.)
+wait_gone() {
+  local deadline=$((SECONDS + TIMEOUT))
+  while screen "$1" | grep -qF -- "$2"; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "$3: $1's board still shows \"$2\""
+    sleep 0.1
+  done
+}
 # refuse_screen WHO TEXT WHAT: WHO's board does not show TEXT.
 refuse_screen() {
   if screen "$1" | grep -qF -- "$2"; then fail "$3: $1's board shows \"$2\""; fi
@@ -214,6 +223,7 @@ wait_screen alice "● connected" "the board is back after the editor"
 keys alice Enter
 wait_screen alice "Second line" "the detail pane shows the description (keys are read again)"
 keys alice Escape
+wait_gone alice "Details" "Esc closes the detail pane"
 say "   saved from the editor, board back and reading keys"
 
 # ---- 5. undo a delete ------------------------------------------------------------------------
