@@ -4,6 +4,7 @@
 //! own module under `cli/`.
 mod board;
 mod cli;
+mod width;
 
 use std::process::ExitCode;
 

@@ -152,6 +152,27 @@ async fn history_is_readable_over_ws_and_rest_even_after_a_delete() {
     assert_eq!(second["has_more"], true);
     assert_eq!(second["activity"][0]["id"], entries[1]["id"]);
 
+    // A project by its key, in any case, as by its id.
+    let by_key = http
+        .get("/api/v1/activity?entity_type=project&entity_id=lnk")
+        .await
+        .ok()
+        .clone();
+    assert_eq!(by_key["activity"][0]["action"], "created", "{by_key}");
+    let project_id = by_key["activity"][0]["entity_id"].clone();
+    let by_id = http
+        .get(&format!(
+            "/api/v1/activity?entity_type=project&entity_id={}",
+            project_id.as_str().expect("entity_id")
+        ))
+        .await
+        .ok()
+        .clone();
+    assert_eq!(by_key, by_id);
+    http.get("/api/v1/activity?entity_type=project&entity_id=NOPE")
+        .await
+        .expect_error(404, "NOT_FOUND");
+
     for (kind, id) in [("time_entry", &entry.id), ("dependency", &link.id)] {
         let page = http
             .get(&format!(

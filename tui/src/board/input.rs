@@ -3,7 +3,8 @@
 //! Ctrl-W a word back, Ctrl-U to the start), pastes as one edit, and a view that scrolls
 //! horizontally so the cursor stays visible however long the text is.
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use unicode_width::UnicodeWidthChar;
+
+use crate::width::char_width as width;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextInput {
@@ -22,11 +23,6 @@ pub struct View {
     pub before: String,
     pub at: Option<char>,
     pub after: String,
-}
-
-/// Display width of a character (control characters are drawn as one `�`).
-fn width(c: char) -> usize {
-    c.width().unwrap_or(1)
 }
 
 impl TextInput {

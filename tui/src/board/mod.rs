@@ -4,25 +4,47 @@
 //! [`app::AppEvent`]s arriving on one channel: keys from an input thread, server traffic from the
 //! SDK session, and a tick. Drawing (`ui`) reads the state and changes nothing.
 pub mod app;
+pub mod config;
+pub mod editor;
+pub mod find;
 pub mod input;
+pub mod keymap;
+pub mod layout;
+pub mod markdown;
+pub mod pick;
 #[cfg(test)]
 mod tests;
 pub mod ui;
+pub mod undo;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pm_client::rest_client::{discover, resolve_user_id, ServerSource};
 use pm_client::sdk::{self, SessionConfig};
-use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
+use ratatui::crossterm::event::{
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event,
+};
 use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
 use tokio::sync::mpsc;
 
 use crate::cli::GlobalArgs;
 use app::{App, AppEvent};
+use keymap::Keymap;
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    pm board --name alice --project PM\n  \
+    pm board --mouse\n\n\
+    On the board, ? lists every key and : (or Ctrl-P) runs any command or goes to any card.\n\
+    Settings (server, name, project, color, mouse, theme, [keys] remaps) are read from\n\
+    $XDG_CONFIG_HOME/pm/config.toml, else ~/.config/pm/config.toml; NO_COLOR is honoured.")]
 pub struct BoardArgs {
     /// Open this project (its key, e.g. PM) instead of the project picker
     #[arg(long, value_name = "KEY")]
@@ -31,6 +53,10 @@ pub struct BoardArgs {
     /// Without --user-id / $PM_USER_ID the name is also your identity: same name, same user
     #[arg(long, env = "PM_USER_NAME")]
     pub name: Option<String>,
+    /// Use the mouse: click a card to select it, a lane's title to move the card there, the
+    /// wheel to scroll (off by default, so the terminal's own text selection keeps working)
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: BoardArgs) -> ExitCode {
@@ -42,12 +68,34 @@ pub fn run(global: &GlobalArgs, args: BoardArgs) -> ExitCode {
 }
 
 fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
+    // The config file first, so a mistake in it is reported wherever the board is started.
+    let config_path = config::path(
+        std::env::var("XDG_CONFIG_HOME").ok().as_deref(),
+        std::env::var("HOME").ok().as_deref(),
+    );
+    let settings = match &config_path {
+        Some(path) => config::load(path).map_err(anyhow::Error::msg)?,
+        None => config::BoardConfig::default(),
+    };
+    let keymap = Keymap::with_remaps(&settings.keys).map_err(|e| {
+        let file = config_path
+            .as_ref()
+            .map_or_else(String::new, |p| format!("{}: ", p.display()));
+        anyhow::anyhow!("{file}[keys]: {e}")
+    })?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!("pm board needs an interactive terminal (run it in a terminal or in tmux)");
     }
-    let server = discover(global.server.as_deref())?;
+    // --server, else $PM_SERVER, else the config file, else the port file.
+    let server_given = global
+        .server
+        .clone()
+        .or_else(|| std::env::var("PM_SERVER").ok().filter(|v| !v.is_empty()))
+        .or(settings.server.clone());
+    let server = discover(server_given.as_deref())?;
     let name = args
         .name
+        .or(settings.name.clone())
         .or_else(|| std::env::var("USER").ok())
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
@@ -80,7 +128,12 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         user_id,
         name,
         token,
-        project: args.project,
+        project: args.project.or(settings.project.clone()),
+        keymap,
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+            || settings.color == Some(false),
+        mouse: args.mouse || settings.mouse == Some(true),
+        light: settings.theme.as_deref() == Some("light"),
     }))
 }
 
@@ -89,6 +142,20 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
 fn name_user_id(name: &str) -> String {
     const PM_USERS: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2a5e_9b7d_4c1e_8a3f_5d2b_7c9e_0a41);
     uuid::Uuid::new_v5(&PM_USERS, name.to_lowercase().as_bytes()).to_string()
+}
+
+/// Waits between reconnection attempts grow to at most this: a board is one person's, so it
+/// looks for its server again every few seconds (the SDK's default is 10 s) and is back soon
+/// after the server is.
+const BOARD_MAX_BACKOFF: Duration = Duration::from_secs(3);
+
+/// The board's session: who it is, and how patiently it reconnects.
+fn session_config(url: &str, user_id: &str, name: &str, token: Option<String>) -> SessionConfig {
+    let mut config = SessionConfig::new(url, user_id);
+    config.name = Some(name.to_string());
+    config.token = token;
+    config.max_backoff = BOARD_MAX_BACKOFF;
+    config
 }
 
 /// Everything the board needs to start.
@@ -100,6 +167,13 @@ struct Setup {
     name: String,
     token: Option<String>,
     project: Option<String>,
+    keymap: Keymap,
+    /// NO_COLOR or `color = false`.
+    no_color: bool,
+    /// `--mouse` or `mouse = true`.
+    mouse: bool,
+    /// `theme = "light"`.
+    light: bool,
 }
 
 async fn board(setup: Setup) -> anyhow::Result<()> {
@@ -110,12 +184,14 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         name,
         token,
         project,
+        keymap,
+        no_color,
+        mouse,
+        light,
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
-    let mut config = SessionConfig::new(url.clone(), user_id.clone());
-    config.name = Some(name.clone());
-    config.token = token;
+    let mut config = session_config(&url, &user_id, &name, token);
     if !explicit {
         // Found through the port file: look again before each reconnect, so a restarted server
         // on a new port is found by itself.
@@ -128,16 +204,25 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         let _ = net.send(AppEvent::Net(e));
     });
 
-    // Keys and resizes: crossterm's blocking reader on its own thread.
+    // Keys and resizes: crossterm's blocking reader on its own thread, which stops reading
+    // while an editor has the terminal.
     let keys = tx.clone();
+    let gate = std::sync::Arc::new(InputGate::default());
+    let reader_gate = gate.clone();
     std::thread::spawn(move || loop {
-        match event::poll(Duration::from_millis(250)) {
+        if reader_gate.paused.load(Ordering::SeqCst) {
+            reader_gate.idle.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match event::poll(Duration::from_millis(100)) {
             Ok(true) => {
                 let sent = match event::read() {
                     Ok(Event::Key(k)) => keys.send(AppEvent::Key(k)),
                     // Bracketed paste: the whole paste as one event, however large.
                     Ok(Event::Paste(text)) => keys.send(AppEvent::Paste(text)),
-                    Ok(Event::Resize(..)) => keys.send(AppEvent::Resize),
+                    Ok(Event::Mouse(m)) => keys.send(AppEvent::Mouse(m)),
+                    Ok(Event::Resize(w, h)) => keys.send(AppEvent::Resize(w, h)),
                     Ok(_) => Ok(()),
                     Err(_) => break,
                 };
@@ -174,13 +259,28 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     // be read as commands once a dialog closed). Turned off again on exit and on a panic (this
     // hook runs before ratatui's, which restores the rest of the terminal).
     let _ = execute!(std::io::stdout(), EnableBracketedPaste);
+    if mouse {
+        let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    }
     let restore_terminal = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = execute!(std::io::stdout(), DisableBracketedPaste);
+        let _ = execute!(
+            std::io::stdout(),
+            DisableBracketedPaste,
+            DisableMouseCapture
+        );
         restore_terminal(info);
     }));
     let mut app = App::new(handle.clone(), user_id, name, project);
     app.server_url = url;
+    app.no_color = no_color;
+    if light {
+        app.theme = app::Theme::Light;
+    }
+    app.keymap = keymap;
+    if let Ok(size) = terminal.size() {
+        app.size = (size.width, size.height);
+    }
     let result = async {
         terminal.draw(|f| ui::draw(f, &app))?;
         while let Some(event) = rx.recv().await {
@@ -192,13 +292,80 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
             if app.quit {
                 break;
             }
+            if let Some(request) = app.editor.take() {
+                let result = tokio::task::block_in_place(|| {
+                    run_editor(&mut terminal, &gate, &request.text, mouse)
+                })?;
+                app.update(AppEvent::Edited { request, result });
+            }
             terminal.draw(|f| ui::draw(f, &app))?;
         }
         anyhow::Ok(())
     }
     .await;
-    let _ = execute!(std::io::stdout(), DisableBracketedPaste);
+    let _ = execute!(
+        std::io::stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture
+    );
     ratatui::restore();
     handle.close();
     result
+}
+
+/// Lets the runtime stop the key reader while another program (the editor) reads the terminal.
+#[derive(Default)]
+struct InputGate {
+    /// Set by the runtime: the reader must not read.
+    paused: AtomicBool,
+    /// Set by the reader once it has seen `paused` (it is not inside a read).
+    idle: AtomicBool,
+}
+
+/// Hands the terminal to `$EDITOR` on `text` and takes it back: the key reader pauses, the
+/// board leaves the alternate screen and raw mode, and returns to both afterwards, redrawn
+/// in full. The editor's text, or why there is none; an error only when the terminal cannot
+/// be restored.
+fn run_editor(
+    terminal: &mut ratatui::DefaultTerminal,
+    gate: &InputGate,
+    text: &str,
+    mouse: bool,
+) -> anyhow::Result<Result<String, String>> {
+    gate.idle.store(false, Ordering::SeqCst);
+    gate.paused.store(true, Ordering::SeqCst);
+    // The reader finishes its current wait (at most 100 ms) before it stops.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while !gate.idle.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut out = std::io::stdout();
+    let _ = execute!(
+        out,
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        LeaveAlternateScreen
+    );
+    let _ = disable_raw_mode();
+    let result = editor::edit_with(&editor::editor_command(), text);
+    enable_raw_mode()?;
+    execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
+    if mouse {
+        execute!(out, EnableMouseCapture)?;
+    }
+    terminal.clear()?;
+    gate.paused.store(false, Ordering::SeqCst);
+    Ok(result)
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+
+    #[test]
+    fn the_board_reconnects_within_a_few_seconds_of_its_server() {
+        let config = session_config("http://127.0.0.1:1", "u1", "alice", None);
+        assert_eq!(config.max_backoff, Duration::from_secs(3));
+        assert_eq!(config.name.as_deref(), Some("alice"));
+    }
 }

@@ -15,8 +15,12 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
+/// The script is built in memory and written like every other output, so a reader that goes
+/// away (`pm completions bash | head -1`) ends pm quietly instead of panicking in
+/// clap_complete's writer.
 pub fn print(mut cmd: clap::Command, shell: Shell) -> ExitCode {
     let name = cmd.get_name().to_string();
-    clap_complete::generate(shell, &mut cmd, name, &mut std::io::stdout());
-    ExitCode::SUCCESS
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name, &mut script);
+    super::print_text(String::from_utf8_lossy(&script).trim_end().to_string())
 }

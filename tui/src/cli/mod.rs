@@ -11,6 +11,7 @@ pub mod sprint;
 pub mod swim_lane;
 pub mod sync;
 pub mod table;
+mod table_names;
 pub mod time_entry;
 pub mod toml_file;
 pub mod work_item;
@@ -119,18 +120,25 @@ where
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    let result = match connect(global) {
-        Ok(client) => runtime
-            .block_on(call(client))
-            .map(Into::into)
-            .map_err(Into::into),
-        Err(e) => Err(e.into()),
+    let client = match connect(global) {
+        Ok(client) => client,
+        Err(e) => return fail(&format!("{:#}", anyhow::Error::from(e))),
     };
+    let result = runtime
+        .block_on(call(client.clone()))
+        .map(Into::into)
+        .map_err(Into::into);
     let output = match result {
         Ok(output) => output,
         Err(e) => return fail(&format!("{e:#}")),
     };
     let status = match &output {
+        Output::Json(body) if global.format == Format::Table => {
+            let mut shown = body.clone();
+            let token = resolve_token(global.token.as_deref());
+            runtime.block_on(table_names::name_things(&client, token, &mut shown));
+            print_body(global, &shown)
+        }
         Output::Json(body) => print_body(global, body),
         Output::Text(text) => match global.format {
             Format::Json if global.pretty => print_text(reindent(text)),
@@ -178,7 +186,7 @@ pub fn reindent(json: &str) -> String {
     }
 }
 
-fn print_text(text: String) -> ExitCode {
+pub fn print_text(text: String) -> ExitCode {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|_| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,13 +7,13 @@ use serde_json::{Map, Value};
 #[derive(Clone, Copy)]
 enum Kind {
     Text,
-    /// Cut to this many characters, with an ellipsis.
+    /// Cut to this many columns, with an ellipsis.
     Trunc(usize),
     /// Unix seconds shown as a UTC date.
     Date,
     /// Unix seconds shown as a UTC date and time (minutes).
     DateTime,
-    /// The first 8 characters of a UUID.
+    /// The first 8 characters of a UUID (a name, put there for the table, as it is).
     ShortId,
     /// A list of `{field_name, old_value, new_value}`: `field old → new; …`.
     Changes,
@@ -205,7 +205,11 @@ fn fields(list_name: &str, entity: &Map<String, Value>) -> String {
             order.push(k);
         }
     }
-    let width = order.iter().map(|f| f.chars().count()).max().unwrap_or(0);
+    let width = order
+        .iter()
+        .map(|f| crate::width::width(f))
+        .max()
+        .unwrap_or(0);
     let mut lines = Vec::new();
     for f in order {
         let v = entity.get(f).unwrap_or(&Value::Null);
@@ -220,7 +224,8 @@ fn fields(list_name: &str, entity: &Map<String, Value>) -> String {
         };
         let pad = " ".repeat(width + 2);
         let text = text.lines().collect::<Vec<_>>().join(&format!("\n{pad}"));
-        lines.push(format!("{f:<width$}  {text}").trim_end().to_string());
+        let field = crate::width::pad(f, width);
+        lines.push(format!("{field}  {text}").trim_end().to_string());
     }
     lines.join("\n")
 }
@@ -260,11 +265,12 @@ fn cell(v: &Value, kind: Kind) -> String {
     };
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match kind {
-        Kind::Trunc(max) if one_line.chars().count() > max => {
-            let cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
-            format!("{cut}…")
+        Kind::Trunc(max) => crate::width::truncate(&one_line, max),
+        // A user's name when the table was given one, else the id's first 8 characters.
+        Kind::ShortId if uuid::Uuid::parse_str(&one_line).is_ok() => {
+            one_line.chars().take(8).collect()
         }
-        Kind::ShortId => one_line.chars().take(8).collect(),
+        Kind::ShortId => crate::width::truncate(&one_line, 16),
         _ => one_line,
     }
 }
@@ -284,7 +290,7 @@ fn align(rows: &[Vec<String>]) -> String {
         .map(|i| {
             rows.iter()
                 .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
+                .map(|c| crate::width::width(c))
                 .max()
                 .unwrap_or(0)
         })
@@ -293,7 +299,7 @@ fn align(rows: &[Vec<String>]) -> String {
         .map(|r| {
             r.iter()
                 .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
+                .map(|(c, w)| crate::width::pad(c, *w))
                 .collect::<Vec<_>>()
                 .join("  ")
                 .trim_end()
@@ -349,7 +355,7 @@ mod tests {
     #[test]
     fn history_lists_show_their_changes_and_paging() {
         let body = json!({"activity": [
-            {"timestamp": 0, "user_id": "aaaaaaaa-1111", "action": "updated",
+            {"timestamp": 0, "user_id": "aaaaaaaa-1111-4111-8111-111111111111", "action": "updated",
              "changes": [{"field_name": "status", "old_value": "todo", "new_value": "done"},
                          {"field_name": "assignee_id", "old_value": null, "new_value": "bob"}]}
         ], "total_count": 1, "has_more": false});
@@ -374,6 +380,33 @@ mod tests {
         assert_eq!(out, "id       c\ncontent  a\n         b�\n         �c");
         let out = render(&json!({"things": [{"k\x1b": "v\u{200F}"}]}));
         assert!(!out.contains(['\x1b', '\u{200F}']), "{out:?}");
+    }
+
+    #[test]
+    fn wide_characters_are_aligned_and_cut_by_display_width() {
+        let body = json!({"projects": [
+            {"key": "JP", "title": "日本語のプロジェクト", "status": "active", "version": 1,
+             "id": "a"},
+            {"key": "EN", "title": "English", "status": "active", "version": 1, "id": "b"},
+            {"key": "EM", "title": "🚀 launch", "status": "active", "version": 1, "id": "c"},
+        ]});
+        let out = render(&body);
+        // The STATUS column starts at the same display column on every row.
+        let starts: Vec<usize> = out
+            .lines()
+            .map(|l| {
+                let at = l.find("STATUS").or_else(|| l.find("active")).unwrap_or(0);
+                crate::width::width(&l[..at])
+            })
+            .collect();
+        assert!(starts.windows(2).all(|w| w[0] == w[1]), "{out}\n{starts:?}");
+        let title = "漢".repeat(30);
+        let out = render(&json!({"projects": [{"key": "PM", "title": title}]}));
+        let cut = format!("{}…", "漢".repeat(19));
+        assert!(
+            out.contains(&cut),
+            "40 columns, the ellipsis included:\n{out}"
+        );
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub struct CreateArgs {
     )]
     pub item_type: Option<String>,
     /// Title (required unless the --from-toml file has title)
-    #[arg(long, required_unless_present = "from_toml")]
+    #[arg(long, required_unless_present = "from_toml", value_parser = one_line)]
     pub title: Option<String>,
     /// Description
     #[arg(long)]
@@ -138,7 +138,7 @@ pub struct UpdateArgs {
     #[arg(value_name = "ID|KEY-N")]
     pub id: String,
     /// New title
-    #[arg(long)]
+    #[arg(long, value_parser = one_line)]
     pub title: Option<String>,
     /// New description ("" clears it)
     #[arg(long)]
@@ -262,4 +262,13 @@ fn update_body(a: UpdateArgs) -> anyhow::Result<Value> {
     put_opt(&mut body, "parent_id", parent_id);
     put_opt(&mut body, "position", a.position.or(file.position));
     Ok(body)
+}
+
+/// A title is one line: a line break in it would be lost on every board (where it shows as
+/// `line1line2` or `�`), so it is refused as a usage error before anything is sent.
+fn one_line(value: &str) -> Result<String, String> {
+    if value.contains(['\n', '\r']) {
+        return Err("a title is one line: remove the line break".into());
+    }
+    Ok(value.to_string())
 }

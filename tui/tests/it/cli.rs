@@ -896,6 +896,57 @@ fn completions_for_bash_zsh_and_fish() {
 }
 
 #[test]
+fn a_title_with_a_line_break_is_refused_before_it_is_sent() {
+    for args in [
+        &[
+            "work-item",
+            "create",
+            "--project-id",
+            "PM",
+            "--type",
+            "task",
+            "--title",
+            "line1\nline2",
+        ][..],
+        &[
+            "work-item",
+            "update",
+            "PM-1",
+            "--title",
+            "a\r\nb",
+            "--expected-version",
+            "1",
+        ],
+    ] {
+        let mut cmd = pm_command();
+        // Nothing listens here: a request would fail with status 1, not 2.
+        cmd.args(["--server", "http://127.0.0.1:1"]).args(args);
+        let err = run(cmd).usage_error();
+        assert!(err.contains("one line"), "{err}");
+    }
+}
+
+/// `pm completions bash | head -1`: the reader goes away; pm stops quietly with status 0.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let bin = assert_cmd::cargo::cargo_bin("pm");
+    for args in [&["completions", "bash"][..], &["--help"]] {
+        let mut child = std::process::Command::new(&bin)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn pm");
+        // Close the reading end before pm writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait for pm");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "pm {args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "pm {args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn help_shows_examples_for_every_subcommand() {
     let mut paths: Vec<Vec<&str>> = vec![vec![], vec!["completions"], vec!["activity"]];
     for (resource, actions) in [
@@ -1076,4 +1127,114 @@ fn a_work_item_created_by_the_cli_reaches_a_subscribed_websocket_client() {
         assert_eq!(e.user_id, pm_shared::DEFAULT_USER_ID);
         assert!(!message_id.is_empty());
     });
+}
+
+/// `pm board` reads `$XDG_CONFIG_HOME/pm/config.toml` before anything else: a mistake in it is
+/// named (file and setting) even where no terminal is at hand.
+#[test]
+fn the_boards_config_file_is_checked_and_its_mistakes_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("pm").join("config.toml");
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    let board = |config: &str| {
+        std::fs::write(&file, config).expect("write the config");
+        let mut cmd = pm_command();
+        cmd.env("XDG_CONFIG_HOME", dir.path()).arg("board");
+        run(cmd)
+    };
+    let out = board("colour = false\n");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("config.toml") && out.stderr.contains("unknown setting \"colour\""),
+        "{}",
+        out.stderr
+    );
+    let out = board("[keys]\nundo = \"p\"\n");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("[keys]: the key p is bound to both priority and undo"),
+        "{}",
+        out.stderr
+    );
+    // A good file: the board goes on to want a terminal.
+    let out = board("name = \"alice\"\ncolor = false\n[keys]\nundo = [\"u\", \"ctrl-z\"]\n");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("needs an interactive terminal"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `--format table` names users (from the server's user list) and cards (by key) instead of
+/// showing id prefixes; the JSON keeps the ids.
+#[test]
+fn tables_name_users_and_cards() {
+    const CAROL: &str = "ca201000-0000-4000-a000-000000000003";
+    let server = TestServer::start();
+    server.project("NM");
+    for title in ["One", "Two"] {
+        server.ok(&[
+            "work-item",
+            "create",
+            "--project-id",
+            "NM",
+            "--type",
+            "task",
+            "--title",
+            title,
+        ]);
+    }
+    // carol's name is known to the server once she has connected with it (as a board does).
+    let ws_url = format!("ws://{}/ws?user_id={CAROL}&name=carol", server.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+            .await
+            .expect("connect");
+        let _ = ws.close(None).await;
+    });
+    let as_carol = |args: &[&str]| {
+        let mut all = vec!["--user-id", CAROL];
+        all.extend_from_slice(args);
+        server.pm(&all).success().stdout
+    };
+    as_carol(&[
+        "comment",
+        "create",
+        "--work-item-id",
+        "NM-1",
+        "--content",
+        "Hi",
+    ]);
+    as_carol(&[
+        "dependency",
+        "create",
+        "--blocking",
+        "NM-1",
+        "--blocked",
+        "NM-2",
+        "--type",
+        "blocks",
+    ]);
+    let comments = as_carol(&["comment", "list", "NM-1", "--format", "table"]);
+    let by = comments.lines().nth(1).unwrap_or_default();
+    assert!(
+        by.contains("carol") && !by.contains("ca201000"),
+        "{comments}"
+    );
+    let links = as_carol(&["dependency", "list", "NM-2", "--format", "table"]);
+    assert!(links.contains("NM-1") && links.contains("NM-2"), "{links}");
+    let history = as_carol(&["activity", "work-item", "NM-1", "--format", "table"]);
+    assert!(
+        history.contains("Local User"),
+        "the creator by name: {history}"
+    );
+    // JSON is the server's own.
+    let json = as_carol(&["comment", "list", "NM-1"]);
+    assert!(json.contains(CAROL), "{json}");
 }

@@ -89,6 +89,10 @@ fn dependency_list_create_delete() {
         table.contains("relates_to") && table.contains("blocks"),
         "{table}"
     );
+    // The table names the cards by key, not by UUID.
+    assert!(table.contains("blocks      PM-1      PM-2"), "{table}");
+    assert!(table.contains("relates_to  PM-3      PM-2"), "{table}");
+    assert!(!table.contains(&pm1) && !table.contains(&pm2), "{table}");
 
     // Rules come back as API errors (exit 1); bad grammar is a usage error (exit 2).
     let err = server
@@ -323,6 +327,24 @@ fn activity_shows_an_entitys_history() {
     server.pm(&["activity", "widget", "PM-1"]).usage_error();
     let err = server.pm(&["activity", "sprint", "nope"]).runtime_error();
     assert!(err.contains("Invalid entity_id"), "{err}");
+}
+
+#[test]
+fn a_projects_activity_is_found_by_its_key_too() {
+    let server = TestServer::start();
+    board(&server, 1);
+    let project = server.ok(&["project", "get", "PM"]);
+    let by_id = server.ok(&["activity", "project", &s(&project["project"]["id"])]);
+    let by_key = server.ok(&["activity", "project", "PM"]);
+    assert_eq!(by_key, by_id);
+    assert_eq!(by_key["activity"][0]["action"], "created");
+    let by_lower_key = server.ok(&["activity", "project", "pm"]);
+    assert_eq!(by_lower_key, by_id);
+    let err = server.pm(&["activity", "project", "NOPE"]).runtime_error();
+    assert!(
+        err.contains("NOT_FOUND") || err.contains("not found"),
+        "{err}"
+    );
 }
 
 #[test]

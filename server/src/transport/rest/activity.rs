@@ -4,7 +4,8 @@
 //! `{"activity":[…], "total_count": N, "has_more": bool}`, newest first, with the per-field
 //! `changes` of every entry; deleted entities keep their history. `entity_type` is one of
 //! project, work_item, sprint, comment, time_entry, dependency (`work-item` works too); a work
-//! item may be named by its display key while it is live. `limit` defaults to 50 (at most 100).
+//! item (PM-12) or a project (PM) may be named by its key while it is live. `limit` defaults to
+//! 50 (at most 100).
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -46,10 +47,16 @@ async fn activity(
     let mut entity_id = q
         .entity_id
         .ok_or_else(|| AppError::validation("entity_id", "entity_id is required"))?;
-    if entity_type == "work_item" && uuid::Uuid::parse_str(entity_id.trim()).is_err() {
-        entity_id = reads::work_item(&state.store, &state.viewer(&actor), &entity_id)
-            .await?
-            .id;
+    // A work item may be named by its key (PM-12), a project by its key (PM).
+    if uuid::Uuid::parse_str(entity_id.trim()).is_err() {
+        let viewer = state.viewer(&actor);
+        if entity_type == "work_item" {
+            entity_id = reads::work_item(&state.store, &viewer, &entity_id)
+                .await?
+                .id;
+        } else if entity_type == "project" {
+            entity_id = reads::project(&state.store, &viewer, &entity_id).await?.id;
+        }
     }
     let req = proto::GetActivityLogRequest {
         entity_type,

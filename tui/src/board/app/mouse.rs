@@ -1,0 +1,60 @@
+//! Clicks and the wheel (with the mouse on).
+use super::*;
+
+impl App {
+    /// The mouse: the wheel moves the selection (or scrolls what is open), a click selects the
+    /// card under it, a click on a lane's title moves the selected card into that lane.
+    pub(super) fn on_mouse(&mut self, mouse: MouseEvent) {
+        let wheel = match mouse.kind {
+            MouseEventKind::ScrollDown => Some(KeyCode::Down),
+            MouseEventKind::ScrollUp => Some(KeyCode::Up),
+            _ => None,
+        };
+        if let Some(code) = wheel {
+            // As the arrow keys do, wherever the arrows scroll.
+            let scrollable = matches!(
+                self.popup,
+                Popup::None | Popup::Help { .. } | Popup::Activity { .. }
+            ) || matches!(self.popup, Popup::Detail { comment: None, .. });
+            if scrollable {
+                self.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+            }
+            return;
+        }
+        if mouse.kind != MouseEventKind::Down(MouseButton::Left)
+            || self.popup != Popup::None
+            || self.picking
+            || self.view != View::Board
+            || self.replica.project().is_none()
+        {
+            return;
+        }
+        let area = Rect::new(0, 0, self.size.0, self.size.1);
+        let (lane, row) = (self.lane, self.row);
+        let hit = layout::hit(area, mouse.column, mouse.row, |l| {
+            (l == lane).then_some(row)
+        });
+        match hit {
+            Some(Hit::Card(l, r)) => {
+                let len = self.lanes().get(l).map_or(0, Vec::len);
+                if r < len {
+                    self.lane = l;
+                    self.row = r;
+                }
+            }
+            Some(Hit::LaneTitle(l)) if l != self.lane => {
+                let Some(item) = self.selected().cloned() else {
+                    self.lane = l;
+                    return;
+                };
+                self.focus = Some(item.id.clone());
+                let req = proto::UpdateWorkItemRequest {
+                    status: Some(Status::ALL[l].to_string()),
+                    ..Default::default()
+                };
+                self.write(&item.id, Write::change("Move", req));
+            }
+            _ => {}
+        }
+    }
+}

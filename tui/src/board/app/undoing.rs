@@ -1,0 +1,126 @@
+//! Undo and redo of my accepted changes, and a deleted card brought back (see `board::undo`).
+use super::*;
+
+impl App {
+    /// An accepted write of mine goes on the undo (or, for an undo, the redo) stack.
+    pub(super) fn remember(&mut self, item_id: &str, done: &Write) {
+        let Some(before) = done.sent_from.as_ref() else {
+            return;
+        };
+        let change = Change {
+            item_id: item_id.to_string(),
+            before: undo::values_of(before, &done.req),
+            after: undo::fields_of(&done.req),
+        };
+        match done.origin {
+            Origin::Auto => {}
+            Origin::Undo => self.redo.push(change),
+            Origin::User | Origin::Redo => {
+                if done.origin == Origin::User {
+                    self.redo.clear();
+                }
+                self.undo.push(Entry::Change(Box::new(change)));
+                if self.undo.len() > undo::DEPTH {
+                    self.undo.remove(0);
+                }
+            }
+        }
+    }
+
+    /// `u`: my last change undone (or my last deleted card back); Ctrl-R: the last undo redone.
+    pub(super) fn undo_or_redo(&mut self, origin: Origin) {
+        let entry = match origin {
+            Origin::Redo => self.redo.pop().map(|c| Entry::Change(Box::new(c))),
+            _ => self.undo.pop(),
+        };
+        let verb = if origin == Origin::Redo {
+            "redo"
+        } else {
+            "undo"
+        };
+        let change = match entry {
+            None => {
+                self.say(format!("Nothing to {verb}"));
+                return;
+            }
+            Some(Entry::Deleted(item)) => {
+                self.restore(*item);
+                return;
+            }
+            Some(Entry::Change(change)) => *change,
+        };
+        let Some(card) = self.card(&change.item_id).cloned() else {
+            self.say(format!("Cannot {verb}: the card was deleted"));
+            return;
+        };
+        let key = self.key_of(&card);
+        // Refused when someone else changed those fields since.
+        if !undo::holds(&card, &change.after) {
+            self.say(format!(
+                "Cannot {verb}: {key} was changed by someone else since"
+            ));
+            return;
+        }
+        if undo::is_empty(&change.before) {
+            self.say(format!("Cannot {verb} that change of {key}"));
+            return;
+        }
+        self.focus = Some(card.id.clone());
+        let what = if origin == Origin::Redo {
+            "Redo"
+        } else {
+            "Undo"
+        };
+        let write = Write {
+            origin,
+            ..Write::change(what, change.before)
+        };
+        self.write(&change.item_id, write);
+        self.say(format!("{what}: {key}"));
+    }
+
+    /// A card I deleted, created again with its fields (a new key: the protocol has no
+    /// undelete); the rest of its fields follow once it exists.
+    pub(super) fn restore(&mut self, item: proto::WorkItem) {
+        let parent = item
+            .parent_id
+            .clone()
+            .filter(|p| self.replica.store.work_items.contains_key(p));
+        let req = proto::CreateWorkItemRequest {
+            item_type: item.item_type,
+            title: item.title.clone(),
+            description: item.description.clone(),
+            parent_id: parent,
+            project_id: item.project_id.clone(),
+            status: Some(item.status.clone()),
+            priority: Some(item.priority.clone()),
+        };
+        if let Some(id) = self.transmit("Undo delete", Payload::CreateWorkItemRequest(req)) {
+            self.pending.insert(id.clone(), "Undo delete".into());
+            self.restores.insert(id, item);
+        }
+    }
+
+    /// The answer to a restore: the fields creation cannot set go on the new card.
+    pub(super) fn on_restored(&mut self, old: proto::WorkItem, created: &proto::WorkItem) {
+        let old_key = self.key_of(&old);
+        let new_key = self.key_of(created);
+        self.focus = Some(created.id.clone());
+        let req = proto::UpdateWorkItemRequest {
+            assignee_id: old.assignee_id.clone(),
+            sprint_id: old.sprint_id.clone(),
+            story_points: old.story_points,
+            ..Default::default()
+        };
+        if !undo::is_empty(&req) {
+            let write = Write {
+                origin: Origin::Auto,
+                ..Write::on_version("Undo delete", req, created.version)
+            };
+            self.write(&created.id, write);
+        }
+        self.say(format!(
+            "Undo: {old_key} is back as {new_key} (its comments and history stay with {old_key})"
+        ));
+    }
+}
