@@ -124,6 +124,7 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
     let explicit = matches!(server.source, ServerSource::Explicit | ServerSource::Env);
     runtime.block_on(board(Setup {
         url: server.url.to_string(),
+        fallbacks: server.fallbacks.iter().map(|u| u.to_string()).collect(),
         explicit,
         user_id,
         name,
@@ -161,6 +162,8 @@ fn session_config(url: &str, user_id: &str, name: &str, token: Option<String>) -
 /// Everything the board needs to start.
 struct Setup {
     url: String,
+    /// Further servers of the same database (`--server URL1,URL2,…`), tried in turn.
+    fallbacks: Vec<String>,
     /// The server was named explicitly (flag or env), not found through its port file.
     explicit: bool,
     user_id: String,
@@ -179,6 +182,7 @@ struct Setup {
 async fn board(setup: Setup) -> anyhow::Result<()> {
     let Setup {
         url,
+        fallbacks,
         explicit,
         user_id,
         name,
@@ -192,6 +196,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
     let mut config = session_config(&url, &user_id, &name, token);
+    config.fallbacks = fallbacks;
     if !explicit {
         // Found through the port file: look again before each reconnect, so a restarted server
         // on a new port is found by itself.
