@@ -14,7 +14,6 @@ use crate::config::AuthMode;
 use crate::error::AppResult;
 use crate::store::events::WORKSPACE;
 use crate::store::members::{self, Table};
-use crate::store::time_entries;
 use crate::writer::Scope;
 
 /// A row a command acts on, by the table that holds it: each resolves to its project.
@@ -201,20 +200,16 @@ pub(crate) async fn authorize(
 }
 
 /// The streams `command` may write to, for servers that share a database: the writer locks
-/// them before the command reads anything (see `crate::writer::Scope`). Read from the targets
-/// permission is checked on, which name every row a command acts on; an id that names nothing
-/// locks nothing (the command itself then refuses it).
-pub(crate) async fn scope(
-    conn: &mut Conn<'_>,
-    actor: &Actor,
-    command: &Command,
-) -> AppResult<Scope> {
+/// them before the command reads anything (see `crate::writer::Scope`). Named by the targets
+/// permission is checked on, which name every row a command acts on; the writer reads their
+/// projects (an id that names nothing locks nothing: the command itself then refuses it).
+pub(crate) fn scope(actor: &Actor, command: &Command) -> Scope {
     let mut scope = Scope::default();
     match command {
         // Creates projects anywhere: runs alone.
         Command::Import(_) => {
             scope.everything = true;
-            return Ok(scope);
+            return scope;
         }
         // Project lifecycle events are on the workspace stream; a new project's key must be
         // unique among all.
@@ -222,25 +217,18 @@ pub(crate) async fn scope(
             scope.streams.push(WORKSPACE.to_string());
         }
         // Starting a timer stops the user's running one, wherever it is.
-        Command::StartTimer(_) => {
-            if let Some(running) = time_entries::running_timer(conn, &actor.user_id).await? {
-                let row =
-                    members::project_and_role(conn, Table::TimeEntries, &running.id, "").await?;
-                scope.streams.extend(row.map(|(project, _)| project));
-            }
-        }
+        Command::StartTimer(_) => scope.timer_of = Some(actor.user_id.clone()),
         _ => {}
     }
     // Ids that fail to parse are the command's to refuse.
     for need in needs(command, actor).unwrap_or_default() {
         let (_, id, table) = need.target.parts();
-        if let Some((project, _)) = members::project_and_role(conn, table, id, "").await? {
-            scope.streams.push(project);
+        match table {
+            Table::Projects => scope.streams.push(id.to_string()),
+            _ => scope.rows.push((table, id.to_string())),
         }
     }
-    scope.streams.sort_unstable();
-    scope.streams.dedup();
-    Ok(scope)
+    scope
 }
 
 #[cfg(test)]

@@ -91,12 +91,8 @@ impl WriteCommand for Command {
         }
     }
 
-    fn scope<'a, 'c: 'a>(
-        &'a self,
-        conn: &'a mut Conn<'c>,
-        actor: &'a Actor,
-    ) -> impl std::future::Future<Output = AppResult<crate::writer::Scope>> + Send + 'a {
-        authorize::scope(conn, actor, self)
+    fn scope(&self, actor: &Actor) -> crate::writer::Scope {
+        authorize::scope(actor, self)
     }
 
     fn describe<'a, 'c: 'a>(

@@ -37,17 +37,21 @@ pub const TAKE_SEQ_ON_CONFLICT: &str =
 /// Appends events, before their VALUES (stream, seq, frame, created_at).
 pub const APPEND_INSERT: &str = "INSERT INTO pm_events (stream, seq, frame, created_at) ";
 
+/// [`take_seq`]'s statement, its one parameter (the stream) a plain `?`, so that it can follow
+/// a write's own statements as their CTEs (`writer::change`).
+pub const TAKE_NEXT_SEQ: &str = "INSERT INTO pm_streams (stream, last_seq) VALUES (?, 1) \
+     ON CONFLICT (stream) DO UPDATE SET last_seq = pm_streams.last_seq + 1 RETURNING last_seq";
+
 /// Takes the stream's next seq on PostgreSQL: the counter row is created or advanced, and stays
 /// locked until the transaction ends, so a stream's seqs commit in the order they are taken,
 /// whichever server takes them, and a rolled-back write gives its seq back.
 pub async fn take_seq(conn: &mut Conn<'_>, stream: &str) -> sqlx::Result<u64> {
-    let seq: i64 = on!(conn, |c| sqlx::query_scalar(
-        "INSERT INTO pm_streams (stream, last_seq) VALUES ($1, 1) \
-         ON CONFLICT (stream) DO UPDATE SET last_seq = pm_streams.last_seq + 1 RETURNING last_seq"
-    )
-    .bind(stream)
-    .fetch_one(c)
-    .await)?;
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| crate::store::numbered(TAKE_NEXT_SEQ));
+    let seq: i64 = on!(conn, |c| sqlx::query_scalar(SQL.as_str())
+        .bind(stream)
+        .fetch_one(c)
+        .await)?;
     Ok(seq as u64)
 }
 

@@ -147,6 +147,56 @@ pub enum Table {
     TimeEntries,
 }
 
+/// The projects of `rows` (deleted or not) and of the running timers of `timer_users`, in one
+/// round trip on PostgreSQL (a write group names what it will lock, see `writer::Scope`).
+/// Rows that do not exist name nothing.
+pub async fn projects_of_rows(
+    conn: &mut Conn<'_>,
+    rows: &[(Table, String)],
+    timer_users: &[String],
+) -> sqlx::Result<Vec<String>> {
+    let ids = |wanted: Table| -> Vec<&str> {
+        rows.iter()
+            .filter(|(t, _)| *t == wanted)
+            .map(|(_, id)| id.as_str())
+            .collect()
+    };
+    let Conn::Postgres(c) = conn else {
+        // Only PostgreSQL's writers lock; on SQLite the rows are read one by one.
+        let mut found = Vec::new();
+        for (table, id) in rows {
+            found.extend(
+                project_and_role(conn, *table, id, "")
+                    .await?
+                    .map(|(p, _)| p),
+            );
+        }
+        return Ok(found);
+    };
+    sqlx::query_scalar(
+        "SELECT id FROM pm_projects WHERE id = ANY($1) \
+         UNION SELECT project_id FROM pm_work_items WHERE id = ANY($2) \
+         UNION SELECT project_id FROM pm_sprints WHERE id = ANY($3) \
+         UNION SELECT w.project_id FROM pm_comments c JOIN pm_work_items w ON w.id = c.work_item_id \
+               WHERE c.id = ANY($4) \
+         UNION SELECT w.project_id FROM pm_dependencies d \
+               JOIN pm_work_items w ON w.id = d.blocking_item_id WHERE d.id = ANY($5) \
+         UNION SELECT w.project_id FROM pm_time_entries t JOIN pm_work_items w ON w.id = t.work_item_id \
+               WHERE t.id = ANY($6) \
+         UNION SELECT w.project_id FROM pm_time_entries t JOIN pm_work_items w ON w.id = t.work_item_id \
+               WHERE t.user_id = ANY($7) AND t.ended_at IS NULL AND t.deleted_at IS NULL",
+    )
+    .bind(ids(Table::Projects))
+    .bind(ids(Table::WorkItems))
+    .bind(ids(Table::Sprints))
+    .bind(ids(Table::Comments))
+    .bind(ids(Table::Dependencies))
+    .bind(ids(Table::TimeEntries))
+    .bind(timer_users)
+    .fetch_all(&mut **c)
+    .await
+}
+
 /// The project of row `id` of `table` (deleted or not) and `user_id`'s role there (None when
 /// not a member); None when there is no such row.
 pub async fn project_and_role(

@@ -63,13 +63,25 @@ pub async fn work_items_with_lists(
     }
     let conn = match conn {
         Conn::Sqlite(c) => c,
-        Conn::Postgres(_) => {
-            // A prepared statement is one statement: an item and its walks, one at a time.
+        Conn::Postgres(c) => {
+            // A prepared statement is one statement: an item and its walks (as arrays) in one,
+            // one item at a time.
             let mut found = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(row) = work_item(conn, id).await? {
-                    let lists = hierarchy::fill_rows(conn, id).await?;
-                    found.push((row, lists));
+                let row = sqlx::query(&WITH_LISTS_PG)
+                    .bind(*id)
+                    .bind(hierarchy::MAX_DEPTH)
+                    .fetch_optional(&mut **c)
+                    .await?;
+                if let Some(row) = row {
+                    let ancestors: Vec<String> = row.try_get("pm_ancestors")?;
+                    let descendants: Vec<String> = row.try_get("pm_descendants")?;
+                    let lists = ancestors
+                        .into_iter()
+                        .map(|id| (0, id, 0))
+                        .chain(descendants.into_iter().map(|id| (1, id, 0)))
+                        .collect();
+                    found.push((WorkItemRow::from_row(&row)?, lists));
                 }
             }
             return Ok(found);
@@ -105,6 +117,25 @@ pub async fn work_items_with_lists(
 }
 
 const FILL_WIDTH: usize = 3;
+
+/// A live item with its ancestors (nearest first) and descendants (breadth first) as arrays,
+/// in PostgreSQL's words: the walks of [`hierarchy::FILL_SQL`].
+static WITH_LISTS_PG: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {WORK_ITEM_COLUMNS}, \
+         ARRAY(WITH RECURSIVE up(id, parent_id, depth) AS ( \
+             SELECT id, parent_id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = $1 \
+             UNION ALL SELECT w.id, w.parent_id, up.depth + 1 FROM pm_work_items w \
+             JOIN up ON w.id = up.parent_id WHERE w.deleted_at IS NULL AND up.depth < $2) \
+           SELECT id FROM up WHERE depth > 0 ORDER BY depth) AS pm_ancestors, \
+         ARRAY(WITH RECURSIVE down(id, depth) AS ( \
+             SELECT id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = $1 \
+             UNION ALL SELECT w.id, down.depth + 1 FROM pm_work_items w \
+             JOIN down ON w.parent_id = down.id WHERE w.deleted_at IS NULL AND down.depth < $2) \
+           SELECT id FROM down WHERE depth > 0 ORDER BY depth, id) AS pm_descendants \
+         FROM pm_work_items WHERE id = $1 AND deleted_at IS NULL"
+    )
+});
 
 pub async fn work_item_by_number(
     conn: &mut Conn<'_>,

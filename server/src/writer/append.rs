@@ -91,11 +91,7 @@ impl Numbered {
         change: &Change,
         now: i64,
     ) -> AppResult<Numbered> {
-        let stream = if change.lifecycle {
-            WORKSPACE.to_string()
-        } else {
-            change.project_id.clone()
-        };
+        let stream = stream_of(change);
         // SQLite's one writer counts in memory (see `seqs`); PostgreSQL's writers take the
         // stream's counter row, which stays locked until the write commits, so seqs of a
         // stream commit in order whichever server takes them.
@@ -103,6 +99,18 @@ impl Numbered {
             Conn::Sqlite(_) => numbering.seqs.next(tx, &stream).await?,
             Conn::Postgres(_) => events::take_seq(tx, &stream).await?,
         };
+        Numbered::with_seq(numbering, stream, seq, actor, change, now)
+    }
+
+    /// A change numbered `seq` of `stream`, taken already.
+    fn with_seq(
+        numbering: &Numbering<'_>,
+        stream: String,
+        seq: u64,
+        actor: &Actor,
+        change: &Change,
+        now: i64,
+    ) -> AppResult<Numbered> {
         let event_frame = WebSocketMessage {
             message_id: uuid::Uuid::new_v4().to_string(),
             timestamp: now,
@@ -219,9 +227,10 @@ pub(super) async fn append_change(
     Ok(numbered.appended(numbering.epoch, change, tail.then.is_some()))
 }
 
-/// [`append_change`] on PostgreSQL, which runs one statement per prepared query: the command's
-/// waiting write, the seq (taken by [`Numbered::of`], which locks the stream's counter), then
-/// the activity row, the event and the idempotency record, and the savepoint step.
+/// [`append_change`] on PostgreSQL, where a prepared statement is one statement, in two round
+/// trips besides the savepoint step: the command's waiting write (as data-modifying CTEs) with
+/// the stream's next seq (which locks the stream's counter until the commit), then the
+/// activity row, the idempotency record and the event, the first two as CTEs of the third.
 async fn append_change_statements(
     numbering: &mut Numbering<'_>,
     tx: &mut Conn<'_>,
@@ -230,42 +239,58 @@ async fn append_change_statements(
     now: i64,
     tail: Tail<'_>,
 ) -> AppResult<Appended> {
-    if let Some(first) = tail.first {
-        first.execute(tx).await?;
-    }
-    let numbered = Numbered::of(numbering, tx, actor, change, now).await?;
     let Some(conn) = tx.postgres() else {
         return Err(AppError::Internal(anyhow::anyhow!(
             "a PostgreSQL tail on SQLite"
         )));
     };
-    let mut query = QueryBuilder::<Postgres>::new(ACTIVITY_INSERT);
-    query.push_values([&numbered], |mut row, n| n.activity.push_row(&mut row));
-    query.build().execute(&mut *conn).await?;
-    let mut query = QueryBuilder::<Postgres>::new(events::APPEND_INSERT);
-    query.push_values([&numbered], |mut row, n| n.push_event_row(&mut row));
-    query.build().execute(&mut *conn).await?;
-    if let Some((operation, message_id)) = tail.idempotency {
-        let answer = remembered(&Committed {
+    let stream = stream_of(change);
+    let seq = match tail.first {
+        Some(first) => first.take_seq_after(conn, &stream).await?,
+        None => events::take_seq(&mut Conn::Postgres(conn), &stream).await?,
+    };
+    let numbered = Numbered::with_seq(numbering, stream, seq, actor, change, now)?;
+    let answer = tail.idempotency.map(|_| {
+        remembered(&Committed {
             event: change.event.clone(),
             stream: numbered.stream.clone(),
             seq: numbered.seq,
-        });
-        let mut query = QueryBuilder::<Postgres>::new("");
+        })
+    });
+    let mut query = QueryBuilder::<Postgres>::new("WITH activity AS (");
+    query.push(ACTIVITY_INSERT);
+    query.push_values([&numbered], |mut row, n| n.activity.push_row(&mut row));
+    query.push(")");
+    if let (Some((operation, message_id)), Some(answer)) = (tail.idempotency, &answer) {
+        query.push(", remembered AS (");
         push_remember(
             &mut query,
             &actor.user_id,
             message_id,
             operation,
-            &answer,
+            answer,
             now,
         );
-        query.build().execute(&mut *conn).await?;
+        query.push(")");
     }
+    query.push(" ");
+    query.push(events::APPEND_INSERT);
+    query.push_values([&numbered], |mut row, n| n.push_event_row(&mut row));
+    query.build().execute(&mut *conn).await?;
     if let Some(then) = tail.then {
         pipeline::raw(tx, then).await?;
     }
     Ok(numbered.appended(numbering.epoch, change, tail.then.is_some()))
+}
+
+/// The stream a change's event goes to: its project's, or the workspace stream for a
+/// project's lifecycle.
+fn stream_of(change: &Change) -> String {
+    if change.lifecycle {
+        WORKSPACE.to_string()
+    } else {
+        change.project_id.clone()
+    }
 }
 
 /// An activity row as it will be stored.

@@ -126,6 +126,51 @@ impl DeferredWrite {
         }
     }
 
+    /// Runs the write on PostgreSQL together with taking `stream`'s next seq, in one
+    /// statement: each of its statements becomes a data-modifying CTE of the seq's upsert.
+    pub async fn take_seq_after(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        stream: &str,
+    ) -> sqlx::Result<u64> {
+        let statements: Vec<&str> = self
+            .sql
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut sql = String::from("WITH ");
+        for (i, statement) in statements.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("w{i} AS ({statement})"));
+        }
+        sql.push(' ');
+        sql.push_str(crate::store::events::TAKE_NEXT_SEQ);
+        let sql = crate::store::numbered(&sql);
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
+        let mut wanted = statements
+            .iter()
+            .map(|s| s.matches('?').count())
+            .sum::<usize>();
+        for bind in &self.binds {
+            if wanted == 0 {
+                return Err(parameters_mismatch());
+            }
+            wanted -= 1;
+            query = match bind {
+                Bind::Text(v) => query.bind(v.as_deref()),
+                Bind::Int(v) => query.bind(*v),
+            };
+        }
+        if wanted != 0 {
+            return Err(parameters_mismatch());
+        }
+        let seq = query.bind(stream).fetch_one(&mut *conn).await?;
+        Ok(seq as u64)
+    }
+
     /// Runs the write now, for a command that must read its result back.
     pub async fn execute(&self, conn: &mut Conn<'_>) -> sqlx::Result<()> {
         match conn {

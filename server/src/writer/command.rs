@@ -11,6 +11,7 @@ use super::write_behind::WrittenItems;
 use crate::access::Actor;
 use crate::config::AuthMode;
 use crate::error::AppResult;
+use crate::store::members::Table;
 use crate::store::Conn;
 
 /// What a command may know of its surroundings while it describes its change.
@@ -33,6 +34,11 @@ pub struct Context<'a> {
 pub struct Scope {
     /// Streams (project ids, or "" for the workspace stream).
     pub streams: Vec<String>,
+    /// Rows whose projects' streams it may write to (the writer reads them for a whole group
+    /// at once).
+    pub rows: Vec<(Table, String)>,
+    /// A user whose running timer's project it may write to (starting a timer stops theirs).
+    pub timer_of: Option<String>,
     /// The command may touch any stream (an import): it runs alone.
     pub everything: bool,
 }
@@ -48,12 +54,8 @@ pub trait WriteCommand: Send + Sync + 'static {
     /// an [`Effect::Deferred`], and change no work item's parent.
     fn waits_behind(&self) -> Option<&str>;
 
-    /// The streams it may write to (see [`Scope`]), read before anything is locked.
-    fn scope<'a, 'c: 'a>(
-        &'a self,
-        conn: &'a mut Conn<'c>,
-        actor: &'a Actor,
-    ) -> impl Future<Output = AppResult<Scope>> + Send + 'a;
+    /// The streams it may write to (see [`Scope`]), named before anything is read or locked.
+    fn scope(&self, actor: &Actor) -> Scope;
 
     /// Checks permission, validates against the database as the transaction sees it, and
     /// describes the change. It may write (most commands do) but never appends events.

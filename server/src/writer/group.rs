@@ -28,7 +28,7 @@ use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
 use crate::follow;
 use crate::store::pipeline::{lock_streams, raw, stream_key, NEXT, UNDO_LAST, UNDO_NEXT};
-use crate::store::{events, queries, Backend, Store, Tx};
+use crate::store::{events, members, queries, Backend, Store, Tx};
 use pm_shared::domain::limits::ValidationLimits;
 
 impl Books {
@@ -340,12 +340,21 @@ impl WriterTask {
 /// Takes the locks of every stream the group's commands may write to, in key order.
 async fn lock_scopes<C: WriteCommand>(tx: &mut Tx<'_>, jobs: &[Job<C>]) -> AppResult<()> {
     let mut everything = false;
-    let mut keys = Vec::new();
+    let mut streams = Vec::new();
+    let mut rows = Vec::new();
+    let mut timers = Vec::new();
     for job in jobs {
-        let scope = job.command.scope(&mut tx.conn(), &job.actor).await?;
+        let scope = job.command.scope(&job.actor);
         everything |= scope.everything;
-        keys.extend(scope.streams.iter().map(|s| stream_key(s)));
+        streams.extend(scope.streams);
+        rows.extend(scope.rows);
+        timers.extend(scope.timer_of);
     }
+    // The rows' projects, for the whole group in one round trip.
+    if !rows.is_empty() || !timers.is_empty() {
+        streams.extend(members::projects_of_rows(&mut tx.conn(), &rows, &timers).await?);
+    }
+    let mut keys: Vec<i64> = streams.iter().map(|s| stream_key(s)).collect();
     keys.sort_unstable();
     keys.dedup();
     lock_streams(&mut tx.conn(), everything, &keys).await?;

@@ -764,12 +764,8 @@ impl crate::writer::WriteCommand for Probe {
         None
     }
 
-    async fn scope<'a, 'c: 'a>(
-        &'a self,
-        _conn: &'a mut crate::store::Conn<'c>,
-        _actor: &'a crate::access::Actor,
-    ) -> AppResult<crate::writer::Scope> {
-        Ok(Default::default())
+    fn scope(&self, _actor: &crate::access::Actor) -> crate::writer::Scope {
+        Default::default()
     }
 
     async fn describe<'a, 'c: 'a>(
