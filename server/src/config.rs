@@ -152,6 +152,10 @@ pub struct Config {
     /// Also write the log to this file (appended); relative to `<data dir>/log` unless absolute.
     #[arg(long, env = "PM_LOG_FILE")]
     pub log_file: Option<PathBuf>,
+    /// How each log line is written: `text` for people, `json` (one object a line, with the
+    /// request or connection span's fields) for log collectors.
+    #[arg(long, env = "PM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Longest title (projects and work items), in characters: 1 to 500.
     #[arg(long, env = "PM_VALIDATION_MAX_TITLE_LENGTH", default_value_t = limits::TITLE_MAX)]
     pub max_title_length: usize,
@@ -177,6 +181,12 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
         "false" | "0" => Ok(false),
         other => Err(format!("expected true, false, 1 or 0, got `{other}`")),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

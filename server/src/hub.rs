@@ -113,6 +113,8 @@ impl Subscriber {
 pub struct EventHub {
     next_id: AtomicU64,
     inner: Mutex<Inner>,
+    /// The server's counters (`GET /metrics`); the writer records its groups here too.
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Default)]
@@ -158,22 +160,25 @@ impl Inner {
 
     /// Queues `item` for connection `id` without waiting; an overflow cuts it off from live
     /// delivery (its writer tells the client to resync), a closed queue unregisters it.
-    fn deliver(&mut self, id: ConnId, item: Outbound) {
+    /// Whether this cut the connection off.
+    fn deliver(&mut self, id: ConnId, item: Outbound) -> bool {
         let Some((sub, _)) = self.conns.get(&id) else {
-            return;
+            return false;
         };
         match sub.offer(item) {
-            Offer::Queued => {}
+            Offer::Queued => false,
             Offer::Full => {
                 let cut_off = sub.cut_off.clone();
                 let lost = self.remove_from_streams(id);
                 tracing::warn!(conn = id, streams = ?lost, "slow consumer cut off from live delivery");
                 lock(&cut_off.streams).extend(lost);
                 cut_off.notify.notify_one();
+                true
             }
             Offer::Closed => {
                 self.remove_from_streams(id);
                 self.conns.remove(&id);
+                false
             }
         }
     }
@@ -458,20 +463,48 @@ impl EventHub {
                 may
             });
         }
+        let mut cut_off = 0;
         for id in targets {
-            inner.deliver(id, Outbound::new(framed.clone()));
+            cut_off += u64::from(inner.deliver(id, Outbound::new(framed.clone())));
         }
         if !withheld_from.is_empty() {
             let markers: Vec<Vec<u8>> = payloads.iter().filter_map(|p| withheld(p)).collect();
             let markers = frames::binary_all(&markers);
             for id in withheld_from {
-                inner.deliver(id, Outbound::new(markers.clone()));
+                cut_off += u64::from(inner.deliver(id, Outbound::new(markers.clone())));
             }
+        }
+        drop(inner);
+        self.metrics
+            .events_published
+            .increment(payloads.len() as u64);
+        if cut_off > 0 {
+            self.metrics.slow_consumers_cut_off.increment(cut_off);
         }
     }
 
     pub fn connection_count(&self) -> usize {
         lock(&self.inner).conns.len()
+    }
+
+    /// The `top` streams with the most live subscribers, most first (`GET /metrics`).
+    pub fn busiest_streams(&self, top: usize) -> Vec<(String, usize)> {
+        let inner = lock(&self.inner);
+        let mut streams: Vec<(String, usize)> = inner
+            .by_stream
+            .iter()
+            .map(|(stream, subscribers)| (stream.clone(), subscribers.len()))
+            .collect();
+        drop(inner);
+        streams.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        streams.truncate(top);
+        streams
+    }
+
+    /// This hub, counting into `metrics` (the server's) rather than a registry of its own.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> EventHub {
+        self.metrics = metrics;
+        self
     }
 }
 

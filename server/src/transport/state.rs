@@ -25,6 +25,8 @@ pub struct AppState {
     pub rest_limiter: RestLimiter,
     /// Turns for resumes' replay reads (`transport::ws::resume`), [`REPLAY_READERS`] at a time.
     pub replay_reads: tokio::sync::Semaphore,
+    /// This server's counters, shared with the hub and the writer (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
     shutdown: watch::Sender<bool>,
     /// One server per data directory, for as long as this state lives.
     _data_dir_lock: crate::discovery::DataDirLock,
@@ -57,10 +59,12 @@ impl AppState {
         let data_dir_lock = crate::discovery::lock(&config.data_dir())?;
         let (store, writer) = Store::open(&config.database_path()).await?;
         let mut read = store.read.acquire().await?;
+        let metrics = crate::metrics::Metrics::new();
         let hub = match config.auth {
             AuthMode::Desktop => EventHub::default(),
             AuthMode::Token => EventHub::members_only(crate::access::all_members(&mut read).await?),
-        };
+        }
+        .with_metrics(metrics.clone());
         // Every event an earlier run committed counts as published: a resume replays up to
         // each stream's last seq and goes live from there (see `EventHub::subscribe_if_at`).
         hub.reset_published(crate::store::events::all_streams(&mut read).await?);
@@ -80,6 +84,7 @@ impl AppState {
             connections: Arc::default(),
             rest_limiter: Default::default(),
             replay_reads: tokio::sync::Semaphore::new(REPLAY_READERS),
+            metrics,
             shutdown: watch::channel(false).0,
             _data_dir_lock: data_dir_lock,
         }))

@@ -18,6 +18,7 @@ mod import_parts;
 mod import_tolerant;
 mod issue_token;
 mod limits;
+mod operations;
 mod permissions;
 mod pipelining;
 mod protocol;

@@ -7,6 +7,7 @@ mod comments;
 mod dependencies;
 mod dto;
 mod health;
+mod metrics;
 mod projects;
 mod sprints;
 mod sync;
@@ -31,6 +32,7 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .merge(health::routes())
         .merge(admin::routes())
+        .merge(metrics::routes())
         .merge(projects::routes())
         .merge(work_items::routes())
         .merge(sprints::routes())
