@@ -373,7 +373,10 @@ async fn a_client_that_never_reads_does_not_delay_the_others_and_is_cut_off() {
     // And /metrics counts it: one connection cut off, one ResyncRequired sent.
     let metrics = server.http(Some(USER_A)).get("/metrics").await;
     let text = metrics.body.as_str().expect("the metrics text");
-    assert!(text.contains("\npm_slow_consumers_cut_off_total 1\n"), "{text}");
+    assert!(
+        text.contains("\npm_slow_consumers_cut_off_total 1\n"),
+        "{text}"
+    );
     assert!(text.contains("\npm_resyncs_total 1\n"), "{text}");
     assert!(
         (got.len() as u64) < updates,

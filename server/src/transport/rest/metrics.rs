@@ -18,6 +18,8 @@ pub fn routes() -> Router<SharedState> {
 /// The content type of Prometheus' text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "The server's numbers in the Prometheus text format (a server admin only in token mode)", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<SharedState>, _: AdminInTokenMode) -> impl IntoResponse {
     let mut wal = state.config.database_path().into_os_string();
     wal.push("-wal");

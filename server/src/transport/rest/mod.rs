@@ -8,7 +8,9 @@ mod dependencies;
 mod dto;
 mod health;
 mod metrics;
+mod openapi;
 mod projects;
+mod schema;
 mod sprints;
 mod sync;
 mod time_entries;
@@ -23,6 +25,8 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+pub use openapi::ApiDoc;
+
 use crate::auth;
 use crate::commands::Actor;
 use crate::error::AppError;
@@ -33,6 +37,7 @@ pub fn routes() -> Router<SharedState> {
         .merge(health::routes())
         .merge(admin::routes())
         .merge(metrics::routes())
+        .merge(openapi::routes())
         .merge(projects::routes())
         .merge(work_items::routes())
         .merge(sprints::routes())
