@@ -216,6 +216,20 @@ pub enum ServerCommand {
         #[arg(long = "from")]
         from: PathBuf,
     },
+    /// Print a shell completion script: pm-server completions bash
+    Completions {
+        /// Shell to generate the script for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of pm-server and its subcommands into a directory
+    /// (scripts/install.sh)
+    #[command(hide = true)]
+    Man {
+        /// Directory to write the pages into (created when missing)
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 /// Shortest accepted JWT secret.

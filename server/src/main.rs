@@ -12,6 +12,28 @@ async fn main() -> anyhow::Result<()> {
         },
     };
     let config = loaded.config;
+    // What the installer asks for, before the log (their output is the point).
+    match &config.command {
+        Some(ServerCommand::Completions { shell }) => {
+            let mut command = <pm_server::Config as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "pm-server", &mut std::io::stdout());
+            return Ok(());
+        }
+        Some(ServerCommand::Man { dir }) => {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| {
+                    clap_mangen::generate_to(
+                        <pm_server::Config as clap::CommandFactory>::command(),
+                        dir,
+                    )
+                })
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot write the man pages into {}: {e}", dir.display())
+                })?;
+            return Ok(());
+        }
+        _ => {}
+    }
     pm_server::logging::init(&config)?;
     if let Some(file) = &loaded.file {
         tracing::info!(file = %file.display(), "read the config file");
