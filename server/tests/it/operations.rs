@@ -231,7 +231,7 @@ async fn log_file_and_text_format_flags_name_each_request() {
             "no line for request {id} in\n{text}"
         );
     }
-    // The connection's lines: under the upgrade's request span, the connection's own.
+    // The connection's lines carry its span.
     assert!(
         text.lines()
             .any(|l| l.contains(&format!("ws{{user={USER_A} conn="))
