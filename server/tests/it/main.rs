@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+mod api_description;
 mod backups;
 mod broadcast;
 mod chaos;
@@ -16,9 +17,11 @@ mod hardening;
 mod history;
 mod import_parts;
 mod import_tolerant;
+mod install;
 mod issue_token;
 mod limits;
-mod operations;
+mod logs;
+mod metrics;
 mod permissions;
 mod pipelining;
 mod protocol;
