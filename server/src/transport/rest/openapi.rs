@@ -10,7 +10,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -119,6 +121,12 @@ impl Modify for Conventions {
                  server's local user",
             ))),
         );
+        // Either scheme, or neither (desktop mode's local user).
+        api.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("user_id", Vec::<String>::new()),
+        ]);
         let error = ResponseBuilder::new()
             .description("The error JSON, with the status that fits the failure")
             .content(
