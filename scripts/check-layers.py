@@ -15,7 +15,7 @@ import sys
 
 # Top to bottom. A module may use any module on a later line.
 LAYERS = [
-    ["app", "idle", "testing", "main", "lib"],
+    ["app", "idle", "testing", "main", "lib", "logging"],
     ["transport"],
     ["commands"],
     ["sync"],
@@ -27,7 +27,7 @@ LAYERS = [
     ["store"],
     ["frames", "ids", "auth", "discovery"],
     ["config", "error"],
-    ["public_key"],
+    ["public_key", "metrics"],
 ]
 
 

@@ -19,7 +19,8 @@ use crate::transport::limits::PeerConnections;
 use crate::transport::state::{AppState, SharedState};
 use crate::transport::{rest, ws};
 
-/// Every route, behind the Host/Origin rules and the REST rate limit (`transport::guard`).
+/// Every route, behind the Host/Origin rules and the REST rate limit (`transport::guard`), each
+/// request in a span of its own (`transport::request_span`).
 pub fn router(state: SharedState) -> Router {
     use crate::transport::guard;
     Router::new()
@@ -38,6 +39,11 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             guard::host_and_origin,
         ))
+        // Outermost: the refusals above are logged and counted under the request's id too.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::transport::request_span::request_span,
+        ))
         .with_state(state)
 }
 
@@ -55,6 +61,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let maintenance = tokio::spawn(maintain(state.clone()));
+    let metrics_upkeep = tokio::spawn(upkeep(state.metrics.clone()));
     let notify = state.clone();
     let stopping = async move {
         // The caller's signal, or POST /admin/shutdown.
@@ -86,6 +93,9 @@ pub async fn serve(
             },
         };
         let Some(slot) = peers.try_open(peer.ip(), per_peer) else {
+            state
+                .metrics
+                .refused(crate::metrics::Refused::PeerConnections);
             tracing::debug!(%peer, "refused: too many HTTP connections from this address");
             continue;
         };
@@ -123,6 +133,7 @@ pub async fn serve(
     drop(open_tx);
     let _ = open_rx.recv().await;
     maintenance.abort();
+    metrics_upkeep.abort();
     // Record the watermark once more on the way out.
     if let Err(e) = state
         .writer
@@ -150,6 +161,16 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 
 fn retention_secs(state: &AppState) -> u64 {
     state.config.event_retention_days.saturating_mul(86_400)
+}
+
+/// Folds the metrics' histogram samples into their buckets now and then (see
+/// `Metrics::upkeep`), whether or not anyone scrapes.
+async fn upkeep(metrics: crate::metrics::Metrics) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        metrics.upkeep();
+    }
 }
 
 /// Prunes the replay log every `maintenance_interval_secs`.

@@ -157,6 +157,10 @@ pub struct Config {
     /// Also write the log to this file (appended); relative to `<data dir>/log` unless absolute.
     #[arg(long, env = "PM_LOG_FILE")]
     pub log_file: Option<PathBuf>,
+    /// How each log line is written: `text` for people, `json` (one object a line, with the
+    /// request or connection span's fields) for log collectors.
+    #[arg(long, env = "PM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Longest title (projects and work items), in characters: 1 to 500.
     #[arg(long, env = "PM_VALIDATION_MAX_TITLE_LENGTH", default_value_t = limits::TITLE_MAX)]
     pub max_title_length: usize,
@@ -185,6 +189,12 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
     Desktop,
     Token,
@@ -210,6 +220,20 @@ pub enum ServerCommand {
         /// The Blazor Agile Board's database file; it is only read
         #[arg(long = "from")]
         from: PathBuf,
+    },
+    /// Print a shell completion script: pm-server completions bash
+    Completions {
+        /// Shell to generate the script for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of pm-server and its subcommands into a directory
+    /// (scripts/install.sh)
+    #[command(hide = true)]
+    Man {
+        /// Directory to write the pages into (created when missing)
+        #[arg(long)]
+        dir: PathBuf,
     },
 }
 

@@ -113,6 +113,8 @@ impl Subscriber {
 pub struct EventHub {
     next_id: AtomicU64,
     inner: Mutex<Inner>,
+    /// The server's counters (`GET /metrics`); the writer records its groups here too.
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Default)]
@@ -159,8 +161,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Inner {
     /// Delivers framed payloads to the subscribers of `stream` and of `also` (see
-    /// [`EventHub::publish`]).
-    fn deliver_all(&mut self, stream: &str, also: Option<&str>, payloads: &[Bytes], framed: Bytes) {
+    /// [`EventHub::publish`]); how many connections this cut off.
+    fn deliver_all(
+        &mut self,
+        stream: &str,
+        also: Option<&str>,
+        payloads: &[Bytes],
+        framed: Bytes,
+    ) -> u64 {
         let mut targets: Vec<ConnId> = self
             .by_stream
             .get(stream)
@@ -186,16 +194,18 @@ impl Inner {
                 may
             });
         }
+        let mut cut_off = 0;
         for id in targets {
-            self.deliver(id, Outbound::new(framed.clone()));
+            cut_off += u64::from(self.deliver(id, Outbound::new(framed.clone())));
         }
         if !withheld_from.is_empty() {
             let markers: Vec<Vec<u8>> = payloads.iter().filter_map(|p| withheld(p)).collect();
             let markers = frames::binary_all(&markers);
             for id in withheld_from {
-                self.deliver(id, Outbound::new(markers.clone()));
+                cut_off += u64::from(self.deliver(id, Outbound::new(markers.clone())));
             }
         }
+        cut_off
     }
 
     /// Adds the registered connection `id` to `stream`'s subscribers.
@@ -211,22 +221,25 @@ impl Inner {
 
     /// Queues `item` for connection `id` without waiting; an overflow cuts it off from live
     /// delivery (its writer tells the client to resync), a closed queue unregisters it.
-    fn deliver(&mut self, id: ConnId, item: Outbound) {
+    /// Whether this cut the connection off.
+    fn deliver(&mut self, id: ConnId, item: Outbound) -> bool {
         let Some((sub, _)) = self.conns.get(&id) else {
-            return;
+            return false;
         };
         match sub.offer(item) {
-            Offer::Queued => {}
+            Offer::Queued => false,
             Offer::Full => {
                 let cut_off = sub.cut_off.clone();
                 let lost = self.remove_from_streams(id);
                 tracing::warn!(conn = id, streams = ?lost, "slow consumer cut off from live delivery");
                 lock(&cut_off.streams).extend(lost);
                 cut_off.notify.notify_one();
+                true
             }
             Offer::Closed => {
                 self.remove_from_streams(id);
                 self.conns.remove(&id);
+                false
             }
         }
     }
@@ -486,7 +499,16 @@ impl EventHub {
         if last_seq > 0 {
             inner.published.insert(stream.to_string(), last_seq);
         }
-        inner.deliver_all(stream, also, payloads, framed);
+        let cut_off = inner.deliver_all(stream, also, payloads, framed);
+        drop(inner);
+        self.count_published(payloads.len(), cut_off);
+    }
+
+    fn count_published(&self, frames: usize, cut_off: u64) {
+        self.metrics.events_published.increment(frames as u64);
+        if cut_off > 0 {
+            self.metrics.slow_consumers_cut_off.increment(cut_off);
+        }
     }
 
     /// [`EventHub::publish`] for servers that share a database (PostgreSQL), where this
@@ -511,7 +533,9 @@ impl EventHub {
             return Sequenced::NotNext { published };
         }
         inner.published.insert(stream.to_string(), last);
-        inner.deliver_all(stream, also, payloads, framed);
+        let cut_off = inner.deliver_all(stream, also, payloads, framed);
+        drop(inner);
+        self.count_published(payloads.len(), cut_off);
         Sequenced::Delivered
     }
 
@@ -531,6 +555,26 @@ impl EventHub {
 
     pub fn connection_count(&self) -> usize {
         lock(&self.inner).conns.len()
+    }
+
+    /// The `top` streams with the most live subscribers, most first (`GET /metrics`).
+    pub fn busiest_streams(&self, top: usize) -> Vec<(String, usize)> {
+        let inner = lock(&self.inner);
+        let mut streams: Vec<(String, usize)> = inner
+            .by_stream
+            .iter()
+            .map(|(stream, subscribers)| (stream.clone(), subscribers.len()))
+            .collect();
+        drop(inner);
+        streams.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        streams.truncate(top);
+        streams
+    }
+
+    /// This hub, counting into `metrics` (the server's) rather than a registry of its own.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> EventHub {
+        self.metrics = metrics;
+        self
     }
 }
 

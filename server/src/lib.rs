@@ -17,6 +17,8 @@ pub mod frames;
 pub mod hub;
 pub mod idle;
 pub mod ids;
+pub mod logging;
+pub mod metrics;
 pub mod public_key;
 pub mod reads;
 pub mod store;

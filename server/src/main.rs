@@ -1,7 +1,5 @@
 use pm_server::config::{ServerCommand, MIN_SECRET_LEN};
 use pm_server::{discovery, AppState};
-use tracing_subscriber::fmt::writer::MakeWriterExt as _;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -14,7 +12,29 @@ async fn main() -> anyhow::Result<()> {
         },
     };
     let config = loaded.config;
-    init_log(&config)?;
+    // What the installer asks for, before the log (their output is the point).
+    match &config.command {
+        Some(ServerCommand::Completions { shell }) => {
+            let mut command = <pm_server::Config as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "pm-server", &mut std::io::stdout());
+            return Ok(());
+        }
+        Some(ServerCommand::Man { dir }) => {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| {
+                    clap_mangen::generate_to(
+                        <pm_server::Config as clap::CommandFactory>::command(),
+                        dir,
+                    )
+                })
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot write the man pages into {}: {e}", dir.display())
+                })?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    pm_server::logging::init(&config)?;
     if let Some(file) = &loaded.file {
         tracing::info!(file = %file.display(), "read the config file");
     }
@@ -77,47 +97,6 @@ async fn main() -> anyhow::Result<()> {
     discovery::remove(&data_dir);
     tracing::info!("pm-server stopped");
     Ok(result?)
-}
-
-/// The log: PM_LOG if set, else --log-level / PM_LOG_LEVEL / `[logging] level`, else `info`; to
-/// stderr, and also appended to --log-file when one is configured.
-fn init_log(config: &pm_server::Config) -> anyhow::Result<()> {
-    let filter = match EnvFilter::try_from_env("PM_LOG") {
-        Ok(filter) => filter,
-        Err(_) => {
-            let level = config.log_level.as_deref().unwrap_or("info");
-            EnvFilter::try_new(level)
-                .map_err(|e| anyhow::anyhow!("log level `{level}` is not valid: {e}"))?
-        }
-    };
-    let file = match config.log_file_path() {
-        Some(path) => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    anyhow::anyhow!("cannot create the log directory {}: {e}", dir.display())
-                })?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| anyhow::anyhow!("cannot open the log file {}: {e}", path.display()))?;
-            Some(std::sync::Mutex::new(file))
-        }
-        None => None,
-    };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    // Colour codes would end up in the file as text. Otherwise tracing decides (NO_COLOR).
-    let builder = if config.log_colored == Some(false) || file.is_some() {
-        builder.with_ansi(false)
-    } else {
-        builder
-    };
-    match file {
-        Some(file) => builder.with_writer(std::io::stderr.and(file)).init(),
-        None => builder.with_writer(std::io::stderr).init(),
-    }
-    Ok(())
 }
 
 /// SIGINT (ctrl-c) or SIGTERM.

@@ -18,7 +18,8 @@ use crate::store::rows::WorkItemRow;
 use crate::store::Store;
 
 /// `GET /api/v1/sync/export` query: everything, or one work item and what hangs off it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportScope {
     /// A work item (UUID or display key): the export holds it and its descendants only.
     pub work_item: Option<String>,

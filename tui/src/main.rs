@@ -78,6 +78,9 @@ enum Command {
     Completions(cli::completions::CompletionsArgs),
     /// Set up .pm/ here: a config template, a .gitignore and a skill document for coding agents
     Init(cli::init::InitArgs),
+    /// Write the man pages of pm and its subcommands into a directory (scripts/install.sh)
+    #[command(hide = true)]
+    Man(cli::man::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Sync(c) => cli::execute(&global, |client| cli::sync::run(client, c)),
         Command::Completions(args) => cli::completions::print(Cli::command(), args.shell),
         Command::Init(args) => cli::init::run(args),
+        Command::Man(args) => cli::man::write(Cli::command(), &args),
     }
 }
 
@@ -126,7 +130,9 @@ mod tests {
     #[test]
     fn the_skill_document_shows_every_subcommand() {
         fn paths(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
-            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            // Hidden ones (`man`, for the installer) are not for agents.
+            let shown = cmd.get_subcommands().filter(|s| !s.is_hide_set());
+            for sub in shown.filter(|s| s.get_name() != "help") {
                 let path = format!("{prefix} {}", sub.get_name());
                 if sub.has_subcommands() && !sub.is_subcommand_required_set() {
                     out.push(path.clone());

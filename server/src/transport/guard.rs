@@ -139,6 +139,7 @@ pub async fn host_and_origin(
     match check(&state.config, request.uri().path(), request.headers()) {
         Ok(()) => next.run(request).await,
         Err((code, message)) => {
+            state.metrics.refused(crate::metrics::Refused::HostOrOrigin);
             tracing::info!(path = %request.uri().path(), host = ?request.headers().get(header::HOST),
                 origin = ?request.headers().get(header::ORIGIN), "request refused by the Host/Origin rules");
             error(StatusCode::FORBIDDEN, code, message)
@@ -231,6 +232,7 @@ pub async fn rest_rate_limit(
     match allowed {
         true => next.run(request).await,
         false => {
+            state.metrics.rest_rate_limited.increment(1);
             // At one token a second or more, the next one is less than a second away.
             let wait = 1u64;
             let mut response = error(

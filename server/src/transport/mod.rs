@@ -3,6 +3,7 @@
 //! share is [`state::AppState`].
 pub mod guard;
 pub mod limits;
+pub mod request_span;
 pub mod rest;
 pub mod state;
 pub mod ws;

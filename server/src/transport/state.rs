@@ -27,6 +27,8 @@ pub struct AppState {
     pub replay_reads: tokio::sync::Semaphore,
     /// On PostgreSQL: the follower of the other servers' writes (see `crate::follow`).
     pub follower: Option<Arc<crate::follow::FollowerHealth>>,
+    /// This server's counters, shared with the hub and the writer (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
     shutdown: watch::Sender<bool>,
     /// One server per data directory, for as long as this state lives.
     _data_dir_lock: crate::discovery::DataDirLock,
@@ -62,12 +64,14 @@ impl AppState {
             None => Store::open(&config.database_path()).await?,
         };
         let mut read = store.read.acquire().await?;
+        let metrics = crate::metrics::Metrics::new();
         let hub = match config.auth {
             AuthMode::Desktop => EventHub::default(),
             AuthMode::Token => {
                 EventHub::members_only(crate::access::all_members(&mut read.conn()).await?)
             }
-        };
+        }
+        .with_metrics(metrics.clone());
         // Every event an earlier run committed counts as published: a resume replays up to
         // each stream's last seq and goes live from there (see `EventHub::subscribe_if_at`).
         hub.reset_published(crate::store::events::all_streams(&mut read.conn()).await?);
@@ -98,6 +102,7 @@ impl AppState {
             rest_limiter: Default::default(),
             replay_reads: tokio::sync::Semaphore::new(REPLAY_READERS),
             follower,
+            metrics,
             shutdown,
             _data_dir_lock: data_dir_lock,
         }))

@@ -97,7 +97,9 @@ impl WriterTask {
                 return;
             }
         }
+        let (started, commands) = (std::time::Instant::now(), jobs.len());
         let ran = AssertUnwindSafe(self.run_group(jobs)).catch_unwind().await;
+        self.hub.metrics.write_group(commands, started.elapsed());
         if ran.is_err() {
             // The group's transaction rolled back with its connection's state unknown, and the
             // seqs it took with it.

@@ -370,6 +370,14 @@ async fn a_client_that_never_reads_does_not_delay_the_others_and_is_cut_off() {
     assert_eq!(resync.reason, "slow_consumer");
     assert_eq!(resync.stream, p.id);
     assert_eq!(resync.epoch, epoch);
+    // And /metrics counts it: one connection cut off, one ResyncRequired sent.
+    let metrics = server.http(Some(USER_A)).get("/metrics").await;
+    let text = metrics.body.as_str().expect("the metrics text");
+    assert!(
+        text.contains("\npm_slow_consumers_cut_off_total 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("\npm_resyncs_total 1\n"), "{text}");
     assert!(
         (got.len() as u64) < updates,
         "the stalled client cannot have received everything ({} events)",

@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+mod api_description;
 mod backups;
 mod broadcast;
 mod chaos;
@@ -16,8 +17,11 @@ mod hardening;
 mod history;
 mod import_parts;
 mod import_tolerant;
+mod install;
 mod issue_token;
 mod limits;
+mod logs;
+mod metrics;
 mod nodes;
 mod permissions;
 mod pipelining;

@@ -6,6 +6,7 @@ pub mod comment;
 pub mod completions;
 pub mod dependency;
 pub mod init;
+pub mod man;
 pub mod project;
 pub mod sprint;
 pub mod swim_lane;

@@ -895,6 +895,44 @@ fn completions_for_bash_zsh_and_fish() {
     run(cmd).usage_error();
 }
 
+/// `pm man --dir` (the installer's): a page for pm and one for each subcommand, from the same
+/// definitions as `--help`; a directory it cannot create is an error, not a panic.
+#[test]
+fn man_pages_for_pm_and_every_subcommand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pages = dir.path().join("man1");
+    let mut cmd = pm_command();
+    cmd.args(["man", "--dir"]).arg(&pages);
+    run(cmd).success();
+    let read = |name: &str| {
+        std::fs::read_to_string(pages.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let top = read("pm.1");
+    assert!(top.contains(".TH pm 1"), "{top}");
+    assert!(
+        top.contains("pm\\-work\\-item(1)"),
+        "the top page names the others:\n{top}"
+    );
+    let update = read("pm-work-item-update.1");
+    assert!(update.contains("expected\\-version"), "{update}");
+    assert!(
+        !pages.join("pm-man.1").exists(),
+        "the hidden subcommand has no page"
+    );
+    // `man` is not listed by --help.
+    let mut help = pm_command();
+    help.arg("--help");
+    let out = run(help).success();
+    assert!(!out.stdout.contains("\n  man "), "{}", out.stdout);
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").expect("write");
+    let mut cmd = pm_command();
+    cmd.args(["man", "--dir"]).arg(file.join("sub"));
+    let stderr = run(cmd).runtime_error();
+    assert!(stderr.contains("cannot write the man pages"), "{stderr}");
+}
+
 #[test]
 fn a_title_with_a_line_break_is_refused_before_it_is_sent() {
     for args in [

@@ -24,7 +24,8 @@ pub fn routes() -> Router<SharedState> {
         .route("/api/v1/llm-context", get(llm_context))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ActivityQuery {
     entity_type: Option<String>,
     entity_id: Option<String>,
@@ -34,6 +35,14 @@ struct ActivityQuery {
     offset: i32,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/activity",
+    tag = "history",
+    operation_id = "list_activity",
+    params(ActivityQuery),
+    responses((status = 200, description = "A page of the entity's history, newest first", body = super::schema::ActivityPage))
+)]
 async fn activity(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -73,13 +82,22 @@ async fn activity(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ContextQuery {
     category: Option<String>,
     context_type: Option<String>,
     min_priority: Option<i32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/llm-context",
+    tag = "history",
+    operation_id = "list_llm_context",
+    params(ContextQuery),
+    responses((status = 200, description = "Short documents about the schema and useful queries", body = super::schema::LlmContextList))
+)]
 async fn llm_context(
     State(state): State<SharedState>,
     QueryParams(q): QueryParams<ContextQuery>,

@@ -107,6 +107,13 @@ impl FromRequestParts<SharedState> for AdminInTokenMode {
 }
 
 /// Folds the write-ahead log into the database file.
+#[utoipa::path(
+    post,
+    path = "/admin/checkpoint",
+    tag = "admin",
+    operation_id = "checkpoint",
+    responses((status = 200, description = "The write-ahead log was folded into the database file (or readers kept it busy)", body = super::schema::Checkpoint))
+)]
 async fn checkpoint(State(state): State<SharedState>, _: Administrator) -> RestResult<Json<Value>> {
     let finished = state
         .writer
@@ -121,6 +128,13 @@ async fn checkpoint(State(state): State<SharedState>, _: Administrator) -> RestR
 }
 
 /// Starts a graceful shutdown.
+#[utoipa::path(
+    post,
+    path = "/admin/shutdown",
+    tag = "admin",
+    operation_id = "shutdown",
+    responses((status = 202, description = "The server is stopping gracefully", body = super::schema::ShutdownAccepted))
+)]
 async fn shutdown(State(state): State<SharedState>, _: Administrator) -> (StatusCode, Json<Value>) {
     tracing::info!("shutdown requested through /admin/shutdown");
     state.request_shutdown();

@@ -21,6 +21,14 @@ pub fn routes() -> Router<SharedState> {
         )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/work-items/{id}/comments",
+    tag = "comments",
+    operation_id = "list_comments",
+    params(("id" = String, Path, description = "Work item id (UUID) or display key (PM-12)")),
+    responses((status = 200, description = "The work item's comments", body = super::schema::CommentList))
+)]
 async fn list(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -31,6 +39,14 @@ async fn list(
     Ok(Json(json!({ "comments": comments })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/comments/{id}",
+    tag = "comments",
+    operation_id = "get_comment",
+    params(("id" = String, Path, description = "Comment id")),
+    responses((status = 200, description = "The comment", body = super::schema::CommentReply))
+)]
 async fn show(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -40,11 +56,22 @@ async fn show(
     Ok(Json(json!({ "comment": dto::comment(&comment) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CommentContent)]
 struct ContentBody {
+    #[schema(min_length = 1, pattern = "\\S")]
     content: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/work-items/{id}/comments",
+    tag = "comments",
+    operation_id = "create_comment",
+    params(("id" = String, Path, description = "Work item id (UUID) or display key (PM-12)"), ("Idempotency-Key" = Option<String>, Header, description = "A retried POST with the same key (and user) answers the first result again")),
+    request_body = ContentBody,
+    responses((status = 200, description = "The new comment", body = super::schema::CommentReply))
+)]
 async fn create(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -72,6 +99,15 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/comments/{id}",
+    tag = "comments",
+    operation_id = "update_comment",
+    params(("id" = String, Path, description = "Comment id")),
+    request_body = ContentBody,
+    responses((status = 200, description = "The comment as changed (its author only)", body = super::schema::CommentReply))
+)]
 async fn update(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -91,6 +127,14 @@ async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/comments/{id}",
+    tag = "comments",
+    operation_id = "delete_comment",
+    params(("id" = String, Path, description = "Comment id")),
+    responses((status = 200, description = "The comment is deleted", body = super::schema::Deleted))
+)]
 async fn remove(
     State(state): State<SharedState>,
     Caller(actor): Caller,

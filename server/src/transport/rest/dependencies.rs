@@ -22,6 +22,14 @@ pub fn routes() -> Router<SharedState> {
 }
 
 /// Both directions merged, each link once, sorted by its id (as the reference does).
+#[utoipa::path(
+    get,
+    path = "/api/v1/work-items/{id}/dependencies",
+    tag = "dependencies",
+    operation_id = "list_dependencies",
+    params(("id" = String, Path, description = "Work item id (UUID) or display key (PM-12)")),
+    responses((status = 200, description = "The links of the work item, both directions, by id", body = super::schema::DependencyList))
+)]
 async fn list(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -36,10 +44,12 @@ async fn list(
     Ok(Json(json!({ "dependencies": dependencies })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateDependency)]
 struct CreateBody {
     blocking_item_id: String,
     blocked_item_id: String,
+    #[schema(value_type = super::schema::DependencyTypeName)]
     dependency_type: String,
 }
 
@@ -54,6 +64,15 @@ async fn item_id(state: &SharedState, actor: &Actor, value: &str) -> Result<Stri
         .id)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/dependencies",
+    tag = "dependencies",
+    operation_id = "create_dependency",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retried POST with the same key (and user) answers the first result again")),
+    request_body = CreateBody,
+    responses((status = 200, description = "The new link (a bare object, as in the reference)", body = super::schema::Dependency))
+)]
 async fn create(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -112,6 +131,14 @@ fn rest_wording(e: AppError) -> AppError {
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/dependencies/{id}",
+    tag = "dependencies",
+    operation_id = "delete_dependency",
+    params(("id" = String, Path, description = "Dependency id")),
+    responses((status = 200, description = "The link is deleted", body = super::schema::Deleted))
+)]
 async fn remove(
     State(state): State<SharedState>,
     Caller(actor): Caller,

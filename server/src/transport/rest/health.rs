@@ -12,12 +12,26 @@ use crate::transport::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
-        .route(
-            "/health",
-            get(|| async { Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })) }),
-        )
-        .route("/live", get(|| async { StatusCode::OK }))
+        .route("/health", get(health))
+        .route("/live", get(live))
         .route("/ready", get(ready))
+}
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    operation_id = "health",
+    responses((status = 200, description = "The server answers", body = super::schema::Health))
+)]
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+#[utoipa::path(get, path = "/live", tag = "health", operation_id = "live",
+    responses((status = 200, description = "The process is up (no body)")))]
+async fn live() -> StatusCode {
+    StatusCode::OK
 }
 
 /// How long a database integrity check result is reused by `/ready`.
@@ -26,6 +40,14 @@ const INTEGRITY_MAX_AGE: Duration = Duration::from_secs(10);
 /// Healthy when the database answers and passes SQLite's `quick_check` (run at most every
 /// INTEGRITY_MAX_AGE). A database that fails it answers 503 with the error JSON (code
 /// `DATABASE_CORRUPT`) plus the usual fields.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "health",
+    operation_id = "ready",
+    responses((status = 200, description = "The database answers and passes its integrity check", body = super::schema::Readiness),
+        (status = 503, description = "Not ready: the database is unreachable, damaged or its writes fail", body = super::schema::Readiness))
+)]
 async fn ready(State(state): State<SharedState>) -> impl IntoResponse {
     let started = Instant::now();
     let db = state.store.ping().await;

@@ -7,7 +7,10 @@ mod comments;
 mod dependencies;
 mod dto;
 mod health;
+mod metrics;
+mod openapi;
 mod projects;
+mod schema;
 mod sprints;
 mod sync;
 mod time_entries;
@@ -22,6 +25,8 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+pub use openapi::ApiDoc;
+
 use crate::auth;
 use crate::commands::Actor;
 use crate::error::AppError;
@@ -31,6 +36,8 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .merge(health::routes())
         .merge(admin::routes())
+        .merge(metrics::routes())
+        .merge(openapi::routes())
         .merge(projects::routes())
         .merge(work_items::routes())
         .merge(sprints::routes())

@@ -31,12 +31,27 @@ pub fn routes() -> Router<SharedState> {
         )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects",
+    tag = "projects",
+    operation_id = "list_projects",
+    responses((status = 200, description = "The projects the caller may see", body = super::schema::ProjectList))
+)]
 async fn list(State(state): State<SharedState>, Caller(actor): Caller) -> RestResult<Json<Value>> {
     let snap = reads::projects(&state.store, &state.viewer(&actor)).await?;
     let projects: Vec<Value> = snap.items.iter().map(dto::project).collect();
     Ok(Json(json!({ "projects": projects })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{id}",
+    tag = "projects",
+    operation_id = "get_project",
+    params(("id" = String, Path, description = "Project id (UUID) or key")),
+    responses((status = 200, description = "The project", body = super::schema::ProjectReply))
+)]
 async fn show(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -46,13 +61,25 @@ async fn show(
     Ok(Json(json!({ "project": dto::project(&project) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateProject)]
 struct CreateBody {
+    #[schema(min_length = 1, pattern = "\\S")]
     title: String,
+    #[schema(pattern = "^[A-Za-z0-9_]{2,20}$")]
     key: String,
     description: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects",
+    tag = "projects",
+    operation_id = "create_project",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retried POST with the same key (and user) answers the first result again")),
+    request_body = CreateBody,
+    responses((status = 200, description = "The new project (the caller is its admin)", body = super::schema::ProjectReply))
+)]
 async fn create(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -79,14 +106,25 @@ async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UpdateProject)]
 struct UpdateBody {
     title: Option<String>,
     description: Option<String>,
+    #[schema(value_type = Option<super::schema::ProjectStatusName>)]
     status: Option<String>,
     expected_version: i32,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/projects/{id}",
+    tag = "projects",
+    operation_id = "update_project",
+    params(("id" = String, Path, description = "Project id (UUID) or key")),
+    request_body = UpdateBody,
+    responses((status = 200, description = "The project as changed", body = super::schema::ProjectReply))
+)]
 async fn update(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -123,6 +161,14 @@ async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{id}",
+    tag = "projects",
+    operation_id = "delete_project",
+    params(("id" = String, Path, description = "Project id (UUID) or key")),
+    responses((status = 200, description = "The project is deleted", body = super::schema::Deleted))
+)]
 async fn remove(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -140,6 +186,14 @@ async fn remove(
     Ok(Json(json!({ "deleted_id": e.project_id })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{id}/swim-lanes",
+    tag = "projects",
+    operation_id = "list_swim_lanes",
+    params(("id" = String, Path, description = "Project id (UUID) or key")),
+    responses((status = 200, description = "The five lanes, in board order", body = super::schema::SwimLaneList))
+)]
 async fn swim_lanes(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -157,6 +211,14 @@ fn member_dto(m: &proto::ProjectMember) -> Value {
     json!({"project_id": m.project_id, "user_id": m.user_id, "role": m.role, "name": m.name, "created_at": m.created_at})
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{id}/members",
+    tag = "members",
+    operation_id = "list_members",
+    params(("id" = String, Path, description = "Project id (UUID) or key")),
+    responses((status = 200, description = "The project's members", body = super::schema::MemberList))
+)]
 async fn members(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -168,12 +230,26 @@ async fn members(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AddMember)]
 struct MemberBody {
+    #[schema(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     user_id: String,
+    #[schema(value_type = super::schema::RoleName)]
     role: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{id}/members",
+    tag = "members",
+    operation_id = "add_member",
+    params(("id" = String, Path, description = "Project id (UUID) or key")),
+    request_body = MemberBody,
+    responses((status = 200, description = "The member as added (or with the new role)", body = super::schema::MemberReply))
+)]
 async fn add_member(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -193,6 +269,14 @@ async fn add_member(
     Ok(Json(json!({ "member": e.member.as_ref().map(member_dto) })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{id}/members/{user_id}",
+    tag = "members",
+    operation_id = "remove_member",
+    params(("id" = String, Path, description = "Project id (UUID) or key"), ("user_id" = String, Path, description = "The member's user id")),
+    responses((status = 200, description = "The membership is gone (`deleted_id` is the user)", body = super::schema::Deleted))
+)]
 async fn remove_member(
     State(state): State<SharedState>,
     Caller(actor): Caller,

@@ -21,6 +21,14 @@ pub fn routes() -> Router<SharedState> {
         .route("/api/v1/sprints/{id}", get(show).put(update).delete(remove))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{id}/sprints",
+    tag = "sprints",
+    operation_id = "list_sprints",
+    params(("id" = String, Path, description = "Project id (UUID) or key")),
+    responses((status = 200, description = "The project's sprints", body = super::schema::SprintList))
+)]
 async fn list(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -31,6 +39,14 @@ async fn list(
     Ok(Json(json!({ "sprints": sprints })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sprints/{id}",
+    tag = "sprints",
+    operation_id = "get_sprint",
+    params(("id" = String, Path, description = "Sprint id")),
+    responses((status = 200, description = "The sprint", body = super::schema::SprintReply))
+)]
 async fn show(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -40,15 +56,26 @@ async fn show(
     Ok(Json(json!({ "sprint": dto::sprint(&sprint) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateSprint)]
 struct CreateBody {
     project_id: String,
+    #[schema(min_length = 1, pattern = "\\S")]
     name: String,
     goal: Option<String>,
     start_date: i64,
     end_date: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sprints",
+    tag = "sprints",
+    operation_id = "create_sprint",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retried POST with the same key (and user) answers the first result again")),
+    request_body = CreateBody,
+    responses((status = 200, description = "The new sprint", body = super::schema::SprintReply))
+)]
 async fn create(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -78,16 +105,27 @@ async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UpdateSprint)]
 struct UpdateBody {
     name: Option<String>,
     goal: Option<String>,
     start_date: Option<i64>,
     end_date: Option<i64>,
+    #[schema(value_type = Option<super::schema::SprintStatusName>)]
     status: Option<String>,
     expected_version: i32,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/sprints/{id}",
+    tag = "sprints",
+    operation_id = "update_sprint",
+    params(("id" = String, Path, description = "Sprint id")),
+    request_body = UpdateBody,
+    responses((status = 200, description = "The sprint as changed", body = super::schema::SprintReply))
+)]
 async fn update(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -125,6 +163,14 @@ async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sprints/{id}",
+    tag = "sprints",
+    operation_id = "delete_sprint",
+    params(("id" = String, Path, description = "Sprint id")),
+    responses((status = 200, description = "The sprint is deleted", body = super::schema::Deleted))
+)]
 async fn remove(
     State(state): State<SharedState>,
     Caller(actor): Caller,

@@ -33,6 +33,14 @@ pub fn routes() -> Router<SharedState> {
 }
 
 /// An export holds every project: in token mode only a server admin may take one.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sync/export",
+    tag = "sync",
+    operation_id = "export",
+    params(ExportScope),
+    responses((status = 200, description = "Everything live, or one item's subtree (a server admin only in token mode)", body = super::schema::ExportDocument))
+)]
 async fn export(
     State(state): State<SharedState>,
     _: AdminInTokenMode,
@@ -41,7 +49,8 @@ async fn export(
     Ok(Json(sync::export(&state.store, &scope).await?))
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, utoipa::ToSchema)]
+#[schema(as = ImportCounts)]
 struct Counts {
     created: u32,
     updated: u32,
@@ -49,7 +58,7 @@ struct Counts {
 }
 
 /// The reference's ImportResult, keys in its order, and then pm's list of the rows it left out.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ImportResult {
     projects: Counts,
     sprints: Counts,
@@ -65,7 +74,8 @@ struct ImportResult {
 
 /// One row the import left out: `{"entity": "comments", "index": 3, "id": "…",
 /// "field": "content", "reason": "…"}` (`field` only when one field is at fault).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SkippedRow)]
 struct Skipped {
     entity: String,
     index: u32,
@@ -76,7 +86,8 @@ struct Skipped {
 }
 
 /// `POST /api/v1/sync/import` query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ImportQuery {
     /// All or nothing: one row that cannot be stored refuses the whole document.
     #[serde(default)]
@@ -92,6 +103,15 @@ fn counts(c: Option<proto::ImportCounts>) -> Counts {
     .unwrap_or_default()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sync/import",
+    tag = "sync",
+    operation_id = "import",
+    params(ImportQuery),
+    request_body = super::schema::ExportDocument,
+    responses((status = 200, description = "What was created, updated and left out", body = ImportResult))
+)]
 async fn import(
     State(state): State<SharedState>,
     Caller(actor): Caller,

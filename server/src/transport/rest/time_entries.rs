@@ -27,13 +27,22 @@ pub fn routes() -> Router<SharedState> {
         )
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     limit: Option<i32>,
     offset: Option<i32>,
 }
 
 /// Latest start first. Without `limit`, up to the maximum page (500).
+#[utoipa::path(
+    get,
+    path = "/api/v1/work-items/{id}/time-entries",
+    tag = "time entries",
+    operation_id = "list_time_entries",
+    params(("id" = String, Path, description = "Work item id (UUID) or display key (PM-12)"), ListQuery),
+    responses((status = 200, description = "The work item's time entries, latest start first", body = super::schema::TimeEntryList))
+)]
 async fn list(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -52,6 +61,14 @@ async fn list(
     Ok(Json(json!({ "time_entries": entries })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/time-entries/{id}",
+    tag = "time entries",
+    operation_id = "get_time_entry",
+    params(("id" = String, Path, description = "Time entry id")),
+    responses((status = 200, description = "The time entry", body = super::schema::TimeEntryReply))
+)]
 async fn show(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -61,7 +78,8 @@ async fn show(
     Ok(Json(json!({ "time_entry": dto::time_entry(&entry) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateTimeEntry)]
 struct CreateBody {
     work_item_id: String,
     description: Option<String>,
@@ -81,6 +99,15 @@ fn entry_of(payload: Payload) -> Result<proto::TimeEntry, AppError> {
     .ok_or_else(unexpected)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/time-entries",
+    tag = "time entries",
+    operation_id = "create_time_entry",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retried POST with the same key (and user) answers the first result again")),
+    request_body = CreateBody,
+    responses((status = 200, description = "A running timer (the caller's other one stops), or a finished entry", body = super::schema::TimeEntryReply))
+)]
 async fn create(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -119,7 +146,8 @@ async fn create(
     Ok(Json(json!({ "time_entry": dto::time_entry(&entry) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UpdateTimeEntry)]
 struct UpdateBody {
     #[serde(default)]
     stop: bool,
@@ -128,6 +156,15 @@ struct UpdateBody {
     ended_at: Option<i64>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/time-entries/{id}",
+    tag = "time entries",
+    operation_id = "update_time_entry",
+    params(("id" = String, Path, description = "Time entry id")),
+    request_body = UpdateBody,
+    responses((status = 200, description = "The entry as changed or stopped (its owner only)", body = super::schema::TimeEntryReply))
+)]
 async fn update(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -163,6 +200,14 @@ async fn update(
     Ok(Json(json!({ "time_entry": dto::time_entry(&entry) })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/time-entries/{id}",
+    tag = "time entries",
+    operation_id = "delete_time_entry",
+    params(("id" = String, Path, description = "Time entry id")),
+    responses((status = 200, description = "The entry is deleted (its owner only)", body = super::schema::Deleted))
+)]
 async fn remove(
     State(state): State<SharedState>,
     Caller(actor): Caller,

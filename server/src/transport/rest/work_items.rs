@@ -25,7 +25,8 @@ pub fn routes() -> Router<SharedState> {
         )
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     #[serde(rename = "type")]
     item_type: Option<String>,
@@ -40,6 +41,14 @@ struct ListQuery {
     include_done: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{id}/work-items",
+    tag = "work items",
+    operation_id = "list_work_items",
+    params(("id" = String, Path, description = "Project id (UUID) or key"), ListQuery),
+    responses((status = 200, description = "The project's live work items that pass the filters", body = super::schema::WorkItemList))
+)]
 async fn list(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -108,6 +117,14 @@ async fn list(
     Ok(Json(json!({ "work_items": items })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/work-items/{id}",
+    tag = "work items",
+    operation_id = "get_work_item",
+    params(("id" = String, Path, description = "Work item id (UUID) or display key (PM-12)")),
+    responses((status = 200, description = "The work item", body = super::schema::WorkItemReply))
+)]
 async fn show(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -125,17 +142,31 @@ async fn respond(state: &SharedState, item: &proto::WorkItem) -> RestResult<Json
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateWorkItem)]
 struct CreateBody {
     project_id: String,
+    #[schema(value_type = super::schema::ItemTypeName)]
     item_type: String,
+    #[schema(min_length = 1, pattern = "\\S")]
     title: String,
     description: Option<String>,
     parent_id: Option<String>,
+    #[schema(value_type = Option<super::schema::StatusName>)]
     status: Option<String>,
+    #[schema(value_type = Option<super::schema::PriorityName>)]
     priority: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/work-items",
+    tag = "work items",
+    operation_id = "create_work_item",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retried POST with the same key (and user) answers the first result again")),
+    request_body = CreateBody,
+    responses((status = 200, description = "The new work item", body = super::schema::WorkItemReply))
+)]
 async fn create(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -187,11 +218,14 @@ async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UpdateWorkItem)]
 struct UpdateBody {
     title: Option<String>,
     description: Option<String>,
+    #[schema(value_type = Option<super::schema::StatusName>)]
     status: Option<String>,
+    #[schema(value_type = Option<super::schema::PriorityName>)]
     priority: Option<String>,
     assignee_id: Option<String>,
     sprint_id: Option<String>,
@@ -203,6 +237,15 @@ struct UpdateBody {
     expected_version: i32,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/work-items/{id}",
+    tag = "work items",
+    operation_id = "update_work_item",
+    params(("id" = String, Path, description = "Work item id (UUID) or display key (PM-12)")),
+    request_body = UpdateBody,
+    responses((status = 200, description = "The work item as changed", body = super::schema::WorkItemReply))
+)]
 async fn update(
     State(state): State<SharedState>,
     Caller(actor): Caller,
@@ -241,6 +284,14 @@ async fn update(
     respond(&state, &item).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/work-items/{id}",
+    tag = "work items",
+    operation_id = "delete_work_item",
+    params(("id" = String, Path, description = "Work item id (UUID) or display key (PM-12)")),
+    responses((status = 200, description = "The work item is deleted", body = super::schema::Deleted))
+)]
 async fn remove(
     State(state): State<SharedState>,
     Caller(actor): Caller,

@@ -11,6 +11,7 @@ use pm_shared::proto::{self, Payload, WebSocketMessage};
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::Instrument as _;
 
 use crate::commands::Actor;
 use crate::error::AppError;
@@ -80,24 +81,27 @@ pub(super) async fn connection(io: Io, state: SharedState, actor: Actor, budget:
     };
     let outbox = Outbox::of(subscriber.clone());
     let conn = state.hub.register(subscriber);
-    tracing::debug!(conn, user = %actor.user_id, "websocket connected");
+    tracing::Span::current().record("conn", conn);
+    state.metrics.ws_connections_opened.increment(1);
+    tracing::debug!("websocket connected");
 
-    let writer = tokio::spawn(write_loop(
-        sink,
-        queue_rx,
-        direct_rx,
-        cut_off,
-        queued_bytes.clone(),
-        state.store.epoch(),
-    ));
+    let writer = tokio::spawn(
+        write_loop(
+            sink,
+            queue_rx,
+            direct_rx,
+            cut_off,
+            queued_bytes.clone(),
+            state.store.epoch(),
+            state.metrics.clone(),
+        )
+        .instrument(tracing::Span::current()),
+    );
     let (request_tx, request_rx) = mpsc::channel(PENDING_REQUESTS);
-    let worker = tokio::spawn(request_worker(
-        state.clone(),
-        conn,
-        actor,
-        request_rx,
-        outbox,
-    ));
+    let worker = tokio::spawn(
+        request_worker(state.clone(), conn, actor, request_rx, outbox)
+            .instrument(tracing::Span::current()),
+    );
 
     let mut shutdown = state.shutdown_signal();
     let mut limiter = RateLimiter::new(
@@ -156,7 +160,7 @@ pub(super) async fn connection(io: Io, state: SharedState, actor: Actor, budget:
         stop_worker.abort();
         stop_writer.abort();
     }
-    tracing::debug!(conn, "websocket closed");
+    tracing::debug!("websocket closed");
 }
 
 /// What the reader does with one incoming frame.
@@ -194,6 +198,7 @@ fn inbound(
                 .unwrap_or_default(),
             _ => String::new(),
         };
+        state.metrics.ws_rate_limited.increment(1);
         let err = AppError::RateLimited(format!(
             "at most {} requests per second (bursts of {}); slow down and retry",
             state.config.rate_limit_per_sec, state.config.rate_limit_burst

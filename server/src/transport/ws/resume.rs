@@ -91,6 +91,7 @@ pub(super) async fn subscribe(
     for (stream, cursor) in &cursors {
         let resumed = resume(state, viewer, conn, out, stream, cursor).await?;
         if let Some(resync) = resumed {
+            state.metrics.resyncs.increment(1);
             let msg = event_envelope(
                 Payload::ResyncRequired(resync),
                 stream,
@@ -231,7 +232,12 @@ async fn resume(
         // slot, and go live if the head did not move.
         let replay = item.map(|item| (permit, item));
         match state.hub.subscribe_if_at(conn, stream, replay, last) {
-            Ok(()) => return Ok(None),
+            Ok(()) => {
+                state.metrics.replays.increment(1);
+                let replayed = last.saturating_sub(cursor.last_seq);
+                state.metrics.replay_events.record(replayed as f64);
+                return Ok(None);
+            }
             Err(crate::hub::NotLive::Moved) => continue,
             Err(crate::hub::NotLive::Gone) => return Ok(resync("slow_consumer")),
         }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::frames;
 use crate::hub::{CutOff, Outbound};
+use crate::metrics::Metrics;
 
 use super::connection::Direct;
 use super::replies::event_envelope;
@@ -26,16 +27,21 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Writes `first`, or, when more is queued (the client fell behind), up to WRITE_BATCH items
 /// with one vectored write: the items are the hub's shared bytes, so nothing is copied. Their
 /// bytes leave the connection's budget once written, not before: what waits in a write that
-/// the client does not take is still the server's memory.
+/// the client does not take is still the server's memory. Counts what it wrote in `metrics`.
 async fn write_batch<W: tokio::io::AsyncWrite + Unpin>(
     sink: &mut W,
     first: Outbound,
     queue: &mut mpsc::Receiver<Outbound>,
     queued_bytes: &AtomicUsize,
+    metrics: &Metrics,
 ) -> std::io::Result<()> {
     let Ok(second) = queue.try_recv() else {
         let written = sink.write_all(first.bytes()).await;
         queued_bytes.fetch_sub(first.len(), Ordering::AcqRel);
+        if written.is_ok() {
+            metrics.frames_sent.increment(1);
+            metrics.bytes_sent.increment(first.len() as u64);
+        }
         return written;
     };
     let mut items = vec![first, second];
@@ -46,6 +52,10 @@ async fn write_batch<W: tokio::io::AsyncWrite + Unpin>(
     let written = write_vectored_all(sink, &items).await;
     let total: usize = items.iter().map(Outbound::len).sum();
     queued_bytes.fetch_sub(total, Ordering::AcqRel);
+    if written.is_ok() {
+        metrics.frames_sent.increment(items.len() as u64);
+        metrics.bytes_sent.increment(total as u64);
+    }
     written
 }
 
@@ -106,6 +116,7 @@ pub(super) async fn write_loop(
     cut_off: Arc<CutOff>,
     queued_bytes: Arc<AtomicUsize>,
     epoch: String,
+    metrics: Metrics,
 ) {
     let mut direct_open = true;
     // One registration with the cut-off signal for as long as it does not fire, instead of a
@@ -123,10 +134,15 @@ pub(super) async fn write_loop(
                     .iter()
                     .map(|stream| resync_frame(stream, &epoch))
                     .collect();
+                metrics.resyncs.increment(resyncs.len() as u64);
                 bounded(sink.write_all(&resyncs.concat())).await
             }
             d = direct.recv(), if direct_open => match d.map(|d| *d) {
-                Some(Direct::Frame(bytes)) => bounded(sink.write_all(&bytes)).await,
+                Some(Direct::Frame(bytes)) => {
+                    metrics.frames_sent.increment(1);
+                    metrics.bytes_sent.increment(bytes.len() as u64);
+                    bounded(sink.write_all(&bytes)).await
+                }
                 Some(Direct::Close(code, reason)) => {
                     let _ = bounded(sink.write_all(&frames::close(code, reason))).await;
                     break;
@@ -135,7 +151,7 @@ pub(super) async fn write_loop(
             },
             q = queue.recv() => match q {
                 Some(item) => {
-                    let written = bounded(write_batch(&mut sink, item, &mut queue, &queued_bytes)).await;
+                    let written = bounded(write_batch(&mut sink, item, &mut queue, &queued_bytes, &metrics)).await;
                     // Room in the byte budget: the worker may be waiting for it (`Outbox`).
                     cut_off.drained.notify_one();
                     written
@@ -178,7 +194,8 @@ mod tests {
             all
         });
         let first = rx.recv().await.unwrap();
-        write_batch(&mut sink, first, &mut rx, &queued)
+        let metrics = Metrics::new();
+        write_batch(&mut sink, first, &mut rx, &queued, &metrics)
             .await
             .unwrap();
         drop(sink);
