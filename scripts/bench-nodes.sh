@@ -99,3 +99,9 @@ for kind in plain notify plain notify; do
   pgbench -n -c 8 -j 2 -T 10 -f "$out/$kind.sql" "$db" 2>&1 |
     sed -n 's/^tps = \([0-9.]*\).*/\1/p' | sed "s/^/$kind tps: /" | tee -a "$out/pgbench.txt"
 done
+
+# 5. Kill a server during a fan-out run: its 300 subscribers move to another server and resume
+#    there (goal: back and caught up within 2 s, nothing lost).
+start_nodes 3 failover
+bench pg-failover --url "${NODES[0]},${NODES[1]},${NODES[2]}" \
+  failover -n 300 -r 200 -d 10 --kill-at 3 --victim-pid "${PIDS[1]}"

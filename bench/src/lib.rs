@@ -10,6 +10,7 @@
 //! grows) and `resume-storm` (a writer's latency while many clients resume a long history at
 //! once). Each returns a [`scenarios::Report`]; `main.rs` prints its table and writes its JSON.
 pub mod attack;
+pub mod failover;
 pub mod floor;
 pub mod live;
 pub mod net;
@@ -43,6 +44,10 @@ pub enum Scenario {
     /// again and again: a concurrent writer's latency in both phases, every replay checked by
     /// seq.
     ResumeStorm(ResumeStormParams),
+    /// Several servers on one database (`--url WRITER,VICTIM,FALLBACK`): N subscribers on the
+    /// victim, which is killed mid-run; each moves to the fallback and resumes from its cursor:
+    /// time from the kill until it is back and caught up, lost and out-of-order events.
+    Failover(failover::FailoverParams),
 }
 
 /// Runs one scenario against `env.target`.
@@ -54,5 +59,6 @@ pub async fn run(env: &Env, scenario: &Scenario) -> anyhow::Result<Report> {
         Scenario::Idle(p) => scenarios::idle(env, p).await,
         Scenario::Growth(p) => scenarios::growth(env, p).await,
         Scenario::ResumeStorm(p) => scenarios::resume_storm(env, p).await,
+        Scenario::Failover(p) => failover::failover(env, p).await,
     }
 }

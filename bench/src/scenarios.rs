@@ -53,7 +53,7 @@ impl Env {
         }
     }
 
-    fn say(&self, msg: impl AsRef<str>) {
+    pub(crate) fn say(&self, msg: impl AsRef<str>) {
         if self.verbose {
             eprintln!("pm-bench: {}", msg.as_ref());
         }
