@@ -59,7 +59,9 @@ async fn the_openapi_description_lists_every_route_and_only_routes() {
         "#/components/schemas/ErrorReply"
     );
     // Who you are: a bearer token (token mode), X-User-Id (desktop mode), or neither.
-    let schemes = doc["components"]["securitySchemes"].as_object().expect("schemes");
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .expect("schemes");
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["user_id"]["name"], "X-User-Id");
     assert_eq!(doc["security"].as_array().map(Vec::len), Some(3));
