@@ -18,7 +18,10 @@ SCHEMATHESIS_VERSION=4.32.5
 EXAMPLES=${PM_SCHEMATHESIS_EXAMPLES:-100}
 SEED=${PM_SCHEMATHESIS_SEED:-20261205}
 TARGET=${CARGO_TARGET_DIR:-target}
-VENV=$TARGET/schemathesis/venv
+case $TARGET in /*) ;; *) TARGET=$PWD/$TARGET ;; esac
+# The venv, and schemathesis' own cache (.schemathesis/, in the directory it runs in).
+HOME_DIR=$TARGET/schemathesis
+VENV=$HOME_DIR/venv
 SECRET=schemathesis-run-secret-of-at-least-32-characters
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -73,11 +76,11 @@ start_server() {
 fuzz() {
   local seed=()
   [ "$SEED" = random ] || seed=(--seed "$SEED")
-  "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
+  (cd "$HOME_DIR" && "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
     --checks not_a_server_error,response_schema_conformance,content_type_conformance \
     --max-examples "$EXAMPLES" "${seed[@]}" \
     --exclude-path /admin/shutdown \
-    --request-timeout 10 --no-color --warnings off "$@"
+    --request-timeout 10 --no-color --warnings off "$@")
 }
 
 status=0
