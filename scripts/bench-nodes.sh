@@ -7,6 +7,8 @@
 # pm_bench from; default postgres://postgres@127.0.0.1:5432/postgres) and pgbench for the
 # NOTIFY figure. Results (pm-bench JSON, pgbench output, server logs) go to target/bench-nodes/.
 set -euo pipefail
+# psql says NOTICEs (a database that is not there to drop) on stderr; only warnings matter.
+export PGOPTIONS=--client-min-messages=warning
 cd "$(dirname "$0")/.."
 admin=${PM_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 for tool in psql pgbench; do

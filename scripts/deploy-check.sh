@@ -5,10 +5,25 @@
 # (scripts/deploy_check.py). Nothing of the system's nginx is used or touched.
 #
 #   scripts/deploy-check.sh
+#   scripts/deploy-check.sh --servers 3   # three pm-servers on one PostgreSQL behind nginx;
+#                                         # one is killed and the check runs again
 #
-# Needs nginx (or root and apt-get to install it), openssl and python3.
+# Needs nginx (or root and apt-get to install it), openssl and python3; with --servers, also
+# PostgreSQL and psql (PM_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
+# psql says NOTICEs (a database that is not there to drop) on stderr; only warnings matter.
+export PGOPTIONS=--client-min-messages=warning
 cd "$(dirname "$0")/.."
+SERVERS=1
+if [ "${1:-}" = --servers ]; then
+  SERVERS=${2:?--servers needs a number}
+fi
+PG_ADMIN=${PM_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PG_DB="${PG_ADMIN%/*}/pm_deploy_check"
+if [ "$SERVERS" -gt 1 ]; then
+  command -v psql >/dev/null 2>&1 && psql "$PG_ADMIN" -qtAc 'SELECT 1' >/dev/null 2>&1 ||
+    { echo "error: --servers needs PostgreSQL at $PG_ADMIN and psql" >&2; exit 1; }
+fi
 
 TARGET=${CARGO_TARGET_DIR:-target}
 SECRET=deploy-check-secret-of-at-least-32-characters
@@ -45,6 +60,9 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   rm -rf "$WORK"
+  if [ "$SERVERS" -gt 1 ]; then
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS pm_deploy_check WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 
@@ -53,17 +71,36 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -keyout "$WORK/privkey.pem" -out "$WORK/fullchain.pem" 2>/dev/null
 
-echo "== pm-server (token mode)"
-mkdir -p "$WORK/data"
-PM_LOG=warn "$SERVER" --data-dir "$WORK/data" --port 0 --auth token --jwt-secret "$SECRET" \
-  --max-http-connections-per-ip 0 >"$WORK/server.log" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 1 200); do
-  [ -s "$WORK/data/server.json" ] && break
-  sleep 0.05
+# Starts pm-server number $1 (token mode; on PostgreSQL with several); sets SERVER_PORT.
+start_pm_server() {
+  local n=$1 database=()
+  if [ "$SERVERS" -gt 1 ]; then database=(--database-url "$PG_DB"); fi
+  mkdir -p "$WORK/data$n"
+  PM_LOG=warn "$SERVER" --data-dir "$WORK/data$n" --port 0 --auth token --jwt-secret "$SECRET" \
+    --max-http-connections-per-ip 0 "${database[@]}" >"$WORK/server$n.log" 2>&1 &
+  PIDS+=("$!")
+  SERVER_PIDS+=("$!")
+  for _ in $(seq 1 200); do
+    [ -s "$WORK/data$n/server.json" ] && break
+    sleep 0.05
+  done
+  [ -s "$WORK/data$n/server.json" ] || { cat "$WORK/server$n.log" >&2; echo "error: pm-server did not start" >&2; exit 1; }
+  SERVER_PORT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$WORK/data$n/server.json")
+}
+
+if [ "$SERVERS" -gt 1 ]; then
+  echo "== $SERVERS pm-servers (token mode) on one PostgreSQL database"
+  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS pm_deploy_check WITH (FORCE)" >/dev/null
+  psql "$PG_ADMIN" -qc "CREATE DATABASE pm_deploy_check" >/dev/null
+else
+  echo "== pm-server (token mode)"
+fi
+SERVER_PIDS=()
+UPSTREAM=""
+for n in $(seq 1 "$SERVERS"); do
+  start_pm_server "$n"
+  UPSTREAM="${UPSTREAM}server 127.0.0.1:$SERVER_PORT max_fails=1 fail_timeout=10s; "
 done
-[ -s "$WORK/data/server.json" ] || { cat "$WORK/server.log" >&2; echo "error: pm-server did not start" >&2; exit 1; }
-SERVER_PORT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$WORK/data/server.json")
 TOKEN=$(PM_LOG=off "$SERVER" --jwt-secret "$SECRET" issue-token \
   --user-id 3f2b8c1d-4e5a-4b6c-8d7e-9f0a1b2c3d4e --admin)
 
@@ -73,11 +110,11 @@ PROXY_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 sed -e "s|listen 443 ssl;|listen 127.0.0.1:$PROXY_PORT ssl;|" \
     -e "/listen \[::\]:443 ssl;/d" \
     -e "s|/etc/ssl/pm/|$WORK/|g" \
-    -e "s|server 127.0.0.1:8000;|server 127.0.0.1:$SERVER_PORT;|" \
+    -e "s|server 127.0.0.1:8000 max_fails=1 fail_timeout=10s;|$UPSTREAM|" \
     -e "s|server_name pm.example.com;|server_name localhost;|" \
     deploy/nginx.conf >"$WORK/site.conf"
 grep -q "listen 127.0.0.1:$PROXY_PORT ssl;" "$WORK/site.conf" \
-  && grep -q "server 127.0.0.1:$SERVER_PORT;" "$WORK/site.conf" \
+  && grep -q "server 127.0.0.1:$SERVER_PORT max_fails" "$WORK/site.conf" \
   && grep -q "$WORK/fullchain.pem" "$WORK/site.conf" \
   || { echo "error: deploy/nginx.conf no longer has the example lines this check replaces" >&2; exit 1; }
 mkdir -p "$WORK/logs"
@@ -105,8 +142,17 @@ for _ in $(seq 1 100); do
 done
 
 echo "== REST and a WebSocket subscription through https://localhost:$PROXY_PORT"
-if ! python3 scripts/deploy_check.py "https://localhost:$PROXY_PORT" "$WORK/fullchain.pem" "$TOKEN"; then
-  echo "--- nginx error log" >&2; cat "$WORK/logs/error.log" >&2
-  echo "--- pm-server log" >&2; cat "$WORK/server.log" >&2
-  exit 1
+check() {
+  if ! python3 scripts/deploy_check.py "https://localhost:$PROXY_PORT" "$WORK/fullchain.pem" "$TOKEN" "$1"; then
+    echo "--- nginx error log" >&2; cat "$WORK/logs/error.log" >&2
+    for log in "$WORK"/server*.log; do echo "--- $log" >&2; cat "$log" >&2; done
+    exit 1
+  fi
+}
+check NGX
+if [ "$SERVERS" -gt 1 ]; then
+  # The first server dies; nginx passes over it, the others serve everything.
+  echo "== kill -9 the first pm-server, then the same through https://localhost:$PROXY_PORT"
+  kill -9 "${SERVER_PIDS[0]}"
+  check NGY
 fi

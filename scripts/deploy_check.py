@@ -6,7 +6,7 @@ WebSocket over TLS (wss://.../ws?token=...): it subscribes to the project and mu
 WorkItemCreated event of the item created over REST afterwards. The pm CLI has no TLS client, so
 this speaks the WebSocket protocol (RFC 6455) and the few protobuf fields it needs itself.
 
-Standard library only:  deploy_check.py https://localhost:PORT CA_CERT TOKEN
+Standard library only:  deploy_check.py https://localhost:PORT CA_CERT TOKEN [PROJECT_KEY]
 """
 import base64
 import http.client
@@ -158,13 +158,15 @@ class WebSocket:
 
 def main():
     base, ca_cert, token = sys.argv[1:4]
+    # Another project key for each run against one database (scripts/nodes-check.sh).
+    key = sys.argv[4] if len(sys.argv) > 4 else "NGX"
     context = ssl.create_default_context(cafile=ca_cert)
     rest = Rest(base, context, token)
 
     health = rest.json("GET", "/health")
     if health.get("status") != "ok":
         fail(f"/health: {health}")
-    project = rest.json("POST", "/api/v1/projects", {"title": "Behind nginx", "key": "NGX"})["project"]
+    project = rest.json("POST", "/api/v1/projects", {"title": "Behind nginx", "key": key})["project"]
 
     ws = WebSocket(base, context, token)
     ws.send_binary(subscribe_message("deploy-check-1", project["id"]))

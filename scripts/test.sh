@@ -7,6 +7,8 @@
 # (default postgres://postgres@127.0.0.1:5432/postgres). Without a reachable server the
 # PostgreSQL suite is skipped with a message, except under CI=true, where that is a failure.
 set -euo pipefail
+# psql says NOTICEs (a database that is not there to drop) on stderr; only warnings matter.
+export PGOPTIONS=--client-min-messages=warning
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo not found. Install Rust from https://rustup.rs and try again." >&2

@@ -79,16 +79,22 @@ pub async fn failover(env: &Env, p: &FailoverParams) -> Result<Report> {
         final_seq: AtomicU64::new(u64::MAX),
     });
 
-    env.say(format!("failover: {} subscribers on {}", p.subscribers, victim.http));
+    env.say(format!(
+        "failover: {} subscribers on {}",
+        p.subscribers, victim.http
+    ));
     let mut subscribers = tokio::task::JoinSet::new();
     for i in 0..p.subscribers {
         let mut ws = net::connect(victim, &live::subscriber_user(i), small()).await?;
         let base = subscribe_from(&mut ws, &project, None).await?;
-        let (fallback, project, epoch, kill) =
-            (fallback.clone(), project.clone(), epoch.clone(), kill.clone());
-        subscribers.spawn(async move {
-            follow(ws, base, i, &fallback, &project, &epoch, &kill).await
-        });
+        let (fallback, project, epoch, kill) = (
+            fallback.clone(),
+            project.clone(),
+            epoch.clone(),
+            kill.clone(),
+        );
+        subscribers
+            .spawn(async move { follow(ws, base, i, &fallback, &project, &epoch, &kill).await });
     }
 
     // The writer: one update at a time, paced.
@@ -97,8 +103,10 @@ pub async fn failover(env: &Env, p: &FailoverParams) -> Result<Report> {
         let (kill, acked, pid, at) = (kill.clone(), acked.clone(), p.victim_pid, p.kill_at);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs_f64(at)).await;
-            kill.seq.store(acked.load(Ordering::Acquire), Ordering::Release);
-            kill.at_ns.store(kill.started.elapsed().as_nanos() as u64, Ordering::Release);
+            kill.seq
+                .store(acked.load(Ordering::Acquire), Ordering::Release);
+            kill.at_ns
+                .store(kill.started.elapsed().as_nanos() as u64, Ordering::Release);
             // SAFETY: kill(2) with a pid and a signal number has no memory effects.
             unsafe { libc::kill(p32(pid), libc::SIGKILL) };
         })
@@ -135,7 +143,11 @@ pub async fn failover(env: &Env, p: &FailoverParams) -> Result<Report> {
     let moved = recovered.len();
     let lost: u64 = seen
         .iter()
-        .map(|s| kill.final_seq.load(Ordering::Acquire).saturating_sub(s.last))
+        .map(|s| {
+            kill.final_seq
+                .load(Ordering::Acquire)
+                .saturating_sub(s.last)
+        })
         .sum();
     let out_of_order: u64 = seen.iter().map(|s| s.out_of_order).sum();
     let reconnects: u64 = seen.iter().map(|s| s.reconnects).sum();
