@@ -8,7 +8,8 @@
 //! server is stopped in the middle and started again later on the same address; the clients on
 //! it move to another and resume there.
 //!
-//! Seeded and bounded. `PM_CHAOS_SEEDS=7` runs seed 7 only; `PM_CHAOS_LONG=1` runs 200 seeds.
+//! Seeded and bounded: 3 seeds on one server, 100 on three. `PM_CHAOS_SEEDS=7` runs seed 7
+//! only; `PM_CHAOS_LONG=1` runs 200 and 1,000 (the nightly size).
 //! A failure names its seed.
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -564,7 +565,9 @@ fn parent_for(
     Some(candidates[rng.random_range(0..candidates.len())].id.clone())
 }
 
-fn seeds() -> Vec<u64> {
+/// The seeds to run: `PM_CHAOS_SEEDS`, else `count` random ones (`PM_CHAOS_LONG=1`: ten times
+/// as many, at least 200: the nightly size).
+fn seeds(count: u64) -> Vec<u64> {
     if let Ok(list) = std::env::var("PM_CHAOS_SEEDS") {
         return list
             .split(',')
@@ -572,9 +575,9 @@ fn seeds() -> Vec<u64> {
             .collect();
     }
     let count = if std::env::var("PM_CHAOS_LONG").is_ok_and(|v| v == "1") {
-        200
+        (count * 10).max(200)
     } else {
-        3
+        count
     };
     let base: u64 = rand::random_range(0..1_000_000);
     (base..base + count).collect()
@@ -582,7 +585,7 @@ fn seeds() -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_converges_on_the_database() {
-    for seed in seeds() {
+    for seed in seeds(3) {
         eprintln!("chaos seed {seed}");
         if let Err(e) = run(seed, 1).await {
             panic!("chaos seed {seed} failed (reproduce with PM_CHAOS_SEEDS={seed}): {e}");
@@ -596,7 +599,8 @@ async fn every_client_of_three_servers_converges_on_the_database() {
         eprintln!("PostgreSQL only: set PM_TEST_DATABASE_URL to run");
         return;
     }
-    for seed in seeds() {
+    // A run takes about half a second: a hundred seeds in CI, a thousand nightly.
+    for seed in seeds(100) {
         eprintln!("chaos seed {seed}, three servers");
         if let Err(e) = run(seed, 3).await {
             panic!("chaos seed {seed} (three servers) failed (reproduce with PM_CHAOS_SEEDS={seed}): {e}");
