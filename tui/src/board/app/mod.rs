@@ -391,6 +391,14 @@ pub struct Card<'a> {
     pub key: String,
 }
 
+impl Card<'_> {
+    /// The title as the board draws it (controls made visible): what its width, and so the
+    /// card's height, is measured on.
+    pub fn shown_title(&self) -> String {
+        pm_shared::terminal::sanitize_for_terminal(&self.item.title).into_owned()
+    }
+}
+
 impl App {
     pub fn new(
         handle: SessionHandle,

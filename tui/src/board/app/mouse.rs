@@ -31,9 +31,14 @@ impl App {
         }
         let area = Rect::new(0, 0, self.size.0, self.size.1);
         let (lane, row) = (self.lane, self.row);
+        let lanes = self.lanes();
         let hit = layout::hit(area, mouse.column, mouse.row, |l| {
-            (l == lane).then_some(row)
+            let titles = lanes.get(l).map_or_else(Vec::new, |cards| {
+                cards.iter().map(Card::shown_title).collect()
+            });
+            (titles, (l == lane).then_some(row))
         });
+        drop(lanes);
         match hit {
             Some(Hit::Card(l, r)) => {
                 let len = self.lanes().get(l).map_or(0, Vec::len);

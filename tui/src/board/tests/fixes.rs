@@ -626,7 +626,7 @@ async fn wide_titles_are_cut_with_an_ellipsis_inside_the_lane() {
     let mut emoji = item(
         8,
         "task",
-        "🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀 launch",
+        "🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀 launch day",
         "backlog",
         "low",
         None,
@@ -642,19 +642,34 @@ async fn wide_titles_are_cut_with_an_ellipsis_inside_the_lane() {
         }),
     );
     let screen = render(&app);
+    let lines: Vec<&str> = screen.lines().collect();
     for start in ["┃日本語", "┃🚀🚀"] {
-        let line = screen
-            .lines()
-            .find(|l| l.contains(start))
-            .and_then(|l| l.split(" Hidden by").next())
+        let first = lines
+            .iter()
+            .position(|l| l.contains(start))
             .unwrap_or_else(|| panic!("no {start}:\n{screen}"));
-        assert!(line.contains('…'), "cut with an ellipsis:\n{screen}");
-        assert_eq!(
-            crate::width::width(line),
-            82,
-            "80 columns and the quotes: the lanes stay in place:\n{screen}"
+        // The narrow lane wraps the title onto a second line, which is cut with `…`.
+        let title: Vec<&str> = lines[first..=first + 1]
+            .iter()
+            .map(|l| l.split(" Hidden by").next().unwrap_or(l))
+            .collect();
+        assert!(
+            !title[0].contains('…'),
+            "the first line is whole:\n{screen}"
         );
+        assert!(title[1].contains('…'), "cut with an ellipsis:\n{screen}");
+        for line in title {
+            assert_eq!(
+                crate::width::width(line),
+                82,
+                "80 columns and the quotes: the lanes stay in place:\n{screen}"
+            );
+        }
     }
+    assert!(
+        screen.contains("┃Write release ┃") && screen.contains("┃notes         ┃"),
+        "a title wider than the lane wraps at a word:\n{screen}"
+    );
 }
 
 #[tokio::test]

@@ -27,9 +27,9 @@ use super::input::TextInput;
 use super::keymap;
 use super::markdown;
 use super::pick::PickKind;
-use crate::width::{pad, truncate, width as width_of};
+use crate::width::{pad, truncate, width as width_of, wrap_two};
 
-use super::layout::{self, CARD_HEIGHT};
+use super::layout;
 
 mod board;
 mod detail;
