@@ -173,8 +173,20 @@ pub async fn update(
             .ok_or_else(|| AppError::not_found("Work item", &id))?,
     };
     check_version(req.expected_version, row.version)?;
-    let item_type = ItemType::parse(&row.item_type).unwrap_or(ItemType::Task);
+    let old_type = ItemType::parse(&row.item_type).unwrap_or(ItemType::Task);
     let mut next = row.clone();
+    // The type the item has after this update: the parent check below and the type check at
+    // the end hold it to the hierarchy rules.
+    let item_type = match req.item_type.as_deref() {
+        Some(t) => ItemType::parse(t.trim()).ok_or_else(|| {
+            AppError::validation(
+                "item_type",
+                format!("Invalid item_type: {t} (epic, story or task)"),
+            )
+        })?,
+        None => old_type,
+    };
+    next.item_type = item_type.as_str().to_string();
 
     if let Some(t) = req.title.as_deref() {
         next.title = domain::required_text("title", t, limits.title)?;
@@ -189,10 +201,19 @@ pub async fn update(
         next.priority = domain::priority(p)?.to_string();
     }
     if let Some(points) = req.story_points {
+        if req.clear_story_points {
+            return Err(AppError::validation(
+                "story_points",
+                "story_points and clear_story_points cannot go together",
+            ));
+        }
         next.story_points = Some(i64::from(domain::story_points(
             points,
             limits.story_points,
         )?));
+    }
+    if req.clear_story_points {
+        next.story_points = None;
     }
     if let Some(pos) = req.position {
         if pos < 0 {
@@ -257,6 +278,10 @@ pub async fn update(
                 Some(check_parent(conn, item_type, &row.project_id, &parent, Some(&id)).await?)
             }
         };
+    }
+
+    if item_type != old_type {
+        check_type_change(conn, &next, old_type, item_type).await?;
     }
 
     let fields = changed_fields(&row, &next);
@@ -367,6 +392,7 @@ fn text_of(row: &WorkItemRow, field: WorkItemField) -> Option<String> {
         WorkItemField::AssigneeId => row.assignee_id.clone(),
         WorkItemField::SprintId => row.sprint_id.clone(),
         WorkItemField::ParentId => row.parent_id.clone(),
+        WorkItemField::ItemType => Some(row.item_type.clone()),
     }
 }
 
@@ -382,7 +408,53 @@ fn bind_of(row: &WorkItemRow, field: WorkItemField) -> Bind {
         WorkItemField::AssigneeId => Bind::Text(row.assignee_id.clone()),
         WorkItemField::SprintId => Bind::Text(row.sprint_id.clone()),
         WorkItemField::ParentId => Bind::Text(row.parent_id.clone()),
+        WorkItemField::ItemType => Bind::Text(Some(row.item_type.clone())),
     }
+}
+
+/// Checks that an item changed from `old` to `new` type (`next` as the update leaves it) still
+/// fits the hierarchy: under its parent, and over each of its live children.
+async fn check_type_change(
+    conn: &mut Conn<'_>,
+    next: &WorkItemRow,
+    old: ItemType,
+    new: ItemType,
+) -> AppResult<()> {
+    let refused = |why: String| {
+        AppError::validation(
+            "item_type",
+            format!(
+                "Invalid hierarchy: cannot change {} to {}: {why}",
+                old.label(),
+                new.label()
+            ),
+        )
+    };
+    if let Some(parent_id) = &next.parent_id {
+        let parent_type = queries::work_item(conn, parent_id)
+            .await?
+            .and_then(|p| ItemType::parse(&p.item_type));
+        if let Some(parent_type) = parent_type {
+            if domain::hierarchy(new, parent_type).is_err() {
+                return Err(refused(format!(
+                    "{} cannot be a child of {} (its parent)",
+                    new.label(),
+                    parent_type.label()
+                )));
+            }
+        }
+    }
+    for child in work_items::live_child_types(conn, &next.id).await? {
+        let child = ItemType::parse(&child).unwrap_or(ItemType::Task);
+        if domain::hierarchy(child, new).is_err() {
+            return Err(refused(format!(
+                "{} (one of its children) cannot be a child of {}",
+                child.label(),
+                new.label()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a prospective parent: it exists, lives in the same project, has the right type, and

@@ -17,6 +17,7 @@ mod history;
 mod import_parts;
 mod import_tolerant;
 mod issue_token;
+mod item_type;
 mod limits;
 mod nodes;
 mod permissions;

@@ -195,12 +195,26 @@ struct UpdateBody {
     priority: Option<String>,
     assignee_id: Option<String>,
     sprint_id: Option<String>,
-    story_points: Option<i32>,
+    /// Absent: unchanged; a number sets the points; `null` (pm) removes them.
+    #[serde(default, deserialize_with = "present")]
+    story_points: Option<Option<i32>>,
     parent_id: Option<String>,
     #[serde(default)]
     update_parent: bool,
     position: Option<i32>,
+    /// pm: "epic", "story" or "task" changes the item's type (the hierarchy rules must hold).
+    item_type: Option<String>,
     expected_version: i32,
+}
+
+/// A field that is present in the JSON, `null` included (absent fields take the default,
+/// `None`): tells "set to null" apart from "not sent".
+fn present<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(de).map(Some)
 }
 
 async fn update(
@@ -229,9 +243,11 @@ async fn update(
         sprint_id: body.sprint_id,
         position: body.position,
         priority: body.priority,
-        story_points: body.story_points,
+        story_points: body.story_points.flatten(),
         parent_id,
         update_parent: body.update_parent,
+        item_type: body.item_type,
+        clear_story_points: body.story_points == Some(None),
     };
     let done = execute(&state.writer, &actor, None, Command::UpdateWorkItem(req)).await?;
     let Payload::WorkItemUpdated(e) = done.event else {
