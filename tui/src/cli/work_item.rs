@@ -158,6 +158,13 @@ pub struct UpdateArgs {
     /// Story points, 0 to 100
     #[arg(long, value_name = "0..100", value_parser = clap::value_parser!(i32).range(0..=100))]
     pub story_points: Option<i32>,
+    /// Remove the story points
+    #[arg(long, conflicts_with = "story_points")]
+    pub clear_points: bool,
+    /// New type; it must fit the hierarchy (a task under a story, a story under an epic)
+    /// with the item's parent and children
+    #[arg(long = "type", value_name = "TYPE", value_parser = item_types())]
+    pub item_type: Option<String>,
     /// New parent (UUID or key; "" makes the item top-level). Implies --update-parent
     #[arg(long, value_name = "ID|KEY-N")]
     pub parent_id: Option<String>,
@@ -259,6 +266,11 @@ fn update_body(a: UpdateArgs) -> anyhow::Result<Value> {
         "story_points",
         a.story_points.or(file.story_points),
     );
+    if a.clear_points {
+        // A null (rather than an absent) `story_points` removes them.
+        body["story_points"] = Value::Null;
+    }
+    put_opt(&mut body, "item_type", a.item_type);
     put_opt(&mut body, "parent_id", parent_id);
     put_opt(&mut body, "position", a.position.or(file.position));
     Ok(body)
