@@ -1,5 +1,5 @@
 //! The board's pickers: who gets a card (`a`), which sprint it is in (`S`), which card is its
-//! parent (`P`), which card it blocks, is blocked by or relates to (`b` `B` `R` in the detail
+//! parent (`P`), which type it is (`T`), which card it blocks, is blocked by or relates to (`b` `B` `R` in the detail
 //! pane) and which link goes (`x`). A field's picker lists "none" first; all are filtered by
 //! what is typed.
 use pm_shared::domain::{ItemType, SprintStatus};
@@ -12,6 +12,8 @@ pub enum PickKind {
     Assignee,
     Sprint,
     Parent,
+    /// Epic, story or task (the server holds the change to the hierarchy rules).
+    Type,
     /// A new link: this card blocks the chosen one.
     Blocks,
     /// A new link: the chosen card blocks this one.
@@ -39,6 +41,7 @@ impl PickKind {
             PickKind::Assignee => ("Assign", "to"),
             PickKind::Sprint => ("Sprint", "in"),
             PickKind::Parent => ("Parent", "under"),
+            PickKind::Type => ("Type", "to"),
             PickKind::Blocks => ("Link", "blocks"),
             PickKind::BlockedBy => ("Link", "is blocked by"),
             PickKind::RelatesTo => ("Link", "relates to"),
@@ -54,6 +57,7 @@ impl PickKind {
             PickKind::Assignee => item.assignee_id.clone(),
             PickKind::Sprint => item.sprint_id.clone(),
             PickKind::Parent => item.parent_id.clone(),
+            PickKind::Type => ItemType::from_proto(item.item_type).map(|t| t.as_str().to_string()),
             _ => None,
         }
     }
@@ -78,6 +82,7 @@ impl PickKind {
                 req.parent_id = Some(value);
                 req.update_parent = true;
             }
+            PickKind::Type => req.item_type = Some(value),
             PickKind::Blocks => return link(item_id, &value, proto::DependencyType::Blocks),
             PickKind::BlockedBy => return link(&value, item_id, proto::DependencyType::Blocks),
             PickKind::RelatesTo => return link(item_id, &value, proto::DependencyType::RelatesTo),
@@ -98,11 +103,11 @@ impl PickKind {
         Action::Update(req)
     }
 
-    /// True for a field of the card (it has a current value and a "none").
+    /// True for a field of the card (it has a current value; all but the type a "none").
     pub fn is_field(self) -> bool {
         matches!(
             self,
-            PickKind::Assignee | PickKind::Sprint | PickKind::Parent
+            PickKind::Assignee | PickKind::Sprint | PickKind::Parent | PickKind::Type
         )
     }
 
@@ -176,6 +181,10 @@ pub fn choices(app: &App, kind: PickKind, item: &proto::WorkItem, filter: &str) 
                 )
                 .collect()
         }
+        PickKind::Type => ItemType::ALL
+            .iter()
+            .map(|t| choice(Some(t.as_str().to_string()), t.label().to_string()))
+            .collect(),
         PickKind::Blocks | PickKind::BlockedBy | PickKind::RelatesTo => {
             let store = &app.replica.store;
             let (incoming, outgoing) = store.dependencies_of(&item.id);

@@ -1080,6 +1080,7 @@ impl App {
                 }
             }
             Command::PickParent => self.open_pick(PickKind::Parent),
+            Command::PickType => self.open_pick(PickKind::Type),
             Command::Priority => self.cycle_priority(),
             Command::Activity => self.popup = Popup::Activity { scroll: 0 },
             Command::Palette => {

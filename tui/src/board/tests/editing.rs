@@ -308,6 +308,65 @@ async fn capital_s_and_p_pick_the_sprint_and_a_parent_that_fits_the_hierarchy() 
 }
 
 #[tokio::test]
+async fn capital_t_changes_the_type_and_an_empty_hash_clears_the_points_both_undoable() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // PM-3, a task with 3 points.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    key(&mut app, KeyCode::Char('T'));
+    let screen = render(&app);
+    for label in ["Epic", "Story", "Task"] {
+        assert!(screen.contains(label), "{screen}");
+    }
+    // On the current type: Enter changes nothing.
+    key(&mut app, KeyCode::Enter);
+    assert!(sent(&mut app).is_empty());
+    key(&mut app, KeyCode::Char('T'));
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(req.item_type.as_deref(), Some("story"));
+    assert_eq!(
+        app.card(&id(3)).map(|w| w.item_type),
+        Some(proto::WorkItemType::Story as i32),
+        "shown at once"
+    );
+    accept(&mut app, 1, &out[0].0, &req);
+
+    // `#` with nothing typed: no points.
+    key(&mut app, KeyCode::Char('#'));
+    ctrl_key(&mut app, 'u');
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.popup, Popup::None);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert!(
+        req.clear_story_points && req.story_points.is_none(),
+        "{req:?}"
+    );
+    assert_eq!(app.card(&id(3)).and_then(|w| w.story_points), None);
+    accept(&mut app, 2, &out[0].0, &req);
+    // Again on a card without points: nothing to send.
+    key(&mut app, KeyCode::Char('#'));
+    key(&mut app, KeyCode::Enter);
+    assert!(sent(&mut app).is_empty());
+
+    // Undo brings the points back, then the type.
+    key(&mut app, KeyCode::Char('u'));
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!((req.story_points, req.clear_story_points), (Some(3), false));
+    accept(&mut app, 3, &out[0].0, &req);
+    key(&mut app, KeyCode::Char('u'));
+    let out = sent(&mut app);
+    assert_eq!(update_req(&out[0].1).item_type.as_deref(), Some("task"));
+}
+
+#[tokio::test]
 async fn hash_sets_story_points_and_refuses_what_is_not_a_number_of_points() {
     let mut app = app();
     app.outbox = Some(Vec::new());

@@ -559,6 +559,7 @@ async fn every_view_and_popup_at_80x24_and_120x40() {
             "",
         ),
     ));
+    views.push(("item_type", with_keys(&[KeyCode::Char('T')], "")));
     views.push(("sprint", with_keys(&[KeyCode::Char('S')], "")));
     views.push(("points", with_keys(&[KeyCode::Char('#')], "13")));
     views.push(("list", with_keys(&[KeyCode::Char('v')], "")));

@@ -127,7 +127,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Popup::Points { input, .. } => draw_input(
             frame,
             area,
-            &format!("Story points  (0–{STORY_POINTS_MAX} · Enter: save · Esc: cancel)"),
+            &format!(
+                "Story points  (0–{STORY_POINTS_MAX}, empty: none · Enter: save · Esc: cancel)"
+            ),
             input,
         ),
         Popup::Pick {
