@@ -125,6 +125,7 @@ pub async fn create(
         let event = Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(item.clone()),
             user_id: actor.user_id.clone(),
+            ..Default::default()
         });
         item_change(item, Action::Created, changes, event)
     };
@@ -346,6 +347,89 @@ pub async fn delete(
         user_id: actor.user_id.clone(),
     });
     Ok(change(&item, Action::Deleted, Vec::new(), event))
+}
+
+/// Brings a deleted item back as it was (same id and key; its comments, links and time entries
+/// were never deleted with it, only hidden), at version + 1. The event is a WorkItemCreated
+/// marked `restored` that carries them, so every client shows them again.
+pub async fn restore(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    req: proto::RestoreWorkItemRequest,
+) -> AppResult<Effect> {
+    let id = parse_id("work_item_id", &req.work_item_id)?;
+    let mut row = work_items::work_item_any(conn, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Work item", &id))?;
+    let Some(deleted_at) = row.deleted_at else {
+        return Err(AppError::validation(
+            "work_item_id",
+            format!("Work item {id} is not deleted"),
+        ));
+    };
+    if queries::project(conn, &row.project_id).await?.is_none() {
+        return Err(AppError::validation(
+            "work_item_id",
+            "Its project was deleted: the item cannot come back",
+        ));
+    }
+    if let Some(parent) = &row.parent_id {
+        if queries::work_item(conn, parent).await?.is_none() {
+            return Err(AppError::validation(
+                "parent_id",
+                format!("Its parent {parent} was deleted: restore the parent first"),
+            ));
+        }
+    }
+    let mut changes = Vec::new();
+    track(
+        &mut changes,
+        "deleted_at",
+        Some(deleted_at.to_string()),
+        None,
+    );
+    // A sprint deleted meanwhile took its live items out of it; this one goes back without.
+    if let Some(sprint) = row.sprint_id.clone() {
+        if queries::sprint(conn, &sprint).await?.is_none() {
+            track(&mut changes, "sprint_id", Some(sprint), None);
+            row.sprint_id = None;
+        }
+    }
+    let now = pm_shared::now_secs();
+    row.version += 1;
+    row.updated_at = now;
+    row.updated_by = actor.user_id.clone();
+    row.deleted_at = None;
+    work_items::replace(conn, &row).await?;
+    let item = load(conn, &id).await?;
+
+    let comments = queries::comments(conn, &id)
+        .await?
+        .into_iter()
+        .map(|c| c.into_proto())
+        .collect();
+    let mut dependencies = Vec::new();
+    for link in queries::dependencies_of(conn, &id).await? {
+        // A link to an item that is still deleted stays hidden with that item.
+        let other = if link.blocking_item_id == id {
+            &link.blocked_item_id
+        } else {
+            &link.blocking_item_id
+        };
+        if queries::work_item(conn, other).await?.is_some() {
+            dependencies.push(link.into_proto());
+        }
+    }
+    let (entries, _) = queries::time_entries(conn, &id, i64::MAX, 0).await?;
+    let event = Payload::WorkItemCreated(proto::WorkItemCreated {
+        work_item: Some(item.clone()),
+        user_id: actor.user_id.clone(),
+        restored: true,
+        comments,
+        dependencies,
+        time_entries: entries.into_iter().map(|t| t.into_proto()).collect(),
+    });
+    Ok(change(&item, Action::Created, changes, event))
 }
 
 /// The editable fields that differ between the stored row and the updated one, in change order.

@@ -28,6 +28,7 @@ mod reference_db;
 mod replay_bounds;
 mod replica;
 mod rest;
+mod restore;
 mod resume;
 mod storage_full;
 mod sync;

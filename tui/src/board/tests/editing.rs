@@ -65,6 +65,7 @@ async fn slash_finds_by_key_title_description_and_assignee_with_filters() {
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(described),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     let find = |app: &mut App, text: &str| {
@@ -821,6 +822,7 @@ async fn u_brings_a_card_i_deleted_back_with_its_fields() {
     let created = Payload::WorkItemCreated(proto::WorkItemCreated {
         work_item: Some(again),
         user_id: ME.into(),
+        ..Default::default()
     });
     event(&mut app, 2, created.clone());
     respond(&mut app, create_id, created);

@@ -423,6 +423,7 @@ async fn a_card_created_under_a_sprint_filter_goes_into_that_sprint_and_stays_in
     let payload = Payload::WorkItemCreated(proto::WorkItemCreated {
         work_item: Some(created),
         user_id: ME.into(),
+        ..Default::default()
     });
     event(&mut app, 2, payload.clone());
     respond(&mut app, create_id, payload);
@@ -621,6 +622,7 @@ async fn wide_titles_are_cut_with_an_ellipsis_inside_the_lane() {
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(cjk),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     let mut emoji = item(
@@ -639,6 +641,7 @@ async fn wide_titles_are_cut_with_an_ellipsis_inside_the_lane() {
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(emoji),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     let screen = render(&app);
@@ -716,6 +719,7 @@ async fn the_delete_dialog_shows_its_instructions_whatever_the_title() {
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(card),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     assert_eq!(app.selected().map(|w| w.item_number), Some(7));
@@ -820,6 +824,7 @@ async fn moving_a_card_up_or_down_writes_only_that_card_when_there_is_room() {
             Payload::WorkItemCreated(proto::WorkItemCreated {
                 work_item: Some(card),
                 user_id: BOB.into(),
+                ..Default::default()
             }),
         );
     }

@@ -404,6 +404,7 @@ fn app_with_a_long_backlog() -> App {
                     None,
                 )),
                 user_id: BOB.into(),
+                ..Default::default()
             }),
         );
     }

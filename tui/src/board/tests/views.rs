@@ -724,6 +724,7 @@ async fn v_shows_a_list_with_full_titles_sorted_by_key_priority_or_last_change()
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(long),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     app.highlights.clear();
