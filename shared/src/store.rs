@@ -330,22 +330,19 @@ impl ClientStore {
                 work_item,
                 user_id,
                 restored,
-                comments,
-                dependencies,
-                time_entries,
             }) => {
                 let w = work_item.as_ref()?;
                 let fresh =
                     upsert_versioned(&mut self.work_items, w.id.clone(), w.clone(), |x| x.version);
-                if fresh && *restored {
+                if let Some(back) = restored.as_deref().filter(|_| fresh) {
                     // A deleted item is back: what its delete took away comes back with it.
-                    for c in comments {
+                    for c in &back.comments {
                         self.comments.insert(c.id.clone(), c.clone());
                     }
-                    for d in dependencies {
+                    for d in &back.dependencies {
                         self.dependencies.insert(d.id.clone(), d.clone());
                     }
-                    for t in time_entries {
+                    for t in &back.time_entries {
                         self.time_entries.insert(t.id.clone(), t.clone());
                     }
                 }

@@ -424,10 +424,11 @@ pub async fn restore(
     let event = Payload::WorkItemCreated(proto::WorkItemCreated {
         work_item: Some(item.clone()),
         user_id: actor.user_id.clone(),
-        restored: true,
-        comments,
-        dependencies,
-        time_entries: entries.into_iter().map(|t| t.into_proto()).collect(),
+        restored: Some(Box::new(proto::Restored {
+            comments,
+            dependencies,
+            time_entries: entries.into_iter().map(|t| t.into_proto()).collect(),
+        })),
     });
     Ok(change(&item, Action::Created, changes, event))
 }

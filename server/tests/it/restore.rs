@@ -36,7 +36,7 @@ async fn a_restored_item_comes_back_whole_to_every_subscriber() {
     let reply = f.act(restore(&item)).await;
     let back = expect_payload!(reply, WorkItemCreated).clone();
     let w = back.work_item.clone().expect("work_item");
-    assert!(back.restored);
+    let with = back.restored.clone().expect("restored");
     assert_eq!(
         (w.id.as_str(), w.item_number, w.title.as_str()),
         (item.as_str(), 1, "T1")
@@ -46,10 +46,10 @@ async fn a_restored_item_comes_back_whole_to_every_subscriber() {
         f.items[0].version + 1,
         "the delete kept the version"
     );
-    assert_eq!(back.comments.len(), 1);
-    assert_eq!(back.comments[0].content, "Keep me");
-    assert_eq!(back.dependencies.len(), 1);
-    assert_eq!(back.time_entries.len(), 1);
+    assert_eq!(with.comments.len(), 1);
+    assert_eq!(with.comments[0].content, "Keep me");
+    assert_eq!(with.dependencies.len(), 1);
+    assert_eq!(with.time_entries.len(), 1);
 
     let (entry, event) = f.received().await;
     assert_eq!(entry.action, "created");
