@@ -2,8 +2,8 @@
 //! accepted it, as the values of its fields before and after; undoing it writes the values
 //! before back, on the card's current version — but only while the card still holds the values
 //! after, so an undo never overwrites what someone else changed since (it is refused, with a
-//! word why). A deleted card comes back as a new card with the same fields (the protocol has no
-//! undelete; its comments and history stay with the deleted one).
+//! word why). A card I deleted comes back as it was (pm's RestoreWorkItemRequest: the same id
+//! and key, its comments, links and history).
 use pm_shared::domain::ItemType;
 use pm_shared::proto;
 

@@ -784,13 +784,14 @@ async fn an_undo_that_would_overwrite_someone_elses_change_is_refused() {
 }
 
 #[tokio::test]
-async fn u_brings_a_card_i_deleted_back_with_its_fields() {
+async fn u_brings_a_card_i_deleted_back_as_the_same_card() {
     let mut app = app();
     app.outbox = Some(Vec::new());
     // PM-2: a story of mine with 5 points, in progress.
     key(&mut app, KeyCode::Right);
     key(&mut app, KeyCode::Right);
     assert_eq!(app.selected().map(|w| w.item_number), Some(2));
+    let before = app.card(&id(2)).cloned().expect("PM-2");
     key(&mut app, KeyCode::Char('d'));
     key(&mut app, KeyCode::Char('y'));
     let out = sent(&mut app);
@@ -803,46 +804,52 @@ async fn u_brings_a_card_i_deleted_back_with_its_fields() {
     assert!(!app.replica.store.work_items.contains_key(&id(2)));
     key(&mut app, KeyCode::Char('u'));
     let out = sent(&mut app);
-    let [(create_id, Payload::CreateWorkItemRequest(req))] = &out[..] else {
+    let [(restore_id, Payload::RestoreWorkItemRequest(req))] = &out[..] else {
         panic!("{out:?}")
     };
-    assert_eq!(req.title, "Pay with saved card");
-    assert_eq!(req.item_type, proto::WorkItemType::Story as i32);
-    assert_eq!(req.status.as_deref(), Some("in_progress"));
-    // Created again as PM-7; the assignee and points follow on its version.
-    let again = item(
-        7,
-        "story",
-        "Pay with saved card",
-        "in_progress",
-        "medium",
-        None,
-        None,
-    );
-    let created = Payload::WorkItemCreated(proto::WorkItemCreated {
-        work_item: Some(again),
-        user_id: ME.into(),
+    assert_eq!(req.work_item_id, id(2), "the same card, not a new one");
+    // The server's answer: the card as it was, one version on, with a comment it had.
+    let comment = proto::Comment {
+        id: "c1".into(),
+        work_item_id: id(2),
+        content: "Still here".into(),
+        created_by: BOB.into(),
         ..Default::default()
+    };
+    let restored = Payload::WorkItemCreated(proto::WorkItemCreated {
+        work_item: Some(proto::WorkItem {
+            version: before.version + 1,
+            ..before.clone()
+        }),
+        user_id: ME.into(),
+        restored: Some(Box::new(proto::Restored {
+            comments: vec![comment],
+            ..Default::default()
+        })),
     });
-    event(&mut app, 2, created.clone());
-    respond(&mut app, create_id, created);
-    let out = sent(&mut app);
-    let req = update_req(&out[0].1);
+    event(&mut app, 2, restored.clone());
+    respond(&mut app, restore_id, restored);
+    assert!(sent(&mut app).is_empty(), "nothing left to set");
+    let back = app.card(&id(2)).expect("PM-2 is back");
     assert_eq!(
         (
-            req.work_item_id.as_str(),
-            req.assignee_id.as_deref(),
-            req.story_points
+            back.item_number,
+            back.story_points,
+            back.assignee_id.as_deref()
         ),
-        (id(7).as_str(), Some(ME), Some(5))
+        (2, Some(5), Some(ME))
     );
-    assert_eq!(req.expected_version, 1);
+    assert_eq!(
+        app.replica.store.comments_of(&id(2)).len(),
+        1,
+        "its comment too"
+    );
     assert!(
-        render(&app).contains("PM-2 is back as PM-7"),
+        render(&app).contains("Undo: PM-2 is back"),
         "{}",
         render(&app)
     );
-    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+    assert_eq!(app.selected().map(|w| w.item_number), Some(2));
 }
 
 #[test]
