@@ -137,9 +137,108 @@ pub fn hit(
         .map(|slot| Hit::Card(lane, slot.index))
 }
 
+/// The list view's columns before the title (which takes the rest), as (header, width): the
+/// progress only in the tree, the sprint and the last change only where the terminal is wide.
+pub fn list_columns(width: u16, tree: bool) -> Vec<(&'static str, u16)> {
+    let mut columns = vec![
+        ("KEY", 8),
+        ("TYPE", 5),
+        ("STATUS", 11),
+        ("PRIO", 8),
+        ("PTS", 3),
+        ("ASSIGNEE", 10),
+    ];
+    if tree {
+        columns.push(("DONE", 7));
+    }
+    if width >= 110 {
+        columns.extend([("SPRINT", 10), ("CHANGED", 11)]);
+    }
+    columns
+}
+
+/// The title column's header.
+pub const LIST_TITLE: &str = "TITLE";
+
+/// What is at a point of the list view: a column's header, or a row (its index in the list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListHit {
+    Header(&'static str),
+    Row(usize),
+}
+
+/// The list part at (`x`, `y`) on a screen of `area`, the list holding `rows` rows of which
+/// `selected` is selected. The table sits inside a border, its header on the first row; it
+/// scrolls as ratatui's does from the top: just far enough that the selected row is the last
+/// one shown.
+pub fn list_hit(
+    area: Rect,
+    (x, y): (u16, u16),
+    tree: bool,
+    selected: usize,
+    rows: usize,
+) -> Option<ListHit> {
+    let body = bands(area).body;
+    let inner = Rect {
+        x: body.x + 1,
+        y: body.y + 1,
+        width: body.width.saturating_sub(2),
+        height: body.height.saturating_sub(2),
+    };
+    if x < inner.x || x >= inner.x + inner.width || y < inner.y || y >= inner.y + inner.height {
+        return None;
+    }
+    if y == inner.y {
+        let mut left = inner.x;
+        for (header, width) in list_columns(body.width, tree) {
+            if x < left + width {
+                return Some(ListHit::Header(header));
+            }
+            // The space between two columns belongs to neither.
+            if x == left + width {
+                return None;
+            }
+            left += width + 1;
+        }
+        return Some(ListHit::Header(LIST_TITLE));
+    }
+    let shown = usize::from(inner.height - 1);
+    let first = (selected.min(rows.saturating_sub(1)) + 1).saturating_sub(shown);
+    let row = first + usize::from(y - inner.y - 1);
+    (row < rows).then_some(ListHit::Row(row))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_clicks_land_on_headers_and_rows() {
+        let area = Rect::new(0, 0, 80, 24);
+        // The body starts on row 1: its border, then the header on row 2, the rows below.
+        let at = |x, y, selected| list_hit(area, (x, y), false, selected, 30);
+        assert_eq!(at(1, 2, 0), Some(ListHit::Header("KEY")));
+        assert_eq!(at(9, 2, 0), None, "between KEY and TYPE");
+        assert_eq!(at(30, 2, 0), Some(ListHit::Header("PRIO")));
+        assert_eq!(at(70, 2, 0), Some(ListHit::Header(LIST_TITLE)));
+        assert_eq!(at(5, 3, 0), Some(ListHit::Row(0)));
+        assert_eq!(at(5, 7, 0), Some(ListHit::Row(4)));
+        // 17 rows show (20 body rows less the borders and the header): the 20th selected is
+        // the last shown, so the first shown is the 4th.
+        assert_eq!(at(5, 3, 19), Some(ListHit::Row(3)));
+        assert_eq!(at(0, 3, 0), None, "the border");
+        assert_eq!(
+            list_hit(area, (5, 5), false, 0, 2),
+            None,
+            "below the last row"
+        );
+        // Wide: the last change has a column.
+        let wide = Rect::new(0, 0, 120, 40);
+        assert_eq!(
+            list_hit(wide, (68, 2), false, 0, 3),
+            Some(ListHit::Header("CHANGED"))
+        );
+    }
 
     fn titles(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("card {i}")).collect()

@@ -16,7 +16,7 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::Rect;
 
-use super::layout::{self, Hit};
+use super::layout::{self, Hit, ListHit};
 
 use super::find::{Candidate, Query};
 use super::input::TextInput;

@@ -62,28 +62,15 @@ pub(super) fn draw_list(frame: &mut Frame, area: Rect, app: &App, view: View) {
     let store = &app.replica.store;
     let wide = area.width >= 110;
     let tree = view == View::Tree;
-    // (header, width); the title takes the rest.
-    let mut columns: Vec<(&str, u16)> = vec![
-        ("KEY", 8),
-        ("TYPE", 5),
-        ("STATUS", 11),
-        ("PRIO", 8),
-        ("PTS", 3),
-        ("ASSIGNEE", 10),
-    ];
-    if tree {
-        columns.push(("DONE", 7));
-    }
-    if wide {
-        columns.extend([("SPRINT", 10), ("CHANGED", 11)]);
-    }
+    // (header, width); the title takes the rest. The mouse reads the same layout.
+    let columns = layout::list_columns(area.width, tree);
     let used: u16 = columns.iter().map(|(_, w)| w + 1).sum();
     let title_cols = usize::from(area.width.saturating_sub(2 + used));
     let header = Row::new(
         columns
             .iter()
             .map(|(h, _)| *h)
-            .chain(["TITLE"])
+            .chain([layout::LIST_TITLE])
             .map(|h| Cell::from(h).bold()),
     );
     let rows: Vec<Row> = cards
