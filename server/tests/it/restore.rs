@@ -147,3 +147,46 @@ async fn only_who_may_delete_may_restore() {
     expect_error(&outsider.request(restore(&item.id)).await, "NOT_FOUND");
     expect_payload!(owner.request(restore(&item.id)).await, WorkItemCreated);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_restores_by_key_or_id() {
+    let mut f = Fixture::new(2).await;
+    let http = f.server.http(None);
+    http.delete("/api/v1/work-items/LNK-1").await.ok();
+    http.get("/api/v1/work-items/LNK-1")
+        .await
+        .expect_error(404, "NOT_FOUND");
+    let back = http
+        .post("/api/v1/work-items/LNK-1/restore", serde_json::json!({}))
+        .await
+        .ok()["work_item"]
+        .clone();
+    assert_eq!(back["id"], f.id(0).as_str());
+    assert_eq!(back["display_key"], "LNK-1");
+    assert_eq!(back["version"], 2);
+    f.received().await;
+    let (_, event) = f.received().await;
+    assert!(expect_payload!(event, WorkItemCreated).restored.is_some());
+
+    http.post("/api/v1/work-items/LNK-1/restore", serde_json::json!({}))
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    http.post("/api/v1/work-items/LNK-9/restore", serde_json::json!({}))
+        .await
+        .expect_error(404, "NOT_FOUND");
+    http.post("/api/v1/work-items/nonsense/restore", serde_json::json!({}))
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    let id = f.id(1);
+    http.delete(&format!("/api/v1/work-items/{id}")).await.ok();
+    f.received().await;
+    let back = http
+        .post(
+            &format!("/api/v1/work-items/{id}/restore"),
+            serde_json::json!({}),
+        )
+        .await
+        .ok()["work_item"]
+        .clone();
+    assert_eq!(back["display_key"], "LNK-2");
+}

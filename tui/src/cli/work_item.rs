@@ -61,6 +61,13 @@ pub enum WorkItemCommand {
         #[arg(value_name = "ID|KEY-N")]
         id: String,
     },
+    /// Bring a deleted work item back: the same key, with its comments, links and time
+    #[command(after_help = "Examples:\n  pm work-item restore PM-12")]
+    Restore {
+        /// Work item UUID or key (PM-12)
+        #[arg(value_name = "ID|KEY-N")]
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +213,7 @@ pub async fn run(client: RestClient, cmd: WorkItemCommand) -> anyhow::Result<Val
             client.update_work_item(&id, &update_body(a)?).await?
         }
         WorkItemCommand::Delete { id } => client.delete_work_item(&id).await?,
+        WorkItemCommand::Restore { id } => client.restore_work_item(&id).await?,
     })
 }
 

@@ -316,6 +316,31 @@ fn work_item_type_changes_and_points_clear() {
 }
 
 #[test]
+fn a_deleted_work_item_is_restored_by_its_key() {
+    let server = TestServer::start();
+    server.project("PM");
+    let item = server.ok(&[
+        "work-item",
+        "create",
+        "--project-id",
+        "PM",
+        "--type",
+        "task",
+        "--title",
+        "Oops",
+    ])["work_item"]
+        .clone();
+    server.ok(&["work-item", "delete", "PM-1"]);
+    let back = server.ok(&["work-item", "restore", "PM-1"])["work_item"].clone();
+    assert_eq!(
+        (back["id"].clone(), back["display_key"].clone()),
+        (item["id"].clone(), "PM-1".into())
+    );
+    let err = server.pm(&["work-item", "restore", "PM-1"]).runtime_error();
+    assert!(err.contains("not deleted"), "{err}");
+}
+
+#[test]
 fn sprint_create_get_list_update_delete() {
     let server = TestServer::start();
     let project = server.project("SP");

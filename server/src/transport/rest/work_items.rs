@@ -23,6 +23,10 @@ pub fn routes() -> Router<SharedState> {
             "/api/v1/work-items/{id}",
             get(show).put(update).delete(remove),
         )
+        .route(
+            "/api/v1/work-items/{id}/restore",
+            axum::routing::post(restore),
+        )
 }
 
 #[derive(Deserialize, Default)]
@@ -251,6 +255,22 @@ async fn update(
     };
     let done = execute(&state.writer, &actor, None, Command::UpdateWorkItem(req)).await?;
     let Payload::WorkItemUpdated(e) = done.event else {
+        return Err(unexpected().into());
+    };
+    let item = e.work_item.ok_or_else(unexpected)?;
+    respond(&state, &item).await
+}
+
+/// pm: brings a deleted item back (see RestoreWorkItemRequest); `{id}` may be its key.
+async fn restore(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> RestResult<Json<Value>> {
+    let id = reads::any_work_item_id(&state.store, &id).await?;
+    let req = proto::RestoreWorkItemRequest { work_item_id: id };
+    let done = execute(&state.writer, &actor, None, Command::RestoreWorkItem(req)).await?;
+    let Payload::WorkItemCreated(e) = done.event else {
         return Err(unexpected().into());
     };
     let item = e.work_item.ok_or_else(unexpected)?;
