@@ -50,7 +50,12 @@ impl App {
         match msg.payload.as_ref()? {
             Payload::WorkItemCreated(e) => {
                 let w = e.work_item.as_ref().filter(|w| w.project_id == project)?;
-                Some(format!("created {} \"{}\"", self.key_of(w), w.title))
+                let verb = if e.restored.is_some() {
+                    "restored"
+                } else {
+                    "created"
+                };
+                Some(format!("{verb} {} \"{}\"", self.key_of(w), w.title))
             }
             Payload::WorkItemUpdated(e) => {
                 let w = e.work_item.as_ref().filter(|w| w.project_id == project)?;

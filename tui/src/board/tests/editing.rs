@@ -849,6 +849,11 @@ async fn u_brings_a_card_i_deleted_back_as_the_same_card() {
         "{}",
         render(&app)
     );
+    assert!(
+        render(&app).contains("restored PM-2 \"Pay with saved card\""),
+        "the activity strip: {}",
+        render(&app)
+    );
     assert_eq!(app.selected().map(|w| w.item_number), Some(2));
 }
 
