@@ -181,10 +181,35 @@ pub fn choices(app: &App, kind: PickKind, item: &proto::WorkItem, filter: &str) 
                 )
                 .collect()
         }
-        PickKind::Type => ItemType::ALL
-            .iter()
-            .map(|t| choice(Some(t.as_str().to_string()), t.label().to_string()))
-            .collect(),
+        PickKind::Type => {
+            // Each type with why it would break the hierarchy, if it would (the server refuses
+            // it then): the card's parent, or one of its children, would not fit.
+            let store = &app.replica.store;
+            let parent = item
+                .parent_id
+                .as_ref()
+                .and_then(|p| store.work_items.get(p));
+            let children: Vec<&proto::WorkItem> = store
+                .items_of(&item.project_id)
+                .filter(|w| w.parent_id.as_ref() == Some(&item.id))
+                .collect();
+            let type_of = |w: &proto::WorkItem| ItemType::from_proto(w.item_type);
+            ItemType::ALL
+                .iter()
+                .map(|&t| {
+                    let misfit_parent = parent.filter(|p| type_of(p) != t.allowed_parent());
+                    let misfit_child = children
+                        .iter()
+                        .find(|c| type_of(c).and_then(ItemType::allowed_parent) != Some(t));
+                    let why = match (misfit_parent, misfit_child) {
+                        (Some(p), _) => format!("  (not under its parent {})", app.key_of(p)),
+                        (None, Some(c)) => format!("  ({} could not be under it)", app.key_of(c)),
+                        (None, None) => String::new(),
+                    };
+                    choice(Some(t.as_str().to_string()), format!("{}{why}", t.label()))
+                })
+                .collect()
+        }
         PickKind::Blocks | PickKind::BlockedBy | PickKind::RelatesTo => {
             let store = &app.replica.store;
             let (incoming, outgoing) = store.dependencies_of(&item.id);

@@ -368,6 +368,56 @@ async fn capital_t_changes_the_type_and_an_empty_hash_clears_the_points_both_und
 }
 
 #[tokio::test]
+async fn the_type_picker_says_which_types_would_break_the_hierarchy() {
+    let mut app = app();
+    // PM-3, a task, goes under the story PM-2.
+    let mut under = app.card(&id(3)).cloned().expect("PM-3");
+    under.parent_id = Some(id(2));
+    under.version = 2;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(under),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    key(&mut app, KeyCode::Char('T'));
+    let screen = render(&app);
+    assert!(
+        screen.contains("Epic  (not under its parent PM-2)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Story  (not under its parent PM-2)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("✓ Task   "),
+        "the type it has fits: {screen}"
+    );
+    key(&mut app, KeyCode::Esc);
+    // PM-2, the story over it: as an epic or a task, PM-3 could not be under it.
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Char('T'));
+    let screen = render(&app);
+    assert!(
+        screen.contains("Epic  (PM-3 could not be under it)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Task  (PM-3 could not be under it)"),
+        "{screen}"
+    );
+    assert!(screen.contains("✓ Story   "), "{screen}");
+}
+
+#[tokio::test]
 async fn hash_sets_story_points_and_refuses_what_is_not_a_number_of_points() {
     let mut app = app();
     app.outbox = Some(Vec::new());
