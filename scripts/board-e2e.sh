@@ -11,7 +11,7 @@
 #                      (5000/200), Enter keeps the dialog and the text, a fixed title saves
 #   4. $EDITOR         E hands the terminal to $EDITOR (a script here) and takes it back; the
 #                      description it wrote is saved and shown in the detail pane
-#   5. undo            u after a delete brings the card back with its fields
+#   5. undo            u after a delete brings the same card back (same key) with its fields
 #
 #   scripts/board-e2e.sh          build (dev profile), run, exit 1 on the first failure
 #
@@ -238,13 +238,14 @@ until [ "$(count_cards)" = 2 ]; do
   sleep 0.1
 done
 keys alice u
-wait_screen alice "E2E-3 is back as E2E-4" "u brings the card back"
+wait_screen alice "Undo: E2E-3 is back" "u brings the card back"
 deadline=$((SECONDS + TIMEOUT))
-until [ "$(field E2E-4 description)" = "$(printf 'Written in the editor\nSecond line')" ]; do
+until [ "$(field E2E-3 description)" = "$(printf 'Written in the editor\nSecond line')" ]; do
   [ "$SECONDS" -lt "$deadline" ] || fail "the card came back without its description"
   sleep 0.1
 done
-say "   back with its fields"
+[ "$(count_cards)" = 3 ] || fail "the card came back as more than one"
+say "   the same card back (E2E-3), with its fields"
 
 PASSED=1
 say "== board e2e passed in $(($(date +%s) - started)) s (after the build)"

@@ -27,6 +27,8 @@ STATUSES = ["backlog", "todo", "in_progress", "review", "done"]
 # The vertical borders of the lane blocks (focused lane: heavy, the others: light).
 BORDER = re.compile("[│┃]")
 CARD_KEY = re.compile(r"^([A-Z][A-Z0-9]*-\d+) ")
+# A card's last row starts with its type.
+CARD_FOOTER = re.compile(r"^(EPIC|STORY|TASK)( |$)")
 DETAIL_KEY = re.compile(r"([A-Z][A-Z0-9]*-\d+)  \S")
 
 
@@ -43,11 +45,25 @@ def shown_arg(arg):
     return shlex.quote(arg)
 
 
+def cut(text, width):
+    """The board's truncate(): at most `width` columns, ending in `…` when anything was cut."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" if width > 0 else ""
+
+
 def shown(title, width):
-    """The title as a card `width` columns wide shows it (the board's truncate())."""
-    if len(title) <= width:
-        return title
-    return title[: width - 1] + "…" if width > 0 else ""
+    """The title's lines as a card `width` columns wide shows them (the board's wrap_two()): one
+    line when it fits, else broken after the last word that fits and the rest cut."""
+    if len(title) <= width or width == 0:
+        return [cut(title, width)]
+    if title[width:].startswith(" "):
+        at = width
+    else:
+        space = title.rfind(" ", 0, width)
+        at = space if space > 0 and title[:space].rstrip() else width
+    first, rest = title[:at].rstrip(), title[at:].lstrip()
+    return [first, cut(rest, width)] if rest else [first]
 
 
 class Card:
@@ -63,8 +79,9 @@ class Board:
     """What one board pane shows, parsed from `capture-pane -p` text.
 
     The lane header row holds the five lane names; each row below it, down to the bottom border,
-    splits on the vertical borders into the five lanes' text. A card is three rows: `PM-12 TASK ↑ 3p`,
-    its (truncated) title, and `@assignee` / `unassigned` / `✎ <who changed it>`."""
+    splits on the vertical borders into the five lanes' text. A card is three or four rows:
+    `PM-12 ↑ 3p`, its title (on two rows when it does not fit on one, the second cut with `…`), and
+    its type with `@assignee` / `—` / `✎ <who changed it>`."""
 
     def __init__(self, lines):
         self.lines = lines
@@ -101,8 +118,14 @@ class Board:
                     nxt = rows[r + k] if r + k < len(rows) else None
                     return nxt[lane].rstrip() if nxt else None
 
+                # The title's rows run down to the row that starts with the card's type.
+                title = [below(1)]
+                footer = below(2)
+                if footer is not None and not CARD_FOOTER.match(footer) and below(3) is not None:
+                    title.append(footer)
+                    footer = below(3)
                 self.cards[m.group(1)] = Card(
-                    m.group(1), lane, in_lane[lane], below(1), below(2), len(seg)
+                    m.group(1), lane, in_lane[lane], title, footer, len(seg)
                 )
                 in_lane[lane] += 1
 

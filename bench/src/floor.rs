@@ -156,6 +156,7 @@ impl Floor {
                 let event = Payload::WorkItemCreated(proto::WorkItemCreated {
                     work_item: Some(item),
                     user_id: String::new(),
+                    ..Default::default()
                 });
                 (r.project_id, event)
             }

@@ -211,6 +211,7 @@ mod tests {
             payload: Some(Payload::WorkItemCreated(proto::WorkItemCreated {
                 work_item: Some(item("s-7")),
                 user_id: "u".into(),
+                ..Default::default()
             })),
             seq: 1,
             ..Default::default()

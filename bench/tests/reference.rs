@@ -49,6 +49,7 @@ fn created(project: &str, item: &str, title: &str) -> Vec<u8> {
                 ..Default::default()
             }),
             user_id: "u".into(),
+            ..Default::default()
         })),
         ..Default::default()
     }

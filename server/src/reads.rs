@@ -123,6 +123,30 @@ pub async fn resolve_work_item(conn: &mut Conn<'_>, id_or_key: &str) -> AppResul
     Ok(item)
 }
 
+/// The id of a work item, deleted or not, from its id or key (for a restore, whose command
+/// checks permission and existence itself: an unknown key is NOT_FOUND here already).
+pub async fn any_work_item_id(store: &Store, id_or_key: &str) -> AppResult<String> {
+    if uuid::Uuid::parse_str(id_or_key).is_ok() {
+        return Ok(id_or_key.to_ascii_lowercase());
+    }
+    let Some((key, number)) = pm_shared::domain::parse_display_key(id_or_key) else {
+        return Err(AppError::validation(
+            "id",
+            format!("'{id_or_key}' is neither a UUID nor a key like PM-12"),
+        ));
+    };
+    let mut conn = begin(store).await?;
+    let id = match queries::project_by_key(&mut conn.conn(), &key).await? {
+        // Any item of the project with that number: ids are never "".
+        Some(p) => {
+            crate::store::work_items::number_holder(&mut conn.conn(), &p.id, number.into(), "")
+                .await?
+        }
+        None => None,
+    };
+    id.ok_or_else(|| AppError::not_found("Work item", id_or_key))
+}
+
 pub async fn work_item(
     store: &Store,
     viewer: &Viewer,

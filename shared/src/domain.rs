@@ -177,6 +177,7 @@ string_enum!(
         AssigneeId => "assignee_id" / "Assignee",
         SprintId => "sprint_id" / "Sprint",
         ParentId => "parent_id" / "Parent",
+        ItemType => "item_type" / "Type",
     }
 );
 string_enum!(ProjectStatus { Active => "active" / "Active", Archived => "archived" / "Archived" });

@@ -326,8 +326,29 @@ impl ClientStore {
                     &e.user_id,
                 ))
             }
-            Payload::WorkItemCreated(proto::WorkItemCreated { work_item, user_id })
-            | Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            Payload::WorkItemCreated(proto::WorkItemCreated {
+                work_item,
+                user_id,
+                restored,
+            }) => {
+                let w = work_item.as_ref()?;
+                let fresh =
+                    upsert_versioned(&mut self.work_items, w.id.clone(), w.clone(), |x| x.version);
+                if let Some(back) = restored.as_deref().filter(|_| fresh) {
+                    // A deleted item is back: what its delete took away comes back with it.
+                    for c in &back.comments {
+                        self.comments.insert(c.id.clone(), c.clone());
+                    }
+                    for d in &back.dependencies {
+                        self.dependencies.insert(d.id.clone(), d.clone());
+                    }
+                    for t in &back.time_entries {
+                        self.time_entries.insert(t.id.clone(), t.clone());
+                    }
+                }
+                fresh.then(|| applied(EntityKind::WorkItem, action, &w.id, Some(&w.id), user_id))
+            }
+            Payload::WorkItemUpdated(proto::WorkItemUpdated {
                 work_item, user_id, ..
             }) => {
                 let w = work_item.as_ref()?;

@@ -87,6 +87,7 @@ fn generate(rng: &mut StdRng, ops: usize) -> (Model, History) {
                 Payload::WorkItemCreated(proto::WorkItemCreated {
                     work_item: Some(w),
                     user_id: user.clone(),
+                    ..Default::default()
                 }),
                 &m,
             );
@@ -533,7 +534,8 @@ fn idempotent_entity_rules() {
             1,
             Payload::WorkItemCreated(proto::WorkItemCreated {
                 work_item: Some(item.clone()),
-                user_id: "u".into()
+                user_id: "u".into(),
+                ..Default::default()
             })
         )),
         Outcome::Applied(_)
@@ -544,7 +546,8 @@ fn idempotent_entity_rules() {
             1,
             Payload::WorkItemCreated(proto::WorkItemCreated {
                 work_item: Some(item.clone()),
-                user_id: "u".into()
+                user_id: "u".into(),
+                ..Default::default()
             })
         )),
         Outcome::Ignored
@@ -618,7 +621,8 @@ fn idempotent_entity_rules() {
             1,
             Payload::WorkItemCreated(proto::WorkItemCreated {
                 work_item: Some(item.clone()),
-                user_id: "u".into()
+                user_id: "u".into(),
+                ..Default::default()
             })
         )),
         Outcome::Held

@@ -41,6 +41,40 @@ pub fn truncate(s: &str, cols: usize) -> String {
     out
 }
 
+/// `s` on at most two lines of `cols` columns: the first broken after the last word that fits
+/// (inside a word only when one word is wider than a line), the second cut with `…` when
+/// anything is left over. A text that fits is one line.
+pub fn wrap_two(s: &str, cols: usize) -> (String, Option<String>) {
+    if width(s) <= cols || cols == 0 {
+        return (truncate(s, cols), None);
+    }
+    // The end of the longest prefix that fits.
+    let mut used = 0;
+    let mut fits = 0;
+    for (at, c) in s.char_indices() {
+        let w = char_width(c);
+        if used + w > cols {
+            break;
+        }
+        used += w;
+        fits = at + c.len_utf8();
+    }
+    let cut = if s[fits..].starts_with(' ') {
+        fits
+    } else {
+        match s[..fits].rfind(' ') {
+            Some(space) if !s[..space].trim_end().is_empty() => space,
+            _ => fits,
+        }
+    };
+    let first = s[..cut].trim_end().to_string();
+    let rest = s[cut..].trim_start();
+    if rest.is_empty() {
+        return (first, None);
+    }
+    (first, Some(truncate(rest, cols)))
+}
+
 /// `s` followed by spaces up to `cols` columns (nothing added when it is already that wide).
 pub fn pad(s: &str, cols: usize) -> String {
     let mut out = s.to_string();
@@ -70,6 +104,35 @@ mod tests {
         assert_eq!(truncate("short", 5), "short");
         assert_eq!(truncate("longer", 5), "long…");
         assert_eq!(truncate("x", 0), "");
+    }
+
+    #[test]
+    fn a_long_text_wraps_at_a_word_onto_a_second_line() {
+        let two = |a: &str, b: &str| (a.to_string(), Some(b.to_string()));
+        assert_eq!(wrap_two("short", 10), ("short".to_string(), None));
+        assert_eq!(
+            wrap_two("Fix the login page", 10),
+            two("Fix the", "login page")
+        );
+        // The break falls exactly on a space.
+        assert_eq!(wrap_two("abcde fghij", 5), two("abcde", "fghij"));
+        // Too much for two lines: the second ends in `…`.
+        assert_eq!(
+            wrap_two("one two three four", 8),
+            two("one two", "three f…")
+        );
+        // A word wider than a line is cut inside.
+        assert_eq!(
+            wrap_two("Supercalifragilistic", 8),
+            two("Supercal", "ifragil…")
+        );
+        // Wide characters count two columns and are never split.
+        assert_eq!(wrap_two("日本語のタイトル", 7), two("日本語", "のタイ…"));
+        assert_eq!(
+            wrap_two("only spaces after   ", 17),
+            ("only spaces after".to_string(), None)
+        );
+        assert_eq!(wrap_two("x", 0), (String::new(), None));
     }
 
     #[test]

@@ -97,6 +97,8 @@ fn needs(command: &Command, actor: &Actor) -> AppResult<Vec<Need>> {
             needs
         }
         Command::DeleteWorkItem(r) => vec![need(item("work_item_id", &r.work_item_id)?, Admin)],
+        // Who may delete may bring back.
+        Command::RestoreWorkItem(r) => vec![need(item("work_item_id", &r.work_item_id)?, Admin)],
         Command::CreateSprint(r) => vec![need(project("project_id", &r.project_id)?, Editor)],
         Command::UpdateSprint(r) => vec![need(
             Target::Sprint(parse_id("sprint_id", &r.sprint_id)?),

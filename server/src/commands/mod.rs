@@ -42,6 +42,8 @@ pub enum Command {
     CreateWorkItem(proto::CreateWorkItemRequest),
     UpdateWorkItem(proto::UpdateWorkItemRequest),
     DeleteWorkItem(proto::DeleteWorkItemRequest),
+    /// pm: undelete.
+    RestoreWorkItem(proto::RestoreWorkItemRequest),
     CreateSprint(proto::CreateSprintRequest),
     UpdateSprint(proto::UpdateSprintRequest),
     DeleteSprint(proto::DeleteSprintRequest),
@@ -138,6 +140,7 @@ async fn describe(tx: &mut Conn<'_>, context: Context<'_>, command: Command) -> 
         Command::CreateWorkItem(r) => work_item::create(tx, actor, r, limits).await?,
         Command::UpdateWorkItem(r) => work_item::update(tx, actor, r, items, limits).await?,
         Command::DeleteWorkItem(r) => work_item::delete(tx, actor, r).await?,
+        Command::RestoreWorkItem(r) => work_item::restore(tx, actor, r).await?,
         Command::CreateSprint(r) => sprint::create(tx, actor, r, limits).await?,
         Command::UpdateSprint(r) => sprint::update(tx, actor, r, limits).await?,
         Command::DeleteSprint(r) => sprint::delete(tx, actor, r).await?,

@@ -125,6 +125,7 @@ pub async fn create(
         let event = Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(item.clone()),
             user_id: actor.user_id.clone(),
+            ..Default::default()
         });
         item_change(item, Action::Created, changes, event)
     };
@@ -173,8 +174,20 @@ pub async fn update(
             .ok_or_else(|| AppError::not_found("Work item", &id))?,
     };
     check_version(req.expected_version, row.version)?;
-    let item_type = ItemType::parse(&row.item_type).unwrap_or(ItemType::Task);
+    let old_type = ItemType::parse(&row.item_type).unwrap_or(ItemType::Task);
     let mut next = row.clone();
+    // The type the item has after this update: the parent check below and the type check at
+    // the end hold it to the hierarchy rules.
+    let item_type = match req.item_type.as_deref() {
+        Some(t) => ItemType::parse(t.trim()).ok_or_else(|| {
+            AppError::validation(
+                "item_type",
+                format!("Invalid item_type: {t} (epic, story or task)"),
+            )
+        })?,
+        None => old_type,
+    };
+    next.item_type = item_type.as_str().to_string();
 
     if let Some(t) = req.title.as_deref() {
         next.title = domain::required_text("title", t, limits.title)?;
@@ -189,10 +202,19 @@ pub async fn update(
         next.priority = domain::priority(p)?.to_string();
     }
     if let Some(points) = req.story_points {
+        if req.clear_story_points {
+            return Err(AppError::validation(
+                "story_points",
+                "story_points and clear_story_points cannot go together",
+            ));
+        }
         next.story_points = Some(i64::from(domain::story_points(
             points,
             limits.story_points,
         )?));
+    }
+    if req.clear_story_points {
+        next.story_points = None;
     }
     if let Some(pos) = req.position {
         if pos < 0 {
@@ -259,6 +281,10 @@ pub async fn update(
         };
     }
 
+    if item_type != old_type {
+        check_type_change(conn, &next, old_type, item_type).await?;
+    }
+
     let fields = changed_fields(&row, &next);
     let changes = changes_of(&row, &next, &fields);
     if changes.is_empty() {
@@ -323,6 +349,90 @@ pub async fn delete(
     Ok(change(&item, Action::Deleted, Vec::new(), event))
 }
 
+/// Brings a deleted item back as it was (same id and key; its comments, links and time entries
+/// were never deleted with it, only hidden), at version + 1. The event is a WorkItemCreated
+/// marked `restored` that carries them, so every client shows them again.
+pub async fn restore(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    req: proto::RestoreWorkItemRequest,
+) -> AppResult<Effect> {
+    let id = parse_id("work_item_id", &req.work_item_id)?;
+    let mut row = work_items::work_item_any(conn, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Work item", &id))?;
+    let Some(deleted_at) = row.deleted_at else {
+        return Err(AppError::validation(
+            "work_item_id",
+            format!("Work item {id} is not deleted"),
+        ));
+    };
+    if queries::project(conn, &row.project_id).await?.is_none() {
+        return Err(AppError::validation(
+            "work_item_id",
+            "Its project was deleted: the item cannot come back",
+        ));
+    }
+    if let Some(parent) = &row.parent_id {
+        if queries::work_item(conn, parent).await?.is_none() {
+            return Err(AppError::validation(
+                "parent_id",
+                format!("Its parent {parent} was deleted: restore the parent first"),
+            ));
+        }
+    }
+    let mut changes = Vec::new();
+    track(
+        &mut changes,
+        "deleted_at",
+        Some(deleted_at.to_string()),
+        None,
+    );
+    // A sprint deleted meanwhile took its live items out of it; this one goes back without.
+    if let Some(sprint) = row.sprint_id.clone() {
+        if queries::sprint(conn, &sprint).await?.is_none() {
+            track(&mut changes, "sprint_id", Some(sprint), None);
+            row.sprint_id = None;
+        }
+    }
+    let now = pm_shared::now_secs();
+    row.version += 1;
+    row.updated_at = now;
+    row.updated_by = actor.user_id.clone();
+    row.deleted_at = None;
+    work_items::replace(conn, &row).await?;
+    let item = load(conn, &id).await?;
+
+    let comments = queries::comments(conn, &id)
+        .await?
+        .into_iter()
+        .map(|c| c.into_proto())
+        .collect();
+    let mut dependencies = Vec::new();
+    for link in queries::dependencies_of(conn, &id).await? {
+        // A link to an item that is still deleted stays hidden with that item.
+        let other = if link.blocking_item_id == id {
+            &link.blocked_item_id
+        } else {
+            &link.blocking_item_id
+        };
+        if queries::work_item(conn, other).await?.is_some() {
+            dependencies.push(link.into_proto());
+        }
+    }
+    let (entries, _) = queries::time_entries(conn, &id, i64::MAX, 0).await?;
+    let event = Payload::WorkItemCreated(proto::WorkItemCreated {
+        work_item: Some(item.clone()),
+        user_id: actor.user_id.clone(),
+        restored: Some(Box::new(proto::Restored {
+            comments,
+            dependencies,
+            time_entries: entries.into_iter().map(|t| t.into_proto()).collect(),
+        })),
+    });
+    Ok(change(&item, Action::Created, changes, event))
+}
+
 /// The editable fields that differ between the stored row and the updated one, in change order.
 fn changed_fields(old: &WorkItemRow, new: &WorkItemRow) -> Vec<WorkItemField> {
     WorkItemField::ALL
@@ -367,6 +477,7 @@ fn text_of(row: &WorkItemRow, field: WorkItemField) -> Option<String> {
         WorkItemField::AssigneeId => row.assignee_id.clone(),
         WorkItemField::SprintId => row.sprint_id.clone(),
         WorkItemField::ParentId => row.parent_id.clone(),
+        WorkItemField::ItemType => Some(row.item_type.clone()),
     }
 }
 
@@ -382,7 +493,53 @@ fn bind_of(row: &WorkItemRow, field: WorkItemField) -> Bind {
         WorkItemField::AssigneeId => Bind::Text(row.assignee_id.clone()),
         WorkItemField::SprintId => Bind::Text(row.sprint_id.clone()),
         WorkItemField::ParentId => Bind::Text(row.parent_id.clone()),
+        WorkItemField::ItemType => Bind::Text(Some(row.item_type.clone())),
     }
+}
+
+/// Checks that an item changed from `old` to `new` type (`next` as the update leaves it) still
+/// fits the hierarchy: under its parent, and over each of its live children.
+async fn check_type_change(
+    conn: &mut Conn<'_>,
+    next: &WorkItemRow,
+    old: ItemType,
+    new: ItemType,
+) -> AppResult<()> {
+    let refused = |why: String| {
+        AppError::validation(
+            "item_type",
+            format!(
+                "Invalid hierarchy: cannot change {} to {}: {why}",
+                old.label(),
+                new.label()
+            ),
+        )
+    };
+    if let Some(parent_id) = &next.parent_id {
+        let parent_type = queries::work_item(conn, parent_id)
+            .await?
+            .and_then(|p| ItemType::parse(&p.item_type));
+        if let Some(parent_type) = parent_type {
+            if domain::hierarchy(new, parent_type).is_err() {
+                return Err(refused(format!(
+                    "{} cannot be a child of {} (its parent)",
+                    new.label(),
+                    parent_type.label()
+                )));
+            }
+        }
+    }
+    for child in work_items::live_child_types(conn, &next.id).await? {
+        let child = ItemType::parse(&child).unwrap_or(ItemType::Task);
+        if domain::hierarchy(child, new).is_err() {
+            return Err(refused(format!(
+                "{} (one of its children) cannot be a child of {}",
+                child.label(),
+                new.label()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a prospective parent: it exists, lives in the same project, has the right type, and

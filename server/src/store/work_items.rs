@@ -214,6 +214,16 @@ pub async fn live_children(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<i64> {
     .await)
 }
 
+/// The types of an item's live children (each once).
+pub async fn live_child_types(conn: &mut Conn<'_>, id: &str) -> sqlx::Result<Vec<String>> {
+    on!(conn, |c| sqlx::query_scalar(
+        "SELECT DISTINCT item_type FROM pm_work_items WHERE parent_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_all(c)
+    .await)
+}
+
 pub async fn live_items_in_project(conn: &mut Conn<'_>, project_id: &str) -> sqlx::Result<i64> {
     on!(conn, |c| sqlx::query_scalar(
         "SELECT COUNT(*) FROM pm_work_items WHERE project_id = $1 AND deleted_at IS NULL",
@@ -246,6 +256,7 @@ pub fn column(field: WorkItemField) -> &'static str {
         WorkItemField::AssigneeId => "assignee_id",
         WorkItemField::SprintId => "sprint_id",
         WorkItemField::ParentId => "parent_id",
+        WorkItemField::ItemType => "item_type",
     }
 }
 

@@ -20,13 +20,14 @@ async fn the_openapi_description_lists_every_route_and_only_routes() {
             }
         }
     }
-    assert_eq!(operations.len(), 42, "{operations:?}");
+    assert_eq!(operations.len(), 43, "{operations:?}");
     for expected in [
         ("GET", "/api/v1/projects/{id}/work-items"),
         ("POST", "/api/v1/sync/import"),
         ("DELETE", "/api/v1/projects/{id}/members/{user_id}"),
         ("GET", "/metrics"),
         ("PUT", "/api/v1/time-entries/{id}"),
+        ("POST", "/api/v1/work-items/{id}/restore"),
     ] {
         assert!(
             operations.contains(&(expected.0.to_string(), expected.1.to_string())),

@@ -243,6 +243,7 @@ async fn malformed_frames_get_errors_and_the_connection_stays_usable() {
                     ..Default::default()
                 }),
                 user_id: USER_A.into(),
+                ..Default::default()
             }),
         ),
         (

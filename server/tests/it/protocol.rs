@@ -759,6 +759,7 @@ fn the_table_covers_the_whole_oneof_and_the_generated_code_agrees() {
                 ..Default::default()
             }),
             user_id: "u".into(),
+            ..Default::default()
         })),
     };
     let dynamic = DynamicMessage::decode(desc.clone(), msg.encode_to_vec().as_slice())

@@ -693,6 +693,11 @@ impl RestClient {
     pub async fn delete_work_item(&self, id: &str) -> Result<Value, ClientError> {
         self.delete(&["work-items", id]).await
     }
+    /// pm: brings a deleted item back (`id`: its UUID or key).
+    pub async fn restore_work_item(&self, id: &str) -> Result<Value, ClientError> {
+        self.post(&["work-items", id, "restore"], &serde_json::json!({}))
+            .await
+    }
 
     // Sprints. `id` is a UUID; `project` a UUID or key.
 

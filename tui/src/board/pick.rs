@@ -1,5 +1,5 @@
 //! The board's pickers: who gets a card (`a`), which sprint it is in (`S`), which card is its
-//! parent (`P`), which card it blocks, is blocked by or relates to (`b` `B` `R` in the detail
+//! parent (`P`), which type it is (`T`), which card it blocks, is blocked by or relates to (`b` `B` `R` in the detail
 //! pane) and which link goes (`x`). A field's picker lists "none" first; all are filtered by
 //! what is typed.
 use pm_shared::domain::{ItemType, SprintStatus};
@@ -12,6 +12,8 @@ pub enum PickKind {
     Assignee,
     Sprint,
     Parent,
+    /// Epic, story or task (the server holds the change to the hierarchy rules).
+    Type,
     /// A new link: this card blocks the chosen one.
     Blocks,
     /// A new link: the chosen card blocks this one.
@@ -39,6 +41,7 @@ impl PickKind {
             PickKind::Assignee => ("Assign", "to"),
             PickKind::Sprint => ("Sprint", "in"),
             PickKind::Parent => ("Parent", "under"),
+            PickKind::Type => ("Type", "to"),
             PickKind::Blocks => ("Link", "blocks"),
             PickKind::BlockedBy => ("Link", "is blocked by"),
             PickKind::RelatesTo => ("Link", "relates to"),
@@ -54,6 +57,7 @@ impl PickKind {
             PickKind::Assignee => item.assignee_id.clone(),
             PickKind::Sprint => item.sprint_id.clone(),
             PickKind::Parent => item.parent_id.clone(),
+            PickKind::Type => ItemType::from_proto(item.item_type).map(|t| t.as_str().to_string()),
             _ => None,
         }
     }
@@ -78,6 +82,7 @@ impl PickKind {
                 req.parent_id = Some(value);
                 req.update_parent = true;
             }
+            PickKind::Type => req.item_type = Some(value),
             PickKind::Blocks => return link(item_id, &value, proto::DependencyType::Blocks),
             PickKind::BlockedBy => return link(&value, item_id, proto::DependencyType::Blocks),
             PickKind::RelatesTo => return link(item_id, &value, proto::DependencyType::RelatesTo),
@@ -98,11 +103,11 @@ impl PickKind {
         Action::Update(req)
     }
 
-    /// True for a field of the card (it has a current value and a "none").
+    /// True for a field of the card (it has a current value; all but the type a "none").
     pub fn is_field(self) -> bool {
         matches!(
             self,
-            PickKind::Assignee | PickKind::Sprint | PickKind::Parent
+            PickKind::Assignee | PickKind::Sprint | PickKind::Parent | PickKind::Type
         )
     }
 
@@ -174,6 +179,35 @@ pub fn choices(app: &App, kind: PickKind, item: &proto::WorkItem, filter: &str) 
                         choice(Some(w.id.clone()), format!("{} {}", app.key_of(w), w.title))
                     }),
                 )
+                .collect()
+        }
+        PickKind::Type => {
+            // Each type with why it would break the hierarchy, if it would (the server refuses
+            // it then): the card's parent, or one of its children, would not fit.
+            let store = &app.replica.store;
+            let parent = item
+                .parent_id
+                .as_ref()
+                .and_then(|p| store.work_items.get(p));
+            let children: Vec<&proto::WorkItem> = store
+                .items_of(&item.project_id)
+                .filter(|w| w.parent_id.as_ref() == Some(&item.id))
+                .collect();
+            let type_of = |w: &proto::WorkItem| ItemType::from_proto(w.item_type);
+            ItemType::ALL
+                .iter()
+                .map(|&t| {
+                    let misfit_parent = parent.filter(|p| type_of(p) != t.allowed_parent());
+                    let misfit_child = children
+                        .iter()
+                        .find(|c| type_of(c).and_then(ItemType::allowed_parent) != Some(t));
+                    let why = match (misfit_parent, misfit_child) {
+                        (Some(p), _) => format!("  (not under its parent {})", app.key_of(p)),
+                        (None, Some(c)) => format!("  ({} could not be under it)", app.key_of(c)),
+                        (None, None) => String::new(),
+                    };
+                    choice(Some(t.as_str().to_string()), format!("{}{why}", t.label()))
+                })
                 .collect()
         }
         PickKind::Blocks | PickKind::BlockedBy | PickKind::RelatesTo => {

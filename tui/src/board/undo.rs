@@ -2,8 +2,9 @@
 //! accepted it, as the values of its fields before and after; undoing it writes the values
 //! before back, on the card's current version — but only while the card still holds the values
 //! after, so an undo never overwrites what someone else changed since (it is refused, with a
-//! word why). A deleted card comes back as a new card with the same fields (the protocol has no
-//! undelete; its comments and history stay with the deleted one).
+//! word why). A card I deleted comes back as it was (pm's RestoreWorkItemRequest: the same id
+//! and key, its comments, links and history).
+use pm_shared::domain::ItemType;
 use pm_shared::proto;
 
 /// Where a write of mine comes from: what its acceptance adds to the undo / redo stacks.
@@ -38,7 +39,7 @@ pub enum Entry {
 pub const DEPTH: usize = 100;
 
 /// The values `item` has for the fields `req` sets (cleared ones as "", which clears them
-/// again). Story points cannot be cleared by the protocol: a change from none is left out.
+/// again; no story points as `clear_story_points`).
 pub fn values_of(
     item: &proto::WorkItem,
     req: &proto::UpdateWorkItemRequest,
@@ -65,8 +66,12 @@ pub fn values_of(
     if req.priority.is_some() {
         v.priority = Some(item.priority.clone());
     }
-    if req.story_points.is_some() {
+    if req.story_points.is_some() || req.clear_story_points {
         v.story_points = item.story_points;
+        v.clear_story_points = item.story_points.is_none();
+    }
+    if req.item_type.is_some() {
+        v.item_type = ItemType::from_proto(item.item_type).map(|t| t.as_str().to_string());
     }
     if req.update_parent {
         v.update_parent = true;
@@ -121,7 +126,11 @@ mod tests {
         let before = values_of(&card(), &req);
         assert_eq!(before.priority.as_deref(), Some("high"));
         assert_eq!(before.assignee_id.as_deref(), Some(""), "cleared again");
-        assert_eq!(before.story_points, None, "points cannot be cleared");
+        assert_eq!(
+            (before.story_points, before.clear_story_points),
+            (None, true),
+            "the points go again"
+        );
         assert!(holds(&card(), &before));
         let mut after = card();
         after.priority = "low".into();

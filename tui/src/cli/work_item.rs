@@ -61,6 +61,13 @@ pub enum WorkItemCommand {
         #[arg(value_name = "ID|KEY-N")]
         id: String,
     },
+    /// Bring a deleted work item back: the same key, with its comments, links and time
+    #[command(after_help = "Examples:\n  pm work-item restore PM-12")]
+    Restore {
+        /// Work item UUID or key (PM-12)
+        #[arg(value_name = "ID|KEY-N")]
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +165,13 @@ pub struct UpdateArgs {
     /// Story points, 0 to 100
     #[arg(long, value_name = "0..100", value_parser = clap::value_parser!(i32).range(0..=100))]
     pub story_points: Option<i32>,
+    /// Remove the story points
+    #[arg(long, conflicts_with = "story_points")]
+    pub clear_points: bool,
+    /// New type; it must fit the hierarchy (a task under a story, a story under an epic)
+    /// with the item's parent and children
+    #[arg(long = "type", value_name = "TYPE", value_parser = item_types())]
+    pub item_type: Option<String>,
     /// New parent (UUID or key; "" makes the item top-level). Implies --update-parent
     #[arg(long, value_name = "ID|KEY-N")]
     pub parent_id: Option<String>,
@@ -199,6 +213,7 @@ pub async fn run(client: RestClient, cmd: WorkItemCommand) -> anyhow::Result<Val
             client.update_work_item(&id, &update_body(a)?).await?
         }
         WorkItemCommand::Delete { id } => client.delete_work_item(&id).await?,
+        WorkItemCommand::Restore { id } => client.restore_work_item(&id).await?,
     })
 }
 
@@ -259,6 +274,11 @@ fn update_body(a: UpdateArgs) -> anyhow::Result<Value> {
         "story_points",
         a.story_points.or(file.story_points),
     );
+    if a.clear_points {
+        // A null (rather than an absent) `story_points` removes them.
+        body["story_points"] = Value::Null;
+    }
+    put_opt(&mut body, "item_type", a.item_type);
     put_opt(&mut body, "parent_id", parent_id);
     put_opt(&mut body, "position", a.position.or(file.position));
     Ok(body)

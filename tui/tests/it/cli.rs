@@ -251,6 +251,96 @@ fn work_item_create_get_list_update_delete() {
 }
 
 #[test]
+fn work_item_type_changes_and_points_clear() {
+    let server = TestServer::start();
+    server.project("PM");
+    let create = |kind: &str, title: &str, parent: Option<&str>| {
+        let mut args = vec![
+            "work-item",
+            "create",
+            "--project-id",
+            "PM",
+            "--type",
+            kind,
+            "--title",
+            title,
+        ];
+        args.extend(parent.map(|p| ["--parent-id", p]).into_iter().flatten());
+        server.ok(&args)["work_item"].clone()
+    };
+    create("epic", "Checkout", None);
+    create("story", "Pay", Some("PM-1"));
+    create("task", "Card form", None);
+    let update = |args: &[&str]| {
+        let mut all = vec!["work-item", "update"];
+        all.extend_from_slice(args);
+        server.pm(&all)
+    };
+
+    let points = update(&["PM-3", "--story-points", "8", "--expected-version", "1"])
+        .success()
+        .json();
+    assert_eq!(points["work_item"]["story_points"], 8);
+    let story = update(&[
+        "PM-3",
+        "--type",
+        "story",
+        "--clear-points",
+        "--expected-version",
+        "2",
+    ])
+    .success()
+    .json();
+    assert_eq!(story["work_item"]["item_type"], "story");
+    assert_eq!(story["work_item"]["story_points"], Value::Null);
+
+    // A type that breaks the hierarchy: the story under the epic cannot be a task.
+    let err = update(&["PM-2", "--type", "task", "--expected-version", "1"]).runtime_error();
+    assert!(
+        err.contains("item_type") || err.contains("Invalid hierarchy"),
+        "{err}"
+    );
+    // Unknown types and points set and cleared at once never leave the CLI.
+    let err = update(&["PM-3", "--type", "bug", "--expected-version", "3"]).usage_error();
+    assert!(err.contains("bug"), "{err}");
+    let err = update(&[
+        "PM-3",
+        "--story-points",
+        "3",
+        "--clear-points",
+        "--expected-version",
+        "3",
+    ])
+    .usage_error();
+    assert!(err.contains("--clear-points"), "{err}");
+}
+
+#[test]
+fn a_deleted_work_item_is_restored_by_its_key() {
+    let server = TestServer::start();
+    server.project("PM");
+    let item = server.ok(&[
+        "work-item",
+        "create",
+        "--project-id",
+        "PM",
+        "--type",
+        "task",
+        "--title",
+        "Oops",
+    ])["work_item"]
+        .clone();
+    server.ok(&["work-item", "delete", "PM-1"]);
+    let back = server.ok(&["work-item", "restore", "PM-1"])["work_item"].clone();
+    assert_eq!(
+        (back["id"].clone(), back["display_key"].clone()),
+        (item["id"].clone(), "PM-1".into())
+    );
+    let err = server.pm(&["work-item", "restore", "PM-1"]).runtime_error();
+    assert!(err.contains("not deleted"), "{err}");
+}
+
+#[test]
 fn sprint_create_get_list_update_delete() {
     let server = TestServer::start();
     let project = server.project("SP");

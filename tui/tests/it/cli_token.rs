@@ -211,6 +211,8 @@ fn every_server_subcommand(session: &Session, key: &str) {
     t(&["sprint", "delete", &sid]);
     t(&["comment", "delete", &cid]);
     t(&["work-item", "delete", &k2]);
+    t(&["work-item", "restore", &k2]);
+    t(&["work-item", "delete", &k2]);
     t(&["work-item", "delete", &k1]);
     t(&["project", "delete", key]);
 }

@@ -143,6 +143,7 @@ impl Importer<'_> {
                 Action::Created => Payload::WorkItemCreated(proto::WorkItemCreated {
                     work_item: Some(w),
                     user_id,
+                    ..Default::default()
                 }),
                 _ => Payload::WorkItemUpdated(proto::WorkItemUpdated {
                     work_item: Some(w),

@@ -80,7 +80,7 @@ fn camel_case_links(document: &mut serde_json::Value) {
         projects::list, projects::create, projects::show, projects::update, projects::remove,
         projects::swim_lanes, projects::members, projects::add_member, projects::remove_member,
         work_items::list, work_items::create, work_items::show, work_items::update,
-        work_items::remove,
+        work_items::remove, work_items::restore,
         sprints::list, sprints::create, sprints::show, sprints::update, sprints::remove,
         comments::list, comments::create, comments::show, comments::update, comments::remove,
         dependencies::list, dependencies::create, dependencies::remove,

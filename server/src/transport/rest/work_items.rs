@@ -23,6 +23,10 @@ pub fn routes() -> Router<SharedState> {
             "/api/v1/work-items/{id}",
             get(show).put(update).delete(remove),
         )
+        .route(
+            "/api/v1/work-items/{id}/restore",
+            axum::routing::post(restore),
+        )
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -229,12 +233,26 @@ struct UpdateBody {
     priority: Option<String>,
     assignee_id: Option<String>,
     sprint_id: Option<String>,
-    story_points: Option<i32>,
+    /// Absent: unchanged; a number sets the points; `null` (pm) removes them.
+    #[serde(default, deserialize_with = "present")]
+    story_points: Option<Option<i32>>,
     parent_id: Option<String>,
     #[serde(default)]
     update_parent: bool,
     position: Option<i32>,
+    /// pm: "epic", "story" or "task" changes the item's type (the hierarchy rules must hold).
+    item_type: Option<String>,
     expected_version: i32,
+}
+
+/// A field that is present in the JSON, `null` included (absent fields take the default,
+/// `None`): tells "set to null" apart from "not sent".
+fn present<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(de).map(Some)
 }
 
 #[utoipa::path(
@@ -272,12 +290,38 @@ async fn update(
         sprint_id: body.sprint_id,
         position: body.position,
         priority: body.priority,
-        story_points: body.story_points,
+        story_points: body.story_points.flatten(),
         parent_id,
         update_parent: body.update_parent,
+        item_type: body.item_type,
+        clear_story_points: body.story_points == Some(None),
     };
     let done = execute(&state.writer, &actor, None, Command::UpdateWorkItem(req)).await?;
     let Payload::WorkItemUpdated(e) = done.event else {
+        return Err(unexpected().into());
+    };
+    let item = e.work_item.ok_or_else(unexpected)?;
+    respond(&state, &item).await
+}
+
+/// pm: brings a deleted item back (see RestoreWorkItemRequest); `{id}` may be its key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/work-items/{id}/restore",
+    tag = "work items",
+    operation_id = "restore_work_item",
+    params(("id" = String, Path, description = "Work item id (UUID) or display key (PM-12)")),
+    responses((status = 200, description = "The work item as restored", body = super::schema::WorkItemReply))
+)]
+async fn restore(
+    State(state): State<SharedState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> RestResult<Json<Value>> {
+    let id = reads::any_work_item_id(&state.store, &id).await?;
+    let req = proto::RestoreWorkItemRequest { work_item_id: id };
+    let done = execute(&state.writer, &actor, None, Command::RestoreWorkItem(req)).await?;
+    let Payload::WorkItemCreated(e) = done.event else {
         return Err(unexpected().into());
     };
     let item = e.work_item.ok_or_else(unexpected)?;

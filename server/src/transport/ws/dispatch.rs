@@ -52,6 +52,7 @@ pub(super) fn classify(payload: Payload) -> Request {
         Payload::CreateWorkItemRequest(r) => Command::CreateWorkItem(r),
         Payload::UpdateWorkItemRequest(r) => Command::UpdateWorkItem(r),
         Payload::DeleteWorkItemRequest(r) => Command::DeleteWorkItem(r),
+        Payload::RestoreWorkItemRequest(r) => Command::RestoreWorkItem(r),
         Payload::CreateSprintRequest(r) => Command::CreateSprint(r),
         Payload::UpdateSprintRequest(r) => Command::UpdateSprint(r),
         Payload::DeleteSprintRequest(r) => Command::DeleteSprint(r),

@@ -24,6 +24,11 @@ pub(super) fn describe_change(c: &proto::FieldChange, key: &str, app: &App) -> S
         "parent_id" => format!("changed the parent of {key}"),
         "description" => format!("edited the description of {key}"),
         "priority" => format!("set {key} to {new} priority"),
+        "item_type" => format!(
+            "made {key} a{} {}",
+            if new == "epic" { "n" } else { "" },
+            ItemType::parse(&new).map_or(new.as_str(), |t| t.label())
+        ),
         "story_points" if new.is_empty() => format!("cleared the points of {key}"),
         "story_points" => format!("estimated {key} at {new} points"),
         other => format!("set {} of {key} to {new}", other.replace('_', " ")),
@@ -45,7 +50,12 @@ impl App {
         match msg.payload.as_ref()? {
             Payload::WorkItemCreated(e) => {
                 let w = e.work_item.as_ref().filter(|w| w.project_id == project)?;
-                Some(format!("created {} \"{}\"", self.key_of(w), w.title))
+                let verb = if e.restored.is_some() {
+                    "restored"
+                } else {
+                    "created"
+                };
+                Some(format!("{verb} {} \"{}\"", self.key_of(w), w.title))
             }
             Payload::WorkItemUpdated(e) => {
                 let w = e.work_item.as_ref().filter(|w| w.project_id == project)?;

@@ -16,7 +16,7 @@ use ratatui::crossterm::event::{
 };
 use ratatui::layout::Rect;
 
-use super::layout::{self, Hit};
+use super::layout::{self, Hit, ListHit};
 
 use super::find::{Candidate, Query};
 use super::input::TextInput;
@@ -389,6 +389,14 @@ pub struct App {
 pub struct Card<'a> {
     pub item: &'a proto::WorkItem,
     pub key: String,
+}
+
+impl Card<'_> {
+    /// The title as the board draws it (controls made visible): what its width, and so the
+    /// card's height, is measured on.
+    pub fn shown_title(&self) -> String {
+        pm_shared::terminal::sanitize_for_terminal(&self.item.title).into_owned()
+    }
 }
 
 impl App {
@@ -1072,6 +1080,7 @@ impl App {
                 }
             }
             Command::PickParent => self.open_pick(PickKind::Parent),
+            Command::PickType => self.open_pick(PickKind::Type),
             Command::Priority => self.cycle_priority(),
             Command::Activity => self.popup = Popup::Activity { scroll: 0 },
             Command::Palette => {

@@ -263,6 +263,20 @@ impl App {
             }
             Popup::Points { item_id, mut input } => match key.code {
                 KeyCode::Esc => Popup::None,
+                // Nothing typed: the card has no points (any it had are cleared).
+                KeyCode::Enter if input.text().trim().is_empty() => {
+                    if self
+                        .card(&item_id)
+                        .is_some_and(|w| w.story_points.is_some())
+                    {
+                        let req = proto::UpdateWorkItemRequest {
+                            clear_story_points: true,
+                            ..Default::default()
+                        };
+                        self.write(&item_id, Write::change("Points", req));
+                    }
+                    Popup::None
+                }
                 KeyCode::Enter => match input.text().trim().parse::<i32>() {
                     Ok(points) if (0..=STORY_POINTS_MAX).contains(&points) => {
                         let unchanged = self

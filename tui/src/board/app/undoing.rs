@@ -79,48 +79,22 @@ impl App {
         self.say(format!("{what}: {key}"));
     }
 
-    /// A card I deleted, created again with its fields (a new key: the protocol has no
-    /// undelete); the rest of its fields follow once it exists.
+    /// A card I deleted, brought back by the server as it was: the same id and key, with its
+    /// comments, links, time entries and history.
     pub(super) fn restore(&mut self, item: proto::WorkItem) {
-        let parent = item
-            .parent_id
-            .clone()
-            .filter(|p| self.replica.store.work_items.contains_key(p));
-        let req = proto::CreateWorkItemRequest {
-            item_type: item.item_type,
-            title: item.title.clone(),
-            description: item.description.clone(),
-            parent_id: parent,
-            project_id: item.project_id.clone(),
-            status: Some(item.status.clone()),
-            priority: Some(item.priority.clone()),
+        let req = proto::RestoreWorkItemRequest {
+            work_item_id: item.id.clone(),
         };
-        if let Some(id) = self.transmit("Undo delete", Payload::CreateWorkItemRequest(req)) {
+        if let Some(id) = self.transmit("Undo delete", Payload::RestoreWorkItemRequest(req)) {
             self.pending.insert(id.clone(), "Undo delete".into());
             self.restores.insert(id, item);
         }
     }
 
-    /// The answer to a restore: the fields creation cannot set go on the new card.
-    pub(super) fn on_restored(&mut self, old: proto::WorkItem, created: &proto::WorkItem) {
-        let old_key = self.key_of(&old);
-        let new_key = self.key_of(created);
-        self.focus = Some(created.id.clone());
-        let req = proto::UpdateWorkItemRequest {
-            assignee_id: old.assignee_id.clone(),
-            sprint_id: old.sprint_id.clone(),
-            story_points: old.story_points,
-            ..Default::default()
-        };
-        if !undo::is_empty(&req) {
-            let write = Write {
-                origin: Origin::Auto,
-                ..Write::on_version("Undo delete", req, created.version)
-            };
-            self.write(&created.id, write);
-        }
-        self.say(format!(
-            "Undo: {old_key} is back as {new_key} (its comments and history stay with {old_key})"
-        ));
+    /// The answer to a restore: the card is back (the store took it, and what came with it,
+    /// from the same answer).
+    pub(super) fn on_restored(&mut self, old: proto::WorkItem, restored: &proto::WorkItem) {
+        self.focus = Some(restored.id.clone());
+        self.say(format!("Undo: {} is back", self.key_of(&old)));
     }
 }

@@ -171,7 +171,8 @@ impl App {
     /// How many cards a lane shows at the current terminal size (PgUp/PgDn move by this).
     pub(super) fn page(&self) -> usize {
         let (_, height) = self.size;
-        // Header, activity, status bar and the lane's borders; three rows a card.
+        // Header, activity, status bar and the lane's borders; three rows a card (a wrapped
+        // title makes a card one row taller: a page then moves a little past the last one shown).
         let activity = if height >= 20 { 2 } else { 1 };
         let inner = height.saturating_sub(1 + activity + 1 + 2);
         usize::from(inner / 3).max(1)

@@ -46,6 +46,8 @@ pub(super) fn same_fields(
         && (req.position.is_none() || a.position == b.position)
         && (req.priority.is_none() || a.priority == b.priority)
         && (req.story_points.is_none() || a.story_points == b.story_points)
+        && (!req.clear_story_points || a.story_points == b.story_points)
+        && (req.item_type.is_none() || a.item_type == b.item_type)
         && (!req.update_parent || a.parent_id == b.parent_id)
 }
 
@@ -120,6 +122,12 @@ pub(super) fn apply_fields(item: &mut proto::WorkItem, req: &proto::UpdateWorkIt
     if let Some(v) = req.story_points {
         item.story_points = Some(v);
     }
+    if req.clear_story_points {
+        item.story_points = None;
+    }
+    if let Some(t) = req.item_type.as_deref().and_then(ItemType::parse) {
+        item.item_type = t.to_proto() as i32;
+    }
     if req.update_parent {
         item.parent_id = req.parent_id.clone().filter(|p| !p.is_empty());
     }
@@ -141,8 +149,17 @@ pub(super) fn fold_fields(
         sprint_id,
         position,
         priority,
-        story_points
+        story_points,
+        item_type
     );
+    // Points set and points cleared: the later one wins.
+    if later.story_points.is_some() {
+        earlier.clear_story_points = false;
+    }
+    if later.clear_story_points {
+        earlier.story_points = None;
+        earlier.clear_story_points = true;
+    }
     if later.update_parent {
         earlier.update_parent = true;
         earlier.parent_id = later.parent_id;

@@ -65,6 +65,7 @@ async fn slash_finds_by_key_title_description_and_assignee_with_filters() {
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(described),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     let find = |app: &mut App, text: &str| {
@@ -305,6 +306,115 @@ async fn capital_s_and_p_pick_the_sprint_and_a_parent_that_fits_the_hierarchy() 
     key(&mut app, KeyCode::Char('P'));
     assert_eq!(app.popup, Popup::None);
     assert!(render(&app).contains("An epic has no parent"));
+}
+
+#[tokio::test]
+async fn capital_t_changes_the_type_and_an_empty_hash_clears_the_points_both_undoable() {
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    // PM-3, a task with 3 points.
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    key(&mut app, KeyCode::Char('T'));
+    let screen = render(&app);
+    for label in ["Epic", "Story", "Task"] {
+        assert!(screen.contains(label), "{screen}");
+    }
+    // On the current type: Enter changes nothing.
+    key(&mut app, KeyCode::Enter);
+    assert!(sent(&mut app).is_empty());
+    key(&mut app, KeyCode::Char('T'));
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Enter);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!(req.item_type.as_deref(), Some("story"));
+    assert_eq!(
+        app.card(&id(3)).map(|w| w.item_type),
+        Some(proto::WorkItemType::Story as i32),
+        "shown at once"
+    );
+    accept(&mut app, 1, &out[0].0, &req);
+
+    // `#` with nothing typed: no points.
+    key(&mut app, KeyCode::Char('#'));
+    ctrl_key(&mut app, 'u');
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.popup, Popup::None);
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert!(
+        req.clear_story_points && req.story_points.is_none(),
+        "{req:?}"
+    );
+    assert_eq!(app.card(&id(3)).and_then(|w| w.story_points), None);
+    accept(&mut app, 2, &out[0].0, &req);
+    // Again on a card without points: nothing to send.
+    key(&mut app, KeyCode::Char('#'));
+    key(&mut app, KeyCode::Enter);
+    assert!(sent(&mut app).is_empty());
+
+    // Undo brings the points back, then the type.
+    key(&mut app, KeyCode::Char('u'));
+    let out = sent(&mut app);
+    let req = update_req(&out[0].1).clone();
+    assert_eq!((req.story_points, req.clear_story_points), (Some(3), false));
+    accept(&mut app, 3, &out[0].0, &req);
+    key(&mut app, KeyCode::Char('u'));
+    let out = sent(&mut app);
+    assert_eq!(update_req(&out[0].1).item_type.as_deref(), Some("task"));
+}
+
+#[tokio::test]
+async fn the_type_picker_says_which_types_would_break_the_hierarchy() {
+    let mut app = app();
+    // PM-3, a task, goes under the story PM-2.
+    let mut under = app.card(&id(3)).cloned().expect("PM-3");
+    under.parent_id = Some(id(2));
+    under.version = 2;
+    event(
+        &mut app,
+        1,
+        Payload::WorkItemUpdated(proto::WorkItemUpdated {
+            work_item: Some(under),
+            changes: vec![],
+            user_id: BOB.into(),
+        }),
+    );
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    key(&mut app, KeyCode::Char('T'));
+    let screen = render(&app);
+    assert!(
+        screen.contains("Epic  (not under its parent PM-2)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Story  (not under its parent PM-2)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("✓ Task   "),
+        "the type it has fits: {screen}"
+    );
+    key(&mut app, KeyCode::Esc);
+    // PM-2, the story over it: as an epic or a task, PM-3 could not be under it.
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Char('T'));
+    let screen = render(&app);
+    assert!(
+        screen.contains("Epic  (PM-3 could not be under it)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Task  (PM-3 could not be under it)"),
+        "{screen}"
+    );
+    assert!(screen.contains("✓ Story   "), "{screen}");
 }
 
 #[tokio::test]
@@ -724,13 +834,14 @@ async fn an_undo_that_would_overwrite_someone_elses_change_is_refused() {
 }
 
 #[tokio::test]
-async fn u_brings_a_card_i_deleted_back_with_its_fields() {
+async fn u_brings_a_card_i_deleted_back_as_the_same_card() {
     let mut app = app();
     app.outbox = Some(Vec::new());
     // PM-2: a story of mine with 5 points, in progress.
     key(&mut app, KeyCode::Right);
     key(&mut app, KeyCode::Right);
     assert_eq!(app.selected().map(|w| w.item_number), Some(2));
+    let before = app.card(&id(2)).cloned().expect("PM-2");
     key(&mut app, KeyCode::Char('d'));
     key(&mut app, KeyCode::Char('y'));
     let out = sent(&mut app);
@@ -743,45 +854,57 @@ async fn u_brings_a_card_i_deleted_back_with_its_fields() {
     assert!(!app.replica.store.work_items.contains_key(&id(2)));
     key(&mut app, KeyCode::Char('u'));
     let out = sent(&mut app);
-    let [(create_id, Payload::CreateWorkItemRequest(req))] = &out[..] else {
+    let [(restore_id, Payload::RestoreWorkItemRequest(req))] = &out[..] else {
         panic!("{out:?}")
     };
-    assert_eq!(req.title, "Pay with saved card");
-    assert_eq!(req.item_type, proto::WorkItemType::Story as i32);
-    assert_eq!(req.status.as_deref(), Some("in_progress"));
-    // Created again as PM-7; the assignee and points follow on its version.
-    let again = item(
-        7,
-        "story",
-        "Pay with saved card",
-        "in_progress",
-        "medium",
-        None,
-        None,
-    );
-    let created = Payload::WorkItemCreated(proto::WorkItemCreated {
-        work_item: Some(again),
+    assert_eq!(req.work_item_id, id(2), "the same card, not a new one");
+    // The server's answer: the card as it was, one version on, with a comment it had.
+    let comment = proto::Comment {
+        id: "c1".into(),
+        work_item_id: id(2),
+        content: "Still here".into(),
+        created_by: BOB.into(),
+        ..Default::default()
+    };
+    let restored = Payload::WorkItemCreated(proto::WorkItemCreated {
+        work_item: Some(proto::WorkItem {
+            version: before.version + 1,
+            ..before.clone()
+        }),
         user_id: ME.into(),
+        restored: Some(Box::new(proto::Restored {
+            comments: vec![comment],
+            ..Default::default()
+        })),
     });
-    event(&mut app, 2, created.clone());
-    respond(&mut app, create_id, created);
-    let out = sent(&mut app);
-    let req = update_req(&out[0].1);
+    event(&mut app, 2, restored.clone());
+    respond(&mut app, restore_id, restored);
+    assert!(sent(&mut app).is_empty(), "nothing left to set");
+    let back = app.card(&id(2)).expect("PM-2 is back");
     assert_eq!(
         (
-            req.work_item_id.as_str(),
-            req.assignee_id.as_deref(),
-            req.story_points
+            back.item_number,
+            back.story_points,
+            back.assignee_id.as_deref()
         ),
-        (id(7).as_str(), Some(ME), Some(5))
+        (2, Some(5), Some(ME))
     );
-    assert_eq!(req.expected_version, 1);
+    assert_eq!(
+        app.replica.store.comments_of(&id(2)).len(),
+        1,
+        "its comment too"
+    );
     assert!(
-        render(&app).contains("PM-2 is back as PM-7"),
+        render(&app).contains("Undo: PM-2 is back"),
         "{}",
         render(&app)
     );
-    assert_eq!(app.selected().map(|w| w.item_number), Some(7));
+    assert!(
+        render(&app).contains("restored PM-2 \"Pay with saved card\""),
+        "the activity strip: {}",
+        render(&app)
+    );
+    assert_eq!(app.selected().map(|w| w.item_number), Some(2));
 }
 
 #[test]

@@ -423,6 +423,7 @@ async fn a_card_created_under_a_sprint_filter_goes_into_that_sprint_and_stays_in
     let payload = Payload::WorkItemCreated(proto::WorkItemCreated {
         work_item: Some(created),
         user_id: ME.into(),
+        ..Default::default()
     });
     event(&mut app, 2, payload.clone());
     respond(&mut app, create_id, payload);
@@ -621,12 +622,13 @@ async fn wide_titles_are_cut_with_an_ellipsis_inside_the_lane() {
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(cjk),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     let mut emoji = item(
         8,
         "task",
-        "🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀 launch",
+        "🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀 launch day",
         "backlog",
         "low",
         None,
@@ -639,22 +641,38 @@ async fn wide_titles_are_cut_with_an_ellipsis_inside_the_lane() {
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(emoji),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     let screen = render(&app);
+    let lines: Vec<&str> = screen.lines().collect();
     for start in ["┃日本語", "┃🚀🚀"] {
-        let line = screen
-            .lines()
-            .find(|l| l.contains(start))
-            .and_then(|l| l.split(" Hidden by").next())
+        let first = lines
+            .iter()
+            .position(|l| l.contains(start))
             .unwrap_or_else(|| panic!("no {start}:\n{screen}"));
-        assert!(line.contains('…'), "cut with an ellipsis:\n{screen}");
-        assert_eq!(
-            crate::width::width(line),
-            82,
-            "80 columns and the quotes: the lanes stay in place:\n{screen}"
+        // The narrow lane wraps the title onto a second line, which is cut with `…`.
+        let title: Vec<&str> = lines[first..=first + 1]
+            .iter()
+            .map(|l| l.split(" Hidden by").next().unwrap_or(l))
+            .collect();
+        assert!(
+            !title[0].contains('…'),
+            "the first line is whole:\n{screen}"
         );
+        assert!(title[1].contains('…'), "cut with an ellipsis:\n{screen}");
+        for line in title {
+            assert_eq!(
+                crate::width::width(line),
+                82,
+                "80 columns and the quotes: the lanes stay in place:\n{screen}"
+            );
+        }
     }
+    assert!(
+        screen.contains("┃Write release ┃") && screen.contains("┃notes         ┃"),
+        "a title wider than the lane wraps at a word:\n{screen}"
+    );
 }
 
 #[tokio::test]
@@ -701,6 +719,7 @@ async fn the_delete_dialog_shows_its_instructions_whatever_the_title() {
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(card),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     assert_eq!(app.selected().map(|w| w.item_number), Some(7));
@@ -805,6 +824,7 @@ async fn moving_a_card_up_or_down_writes_only_that_card_when_there_is_room() {
             Payload::WorkItemCreated(proto::WorkItemCreated {
                 work_item: Some(card),
                 user_id: BOB.into(),
+                ..Default::default()
             }),
         );
     }

@@ -317,6 +317,19 @@ fn accept(
     if let Some(a) = &req.assignee_id {
         card.assignee_id = (!a.is_empty()).then(|| a.clone());
     }
+    if let Some(p) = req.story_points {
+        card.story_points = Some(p);
+    }
+    if req.clear_story_points {
+        card.story_points = None;
+    }
+    if let Some(t) = &req.item_type {
+        card.item_type = match t.as_str() {
+            "epic" => proto::WorkItemType::Epic,
+            "story" => proto::WorkItemType::Story,
+            _ => proto::WorkItemType::Task,
+        } as i32;
+    }
     card.version += 1;
     let updated = Payload::WorkItemUpdated(proto::WorkItemUpdated {
         work_item: Some(card.clone()),
@@ -391,6 +404,7 @@ fn app_with_a_long_backlog() -> App {
                     None,
                 )),
                 user_id: BOB.into(),
+                ..Default::default()
             }),
         );
     }

@@ -292,6 +292,14 @@ async fn undo_and_redo_against_a_real_server() {
     let stored = rest.get_work_item("UN-1").await.expect("UN-1");
     assert_eq!(stored["work_item"]["priority"], "high");
 
+    rest.create_comment("UN-1", "Keep this too")
+        .await
+        .expect("comment");
+    pump(&mut app, &mut rx, "the comment", &|a| {
+        a.selected()
+            .is_some_and(|w| a.replica.store.comments_of(&w.id).len() == 1)
+    })
+    .await;
     key(&mut app, KeyCode::Char('d'));
     key(&mut app, KeyCode::Char('y'));
     pump(&mut app, &mut rx, "the delete", &|a| {
@@ -305,11 +313,17 @@ async fn undo_and_redo_against_a_real_server() {
             && !a.busy()
     })
     .await;
+    // The same card: its key, and the comment it had before the delete.
     assert!(
-        render(&app).contains("UN-1 is back as UN-2"),
+        render(&app).contains("Undo: UN-1 is back"),
         "{}",
         render(&app)
     );
+    assert_eq!(app.selected().map(|w| w.item_number), Some(1));
+    let id = app.selected().map(|w| w.id.clone()).unwrap_or_default();
+    assert_eq!(app.replica.store.comments_of(&id).len(), 1);
+    let stored = rest.get_work_item("UN-1").await.expect("UN-1 again");
+    assert_eq!(stored["work_item"]["id"], id.as_str());
     handle.close();
 }
 

@@ -559,6 +559,7 @@ async fn every_view_and_popup_at_80x24_and_120x40() {
             "",
         ),
     ));
+    views.push(("item_type", with_keys(&[KeyCode::Char('T')], "")));
     views.push(("sprint", with_keys(&[KeyCode::Char('S')], "")));
     views.push(("points", with_keys(&[KeyCode::Char('#')], "13")));
     views.push(("list", with_keys(&[KeyCode::Char('v')], "")));
@@ -723,6 +724,7 @@ async fn v_shows_a_list_with_full_titles_sorted_by_key_priority_or_last_change()
         Payload::WorkItemCreated(proto::WorkItemCreated {
             work_item: Some(long),
             user_id: BOB.into(),
+            ..Default::default()
         }),
     );
     app.highlights.clear();
@@ -1008,7 +1010,7 @@ async fn a_click_selects_a_card_a_lane_title_takes_it_there_and_the_wheel_scroll
     app.outbox = Some(Vec::new());
     app.update(AppEvent::Resize(80, 24));
     let click = MouseEventKind::Down(MouseButton::Left);
-    // In Progress (columns 32-47): PM-2 on rows 2-4, PM-3 on rows 5-7.
+    // In Progress (columns 32-47): PM-2 on rows 2-5 (its title on two), PM-3 on rows 6-8.
     mouse(&mut app, click, 36, 6);
     assert_eq!(app.selected().map(|w| w.item_number), Some(3));
     // The wheel: up to PM-2, and down again.
@@ -1034,6 +1036,45 @@ async fn a_click_selects_a_card_a_lane_title_takes_it_there_and_the_wheel_scroll
     assert!(matches!(app.popup, Popup::Detail { .. }));
     mouse(&mut app, MouseEventKind::ScrollDown, 40, 10);
     assert_eq!(app.detail_scroll, 1);
+}
+
+#[tokio::test]
+async fn in_the_list_a_click_selects_a_row_and_a_header_sorts() {
+    use crate::board::app::{Sort, View};
+    use ratatui::crossterm::event::{MouseButton, MouseEventKind};
+    let mut app = app();
+    app.outbox = Some(Vec::new());
+    app.update(AppEvent::Resize(80, 24));
+    let click = MouseEventKind::Down(MouseButton::Left);
+    key(&mut app, KeyCode::Char('v'));
+    assert_eq!(app.view, View::List(Sort::Key));
+    // The header is on row 2, the rows from row 3 on, in key order: PM-4 is the 4th.
+    mouse(&mut app, click, 20, 6);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(4));
+    // PRIO sorts by priority: the critical PM-3 first; the selection stays on PM-4.
+    mouse(&mut app, click, 30, 2);
+    assert_eq!(app.view, View::List(Sort::Priority));
+    render(&app);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(4));
+    mouse(&mut app, click, 20, 3);
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    // KEY sorts by key again; a click on a header that does not sort, or below the rows,
+    // changes nothing.
+    mouse(&mut app, click, 3, 2);
+    assert_eq!(app.view, View::List(Sort::Key));
+    mouse(&mut app, click, 12, 2);
+    mouse(&mut app, click, 20, 15);
+    assert_eq!(app.view, View::List(Sort::Key));
+    assert_eq!(app.selected().map(|w| w.item_number), Some(3));
+    assert!(
+        sent(&mut app).is_empty(),
+        "a click in the list writes nothing"
+    );
+    // The tree keeps its order and says so.
+    key(&mut app, KeyCode::Char('V'));
+    mouse(&mut app, click, 30, 2);
+    assert_eq!(app.view, View::Tree);
+    assert!(render(&app).contains("hierarchy order"), "{}", render(&app));
 }
 
 #[tokio::test]

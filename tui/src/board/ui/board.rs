@@ -62,28 +62,15 @@ pub(super) fn draw_list(frame: &mut Frame, area: Rect, app: &App, view: View) {
     let store = &app.replica.store;
     let wide = area.width >= 110;
     let tree = view == View::Tree;
-    // (header, width); the title takes the rest.
-    let mut columns: Vec<(&str, u16)> = vec![
-        ("KEY", 8),
-        ("TYPE", 5),
-        ("STATUS", 11),
-        ("PRIO", 8),
-        ("PTS", 3),
-        ("ASSIGNEE", 10),
-    ];
-    if tree {
-        columns.push(("DONE", 7));
-    }
-    if wide {
-        columns.extend([("SPRINT", 10), ("CHANGED", 11)]);
-    }
+    // (header, width); the title takes the rest. The mouse reads the same layout.
+    let columns = layout::list_columns(area.width, tree);
     let used: u16 = columns.iter().map(|(_, w)| w + 1).sum();
     let title_cols = usize::from(area.width.saturating_sub(2 + used));
     let header = Row::new(
         columns
             .iter()
             .map(|(h, _)| *h)
-            .chain(["TITLE"])
+            .chain([layout::LIST_TITLE])
             .map(|h| Cell::from(h).bold()),
     );
     let rows: Vec<Row> = cards
@@ -174,24 +161,34 @@ pub(super) fn draw_cards(
     if area.height == 0 || area.width == 0 {
         return;
     }
-    let fit = (area.height / CARD_HEIGHT).max(1) as usize;
-    let offset = layout::first_shown(area.height, selected);
-    for (slot, (index, card)) in cards.iter().enumerate().skip(offset).take(fit).enumerate() {
+    let heights: Vec<u16> = cards
+        .iter()
+        .map(|c| layout::card_height(&c.shown_title(), area.width))
+        .collect();
+    let shown = layout::slots(area.height, &heights, selected);
+    for slot in &shown {
         let rect = Rect {
-            y: area.y + slot as u16 * CARD_HEIGHT,
-            height: CARD_HEIGHT.min(area.height),
+            y: area.y + slot.y,
+            height: slot.height,
             ..area
         };
-        draw_card(frame, rect, app, card, selected == Some(index));
+        draw_card(
+            frame,
+            rect,
+            app,
+            &cards[slot.index],
+            selected == Some(slot.index),
+        );
     }
-    if cards.len() > offset + fit && area.height > 0 {
+    let after = shown.last().map_or(0, |s| s.index + 1);
+    if cards.len() > after {
         let more = Rect {
             y: area.y + area.height - 1,
             height: 1,
             ..area
         };
         frame.render_widget(
-            Line::from(format!("↓ {} more", cards.len() - offset - fit))
+            Line::from(format!("↓ {} more", cards.len() - after))
                 .dim()
                 .alignment(Alignment::Right),
             more,
@@ -237,9 +234,10 @@ pub(super) fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_
     top.push(Span::raw(" ".repeat(gap)));
     top.push(Span::from(points).fg(Color::Cyan));
     let top = Line::from(top);
-    // Line 2: the title. Line 3: the type, then who changed it just now, else the assignee,
-    // and a timer running on the card (anyone's; mine first) on the right.
-    let title = truncate(&safe(&item.title), width);
+    // Line 2 (and 3 when it does not fit on one): the title. Last line: the type, then who
+    // changed it just now, else the assignee, and a timer running on the card (anyone's; mine
+    // first) on the right.
+    let (title, title_more) = wrap_two(&card.shown_title(), width);
     let room = width.saturating_sub(badge.len() + 1);
     let mut bottom = vec![Span::from(badge).fg(badge_color).bold(), Span::raw(" ")];
     let who = match app.highlights.get(&item.id) {
@@ -279,7 +277,9 @@ pub(super) fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_
     if selected {
         style = style.add_modifier(Modifier::REVERSED);
     }
-    let lines = vec![top, Line::from(title), bottom];
+    let mut lines = vec![top, Line::from(title)];
+    lines.extend(title_more.map(Line::from));
+    lines.push(bottom);
     frame.render_widget(Paragraph::new(lines).style(style), area);
 }
 

@@ -27,9 +27,9 @@ use super::input::TextInput;
 use super::keymap;
 use super::markdown;
 use super::pick::PickKind;
-use crate::width::{pad, truncate, width as width_of};
+use crate::width::{pad, truncate, width as width_of, wrap_two};
 
-use super::layout::{self, CARD_HEIGHT};
+use super::layout;
 
 mod board;
 mod detail;
@@ -127,7 +127,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Popup::Points { input, .. } => draw_input(
             frame,
             area,
-            &format!("Story points  (0–{STORY_POINTS_MAX} · Enter: save · Esc: cancel)"),
+            &format!(
+                "Story points  (0–{STORY_POINTS_MAX}, empty: none · Enter: save · Esc: cancel)"
+            ),
             input,
         ),
         Popup::Pick {
