@@ -74,6 +74,14 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(ServerCommand::Migrate { from }) = &config.command {
+        if config.database_url.is_some() {
+            anyhow::bail!(
+                "migrate --from writes pm's SQLite database in the data directory; to bring a \
+                 Blazor Agile Board database into PostgreSQL, migrate it into a data directory \
+                 first, then move it with `pm sync export` and `pm sync import` against a server \
+                 started with --database-url"
+            );
+        }
         let database = config.database_path();
         let carried = pm_server::store::reference::migrate_from(from, &database).await?;
         println!("{} -> {}: {carried}", from.display(), database.display());
@@ -84,7 +92,11 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
     let port_file = discovery::write(&data_dir, &config.host, addr.port())?;
-    tracing::info!(%addr, database = %config.database_path().display(), port_file = %port_file.display(),
+    let database = match &config.database_url {
+        Some(url) => pm_server::store::redact(url),
+        None => config.database_path().display().to_string(),
+    };
+    tracing::info!(%addr, %database, port_file = %port_file.display(),
         epoch = %state.store.epoch(), "pm-server listening");
     let idle = pm_server::idle::idle(state.clone(), config.idle_shutdown_secs);
     let stop = async move {

@@ -416,3 +416,27 @@ async fn a_member_removed_on_one_server_is_cut_off_on_another() {
     bob.barrier().await;
     bob.expect_no_event().await;
 }
+
+/// `migrate --from` writes pm's SQLite file: with a PostgreSQL URL it refuses, naming the way
+/// that works (runs on either suite: nothing is connected to).
+#[test]
+fn migrate_from_with_a_postgres_url_is_refused_with_the_way_that_works() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pm-server"))
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("PM_DATABASE_URL")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--database-url", "postgres://pm:secret@127.0.0.1:1/pm"])
+        .args(["migrate", "--from", "/nonexistent/reference.db"])
+        .output()
+        .expect("run pm-server");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pm sync export"), "{stderr}");
+    assert!(
+        !stderr.contains("secret"),
+        "the password must not be printed: {stderr}"
+    );
+    assert!(!dir.path().join("data.db").exists(), "nothing written");
+}
