@@ -55,18 +55,6 @@ impl Conn<'_> {
     }
 }
 
-impl<'c> From<&'c mut SqliteConnection> for Conn<'c> {
-    fn from(c: &'c mut SqliteConnection) -> Self {
-        Conn::Sqlite(c)
-    }
-}
-
-impl<'c> From<&'c mut PgConnection> for Conn<'c> {
-    fn from(c: &'c mut PgConnection) -> Self {
-        Conn::Postgres(c)
-    }
-}
-
 /// `sql` with its plain `?` parameters numbered `$1, $2 …`, for a statement written for
 /// SQLite's multi-statement round trips (where `?` is required) that also runs on its own.
 /// Quoted SQL strings are left alone.

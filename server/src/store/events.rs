@@ -56,15 +56,16 @@ pub async fn take_seq(conn: &mut Conn<'_>, stream: &str) -> sqlx::Result<u64> {
 }
 
 /// Sends `payload` to the listeners of `channel` when the open transaction commits
-/// (PostgreSQL; nothing on SQLite, where one server is all there is).
-pub async fn notify(conn: &mut Conn<'_>, channel: &str, payload: &str) -> sqlx::Result<()> {
-    let Conn::Postgres(c) = conn else {
-        return Ok(());
-    };
+/// (PostgreSQL: the servers sharing the database, see `follow`).
+pub async fn notify(
+    conn: &mut sqlx::PgConnection,
+    channel: &str,
+    payload: &str,
+) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(channel)
         .bind(payload)
-        .execute(&mut **c)
+        .execute(&mut *conn)
         .await
         .map(|_| ())
 }

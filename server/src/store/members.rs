@@ -148,10 +148,10 @@ pub enum Table {
 }
 
 /// The projects of `rows` (deleted or not) and of the running timers of `timer_users`, in one
-/// round trip on PostgreSQL (a write group names what it will lock, see `writer::Scope`).
+/// round trip (PostgreSQL: a write group names what it will lock, see `writer::Scope`).
 /// Rows that do not exist name nothing.
 pub async fn projects_of_rows(
-    conn: &mut Conn<'_>,
+    conn: &mut sqlx::PgConnection,
     rows: &[(Table, String)],
     timer_users: &[String],
 ) -> sqlx::Result<Vec<String>> {
@@ -160,18 +160,6 @@ pub async fn projects_of_rows(
             .filter(|(t, _)| *t == wanted)
             .map(|(_, id)| id.as_str())
             .collect()
-    };
-    let Conn::Postgres(c) = conn else {
-        // Only PostgreSQL's writers lock; on SQLite the rows are read one by one.
-        let mut found = Vec::new();
-        for (table, id) in rows {
-            found.extend(
-                project_and_role(conn, *table, id, "")
-                    .await?
-                    .map(|(p, _)| p),
-            );
-        }
-        return Ok(found);
     };
     sqlx::query_scalar(
         "SELECT id FROM pm_projects WHERE id = ANY($1) \
@@ -193,7 +181,7 @@ pub async fn projects_of_rows(
     .bind(ids(Table::Dependencies))
     .bind(ids(Table::TimeEntries))
     .bind(timer_users)
-    .fetch_all(&mut **c)
+    .fetch_all(&mut *conn)
     .await
 }
 

@@ -48,14 +48,15 @@ pub const IMPORT_ROW_UNDO: &str = "ROLLBACK TO pm_import_row; RELEASE pm_import_
 /// `writer::Scope`): every write holds the all-streams lock shared, or exclusive for a write
 /// that may touch any stream; then each stream's own lock, in the order of `keys` (sorted by
 /// the caller: two groups always take common locks in the same order, so they never wait for
-/// each other in a circle). Nothing on SQLite, whose one writer runs one group at a time.
-pub async fn lock_streams(conn: &mut Conn<'_>, everything: bool, keys: &[i64]) -> sqlx::Result<()> {
+/// each other in a circle). PostgreSQL only: SQLite's one writer runs one group at a time.
+pub async fn lock_streams(
+    conn: &mut sqlx::PgConnection,
+    everything: bool,
+    keys: &[i64],
+) -> sqlx::Result<()> {
     /// The all-streams lock: the two-key form, which PostgreSQL keeps apart from the one-key
     /// locks of streams.
     const ALL_STREAMS: (i32, i32) = (0x706d, 1);
-    let Conn::Postgres(c) = conn else {
-        return Ok(());
-    };
     let all = if everything {
         "SELECT pg_advisory_xact_lock($1, $2)"
     } else {
@@ -64,12 +65,12 @@ pub async fn lock_streams(conn: &mut Conn<'_>, everything: bool, keys: &[i64]) -
     sqlx::query(all)
         .bind(ALL_STREAMS.0)
         .bind(ALL_STREAMS.1)
-        .execute(&mut **c)
+        .execute(&mut *conn)
         .await?;
     for key in keys {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(key)
-            .execute(&mut **c)
+            .execute(&mut *conn)
             .await?;
     }
     Ok(())

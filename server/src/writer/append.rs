@@ -5,7 +5,9 @@ use bytes::Bytes;
 use pm_shared::proto::{self, ActivityLogCreated, FieldChange, Payload, WebSocketMessage};
 use prost::Message;
 use sqlx::query_builder::Separated;
-use sqlx::{Database, Encode, Postgres, QueryBuilder, Sqlite, Type};
+use sqlx::{
+    Database, Encode, PgConnection, Postgres, QueryBuilder, Sqlite, SqliteConnection, Type,
+};
 
 use super::change::{Action, Change, Committed, DeferredWrite};
 use super::seqs::SeqCounter;
@@ -155,6 +157,16 @@ impl Numbered {
         }
     }
 
+    /// What an idempotent create stores to answer a retry with: the change's event, where it
+    /// sits.
+    fn answer(&self, change: &Change) -> Vec<u8> {
+        remembered(&Committed {
+            event: change.event.clone(),
+            stream: self.stream.clone(),
+            seq: self.seq,
+        })
+    }
+
     /// The event's row of a several-row [`events::APPEND_INSERT`].
     pub(super) fn push_event_row<'q, DB, Sep: std::fmt::Display>(
         &'q self,
@@ -174,8 +186,8 @@ impl Numbered {
 }
 
 /// Writes a change's activity row and its event, numbered with the stream's next seq (and, for
-/// an idempotent command, what a retry is answered with) in ONE round trip, with the rest of
-/// `tail` (see [`Tail`]).
+/// an idempotent command, what a retry is answered with), with the rest of `tail` (see
+/// [`Tail`]): in ONE round trip on SQLite, in two on PostgreSQL.
 pub(super) async fn append_change(
     numbering: &mut Numbering<'_>,
     tx: &mut Conn<'_>,
@@ -184,17 +196,23 @@ pub(super) async fn append_change(
     now: i64,
     tail: Tail<'_>,
 ) -> AppResult<Appended> {
-    if let Conn::Postgres(_) = tx {
-        return append_change_statements(numbering, tx, actor, change, now, tail).await;
+    match tx {
+        Conn::Sqlite(c) => append_in_one_round_trip(numbering, c, actor, change, now, tail).await,
+        Conn::Postgres(c) => append_in_two_statements(numbering, c, actor, change, now, tail).await,
     }
-    let numbered = Numbered::of(numbering, tx, actor, change, now).await?;
-    let answer = tail.idempotency.map(|_| {
-        remembered(&Committed {
-            event: change.event.clone(),
-            stream: numbered.stream.clone(),
-            seq: numbered.seq,
-        })
-    });
+}
+
+/// [`append_change`] on SQLite: every statement of the tail in one multi-statement query.
+async fn append_in_one_round_trip(
+    numbering: &mut Numbering<'_>,
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    change: &Change,
+    now: i64,
+    tail: Tail<'_>,
+) -> AppResult<Appended> {
+    let numbered = Numbered::of(numbering, &mut Conn::Sqlite(conn), actor, change, now).await?;
+    let answer = tail.idempotency.map(|_| numbered.answer(change));
     let streams = [(numbered.stream.as_str(), numbered.seq)];
     let mut query = QueryBuilder::new("");
     if let Some(first) = tail.first {
@@ -217,12 +235,7 @@ pub(super) async fn append_change(
         query.push(";\n");
         query.push(then);
     }
-    let Some(conn) = tx.sqlite() else {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "a SQLite tail on PostgreSQL"
-        )));
-    };
-    query.build().execute(conn).await?;
+    query.build().execute(&mut *conn).await?;
     numbering.seqs.taken(&numbered.stream, numbered.seq);
     Ok(numbered.appended(numbering.epoch, change, tail.then.is_some()))
 }
@@ -231,32 +244,21 @@ pub(super) async fn append_change(
 /// trips besides the savepoint step: the command's waiting write (as data-modifying CTEs) with
 /// the stream's next seq (which locks the stream's counter until the commit), then the
 /// activity row, the idempotency record and the event, the first two as CTEs of the third.
-async fn append_change_statements(
+async fn append_in_two_statements(
     numbering: &mut Numbering<'_>,
-    tx: &mut Conn<'_>,
+    conn: &mut PgConnection,
     actor: &Actor,
     change: &Change,
     now: i64,
     tail: Tail<'_>,
 ) -> AppResult<Appended> {
-    let Some(conn) = tx.postgres() else {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "a PostgreSQL tail on SQLite"
-        )));
-    };
     let stream = stream_of(change);
     let seq = match tail.first {
         Some(first) => first.take_seq_after(conn, &stream).await?,
         None => events::take_seq(&mut Conn::Postgres(conn), &stream).await?,
     };
     let numbered = Numbered::with_seq(numbering, stream, seq, actor, change, now)?;
-    let answer = tail.idempotency.map(|_| {
-        remembered(&Committed {
-            event: change.event.clone(),
-            stream: numbered.stream.clone(),
-            seq: numbered.seq,
-        })
-    });
+    let answer = tail.idempotency.map(|_| numbered.answer(change));
     let mut query = QueryBuilder::<Postgres>::new("WITH activity AS (");
     query.push(ACTIVITY_INSERT);
     query.push_values([&numbered], |mut row, n| n.activity.push_row(&mut row));
@@ -278,7 +280,7 @@ async fn append_change_statements(
     query.push_values([&numbered], |mut row, n| n.push_event_row(&mut row));
     query.build().execute(&mut *conn).await?;
     if let Some(then) = tail.then {
-        pipeline::raw(tx, then).await?;
+        pipeline::raw(&mut Conn::Postgres(conn), then).await?;
     }
     Ok(numbered.appended(numbering.epoch, change, tail.then.is_some()))
 }

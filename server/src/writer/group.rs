@@ -269,7 +269,11 @@ impl WriterTask {
                 }
             }
             let hint = follow::hint(store.node(), &streams);
-            if let Err(e) = events::notify(&mut tx.conn(), follow::CHANNEL, &hint).await {
+            let notified = match tx.conn().postgres() {
+                Some(pg) => events::notify(pg, follow::CHANNEL, &hint).await,
+                None => Ok(()),
+            };
+            if let Err(e) = notified {
                 let failure = Failure::of_sqlx(&e);
                 return abandon::<C>(
                     books,
@@ -339,6 +343,10 @@ impl WriterTask {
 
 /// Takes the locks of every stream the group's commands may write to, in key order.
 async fn lock_scopes<C: WriteCommand>(tx: &mut Tx<'_>, jobs: &[Job<C>]) -> AppResult<()> {
+    let mut conn = tx.conn();
+    let Some(pg) = conn.postgres() else {
+        return Ok(()); // SQLite's one writer runs one group at a time: nothing to lock
+    };
     let mut everything = false;
     let mut streams = Vec::new();
     let mut rows = Vec::new();
@@ -352,12 +360,12 @@ async fn lock_scopes<C: WriteCommand>(tx: &mut Tx<'_>, jobs: &[Job<C>]) -> AppRe
     }
     // The rows' projects, for the whole group in one round trip.
     if !rows.is_empty() || !timers.is_empty() {
-        streams.extend(members::projects_of_rows(&mut tx.conn(), &rows, &timers).await?);
+        streams.extend(members::projects_of_rows(pg, &rows, &timers).await?);
     }
     let mut keys: Vec<i64> = streams.iter().map(|s| stream_key(s)).collect();
     keys.sort_unstable();
     keys.dedup();
-    lock_streams(&mut tx.conn(), everything, &keys).await?;
+    lock_streams(pg, everything, &keys).await?;
     Ok(())
 }
 

@@ -440,3 +440,33 @@ fn migrate_from_with_a_postgres_url_is_refused_with_the_way_that_works() {
     );
     assert!(!dir.path().join("data.db").exists(), "nothing written");
 }
+
+/// A PostgreSQL URL that is not one, or names a server that is not there: the server exits
+/// with status 1 and a message that says which, without a panic and without the password.
+#[test]
+fn a_bad_or_unreachable_database_url_stops_the_server_with_a_clear_message() {
+    for (url, says) in [
+        ("not a url", "reading the PostgreSQL URL"),
+        (
+            "postgres://pm:secret@127.0.0.1:1/pm",
+            "connecting to PostgreSQL at postgres://pm:***@127.0.0.1:1/pm",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pm-server"))
+            .env("RUST_BACKTRACE", "0")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--port", "0", "--database-url", url])
+            .output()
+            .expect("run pm-server");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url}: {stderr}");
+        assert!(stderr.contains(says), "{url}: {stderr}");
+        assert!(
+            !stderr.contains("secret"),
+            "{url}: the password was printed: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{url}: {stderr}");
+    }
+}
