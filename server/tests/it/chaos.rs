@@ -8,8 +8,8 @@
 //! server is stopped in the middle and started again later on the same address; the clients on
 //! it move to another and resume there.
 //!
-//! Seeded and bounded: 3 seeds on one server, 100 on three. `PM_CHAOS_SEEDS=7` runs seed 7
-//! only; `PM_CHAOS_LONG=1` runs 200 and 1,000 (the nightly size).
+//! Seeded and bounded: 3 seeds on one server, 20 on three. `PM_CHAOS_SEEDS=7` runs seed 7
+//! only; `PM_CHAOS_LONG=1` runs 200 of each (the nightly size).
 //! A failure names its seed.
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
