@@ -64,25 +64,23 @@ pub async fn work_items_with_lists(
     let conn = match conn {
         Conn::Sqlite(c) => c,
         Conn::Postgres(c) => {
-            // A prepared statement is one statement: an item and its walks (as arrays) in one,
-            // one item at a time.
-            let mut found = Vec::with_capacity(ids.len());
-            for id in ids {
-                let row = sqlx::query(&WITH_LISTS_PG)
-                    .bind(*id)
-                    .bind(hierarchy::MAX_DEPTH)
-                    .fetch_optional(&mut **c)
-                    .await?;
-                if let Some(row) = row {
-                    let ancestors: Vec<String> = row.try_get("pm_ancestors")?;
-                    let descendants: Vec<String> = row.try_get("pm_descendants")?;
-                    let lists = ancestors
-                        .into_iter()
-                        .map(|id| (0, id, 0))
-                        .chain(descendants.into_iter().map(|id| (1, id, 0)))
-                        .collect();
-                    found.push((WorkItemRow::from_row(&row)?, lists));
-                }
+            // A prepared statement is one statement: every item with its walks (as arrays) in
+            // one, the items in the order asked for.
+            let rows = sqlx::query(&WITH_LISTS_PG)
+                .bind(ids)
+                .bind(hierarchy::MAX_DEPTH)
+                .fetch_all(&mut **c)
+                .await?;
+            let mut found = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let ancestors: Vec<String> = row.try_get("pm_ancestors")?;
+                let descendants: Vec<String> = row.try_get("pm_descendants")?;
+                let lists = ancestors
+                    .into_iter()
+                    .map(|id| (0, id, 0))
+                    .chain(descendants.into_iter().map(|id| (1, id, 0)))
+                    .collect();
+                found.push((WorkItemRow::from_row(row)?, lists));
             }
             return Ok(found);
         }
@@ -124,16 +122,17 @@ static WITH_LISTS_PG: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {WORK_ITEM_COLUMNS}, \
          ARRAY(WITH RECURSIVE up(id, parent_id, depth) AS ( \
-             SELECT id, parent_id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = $1 \
+             SELECT id, parent_id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = asked.id \
              UNION ALL SELECT w.id, w.parent_id, up.depth + 1 FROM pm_work_items w \
              JOIN up ON w.id = up.parent_id WHERE w.deleted_at IS NULL AND up.depth < $2) \
            SELECT id FROM up WHERE depth > 0 ORDER BY depth) AS pm_ancestors, \
          ARRAY(WITH RECURSIVE down(id, depth) AS ( \
-             SELECT id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = $1 \
+             SELECT id, CAST(0 AS BIGINT) FROM pm_work_items WHERE id = asked.id \
              UNION ALL SELECT w.id, down.depth + 1 FROM pm_work_items w \
              JOIN down ON w.parent_id = down.id WHERE w.deleted_at IS NULL AND down.depth < $2) \
            SELECT id FROM down WHERE depth > 0 ORDER BY depth, id) AS pm_descendants \
-         FROM pm_work_items WHERE id = $1 AND deleted_at IS NULL"
+         FROM pm_work_items AS asked WHERE asked.id = ANY($1) AND asked.deleted_at IS NULL \
+         ORDER BY array_position($1, asked.id)"
     )
 });
 

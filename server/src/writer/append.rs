@@ -104,6 +104,23 @@ impl Numbered {
         Numbered::with_seq(numbering, stream, seq, actor, change, now)
     }
 
+    /// Numbered from the writer's memory of the stream's last seq (see `seqs`) on either
+    /// database, for a write that waits to be sent with others (see `write_behind`), whose
+    /// stream's new last seq goes with them. On PostgreSQL the group holds the stream's lock, so
+    /// no other server numbers in it meanwhile, and the group forgets the memory whenever a
+    /// write that takes its seq from the counter row may run (and when it starts).
+    pub(super) async fn counted(
+        numbering: &mut Numbering<'_>,
+        tx: &mut Conn<'_>,
+        actor: &Actor,
+        change: &Change,
+        now: i64,
+    ) -> AppResult<Numbered> {
+        let stream = stream_of(change);
+        let seq = numbering.seqs.next(tx, &stream).await?;
+        Numbered::with_seq(numbering, stream, seq, actor, change, now)
+    }
+
     /// A change numbered `seq` of `stream`, taken already.
     fn with_seq(
         numbering: &Numbering<'_>,
@@ -334,6 +351,11 @@ impl NewActivity {
             comment: (change.action == Action::Updated && !change.changes.is_empty())
                 .then(|| format!("{} fields changed", change.changes.len())),
         })
+    }
+
+    /// The id of the entity the change is to.
+    pub(super) fn entity_id(&self) -> &str {
+        &self.entity_id
     }
 
     /// The row of a several-row [`pipeline::ACTIVITY_INSERT`].

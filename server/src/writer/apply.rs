@@ -130,7 +130,7 @@ pub(super) async fn apply<C: WriteCommand>(
     let numbering = &mut pipeline.numbering;
     let appended = match (behind.take(), deferred) {
         (Some(behind), Some(write)) => {
-            let numbered = Numbered::of(numbering, tx, actor, &change, now).await?;
+            let numbered = Numbered::counted(numbering, tx, actor, &change, now).await?;
             numbering.seqs.taken(&numbered.stream, numbered.seq);
             let appended = numbered.appended(numbering.epoch, &change, false);
             behind.push(write, numbered);

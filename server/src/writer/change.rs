@@ -126,6 +126,43 @@ impl DeferredWrite {
         }
     }
 
+    /// The write's statements as data-modifying CTEs of a PostgreSQL statement, each named
+    /// `w<n>` with `n` counted across the statement (`ctes` is how many it has so far), with
+    /// its parameters bound in order and a comma after each.
+    pub(crate) fn push_ctes_to<'q>(
+        &'q self,
+        query: &mut QueryBuilder<'q, sqlx::Postgres>,
+        ctes: &mut usize,
+    ) -> sqlx::Result<()> {
+        let mut binds = self.binds.iter();
+        for statement in self.statements() {
+            query.push(format!("w{} AS (", *ctes));
+            *ctes += 1;
+            let mut pieces = statement.split('?');
+            if let Some(first) = pieces.next() {
+                query.push(first);
+            }
+            for piece in pieces {
+                match binds.next() {
+                    Some(Bind::Text(v)) => query.push_bind(v.as_deref()),
+                    Some(Bind::Int(v)) => query.push_bind(*v),
+                    None => return Err(parameters_mismatch()),
+                };
+                query.push(piece);
+            }
+            query.push("), ");
+        }
+        match binds.next() {
+            Some(_) => Err(parameters_mismatch()),
+            None => Ok(()),
+        }
+    }
+
+    /// The statements of [`Self::sql`], without the separators.
+    pub(crate) fn statements(&self) -> impl Iterator<Item = &str> {
+        self.sql.split(';').map(str::trim).filter(|s| !s.is_empty())
+    }
+
     /// Runs the write on PostgreSQL together with taking `stream`'s next seq, in one
     /// statement: each of its statements becomes a data-modifying CTE of the seq's upsert.
     pub async fn take_seq_after(

@@ -65,9 +65,8 @@ impl WriterTask {
         } = self;
         let epoch = store.epoch();
         let many = jobs.len() > 1;
-        // Only SQLite lets writes wait for one shared round trip (see `write_behind`):
-        // PostgreSQL prepares one statement at a time, so there is nothing to share.
-        let batches = conn.backend() == Backend::Sqlite;
+        // Several servers may write to the database (see `follow`).
+        let shared_database = conn.backend() == Backend::Postgres;
         // A group opens its first command's savepoint in the round trip of its BEGIN.
         let mut tx = match conn.begin(many).await {
             Ok(tx) => tx,
@@ -77,8 +76,12 @@ impl WriterTask {
             }
         };
         // Servers sharing the database: lock what the group may write to before any of its
-        // commands reads anything (see `Scope`).
-        if !batches {
+        // commands reads anything (see `Scope`). Another server may have written since this
+        // group's last one, so the seqs the writer remembers are void: while the group holds its
+        // streams' locks nobody else numbers in them, so what it reads now stays true until its
+        // commit.
+        if shared_database {
+            books.seqs.forget();
             if let Err(e) = lock_scopes(&mut tx, &jobs).await {
                 let failure = Failure::of_app(&e);
                 books.fail(store, &e);
@@ -93,8 +96,7 @@ impl WriterTask {
             .into_iter()
             .map(|job| {
                 // Nothing is written before its writes, so its user row must exist already.
-                let waits = batches
-                    && job.command.waits_behind().is_some()
+                let waits = job.command.waits_behind().is_some()
                     && books.known_users.contains(&job.actor.user_id);
                 (job, waits)
             })
@@ -161,6 +163,11 @@ impl WriterTask {
             }
             // Any other command sees the database as if every earlier command had run alone.
             if !behind.is_empty() {
+                if shared_database {
+                    // It takes its seq from the stream's counter row (see `append`), past the
+                    // ones the waiting writes counted in memory.
+                    books.seqs.forget();
+                }
                 if let Err(e) = behind.flush(&mut tx.conn(), many.then_some(NEXT)).await {
                     let failure = Failure::of_sqlx(&e);
                     return abandon(
@@ -257,7 +264,7 @@ impl WriterTask {
             .iter()
             .any(|(_, r)| matches!(r, Ok(applied) if applied.keep));
         // Servers sharing the database hear of the group at its commit (see `follow`).
-        if kept && !batches {
+        if kept && shared_database {
             let mut streams: Vec<(&str, u64)> = Vec::new();
             for (_, result) in &results {
                 let Ok(applied) = result else { continue };
@@ -311,7 +318,7 @@ impl WriterTask {
         }
 
         // Still holding the writer: events reach the hub in commit (= seq) order.
-        let shared = (!batches).then_some(&**store);
+        let shared = shared_database.then_some(&**store);
         let mut publisher = Publisher::default();
         for (_, result) in &mut results {
             let Ok(applied) = result else { continue };

@@ -1,11 +1,16 @@
 //! Write-behind inside a group: work-item updates that wait for one shared round trip.
 //!
-//! Every statement is a round trip to sqlx's SQLite thread, and those hand-offs, not SQL, are
-//! what a write costs (see `bench/NOTES.md`). An update of a work item that keeps its parent
-//! reads its item, validates, and then has nothing left but writes: its UPDATE, its activity
-//! row, its stream's new last seq and its event. Inside a group those writes wait here, and the
-//! writes of many updates go to SQLite together, [`CHUNKS`] updates to a round trip; the items
-//! the group's updates read are read together too, in one round trip when the group starts.
+//! Every statement is a round trip (to sqlx's SQLite thread, or over the network to
+//! PostgreSQL), and those, not SQL, are what a write costs (see `bench/NOTES.md`). An update of
+//! a work item that keeps its parent reads its item, validates, and then has nothing left but
+//! writes: its UPDATE, its activity row, its stream's new last seq and its event. Inside a
+//! group those writes wait here, and the writes of many updates go to the database together,
+//! [`CHUNKS`] updates to a round trip; the items the group's updates read are read together
+//! too, in one round trip when the group starts. SQLite takes a chunk as several statements in
+//! one query; PostgreSQL, which prepares one statement at a time, as ONE statement whose
+//! writes are data-modifying CTEs. Those all see the database as it was before the statement,
+//! so a PostgreSQL chunk never holds two updates of one item (nor two writes that add a user
+//! row: see [`pg_run`]).
 //!
 //! What keeps this correct:
 //! - An update that waits here made no write yet, so it needs no savepoint of its own: if it
@@ -21,11 +26,13 @@
 use crate::store::Conn;
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use super::append::{push_appends, Numbered};
 use super::change::DeferredWrite;
+use crate::store::events::{APPEND_INSERT, TAKE_SEQ_INSERT, TAKE_SEQ_ON_CONFLICT};
 use crate::store::hierarchy::FillRow;
+use crate::store::pipeline::{self, ACTIVITY_INSERT};
 use crate::store::rows::WorkItemRow;
 
 /// Most waiting updates sent in one round trip, largest first: a flush of n uses the fewest
@@ -72,30 +79,56 @@ impl WriteBehind {
         if self.waiting.is_empty() && then.is_none() {
             return Ok(());
         }
-        // Only SQLite's groups let writes wait (see `group`): its one round trip per chunk is
-        // what waiting buys.
-        let Some(conn) = conn.sqlite() else {
-            return Err(sqlx::Error::Protocol(
-                "writes waited on a database that does not batch them".into(),
-            ));
-        };
         let mut rest = &self.waiting[..];
         while !rest.is_empty() {
-            let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
+            let fits = match conn {
+                Conn::Sqlite(_) => rest.len(),
+                Conn::Postgres(_) => pg_run(rest),
+            };
+            let n = CHUNKS.into_iter().find(|&c| c <= fits).unwrap_or(1);
             let (chunk, later) = rest.split_at(n);
             let streams = last_seqs(chunk);
-            chunk_query(chunk, &streams)?
-                .build()
-                .execute(&mut *conn)
-                .await?;
+            match conn {
+                Conn::Sqlite(c) => {
+                    chunk_query(chunk, &streams)?
+                        .build()
+                        .execute(&mut **c)
+                        .await?;
+                }
+                Conn::Postgres(c) => {
+                    pg_chunk_query(chunk, &streams)?
+                        .build()
+                        .execute(&mut **c)
+                        .await?;
+                }
+            }
             rest = later;
         }
         self.waiting.clear();
         if let Some(step) = then {
-            sqlx::query(step).execute(&mut *conn).await?;
+            pipeline::raw(conn, step).await?;
         }
         Ok(())
     }
+}
+
+/// How many of `waiting`, from the first, one PostgreSQL statement may hold: its CTEs all see
+/// the database as it was before the statement, so it stops before a second update of an item
+/// already in it (which would not see the first), and before a second write that adds a user
+/// row first (an assignee's: two such inserts of one user in one statement are not ordered).
+fn pg_run(waiting: &[Waiting]) -> usize {
+    let mut items: Vec<&str> = Vec::new();
+    let mut adds_user = false;
+    for (i, w) in waiting.iter().enumerate() {
+        let item = w.numbered.activity.entity_id();
+        let several = w.write.statements().nth(1).is_some();
+        if items.contains(&item) || (several && adds_user) {
+            return i;
+        }
+        items.push(item);
+        adds_user |= several;
+    }
+    waiting.len()
 }
 
 /// One round trip for a chunk of waiting updates: their own writes in order, then all their
@@ -111,6 +144,32 @@ fn chunk_query<'q>(
         query.push(";\n");
     }
     push_appends(&mut query, chunk.iter().map(|w| &w.numbered), streams);
+    Ok(query)
+}
+
+/// [`chunk_query`] as one PostgreSQL statement: the updates' writes as data-modifying CTEs,
+/// then the activity rows and the streams' new last seqs as CTEs of the events' INSERT.
+fn pg_chunk_query<'q>(
+    chunk: &'q [Waiting],
+    streams: &'q [(&'q str, u64)],
+) -> sqlx::Result<QueryBuilder<'q, Postgres>> {
+    let mut query = QueryBuilder::new("WITH ");
+    let mut ctes = 0;
+    for w in chunk {
+        w.write.push_ctes_to(&mut query, &mut ctes)?;
+    }
+    query.push("activity AS (");
+    query.push(ACTIVITY_INSERT);
+    query.push_values(chunk, |mut row, w| w.numbered.activity.push_row(&mut row));
+    query.push("), seqs AS (");
+    query.push(TAKE_SEQ_INSERT);
+    query.push_values(streams, |mut row, (stream, seq)| {
+        row.push_bind(*stream).push_bind(*seq as i64);
+    });
+    query.push(TAKE_SEQ_ON_CONFLICT);
+    query.push(") ");
+    query.push(APPEND_INSERT);
+    query.push_values(chunk, |mut row, w| w.numbered.push_event_row(&mut row));
     Ok(query)
 }
 

@@ -193,3 +193,115 @@ async fn a_client_that_disconnects_mid_pipeline_leaves_no_half_applied_write() {
     expected.sort();
     assert_eq!(titles, expected);
 }
+
+/// Updates that wait for one shared round trip (`writer::write_behind`): several updates of one
+/// item in a row (each must read what the one before leaves), updates of other items between
+/// them, two that make the same new user an assignee, and a stale one, all in one group. On
+/// PostgreSQL a chunk of them is one statement whose writes cannot see each other, so this is
+/// where a chunk that held two updates of one item would lose one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_updates_of_the_same_items_in_one_group_all_land_in_order() {
+    let server = TestServer::start().await;
+    let mut setup = server.connect(USER_A).await;
+    let project = setup.create_project("Behind", "BEH").await;
+    let mut items = Vec::new();
+    for n in 0..3 {
+        items.push(
+            setup
+                .create_item(&project.id, WorkItemType::Task, &format!("item {n}"), None)
+                .await,
+        );
+    }
+    let mut observer = server.connect(USER_B).await;
+    observer.subscribe(&[&project.id]).await;
+    let newcomer = uuid::Uuid::new_v4().to_string();
+
+    // (item, version expected, title, assignee, succeeds)
+    let mut versions = [1, 1, 1];
+    let mut requests: Vec<(String, Payload, bool)> = Vec::new();
+    for n in 0..24 {
+        let i = [0, 0, 1, 0, 2, 2, 1, 0][n % 8];
+        let stale = n == 11;
+        let assignee = matches!(n, 5 | 6).then(|| newcomer.clone());
+        let payload = Payload::UpdateWorkItemRequest(proto::UpdateWorkItemRequest {
+            work_item_id: items[i].id.clone(),
+            expected_version: if stale { 1 } else { versions[i] },
+            title: Some(format!("t{n}")),
+            assignee_id: assignee,
+            status: Some(["todo", "in_progress", "done"][n % 3].into()),
+            ..Default::default()
+        });
+        if !stale {
+            versions[i] += 1;
+        }
+        requests.push((format!("behind-{n}"), payload, !stale));
+    }
+
+    let writer = server.state.writer.pause().await;
+    let mut client = server.connect(USER_A).await;
+    for (id, payload, _) in &requests {
+        client.send(&envelope(id, payload.clone())).await;
+    }
+    let mut waited = 0;
+    while server.state.writer.waiting() < requests.len() {
+        waited += 1;
+        assert!(waited < 500, "the updates did not queue");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    drop(writer);
+
+    let mut expected_seq = 4; // the project stream: three creates were seqs 1..=3
+    for (id, _, ok) in &requests {
+        let answer = client.await_response(id).await;
+        if *ok {
+            assert_eq!(answer.seq, expected_seq, "{id}: {:?}", answer.payload);
+            expected_seq += 1;
+        } else {
+            let error = expect_payload!(answer, Error);
+            assert_eq!(error.code, "CONFLICT", "{id}: {error:?}");
+        }
+    }
+
+    // The database holds each item as its last update left it, at the version counted here.
+    let (list, _) = setup.work_items(&project.id).await;
+    for (i, item) in items.iter().enumerate() {
+        let stored = list
+            .iter()
+            .find(|w| w.id == item.id)
+            .expect("the item is still there");
+        assert_eq!(stored.version, versions[i], "item {i}: {stored:?}");
+        let last = requests
+            .iter()
+            .rposition(|(_, p, ok)| {
+                *ok && matches!(p, Payload::UpdateWorkItemRequest(u) if u.work_item_id == item.id)
+            })
+            .expect("updated");
+        assert_eq!(stored.title, format!("t{last}"), "item {i}");
+    }
+    let assigned: Vec<_> = list
+        .iter()
+        .filter(|w| w.assignee_id.as_deref() == Some(newcomer.as_str()))
+        .collect();
+    assert_eq!(assigned.len(), 2, "both assignments landed: {list:?}");
+
+    // Every committed update reached the observer once, in seq order; the stream's counter is
+    // where the last one left it, so the next write takes the next seq.
+    let mut seqs = Vec::new();
+    while seqs.len() < (expected_seq - 4) as usize {
+        let event = observer.next_event(TIMEOUT).await;
+        if event.seq > 0 {
+            seqs.push(event.seq);
+        }
+    }
+    assert_eq!(seqs, (4..expected_seq).collect::<Vec<_>>());
+    let next = setup
+        .create_item(&project.id, WorkItemType::Task, "after", None)
+        .await;
+    let event = observer.next_event(TIMEOUT).await;
+    let event = if event.seq == 0 {
+        observer.next_event(TIMEOUT).await
+    } else {
+        event
+    };
+    assert_eq!(event.seq, expected_seq, "{next:?}");
+}
