@@ -45,6 +45,8 @@ const CHUNKS: [usize; 5] = [16, 8, 4, 2, 1];
 struct Waiting {
     write: DeferredWrite,
     numbered: Numbered,
+    /// The item's row as the write leaves it, when the command said (see [`pg_run`]).
+    leaves: Option<WorkItemRow>,
 }
 
 /// The group's waiting writes and the items they will leave behind.
@@ -62,10 +64,16 @@ impl WriteBehind {
     /// Queues an update's writes; the item as they leave it is what later updates in the
     /// group read.
     pub fn push(&mut self, mut write: DeferredWrite, numbered: Numbered) {
-        if let Some(item) = write.leaves.take() {
+        let leaves = write.leaves.take().map(|item| {
+            let row = item.0.clone();
             self.items.read(vec![*item]);
-        }
-        self.waiting.push(Waiting { write, numbered });
+            row
+        });
+        self.waiting.push(Waiting {
+            write,
+            numbered,
+            leaves,
+        });
     }
 
     /// Sends every waiting write to SQLite, in order, then runs `then` (the group's savepoint
@@ -112,23 +120,79 @@ impl WriteBehind {
     }
 }
 
-/// How many of `waiting`, from the first, one PostgreSQL statement may hold: its CTEs all see
-/// the database as it was before the statement, so it stops before a second update of an item
-/// already in it (which would not see the first), and before a second write that adds a user
-/// row first (an assignee's: two such inserts of one user in one statement are not ordered).
+/// How many of `waiting`, from the first, one PostgreSQL statement may hold. Its CTEs all see
+/// the database as it was before the statement, so two updates of one item cannot both be
+/// CTEs (the second would not see the first): an item updated several times in a chunk is
+/// written once, as its last update leaves it ([`Collapsed`]), which needs every one of those
+/// updates to say what it leaves and to be a lone UPDATE. The run stops before an update that
+/// breaks that, and before a second write that adds a user row first (an assignee's: two such
+/// inserts of one user in one statement are not ordered).
 fn pg_run(waiting: &[Waiting]) -> usize {
-    let mut items: Vec<&str> = Vec::new();
+    // Each item of the run, and whether its updates so far may be written as one.
+    let mut items: Vec<(&str, bool)> = Vec::new();
     let mut adds_user = false;
     for (i, w) in waiting.iter().enumerate() {
         let item = w.numbered.activity.entity_id();
         let several = w.write.statements().nth(1).is_some();
-        if items.contains(&item) || (several && adds_user) {
-            return i;
+        let collapsible = w.leaves.is_some() && !several;
+        match items.iter().find(|(id, _)| *id == item) {
+            Some((_, true)) if collapsible => continue,
+            Some(_) => return i,
+            None if several && adds_user => return i,
+            None => {
+                items.push((item, collapsible));
+                adds_user |= several;
+            }
         }
-        items.push(item);
-        adds_user |= several;
     }
     waiting.len()
+}
+
+/// Every column an update that keeps its parent may change, set from the row it leaves: one
+/// UPDATE for an item that several updates of a chunk change (see [`pg_run`]).
+const COLLAPSED_UPDATE: &str = "UPDATE pm_work_items SET item_type = ?, position = ?, title = ?, \
+     description = ?, status = ?, priority = ?, story_points = ?, assignee_id = ?, sprint_id = ?, \
+     version = ?, updated_at = ?, updated_by = ?";
+
+/// [`COLLAPSED_UPDATE`] as a CTE named `w<ctes>`, for `row`.
+fn push_collapsed<'q>(
+    query: &mut QueryBuilder<'q, Postgres>,
+    ctes: &mut usize,
+    row: &'q WorkItemRow,
+) {
+    query.push(format!("w{} AS (", *ctes));
+    *ctes += 1;
+    let values = [
+        Column::Text(Some(&row.item_type)),
+        Column::Int(Some(row.position)),
+        Column::Text(Some(&row.title)),
+        Column::Text(row.description.as_deref()),
+        Column::Text(Some(&row.status)),
+        Column::Text(Some(&row.priority)),
+        Column::Int(row.story_points),
+        Column::Text(row.assignee_id.as_deref()),
+        Column::Text(row.sprint_id.as_deref()),
+        Column::Int(Some(row.version)),
+        Column::Int(Some(row.updated_at)),
+        Column::Text(Some(&row.updated_by)),
+    ];
+    // One value per `?`, in order.
+    for (piece, value) in COLLAPSED_UPDATE.split('?').zip(values) {
+        query.push(piece);
+        match value {
+            Column::Text(v) => query.push_bind(v),
+            Column::Int(v) => query.push_bind(v),
+        };
+    }
+    query.push(" WHERE id = ");
+    query.push_bind(row.id.as_str());
+    query.push("), ");
+}
+
+/// A value of [`COLLAPSED_UPDATE`].
+enum Column<'q> {
+    Text(Option<&'q str>),
+    Int(Option<i64>),
 }
 
 /// One round trip for a chunk of waiting updates: their own writes in order, then all their
@@ -155,8 +219,20 @@ fn pg_chunk_query<'q>(
 ) -> sqlx::Result<QueryBuilder<'q, Postgres>> {
     let mut query = QueryBuilder::new("WITH ");
     let mut ctes = 0;
-    for w in chunk {
-        w.write.push_ctes_to(&mut query, &mut ctes)?;
+    for (i, w) in chunk.iter().enumerate() {
+        let item = w.numbered.activity.entity_id();
+        let same = |v: &&Waiting| v.numbered.activity.entity_id() == item;
+        if chunk[..i].iter().any(|v| same(&v)) {
+            continue; // written with the item's first update, below
+        }
+        match chunk[i + 1..].iter().rfind(same) {
+            // Updated again later in the chunk: written once, as the last update leaves it.
+            Some(last) => match &last.leaves {
+                Some(row) => push_collapsed(&mut query, &mut ctes, row),
+                None => return Err(collapse_without_row()),
+            },
+            None => w.write.push_ctes_to(&mut query, &mut ctes)?,
+        }
     }
     query.push("activity AS (");
     query.push(ACTIVITY_INSERT);
@@ -171,6 +247,12 @@ fn pg_chunk_query<'q>(
     query.push(APPEND_INSERT);
     query.push_values(chunk, |mut row, w| w.numbered.push_event_row(&mut row));
     Ok(query)
+}
+
+fn collapse_without_row() -> sqlx::Error {
+    sqlx::Error::Protocol(
+        "updates of one item were written together without the row they leave".into(),
+    )
 }
 
 /// Each stream of the chunk with the last seq the chunk takes in it, in order of appearance.
