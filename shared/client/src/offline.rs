@@ -116,7 +116,7 @@ impl Conflict {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Replayed {
     /// The write is in the database (now, or already before: its answer had been lost).
-    Applied(QueuedWrite),
+    Applied(Box<QueuedWrite>),
     /// Refused: moved to the inbox (the last entry).
     Refused,
     /// A version conflict on fields nobody else changed: sent again once the replica has the
@@ -347,9 +347,7 @@ impl OfflineQueue {
     /// is saved). Other messages: None.
     pub fn on_message(&mut self, msg: &WebSocketMessage, store: &ClientStore) -> Option<Replayed> {
         let sent = self.in_flight.take_if(|f| f.key == msg.message_id)?;
-        let Some(head) = self.pending.front() else {
-            return None;
-        };
+        let head = self.pending.front()?;
         if head.key != sent.key {
             return None;
         }
@@ -359,7 +357,7 @@ impl OfflineQueue {
             _ => {
                 let done = self.pending.pop_front()?;
                 let _ = self.save();
-                return Some(Replayed::Applied(done));
+                return Some(Replayed::Applied(Box::new(done)));
             }
         };
         let current = store.work_items.get(&head.item_id);
