@@ -37,6 +37,8 @@ pub enum Command {
     TreeView,
     Palette,
     Activity,
+    /// The conflict inbox: offline edits the server refused.
+    Inbox,
     Sort,
     SprintFilter,
     Sprints,
@@ -239,6 +241,11 @@ pub const BOARD: &[Binding] = &[
         &[ch('A')],
         Command::Activity,
         "activity: every change seen, newest first",
+    ),
+    bind(
+        &[ch('I')],
+        Command::Inbox,
+        "inbox: offline edits that met a conflict",
     ),
     bind(&[ch('o')], Command::OtherProject, "other project"),
     bind(

@@ -360,11 +360,14 @@ impl App {
                 base,
                 started,
             } => match key.code {
-                KeyCode::Esc => Popup::None,
-                KeyCode::Enter if title.too_long() || self.offline() => {
-                    if title.too_long() {
-                        self.say_too_long("Title", &title);
-                    }
+                KeyCode::Esc => {
+                    // An inbox entry being edited stays in the inbox.
+                    self.resolving = None;
+                    Popup::None
+                }
+                // Offline, the edit is queued (see App::write).
+                KeyCode::Enter if title.too_long() => {
+                    self.say_too_long("Title", &title);
                     Popup::EditTitle {
                         item_id,
                         title,
@@ -431,6 +434,7 @@ impl App {
                     _ => same(item_id, mine, theirs),
                 }
             }
+            Popup::Inbox { row } => self.on_inbox_key(key, row),
             Popup::Unsaved { request, reason } => match key.code {
                 KeyCode::Char('e') => {
                     let card = self.replica.store.work_items.get(&request.item_id).cloned();
