@@ -362,6 +362,13 @@ impl OfflineQueue {
         };
         let current = store.work_items.get(&head.item_id);
         let refused = match error.code.as_str() {
+            // The card already says what my write says (someone made the same change, or an
+            // earlier attempt of mine landed): nothing left to do.
+            "CONFLICT" if current.is_some_and(|now| already_there(now, &head.req)) => {
+                let done = self.pending.pop_front()?;
+                let _ = self.save();
+                return Some(Replayed::Applied(Box::new(done)));
+            }
             "CONFLICT" => {
                 let commutes = current.is_some_and(|now| same_fields(&head.before, now, &head.req));
                 if commutes && head.rebases < REBASES {
@@ -474,6 +481,13 @@ pub fn same_fields(
     field_names(req)
         .into_iter()
         .all(|f| field_value(a, f) == field_value(b, f))
+}
+
+/// True when `item` already has every value `req` sets.
+pub fn already_there(item: &proto::WorkItem, req: &proto::UpdateWorkItemRequest) -> bool {
+    let mut after = item.clone();
+    apply_fields(&mut after, req);
+    same_fields(item, &after, req)
 }
 
 /// The fields a request sets, by their wire names.
@@ -718,6 +732,23 @@ mod tests {
             Some(Replayed::Applied(_))
         ));
         assert_eq!(q.pending_len(), 0);
+    }
+
+    /// A conflict with a card that already has my values (the same change made by someone
+    /// else) is not a conflict: nothing is left to do.
+    #[test]
+    fn the_same_change_made_by_someone_else_is_no_conflict() {
+        let mut q = OfflineQueue::in_memory();
+        let key = q.push(&card(3), "Title", title("same")).unwrap();
+        let mut theirs = card(4);
+        theirs.title = "same".into();
+        let store = store_with(theirs);
+        assert_eq!(q.next(&store).unwrap().1.expected_version, 3);
+        assert!(matches!(
+            q.on_message(&error(&key, "CONFLICT"), &store),
+            Some(Replayed::Applied(_))
+        ));
+        assert!(q.inbox().is_empty());
     }
 
     /// A deleted card and a lost permission go to the inbox; a transient error keeps the write
