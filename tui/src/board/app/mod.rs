@@ -1349,7 +1349,9 @@ impl App {
                 .get(&id)
                 .and_then(|w| Status::parse(&w.status))
                 .and_then(|s| Status::ALL.iter().position(|x| *x == s));
-            if landed == Some(l) && !self.busy() {
+            // A move queued offline lands only once reconnected: found is enough.
+            let queued = self.offline.is_pending(&id);
+            if (landed == Some(l) || queued) && !self.busy() {
                 self.focus = None;
             }
         }
