@@ -418,6 +418,8 @@ pub const LEGEND: &[(&str, &str)] = &[
     ("✎ name", "just changed by someone else"),
     ("⛔", "blocked by a card that is not done"),
     ("⏱ 12m", "a timer running on the card (green: yours)"),
+    ("⇡ pending", "your change, made offline, not sent yet"),
+    ("⚠ inbox", "your offline change met a conflict: I"),
 ];
 
 #[cfg(test)]
