@@ -412,7 +412,6 @@ impl App {
                     // The card is gone: nothing to save to; the text stays readable until Esc.
                     (KeyCode::Esc, None) => Popup::None,
                     (_, None) => same(item_id, mine, theirs),
-                    (KeyCode::Char('m'), Some(_)) if self.offline() => same(item_id, mine, theirs),
                     (KeyCode::Char('m'), Some(card)) => {
                         let started = field.value(&card);
                         self.write(&item_id, Write::edit(field, mine, card.version, started));

@@ -256,3 +256,45 @@ async fn the_queue_outlives_the_board_and_a_damaged_file_is_set_aside() {
         .collect();
     assert_eq!(aside.len(), 1);
 }
+
+/// A description written in `$EDITOR` while offline is queued like any other change (a comment
+/// still needs the server and is kept in the "unsaved" dialog).
+#[tokio::test]
+async fn a_description_written_offline_is_queued() {
+    use super::super::app::{EditorRequest, EditorTarget};
+    let mut app = app();
+    disconnect(&mut app);
+    let request = EditorRequest {
+        item_id: id(4),
+        text: String::new(),
+        target: EditorTarget::Description {
+            base: 1,
+            started: String::new(),
+        },
+    };
+    app.update(AppEvent::Edited {
+        request,
+        result: Ok("Written offline\n".into()),
+    });
+    assert_eq!(app.popup, Popup::None);
+    assert_eq!(app.offline.pending_len(), 1);
+    assert_eq!(
+        app.card(&id(4)).unwrap().description.as_deref(),
+        Some("Written offline")
+    );
+    let comment = EditorRequest {
+        item_id: id(4),
+        text: String::new(),
+        target: EditorTarget::NewComment,
+    };
+    app.update(AppEvent::Edited {
+        request: comment,
+        result: Ok("A comment".into()),
+    });
+    assert!(
+        matches!(app.popup, Popup::Unsaved { .. }),
+        "{:?}",
+        app.popup
+    );
+    assert_eq!(app.offline.pending_len(), 1);
+}

@@ -44,6 +44,7 @@ pub(super) fn draw_inbox(frame: &mut Frame, area: Rect, app: &App, row: usize) {
 fn details(app: &App, c: &Conflict, inner: usize) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let why = match (&c.theirs, c.code.as_str()) {
+        (None, "CONFLICT") => "Changed by someone else (the card is not loaded here).".to_string(),
         (None, _) => "The card was deleted (or you can no longer see it).".to_string(),
         (_, "CONFLICT") => "Changed by someone else while you were offline.".to_string(),
         (_, _) => format!("Refused: {}", c.message),
