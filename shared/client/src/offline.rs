@@ -34,6 +34,8 @@ const FORMAT: u32 = 1;
 /// keeps changing other fields of the card) is re-based this often before it is put in the
 /// inbox.
 const REBASES: u8 = 5;
+/// How long the queue waits after the server could not take a write now.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One write made while offline, waiting to be sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +125,7 @@ pub enum Replayed {
     /// card's newer version.
     Rebasing,
     /// The server could not do it now (overloaded, disk full…): it stays queued and is sent
-    /// again after the next reconnect.
+    /// again after [`RETRY_AFTER`] (or the next reconnect).
     Deferred { code: String, message: String },
 }
 
@@ -174,8 +176,9 @@ pub struct OfflineQueue {
     in_flight: Option<InFlight>,
     /// The head waits until the replica's card is newer than this version (a re-base).
     waits_for: Option<i32>,
-    /// A transient refusal: nothing more is sent on this connection.
-    paused: bool,
+    /// A transient refusal (server busy, disk full…): nothing is sent for [`RETRY_AFTER`] or
+    /// until the next connection.
+    paused: Option<std::time::Instant>,
 }
 
 /// The file of `user_id`'s queue for `server` under `dir`: one per server and user.
@@ -294,7 +297,7 @@ impl OfflineQueue {
     pub fn on_disconnect(&mut self) {
         self.in_flight = None;
         self.waits_for = None;
-        self.paused = false;
+        self.paused = None;
     }
 
     /// Sends the next queued write when the replica has caught up and nothing is in flight.
@@ -316,9 +319,11 @@ impl OfflineQueue {
     /// The next request to send, on the store as it is now, marked in flight; for owners that
     /// send it themselves (tests). Call only once the replica has caught up.
     pub fn next(&mut self, store: &ClientStore) -> Option<(String, proto::UpdateWorkItemRequest)> {
-        if self.in_flight.is_some() || self.paused {
+        let resting = self.paused.is_some_and(|at| at.elapsed() < RETRY_AFTER);
+        if self.in_flight.is_some() || resting {
             return None;
         }
+        self.paused = None;
         let head = self.pending.front()?;
         let current = store.work_items.get(&head.item_id);
         if let (Some(wait), Some(now)) = (self.waits_for, current) {
@@ -388,7 +393,7 @@ impl OfflineQueue {
             _ => false,
         };
         if !refused {
-            self.paused = true;
+            self.paused = Some(std::time::Instant::now());
             return Some(Replayed::Deferred {
                 code: error.code.clone(),
                 message: error.message.clone(),
@@ -768,7 +773,11 @@ mod tests {
             q.on_message(&error(&key, "DATABASE_UNAVAILABLE"), &empty),
             Some(Replayed::Deferred { .. })
         ));
-        assert!(q.next(&empty).is_none(), "paused until the next connection");
+        assert!(q.next(&empty).is_none(), "resting");
+        q.paused = q.paused.map(|at| at - RETRY_AFTER);
+        assert!(q.next(&empty).is_some(), "tried again after a while");
+        q.in_flight = None;
+        q.paused = Some(std::time::Instant::now());
         q.on_disconnect();
         q.next(&empty).unwrap();
         assert_eq!(

@@ -102,7 +102,9 @@ impl App {
                 self.say(text);
             }
             Some(Replayed::Deferred { message, .. }) => {
-                self.say(format!("Offline changes wait for a reconnect: {message}"));
+                self.say(format!(
+                    "Offline changes wait (tried again in a few seconds): {message}"
+                ));
             }
             _ => {}
         }
