@@ -466,9 +466,19 @@ impl OfflineQueue {
 
 /// Moves an unreadable queue file aside.
 fn set_aside(path: &Path, why: String) -> SetAside {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".corrupt-{}", pm_shared::now_secs()));
-    let aside = path.with_file_name(name);
+    let stamp = pm_shared::now_secs();
+    // Never over an earlier one set aside in the same second.
+    let aside = (0..)
+        .map(|n| {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            match n {
+                0 => name.push(format!(".corrupt-{stamp}")),
+                n => name.push(format!(".corrupt-{stamp}-{n}")),
+            }
+            path.with_file_name(name)
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| path.with_extension("corrupt"));
     let kept_as = std::fs::rename(path, &aside).ok().map(|()| aside);
     SetAside {
         path: path.to_path_buf(),
@@ -834,6 +844,13 @@ mod tests {
             problem.to_string().contains("could not be read"),
             "{problem}"
         );
+        // Well-formed JSON whose write is not a protobuf message.
+        let garbage = r#"{"format": 1, "inbox": [], "pending": [{"key": "k", "item_id": "w1",
+            "what": "Title", "req": "////", "before": "", "made_at": 0}]}"#;
+        std::fs::write(&path, garbage).unwrap();
+        let (empty, problem) = OfflineQueue::open(&path);
+        assert_eq!(empty.pending_len(), 0);
+        assert!(problem.expect("reported").kept_as.is_some());
         std::fs::write(&path, br#"{"format": 9, "pending": [], "inbox": []}"#).unwrap();
         let (_, problem) = OfflineQueue::open(&path);
         assert!(problem.unwrap().why.contains("unknown format 9"));
