@@ -176,10 +176,15 @@ impl App {
                     entry.in_flight = Some(next);
                 }
             }
-            // The link went down just now: kept for when it is back.
+            // The link went down just now: this write and those behind it are kept for when it
+            // is back.
             None => {
-                self.writes.remove(item_id);
+                let behind = self.writes.remove(item_id).map(|e| e.queued);
+                self.say(format!("Not connected: {what} kept, sent once reconnected"));
                 self.queue_offline(item_id, next);
+                for write in behind.into_iter().flatten() {
+                    self.queue_offline(item_id, write);
+                }
             }
         }
     }
