@@ -24,6 +24,8 @@ struct Ledger {
     pushed: Vec<String>,
     /// How many of them were made while the client was not caught up (offline).
     made_offline: usize,
+    /// Conflicts met on fields nobody else changed (the replica had not caught up).
+    rebases: usize,
     /// Writes the server applied (or found already there): key → the seq of the change
     /// (0: it changed nothing).
     applied: Vec<(String, u64)>,
@@ -67,8 +69,12 @@ impl Client {
                     NetEvent::Disconnected { .. } => state.queue.on_disconnect(),
                     NetEvent::Message(msg) => {
                         let replayed = state.queue.on_message(msg, &state.replica.store);
-                        if let Some(Replayed::Applied(w)) = replayed {
-                            state.ledger.applied.push((w.key.clone(), msg.seq));
+                        match replayed {
+                            Some(Replayed::Applied(w)) => {
+                                state.ledger.applied.push((w.key.clone(), msg.seq))
+                            }
+                            Some(Replayed::Rebasing) => state.ledger.rebases += 1,
+                            _ => {}
                         }
                     }
                     _ => {}
@@ -474,5 +480,55 @@ async fn a_write_whose_answer_was_lost_is_applied_once_after_a_restart() {
         "applied once"
     );
     assert!(!path.exists(), "an empty queue leaves no file");
+    client.handle.close();
+}
+
+/// The replay waits for the resume: a write made offline on a card others changed meanwhile
+/// (in other fields) goes once, on the version the resume brought, and lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_waits_for_the_resume_and_goes_on_the_current_version() {
+    let server = TestServer::start().await;
+    let mut online = server.connect(USER_A).await;
+    let project = online.create_project("Resume first", "RF").await;
+    let mut item = online
+        .create_item(&project.id, WorkItemType::Task, "card", None)
+        .await;
+    let client = Client::start(&server, USERS[0], &project.id, OfflineQueue::in_memory()).await;
+    wait_until("the first sync", Duration::from_secs(10), || {
+        client.lock().replica.is_caught_up()
+    })
+    .await;
+    client.proxy.cut();
+    wait_until("the cut is seen", Duration::from_secs(10), || {
+        !client.lock().replica.is_caught_up()
+    })
+    .await;
+    assert!(client.edit(&item.id, |_| {
+        let req = proto::UpdateWorkItemRequest {
+            title: Some("renamed offline".into()),
+            ..Default::default()
+        };
+        ("Title".into(), req)
+    }));
+    for priority in ["high", "low", "critical"] {
+        let mut req = upd(&item.id, item.version);
+        req.priority = Some(priority.into());
+        item = online.update_item(req).await;
+    }
+    client.proxy.restore();
+    wait_until("the replay", Duration::from_secs(10), || client.settled()).await;
+    let state = client.lock();
+    assert_eq!(
+        state.ledger.rebases, 0,
+        "sent before the resume had brought version {}",
+        item.version
+    );
+    assert_eq!(state.ledger.applied.len(), 1);
+    let card = &state.replica.store.work_items[&item.id];
+    assert_eq!(
+        (card.title.as_str(), card.priority.as_str()),
+        ("renamed offline", "critical")
+    );
+    assert_eq!(card.version, item.version + 1);
     client.handle.close();
 }
