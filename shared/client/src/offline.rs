@@ -15,7 +15,7 @@
 //!
 //! The queue is plain state plus its file: the owner feeds it the session's messages
 //! ([`OfflineQueue::on_message`]) and calls [`OfflineQueue::pump`] after each event.
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -176,6 +176,10 @@ pub struct OfflineQueue {
     in_flight: Option<InFlight>,
     /// The head waits until the replica's card is newer than this version (a re-base).
     waits_for: Option<i32>,
+    /// Keys this queue is done with (applied, or let go from the inbox): the file's copies of
+    /// them are not kept when it is saved. Entries in the file that are neither these nor mine
+    /// belong to another client of the same user on the same server, and are kept.
+    forgotten: HashSet<String>,
     /// A transient refusal (server busy, disk full…): nothing is sent for [`RETRY_AFTER`] or
     /// until the next connection.
     paused: Option<std::time::Instant>,
@@ -361,6 +365,7 @@ impl OfflineQueue {
             // WorkItemUpdated, or whatever else the server answers a success with.
             _ => {
                 let done = self.pending.pop_front()?;
+                self.forgotten.insert(done.key.clone());
                 let _ = self.save();
                 return Some(Replayed::Applied(Box::new(done)));
             }
@@ -371,6 +376,7 @@ impl OfflineQueue {
             // earlier attempt of mine landed): nothing left to do.
             "CONFLICT" if current.is_some_and(|now| already_there(now, &head.req)) => {
                 let done = self.pending.pop_front()?;
+                self.forgotten.insert(done.key.clone());
                 let _ = self.save();
                 return Some(Replayed::Applied(Box::new(done)));
             }
@@ -422,7 +428,8 @@ impl OfflineQueue {
         let what = conflict.write.what.clone();
         let req = conflict.write.req.clone();
         let shown = self.intended(now).unwrap_or_else(|| now.clone());
-        self.inbox.remove(index);
+        let old = self.inbox.remove(index);
+        self.forgotten.insert(old.write.key);
         self.push(&shown, &what, req).map_err(|e| e.to_string())
     }
 
@@ -430,17 +437,45 @@ impl OfflineQueue {
     pub fn dismiss(&mut self, index: usize) -> Option<Conflict> {
         (index < self.inbox.len()).then(|| {
             let gone = self.inbox.remove(index);
+            self.forgotten.insert(gone.write.key.clone());
             let _ = self.save();
             gone
         })
     }
 
-    /// Writes the queue to its file atomically (a temporary file, synced, renamed over it).
+    /// Writes the queue to its file atomically (a temporary file, synced, renamed over it),
+    /// keeping the entries another client of the same user put there meanwhile (two boards
+    /// of one user on one server share the file; replaying an entry twice is harmless, as
+    /// the server answers a key's retry with its first answer).
     pub fn save(&self) -> std::io::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        if self.pending.is_empty() && self.inbox.is_empty() {
+        let mut saved = Saved {
+            format: FORMAT,
+            pending: self.pending.clone(),
+            inbox: self.inbox.clone(),
+        };
+        let mine: HashSet<&str> = self
+            .pending
+            .iter()
+            .map(|w| w.key.as_str())
+            .chain(self.inbox.iter().map(|c| c.write.key.as_str()))
+            .collect();
+        let theirs = |key: &str| !mine.contains(key) && !self.forgotten.contains(key);
+        if let Some(on_disk) = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Saved>(&b).ok())
+            .filter(|s| s.format == FORMAT)
+        {
+            saved
+                .pending
+                .extend(on_disk.pending.into_iter().filter(|w| theirs(&w.key)));
+            saved
+                .inbox
+                .extend(on_disk.inbox.into_iter().filter(|c| theirs(&c.write.key)));
+        }
+        if saved.pending.is_empty() && saved.inbox.is_empty() {
             return match std::fs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
@@ -449,13 +484,8 @@ impl OfflineQueue {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let saved = Saved {
-            format: FORMAT,
-            pending: self.pending.clone(),
-            inbox: self.inbox.clone(),
-        };
         let bytes = serde_json::to_vec_pretty(&saved).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("json.tmp");
+        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
@@ -800,6 +830,34 @@ mod tests {
         assert_eq!(q.inbox().len(), 1, "still there");
         assert!(q.dismiss(0).is_some());
         assert!(q.inbox().is_empty());
+    }
+
+    /// Two clients of one user on one server share the file: neither drops the other's
+    /// entries when it saves, and each forgets only what it is done with.
+    #[test]
+    fn two_clients_share_the_file_without_losing_entries() {
+        let dir = std::env::temp_dir().join(format!("pm-offline-{}", uuid::Uuid::new_v4()));
+        let path = queue_file(&dir, "http://127.0.0.1:1", "u1");
+        let (mut a, _) = OfflineQueue::open(&path);
+        let (mut b, _) = OfflineQueue::open(&path);
+        let from_a = a.push(&card(3), "Title", title("a")).unwrap();
+        let from_b = b.push(&card(3), "Title", title("b")).unwrap();
+        let keys = |q: &OfflineQueue| q.pending().map(|w| w.key.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            keys(&OfflineQueue::open(&path).0),
+            vec![from_b.clone(), from_a.clone()]
+        );
+        // A's write lands: the file keeps B's.
+        a.next(&ClientStore::default()).unwrap();
+        let done = answer(&from_a, Payload::WorkItemUpdated(Default::default()));
+        a.on_message(&done, &ClientStore::default());
+        assert_eq!(keys(&OfflineQueue::open(&path).0), vec![from_b.clone()]);
+        // B's lands too: nothing is left, and the file is gone.
+        b.next(&ClientStore::default()).unwrap();
+        let done = answer(&from_b, Payload::WorkItemUpdated(Default::default()));
+        b.on_message(&done, &ClientStore::default());
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The queue and the inbox survive a restart; a damaged file is moved aside with a clear
