@@ -6,7 +6,8 @@
 #   1. cut      bob's board says it is reconnecting
 #   2. edit     bob moves OFF-1 to To Do (commutes with alice's priority change of it) and
 #               renames OFF-2, which alice renames too: his cards show ⇡ pending, his status
-#               bar "2 pending", and his queue is on disk
+#               bar "2 pending", and his queue is on disk; his board is killed (SIGKILL) and
+#               started again, still offline: the 2 pending changes are back
 #   3. restore  bob's board replays: the move lands (alice sees OFF-1 in To Do, still with her
 #               priority), the rename is refused into his inbox ("1 conflict (I)")
 #   4. inbox    I shows theirs (alice's title, by alice) and mine; m keeps mine: the server and
@@ -96,12 +97,14 @@ pmc work-item create --project-id OFF --type task --title "Contested title" >/de
 
 printf 'set -g remain-on-exit on\nset -g history-limit 100\n' >"$WORK/tmux.conf"
 tm() { tmux -u -L "$SOCK" -f "$WORK/tmux.conf" "$@"; }
+board_cmd() {
+  local server=$URL
+  [ "$1" = bob ] && server=$PROXIED
+  printf '%s' "env -u PM_USER_ID -u PM_TOKEN -u PM_SERVER XDG_DATA_HOME=$WORK/$1-data TERM=xterm-256color $BIN/pm board --server $server --name $1 --project OFF"
+}
 for who in alice bob; do
-  server=$URL
-  [ "$who" = bob ] && server=$PROXIED
   mkdir -p "$WORK/$who-data"
-  tm new-session -d -s "$who" -x 120 -y 40 \
-    "env -u PM_USER_ID -u PM_TOKEN -u PM_SERVER XDG_DATA_HOME=$WORK/$who-data TERM=xterm-256color $BIN/pm board --server $server --name $who --project OFF"
+  tm new-session -d -s "$who" -x 120 -y 40 "$(board_cmd "$who")"
 done
 
 screen() { tm capture-pane -p -t "$1"; }
@@ -177,6 +180,14 @@ keys alice Enter
 wait_field OFF-2 title "Contested title by alice" "alice's rename"
 [ "$(field OFF-1 status)" = backlog ] || fail "bob's offline move reached the server while cut"
 say "   bob: 2 pending, on disk; alice's changes saved"
+
+# ---- 2b. bob's board is killed and started again, still cut off --------------------------------
+say "== 2b. bob's board is killed (SIGKILL) and started again while still offline"
+bob_pid=$(tm display-message -p -t bob '#{pane_pid}')
+kill -KILL "$bob_pid"
+tm respawn-pane -k -t bob "$(board_cmd bob)"
+wait_screen bob "2 pending" "bob's queue is back after the kill"
+say "   the 2 pending changes came back from disk"
 
 # ---- 3. restore ------------------------------------------------------------------------------
 say "== 3. bob's link is back"
