@@ -12,6 +12,9 @@
 #   4. $EDITOR         E hands the terminal to $EDITOR (a script here) and takes it back; the
 #                      description it wrote is saved and shown in the detail pane
 #   5. undo            u after a delete brings the same card back (same key) with its fields
+#   6. offline         scripts/board-offline-e2e.sh: bob's link cut by a proxy, edits on both
+#                      boards, restored: the commuting edit lands, the conflict waits in bob's
+#                      inbox, keep mine saves it
 #
 #   scripts/board-e2e.sh          build (dev profile), run, exit 1 on the first failure
 #
@@ -96,7 +99,7 @@ chmod +x "$WORK/editor.sh"
 tm() { tmux -u -L "$SOCK" -f "$WORK/tmux.conf" "$@"; }
 for who in alice bob; do
   tm new-session -d -s "$who" -x 120 -y 40 \
-    "env -u PM_USER_ID -u PM_TOKEN -u PM_SERVER -u VISUAL TERM=xterm-256color EDITOR=$WORK/editor.sh $BIN/pm board --server $URL --name $who --project E2E"
+    "env -u PM_USER_ID -u PM_TOKEN -u PM_SERVER -u VISUAL XDG_DATA_HOME=$WORK/$who-data TERM=xterm-256color EDITOR=$WORK/editor.sh $BIN/pm board --server $URL --name $who --project E2E"
 done
 
 screen() { tm capture-pane -p -t "$1"; }
@@ -249,3 +252,6 @@ say "   the same card back (E2E-3), with its fields"
 
 PASSED=1
 say "== board e2e passed in $(($(date +%s) - started)) s (after the build)"
+
+say "== 6. offline (scripts/board-offline-e2e.sh)"
+PM_E2E_BUILT=1 PM_E2E_PROFILE="$PROFILE" "$ROOT/scripts/board-offline-e2e.sh"

@@ -65,7 +65,8 @@ pub enum Command {
 }
 
 impl Command {
-    /// Creates are idempotent by (user, message_id): a retried create returns the first result.
+    /// Creates, and updates that ask for it, are idempotent by (user, message_id): a retry
+    /// returns the first result.
     fn operation(&self) -> Option<&'static str> {
         match self {
             Command::CreateProject(_) => Some("create_project"),
@@ -76,6 +77,8 @@ impl Command {
             Command::StartTimer(_) => Some("start_timer"),
             Command::StopTimer(_) => Some("stop_timer"),
             Command::CreateTimeEntry(_) => Some("create_time_entry"),
+            // An update asked to be (a replayed offline edit must never apply twice).
+            Command::UpdateWorkItem(r) if r.idempotent => Some("update_work_item"),
             _ => None,
         }
     }
@@ -88,7 +91,11 @@ impl WriteCommand for Command {
 
     fn waits_behind(&self) -> Option<&str> {
         match self {
-            Command::UpdateWorkItem(r) if !r.update_parent => Some(r.work_item_id.as_str()),
+            // An idempotent update records its answer in its own tail, which a waiting write
+            // does not have.
+            Command::UpdateWorkItem(r) if !r.update_parent && !r.idempotent => {
+                Some(r.work_item_id.as_str())
+            }
             _ => None,
         }
     }

@@ -24,6 +24,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod nodes;
+mod offline;
 mod permissions;
 mod pipelining;
 mod protocol;

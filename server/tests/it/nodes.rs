@@ -203,52 +203,6 @@ async fn a_cursor_from_one_server_resumes_on_another() {
     assert!(matches!(live[0].payload, Some(Payload::WorkItemUpdated(_))));
 }
 
-/// A TCP proxy to PostgreSQL that a test can cut (every connection through it drops, new ones
-/// are refused) and restore: a server's network to its database failing and coming back.
-struct CutProxy {
-    addr: std::net::SocketAddr,
-    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    pipes: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl CutProxy {
-    async fn start(target: std::net::SocketAddr) -> CutProxy {
-        use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the proxy");
-        let addr = listener.local_addr().expect("the proxy's address");
-        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let pipes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (accepting, owned) = (up.clone(), pipes.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !accepting.load(Ordering::Acquire) {
-                    continue; // dropped: refused
-                }
-                let pipe = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                owned.lock().expect("pipes").push(pipe);
-            }
-        });
-        CutProxy { addr, up, pipes }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, std::sync::atomic::Ordering::Release);
-        for pipe in self.pipes.lock().expect("pipes").drain(..) {
-            pipe.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, std::sync::atomic::Ordering::Release);
-    }
-}
-
 /// `url` with its host and port replaced by `addr`.
 fn through(url: &str, addr: std::net::SocketAddr) -> String {
     let start = url.find("://").expect("a URL") + 3;

@@ -1053,6 +1053,52 @@ async fn a_retried_create_returns_the_first_result_per_user() {
     expect_error(&other, "VALIDATION_ERROR");
 }
 
+/// An update sent with `idempotent` (how offline queues replay): the same message_id again is
+/// answered with the first answer and changes nothing, even though its expected_version is now
+/// stale; without the flag a retry is an ordinary (conflicting) update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_idempotent_update_is_applied_once() {
+    let server = TestServer::start().await;
+    let epoch = server.epoch();
+    let mut a = server.connect(USER_A).await;
+    let mut a2 = server.connect(USER_A).await;
+    let p = a.create_project("Idem upd", "IDU").await;
+    let mut obs = server.connect(USER_C).await;
+    obs.subscribe(&[&p.id]).await;
+    let mut seqs = SeqTracker::default();
+    let item = a.create_item(&p.id, WorkItemType::Task, "t", None).await;
+    recv_mutation(&mut obs, &mut seqs, &epoch).await;
+    let update = |title: &str, idempotent: bool| {
+        Payload::UpdateWorkItemRequest(proto::UpdateWorkItemRequest {
+            work_item_id: item.id.clone(),
+            expected_version: item.version,
+            title: Some(title.into()),
+            idempotent,
+            ..Default::default()
+        })
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let first = a.request_with_id(&id, update("once", true)).await;
+    expect_payload!(first.clone(), WorkItemUpdated);
+    recv_mutation(&mut obs, &mut seqs, &epoch).await;
+    let again = a2.request_with_id(&id, update("once", true)).await;
+    assert_eq!(again.payload, first.payload, "the first answer");
+    obs.expect_no_event().await;
+    let (items, _) = obs.work_items(&p.id).await;
+    assert_eq!(items[0].version, item.version + 1, "applied once");
+
+    // The same id for a create is refused, not answered with the update.
+    let create = a
+        .request_with_id(&id, create_project_req("Other", "OTH"))
+        .await;
+    expect_error(&create, "VALIDATION_ERROR");
+
+    // Without the flag, a retry runs again and meets its own change.
+    let plain = uuid::Uuid::new_v4().to_string();
+    let refused = a.request_with_id(&plain, update("twice", false)).await;
+    expect_error(&refused, "CONFLICT");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_rest_create_with_an_idempotency_key_returns_the_first_result() {
     let server = TestServer::start().await;

@@ -20,6 +20,11 @@ pub struct Replica {
     awaiting: HashMap<String, String>,
     /// Streams being re-synchronised (for the status bar).
     resyncing: Vec<String>,
+    /// Subscribes (resumes) whose reply has not come: the server replays a stream's missed
+    /// events before it answers its Subscribe.
+    subscribing: Vec<String>,
+    /// The session is connected.
+    connected: bool,
 }
 
 impl Replica {
@@ -37,6 +42,15 @@ impl Replica {
     /// True while any stream waits for a snapshot.
     pub fn is_resyncing(&self) -> bool {
         !self.resyncing.is_empty()
+    }
+
+    /// True once connected and caught up with everyone's changes: every stream loaded, every
+    /// resume's replay received (what an offline queue waits for before it replays).
+    pub fn is_caught_up(&self) -> bool {
+        self.connected
+            && self.is_synced()
+            && self.awaiting.is_empty()
+            && self.subscribing.is_empty()
     }
 
     /// True once the workspace and the followed project are loaded.
@@ -70,8 +84,10 @@ impl Replica {
     pub fn on_net(&mut self, handle: &SessionHandle, event: &NetEvent) -> Vec<Outcome> {
         match event {
             NetEvent::Connected => {
+                self.connected = true;
                 self.awaiting.clear();
                 self.resyncing.clear();
+                self.subscribing.clear();
                 let mut cursors = Vec::new();
                 let streams: Vec<String> = std::iter::once(WORKSPACE.to_string())
                     .chain(self.project.clone())
@@ -87,19 +103,33 @@ impl Replica {
                     }
                 }
                 if !cursors.is_empty() {
-                    let _ = handle.send(Payload::Subscribe(proto::Subscribe {
-                        cursors,
-                        ..Default::default()
-                    }));
+                    self.subscribe(handle, cursors);
                 }
                 Vec::new()
             }
             NetEvent::Message(msg) => self.on_message(handle, msg),
-            NetEvent::Connecting { .. } | NetEvent::Disconnected { .. } => Vec::new(),
+            NetEvent::Disconnected { .. } => {
+                self.connected = false;
+                Vec::new()
+            }
+            NetEvent::Connecting { .. } => Vec::new(),
+        }
+    }
+
+    /// Resumes streams from their cursors; the reply says their replay is complete.
+    fn subscribe(&mut self, handle: &SessionHandle, cursors: Vec<proto::ResumeCursor>) {
+        if let Ok(id) = handle.send(Payload::Subscribe(proto::Subscribe {
+            cursors,
+            ..Default::default()
+        })) {
+            self.subscribing.push(id);
         }
     }
 
     fn on_message(&mut self, handle: &SessionHandle, msg: &WebSocketMessage) -> Vec<Outcome> {
+        if let Some(i) = self.subscribing.iter().position(|id| *id == msg.message_id) {
+            self.subscribing.swap_remove(i);
+        }
         if let Some(stream) = self.awaiting.remove(&msg.message_id) {
             self.resyncing.retain(|s| *s != stream);
             let outcomes = match msg.payload.clone() {
@@ -122,10 +152,7 @@ impl Replica {
                 last_seq: msg.seq,
                 epoch: msg.epoch.clone(),
             };
-            let _ = handle.send(Payload::Subscribe(proto::Subscribe {
-                cursors: vec![cursor],
-                ..Default::default()
-            }));
+            self.subscribe(handle, vec![cursor]);
             return self.follow_up(handle, outcomes);
         }
         if let Some(Payload::UserList(list)) = &msg.payload {

@@ -242,6 +242,17 @@ impl SessionHandle {
         Ok(id)
     }
 
+    /// Sends a request under a message_id of the caller's choosing (an idempotency key: the
+    /// server answers a retry of an idempotent request with the same id by its first answer).
+    pub fn send_with_id(&self, id: &str, payload: Payload) -> Result<(), SdkError> {
+        if self.state() != LinkState::Connected {
+            return Err(SdkError::NotConnected);
+        }
+        self.commands
+            .send(Command::Send(boxed(id.to_string(), payload)))
+            .map_err(|_| SdkError::Closed)
+    }
+
     /// Sends a request and waits for its response. A server `Error` becomes `SdkError::Server`.
     pub async fn request(
         &self,

@@ -37,6 +37,8 @@ pub enum Command {
     TreeView,
     Palette,
     Activity,
+    /// The conflict inbox: offline edits the server refused.
+    Inbox,
     Sort,
     SprintFilter,
     Sprints,
@@ -240,6 +242,11 @@ pub const BOARD: &[Binding] = &[
         Command::Activity,
         "activity: every change seen, newest first",
     ),
+    bind(
+        &[ch('I')],
+        Command::Inbox,
+        "inbox: offline edits that met a conflict",
+    ),
     bind(&[ch('o')], Command::OtherProject, "other project"),
     bind(
         &[ch('r')],
@@ -411,6 +418,8 @@ pub const LEGEND: &[(&str, &str)] = &[
     ("✎ name", "just changed by someone else"),
     ("⛔", "blocked by a card that is not done"),
     ("⏱ 12m", "a timer running on the card (green: yours)"),
+    ("⇡ pending", "your change, made offline, not sent yet"),
+    ("⚠ inbox", "your offline change met a conflict: I"),
 ];
 
 #[cfg(test)]

@@ -283,6 +283,15 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         app.theme = app::Theme::Light;
     }
     app.keymap = keymap;
+    // My offline writes and inbox, kept per server and user across runs.
+    let data_dir = pm_client::offline::data_dir(
+        std::env::var("XDG_DATA_HOME").ok().as_deref(),
+        std::env::var("HOME").ok().as_deref(),
+    );
+    if let Some(dir) = data_dir {
+        let path = pm_client::offline::queue_file(&dir, &app.server_url, &app.me);
+        load_offline_queue(&mut app, &path);
+    }
     if let Ok(size) = terminal.size() {
         app.size = (size.width, size.height);
     }
@@ -316,6 +325,16 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     ratatui::restore();
     handle.close();
     result
+}
+
+/// Opens my offline queue and inbox kept at `path`; a damaged file is set aside and said so,
+/// and the board starts with an empty queue.
+fn load_offline_queue(app: &mut App, path: &std::path::Path) {
+    let (queue, set_aside) = pm_client::offline::OfflineQueue::open(path);
+    app.set_offline(queue);
+    if let Some(problem) = set_aside {
+        app.warn(format!("{problem}; starting with an empty queue"));
+    }
 }
 
 /// Lets the runtime stop the key reader while another program (the editor) reads the terminal.

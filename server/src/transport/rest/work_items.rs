@@ -295,6 +295,7 @@ async fn update(
         update_parent: body.update_parent,
         item_type: body.item_type,
         clear_story_points: body.story_points == Some(None),
+        idempotent: false,
     };
     let done = execute(&state.writer, &actor, None, Command::UpdateWorkItem(req)).await?;
     let Payload::WorkItemUpdated(e) = done.event else {

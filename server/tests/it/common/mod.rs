@@ -885,3 +885,50 @@ pub fn n(v: &Value, field: &str) -> i64 {
         .as_i64()
         .unwrap_or_else(|| panic!("no integer {field} in {v}"))
 }
+
+/// A TCP proxy that a test can cut (every connection through it drops, new ones are refused)
+/// and restore: a server's network to its database, or a client's to its server, failing and
+/// coming back.
+pub struct CutProxy {
+    pub addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pipes: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CutProxy {
+    pub async fn start(target: std::net::SocketAddr) -> CutProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("the proxy's address");
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let pipes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (accepting, owned) = (up.clone(), pipes.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(Ordering::Acquire) {
+                    continue; // dropped: refused
+                }
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                owned.lock().expect("pipes").push(pipe);
+            }
+        });
+        CutProxy { addr, up, pipes }
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::Release);
+        for pipe in self.pipes.lock().expect("pipes").drain(..) {
+            pipe.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::Release);
+    }
+}

@@ -59,7 +59,11 @@ impl App {
         let count = text.chars().count();
         let reason = if count > max {
             Some(format!("it is too long ({count}/{max} characters)"))
-        } else if self.outbox.is_none() && self.handle.state() != LinkState::Connected {
+        } else if self.outbox.is_none()
+            && self.handle.state() != LinkState::Connected
+            // A description is queued offline (see App::write); a comment needs the server.
+            && !matches!(request.target, EditorTarget::Description { .. })
+        {
             Some("the board is not connected".to_string())
         } else {
             None

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use pm_client::offline::OfflineQueue;
 use pm_client::replica::Replica;
 use pm_client::sdk::{LinkState, NetEvent, SessionHandle};
 use pm_shared::domain::limits::{
@@ -27,6 +28,7 @@ use super::undo::{self, Change, Entry, Origin};
 mod describe;
 mod editing;
 mod mouse;
+mod offline;
 mod pickers;
 mod popup_keys;
 mod undoing;
@@ -280,6 +282,10 @@ pub enum Popup {
     Filter {
         text: TextInput,
     },
+    /// The conflict inbox: my offline edits the server refused, the selected one's values.
+    Inbox {
+        row: usize,
+    },
 }
 
 /// The history (activity log) of the card the detail pane shows, read from the server when
@@ -383,6 +389,10 @@ pub struct App {
     pub theme: Theme,
     /// The keys in use (the defaults and the config file's remaps).
     pub keymap: Keymap,
+    /// My writes made while disconnected, and those the server refused on replay (the inbox).
+    pub offline: OfflineQueue,
+    /// The inbox entry whose value is being edited (it leaves the inbox once the edit is saved).
+    resolving: Option<String>,
 }
 
 /// A card as the board shows it.
@@ -455,6 +465,8 @@ impl App {
             no_color: false,
             theme: Theme::Dark,
             keymap: Keymap::default(),
+            offline: OfflineQueue::in_memory(),
+            resolving: None,
         }
     }
 
@@ -569,6 +581,8 @@ impl App {
                 self.expire();
             }
         }
+        // A write the user just let through the inbox goes at once when connected.
+        self.replay();
         if self.popup == Popup::None {
             if let Some(next) = self.waiting_popups.pop_front() {
                 self.popup = next;
@@ -612,15 +626,13 @@ impl App {
                 self.answered.clear();
                 self.creates.clear();
                 self.write_ids.clear();
-                let lost: usize = self
-                    .writes
-                    .values()
-                    .map(|w| w.queued.len() + usize::from(w.in_flight.is_some()))
-                    .sum();
-                self.writes.clear();
-                if lost > 0 {
+                self.offline.on_disconnect();
+                // My writes in flight or waiting: kept to be sent again once reconnected (one
+                // whose answer was lost, but which landed, is recognised then).
+                let kept = self.keep_writes_offline();
+                if kept > 0 {
                     self.say(format!(
-                        "{lost} change(s) may not have been saved: connection lost"
+                        "Connection lost: {kept} change(s) kept, sent again once reconnected"
                     ));
                 }
                 let attempt = self.attempt.max(1);
@@ -699,6 +711,10 @@ impl App {
                 self.on_applied(&applied, description.clone());
             }
         }
+        if let NetEvent::Message(msg) = &event {
+            self.on_replayed(msg);
+        }
+        self.replay();
         self.leave_a_vanished_project(open_key, &event);
         self.refresh_intended();
         if matches!(event, NetEvent::Connected) {
@@ -860,6 +876,12 @@ impl App {
 
     fn say(&mut self, text: String) {
         self.notice = Some((text, self.now));
+    }
+
+    /// A notice that stays a while (about a minute): something the user must not miss.
+    pub fn warn(&mut self, text: String) {
+        // Notices go after 6 s: this one is dated a minute ahead.
+        self.notice = Some((text, self.now + Duration::from_secs(54)));
     }
 
     fn send(&mut self, what: &str, payload: Payload) {
@@ -1083,6 +1105,7 @@ impl App {
             Command::PickType => self.open_pick(PickKind::Type),
             Command::Priority => self.cycle_priority(),
             Command::Activity => self.popup = Popup::Activity { scroll: 0 },
+            Command::Inbox => self.open_inbox(),
             Command::Palette => {
                 self.popup = Popup::Palette {
                     filter: TextInput::new(""),
@@ -1326,7 +1349,9 @@ impl App {
                 .get(&id)
                 .and_then(|w| Status::parse(&w.status))
                 .and_then(|s| Status::ALL.iter().position(|x| *x == s));
-            if landed == Some(l) && !self.busy() {
+            // A move queued offline lands only once reconnected: found is enough.
+            let queued = self.offline.is_pending(&id);
+            if (landed == Some(l) || queued) && !self.busy() {
                 self.focus = None;
             }
         }

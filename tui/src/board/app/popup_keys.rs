@@ -360,11 +360,14 @@ impl App {
                 base,
                 started,
             } => match key.code {
-                KeyCode::Esc => Popup::None,
-                KeyCode::Enter if title.too_long() || self.offline() => {
-                    if title.too_long() {
-                        self.say_too_long("Title", &title);
-                    }
+                KeyCode::Esc => {
+                    // An inbox entry being edited stays in the inbox.
+                    self.resolving = None;
+                    Popup::None
+                }
+                // Offline, the edit is queued (see App::write).
+                KeyCode::Enter if title.too_long() => {
+                    self.say_too_long("Title", &title);
                     Popup::EditTitle {
                         item_id,
                         title,
@@ -409,7 +412,6 @@ impl App {
                     // The card is gone: nothing to save to; the text stays readable until Esc.
                     (KeyCode::Esc, None) => Popup::None,
                     (_, None) => same(item_id, mine, theirs),
-                    (KeyCode::Char('m'), Some(_)) if self.offline() => same(item_id, mine, theirs),
                     (KeyCode::Char('m'), Some(card)) => {
                         let started = field.value(&card);
                         self.write(&item_id, Write::edit(field, mine, card.version, started));
@@ -431,6 +433,7 @@ impl App {
                     _ => same(item_id, mine, theirs),
                 }
             }
+            Popup::Inbox { row } => self.on_inbox_key(key, row),
             Popup::Unsaved { request, reason } => match key.code {
                 KeyCode::Char('e') => {
                     let card = self.replica.store.work_items.get(&request.item_id).cloned();

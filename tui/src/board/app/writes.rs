@@ -4,6 +4,7 @@
 use super::describe::first_line;
 use super::editing::description_request;
 use super::*;
+pub(super) use pm_client::offline::{apply_fields, same_fields};
 
 /// One write of mine to a card.
 #[derive(Debug, Clone)]
@@ -31,25 +32,6 @@ pub(super) struct Write {
 /// How often a write goes again on the current version after conflicts that did not touch its
 /// fields (someone else keeps changing the card), before the user is told.
 pub(super) const RETRIES: u8 = 3;
-
-/// True when `a` and `b` agree on every field `req` sets.
-pub(super) fn same_fields(
-    a: &proto::WorkItem,
-    b: &proto::WorkItem,
-    req: &proto::UpdateWorkItemRequest,
-) -> bool {
-    (req.title.is_none() || a.title == b.title)
-        && (req.description.is_none() || a.description == b.description)
-        && (req.status.is_none() || a.status == b.status)
-        && (req.assignee_id.is_none() || a.assignee_id == b.assignee_id)
-        && (req.sprint_id.is_none() || a.sprint_id == b.sprint_id)
-        && (req.position.is_none() || a.position == b.position)
-        && (req.priority.is_none() || a.priority == b.priority)
-        && (req.story_points.is_none() || a.story_points == b.story_points)
-        && (!req.clear_story_points || a.story_points == b.story_points)
-        && (req.item_type.is_none() || a.item_type == b.item_type)
-        && (!req.update_parent || a.parent_id == b.parent_id)
-}
 
 impl Write {
     /// An ordinary change: applied on whatever the card is when its turn comes.
@@ -96,43 +78,6 @@ pub(super) struct CardWrites {
     pub(super) queued: VecDeque<Write>,
 }
 
-/// Copies the fields a request sets onto `item`.
-pub(super) fn apply_fields(item: &mut proto::WorkItem, req: &proto::UpdateWorkItemRequest) {
-    if let Some(v) = &req.title {
-        item.title = v.clone();
-    }
-    if let Some(v) = &req.description {
-        item.description = Some(v.clone());
-    }
-    if let Some(v) = &req.status {
-        item.status = v.clone();
-    }
-    if let Some(v) = &req.assignee_id {
-        item.assignee_id = (!v.is_empty()).then(|| v.clone());
-    }
-    if let Some(v) = &req.sprint_id {
-        item.sprint_id = (!v.is_empty()).then(|| v.clone());
-    }
-    if let Some(v) = req.position {
-        item.position = v;
-    }
-    if let Some(v) = &req.priority {
-        item.priority = v.clone();
-    }
-    if let Some(v) = req.story_points {
-        item.story_points = Some(v);
-    }
-    if req.clear_story_points {
-        item.story_points = None;
-    }
-    if let Some(t) = req.item_type.as_deref().and_then(ItemType::parse) {
-        item.item_type = t.to_proto() as i32;
-    }
-    if req.update_parent {
-        item.parent_id = req.parent_id.clone().filter(|p| !p.is_empty());
-    }
-}
-
 /// Folds `later` into `earlier`: the later value of each field wins.
 pub(super) fn fold_fields(
     earlier: &mut proto::UpdateWorkItemRequest,
@@ -171,6 +116,16 @@ impl App {
     /// behind it (folded into the last queued change when that one is an ordinary change too)
     /// and sent with the version the previous answer gave. The card shows the result at once.
     pub(super) fn write(&mut self, item_id: &str, write: Write) {
+        if write.started.is_some() {
+            self.resolve_by_edit(item_id);
+        }
+        // Offline, or behind offline writes of mine to the card that are not sent yet: queued
+        // (on disk) to be sent in order once reconnected.
+        if self.link != Link::Connected || self.offline.is_pending(item_id) {
+            self.queue_offline(item_id, write);
+            self.refresh_intended();
+            return;
+        }
         let entry = self.writes.entry(item_id.to_string()).or_default();
         if entry.in_flight.is_none() {
             entry.queued.push_back(write);
@@ -221,8 +176,15 @@ impl App {
                     entry.in_flight = Some(next);
                 }
             }
+            // The link went down just now: this write and those behind it are kept for when it
+            // is back.
             None => {
-                self.writes.remove(item_id);
+                let behind = self.writes.remove(item_id).map(|e| e.queued);
+                self.say(format!("Not connected: {what} kept, sent once reconnected"));
+                self.queue_offline(item_id, next);
+                for write in behind.into_iter().flatten() {
+                    self.queue_offline(item_id, write);
+                }
             }
         }
     }
@@ -336,11 +298,20 @@ impl App {
     /// Recomputes how each card with writes of mine pending will look.
     pub(super) fn refresh_intended(&mut self) {
         self.intended.clear();
+        for w in self.offline.pending() {
+            if let Some(stored) = self.replica.store.work_items.get(&w.item_id) {
+                let item = self
+                    .intended
+                    .entry(w.item_id.clone())
+                    .or_insert(stored.clone());
+                apply_fields(item, &w.req);
+            }
+        }
         for (id, writes) in &self.writes {
             let Some(item) = self.replica.store.work_items.get(id) else {
                 continue;
             };
-            let mut item = item.clone();
+            let mut item = self.intended.get(id).unwrap_or(item).clone();
             for w in writes.in_flight.iter().chain(writes.queued.iter()) {
                 apply_fields(&mut item, &w.req);
             }

@@ -224,6 +224,17 @@ pub(super) fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_
         top.push(Span::raw(" "));
         top.push(Span::from("⛔").fg(Color::Red));
     }
+    // My change to it waits to be sent (offline), or met a conflict (in the inbox).
+    let pending = app.offline.is_pending(&item.id);
+    let refused = app
+        .offline
+        .inbox()
+        .iter()
+        .any(|c| c.write.item_id == item.id);
+    if pending {
+        top.push(Span::raw(" "));
+        top.push(Span::from("⇡").fg(Color::Yellow).bold());
+    }
     let used: usize = top.iter().map(Span::width).sum();
     let points = item
         .story_points
@@ -241,6 +252,8 @@ pub(super) fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_
     let room = width.saturating_sub(badge.len() + 1);
     let mut bottom = vec![Span::from(badge).fg(badge_color).bold(), Span::raw(" ")];
     let who = match app.highlights.get(&item.id) {
+        _ if refused => Span::from("⚠ inbox").fg(Color::Black).bg(Color::Magenta),
+        _ if pending => Span::from("⇡ pending").fg(Color::Yellow).bold(),
         Some((_, user)) => Span::from(safe(&format!("✎ {}", app.user_name(user))))
             .fg(Color::Black)
             .bg(Color::Yellow)
@@ -373,6 +386,19 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
         Span::raw(" "),
         Span::from(link).fg(color),
     ];
+    // Offline work first: it matters more than anything after it.
+    let pending = app.offline.pending_len();
+    if pending > 0 {
+        spans.push(Span::from(format!(" · ⇡ {pending} pending")).fg(Color::Yellow));
+    }
+    let conflicts = app.offline.inbox().len();
+    if conflicts > 0 {
+        let text = match conflicts {
+            1 => " · ⚠ 1 conflict (I)".to_string(),
+            n => format!(" · ⚠ {n} conflicts (I)"),
+        };
+        spans.push(Span::from(text).fg(Color::Magenta).bold());
+    }
     if let Link::Reconnecting { reason, .. } = &app.link {
         // What to do about it first (a narrow terminal cuts the end), then where to and why not.
         spans.push(Span::from(" · r: retry now").fg(Color::Cyan));

@@ -33,10 +33,12 @@ use super::layout;
 
 mod board;
 mod detail;
+mod inbox;
 mod popups;
 
 use board::*;
 use detail::*;
+use inbox::*;
 use popups::*;
 
 /// The smallest terminal the board is drawn in; below it, a message says so.
@@ -107,6 +109,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             theirs,
         } => draw_conflict(frame, area, app, item_id, *field, mine, theirs),
         Popup::Unsaved { request, reason } => draw_unsaved(frame, area, app, request, reason),
+        Popup::Inbox { row } => draw_inbox(frame, area, app, *row),
         Popup::ConfirmDelete { item_id } => draw_confirm_delete(frame, area, app, item_id),
         Popup::NewProject {
             title, key, on_key, ..
