@@ -147,6 +147,7 @@ pub async fn serve(
         Ok(false) => tracing::warn!("the final WAL checkpoint could not finish (readers busy)"),
         Err(e) => tracing::warn!(error = %e, "final WAL checkpoint failed"),
     }
+    state.release_data_dir();
     Ok(())
 }
 

@@ -30,8 +30,9 @@ pub struct AppState {
     /// This server's counters, shared with the hub and the writer (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
     shutdown: watch::Sender<bool>,
-    /// One server per data directory, for as long as this state lives.
-    _data_dir_lock: crate::discovery::DataDirLock,
+    /// One server per data directory, until it has stopped serving (see
+    /// [`AppState::release_data_dir`]).
+    data_dir_lock: std::sync::Mutex<Option<crate::discovery::DataDirLock>>,
 }
 
 /// Replay chunks read at once, server-wide. A reconnect storm is many resumes reading at once:
@@ -45,6 +46,19 @@ pub const REPLAY_READERS: usize = 1;
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
+    /// Lets the data directory go once the server has stopped serving (`app::serve` calls it
+    /// last): a server started next on the same directory in the same process (a restart in
+    /// the tests) then need not wait for every task that still holds this state to drop it. A
+    /// process that ends lets it go anyway.
+    pub fn release_data_dir(&self) {
+        let lock = self
+            .data_dir_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(lock);
+    }
+
     /// Opens (creating if needed) the database named by `config` and applies migrations.
     pub async fn open(mut config: Config) -> anyhow::Result<SharedState> {
         config.read_keys()?;
@@ -104,7 +118,7 @@ impl AppState {
             follower,
             metrics,
             shutdown,
-            _data_dir_lock: data_dir_lock,
+            data_dir_lock: std::sync::Mutex::new(Some(data_dir_lock)),
         }))
     }
 
