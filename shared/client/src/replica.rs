@@ -66,8 +66,37 @@ impl Replica {
         }
     }
 
-    /// Handles one event of the session; returns what changed in the store.
+    /// Handles one event of the session; returns what changed in the store. A snapshot reply
+    /// is copied into the store; [`Replica::take_net`] moves it instead.
     pub fn on_net(&mut self, handle: &SessionHandle, event: &NetEvent) -> Vec<Outcome> {
+        let snapshot = match event {
+            NetEvent::Message(msg) if self.awaiting.contains_key(&msg.message_id) => {
+                msg.payload.clone()
+            }
+            _ => None,
+        };
+        self.handle_net(handle, event, snapshot)
+    }
+
+    /// Like [`Replica::on_net`], but a snapshot reply's payload (tens of megabytes for a big
+    /// project) is moved into the store, not copied: the event is left without it.
+    pub fn take_net(&mut self, handle: &SessionHandle, event: &mut NetEvent) -> Vec<Outcome> {
+        let snapshot = match event {
+            NetEvent::Message(msg) if self.awaiting.contains_key(&msg.message_id) => {
+                msg.payload.take()
+            }
+            _ => None,
+        };
+        self.handle_net(handle, event, snapshot)
+    }
+
+    /// `snapshot`: the payload of a reply to a snapshot request, taken out of `event`.
+    fn handle_net(
+        &mut self,
+        handle: &SessionHandle,
+        event: &NetEvent,
+        snapshot: Option<Payload>,
+    ) -> Vec<Outcome> {
         match event {
             NetEvent::Connected => {
                 self.awaiting.clear();
@@ -94,15 +123,20 @@ impl Replica {
                 }
                 Vec::new()
             }
-            NetEvent::Message(msg) => self.on_message(handle, msg),
+            NetEvent::Message(msg) => self.on_message(handle, msg, snapshot),
             NetEvent::Connecting { .. } | NetEvent::Disconnected { .. } => Vec::new(),
         }
     }
 
-    fn on_message(&mut self, handle: &SessionHandle, msg: &WebSocketMessage) -> Vec<Outcome> {
+    fn on_message(
+        &mut self,
+        handle: &SessionHandle,
+        msg: &WebSocketMessage,
+        snapshot: Option<Payload>,
+    ) -> Vec<Outcome> {
         if let Some(stream) = self.awaiting.remove(&msg.message_id) {
             self.resyncing.retain(|s| *s != stream);
-            let outcomes = match msg.payload.clone() {
+            let outcomes = match snapshot {
                 Some(Payload::ProjectList(list)) => {
                     self.store.load_projects(list.projects, msg.seq, &msg.epoch)
                 }

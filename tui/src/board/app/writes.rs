@@ -335,6 +335,10 @@ impl App {
 
     /// Recomputes how each card with writes of mine pending will look.
     pub(super) fn refresh_intended(&mut self) {
+        if self.intended.is_empty() && self.writes.is_empty() {
+            return;
+        }
+        self.intended_revision += 1;
         self.intended.clear();
         for (id, writes) in &self.writes {
             let Some(item) = self.replica.store.work_items.get(id) else {
