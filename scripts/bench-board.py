@@ -153,6 +153,14 @@ def start_board(args, key, env):
 
 def stop_board():
     tmux("kill-server", check=False)
+    # The next session must not meet this tmux server on its way out.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        alive = subprocess.run(["tmux", "-L", SOCKET, "has-session"], capture_output=True)
+        if alive.returncode != 0:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
 
 
 def wait_change(before, timeout=10.0):

@@ -192,17 +192,31 @@ impl ClientStore {
             .filter(|w| w.project_id == pid)
             .map(|w| w.id.clone())
             .collect();
-        self.comments
-            .retain(|_, c| !old_items.contains(&c.work_item_id));
-        self.dependencies.retain(|_, d| {
-            !old_items.contains(&d.blocked_item_id) && !old_items.contains(&d.blocking_item_id)
-        });
-        self.time_entries
-            .retain(|_, t| !old_items.contains(&t.work_item_id));
-        self.work_items.retain(|_, w| w.project_id != pid);
+        if !old_items.is_empty() {
+            self.comments
+                .retain(|_, c| !old_items.contains(&c.work_item_id));
+            self.dependencies.retain(|_, d| {
+                !old_items.contains(&d.blocked_item_id) && !old_items.contains(&d.blocking_item_id)
+            });
+            self.time_entries
+                .retain(|_, t| !old_items.contains(&t.work_item_id));
+            self.work_items.retain(|_, w| w.project_id != pid);
+        }
         self.sprints.retain(|_, s| s.project_id != pid);
-        self.work_items
-            .extend(snapshot.work_items.into_iter().map(|w| (w.id.clone(), w)));
+        // The server fills the hierarchy lists of a snapshot the way the store would; only a
+        // snapshot without them (an item with a parent but no ancestors) needs them computed.
+        let lists_filled = snapshot
+            .work_items
+            .iter()
+            .all(|w| w.parent_id.is_none() || !w.ancestor_ids.is_empty());
+        // Built in bulk (sorted once, then merged): tens of thousands of items inserted one by
+        // one into the map cost several times as much.
+        let mut fresh: BTreeMap<String, proto::WorkItem> = snapshot
+            .work_items
+            .into_iter()
+            .map(|w| (w.id.clone(), w))
+            .collect();
+        self.work_items.append(&mut fresh);
         self.sprints
             .extend(snapshot.sprints.into_iter().map(|s| (s.id.clone(), s)));
         self.comments
@@ -214,7 +228,9 @@ impl ClientStore {
         for u in snapshot.users {
             self.users.insert(u.id, u.name);
         }
-        self.refresh_hierarchy(&pid);
+        if !lists_filled {
+            self.refresh_hierarchy(&pid);
+        }
         // The workspace stream owns projects; a project snapshot never rolls one back.
         upsert_versioned(&mut self.projects, pid.clone(), project, |p| p.version);
         self.cursors.insert(pid.clone(), seq);
