@@ -51,10 +51,10 @@ echo "== building release binaries" >&2
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 if [ -z "${PM_BENCH_SERVER:-}" ]; then
-  cargo build --release --locked -p pm-server -p pm-bench
+  cargo build --release --locked -p pm-server -p pm-bench -p pm
   SERVER_BIN="$TARGET_DIR/release/pm-server"
 else
-  cargo build --release --locked -p pm-bench
+  cargo build --release --locked -p pm-bench -p pm
   SERVER_BIN=$(cd "$(dirname "$PM_BENCH_SERVER")" && pwd)/$(basename "$PM_BENCH_SERVER")
 fi
 BENCH="$TARGET_DIR/release/pm-bench"
@@ -181,6 +181,24 @@ for entry in "${SUITE[@]}"; do
     PAIRS=$((PAIRS + 1))
   fi
 done
+# Opening a big board: the real `pm board` in tmux against a fresh server (start-up, memory,
+# key to screen; see scripts/bench-board.py). pm only: the reference has no terminal board.
+if [ "$QUICK" = 1 ]; then
+  BOARD_ARGS=(--items 2000 --keys-items 500 --runs 1 --presses 3)
+else
+  BOARD_ARGS=(--items 50000 --keys-items 5000 --runs 3 --presses 10)
+fi
+if command -v tmux >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+  start_server "$WORK/data-board"
+  echo "== board: scripts/bench-board.py ${BOARD_ARGS[*]}" >&2
+  python3 "$ROOT/scripts/bench-board.py" --server "http://127.0.0.1:$PORT" \
+    --pm "$TARGET_DIR/release/pm" "${BOARD_ARGS[@]}" --json "$RESULTS/board.json"
+  COMMANDS+=("scripts/bench-board.py --server http://127.0.0.1:\$PORT --pm pm ${BOARD_ARGS[*]} --json board.json")
+  FILES+=("$RESULTS/board.json")
+  stop_server
+else
+  echo "warning: tmux or python3 missing: the board scenario is left out" >&2
+fi
 ELAPSED=$(( $(date +%s) - STARTED ))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -237,6 +237,34 @@ impl ClientStore {
         self.release_held(&pid)
     }
 
+    /// Shows a preview of a project (see `GetProjectSnapshotRequest.first_per_lane`) until its
+    /// snapshot loads: the preview's items, sprints and users are added (never over a newer
+    /// version) and nothing else changes; the stream still waits for its snapshot, which
+    /// replaces them all. A preview of a stream that is already loaded is older than what the
+    /// store has and changes nothing. Returns whether it was shown.
+    pub fn preview_project(&mut self, snapshot: proto::ProjectSnapshot) -> bool {
+        let Some(project) = snapshot.project else {
+            return false;
+        };
+        if self.cursors.contains_key(&project.id) {
+            return false;
+        }
+        self.touch();
+        for w in snapshot.work_items {
+            upsert_versioned(&mut self.work_items, w.id.clone(), w, |x| x.version);
+        }
+        for s in snapshot.sprints {
+            upsert_versioned(&mut self.sprints, s.id.clone(), s, |x| x.version);
+        }
+        for u in snapshot.users {
+            self.users.insert(u.id, u.name);
+        }
+        upsert_versioned(&mut self.projects, project.id.clone(), project, |p| {
+            p.version
+        });
+        true
+    }
+
     /// Recomputes ancestor_ids / descendant_ids of a project's items from their parent links.
     fn refresh_hierarchy(&mut self, project_id: &str) {
         let lists = crate::hierarchy::compute(

@@ -20,7 +20,14 @@ pub struct Replica {
     awaiting: HashMap<String, String>,
     /// Streams being re-synchronised (for the status bar).
     resyncing: Vec<String>,
+    /// Preview requests in flight: message_id → stream.
+    previews: HashMap<String, String>,
+    /// The lane counts of the preview shown while a stream's snapshot loads: (stream, counts).
+    lane_totals: Option<(String, Vec<u32>)>,
 }
+
+/// Cards of each lane a preview asks for: more than a screen shows.
+pub const PREVIEW_PER_LANE: u32 = 100;
 
 impl Replica {
     pub fn new(project: Option<String>) -> Self {
@@ -48,6 +55,14 @@ impl Replica {
                 .is_none_or(|p| self.store.cursor(p).is_some())
     }
 
+    /// While the followed project shows a preview (its snapshot still loading): how many cards
+    /// each lane really has, in `Status::ALL` order.
+    pub fn preview_totals(&self) -> Option<&[u32]> {
+        let (stream, totals) = self.lane_totals.as_ref()?;
+        (self.project.as_deref() == Some(stream.as_str()) && self.store.cursor(stream).is_none())
+            .then_some(totals.as_slice())
+    }
+
     /// Follows another project (or none): stops the old stream, loads the new one.
     pub fn follow(&mut self, handle: &SessionHandle, project: Option<String>) {
         if self.project == project {
@@ -70,9 +85,7 @@ impl Replica {
     /// is copied into the store; [`Replica::take_net`] moves it instead.
     pub fn on_net(&mut self, handle: &SessionHandle, event: &NetEvent) -> Vec<Outcome> {
         let snapshot = match event {
-            NetEvent::Message(msg) if self.awaiting.contains_key(&msg.message_id) => {
-                msg.payload.clone()
-            }
+            NetEvent::Message(msg) if self.is_awaited(&msg.message_id) => msg.payload.clone(),
             _ => None,
         };
         self.handle_net(handle, event, snapshot)
@@ -82,12 +95,15 @@ impl Replica {
     /// project) is moved into the store, not copied: the event is left without it.
     pub fn take_net(&mut self, handle: &SessionHandle, event: &mut NetEvent) -> Vec<Outcome> {
         let snapshot = match event {
-            NetEvent::Message(msg) if self.awaiting.contains_key(&msg.message_id) => {
-                msg.payload.take()
-            }
+            NetEvent::Message(msg) if self.is_awaited(&msg.message_id) => msg.payload.take(),
             _ => None,
         };
         self.handle_net(handle, event, snapshot)
+    }
+
+    /// A reply to a snapshot or preview request of mine.
+    fn is_awaited(&self, message_id: &str) -> bool {
+        self.awaiting.contains_key(message_id) || self.previews.contains_key(message_id)
     }
 
     /// `snapshot`: the payload of a reply to a snapshot request, taken out of `event`.
@@ -100,6 +116,7 @@ impl Replica {
         match event {
             NetEvent::Connected => {
                 self.awaiting.clear();
+                self.previews.clear();
                 self.resyncing.clear();
                 let mut cursors = Vec::new();
                 let streams: Vec<String> = std::iter::once(WORKSPACE.to_string())
@@ -134,8 +151,21 @@ impl Replica {
         msg: &WebSocketMessage,
         snapshot: Option<Payload>,
     ) -> Vec<Outcome> {
+        if let Some(stream) = self.previews.remove(&msg.message_id) {
+            let loading = self.awaiting.values().any(|s| *s == stream);
+            if let (true, Some(Payload::ProjectSnapshot(preview))) = (loading, snapshot) {
+                let totals = preview.lane_totals.clone();
+                if preview.partial && self.store.preview_project(preview) {
+                    self.lane_totals = Some((stream, totals));
+                }
+            }
+            return Vec::new();
+        }
         if let Some(stream) = self.awaiting.remove(&msg.message_id) {
             self.resyncing.retain(|s| *s != stream);
+            if self.lane_totals.as_ref().is_some_and(|(s, _)| *s == stream) {
+                self.lane_totals = None;
+            }
             let outcomes = match snapshot {
                 Some(Payload::ProjectList(list)) => {
                     self.store.load_projects(list.projects, msg.seq, &msg.epoch)
@@ -194,11 +224,23 @@ impl Replica {
     }
 
     fn request_snapshot(&mut self, handle: &SessionHandle, stream: &str) {
+        // A project the store knows nothing of yet: its first screen comes from a preview
+        // (asked first, so it is answered first), the whole snapshot follows.
+        if stream != WORKSPACE && self.store.items_of(stream).next().is_none() {
+            let preview = Payload::GetProjectSnapshotRequest(proto::GetProjectSnapshotRequest {
+                project_id: stream.to_string(),
+                first_per_lane: PREVIEW_PER_LANE,
+            });
+            if let Ok(id) = handle.send(preview) {
+                self.previews.insert(id, stream.to_string());
+            }
+        }
         let payload = if stream == WORKSPACE {
             Payload::ListProjectsRequest(proto::ListProjectsRequest {})
         } else {
             Payload::GetProjectSnapshotRequest(proto::GetProjectSnapshotRequest {
                 project_id: stream.to_string(),
+                ..Default::default()
             })
         };
         if let Ok(id) = handle.send(payload) {

@@ -298,7 +298,12 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         while let Some(event) = rx.recv().await {
             let snapshot = trace.on() && is_snapshot(&event);
             if snapshot {
-                trace.mark("project snapshot received and decoded");
+                trace.mark("project snapshot (or preview) received and decoded");
+            }
+            if trace.on() {
+                if let AppEvent::Net(sdk::NetEvent::Connected) = &event {
+                    trace.mark("connected");
+                }
             }
             app.update(event);
             if snapshot {

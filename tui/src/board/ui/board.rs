@@ -33,7 +33,15 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &App, project: &pr
 pub(super) fn draw_lanes(frame: &mut Frame, area: Rect, app: &App) {
     let lanes = app.lane_ids();
     let columns = layout::lanes(area);
+    // While a big project loads, its preview's first cards show with each lane's real count.
+    let totals = app
+        .replica
+        .preview_totals()
+        .filter(|_| app.filter.is_empty() && app.sprint.is_none());
     for (i, (status, cards)) in Status::ALL.iter().zip(lanes.iter()).enumerate() {
+        let total = totals
+            .and_then(|t| t.get(i))
+            .map_or(cards.len(), |t| (*t as usize).max(cards.len()));
         let focused = i == app.lane && app.popup == Popup::None;
         let block = Block::default()
             .borders(Borders::ALL)
@@ -47,10 +55,11 @@ pub(super) fn draw_lanes(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 Style::new().fg(Color::DarkGray)
             })
-            .title(Line::from(format!(" {} {} ", status.label(), cards.len())).bold());
+            .title(Line::from(format!(" {} {} ", status.label(), total)).bold());
         let inner = block.inner(columns[i]);
         frame.render_widget(block, columns[i]);
-        draw_cards(frame, inner, app, cards, (i == app.lane).then_some(app.row));
+        let selected = (i == app.lane).then_some(app.row);
+        draw_cards(frame, inner, app, (cards, total), selected);
     }
 }
 
@@ -151,13 +160,13 @@ pub(super) fn draw_list(frame: &mut Frame, area: Rect, app: &App, view: View) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-/// The cards of one lane (`ids`, in board order) that fit in `area`; only those are looked up
-/// and measured.
+/// The cards of one lane (`ids`, in board order, of `total` the lane has: more while only a
+/// preview is loaded) that fit in `area`; only those are looked up and measured.
 pub(super) fn draw_cards(
     frame: &mut Frame,
     area: Rect,
     app: &App,
-    ids: &[String],
+    (ids, total): (&[String], usize),
     selected: Option<usize>,
 ) {
     if area.height == 0 || area.width == 0 {
@@ -186,14 +195,14 @@ pub(super) fn draw_cards(
         }
     }
     let after = shown.last().map_or(0, |s| s.index + 1);
-    if ids.len() > after {
+    if total > after {
         let more = Rect {
             y: area.y + area.height - 1,
             height: 1,
             ..area
         };
         frame.render_widget(
-            Line::from(format!("↓ {} more", ids.len() - after))
+            Line::from(format!("↓ {} more", total - after))
                 .dim()
                 .alignment(Alignment::Right),
             more,
