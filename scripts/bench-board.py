@@ -11,9 +11,9 @@ Against a running pm-server (a fresh one: the script creates two projects), it
      screen with `tmux capture-pane` until a card of the project shows: the time from starting
      the process to that screen is the start-up time; then VmHWM (peak) and VmRSS (now, once
      the board has settled) of the board's process from /proc;
-  3. on the --keys-items project: sends keys with `tmux send-keys` and polls the screen until it
-     changes: `j` (the next card) and `L` (move the selected card to the next lane; the board
-     shows it there at once, before the server answers).
+  3. on the --keys-items project: sends keys with `tmux send-keys` and polls the screen until its
+     lanes change: `j` / `k` in turn (the next card and back), and `L` / `H` in turn (the selected card to the next
+     lane and back; the board shows it there at once, before the server answers).
 Each figure is the median of --runs runs (a fresh board each run). The polling costs a few
 milliseconds (one tmux process per look): the same keys on a project of 20 cards give that floor,
 printed beside. Writes a pm-bench style JSON (scenario "board") with --json, for
@@ -163,25 +163,32 @@ def stop_board():
     time.sleep(0.3)
 
 
+def lanes():
+    """The header and the lanes, without the activity strip and the status bar below them (whose
+    clock changes by itself)."""
+    return screen().split("\n")[:-4]
+
+
 def wait_change(before, timeout=10.0):
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        now = screen()
+        now = lanes()
         if now != before:
             return now
-    raise SystemExit("the screen did not change within %.0f s" % timeout)
+    raise SystemExit("the lanes did not change within %.0f s" % timeout)
 
 
-def key_latency(key_name, presses):
-    """Median seconds from sending `key_name` to the changed screen, over `presses` presses."""
+def key_latency(keys, presses):
+    """Median seconds from sending a key to the changed lanes, over `presses` presses taking
+    `keys` in turn (j then k, L then H: there and back, so every press changes them)."""
     times = []
-    for _ in range(presses):
-        before = screen()
+    for i in range(presses):
+        before = lanes()
         sent = time.monotonic()
-        tmux("send-keys", "-t", "board", key_name)
+        tmux("send-keys", "-t", "board", keys[i % len(keys)])
         wait_change(before)
         times.append(time.monotonic() - sent)
-        # Let the status bar's clock and the server's answer settle before the next press.
+        # Let the server's answer land before the next press.
         time.sleep(0.15)
     return statistics.median(times)
 
@@ -254,10 +261,10 @@ def main():
             for run in range(args.runs):
                 start_board(args, project, board_env)
                 time.sleep(1.0)
-                nexts.append(key_latency("j", args.presses))
-                moves.append(key_latency("L", args.presses))
+                nexts.append(key_latency(["j", "k"], args.presses))
+                moves.append(key_latency(["L", "H"], args.presses))
                 stop_board()
-                say("run %d, %d cards: j %.1f ms, L %.1f ms"
+                say("run %d, %d cards: j/k %.1f ms, L/H %.1f ms"
                     % (run + 1, n, nexts[-1] * 1000, moves[-1] * 1000))
             lat[n] = (statistics.median(nexts), statistics.median(moves))
     finally:
@@ -284,9 +291,9 @@ def main():
          "%.0f ms after the board started (median; PM_BOARD_TRACE)" % results["whole_loaded_ms"]),
         ("%d items: memory" % args.items,
          "VmHWM %.1f MiB, VmRSS %.1f MiB" % (results["vm_hwm_mib"], results["vm_rss_mib"])),
-        ("%d cards: j (next card) to screen" % args.keys_items,
+        ("%d cards: j / k (next / previous card) to screen" % args.keys_items,
          "%.1f ms (20 cards: %.1f ms)" % (results["next_card_ms"], results["floor_next_card_ms"])),
-        ("%d cards: L (move to next lane) to screen" % args.keys_items,
+        ("%d cards: L / H (card to the next / previous lane) to screen" % args.keys_items,
          "%.1f ms (20 cards: %.1f ms)" % (results["move_card_ms"], results["floor_move_card_ms"])),
     ]
     report = {

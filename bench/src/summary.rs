@@ -356,8 +356,8 @@ fn board_goals(runs: &[&Saved]) -> Vec<Goal> {
             name: BOARD_KEYS,
             target: NO_TARGET,
             measured: format!(
-                "j (next card) {:.1} ms, L (card to the next lane) {:.1} ms ({} cards; tmux's \
-                 own floor, 20 cards: {:.1} / {:.1} ms)",
+                "j / k (next / previous card) {:.1} ms, L / H (card to the next / previous \
+                 lane) {:.1} ms ({} cards; tmux's own floor, 20 cards: {:.1} / {:.1} ms)",
                 num("next_card_ms"),
                 num("move_card_ms"),
                 r["keys_items"],
