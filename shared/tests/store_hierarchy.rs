@@ -41,8 +41,12 @@ fn updated(seq: u64, w: proto::WorkItem) -> WebSocketMessage {
     )
 }
 
-/// Every item's lists as the store has them, and as computed from its parent links now.
-fn lists(s: &ClientStore) -> (Vec<(String, Vec<String>, Vec<String>)>, Vec<String>) {
+/// An item's id, ancestors and descendants.
+type Lists = (String, Vec<String>, Vec<String>);
+
+/// Every item's lists as the store has them, and the ids of those that differ from a
+/// computation from its parent links now.
+fn lists(s: &ClientStore) -> (Vec<Lists>, Vec<String>) {
     let stored: Vec<_> = s
         .work_items
         .values()

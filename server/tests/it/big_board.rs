@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 
 const WRITER: &str = "00000000-0000-4000-8000-00000000b1b0";
 
+/// What a replica had when it first showed a preview: its cards, and the lanes' real counts.
+type Previewed = Option<(usize, Vec<u32>)>;
+
 fn create_in(project: &str, title: &str, status: Status) -> Payload {
     Payload::CreateWorkItemRequest(proto::CreateWorkItemRequest {
         item_type: proto::WorkItemType::Task as i32,
@@ -148,7 +151,7 @@ async fn a_replica_draws_a_preview_then_converges_with_changes_made_during_the_l
         let _ = tx.send(e);
     });
     let replica = Arc::new(Mutex::new(Replica::new(Some(project.id.clone()))));
-    let previewed: Arc<Mutex<Option<(usize, Vec<u32>)>>> = Arc::default();
+    let previewed: Arc<Mutex<Previewed>> = Arc::default();
     let (h, r, seen, pid) = (
         handle.clone(),
         replica.clone(),
