@@ -15,6 +15,9 @@
 #   PM_BENCH_RESULTS=dir   keep each scenario's JSON there (for `pm-bench compare`)
 #   CARGO_TARGET_DIR=dir   build into (and run the binaries from) that directory
 #
+# Scenario `board` (opening a big board) runs the real `pm board` in tmux through
+# scripts/bench-board.py (needs tmux and python3; left out, with a warning, without them).
+#
 # Every scenario gets its own fresh server (temporary data directory, port 0, the port read from
 # <data-dir>/server.json). Loopback only. pm-bench reads the server's memory and CPU time from
 # /proc/<pid>, so the server must run on this machine. Each scenario with a reference run runs
@@ -36,7 +39,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
