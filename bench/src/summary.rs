@@ -517,6 +517,12 @@ fn reference_cells(
             "—".into(),
         );
     }
+    if g.name == BOARD_OPEN || g.name == BOARD_KEYS {
+        return (
+            "does not apply: the reference has no terminal board".into(),
+            "—".into(),
+        );
+    }
     if g.name == LOST {
         // The reference's events carry no seq: they are told apart by work item id and title.
         return (
