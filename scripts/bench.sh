@@ -15,6 +15,9 @@
 #   PM_BENCH_RESULTS=dir   keep each scenario's JSON there (for `pm-bench compare`)
 #   CARGO_TARGET_DIR=dir   build into (and run the binaries from) that directory
 #
+# Scenario `board` (opening a big board) runs the real `pm board` in tmux through
+# scripts/bench-board.py (needs tmux and python3; left out, with a warning, without them).
+#
 # Every scenario gets its own fresh server (temporary data directory, port 0, the port read from
 # <data-dir>/server.json). Loopback only. pm-bench reads the server's memory and CPU time from
 # /proc/<pid>, so the server must run on this machine. Each scenario with a reference run runs
@@ -36,7 +39,7 @@ QUICK=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,10 +54,10 @@ echo "== building release binaries" >&2
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 if [ -z "${PM_BENCH_SERVER:-}" ]; then
-  cargo build --release --locked -p pm-server -p pm-bench
+  cargo build --release --locked -p pm-server -p pm-bench -p pm
   SERVER_BIN="$TARGET_DIR/release/pm-server"
 else
-  cargo build --release --locked -p pm-bench
+  cargo build --release --locked -p pm-bench -p pm
   SERVER_BIN=$(cd "$(dirname "$PM_BENCH_SERVER")" && pwd)/$(basename "$PM_BENCH_SERVER")
 fi
 BENCH="$TARGET_DIR/release/pm-bench"
@@ -181,6 +184,24 @@ for entry in "${SUITE[@]}"; do
     PAIRS=$((PAIRS + 1))
   fi
 done
+# Opening a big board: the real `pm board` in tmux against a fresh server (start-up, memory,
+# key to screen; see scripts/bench-board.py). pm only: the reference has no terminal board.
+if [ "$QUICK" = 1 ]; then
+  BOARD_ARGS=(--items 2000 --keys-items 500 --runs 1 --presses 3)
+else
+  BOARD_ARGS=(--items 50000 --keys-items 5000 --runs 3 --presses 10)
+fi
+if command -v tmux >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+  start_server "$WORK/data-board"
+  echo "== board: scripts/bench-board.py ${BOARD_ARGS[*]}" >&2
+  python3 "$ROOT/scripts/bench-board.py" --server "http://127.0.0.1:$PORT" \
+    --pm "$TARGET_DIR/release/pm" "${BOARD_ARGS[@]}" --json "$RESULTS/board.json"
+  COMMANDS+=("scripts/bench-board.py --server http://127.0.0.1:\$PORT --pm pm ${BOARD_ARGS[*]} --json board.json")
+  FILES+=("$RESULTS/board.json")
+  stop_server
+else
+  echo "warning: tmux or python3 missing: the board scenario is left out" >&2
+fi
 ELAPSED=$(( $(date +%s) - STARTED ))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -227,6 +227,8 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
         None => missing("others' p99 with one slow consumer", "changes < 10 %"),
     });
 
+    out.extend(board_goals(runs));
+
     let growth = of(runs, "growth").next();
     out.push(match growth.map(|d| &d["results"]["ratios"]) {
         Some(r) if r.is_object() => {
@@ -314,6 +316,58 @@ fn goals(runs: &[&Saved]) -> Vec<Goal> {
         figure: None,
     });
     out
+}
+
+const BOARD_OPEN: &str = "`pm board` on 50,000 items: first screen, memory";
+const BOARD_KEYS: &str = "`pm board` with 5,000 cards: key to screen";
+
+/// The board's goals, from `scripts/bench-board.py`'s run (scenario `board`): the real `pm
+/// board` in tmux.
+fn board_goals(runs: &[&Saved]) -> Vec<Goal> {
+    let Some(d) = of(runs, "board").next() else {
+        return vec![
+            missing(BOARD_OPEN, "< 1 s, < 100 MB resident"),
+            missing(BOARD_KEYS, NO_TARGET),
+        ];
+    };
+    let r = &d["results"];
+    let num = |k: &str| f(&r[k]).unwrap_or(f64::NAN);
+    let (first, hwm, rss) = (
+        num("start_to_first_screen_ms"),
+        num("vm_hwm_mib"),
+        num("vm_rss_mib"),
+    );
+    let whole = f(&r["whole_loaded_ms"]).map_or(String::new(), |w| {
+        format!("; the whole project loaded at {w:.0} ms")
+    });
+    vec![
+        Goal {
+            name: BOARD_OPEN,
+            target: "< 1 s, < 100 MB resident",
+            measured: format!(
+                "first screen {first:.0} ms{whole}; peak {hwm:.1} MiB, {rss:.1} MiB after (VmHWM / \
+                 VmRSS; {} items, median of {} runs)",
+                r["items"], d["params"]["runs"]
+            ),
+            met: Some(first < 1000.0 && hwm < 100.0 && r["items"].as_u64() >= Some(50_000)),
+            figure: Some((first, "ms to the first screen".into())),
+        },
+        Goal {
+            name: BOARD_KEYS,
+            target: NO_TARGET,
+            measured: format!(
+                "j / k (next / previous card) {:.1} ms, L / H (card to the next / previous \
+                 lane) {:.1} ms ({} cards; tmux's own floor, 20 cards: {:.1} / {:.1} ms)",
+                num("next_card_ms"),
+                num("move_card_ms"),
+                r["keys_items"],
+                num("floor_next_card_ms"),
+                num("floor_move_card_ms")
+            ),
+            met: None,
+            figure: None,
+        },
+    ]
 }
 
 const CREATES: &str = "sustained creates/s with 100 subscribers";
@@ -460,6 +514,12 @@ fn reference_cells(
             "does not apply: the reference's events have no seq and it keeps no history, so \
              nothing can be resumed"
                 .into(),
+            "—".into(),
+        );
+    }
+    if g.name == BOARD_OPEN || g.name == BOARD_KEYS {
+        return (
+            "does not apply: the reference has no terminal board".into(),
             "—".into(),
         );
     }

@@ -1,5 +1,6 @@
 //! The read side: snapshots for WS and REST. Each snapshot runs in one read transaction and
 //! reports the stream seq it is consistent with, so a client can resume exactly after it.
+use pm_shared::domain::Status;
 use pm_shared::proto;
 
 use crate::access::{self, Named, Role, Viewer};
@@ -358,9 +359,61 @@ pub async fn project_snapshot(
             users,
             dependencies,
             time_entries,
+            ..Default::default()
         },
         stream,
         seq,
+    })
+}
+
+/// Cards a preview shows at most per lane (more than any screen holds).
+pub const PREVIEW_MAX_PER_LANE: u32 = 500;
+
+/// A preview of a project's board: the project, its sprints and users, the first `per_lane`
+/// items of each lane and every lane's count, read in one transaction (see
+/// `GetProjectSnapshotRequest.first_per_lane`). Cheap on any project: it reads a screenful.
+pub async fn project_preview(
+    store: &Store,
+    viewer: &Viewer,
+    project: &str,
+    per_lane: u32,
+) -> AppResult<proto::ProjectSnapshot> {
+    let mut conn = begin(store).await?;
+    let mut tx = conn.begin().await?;
+    let named = Named::new("Project", project);
+    let project = resolve_project(&mut tx.conn(), project).await?;
+    allow(&mut tx.conn(), viewer, &project.id, named).await?;
+    let per_lane = i64::from(per_lane.min(PREVIEW_MAX_PER_LANE));
+    let work_items = queries::first_per_lane(&mut tx.conn(), &project.id, per_lane)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    let counts = queries::lane_counts(&mut tx.conn(), &project.id).await?;
+    let sprints = queries::sprints(&mut tx.conn(), &project.id)
+        .await?
+        .into_iter()
+        .map(|r| r.into_proto())
+        .collect();
+    let users = queries::users(&mut tx.conn()).await?;
+    tx.commit().await?;
+    let lane_totals = Status::ALL
+        .iter()
+        .map(|status| {
+            counts
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |(_, n)| u32::try_from(*n).unwrap_or(u32::MAX))
+        })
+        .collect();
+    Ok(proto::ProjectSnapshot {
+        project: Some(project),
+        work_items,
+        sprints,
+        users,
+        partial: true,
+        lane_totals,
+        ..Default::default()
     })
 }
 

@@ -34,6 +34,20 @@ pub struct ClientStore {
     pub time_entries: BTreeMap<String, proto::TimeEntry>,
     /// Display names by user id.
     pub users: HashMap<String, String>,
+    /// Counts the changes, so a view derived from the store (the board's lanes) is computed
+    /// again only when something changed.
+    revision: Revision,
+}
+
+/// A change counter that is no part of what the store knows: two stores with the same
+/// contents are equal whatever their histories.
+#[derive(Debug, Default, Clone, Copy)]
+struct Revision(u64);
+
+impl PartialEq for Revision {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// What applying a message did.
@@ -99,6 +113,16 @@ impl ClientStore {
         Self::default()
     }
 
+    /// Changes whenever the store's contents may have: equal revisions, same contents.
+    pub fn revision(&self) -> u64 {
+        self.revision.0
+    }
+
+    /// Marks the contents as changed, for whoever changes the public maps directly.
+    pub fn touch(&mut self) {
+        self.revision.0 += 1;
+    }
+
     /// The cursor of a synced stream: (last seq, epoch).
     pub fn cursor(&self, stream: &str) -> Option<(u64, String)> {
         let epoch = self.epoch.clone()?;
@@ -143,6 +167,7 @@ impl ClientStore {
         epoch: &str,
     ) -> Vec<Outcome> {
         self.adopt_epoch(epoch);
+        self.touch();
         self.projects = projects.into_iter().map(|p| (p.id.clone(), p)).collect();
         self.cursors.insert(WORKSPACE.to_string(), seq);
         self.release_held(WORKSPACE)
@@ -159,6 +184,7 @@ impl ClientStore {
         let Some(project) = snapshot.project else {
             return Vec::new();
         };
+        self.touch();
         let pid = project.id.clone();
         let old_items: std::collections::HashSet<String> = self
             .work_items
@@ -166,17 +192,31 @@ impl ClientStore {
             .filter(|w| w.project_id == pid)
             .map(|w| w.id.clone())
             .collect();
-        self.comments
-            .retain(|_, c| !old_items.contains(&c.work_item_id));
-        self.dependencies.retain(|_, d| {
-            !old_items.contains(&d.blocked_item_id) && !old_items.contains(&d.blocking_item_id)
-        });
-        self.time_entries
-            .retain(|_, t| !old_items.contains(&t.work_item_id));
-        self.work_items.retain(|_, w| w.project_id != pid);
+        if !old_items.is_empty() {
+            self.comments
+                .retain(|_, c| !old_items.contains(&c.work_item_id));
+            self.dependencies.retain(|_, d| {
+                !old_items.contains(&d.blocked_item_id) && !old_items.contains(&d.blocking_item_id)
+            });
+            self.time_entries
+                .retain(|_, t| !old_items.contains(&t.work_item_id));
+            self.work_items.retain(|_, w| w.project_id != pid);
+        }
         self.sprints.retain(|_, s| s.project_id != pid);
-        self.work_items
-            .extend(snapshot.work_items.into_iter().map(|w| (w.id.clone(), w)));
+        // The server fills the hierarchy lists of a snapshot the way the store would; only a
+        // snapshot without them (an item with a parent but no ancestors) needs them computed.
+        let lists_filled = snapshot
+            .work_items
+            .iter()
+            .all(|w| w.parent_id.is_none() || !w.ancestor_ids.is_empty());
+        // Built in bulk (sorted once, then merged): tens of thousands of items inserted one by
+        // one into the map cost several times as much.
+        let mut fresh: BTreeMap<String, proto::WorkItem> = snapshot
+            .work_items
+            .into_iter()
+            .map(|w| (w.id.clone(), w))
+            .collect();
+        self.work_items.append(&mut fresh);
         self.sprints
             .extend(snapshot.sprints.into_iter().map(|s| (s.id.clone(), s)));
         self.comments
@@ -188,11 +228,41 @@ impl ClientStore {
         for u in snapshot.users {
             self.users.insert(u.id, u.name);
         }
-        self.refresh_hierarchy(&pid);
+        if !lists_filled {
+            self.refresh_hierarchy(&pid);
+        }
         // The workspace stream owns projects; a project snapshot never rolls one back.
         upsert_versioned(&mut self.projects, pid.clone(), project, |p| p.version);
         self.cursors.insert(pid.clone(), seq);
         self.release_held(&pid)
+    }
+
+    /// Shows a preview of a project (see `GetProjectSnapshotRequest.first_per_lane`) until its
+    /// snapshot loads: the preview's items, sprints and users are added (never over a newer
+    /// version) and nothing else changes; the stream still waits for its snapshot, which
+    /// replaces them all. A preview of a stream that is already loaded is older than what the
+    /// store has and changes nothing. Returns whether it was shown.
+    pub fn preview_project(&mut self, snapshot: proto::ProjectSnapshot) -> bool {
+        let Some(project) = snapshot.project else {
+            return false;
+        };
+        if self.cursors.contains_key(&project.id) {
+            return false;
+        }
+        self.touch();
+        for w in snapshot.work_items {
+            upsert_versioned(&mut self.work_items, w.id.clone(), w, |x| x.version);
+        }
+        for s in snapshot.sprints {
+            upsert_versioned(&mut self.sprints, s.id.clone(), s, |x| x.version);
+        }
+        for u in snapshot.users {
+            self.users.insert(u.id, u.name);
+        }
+        upsert_versioned(&mut self.projects, project.id.clone(), project, |p| {
+            p.version
+        });
+        true
     }
 
     /// Recomputes ancestor_ids / descendant_ids of a project's items from their parent links.
@@ -212,6 +282,7 @@ impl ClientStore {
     }
 
     pub fn load_users(&mut self, users: Vec<proto::User>) {
+        self.touch();
         for u in users {
             self.users.insert(u.id, u.name);
         }
@@ -272,20 +343,42 @@ impl ClientStore {
             };
         }
         self.cursors.insert(stream.to_string(), msg.seq);
+        let same_parent = self.lists_kept_by(msg.payload.as_ref());
         match msg
             .payload
             .as_ref()
             .and_then(|p| self.apply_payload(p, msg.seq))
         {
             Some(applied) => {
+                self.touch();
                 if applied.kind == EntityKind::WorkItem {
-                    // A created, moved or deleted item changes its relatives' lists too.
-                    self.refresh_hierarchy(stream);
+                    match (same_parent, self.work_items.get_mut(&applied.id)) {
+                        // An update that kept the parent changes no one's lists: the item
+                        // keeps its own (recomputing them all costs O(items) per event).
+                        (Some((up, down)), Some(item)) => {
+                            item.ancestor_ids = up;
+                            item.descendant_ids = down;
+                        }
+                        // A created, moved or deleted item changes its relatives' lists too.
+                        _ => self.refresh_hierarchy(stream),
+                    }
                 }
                 Outcome::Applied(applied)
             }
             None => Outcome::Ignored,
         }
+    }
+
+    /// The hierarchy lists a work item update leaves as they are: those of the stored item,
+    /// when the update keeps its parent. None for anything else.
+    fn lists_kept_by(&self, payload: Option<&Payload>) -> Option<(Vec<String>, Vec<String>)> {
+        let Some(Payload::WorkItemUpdated(e)) = payload else {
+            return None;
+        };
+        let new = e.work_item.as_ref()?;
+        let old = self.work_items.get(&new.id)?;
+        (old.parent_id == new.parent_id && old.project_id == new.project_id)
+            .then(|| (old.ancestor_ids.clone(), old.descendant_ids.clone()))
     }
 
     /// Applies an entity change idempotently. Returns None when it changed nothing.

@@ -362,6 +362,7 @@ fn load(store: &mut ClientStore, h: &History, stream: &str, upto: u64) -> Vec<Ou
             users: vec![],
             dependencies: model.dependencies.values().cloned().collect(),
             time_entries: model.time_entries.values().cloned().collect(),
+            ..Default::default()
         };
         store.load_project(snap, upto, EPOCH)
     }

@@ -16,8 +16,8 @@ pub use super::projects::{project, project_and_next_position, project_by_key, pr
 pub use super::sprints::{sprint, sprints};
 pub use super::time_entries::{project_time_entries, running_timer, time_entries, time_entry};
 pub use super::work_items::{
-    live_children, live_items_in_project, work_item, work_item_by_number, work_item_with_lists,
-    work_items, work_items_with_lists,
+    first_per_lane, lane_counts, live_children, live_items_in_project, work_item,
+    work_item_by_number, work_item_with_lists, work_items, work_items_with_lists,
 };
 
 /// `columns` (a table's column list) each prefixed with `alias.`, for a query that joins.

@@ -3,7 +3,7 @@ use std::sync::LazyLock;
 
 use super::Conn;
 use crate::on;
-use pm_shared::domain::WorkItemField;
+use pm_shared::domain::{Status, WorkItemField};
 
 use super::hierarchy;
 use super::rows::WorkItemRow;
@@ -182,6 +182,47 @@ pub async fn work_items(conn: &mut Conn<'_>, project_id: &str) -> sqlx::Result<V
         .bind(project_id)
         .fetch_all(c)
         .await)
+}
+
+/// The first `per_lane` live items of each lane (status) of a project, in board order: a
+/// preview of its board. One query a lane, each walking the (project, position) index until it
+/// has its cards: a screenful read, whatever the project's size.
+pub async fn first_per_lane(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    per_lane: i64,
+) -> sqlx::Result<Vec<WorkItemRow>> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {WORK_ITEM_COLUMNS} FROM pm_work_items WHERE project_id = $1 AND status = $2 \
+             AND deleted_at IS NULL ORDER BY position, item_number LIMIT $3"
+        )
+    });
+    let mut rows = Vec::new();
+    for status in Status::ALL {
+        let lane: Vec<WorkItemRow> = on!(conn, |c| sqlx::query_as(&SQL)
+            .bind(project_id)
+            .bind(status.as_str())
+            .bind(per_lane)
+            .fetch_all(c)
+            .await)?;
+        rows.extend(lane);
+    }
+    Ok(rows)
+}
+
+/// How many live items each status of a project has.
+pub async fn lane_counts(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    on!(conn, |c| sqlx::query_as(
+        "SELECT status, COUNT(*) FROM pm_work_items WHERE project_id = $1 AND deleted_at IS NULL \
+         GROUP BY status"
+    )
+    .bind(project_id)
+    .fetch_all(c)
+    .await)
 }
 
 /// The project of a live item.

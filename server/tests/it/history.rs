@@ -288,6 +288,7 @@ async fn the_board_snapshot_carries_links_and_time_entries_of_live_items() {
         f.act(Payload::GetProjectSnapshotRequest(
             proto::GetProjectSnapshotRequest {
                 project_id: f.project.id.clone(),
+                ..Default::default()
             }
         ))
         .await,

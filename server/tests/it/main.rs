@@ -6,6 +6,7 @@ mod common;
 
 mod api_description;
 mod backups;
+mod big_board;
 mod broadcast;
 mod chaos;
 mod concurrency;

@@ -313,6 +313,7 @@ async fn snapshot(
         .request(Payload::GetProjectSnapshotRequest(
             proto::GetProjectSnapshotRequest {
                 project_id: project.into(),
+                ..Default::default()
             },
         ))
         .await;

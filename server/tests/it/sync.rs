@@ -249,6 +249,7 @@ async fn export_then_import_into_an_empty_server_reproduces_the_project() {
         .request(Payload::GetProjectSnapshotRequest(
             proto::GetProjectSnapshotRequest {
                 project_id: pid.clone(),
+                ..Default::default()
             },
         ))
         .await;

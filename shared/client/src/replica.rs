@@ -25,7 +25,14 @@ pub struct Replica {
     subscribing: Vec<String>,
     /// The session is connected.
     connected: bool,
+    /// Preview requests in flight: message_id → stream.
+    previews: HashMap<String, String>,
+    /// The lane counts of the preview shown while a stream's snapshot loads: (stream, counts).
+    lane_totals: Option<(String, Vec<u32>)>,
 }
+
+/// Cards of each lane a preview asks for: more than a screen shows.
+pub const PREVIEW_PER_LANE: u32 = 100;
 
 impl Replica {
     pub fn new(project: Option<String>) -> Self {
@@ -62,6 +69,14 @@ impl Replica {
                 .is_none_or(|p| self.store.cursor(p).is_some())
     }
 
+    /// While the followed project shows a preview (its snapshot still loading): how many cards
+    /// each lane really has, in `Status::ALL` order.
+    pub fn preview_totals(&self) -> Option<&[u32]> {
+        let (stream, totals) = self.lane_totals.as_ref()?;
+        (self.project.as_deref() == Some(stream.as_str()) && self.store.cursor(stream).is_none())
+            .then_some(totals.as_slice())
+    }
+
     /// Follows another project (or none): stops the old stream, loads the new one.
     pub fn follow(&mut self, handle: &SessionHandle, project: Option<String>) {
         if self.project == project {
@@ -80,12 +95,43 @@ impl Replica {
         }
     }
 
-    /// Handles one event of the session; returns what changed in the store.
+    /// Handles one event of the session; returns what changed in the store. A snapshot reply
+    /// is copied into the store; [`Replica::take_net`] moves it instead.
     pub fn on_net(&mut self, handle: &SessionHandle, event: &NetEvent) -> Vec<Outcome> {
+        let snapshot = match event {
+            NetEvent::Message(msg) if self.is_awaited(&msg.message_id) => msg.payload.clone(),
+            _ => None,
+        };
+        self.handle_net(handle, event, snapshot)
+    }
+
+    /// Like [`Replica::on_net`], but a snapshot reply's payload (tens of megabytes for a big
+    /// project) is moved into the store, not copied: the event is left without it.
+    pub fn take_net(&mut self, handle: &SessionHandle, event: &mut NetEvent) -> Vec<Outcome> {
+        let snapshot = match event {
+            NetEvent::Message(msg) if self.is_awaited(&msg.message_id) => msg.payload.take(),
+            _ => None,
+        };
+        self.handle_net(handle, event, snapshot)
+    }
+
+    /// A reply to a snapshot or preview request of mine.
+    fn is_awaited(&self, message_id: &str) -> bool {
+        self.awaiting.contains_key(message_id) || self.previews.contains_key(message_id)
+    }
+
+    /// `snapshot`: the payload of a reply to a snapshot request, taken out of `event`.
+    fn handle_net(
+        &mut self,
+        handle: &SessionHandle,
+        event: &NetEvent,
+        snapshot: Option<Payload>,
+    ) -> Vec<Outcome> {
         match event {
             NetEvent::Connected => {
                 self.connected = true;
                 self.awaiting.clear();
+                self.previews.clear();
                 self.resyncing.clear();
                 self.subscribing.clear();
                 let mut cursors = Vec::new();
@@ -107,7 +153,7 @@ impl Replica {
                 }
                 Vec::new()
             }
-            NetEvent::Message(msg) => self.on_message(handle, msg),
+            NetEvent::Message(msg) => self.on_message(handle, msg, snapshot),
             NetEvent::Disconnected { .. } => {
                 self.connected = false;
                 Vec::new()
@@ -126,13 +172,31 @@ impl Replica {
         }
     }
 
-    fn on_message(&mut self, handle: &SessionHandle, msg: &WebSocketMessage) -> Vec<Outcome> {
+    fn on_message(
+        &mut self,
+        handle: &SessionHandle,
+        msg: &WebSocketMessage,
+        snapshot: Option<Payload>,
+    ) -> Vec<Outcome> {
         if let Some(i) = self.subscribing.iter().position(|id| *id == msg.message_id) {
             self.subscribing.swap_remove(i);
         }
+        if let Some(stream) = self.previews.remove(&msg.message_id) {
+            let loading = self.awaiting.values().any(|s| *s == stream);
+            if let (true, Some(Payload::ProjectSnapshot(preview))) = (loading, snapshot) {
+                let totals = preview.lane_totals.clone();
+                if preview.partial && self.store.preview_project(preview) {
+                    self.lane_totals = Some((stream, totals));
+                }
+            }
+            return Vec::new();
+        }
         if let Some(stream) = self.awaiting.remove(&msg.message_id) {
             self.resyncing.retain(|s| *s != stream);
-            let outcomes = match msg.payload.clone() {
+            if self.lane_totals.as_ref().is_some_and(|(s, _)| *s == stream) {
+                self.lane_totals = None;
+            }
+            let outcomes = match snapshot {
                 Some(Payload::ProjectList(list)) => {
                     self.store.load_projects(list.projects, msg.seq, &msg.epoch)
                 }
@@ -187,11 +251,23 @@ impl Replica {
     }
 
     fn request_snapshot(&mut self, handle: &SessionHandle, stream: &str) {
+        // A project the store knows nothing of yet: its first screen comes from a preview
+        // (asked first, so it is answered first), the whole snapshot follows.
+        if stream != WORKSPACE && self.store.items_of(stream).next().is_none() {
+            let preview = Payload::GetProjectSnapshotRequest(proto::GetProjectSnapshotRequest {
+                project_id: stream.to_string(),
+                first_per_lane: PREVIEW_PER_LANE,
+            });
+            if let Ok(id) = handle.send(preview) {
+                self.previews.insert(id, stream.to_string());
+            }
+        }
         let payload = if stream == WORKSPACE {
             Payload::ListProjectsRequest(proto::ListProjectsRequest {})
         } else {
             Payload::GetProjectSnapshotRequest(proto::GetProjectSnapshotRequest {
                 project_id: stream.to_string(),
+                ..Default::default()
             })
         };
         if let Ok(id) = handle.send(payload) {

@@ -32,19 +32,34 @@ pub struct Slot {
 /// one that keeps the selected card in view, as many whole cards as fit (at least one, cut off
 /// at the bottom when even that one does not fit).
 pub fn slots(inner_height: u16, heights: &[u16], selected: Option<usize>) -> Vec<Slot> {
-    let first = first_shown(inner_height, heights, selected);
+    slots_of(inner_height, heights.len(), |i| heights[i], selected)
+}
+
+/// [`slots`] for a lane of `len` cards whose heights are asked for (by index) only for the cards
+/// near the selected one: a lane of thousands of cards measures the few a screen can show.
+pub fn slots_of(
+    inner_height: u16,
+    len: usize,
+    height: impl Fn(usize) -> u16,
+    selected: Option<usize>,
+) -> Vec<Slot> {
+    let first = first_shown(inner_height, len, &height, selected);
     let mut shown = Vec::new();
     let mut y = 0u16;
-    for (index, &height) in heights.iter().enumerate().skip(first) {
-        if y >= inner_height || (y + height > inner_height && !shown.is_empty()) {
+    for index in first..len {
+        if y >= inner_height {
+            break;
+        }
+        let h = height(index);
+        if y.saturating_add(h) > inner_height && !shown.is_empty() {
             break;
         }
         shown.push(Slot {
             index,
             y,
-            height: height.min(inner_height - y),
+            height: h.min(inner_height - y),
         });
-        y += height;
+        y = y.saturating_add(h);
     }
     shown
 }
@@ -86,15 +101,24 @@ pub fn lanes(body: Rect) -> Vec<Rect> {
 
 /// The first card a lane shows: the selected card stays in view, as the last one shown when
 /// the lane scrolled down to it.
-fn first_shown(inner_height: u16, heights: &[u16], selected: Option<usize>) -> usize {
-    let Some(selected) = selected.filter(|s| *s < heights.len()) else {
+fn first_shown(
+    inner_height: u16,
+    len: usize,
+    height: impl Fn(usize) -> u16,
+    selected: Option<usize>,
+) -> usize {
+    let Some(selected) = selected.filter(|s| *s < len) else {
         return 0;
     };
     let mut first = selected;
-    let mut used = heights[selected];
-    while first > 0 && used + heights[first - 1] <= inner_height {
+    let mut used = height(selected);
+    while first > 0 {
+        let above = height(first - 1);
+        if used.saturating_add(above) > inner_height {
+            break;
+        }
         first -= 1;
-        used += heights[first];
+        used += above;
     }
     first
 }

@@ -14,6 +14,7 @@ pub mod markdown;
 pub mod pick;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 pub mod ui;
 pub mod undo;
 
@@ -68,6 +69,8 @@ pub fn run(global: &GlobalArgs, args: BoardArgs) -> ExitCode {
 }
 
 fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
+    let mut trace = trace::Trace::from_env();
+    trace.mark("board started");
     // The config file first, so a mistake in it is reported wherever the board is started.
     let config_path = config::path(
         std::env::var("XDG_CONFIG_HOME").ok().as_deref(),
@@ -135,6 +138,7 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
             || settings.color == Some(false),
         mouse: args.mouse || settings.mouse == Some(true),
         light: settings.theme.as_deref() == Some("light"),
+        trace,
     }))
 }
 
@@ -177,6 +181,7 @@ struct Setup {
     mouse: bool,
     /// `theme = "light"`.
     light: bool,
+    trace: trace::Trace,
 }
 
 async fn board(setup: Setup) -> anyhow::Result<()> {
@@ -192,6 +197,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         no_color,
         mouse,
         light,
+        mut trace,
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
@@ -297,8 +303,21 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
     }
     let result = async {
         terminal.draw(|f| ui::draw(f, &app))?;
+        let mut cards_drawn = false;
         while let Some(event) = rx.recv().await {
+            let snapshot = trace.on() && is_snapshot(&event);
+            if snapshot {
+                trace.mark("project snapshot (or preview) received and decoded");
+            }
+            if trace.on() {
+                if let AppEvent::Net(sdk::NetEvent::Connected) = &event {
+                    trace.mark("connected");
+                }
+            }
             app.update(event);
+            if snapshot {
+                trace.mark("project snapshot loaded");
+            }
             // Apply whatever else is already waiting before drawing once.
             while let Ok(event) = rx.try_recv() {
                 app.update(event);
@@ -313,6 +332,10 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
                 app.update(AppEvent::Edited { request, result });
             }
             terminal.draw(|f| ui::draw(f, &app))?;
+            if trace.on() && !cards_drawn && app.lane_ids().iter().any(|l| !l.is_empty()) {
+                cards_drawn = true;
+                trace.mark("first frame with cards drawn");
+            }
         }
         anyhow::Ok(())
     }
@@ -335,6 +358,14 @@ fn load_offline_queue(app: &mut App, path: &std::path::Path) {
     if let Some(problem) = set_aside {
         app.warn(format!("{problem}; starting with an empty queue"));
     }
+}
+
+fn is_snapshot(event: &AppEvent) -> bool {
+    matches!(
+        event,
+        AppEvent::Net(sdk::NetEvent::Message(m))
+            if matches!(m.payload, Some(pm_shared::proto::Payload::ProjectSnapshot(_)))
+    )
 }
 
 /// Lets the runtime stop the key reader while another program (the editor) reads the terminal.

@@ -146,6 +146,12 @@ pub(super) async fn answer_other(
             });
             Ok(snapshot_reply(id, payload, &snap.stream, snap.seq, &state.store.epoch()).into())
         }
+        Payload::GetProjectSnapshotRequest(r) if r.first_per_lane > 0 => {
+            let project = commands::parse_id("project_id", &r.project_id)?;
+            let preview =
+                reads::project_preview(&state.store, &viewer, &project, r.first_per_lane).await?;
+            Ok(reply(id, Payload::ProjectSnapshot(preview)).into())
+        }
         Payload::GetProjectSnapshotRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
             let snap = reads::project_snapshot(&state.store, &viewer, &project).await?;

@@ -29,6 +29,7 @@ mod describe;
 mod editing;
 mod mouse;
 mod offline;
+mod order;
 mod pickers;
 mod popup_keys;
 mod undoing;
@@ -350,6 +351,10 @@ pub struct App {
     write_ids: HashMap<String, String>,
     /// Each card with writes of mine pending, as it will be once they land (shown at once).
     intended: HashMap<String, proto::WorkItem>,
+    /// Changes whenever `intended` may have (the lanes depend on it).
+    intended_revision: u64,
+    /// The lanes as last computed (see `order`).
+    lane_cache: order::LaneCache,
     /// Card creations in flight: message_id → the title and type (to give them back on
     /// failure) and the sprint the board was filtered by (the card is put in it once created).
     creates: HashMap<String, (String, ItemType, Option<String>)>,
@@ -443,6 +448,8 @@ impl App {
             writes: HashMap::new(),
             write_ids: HashMap::new(),
             intended: HashMap::new(),
+            intended_revision: 0,
+            lane_cache: Default::default(),
             outbox: None,
             creates: HashMap::new(),
             waiting_popups: VecDeque::new(),
@@ -500,54 +507,28 @@ impl App {
 
     /// The cards of each lane, filtered and in board order.
     pub fn lanes(&self) -> Vec<Vec<Card<'_>>> {
-        let mut lanes: Vec<Vec<Card<'_>>> = Status::ALL.iter().map(|_| Vec::new()).collect();
-        let Some(project) = self.replica.project() else {
-            return lanes;
-        };
-        let query = Query::parse(&self.filter);
-        for item in self.replica.store.items_of(project) {
-            let item = self.intended.get(&item.id).unwrap_or(item);
-            if self
-                .sprint
-                .as_ref()
-                .is_some_and(|s| item.sprint_id.as_ref() != Some(s))
-            {
-                continue;
-            }
-            let key = self.key_of(item);
-            if !query.is_empty() {
-                let assignee = item
-                    .assignee_id
-                    .as_ref()
-                    .and_then(|a| self.replica.store.users.get(a));
-                let candidate = Candidate {
-                    item,
-                    key: &key,
-                    assignee: assignee.map(String::as_str),
-                    mine: item.assignee_id.as_deref() == Some(self.me.as_str()),
-                };
-                if !query.matches(&candidate) {
-                    continue;
-                }
-            }
-            if let Some(i) =
-                Status::parse(&item.status).and_then(|s| Status::ALL.iter().position(|x| *x == s))
-            {
-                lanes[i].push(Card { item, key });
-            }
-        }
-        for lane in &mut lanes {
-            lane.sort_by_key(|c| (c.item.position, c.item.item_number));
-        }
-        lanes
+        self.lane_ids()
+            .iter()
+            .map(|lane| {
+                lane.iter()
+                    .filter_map(|id| self.card(id))
+                    .map(|item| Card {
+                        item,
+                        key: self.key_of(item),
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     pub fn selected(&self) -> Option<&proto::WorkItem> {
-        let id = match self.view {
-            View::Board => self.lanes().get(self.lane)?.get(self.row)?.item.id.clone(),
-            View::List(_) | View::Tree => self.list_cards().get(self.list_row)?.item.id.clone(),
-        };
-        self.card(&id)
+        match self.view {
+            View::Board => self.card_at(self.lane, self.row),
+            View::List(_) | View::Tree => {
+                let id = self.list_cards().get(self.list_row)?.item.id.clone();
+                self.card(&id)
+            }
+        }
     }
 
     /// True while requests of mine (writes, creates…) wait for their answers.
@@ -609,7 +590,7 @@ impl App {
 
     // ---- server side -------------------------------------------------------------------
 
-    fn on_net(&mut self, event: NetEvent) {
+    fn on_net(&mut self, mut event: NetEvent) {
         match &event {
             NetEvent::Connecting { attempt } => {
                 self.attempt = *attempt;
@@ -705,7 +686,8 @@ impl App {
             _ => None,
         };
         let open_key = self.project().map(|p| p.key.clone());
-        let outcomes = self.replica.on_net(&self.handle, &event);
+        // Moved, not copied: a big project's snapshot would otherwise be held twice.
+        let outcomes = self.replica.take_net(&self.handle, &mut event);
         for outcome in outcomes {
             if let Outcome::Applied(applied) = outcome {
                 self.on_applied(&applied, description.clone());
@@ -1232,7 +1214,7 @@ impl App {
 
     /// Moves the selected card past its neighbour in the lane.
     fn reorder(&mut self, delta: i32) {
-        let lanes = self.lanes();
+        let lanes = self.lane_ids();
         let Some(lane) = lanes.get(self.lane) else {
             return;
         };
@@ -1243,11 +1225,12 @@ impl App {
         else {
             return;
         };
-        let (a, b) = (
-            lane[self.row].item.clone(),
-            lane[neighbour_row].item.clone(),
-        );
-        drop(lanes);
+        let (Some(a), Some(b)) = (
+            self.card_at(self.lane, self.row).cloned(),
+            self.card_at(self.lane, neighbour_row).cloned(),
+        ) else {
+            return;
+        };
         self.focus = Some(a.id.clone());
         // Just before (or after) the neighbour, when no other card of the lane (shown or not)
         // is in the way: one write, and the neighbour's history stays as it was.
@@ -1316,28 +1299,30 @@ impl App {
 
     /// Keeps lane/row inside the board, and moves to a focused card once it is there.
     fn settle_selection(&mut self) {
-        let lane_lens: Vec<usize>;
-        let mut found = None;
-        {
-            let lanes = self.lanes();
-            lane_lens = lanes.iter().map(Vec::len).collect();
+        let lanes = self.lane_ids();
+        let lane_lens: Vec<usize> = lanes.iter().map(Vec::len).collect();
+        let found = self.focus.as_ref().and_then(|id| {
+            lanes
+                .iter()
+                .enumerate()
+                .find_map(|(l, ids)| ids.iter().position(|x| x == id).map(|r| (l, r)))
+        });
+        drop(lanes);
+        // The list's rows are ordered only for the list (on the board that would be a sort of
+        // every card at every key).
+        if self.view != View::Board {
+            let list_ids: Vec<String> = self
+                .list_cards()
+                .iter()
+                .map(|c| c.item.id.clone())
+                .collect();
             if let Some(id) = &self.focus {
-                found = lanes.iter().enumerate().find_map(|(l, cards)| {
-                    cards.iter().position(|c| &c.item.id == id).map(|r| (l, r))
-                });
+                if let Some(i) = list_ids.iter().position(|x| x == id) {
+                    self.list_row = i;
+                }
             }
+            self.list_row = self.list_row.min(list_ids.len().saturating_sub(1));
         }
-        let list_ids: Vec<String> = self
-            .list_cards()
-            .iter()
-            .map(|c| c.item.id.clone())
-            .collect();
-        if let (View::List(_) | View::Tree, Some(id)) = (self.view, &self.focus) {
-            if let Some(i) = list_ids.iter().position(|x| x == id) {
-                self.list_row = i;
-            }
-        }
-        self.list_row = self.list_row.min(list_ids.len().saturating_sub(1));
         if let (Some(id), Some((l, r))) = (self.focus.clone(), found) {
             self.lane = l;
             self.row = r;

@@ -297,6 +297,12 @@ impl App {
 
     /// Recomputes how each card with writes of mine pending will look.
     pub(super) fn refresh_intended(&mut self) {
+        // Nothing pending before or now (my writes in flight, or queued offline): the lanes
+        // need not be computed again.
+        if self.intended.is_empty() && self.writes.is_empty() && self.offline.pending_len() == 0 {
+            return;
+        }
+        self.intended_revision += 1;
         self.intended.clear();
         for w in self.offline.pending() {
             if let Some(stored) = self.replica.store.work_items.get(&w.item_id) {

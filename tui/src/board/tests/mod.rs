@@ -101,6 +101,7 @@ fn app() -> App {
         users,
         dependencies: vec![],
         time_entries: vec![],
+        ..Default::default()
     };
     app.replica.store.load_project(snapshot, 0, EPOCH);
     app.update(AppEvent::Tick);

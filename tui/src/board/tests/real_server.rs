@@ -378,3 +378,64 @@ async fn n_in_the_picker_creates_a_project_and_opens_it() {
     );
     handle.close();
 }
+
+/// A project bigger than a preview: the board's first screen comes from the preview (the first
+/// 100 cards of each lane) with the lane's real count, and is the screen the whole snapshot
+/// gives once it is loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_project_is_drawn_from_its_preview_first_then_loaded_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = pm_server::testing::TestServer::start(dir, |_| {})
+        .await
+        .expect("start the server");
+    let url = server.url();
+    let rest = pm_client::rest_client::RestClient::new(&url, ME).expect("client");
+    rest.create_project(&serde_json::json!({"title": "Big", "key": "BIG"}))
+        .await
+        .expect("project");
+    for i in 0..120 {
+        rest.create_work_item(
+            &serde_json::json!({"project_id": "BIG", "item_type": "task", "title": format!("card {i}")}),
+        )
+        .await
+        .expect("item");
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = sdk::spawn(SessionConfig::new(url.clone(), ME), move |e| {
+        let _ = tx.send(e);
+    });
+    let mut app = App::new(
+        handle.clone(),
+        ME.into(),
+        "alice".into(),
+        Some("BIG".into()),
+    );
+    pump(&mut app, &mut rx, "the preview", &|a| {
+        a.replica.preview_totals().is_some()
+    })
+    .await;
+    let loaded = |a: &App| {
+        a.replica
+            .project()
+            .map_or(0, |p| a.replica.store.items_of(p).count())
+    };
+    assert_eq!(loaded(&app), 100, "a preview holds 100 cards a lane");
+    let lanes_of = |screen: String| -> Vec<String> {
+        // The header and the lanes, not the status bar (which says it is still loading).
+        screen.lines().take(21).map(str::to_string).collect()
+    };
+    let preview = lanes_of(render(&app));
+    assert!(preview.join("\n").contains("Backlog 120"), "{preview:#?}");
+    assert!(preview.join("\n").contains("↓ 114 more"), "{preview:#?}");
+
+    pump(&mut app, &mut rx, "the whole project", &|a| {
+        a.replica.is_synced() && a.replica.preview_totals().is_none()
+    })
+    .await;
+    assert_eq!(loaded(&app), 120);
+    assert_eq!(lanes_of(render(&app)), preview, "the same first screen");
+
+    handle.close();
+    server.stop().await.expect("a graceful stop");
+}

@@ -31,9 +31,17 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &App, project: &pr
 }
 
 pub(super) fn draw_lanes(frame: &mut Frame, area: Rect, app: &App) {
-    let lanes = app.lanes();
+    let lanes = app.lane_ids();
     let columns = layout::lanes(area);
+    // While a big project loads, its preview's first cards show with each lane's real count.
+    let totals = app
+        .replica
+        .preview_totals()
+        .filter(|_| app.filter.is_empty() && app.sprint.is_none());
     for (i, (status, cards)) in Status::ALL.iter().zip(lanes.iter()).enumerate() {
+        let total = totals
+            .and_then(|t| t.get(i))
+            .map_or(cards.len(), |t| (*t as usize).max(cards.len()));
         let focused = i == app.lane && app.popup == Popup::None;
         let block = Block::default()
             .borders(Borders::ALL)
@@ -47,10 +55,11 @@ pub(super) fn draw_lanes(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 Style::new().fg(Color::DarkGray)
             })
-            .title(Line::from(format!(" {} {} ", status.label(), cards.len())).bold());
+            .title(Line::from(format!(" {} {} ", status.label(), total)).bold());
         let inner = block.inner(columns[i]);
         frame.render_widget(block, columns[i]);
-        draw_cards(frame, inner, app, cards, (i == app.lane).then_some(app.row));
+        let selected = (i == app.lane).then_some(app.row);
+        draw_cards(frame, inner, app, (cards, total), selected);
     }
 }
 
@@ -151,44 +160,49 @@ pub(super) fn draw_list(frame: &mut Frame, area: Rect, app: &App, view: View) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
+/// The cards of one lane (`ids`, in board order, of `total` the lane has: more while only a
+/// preview is loaded) that fit in `area`; only those are looked up and measured.
 pub(super) fn draw_cards(
     frame: &mut Frame,
     area: Rect,
     app: &App,
-    cards: &[Card<'_>],
+    (ids, total): (&[String], usize),
     selected: Option<usize>,
 ) {
     if area.height == 0 || area.width == 0 {
         return;
     }
-    let heights: Vec<u16> = cards
-        .iter()
-        .map(|c| layout::card_height(&c.shown_title(), area.width))
-        .collect();
-    let shown = layout::slots(area.height, &heights, selected);
+    let card = |i: usize| {
+        app.card(&ids[i]).map(|item| Card {
+            item,
+            key: app.key_of(item),
+        })
+    };
+    let height = |i: usize| {
+        card(i).map_or(layout::CARD_HEIGHT, |c| {
+            layout::card_height(&c.shown_title(), area.width)
+        })
+    };
+    let shown = layout::slots_of(area.height, ids.len(), height, selected);
     for slot in &shown {
         let rect = Rect {
             y: area.y + slot.y,
             height: slot.height,
             ..area
         };
-        draw_card(
-            frame,
-            rect,
-            app,
-            &cards[slot.index],
-            selected == Some(slot.index),
-        );
+        if let Some(card) = card(slot.index) {
+            draw_card(frame, rect, app, &card, selected == Some(slot.index));
+        }
     }
     let after = shown.last().map_or(0, |s| s.index + 1);
-    if cards.len() > after {
+    if total > after {
         let more = Rect {
             y: area.y + area.height - 1,
             height: 1,
             ..area
         };
         frame.render_widget(
-            Line::from(format!("↓ {} more", cards.len() - after))
+            Line::from(format!("↓ {} more", total - after))
                 .dim()
                 .alignment(Alignment::Right),
             more,
