@@ -23,9 +23,11 @@ mod item_type;
 mod limits;
 mod logs;
 mod metrics;
+#[macro_use]
 mod nodes;
 mod permissions;
 mod pipelining;
+mod presence;
 mod protocol;
 mod random_input;
 mod reference_db;

@@ -181,6 +181,24 @@ pub(super) async fn answer_other(
             let list = reads::llm_context(&state.store, &r).await?;
             Ok(reply(id, Payload::LlmContextList(list)).into())
         }
+        Payload::SetPresenceRequest(r) => {
+            match crate::presence::request::check(r)? {
+                None => state.presence.leave(conn),
+                Some(wanted) => {
+                    if !state.presence.is_on(conn, &wanted.project) {
+                        crate::presence::check_access(
+                            &state.store,
+                            &state.hub,
+                            &actor.user_id,
+                            &wanted.project,
+                        )
+                        .await?;
+                    }
+                    state.presence.set(&state.hub, conn, &actor.user_id, wanted);
+                }
+            }
+            Ok(empty_reply(id).into())
+        }
         Payload::ListProjectMembersRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
             let members = reads::members(&state.store, &viewer, &project).await?;
