@@ -12,6 +12,7 @@ pub mod keymap;
 pub mod layout;
 pub mod markdown;
 pub mod pick;
+pub mod presence;
 #[cfg(test)]
 mod tests;
 pub mod ui;
@@ -57,6 +58,10 @@ pub struct BoardArgs {
     /// wheel to scroll (off by default, so the terminal's own text selection keeps working)
     #[arg(long)]
     pub mouse: bool,
+    /// See who else is on the board without being seen: the others' boards do not show you
+    /// (`invisible = true` in the config file does the same)
+    #[arg(long)]
+    pub invisible: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: BoardArgs) -> ExitCode {
@@ -135,6 +140,7 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
             || settings.color == Some(false),
         mouse: args.mouse || settings.mouse == Some(true),
         light: settings.theme.as_deref() == Some("light"),
+        invisible: args.invisible || settings.invisible == Some(true),
     }))
 }
 
@@ -177,6 +183,8 @@ struct Setup {
     mouse: bool,
     /// `theme = "light"`.
     light: bool,
+    /// `--invisible` or `invisible = true`.
+    invisible: bool,
 }
 
 async fn board(setup: Setup) -> anyhow::Result<()> {
@@ -192,6 +200,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         no_color,
         mouse,
         light,
+        invisible,
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
@@ -283,6 +292,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         app.theme = app::Theme::Light;
     }
     app.keymap = keymap;
+    app.invisible = invisible;
     if let Ok(size) = terminal.size() {
         app.size = (size.width, size.height);
     }

@@ -29,6 +29,7 @@ mod editing;
 mod mouse;
 mod pickers;
 mod popup_keys;
+mod presence;
 mod undoing;
 mod views;
 mod writes;
@@ -383,6 +384,12 @@ pub struct App {
     pub theme: Theme,
     /// The keys in use (the defaults and the config file's remaps).
     pub keymap: Keymap,
+    /// Who else is on the board (what the server tells).
+    pub presence: crate::board::presence::Presence,
+    /// `--invisible`: others do not see me.
+    pub invisible: bool,
+    /// Where the SDK was last told I am (see `publish_presence`).
+    pub presence_told: Option<proto::SetPresenceRequest>,
 }
 
 /// A card as the board shows it.
@@ -455,6 +462,9 @@ impl App {
             no_color: false,
             theme: Theme::Dark,
             keymap: Keymap::default(),
+            presence: Default::default(),
+            invisible: false,
+            presence_told: None,
         }
     }
 
@@ -578,6 +588,7 @@ impl App {
             self.history = None;
         }
         self.settle_selection();
+        self.publish_presence();
     }
 
     fn expire(&mut self) {
@@ -623,11 +634,16 @@ impl App {
                         "{lost} change(s) may not have been saved: connection lost"
                     ));
                 }
+                self.presence.clear();
                 let attempt = self.attempt.max(1);
                 self.link = Link::Reconnecting {
                     attempt,
                     reason: reason.clone(),
                 };
+            }
+            NetEvent::Message(msg) if self.presence.apply(msg) => {
+                self.learn_present_names();
+                return;
             }
             NetEvent::Message(msg) => {
                 self.on_history_reply(msg);

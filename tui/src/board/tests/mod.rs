@@ -447,5 +447,6 @@ fn mouse(app: &mut App, kind: ratatui::crossterm::event::MouseEventKind, column:
 
 mod editing;
 mod fixes;
+mod presence;
 mod real_server;
 mod views;
