@@ -102,8 +102,9 @@ impl Presence {
         let id = self.session_id(conn);
         let mut registry = lock(&self.registry);
         if registry.set(conn, &id, user_id, wanted, Instant::now()) {
-            // Under the lock, so no change can be sent before the snapshot it follows.
-            registry.flush(hub);
+            // Under the lock, so no change can be sent before the snapshot it follows. The
+            // others hear of the arrival with the next flush, with whatever else changed.
+            registry.send_snapshot(hub, &id);
         }
     }
 

@@ -350,6 +350,30 @@ impl Registry {
         sent
     }
 
+    /// Sends session `id` (a local one owed a snapshot) its project's snapshot now.
+    pub fn send_snapshot(&mut self, hub: &EventHub, id: &str) {
+        let Some(s) = self.sessions.get(id) else {
+            return;
+        };
+        let Origin::Local {
+            conn,
+            owed_snapshot: true,
+            ..
+        } = s.origin
+        else {
+            return;
+        };
+        let frame = self.snapshot_frame(&s.project);
+        let queued = hub.offer_to(conn, frame) == Offered::Queued;
+        if let Some(Session {
+            origin: Origin::Local { owed_snapshot, .. },
+            ..
+        }) = self.sessions.get_mut(id)
+        {
+            *owed_snapshot = !queued;
+        }
+    }
+
     fn snapshot_frame(&self, project: &str) -> Bytes {
         framed(Payload::PresenceSnapshot(proto::PresenceSnapshot {
             project_id: project.to_string(),
