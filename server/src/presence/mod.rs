@@ -97,15 +97,12 @@ impl Presence {
     }
 
     /// Records where connection `conn` of `user_id` is, and its heartbeat. One that arrives on
-    /// a project gets the project's snapshot at once.
-    pub fn set(&self, hub: &EventHub, conn: ConnId, user_id: &str, wanted: Wanted) {
+    /// a project gets the project's snapshot with the next flush, as the others hear of it: a
+    /// client that hops between projects costs at most one snapshot a flush, and arrivals in
+    /// one flush share one.
+    pub fn set(&self, conn: ConnId, user_id: &str, wanted: Wanted) {
         let id = self.session_id(conn);
-        let mut registry = lock(&self.registry);
-        if registry.set(conn, &id, user_id, wanted, Instant::now()) {
-            // Under the lock, so no change can be sent before the snapshot it follows. The
-            // others hear of the arrival with the next flush, with whatever else changed.
-            registry.send_snapshot(hub, &id);
-        }
+        lock(&self.registry).set(conn, &id, user_id, wanted, Instant::now());
     }
 
     /// Connection `conn` is on no board any more.

@@ -94,7 +94,7 @@ impl Registry {
     }
 
     /// Records where `conn` is (its heartbeat too). True when it arrived on the project now,
-    /// and so is owed a snapshot.
+    /// and so is owed a snapshot (sent by the next flush).
     pub fn set(
         &mut self,
         conn: ConnId,
@@ -350,30 +350,6 @@ impl Registry {
         sent
     }
 
-    /// Sends session `id` (a local one owed a snapshot) its project's snapshot now.
-    pub fn send_snapshot(&mut self, hub: &EventHub, id: &str) {
-        let Some(s) = self.sessions.get(id) else {
-            return;
-        };
-        let Origin::Local {
-            conn,
-            owed_snapshot: true,
-            ..
-        } = s.origin
-        else {
-            return;
-        };
-        let frame = self.snapshot_frame(&s.project);
-        let queued = hub.offer_to(conn, frame) == Offered::Queued;
-        if let Some(Session {
-            origin: Origin::Local { owed_snapshot, .. },
-            ..
-        }) = self.sessions.get_mut(id)
-        {
-            *owed_snapshot = !queued;
-        }
-    }
-
     fn snapshot_frame(&self, project: &str) -> Bytes {
         framed(Payload::PresenceSnapshot(proto::PresenceSnapshot {
             project_id: project.to_string(),
@@ -422,4 +398,110 @@ fn framed(payload: Payload) -> Bytes {
         uuid::Uuid::new_v4().to_string(),
         payload,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    fn watcher(hub: &EventHub, slots: usize) -> (ConnId, mpsc::Receiver<crate::hub::Outbound>) {
+        let (tx, rx) = mpsc::channel(slots);
+        let conn = hub.register(crate::hub::Subscriber {
+            user_id: "w".into(),
+            queue: tx,
+            queued_bytes: Default::default(),
+            max_bytes: 1 << 20,
+            cut_off: Default::default(),
+        });
+        (conn, rx)
+    }
+
+    fn on(project: &str, field: &str) -> Wanted {
+        Wanted {
+            project: project.into(),
+            item: None,
+            field: Some(field.into()),
+            invisible: false,
+        }
+    }
+
+    fn payload(item: crate::hub::Outbound) -> Payload {
+        use prost::Message as _;
+        let frames = frames::payloads(item.bytes());
+        WebSocketMessage::decode(frames[0].clone())
+            .unwrap()
+            .payload
+            .unwrap()
+    }
+
+    /// A watcher whose queue is full loses the frame, is not waited for, and gets a whole
+    /// snapshot at the next flush that finds room.
+    #[tokio::test]
+    async fn a_full_queue_costs_a_frame_and_earns_a_snapshot() {
+        let hub = EventHub::default();
+        let now = Instant::now();
+        let mut registry = Registry::default();
+        let (slow, mut slow_rx) = watcher(&hub, 1);
+        let (other, _other_rx) = watcher(&hub, 64);
+        registry.set(slow, "n-1", "w", on("p", "a"), now);
+        registry.set(other, "n-2", "o", on("p", "a"), now);
+        assert_eq!(registry.flush(&hub), 2, "both snapshots");
+        // The slow one's single slot is taken: the change is lost for it, not for the other.
+        registry.set(other, "n-2", "o", on("p", "b"), now);
+        assert_eq!(registry.flush(&hub), 1);
+        assert!(matches!(
+            payload(slow_rx.recv().await.unwrap()),
+            Payload::PresenceSnapshot(_)
+        ));
+        // Nothing changed since, but the slow one is owed a snapshot: it gets the truth.
+        assert_eq!(registry.flush(&hub), 1);
+        let Payload::PresenceSnapshot(snapshot) = payload(slow_rx.recv().await.unwrap()) else {
+            panic!("a snapshot");
+        };
+        let other_now = snapshot
+            .sessions
+            .iter()
+            .find(|p| p.session_id == "n-2")
+            .unwrap();
+        assert_eq!(other_now.field.as_deref(), Some("b"));
+        assert_eq!(registry.flush(&hub), 0, "and then nothing more");
+    }
+
+    /// A session without a heartbeat expires after the timeout; a server not heard from takes
+    /// its sessions with it.
+    #[tokio::test]
+    async fn silence_expires_sessions_and_servers() {
+        let hub = EventHub::default();
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(30);
+        let mut registry = Registry::default();
+        let (conn, _rx) = watcher(&hub, 64);
+        registry.set(conn, "n-1", "w", on("p", "a"), t0);
+        registry.apply_remote(
+            "other",
+            Forward {
+                project: "p".into(),
+                sessions: vec![proto::Presence {
+                    session_id: "m-1".into(),
+                    user_id: "r".into(),
+                    ..Default::default()
+                }],
+                gone: vec!["n-1".into()],
+            },
+            t0,
+        );
+        assert_eq!(registry.len(), 2, "another server cannot end my session");
+        registry.expire(t0 + Duration::from_secs(29), timeout);
+        assert_eq!(registry.len(), 2);
+        registry.set(conn, "n-1", "w", on("p", "a"), t0 + Duration::from_secs(20));
+        registry.expire(t0 + Duration::from_secs(31), timeout);
+        assert_eq!(
+            registry.len(),
+            1,
+            "the silent server's session is gone, mine beat"
+        );
+        registry.expire(t0 + Duration::from_secs(51), timeout);
+        assert!(registry.project_of(conn).is_none(), "mine too, once silent");
+    }
 }

@@ -44,7 +44,7 @@ use keymap::Keymap;
     pm board --name alice --project PM\n  \
     pm board --mouse\n\n\
     On the board, ? lists every key and : (or Ctrl-P) runs any command or goes to any card.\n\
-    Settings (server, name, project, color, mouse, theme, [keys] remaps) are read from\n\
+    Settings (server, name, project, color, mouse, theme, invisible, [keys] remaps) are read from\n\
     $XDG_CONFIG_HOME/pm/config.toml, else ~/.config/pm/config.toml; NO_COLOR is honoured.")]
 pub struct BoardArgs {
     /// Open this project (its key, e.g. PM) instead of the project picker

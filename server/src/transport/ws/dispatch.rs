@@ -194,7 +194,7 @@ pub(super) async fn answer_other(
                         )
                         .await?;
                     }
-                    state.presence.set(&state.hub, conn, &actor.user_id, wanted);
+                    state.presence.set(conn, &actor.user_id, wanted);
                 }
             }
             Ok(empty_reply(id).into())

@@ -124,3 +124,75 @@ async fn the_board_tells_where_its_user_is_and_whether_they_are_invisible() {
     assert!(app.picking);
     assert_eq!(app.presence_told, None);
 }
+
+/// A board opened by `user` (named `name`) on project `key` of a real server, with its events.
+async fn board_on(
+    url: &str,
+    user: &str,
+    name: &str,
+    key: &str,
+) -> (
+    App,
+    sdk::SessionHandle,
+    tokio::sync::mpsc::UnboundedReceiver<NetEvent>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut config = SessionConfig::new(url.to_string(), user);
+    config.name = Some(name.into());
+    let handle = sdk::spawn(config, move |e| {
+        let _ = tx.send(e);
+    });
+    let mut app = App::new(handle.clone(), user.into(), name.into(), Some(key.into()));
+    pump(&mut app, &mut rx, "the board", &|a| a.selected().is_some()).await;
+    (app, handle, rx)
+}
+
+/// Two boards on a real server: each sees the other arrive, bob's title edit shows in alice's
+/// title editor on the same card, and bob's closed board leaves hers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_boards_see_each_other_through_a_real_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = pm_server::testing::TestServer::start(dir, |c| c.presence_flush_ms = 50)
+        .await
+        .expect("start the server");
+    let url = server.url();
+    let rest = pm_client::rest_client::RestClient::new(&url, ME).expect("client");
+    rest.create_project(&serde_json::json!({"title": "Here", "key": "HR"}))
+        .await
+        .expect("project");
+    rest.create_work_item(
+        &serde_json::json!({"project_id": "HR", "item_type": "task", "title": "Shared card"}),
+    )
+    .await
+    .expect("item");
+
+    let (mut alice, alice_session, mut alice_rx) = board_on(&url, ME, "alice", "HR").await;
+    let (mut bob, bob_session, mut bob_rx) = board_on(&url, BOB, "bob", "HR").await;
+    pump(&mut alice, &mut alice_rx, "bob on alice's board", &|a| {
+        a.here() == vec!["bob".to_string()]
+    })
+    .await;
+    let card = alice.selected().map(|c| c.id.clone()).expect("a card");
+    pump(&mut bob, &mut bob_rx, "alice on bob's board", &|b| {
+        b.here() == vec!["alice".to_string()]
+    })
+    .await;
+    key(&mut bob, KeyCode::Char('e'));
+    key(&mut alice, KeyCode::Char('e'));
+    pump(&mut alice, &mut alice_rx, "bob editing the title", &|a| {
+        !a.editing_notes(&card, Some("title")).is_empty()
+    })
+    .await;
+    let screen = render(&alice);
+    assert!(screen.contains("bob is editing this title"), "{screen}");
+
+    // Bob quits: his session closes, and he is gone from alice's board at once.
+    bob_session.close();
+    pump(&mut alice, &mut alice_rx, "bob gone", &|a| {
+        a.here().is_empty()
+    })
+    .await;
+    assert!(!render(&alice).contains("is editing"));
+    alice_session.close();
+    server.stop().await.expect("a graceful stop");
+}
