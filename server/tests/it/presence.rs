@@ -176,6 +176,9 @@ async fn two_boards_see_each_other_arrive_open_cards_edit_and_leave() {
     })
     .await;
     assert_eq!(server.state.presence.len(), 1, "only alice is left");
+    let metrics = server.http(Some(USER_A)).get("/metrics").await;
+    let text = metrics.body.as_str().expect("the metrics' text");
+    assert!(text.contains("pm_presence_sessions 1"), "{text}");
 }
 
 #[tokio::test]
