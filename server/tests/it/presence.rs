@@ -24,10 +24,19 @@ fn here(project: &str, item: Option<&str>, field: Option<&str>) -> proto::SetPre
     }
 }
 
-/// Sends a presence request and checks it was accepted (a payload-less reply).
+/// Sends a presence request and checks it was accepted: it is not answered (a barrier, which
+/// the server answers after it, proves it was handled).
 async fn set(client: &mut WsClient, request: proto::SetPresenceRequest) {
-    let reply = client.request(Payload::SetPresenceRequest(request)).await;
-    assert_eq!(reply.payload, None, "accepted with an empty reply");
+    let id = uuid::Uuid::new_v4().to_string();
+    client
+        .send(&WebSocketMessage::with_payload(
+            &id,
+            Payload::SetPresenceRequest(request),
+        ))
+        .await;
+    client.barrier().await;
+    let reply = client.take_reply(&id);
+    assert!(reply.is_none(), "accepted, and not answered: {reply:?}");
 }
 
 /// What a client knows of a project's presence: session id → presence.

@@ -21,14 +21,26 @@ use super::resume::subscribe;
 pub(super) struct Handled {
     /// Framed.
     pub(super) before: Vec<Bytes>,
-    pub(super) response: WebSocketMessage,
+    /// None for a request answered only when refused (SetPresenceRequest: a heartbeat costs its
+    /// sender nothing back).
+    pub(super) response: Option<WebSocketMessage>,
 }
 
 impl From<WebSocketMessage> for Handled {
     fn from(response: WebSocketMessage) -> Self {
         Handled {
             before: Vec::new(),
-            response,
+            response: Some(response),
+        }
+    }
+}
+
+impl Handled {
+    /// Accepted, and not answered.
+    fn unanswered() -> Handled {
+        Handled {
+            before: Vec::new(),
+            response: None,
         }
     }
 }
@@ -197,7 +209,7 @@ pub(super) async fn answer_other(
                     state.presence.set(conn, &actor.user_id, wanted);
                 }
             }
-            Ok(empty_reply(id).into())
+            Ok(Handled::unanswered())
         }
         Payload::ListProjectMembersRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
@@ -249,7 +261,8 @@ pub async fn answer_frame(
         Ok(msg) => {
             let id = msg.message_id.clone();
             match dispatch(state, conn, actor, msg).await {
-                Ok(handled) => handled.response,
+                // What the connection would not send: an accepted presence request.
+                Ok(handled) => handled.response.unwrap_or_else(|| empty_reply(&id)),
                 Err(e) => error_reply(&id, &e),
             }
         }
