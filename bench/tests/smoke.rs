@@ -348,7 +348,7 @@ async fn presence_users_get_their_snapshot_and_moves_arrive_coalesced() {
         let frames = window["changes"].as_u64().unwrap() + window["snapshots"].as_u64().unwrap();
         // Two seconds of moves: each user gets about two frames, never one per move.
         assert!(
-            frames >= 30 && frames <= 30 * 4,
+            (30..=30 * 4).contains(&frames),
             "{frames} frames: {report:#?}"
         );
     })
