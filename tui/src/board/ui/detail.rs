@@ -86,7 +86,12 @@ pub(super) fn draw_detail(
             )),
         ]),
     ];
-    let here = app.initials_on(item_id);
+    // Who else has this card open, and what they edit on it, under its title.
+    let here: Vec<String> = app
+        .presence_on(item_id)
+        .into_iter()
+        .map(|n| safe(&n))
+        .collect();
     for note in app.editing_notes(item_id, None) {
         lines.insert(
             1,
@@ -96,14 +101,9 @@ pub(super) fn draw_detail(
         );
     }
     if !here.is_empty() {
-        let names: Vec<String> = app
-            .presence_on(item_id)
-            .into_iter()
-            .map(|n| safe(&n))
-            .collect();
         lines.insert(
             1,
-            Line::from(format!("Also here: {}", names.join(", "))).fg(Color::Magenta),
+            Line::from(format!("Also here: {}", here.join(", "))).fg(Color::Magenta),
         );
     }
     lines.extend(link_lines(app, item_id));
