@@ -94,6 +94,7 @@ if [ "$QUICK" = 1 ]; then
     "idle|idle -c 200 --settle 1|="
     "growth|growth --sizes 0,500 --samples 20|="
     "resume-storm|resume-storm -c 50 -e 100 -d 2 --warmup 0.5|"
+    "presence|presence -u 100 -d 3 --settle 1|"
     "floor-fanout-1000|fanout -n 100 -r 100 -d 2 --warmup 0.5|"
     "floor-throughput|throughput -w 2 -n 10 -d 2 --rounds 2|"
     "floor-slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5|"
@@ -114,6 +115,10 @@ else
     "growth|growth --sizes 0,10000,50000 --samples 200|growth --sizes 0,5000 --samples 200"
     # Not against the reference: its events carry no seq and it keeps no history to resume.
     "resume-storm|resume-storm -c 1000 -e 1000 -d 10|"
+    # Presence is pm's own (the reference has none): 1,000 idle users on one board, then the
+    # same with ten of them running their cursor over the cards ten times a second.
+    "presence|presence -u 1000 -d 60|"
+    "presence-movers|presence -u 1000 -d 30 --movers 10|"
     # The same live scenarios against `pm-bench floor-server` (no database, no logic): what this
     # machine allows at all, printed beside each goal.
     "floor-fanout-1000|fanout -n 1000 -r 100 -d 10|"

@@ -2,7 +2,8 @@
 """The server's modules import only modules below them.
 
 Data flows one way through pm-server: transport -> commands -> writer -> store + hub (and,
-when servers share PostgreSQL, store -> follow -> hub). This check
+when servers share PostgreSQL, store -> follow -> hub; presence: transport -> presence -> hub).
+This check
 reads every `crate::<module>` reference in server/src (test code excluded: a test may drive a
 module from above) and fails when a top-level module refers to one that is not below it in LAYERS.
 Modules on the same line may not refer to each other either.
@@ -22,6 +23,7 @@ LAYERS = [
     ["reads"],
     ["writer"],
     ["follow"],
+    ["presence"],
     ["hub"],
     ["access"],
     ["store"],

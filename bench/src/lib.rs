@@ -8,12 +8,13 @@
 //! (fan-out with one subscriber that stops reading, against a baseline), `idle` (server memory
 //! per idle subscribed connection), `growth` (create/update/GetWorkItems latency as a project
 //! grows) and `resume-storm` (a writer's latency while many clients resume a long history at
-//! once). Each returns a [`scenarios::Report`]; `main.rs` prints its table and writes its JSON.
+//! once) and `presence` (the traffic of U users on one board). Each returns a [`scenarios::Report`]; `main.rs` prints its table and writes its JSON.
 pub mod attack;
 pub mod failover;
 pub mod floor;
 pub mod live;
 pub mod net;
+pub mod presence;
 pub mod raw;
 pub mod scan;
 pub mod scenarios;
@@ -48,6 +49,9 @@ pub enum Scenario {
     /// victim, which is killed mid-run; each moves to the fallback and resumes from its cursor:
     /// time from the kill until it is back and caught up, lost and out-of-order events.
     Failover(failover::FailoverParams),
+    /// U users on one board saying where they are and beating every 15 s, idle (optionally
+    /// with a few moving their cursor): presence messages per user and in total, server CPU.
+    Presence(presence::PresenceParams),
 }
 
 /// Runs one scenario against `env.target`.
@@ -60,5 +64,6 @@ pub async fn run(env: &Env, scenario: &Scenario) -> anyhow::Result<Report> {
         Scenario::Growth(p) => scenarios::growth(env, p).await,
         Scenario::ResumeStorm(p) => scenarios::resume_storm(env, p).await,
         Scenario::Failover(p) => failover::failover(env, p).await,
+        Scenario::Presence(p) => presence::presence(env, p).await,
     }
 }

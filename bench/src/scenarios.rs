@@ -145,7 +145,7 @@ fn machine_cpu_secs() -> Option<(f64, f64)> {
 }
 
 /// CPU seconds the server, the bench and everything else used between `start` and `finish`.
-struct Cpu {
+pub(crate) struct Cpu {
     server_pid: Option<u32>,
     server: Option<f64>,
     bench: Option<f64>,
@@ -166,7 +166,7 @@ pub struct CpuUse {
 }
 
 impl Cpu {
-    fn start(server_pid: Option<u32>) -> Cpu {
+    pub(crate) fn start(server_pid: Option<u32>) -> Cpu {
         Cpu {
             server_pid,
             server: server_pid.and_then(cpu_secs),
@@ -176,7 +176,7 @@ impl Cpu {
         }
     }
 
-    fn finish(&self) -> CpuUse {
+    pub(crate) fn finish(&self) -> CpuUse {
         let r = |x: f64| (x * 100.0).round() / 100.0;
         let server = self
             .server_pid
@@ -207,7 +207,7 @@ impl Cpu {
 }
 
 impl CpuUse {
-    fn row(&self) -> String {
+    pub(crate) fn row(&self) -> String {
         let f = |x: Option<f64>| x.map_or("?".into(), |v| format!("{v:.1} s"));
         format!(
             "server {} · bench {} · other processes {} · stolen {} in {:.1} s wall ({} CPUs)",

@@ -321,3 +321,36 @@ async fn the_floor_server_runs_the_live_scenarios_and_stays_out_of_the_goals() {
         .unwrap();
     assert!(lost.contains("0 / 0 over 0 live runs"), "{md}");
 }
+
+/// Presence: every user gets its snapshot, heartbeats are not answered, and the movers' many
+/// moves reach the others as at most one frame per flush (a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_users_get_their_snapshot_and_moves_arrive_coalesced() {
+    with_server(|env| async move {
+        let report = run(
+            &env,
+            &Scenario::Presence(pm_bench::presence::PresenceParams {
+                users: 30,
+                duration: 2.0,
+                heartbeat: 0.3,
+                movers: 2,
+                settle: 0.2,
+            }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.results["arrival"]["snapshots"], 30, "{report:#?}");
+        let window = &report.results["window"];
+        assert_eq!(window["replies"], 0, "accepted presence is not answered");
+        assert_eq!(window["other"], 0, "{report:#?}");
+        let sent = window["sent"].as_u64().unwrap();
+        assert!(sent > 60, "the movers moved and everyone beat: {report:#?}");
+        let frames = window["changes"].as_u64().unwrap() + window["snapshots"].as_u64().unwrap();
+        // Two seconds of moves: each user gets about two frames, never one per move.
+        assert!(
+            (30..=30 * 4).contains(&frames),
+            "{frames} frames: {report:#?}"
+        );
+    })
+    .await;
+}

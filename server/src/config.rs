@@ -120,6 +120,15 @@ pub struct Config {
     /// How often the replay log is pruned, in seconds.
     #[arg(long, env = "PM_MAINTENANCE_INTERVAL_SECS", default_value_t = 60)]
     pub maintenance_interval_secs: u64,
+    /// Seconds a connection's presence (who is on a board, see README "Presence") lasts after
+    /// its last heartbeat; clients send one every 15 seconds. A server sharing a PostgreSQL
+    /// database that stops sending its clients' presence loses them on the others as late.
+    #[arg(long, env = "PM_PRESENCE_TIMEOUT_SECS", default_value_t = 30)]
+    pub presence_timeout_secs: u64,
+    /// Presence changes are gathered for this many milliseconds and sent as one frame per
+    /// project: a burst of cursor moves reaches each watcher as one message.
+    #[arg(long, env = "PM_PRESENCE_FLUSH_MS", default_value_t = 1200)]
+    pub presence_flush_ms: u64,
     /// Largest WebSocket message accepted, in bytes; a larger one closes the socket (1009).
     #[arg(long, env = "PM_WS_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
     pub max_message_bytes: usize,

@@ -130,6 +130,16 @@ struct Inner {
     published: HashMap<String, u64>,
 }
 
+/// What [`EventHub::offer_to`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    Queued,
+    /// The connection's queue is full: nothing was queued.
+    Full,
+    /// The connection is gone.
+    Gone,
+}
+
 /// What [`EventHub::publish_next`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Sequenced {
@@ -551,6 +561,21 @@ impl EventHub {
         }
         inner.published.insert(stream.to_string(), seq);
         true
+    }
+
+    /// Queues `framed` for connection `id` without waiting and, unlike an event, without
+    /// cutting the connection off when its queue is full: what is lost is a presence frame,
+    /// which the caller makes good later with a whole snapshot (`crate::presence`).
+    pub fn offer_to(&self, id: ConnId, framed: Bytes) -> Offered {
+        let inner = lock(&self.inner);
+        let Some((sub, _)) = inner.conns.get(&id) else {
+            return Offered::Gone;
+        };
+        match sub.offer(Outbound::new(framed)) {
+            Offer::Queued => Offered::Queued,
+            Offer::Full => Offered::Full,
+            Offer::Closed => Offered::Gone,
+        }
     }
 
     pub fn connection_count(&self) -> usize {

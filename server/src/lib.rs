@@ -4,7 +4,8 @@
 //! what each mutation changes) → writer (`writer`: the one task that writes, numbers events and
 //! publishes them) → store (`store`) + hub (`hub`) → clients. Reads go from the transports
 //! straight to `reads`. When several servers share one PostgreSQL database, each also follows
-//! the others' writes: store → `follow` → hub.
+//! the others' writes: store → `follow` → hub. Presence (who is on a board right now) is
+//! ephemeral and bypasses all of that: transport → `presence` → hub.
 pub mod access;
 pub mod app;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod idle;
 pub mod ids;
 pub mod logging;
 pub mod metrics;
+pub mod presence;
 pub mod public_key;
 pub mod reads;
 pub mod store;

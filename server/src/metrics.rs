@@ -96,6 +96,8 @@ pub struct Snapshot {
     pub stream_subscribers: Vec<(String, usize)>,
     /// Bytes in SQLite's `-wal` file (0 when there is none).
     pub wal_bytes: u64,
+    /// Presence sessions known, this server's and the others' (see `crate::presence`).
+    pub presence_sessions: usize,
 }
 
 impl Default for Metrics {
@@ -215,6 +217,7 @@ impl Metrics {
             );
         }
         gauge("pm_sqlite_wal_bytes", vec![], now.wal_bytes as f64);
+        gauge("pm_presence_sessions", vec![], now.presence_sessions as f64);
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
@@ -275,6 +278,10 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             "pm_sqlite_wal_bytes",
             "Size of the SQLite write-ahead log file, in bytes",
+        ),
+        (
+            "pm_presence_sessions",
+            "Connections present on a board (this server's and the other servers'), invisible ones included",
         ),
     ];
     for &(name, text) in help {

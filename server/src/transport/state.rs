@@ -29,6 +29,8 @@ pub struct AppState {
     pub follower: Option<Arc<crate::follow::FollowerHealth>>,
     /// This server's counters, shared with the hub and the writer (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// Who is on which board right now (never stored, see `crate::presence`).
+    pub presence: Arc<crate::presence::Presence>,
     shutdown: watch::Sender<bool>,
     /// One server per data directory, until it has stopped serving (see
     /// [`AppState::release_data_dir`]).
@@ -107,6 +109,14 @@ impl AppState {
                 shutdown.subscribe(),
             )
         });
+        let presence = Arc::new(crate::presence::Presence::new(
+            store.node(),
+            crate::presence::Timing::of(&config),
+        ));
+        presence.spawn(hub.clone(), shutdown.subscribe());
+        if let Some(url) = config.database_url.clone() {
+            presence.relay(url, store.clone(), shutdown.subscribe());
+        }
         Ok(Arc::new(AppState {
             config,
             store,
@@ -117,6 +127,7 @@ impl AppState {
             replay_reads: tokio::sync::Semaphore::new(REPLAY_READERS),
             follower,
             metrics,
+            presence,
             shutdown,
             data_dir_lock: std::sync::Mutex::new(Some(data_dir_lock)),
         }))

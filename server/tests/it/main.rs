@@ -24,10 +24,12 @@ mod item_type;
 mod limits;
 mod logs;
 mod metrics;
+#[macro_use]
 mod nodes;
 mod offline;
 mod permissions;
 mod pipelining;
+mod presence;
 mod protocol;
 mod random_input;
 mod reference_db;

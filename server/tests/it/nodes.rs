@@ -26,7 +26,7 @@ async fn nodes(n: usize) -> Vec<TestServer> {
 }
 
 /// [`nodes`] with `configure` applied to every server's configuration.
-async fn nodes_with(n: usize, configure: fn(&mut pm_server::Config)) -> Vec<TestServer> {
+pub(crate) async fn nodes_with(n: usize, configure: fn(&mut pm_server::Config)) -> Vec<TestServer> {
     let first = TestServer::start_with(configure).await;
     let named = first.data_dir().join("postgres-database");
     let url = std::fs::read_to_string(&named).expect("the first server's database");

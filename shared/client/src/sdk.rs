@@ -3,6 +3,13 @@
 //! `message_id`. It knows nothing of the board: every frame that is not the answer to a
 //! [`SessionHandle::request`] is handed to the caller's sink as [`NetEvent::Message`], in the
 //! order the server sent it. The caller (which owns the client store) decides what to resume.
+//!
+//! Presence (who is on a board, see `proto/messages.proto`) is the session's to keep up: the
+//! owner says where it is with [`SessionHandle::set_presence`] whenever that changes, and the
+//! session tells the server, at most every [`PRESENCE_COALESCE`] (the last word wins), repeats it
+//! every [`PRESENCE_HEARTBEAT`] and after every reconnect, even while the owner is busy (a board
+//! waiting for `$EDITOR`). The server's PresenceSnapshot / PresenceChanged frames reach the sink
+//! like any other message; the answers to presence requests do not.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -193,8 +200,63 @@ impl std::fmt::Display for Disconnect {
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<WebSocketMessage>>>>;
 
+/// How often the session repeats its presence: half the server's 30 s timeout.
+pub const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(15);
+/// Presence changes closer together than this are sent as one (the latest).
+pub const PRESENCE_COALESCE: Duration = Duration::from_millis(250);
+/// The message ids of presence requests start with this, so their answers are not the sink's.
+const PRESENCE_ID: &str = "presence:";
+
+/// Where the owner is, and what the current connection was told of it.
+#[derive(Default)]
+struct PresenceState {
+    wanted: Option<proto::SetPresenceRequest>,
+    /// What the connection was last told (None: nothing, or that it left).
+    told: Option<proto::SetPresenceRequest>,
+    /// When it was last told anything.
+    at: Option<tokio::time::Instant>,
+}
+
+impl PresenceState {
+    /// The request to send now, if one is due at `now`: a change (once the last send is
+    /// [`PRESENCE_COALESCE`] old), or the heartbeat. Leaving is a request with no project.
+    fn due(&mut self, now: tokio::time::Instant) -> Option<proto::SetPresenceRequest> {
+        let since = self.at.map(|at| now.saturating_duration_since(at));
+        let changed = self.wanted != self.told;
+        let send = if changed {
+            since.is_none_or(|s| s >= PRESENCE_COALESCE)
+        } else {
+            self.wanted.is_some() && since.is_some_and(|s| s >= PRESENCE_HEARTBEAT)
+        };
+        if !send {
+            return None;
+        }
+        self.told = self.wanted.clone();
+        self.at = Some(now);
+        Some(self.wanted.clone().unwrap_or_default())
+    }
+
+    /// When [`PresenceState::due`] may next have something.
+    fn next_check(&self) -> tokio::time::Instant {
+        let at = self.at.unwrap_or_else(tokio::time::Instant::now);
+        if self.wanted != self.told {
+            at + PRESENCE_COALESCE
+        } else {
+            at + PRESENCE_HEARTBEAT
+        }
+    }
+
+    /// A new connection knows nothing of us.
+    fn reset(&mut self) {
+        self.told = None;
+        self.at = None;
+    }
+}
+
 enum Command {
     Send(Box<WebSocketMessage>),
+    /// Where the owner is now (None: on no board).
+    Presence(Option<proto::SetPresenceRequest>),
     /// Drop the current connection and start over (resuming from the owner's cursors).
     Reconnect,
     Close,
@@ -307,6 +369,13 @@ impl SessionHandle {
         let _ = self.commands.send(Command::Reconnect);
     }
 
+    /// Says where the owner is (a project, the card it has open, the field it edits, whether
+    /// it is invisible), or None when it is on no board. Kept across reconnects, repeated as a
+    /// heartbeat, coalesced (see the module documentation); works while disconnected too.
+    pub fn set_presence(&self, presence: Option<proto::SetPresenceRequest>) {
+        let _ = self.commands.send(Command::Presence(presence));
+    }
+
     /// Ends the session.
     pub fn close(&self) {
         let _ = self.commands.send(Command::Close);
@@ -321,6 +390,7 @@ async fn run(
     sink: Arc<dyn Fn(NetEvent) + Send + Sync>,
 ) {
     let mut attempt: u32 = 0;
+    let mut presence = PresenceState::default();
     // Every server the session may use, the one it tries now first.
     let mut servers: Vec<String> = std::iter::once(config.url.clone())
         .chain(config.fallbacks.iter().cloned())
@@ -337,7 +407,16 @@ async fn run(
                 attempt = 0;
                 state.send_replace(LinkState::Connected);
                 sink(NetEvent::Connected);
-                let reason = drive(&config, socket, &mut commands, &pending, &sink).await;
+                presence.reset();
+                let reason = drive(
+                    &config,
+                    socket,
+                    &mut commands,
+                    &pending,
+                    &sink,
+                    &mut presence,
+                )
+                .await;
                 // Requests in flight will never be answered on a new connection.
                 pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 reason
@@ -370,6 +449,7 @@ async fn run(
                     // Not connected: the request is dropped; `request` callers time out or see
                     // NotConnected, and owners re-sync on the next Connected.
                     Some(Command::Send(_)) => {}
+                    Some(Command::Presence(p)) => presence.wanted = p,
                     // "Retry now": the next attempt starts at once instead of after the backoff.
                     Some(Command::Reconnect) => break,
                 },
@@ -415,6 +495,7 @@ async fn drive(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     pending: &Pending,
     sink: &Arc<dyn Fn(NetEvent) + Send + Sync>,
+    presence: &mut PresenceState,
 ) -> Disconnect {
     let (mut tx, mut rx) = socket.split();
     let mut ping = tokio::time::interval(config.ping_every);
@@ -429,7 +510,9 @@ async fn drive(
                     Some(Err(e)) => return Disconnect::ReadFailed(e.to_string()),
                     Some(Ok(Message::Binary(bytes))) => {
                         let Ok(msg) = WebSocketMessage::decode(bytes) else { continue };
-                        if matches!(msg.payload, Some(Payload::Pong(_))) {
+                        if matches!(msg.payload, Some(Payload::Pong(_)))
+                            || msg.message_id.starts_with(PRESENCE_ID)
+                        {
                             continue;
                         }
                         let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&msg.message_id);
@@ -460,7 +543,9 @@ async fn drive(
                         return Disconnect::SendFailed(e.to_string());
                     }
                 }
+                Some(Command::Presence(p)) => presence.wanted = p,
             },
+            _ = tokio::time::sleep_until(presence.next_check()) => {}
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.dead_after {
                     return Disconnect::Silent;
@@ -472,6 +557,15 @@ async fn drive(
                 if let Err(e) = tx.send(Message::Binary(msg.encode_to_vec().into())).await {
                     return Disconnect::SendFailed(e.to_string());
                 }
+            }
+        }
+        if let Some(request) = presence.due(tokio::time::Instant::now()) {
+            let msg = WebSocketMessage::with_payload(
+                format!("{PRESENCE_ID}{}", uuid::Uuid::new_v4()),
+                Payload::SetPresenceRequest(request),
+            );
+            if let Err(e) = tx.send(Message::Binary(msg.encode_to_vec().into())).await {
+                return Disconnect::SendFailed(e.to_string());
             }
         }
     }
@@ -687,6 +781,44 @@ mod tests {
             asked.elapsed()
         );
         handle.close();
+    }
+
+    /// Changes go out at once, then no more often than every PRESENCE_COALESCE (the latest
+    /// wins); an unchanged presence is repeated every PRESENCE_HEARTBEAT; leaving is said once.
+    #[test]
+    fn presence_is_coalesced_repeated_and_left_once() {
+        let here = |item: &str| proto::SetPresenceRequest {
+            project_id: "p".into(),
+            work_item_id: Some(item.into()),
+            ..Default::default()
+        };
+        let t0 = tokio::time::Instant::now();
+        let mut p = PresenceState::default();
+        assert_eq!(p.due(t0), None, "nothing to say");
+        p.wanted = Some(here("a"));
+        assert_eq!(p.due(t0), Some(here("a")), "the first change at once");
+        p.wanted = Some(here("b"));
+        p.wanted = Some(here("c"));
+        let soon = t0 + PRESENCE_COALESCE / 2;
+        assert_eq!(p.due(soon), None, "coalesced");
+        assert_eq!(p.next_check(), t0 + PRESENCE_COALESCE);
+        assert_eq!(p.due(t0 + PRESENCE_COALESCE), Some(here("c")), "the latest");
+        let later = t0 + PRESENCE_COALESCE + Duration::from_secs(5);
+        assert_eq!(p.due(later), None, "no news, no heartbeat yet");
+        let beat = t0 + PRESENCE_COALESCE + PRESENCE_HEARTBEAT;
+        assert_eq!(p.next_check(), beat);
+        assert_eq!(p.due(beat), Some(here("c")), "the heartbeat");
+        p.wanted = None;
+        let left = p.due(beat + PRESENCE_COALESCE).expect("leaving is said");
+        assert!(left.project_id.is_empty());
+        assert_eq!(p.due(beat + PRESENCE_HEARTBEAT * 2), None, "and only once");
+        p.wanted = Some(here("d"));
+        p.reset();
+        assert_eq!(
+            p.due(beat),
+            Some(here("d")),
+            "a new connection is told at once"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! color = false                      # like NO_COLOR
 //! mouse = true                       # like --mouse
 //! theme = "light"                    # colours for a light background (default "dark")
+//! invisible = true                   # like --invisible: see who is here, be seen by nobody
 //!
 //! [keys]                             # a command's keys, replacing its defaults
 //! undo = ["u", "ctrl-z"]
@@ -29,6 +30,8 @@ pub struct BoardConfig {
     pub mouse: Option<bool>,
     /// "dark" or "light".
     pub theme: Option<String>,
+    /// True: others do not see me on the board (presence).
+    pub invisible: Option<bool>,
     /// Command name → its keys, in the file's order.
     pub keys: Vec<(String, Vec<String>)>,
 }
@@ -81,14 +84,14 @@ pub fn parse(text: &str) -> Result<BoardConfig, String> {
                 }
                 config.theme = Some(theme);
             }
-            "color" | "mouse" => {
+            "color" | "mouse" | "invisible" => {
                 let flag = value
                     .as_bool()
                     .ok_or_else(|| format!("{name} must be true or false"))?;
-                if name == "color" {
-                    config.color = Some(flag);
-                } else {
-                    config.mouse = Some(flag);
+                match name.as_str() {
+                    "color" => config.color = Some(flag),
+                    "mouse" => config.mouse = Some(flag),
+                    _ => config.invisible = Some(flag),
                 }
             }
             "keys" => {
@@ -112,8 +115,9 @@ pub fn parse(text: &str) -> Result<BoardConfig, String> {
             }
             other => {
                 return Err(format!(
-                "unknown setting \"{other}\" (server, name, project, color, mouse, theme, [keys])"
-            ))
+                    "unknown setting \"{other}\" (server, name, project, color, mouse, theme, \
+                 invisible, [keys])"
+                ))
             }
         }
     }
@@ -128,7 +132,7 @@ mod tests {
     fn every_setting_is_read() {
         let config = parse(
             "server = \"http://h:1\"\nname = \"alice\"\nproject = \"PM\"\ncolor = false\nmouse = true\n\
-             theme = \"light\"\n[keys]\nundo = [\"u\", \"ctrl-z\"]\nquit = \"x\"\n",
+             theme = \"light\"\ninvisible = true\n[keys]\nundo = [\"u\", \"ctrl-z\"]\nquit = \"x\"\n",
         )
         .expect("parsed");
         assert_eq!(
@@ -140,6 +144,7 @@ mod tests {
                 color: Some(false),
                 mouse: Some(true),
                 theme: Some("light".into()),
+                invisible: Some(true),
                 keys: vec![
                     ("undo".into(), vec!["u".into(), "ctrl-z".into()]),
                     ("quit".into(), vec!["x".into()]),
@@ -155,6 +160,7 @@ mod tests {
             ("sever = \"x\"", "unknown setting \"sever\""),
             ("name = 3", "name must be a string"),
             ("color = \"no\"", "color must be true or false"),
+            ("invisible = 1", "invisible must be true or false"),
             ("keys = 1", "[keys] must be a table"),
             ("theme = \"blue\"", "theme must be \"dark\" or \"light\""),
             (

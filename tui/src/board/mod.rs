@@ -12,6 +12,7 @@ pub mod keymap;
 pub mod layout;
 pub mod markdown;
 pub mod pick;
+pub mod presence;
 #[cfg(test)]
 mod tests;
 pub mod trace;
@@ -44,7 +45,7 @@ use keymap::Keymap;
     pm board --name alice --project PM\n  \
     pm board --mouse\n\n\
     On the board, ? lists every key and : (or Ctrl-P) runs any command or goes to any card.\n\
-    Settings (server, name, project, color, mouse, theme, [keys] remaps) are read from\n\
+    Settings (server, name, project, color, mouse, theme, invisible, [keys] remaps) are read from\n\
     $XDG_CONFIG_HOME/pm/config.toml, else ~/.config/pm/config.toml; NO_COLOR is honoured.")]
 pub struct BoardArgs {
     /// Open this project (its key, e.g. PM) instead of the project picker
@@ -58,6 +59,10 @@ pub struct BoardArgs {
     /// wheel to scroll (off by default, so the terminal's own text selection keeps working)
     #[arg(long)]
     pub mouse: bool,
+    /// See who else is on the board without being seen: the others' boards do not show you
+    /// (`invisible = true` in the config file does the same)
+    #[arg(long)]
+    pub invisible: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: BoardArgs) -> ExitCode {
@@ -139,6 +144,7 @@ fn try_run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         mouse: args.mouse || settings.mouse == Some(true),
         light: settings.theme.as_deref() == Some("light"),
         trace,
+        invisible: args.invisible || settings.invisible == Some(true),
     }))
 }
 
@@ -182,6 +188,8 @@ struct Setup {
     /// `theme = "light"`.
     light: bool,
     trace: trace::Trace,
+    /// `--invisible` or `invisible = true`.
+    invisible: bool,
 }
 
 async fn board(setup: Setup) -> anyhow::Result<()> {
@@ -198,6 +206,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         mouse,
         light,
         mut trace,
+        invisible,
     } = setup;
     let (tx, mut rx) = mpsc::unbounded_channel::<AppEvent>();
 
@@ -298,6 +307,7 @@ async fn board(setup: Setup) -> anyhow::Result<()> {
         let path = pm_client::offline::queue_file(&dir, &app.server_url, &app.me);
         load_offline_queue(&mut app, &path);
     }
+    app.invisible = invisible;
     if let Ok(size) = terminal.size() {
         app.size = (size.width, size.height);
     }

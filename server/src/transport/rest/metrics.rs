@@ -32,6 +32,7 @@ async fn metrics(State(state): State<SharedState>, _: AdminInTokenMode) -> impl 
         stream_subscribers: state.hub.busiest_streams(TOP_STREAMS),
         // No file (yet, or after a truncating checkpoint) is an empty log.
         wal_bytes: tokio::fs::metadata(&wal).await.map_or(0, |m| m.len()),
+        presence_sessions: state.presence.len(),
     };
     (
         [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],

@@ -146,6 +146,7 @@ pub(super) async fn connection(io: Io, state: SharedState, actor: Actor, budget:
     // Wind down: the worker finishes the request it is on, the writer drains what is queued.
     // A client that stopped reading cannot hold this up for longer than LINGER.
     state.hub.unregister(conn);
+    state.presence.leave(conn);
     drop(request_tx);
     drop(direct_tx);
     let (stop_worker, stop_writer) = (worker.abort_handle(), writer.abort_handle());

@@ -21,14 +21,26 @@ use super::resume::subscribe;
 pub(super) struct Handled {
     /// Framed.
     pub(super) before: Vec<Bytes>,
-    pub(super) response: WebSocketMessage,
+    /// None for a request answered only when refused (SetPresenceRequest: a heartbeat costs its
+    /// sender nothing back).
+    pub(super) response: Option<WebSocketMessage>,
 }
 
 impl From<WebSocketMessage> for Handled {
     fn from(response: WebSocketMessage) -> Self {
         Handled {
             before: Vec::new(),
-            response,
+            response: Some(response),
+        }
+    }
+}
+
+impl Handled {
+    /// Accepted, and not answered.
+    fn unanswered() -> Handled {
+        Handled {
+            before: Vec::new(),
+            response: None,
         }
     }
 }
@@ -187,6 +199,24 @@ pub(super) async fn answer_other(
             let list = reads::llm_context(&state.store, &r).await?;
             Ok(reply(id, Payload::LlmContextList(list)).into())
         }
+        Payload::SetPresenceRequest(r) => {
+            match crate::presence::request::check(r)? {
+                None => state.presence.leave(conn),
+                Some(wanted) => {
+                    if !state.presence.is_on(conn, &wanted.project) {
+                        crate::presence::check_access(
+                            &state.store,
+                            &state.hub,
+                            &actor.user_id,
+                            &wanted.project,
+                        )
+                        .await?;
+                    }
+                    state.presence.set(conn, &actor.user_id, wanted);
+                }
+            }
+            Ok(Handled::unanswered())
+        }
         Payload::ListProjectMembersRequest(r) => {
             let project = commands::parse_id("project_id", &r.project_id)?;
             let members = reads::members(&state.store, &viewer, &project).await?;
@@ -237,7 +267,8 @@ pub async fn answer_frame(
         Ok(msg) => {
             let id = msg.message_id.clone();
             match dispatch(state, conn, actor, msg).await {
-                Ok(handled) => handled.response,
+                // What the connection would not send: an accepted presence request.
+                Ok(handled) => handled.response.unwrap_or_else(|| empty_reply(&id)),
                 Err(e) => error_reply(&id, &e),
             }
         }

@@ -102,7 +102,7 @@ pub(super) async fn subscribe(
     }
     Ok(Handled {
         before,
-        response: empty_reply(id),
+        response: Some(empty_reply(id)),
     })
 }
 

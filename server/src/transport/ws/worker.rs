@@ -157,5 +157,8 @@ async fn send_handled(queue: &Outbox, handled: Handled) -> bool {
             return false;
         }
     }
-    queue.send(frames::message(&handled.response)).await.is_ok()
+    match handled.response {
+        Some(response) => queue.send(frames::message(&response)).await.is_ok(),
+        None => true,
+    }
 }

@@ -367,6 +367,16 @@ impl WsClient {
         (self.take_events(), response)
     }
 
+    /// Takes the message answering `message_id` out of the events collected so far, if one
+    /// came.
+    pub fn take_reply(&mut self, message_id: &str) -> Option<WebSocketMessage> {
+        let at = self
+            .events
+            .iter()
+            .position(|m| m.message_id == message_id)?;
+        self.events.remove(at)
+    }
+
     /// The events collected so far.
     pub fn take_events(&mut self) -> Vec<WebSocketMessage> {
         self.events.drain(..).collect()

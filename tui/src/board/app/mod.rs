@@ -32,6 +32,7 @@ mod offline;
 mod order;
 mod pickers;
 mod popup_keys;
+mod presence;
 mod undoing;
 mod views;
 mod writes;
@@ -398,6 +399,12 @@ pub struct App {
     pub offline: OfflineQueue,
     /// The inbox entry whose value is being edited (it leaves the inbox once the edit is saved).
     resolving: Option<String>,
+    /// Who else is on the board (what the server tells).
+    pub presence: crate::board::presence::Presence,
+    /// `--invisible`: others do not see me.
+    pub invisible: bool,
+    /// Where the SDK was last told I am (see `publish_presence`).
+    pub presence_told: Option<proto::SetPresenceRequest>,
 }
 
 /// A card as the board shows it.
@@ -474,6 +481,9 @@ impl App {
             keymap: Keymap::default(),
             offline: OfflineQueue::in_memory(),
             resolving: None,
+            presence: Default::default(),
+            invisible: false,
+            presence_told: None,
         }
     }
 
@@ -573,6 +583,7 @@ impl App {
             self.history = None;
         }
         self.settle_selection();
+        self.publish_presence();
     }
 
     fn expire(&mut self) {
@@ -616,11 +627,16 @@ impl App {
                         "Connection lost: {kept} change(s) kept, sent again once reconnected"
                     ));
                 }
+                self.presence.clear();
                 let attempt = self.attempt.max(1);
                 self.link = Link::Reconnecting {
                     attempt,
                     reason: reason.clone(),
                 };
+            }
+            NetEvent::Message(msg) if self.presence.apply(msg) => {
+                self.learn_present_names();
+                return;
             }
             NetEvent::Message(msg) => {
                 self.on_history_reply(msg);

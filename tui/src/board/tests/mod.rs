@@ -449,5 +449,6 @@ fn mouse(app: &mut App, kind: ratatui::crossterm::event::MouseEventKind, column:
 mod editing;
 mod fixes;
 mod offline;
+mod presence;
 mod real_server;
 mod views;

@@ -27,6 +27,19 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &App, project: &pr
     if !app.filter.is_empty() {
         spans.push(Span::from(format!("  find: {}", safe(&app.filter))).fg(Color::Yellow));
     }
+    // Who else is on this board, on the right, as much as fits after the rest.
+    let here = app.here();
+    if !here.is_empty() {
+        let used: usize = spans.iter().map(Span::width).sum();
+        let room = (area.width as usize).saturating_sub(used + 2);
+        let text = safe(&format!("here: {} ", here.join(", ")));
+        let text = truncate(&text, room);
+        if room >= 8 {
+            let gap = (area.width as usize).saturating_sub(used + width_of(&text));
+            spans.push(Span::raw(" ".repeat(gap)));
+            spans.push(Span::from(text).fg(Color::Magenta).bold());
+        }
+    }
     frame.render_widget(Line::from(spans), area);
 }
 
@@ -55,12 +68,24 @@ pub(super) fn draw_lanes(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 Style::new().fg(Color::DarkGray)
             })
-            .title(Line::from(format!(" {} {} ", status.label(), total)).bold());
+            .title(lane_title(app, status.label(), total, cards));
         let inner = block.inner(columns[i]);
         frame.render_widget(block, columns[i]);
         let selected = (i == app.lane).then_some(app.row);
         draw_cards(frame, inner, app, (cards, total), selected);
     }
+}
+
+/// A lane's title: its name, its count, and the initials of the others whose open card is in
+/// it.
+fn lane_title<'a>(app: &App, label: &str, total: usize, cards: &[String]) -> Line<'a> {
+    let mut spans = vec![Span::from(format!(" {label} {total} ")).bold()];
+    let here = app.initials_among(cards.iter().map(String::as_str));
+    if !here.is_empty() {
+        spans.push(Span::from(safe(&here)).fg(Color::Magenta).bold());
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans)
 }
 
 /// The list view: every card (found and filtered as on the board) on one line with its title
@@ -248,6 +273,17 @@ pub(super) fn draw_card(frame: &mut Frame, area: Rect, app: &App, card: &Card<'_
     if pending {
         top.push(Span::raw(" "));
         top.push(Span::from("⇡").fg(Color::Yellow).bold());
+    }
+    // Who else has this card open: their initials.
+    let here = app.initials_on(&item.id);
+    if !here.is_empty() {
+        top.push(Span::raw(" "));
+        top.push(
+            Span::from(safe(&here))
+                .fg(Color::White)
+                .bg(Color::Magenta)
+                .bold(),
+        );
     }
     let used: usize = top.iter().map(Span::width).sum();
     let points = item

@@ -86,6 +86,26 @@ pub(super) fn draw_detail(
             )),
         ]),
     ];
+    // Who else has this card open, and what they edit on it, under its title.
+    let here: Vec<String> = app
+        .presence_on(item_id)
+        .into_iter()
+        .map(|n| safe(&n))
+        .collect();
+    for note in app.editing_notes(item_id, None) {
+        lines.insert(
+            1,
+            Line::from(safe(&format!("✎ {note}")))
+                .fg(Color::Magenta)
+                .bold(),
+        );
+    }
+    if !here.is_empty() {
+        lines.insert(
+            1,
+            Line::from(format!("Also here: {}", here.join(", "))).fg(Color::Magenta),
+        );
+    }
     lines.extend(link_lines(app, item_id));
     lines.push(time_line(app, item_id));
     lines.push(Line::from(""));

@@ -90,12 +90,15 @@ pub fn draw(frame: &mut Frame, app: &App) {
             );
             draw_input(frame, area, &label, title);
         }
-        Popup::EditTitle { title, .. } => draw_input(
-            frame,
-            area,
-            "Edit title  (Enter: save · Esc: cancel)",
-            title,
-        ),
+        Popup::EditTitle { title, item_id, .. } => {
+            draw_input(
+                frame,
+                area,
+                "Edit title  (Enter: save · Esc: cancel)",
+                title,
+            );
+            draw_input_notes(frame, area, &app.editing_notes(item_id, Some("title")));
+        }
         Popup::Filter { text } => draw_input(
             frame,
             area,

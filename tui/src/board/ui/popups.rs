@@ -418,6 +418,29 @@ pub(super) fn draw_input(frame: &mut Frame, area: Rect, label: &str, input: &Tex
     );
 }
 
+/// Notes under [`draw_input`]'s box ("bob is editing this title").
+pub(super) fn draw_input_notes(frame: &mut Frame, area: Rect, notes: &[String]) {
+    if notes.is_empty() {
+        return;
+    }
+    let input = centered(area, area.width.saturating_sub(4).min(72), 3);
+    let below = Rect {
+        y: input.y + input.height,
+        height: (notes.len() as u16).min(area.bottom().saturating_sub(input.bottom())),
+        ..input
+    };
+    frame.render_widget(Clear, below);
+    let lines: Vec<Line> = notes
+        .iter()
+        .map(|n| {
+            Line::from(safe(&format!(" ✎ {n}")))
+                .fg(Color::Magenta)
+                .bold()
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), below);
+}
+
 /// ` 187/200 ` for a field with a limit once it holds `from` characters or more: red, with
 /// what to do, when over it.
 pub(super) fn count_span(input: &TextInput, from: usize) -> Option<Span<'static>> {
