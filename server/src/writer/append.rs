@@ -93,20 +93,20 @@ impl Numbered {
         change: &Change,
         now: i64,
     ) -> AppResult<Numbered> {
-        let stream = stream_of(change);
         // SQLite's one writer counts in memory (see `seqs`); PostgreSQL's writers take the
         // stream's counter row, which stays locked until the write commits, so seqs of a
         // stream commit in order whichever server takes them.
-        let seq = match tx {
-            Conn::Sqlite(_) => numbering.seqs.next(tx, &stream).await?,
-            Conn::Postgres(_) => events::take_seq(tx, &stream).await?,
-        };
+        if let Conn::Sqlite(_) = tx {
+            return Numbered::counted(numbering, tx, actor, change, now).await;
+        }
+        let stream = stream_of(change);
+        let seq = events::take_seq(tx, &stream).await?;
         Numbered::with_seq(numbering, stream, seq, actor, change, now)
     }
 
-    /// Numbered from the writer's memory of the stream's last seq (see `seqs`) on either
-    /// database, for a write that waits to be sent with others (see `write_behind`), whose
-    /// stream's new last seq goes with them. On PostgreSQL the group holds the stream's lock, so
+    /// Numbered from the writer's memory of the stream's last seq (see `seqs`): every write on
+    /// SQLite, and on PostgreSQL a write that waits to be sent with others (see
+    /// `write_behind`), whose stream's new last seq goes with them. On PostgreSQL the group holds the stream's lock, so
     /// no other server numbers in it meanwhile, and the group forgets the memory whenever a
     /// write that takes its seq from the counter row may run (and when it starts).
     pub(super) async fn counted(
