@@ -167,8 +167,10 @@ impl From<sqlx::Error> for AppError {
             if db.code().as_deref() == Some(PG_UNTRANSLATABLE) {
                 return AppError::Validation {
                     field: None,
-                    message: "text may not contain the NUL character (U+0000) on a server that \
-                              stores its data in PostgreSQL"
+                    // Says what to fix without naming the database (an error never reads
+                    // like a leaked SQL message).
+                    message: "text may not contain the NUL character (U+0000): this server's \
+                              database cannot store it"
                         .into(),
                 };
             }
