@@ -22,6 +22,33 @@ fn retitle(item: &proto::WorkItem, version: i32, title: &str) -> Payload {
     })
 }
 
+/// Waits until `count` writes wait in the (paused) writer's queue: they can only all be there
+/// at once if the connection did not wait for each answer.
+async fn await_queued(server: &TestServer, count: usize) {
+    let mut waited = 0;
+    while server.state.writer.waiting() < count {
+        waited += 1;
+        assert!(
+            waited < 500,
+            "only {} of {count} writes queued: the connection is not pipelining",
+            server.state.writer.waiting(),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The seqs of the next `count` numbered events `observer` receives (activity frames skipped).
+async fn numbered_events(observer: &mut WsClient, count: usize) -> Vec<u64> {
+    let mut seqs = Vec::with_capacity(count);
+    while seqs.len() < count {
+        let event = observer.next_event(TIMEOUT).await;
+        if event.seq > 0 {
+            seqs.push(event.seq);
+        }
+    }
+    seqs
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_writes_commit_together_in_order_and_a_later_read_sees_them() {
     let server = TestServer::start().await;
@@ -75,17 +102,7 @@ async fn pipelined_writes_commit_together_in_order_and_a_later_read_sees_them() 
             }),
         ))
         .await;
-    let mut waited = 0;
-    while server.state.writer.waiting() < requests.len() {
-        waited += 1;
-        assert!(
-            waited < 500,
-            "only {} of {} writes queued: the connection is not pipelining",
-            server.state.writer.waiting(),
-            requests.len()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    await_queued(&server, requests.len()).await;
     drop(writer);
 
     // Answers arrive in the order sent, each success with the next seq of the stream.
@@ -142,13 +159,7 @@ async fn pipelined_writes_commit_together_in_order_and_a_later_read_sees_them() 
     );
 
     // The observer got every committed event once, in seq order.
-    let mut seqs = Vec::new();
-    while seqs.len() < (expected_seq - 2) as usize {
-        let event = observer.next_event(TIMEOUT).await;
-        if event.seq > 0 {
-            seqs.push(event.seq);
-        }
-    }
+    let seqs = numbered_events(&mut observer, (expected_seq - 2) as usize).await;
     assert_eq!(seqs, (2..expected_seq).collect::<Vec<_>>());
     observer.expect_no_event().await;
 }
@@ -244,12 +255,7 @@ async fn waiting_updates_of_the_same_items_in_one_group_all_land_in_order() {
     for (id, payload, _) in &requests {
         client.send(&envelope(id, payload.clone())).await;
     }
-    let mut waited = 0;
-    while server.state.writer.waiting() < requests.len() {
-        waited += 1;
-        assert!(waited < 500, "the updates did not queue");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    await_queued(&server, requests.len()).await;
     drop(writer);
 
     let mut expected_seq = 4; // the project stream: three creates were seqs 1..=3
@@ -298,13 +304,7 @@ async fn waiting_updates_of_the_same_items_in_one_group_all_land_in_order() {
 
     // Every committed update reached the observer once, in seq order; the stream's counter is
     // where the last one left it, so the next write takes the next seq.
-    let mut seqs = Vec::new();
-    while seqs.len() < (expected_seq - 4) as usize {
-        let event = observer.next_event(TIMEOUT).await;
-        if event.seq > 0 {
-            seqs.push(event.seq);
-        }
-    }
+    let seqs = numbered_events(&mut observer, (expected_seq - 4) as usize).await;
     assert_eq!(seqs, (4..expected_seq).collect::<Vec<_>>());
     let next = setup
         .create_item(&project.id, WorkItemType::Task, "after", None)
