@@ -83,27 +83,29 @@ if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt $((IDLE + 200)) ]; then
   echo "warning: ulimit -n is $FD_LIMIT; the idle run uses $IDLE connections (raise the hard limit for 10,000)" >&2
 fi
 
-# name|pm-bench arguments|the reference's arguments ("=": the same; empty: no reference run).
+# name|pm-bench arguments|the reference's arguments ("=": the same; empty: no reference run)
+# [|floor runs: as many runs of pm and of `pm-bench floor-server` each, alternating, for the
+# goals set against the floor; the summary takes the median].
 if [ "$QUICK" = 1 ]; then
   SUITE=(
     "fanout-100|fanout -n 20 -r 100 -d 2 --warmup 0.5|="
-    "fanout-1000|fanout -n 100 -r 100 -d 2 --warmup 0.5|="
-    "throughput|throughput -w 2 -n 10 -d 2 --rounds 2|="
+    "fanout-1000|fanout -n 100 -r 100 -d 2 --warmup 0.5|=|1"
+    "throughput|throughput -w 2 -n 10 -d 2 --rounds 2|=|1"
     "throughput-create|throughput -w 2 -n 10 -d 2 --op create|="
     "slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5|="
     "idle|idle -c 200 --settle 1|="
     "growth|growth --sizes 0,500 --samples 20|="
     "resume-storm|resume-storm -c 50 -e 100 -d 2 --warmup 0.5|"
     "presence|presence -u 100 -d 3 --settle 1|"
-    "floor-fanout-1000|fanout -n 100 -r 100 -d 2 --warmup 0.5|"
-    "floor-throughput|throughput -w 2 -n 10 -d 2 --rounds 2|"
     "floor-slow-consumer|slow-consumer -n 10 -r 50 -d 2 --warmup 0.5|"
   )
 else
   SUITE=(
     "fanout-100|fanout -n 100 -r 100 -d 10|="
-    "fanout-1000|fanout -n 1000 -r 100 -d 10|="
-    "throughput|throughput -w 4 -n 100 -d 8 --rounds 3|="
+    # Against the floor too: three runs each, alternating (the p99 to 1,000 subscribers moves
+    # by half between runs minutes apart on this machine).
+    "fanout-1000|fanout -n 1000 -r 100 -d 10|=|3"
+    "throughput|throughput -w 4 -n 100 -d 8 --rounds 3|=|1"
     # Creates: no goal, but where the reference fails ("database is locked") and pm must not.
     "throughput-create|throughput -w 4 -n 100 -d 8 --op create|="
     # The reference's slow runs last about a minute each (its broadcast waits on the slow
@@ -119,10 +121,8 @@ else
     # same with ten of them running their cursor over the cards ten times a second.
     "presence|presence -u 1000 -d 60|"
     "presence-movers|presence -u 1000 -d 30 --movers 10|"
-    # The same live scenarios against `pm-bench floor-server` (no database, no logic): what this
+    # The slow consumer against `pm-bench floor-server` (no database, no logic) too: what this
     # machine allows at all, printed beside each goal.
-    "floor-fanout-1000|fanout -n 1000 -r 100 -d 10|"
-    "floor-throughput|throughput -w 4 -n 100 -d 8 --rounds 3|"
     "floor-slow-consumer|slow-consumer -n 100 -r 500 -d 12 --rounds 5|"
   )
 fi
@@ -168,14 +168,37 @@ run_one() {
 }
 
 PAIRS=0
+# $1 = name, $2 = runs, the rest pm-bench's arguments: pm and the floor server in turn, the
+# order flipped every run (pm first, then the floor first, ...), so drift falls on both alike.
+run_with_floor() {
+  local name=$1 runs=$2 i suffix
+  shift 2
+  for i in $(seq 1 "$runs"); do
+    suffix=""
+    [ "$runs" -gt 1 ] && suffix="-$i"
+    if [ $((i % 2)) = 1 ]; then
+      run_one pm "$name$suffix" "$@"
+      run_one floor "floor-$name$suffix" "$@"
+    else
+      run_one floor "floor-$name$suffix" "$@"
+      run_one pm "$name$suffix" "$@"
+    fi
+  done
+}
+
 for entry in "${SUITE[@]}"; do
-  IFS='|' read -r name args reference_args <<<"$entry"
+  IFS='|' read -r name args reference_args floor_runs <<<"$entry"
   [ "$reference_args" = "=" ] && reference_args=$args
   # shellcheck disable=SC2206 # the arguments are words
   args=($args)
   # shellcheck disable=SC2206
   reference_args=($reference_args)
-  if [ "${name#floor-}" != "$name" ]; then
+  if [ -n "$floor_runs" ]; then
+    run_with_floor "$name" "$floor_runs" "${args[@]}"
+    if [ "${#reference_args[@]}" -gt 0 ] && [ -z "$REFERENCE_NOTE" ]; then
+      run_one reference "reference-$name" "${reference_args[@]}"
+    fi
+  elif [ "${name#floor-}" != "$name" ]; then
     run_one floor "$name" "${args[@]}"
   elif [ "${#reference_args[@]}" = 0 ] || [ -n "$REFERENCE_NOTE" ]; then
     run_one pm "$name" "${args[@]}"
@@ -252,7 +275,9 @@ if [ -n "$CHANGED" ]; then DIRTY=" (with uncommitted changes)"; fi
   echo "up to 2x between runs minutes apart (the same work then takes twice the CPU time); idle"
   echo "memory and growth repeat within about 20 %. Comparisons are made within one run where"
   echo "possible (growth interleaves its two projects; slow-consumer alternates its runs ABBA and"
-  echo "takes the median of seven rounds; throughput runs three times and shows the median run)."
+  echo "takes the median of seven rounds; throughput runs three times and shows the median run;"
+  echo "fan-out to 1,000 runs three times against pm and three against the floor server, alternating,"
+  echo "and each goal shows the run with the median p99; \"Against the floor\" sets those side by side)."
   echo
   echo "## Commands"
   echo

@@ -401,3 +401,92 @@ async fn a_client_that_never_reads_does_not_delay_the_others_and_is_cut_off() {
     // Its connection itself still works, and it can resubscribe.
     stalled.ping().await;
 }
+
+/// The hub writes an event itself to a connection with nothing waiting, and leaves the rest of
+/// a frame the socket did not take to the connection's writer task (server/src/hub/socket.rs).
+/// A subscriber that falls behind (a tiny receive buffer, not reading) while large events and
+/// the answers to its own requests pile up, then reads again, must find every frame whole and
+/// everything in order: the events without a gap, each answer once and after the events
+/// published before it was asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_falls_behind_and_reads_again_gets_every_frame_whole_and_in_order() {
+    let server = TestServer::start().await;
+    let epoch = server.epoch();
+    let mut writer = server.connect(USER_A).await;
+    let p = writer.create_project("Behind", "BHND").await;
+    let item = writer
+        .create_item(&p.id, WorkItemType::Task, "big", None)
+        .await;
+    let mut behind = server.connect_small_buffer(USER_B, 4096).await;
+    behind.subscribe(&[&p.id]).await;
+
+    // Each update carries two 10,000-character descriptions, and so does its activity entry:
+    // more than the kernel buffers for the socket (4 MiB at most), so the socket stops taking
+    // bytes part-way through a frame, and the rest queues (within the 8 MiB budget).
+    let texts = ["a".repeat(10_000), "b".repeat(10_000)];
+    let updates = 120u64;
+    let mut version = item.version;
+    let mut asked = Vec::new();
+    for i in 0..updates {
+        let reply = writer
+            .request(Payload::UpdateWorkItemRequest(
+                proto::UpdateWorkItemRequest {
+                    description: Some(texts[(i % 2) as usize].clone()),
+                    ..upd(&item.id, version)
+                },
+            ))
+            .await;
+        version = expect_payload!(reply, WorkItemUpdated)
+            .work_item
+            .expect("work_item")
+            .version;
+        if i % 30 == 29 {
+            // A request of its own while it does not read: its answer queues behind the events.
+            let id = format!("behind-{i}");
+            behind
+                .send(&WebSocketMessage {
+                    message_id: id.clone(),
+                    payload: Some(Payload::GetRunningTimerRequest(
+                        proto::GetRunningTimerRequest::default(),
+                    )),
+                    ..Default::default()
+                })
+                .await;
+            asked.push((id, 1 + i + 1));
+        }
+    }
+
+    // Reading again: every message decodes (a torn frame would not), in order.
+    let mut seqs = SeqTracker::starting_at(&p.id, 1);
+    let mut answered = Vec::new();
+    let mut events = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while events < updates || answered.len() < asked.len() {
+        let Some(m) = behind.read_any(deadline).await else {
+            panic!(
+                "only {events} events and {} answers arrived",
+                answered.len()
+            );
+        };
+        if let Some((id, after_seq)) = asked.iter().find(|(id, _)| *id == m.message_id) {
+            assert!(
+                seqs.last[&p.id] >= *after_seq,
+                "the answer to {id} came before event {after_seq}"
+            );
+            answered.push(id.clone());
+            continue;
+        }
+        if matches!(m.payload, Some(Payload::ActivityLogCreated(_))) {
+            continue;
+        }
+        assert_event_envelope(&m, &epoch);
+        seqs.check(&m);
+        events += 1;
+    }
+    let expected: Vec<String> = asked.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(answered, expected, "each answer once, in the order asked");
+    assert_eq!(seqs.last[&p.id], 1 + updates);
+    // Still subscribed (never cut off), and the connection is in order.
+    behind.expect_no_event().await;
+    behind.ping().await;
+}

@@ -259,6 +259,17 @@ impl WsClient {
         }
     }
 
+    /// The next message, response or event, before `deadline`; None on timeout. Fails the test
+    /// if the connection closes.
+    pub async fn read_any(&mut self, deadline: Instant) -> Option<WebSocketMessage> {
+        match self.read(deadline).await? {
+            Incoming::Msg(m) => Some(*m),
+            Incoming::Closed { code, error } => {
+                panic!("connection closed: code {code:?}, error {error:?}")
+            }
+        }
+    }
+
     /// The next thing the socket produces before `deadline`; None on timeout.
     async fn read(&mut self, deadline: Instant) -> Option<Incoming> {
         if self.closed {
@@ -410,8 +421,8 @@ impl WsClient {
     ///
     /// The request is a read (GetRunningTimerRequest: no side effect on any connection). The
     /// server answers a connection's requests in order, queueing each answer on the same queue
-    /// the hub puts the connection's events on, and `EventHub::publish` queues them before it
-    /// returns (server/src/transport/ws/mod.rs: `request_worker`, `Outbox`; hub.rs). A write is
+    /// the hub puts the connection's events on, and `EventHub::publish` writes or queues them
+    /// before it returns (server/src/transport/ws/mod.rs: `request_worker`, `Outbox`; hub/). A write is
     /// published before it is acknowledged to anyone (server/src/writer/group.rs), so after a write's
     /// acknowledgement, on any connection or over REST, its events come before this answer. A
     /// Ping would not do: the reader answers it at once, on a lane of its own.
