@@ -413,7 +413,6 @@ mod tests {
             queued_bytes: Default::default(),
             max_bytes: 1 << 20,
             cut_off: Default::default(),
-            socket: None,
         });
         (conn, rx)
     }

@@ -402,12 +402,10 @@ async fn a_client_that_never_reads_does_not_delay_the_others_and_is_cut_off() {
     stalled.ping().await;
 }
 
-/// The hub writes an event itself to a connection with nothing waiting, and leaves the rest of
-/// a frame the socket did not take to the connection's writer task (server/src/hub/socket.rs).
 /// A subscriber that falls behind (a tiny receive buffer, not reading) while large events and
-/// the answers to its own requests pile up, then reads again, must find every frame whole and
-/// everything in order: the events without a gap, each answer once and after the events
-/// published before it was asked.
+/// the answers to its own requests pile up, within its byte budget, then reads again, must find
+/// every frame whole and everything in order: the events without a gap, each answer once and
+/// after the events published before it was asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_falls_behind_and_reads_again_gets_every_frame_whole_and_in_order() {
     let server = TestServer::start().await;

@@ -8,19 +8,12 @@ use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-/// The upgraded connection: its TCP stream, taken back from hyper so that the hub can write to
-/// it (`crate::hub::socket`), and what the client sent after its request that hyper had read
-/// already.
-pub struct Io {
-    pub tcp: TcpStream,
-    pub read_ahead: Bytes,
-}
+/// The upgraded connection's byte stream.
+pub type Io = TokioIo<hyper::upgrade::Upgraded>;
 
 /// A valid upgrade request, not yet answered.
 pub struct Handshake {
@@ -123,17 +116,7 @@ impl Handshake {
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
             match on_upgrade.await {
-                // What `app::serve` gave hyper: every connection is a TCP stream.
-                Ok(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
-                    Ok(parts) => {
-                        let io = Io {
-                            tcp: parts.io.into_inner(),
-                            read_ahead: parts.read_buf,
-                        };
-                        serve(io).await
-                    }
-                    Err(_) => tracing::error!("an upgraded connection that is not a TCP stream"),
-                },
+                Ok(upgraded) => serve(TokioIo::new(upgraded)).await,
                 Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
             }
         });

@@ -12,23 +12,18 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use bytes::{Buf, Bytes};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use super::handshake::Io;
-use crate::hub::socket::ClientSocket;
 use crate::transport::limits::PartialBudget;
 
 /// The decoded frames from the client.
 pub type Source = WebSocketStream<ReadSide>;
-/// Where the writer task (and the hub) write frames.
-pub type Sink = Arc<ClientSocket>;
+/// Where the writer task writes frames.
+pub type Sink = WriteHalf<Io>;
 
 /// The read half, as tungstenite sees it. What tungstenite writes on its own (the pong to a
 /// WebSocket ping, the echo of a close) is dropped here: the reader asks the writer for those
@@ -42,9 +37,7 @@ pub type Sink = Arc<ClientSocket>;
 /// incomplete messages are charged to the user's and the server's budget (else
 /// [`ReadLimit::OverBudget`]).
 pub struct ReadSide {
-    /// What the client sent right after its upgrade request, read before the socket.
-    read_ahead: Bytes,
-    inner: OwnedReadHalf,
+    inner: ReadHalf<Io>,
     frames: FrameTracker,
     budget: PartialBudget,
     timeout: Duration,
@@ -84,15 +77,7 @@ impl AsyncRead for ReadSide {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let before = buf.filled().len();
-        let read = if this.read_ahead.has_remaining() {
-            let n = this.read_ahead.len().min(buf.remaining());
-            buf.put_slice(&this.read_ahead[..n]);
-            this.read_ahead.advance(n);
-            Poll::Ready(Ok(()))
-        } else {
-            Pin::new(&mut this.inner).poll_read(cx, buf)
-        };
-        match read {
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
                 if this.frames.observe(read, &mut this.budget).is_err() {
@@ -242,9 +227,8 @@ pub async fn open(
     frame_timeout: Duration,
     budget: PartialBudget,
 ) -> (Source, Sink) {
-    let (read, write) = io.tcp.into_split();
+    let (read, write) = tokio::io::split(io);
     let read = ReadSide {
-        read_ahead: io.read_ahead,
         inner: read,
         frames: FrameTracker {
             max_charge: max_message as u64,
@@ -260,7 +244,7 @@ pub async fn open(
         .read_buffer_size(read_buffer)
         .write_buffer_size(0);
     let source = WebSocketStream::from_raw_socket(read, Role::Server, Some(config)).await;
-    (source, Arc::new(ClientSocket::new(write)))
+    (source, write)
 }
 
 #[cfg(test)]

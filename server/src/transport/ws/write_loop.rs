@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pm_shared::proto::{self, Payload};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::frames;
-use crate::hub::socket::{ClientSocket, Turn};
 use crate::hub::{CutOff, Outbound};
 use crate::metrics::Metrics;
 
@@ -27,17 +27,16 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Writes `first`, or, when more is queued (the client fell behind), up to WRITE_BATCH items
 /// with one vectored write: the items are the hub's shared bytes, so nothing is copied. Their
 /// bytes leave the connection's budget once written, not before: what waits in a write that
-/// the client does not take is still the server's memory (and, while it is counted, the hub
-/// does not write to the socket itself). Counts what it wrote in `metrics`.
-async fn write_batch(
-    turn: &Turn<'_>,
+/// the client does not take is still the server's memory. Counts what it wrote in `metrics`.
+async fn write_batch<W: tokio::io::AsyncWrite + Unpin>(
+    sink: &mut W,
     first: Outbound,
     queue: &mut mpsc::Receiver<Outbound>,
     queued_bytes: &AtomicUsize,
     metrics: &Metrics,
 ) -> std::io::Result<()> {
     let Ok(second) = queue.try_recv() else {
-        let written = turn.write_all(first.bytes()).await;
+        let written = sink.write_all(first.bytes()).await;
         queued_bytes.fetch_sub(first.len(), Ordering::AcqRel);
         if written.is_ok() {
             metrics.frames_sent.increment(1);
@@ -50,8 +49,7 @@ async fn write_batch(
         let Ok(next) = queue.try_recv() else { break };
         items.push(next);
     }
-    let mut slices: Vec<IoSlice<'_>> = items.iter().map(|i| IoSlice::new(i.bytes())).collect();
-    let written = turn.write_vectored_all(&mut slices).await;
+    let written = write_vectored_all(sink, &items).await;
     let total: usize = items.iter().map(Outbound::len).sum();
     queued_bytes.fetch_sub(total, Ordering::AcqRel);
     if written.is_ok() {
@@ -61,19 +59,19 @@ async fn write_batch(
     written
 }
 
-/// Takes the socket's turn, and first writes the end of a frame the hub began, if one waits:
-/// those bytes go before anything else.
-async fn turn_after_rest<'a>(
-    sink: &'a ClientSocket,
-    queued_bytes: &AtomicUsize,
-) -> std::io::Result<Turn<'a>> {
-    let turn = sink.turn().await;
-    if let Some(rest) = turn.take_rest() {
-        let written = turn.write_all(&rest).await;
-        queued_bytes.fetch_sub(rest.len(), Ordering::AcqRel);
-        written?;
+async fn write_vectored_all<W: tokio::io::AsyncWrite + Unpin>(
+    sink: &mut W,
+    items: &[Outbound],
+) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = items.iter().map(|i| IoSlice::new(i.bytes())).collect();
+    let mut unwritten = &mut slices[..];
+    while !unwritten.is_empty() {
+        match sink.write_vectored(unwritten).await? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => IoSlice::advance_slices(&mut unwritten, n),
+        }
     }
-    Ok(turn)
+    Ok(())
 }
 
 /// A socket write with a deadline. Boxed: a timer makes a future large, and an idle
@@ -112,7 +110,7 @@ fn resync_frame(stream: &str, epoch: &str) -> Bytes {
 }
 
 pub(super) async fn write_loop(
-    sink: Sink,
+    mut sink: Sink,
     mut queue: mpsc::Receiver<Outbound>,
     mut direct: mpsc::Receiver<Box<Direct>>,
     cut_off: Arc<CutOff>,
@@ -121,13 +119,10 @@ pub(super) async fn write_loop(
     metrics: Metrics,
 ) {
     let mut direct_open = true;
-    let queued = &*queued_bytes;
-    // One registration with each signal for as long as it does not fire, instead of a new one
-    // (two lock round trips) for every item written.
+    // One registration with the cut-off signal for as long as it does not fire, instead of a
+    // new one (two lock round trips) for every item written.
     let cut = cut_off.notify.notified();
     tokio::pin!(cut);
-    let rest = sink.rest_waits.notified();
-    tokio::pin!(rest);
     loop {
         let result = tokio::select! {
             biased;
@@ -140,39 +135,23 @@ pub(super) async fn write_loop(
                     .map(|stream| resync_frame(stream, &epoch))
                     .collect();
                 metrics.resyncs.increment(resyncs.len() as u64);
-                bounded(async {
-                    turn_after_rest(&sink, queued).await?.write_all(&resyncs.concat()).await
-                })
-                .await
-            }
-            _ = &mut rest => {
-                rest.set(sink.rest_waits.notified());
-                bounded(async { turn_after_rest(&sink, queued).await.map(drop) }).await
+                bounded(sink.write_all(&resyncs.concat())).await
             }
             d = direct.recv(), if direct_open => match d.map(|d| *d) {
                 Some(Direct::Frame(bytes)) => {
                     metrics.frames_sent.increment(1);
                     metrics.bytes_sent.increment(bytes.len() as u64);
-                    bounded(async { turn_after_rest(&sink, queued).await?.write_all(&bytes).await })
-                        .await
+                    bounded(sink.write_all(&bytes)).await
                 }
                 Some(Direct::Close(code, reason)) => {
-                    let close = frames::close(code, reason);
-                    let _ = bounded(async {
-                        turn_after_rest(&sink, queued).await?.write_all(&close).await
-                    })
-                    .await;
+                    let _ = bounded(sink.write_all(&frames::close(code, reason))).await;
                     break;
                 }
                 None => { direct_open = false; Ok(()) }
             },
             q = queue.recv() => match q {
                 Some(item) => {
-                    let written = bounded(async {
-                        let turn = turn_after_rest(&sink, queued).await?;
-                        write_batch(&turn, item, &mut queue, queued, &metrics).await
-                    })
-                    .await;
+                    let written = bounded(write_batch(&mut sink, item, &mut queue, &queued_bytes, &metrics)).await;
                     // Room in the byte budget: the worker may be waiting for it (`Outbox`).
                     cut_off.drained.notify_one();
                     written
@@ -187,9 +166,7 @@ pub(super) async fn write_loop(
     // A worker waiting for room finds the queue closed.
     drop(queue);
     cut_off.drained.notify_one();
-    // Nothing more is written: not by this task, and not by the hub after this task's last
-    // frame.
-    sink.turn().await.close();
+    let _ = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, sink.shutdown())).await;
 }
 
 #[cfg(test)]
@@ -197,40 +174,31 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
-    /// A writer that fell behind sends what is queued with vectored writes; through a socket
-    /// whose reader starts late (so writes stop short and wait for room), every item still
-    /// arrives whole and in order, and the byte budget comes back to zero.
+    /// A writer that fell behind sends what is queued with vectored writes; through a pipe that
+    /// takes 7 bytes at a time, every item still arrives whole and in order, and the byte
+    /// budget comes back to zero.
     #[tokio::test]
     async fn a_batch_arrives_whole_and_in_order_through_short_writes() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        let socket = ClientSocket::new(server.into_split().1);
         let (tx, mut rx) = mpsc::channel(16);
-        let items: Vec<Vec<u8>> = (0..5u8)
-            .map(|i| vec![i; 1_500_000 + 13 * i as usize])
-            .collect();
+        let items: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 10 + 13 * i as usize]).collect();
         let queued = AtomicUsize::new(0);
         for item in &items {
             let framed = Outbound::new(frames::binary_all(&[item]));
             queued.fetch_add(framed.len(), Ordering::AcqRel);
             tx.send(framed).await.unwrap();
         }
+        let (mut sink, mut peer) = tokio::io::duplex(7);
         let reader = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(100)).await;
             let mut all = Vec::new();
             peer.read_to_end(&mut all).await.unwrap();
             all
         });
         let first = rx.recv().await.unwrap();
         let metrics = Metrics::new();
-        let turn = socket.turn().await;
-        write_batch(&turn, first, &mut rx, &queued, &metrics)
+        write_batch(&mut sink, first, &mut rx, &queued, &metrics)
             .await
             .unwrap();
-        turn.close();
+        drop(sink);
         let got = frames::payloads(&reader.await.unwrap());
         assert_eq!(got, items);
         assert_eq!(queued.load(Ordering::Acquire), 0);
