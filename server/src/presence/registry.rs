@@ -413,6 +413,7 @@ mod tests {
             queued_bytes: Default::default(),
             max_bytes: 1 << 20,
             cut_off: Default::default(),
+            socket: None,
         });
         (conn, rx)
     }

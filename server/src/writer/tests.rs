@@ -94,6 +94,7 @@ fn listen(state: &SharedState, stream: &str) -> mpsc::Receiver<Outbound> {
         queued_bytes: Default::default(),
         max_bytes: usize::MAX / 2,
         cut_off: Arc::new(CutOff::default()),
+        socket: None,
     });
     assert!(state.hub.subscribe(id, stream, Vec::new()));
     rx

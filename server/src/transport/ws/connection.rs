@@ -78,6 +78,7 @@ pub(super) async fn connection(io: Io, state: SharedState, actor: Actor, budget:
         queued_bytes: queued_bytes.clone(),
         max_bytes: state.config.send_buffer_bytes.max(1),
         cut_off: cut_off.clone(),
+        socket: Some(sink.clone()),
     };
     let outbox = Outbox::of(subscriber.clone());
     let conn = state.hub.register(subscriber);

@@ -12,18 +12,23 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use super::handshake::Io;
+use crate::hub::socket::ClientSocket;
 use crate::transport::limits::PartialBudget;
 
 /// The decoded frames from the client.
 pub type Source = WebSocketStream<ReadSide>;
-/// Where the writer task writes frames.
-pub type Sink = WriteHalf<Io>;
+/// Where the writer task (and the hub) write frames.
+pub type Sink = Arc<ClientSocket>;
 
 /// The read half, as tungstenite sees it. What tungstenite writes on its own (the pong to a
 /// WebSocket ping, the echo of a close) is dropped here: the reader asks the writer for those
@@ -37,7 +42,9 @@ pub type Sink = WriteHalf<Io>;
 /// incomplete messages are charged to the user's and the server's budget (else
 /// [`ReadLimit::OverBudget`]).
 pub struct ReadSide {
-    inner: ReadHalf<Io>,
+    /// What the client sent right after its upgrade request, read before the socket.
+    read_ahead: Option<Box<Bytes>>,
+    inner: OwnedReadHalf,
     frames: FrameTracker,
     budget: PartialBudget,
     timeout: Duration,
@@ -77,7 +84,19 @@ impl AsyncRead for ReadSide {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+        let read = match this.read_ahead.as_mut() {
+            Some(ahead) => {
+                let n = ahead.len().min(buf.remaining());
+                buf.put_slice(&ahead[..n]);
+                ahead.advance(n);
+                if !ahead.has_remaining() {
+                    this.read_ahead = None;
+                }
+                Poll::Ready(Ok(()))
+            }
+            None => Pin::new(&mut this.inner).poll_read(cx, buf),
+        };
+        match read {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
                 if this.frames.observe(read, &mut this.budget).is_err() {
@@ -227,8 +246,9 @@ pub async fn open(
     frame_timeout: Duration,
     budget: PartialBudget,
 ) -> (Source, Sink) {
-    let (read, write) = tokio::io::split(io);
+    let (read, write) = io.tcp.into_split();
     let read = ReadSide {
+        read_ahead: io.read_ahead,
         inner: read,
         frames: FrameTracker {
             max_charge: max_message as u64,
@@ -244,7 +264,7 @@ pub async fn open(
         .read_buffer_size(read_buffer)
         .write_buffer_size(0);
     let source = WebSocketStream::from_raw_socket(read, Role::Server, Some(config)).await;
-    (source, write)
+    (source, Arc::new(ClientSocket::new(write)))
 }
 
 #[cfg(test)]

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pm_shared::proto::{self, Payload};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::frames;
+use crate::hub::socket::{ClientSocket, Turn};
 use crate::hub::{CutOff, Outbound};
 use crate::metrics::Metrics;
 
@@ -27,16 +27,17 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Writes `first`, or, when more is queued (the client fell behind), up to WRITE_BATCH items
 /// with one vectored write: the items are the hub's shared bytes, so nothing is copied. Their
 /// bytes leave the connection's budget once written, not before: what waits in a write that
-/// the client does not take is still the server's memory. Counts what it wrote in `metrics`.
-async fn write_batch<W: tokio::io::AsyncWrite + Unpin>(
-    sink: &mut W,
+/// the client does not take is still the server's memory (and, while it is counted, the hub
+/// does not write to the socket itself). Counts what it wrote in `metrics`.
+async fn write_batch(
+    turn: &Turn<'_>,
     first: Outbound,
     queue: &mut mpsc::Receiver<Outbound>,
     queued_bytes: &AtomicUsize,
     metrics: &Metrics,
 ) -> std::io::Result<()> {
     let Ok(second) = queue.try_recv() else {
-        let written = sink.write_all(first.bytes()).await;
+        let written = turn.write_all(first.bytes()).await;
         queued_bytes.fetch_sub(first.len(), Ordering::AcqRel);
         if written.is_ok() {
             metrics.frames_sent.increment(1);
@@ -49,7 +50,8 @@ async fn write_batch<W: tokio::io::AsyncWrite + Unpin>(
         let Ok(next) = queue.try_recv() else { break };
         items.push(next);
     }
-    let written = write_vectored_all(sink, &items).await;
+    let mut slices: Vec<IoSlice<'_>> = items.iter().map(|i| IoSlice::new(i.bytes())).collect();
+    let written = turn.write_vectored_all(&mut slices).await;
     let total: usize = items.iter().map(Outbound::len).sum();
     queued_bytes.fetch_sub(total, Ordering::AcqRel);
     if written.is_ok() {
@@ -59,19 +61,19 @@ async fn write_batch<W: tokio::io::AsyncWrite + Unpin>(
     written
 }
 
-async fn write_vectored_all<W: tokio::io::AsyncWrite + Unpin>(
-    sink: &mut W,
-    items: &[Outbound],
-) -> std::io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = items.iter().map(|i| IoSlice::new(i.bytes())).collect();
-    let mut unwritten = &mut slices[..];
-    while !unwritten.is_empty() {
-        match sink.write_vectored(unwritten).await? {
-            0 => return Err(std::io::ErrorKind::WriteZero.into()),
-            n => IoSlice::advance_slices(&mut unwritten, n),
-        }
+/// Takes the socket's turn, and first writes the end of a frame the hub began, if one waits:
+/// those bytes go before anything else.
+async fn turn_after_rest<'a>(
+    sink: &'a ClientSocket,
+    queued_bytes: &AtomicUsize,
+) -> std::io::Result<Turn<'a>> {
+    let turn = sink.turn().await;
+    if let Some(rest) = turn.take_rest() {
+        let written = turn.write_all(&rest).await;
+        queued_bytes.fetch_sub(rest.len(), Ordering::AcqRel);
+        written?;
     }
-    Ok(())
+    Ok(turn)
 }
 
 /// A socket write with a deadline. Boxed: a timer makes a future large, and an idle
@@ -110,7 +112,7 @@ fn resync_frame(stream: &str, epoch: &str) -> Bytes {
 }
 
 pub(super) async fn write_loop(
-    mut sink: Sink,
+    sink: Sink,
     mut queue: mpsc::Receiver<Outbound>,
     mut direct: mpsc::Receiver<Box<Direct>>,
     cut_off: Arc<CutOff>,
@@ -119,13 +121,15 @@ pub(super) async fn write_loop(
     metrics: Metrics,
 ) {
     let mut direct_open = true;
-    // One registration with the cut-off signal for as long as it does not fire, instead of a
-    // new one (two lock round trips) for every item written.
+    let queued = &*queued_bytes;
+    // One registration with the signal for as long as it does not fire, instead of a new one
+    // (two lock round trips) for every item written.
     let cut = cut_off.notify.notified();
     tokio::pin!(cut);
     loop {
         let result = tokio::select! {
             biased;
+            // Streams this connection was cut off from, or the rest of a frame the hub began.
             _ = &mut cut => {
                 cut.set(cut_off.notify.notified());
                 // Encoded before the write, so no message is held across it.
@@ -135,23 +139,35 @@ pub(super) async fn write_loop(
                     .map(|stream| resync_frame(stream, &epoch))
                     .collect();
                 metrics.resyncs.increment(resyncs.len() as u64);
-                bounded(sink.write_all(&resyncs.concat())).await
+                bounded(async {
+                    turn_after_rest(&sink, queued).await?.write_all(&resyncs.concat()).await
+                })
+                .await
             }
             d = direct.recv(), if direct_open => match d.map(|d| *d) {
                 Some(Direct::Frame(bytes)) => {
                     metrics.frames_sent.increment(1);
                     metrics.bytes_sent.increment(bytes.len() as u64);
-                    bounded(sink.write_all(&bytes)).await
+                    bounded(async { turn_after_rest(&sink, queued).await?.write_all(&bytes).await })
+                        .await
                 }
                 Some(Direct::Close(code, reason)) => {
-                    let _ = bounded(sink.write_all(&frames::close(code, reason))).await;
+                    let close = frames::close(code, reason);
+                    let _ = bounded(async {
+                        turn_after_rest(&sink, queued).await?.write_all(&close).await
+                    })
+                    .await;
                     break;
                 }
                 None => { direct_open = false; Ok(()) }
             },
             q = queue.recv() => match q {
                 Some(item) => {
-                    let written = bounded(write_batch(&mut sink, item, &mut queue, &queued_bytes, &metrics)).await;
+                    let written = bounded(async {
+                        let turn = turn_after_rest(&sink, queued).await?;
+                        write_batch(&turn, item, &mut queue, queued, &metrics).await
+                    })
+                    .await;
                     // Room in the byte budget: the worker may be waiting for it (`Outbox`).
                     cut_off.drained.notify_one();
                     written
@@ -166,7 +182,9 @@ pub(super) async fn write_loop(
     // A worker waiting for room finds the queue closed.
     drop(queue);
     cut_off.drained.notify_one();
-    let _ = Box::pin(tokio::time::timeout(WRITE_TIMEOUT, sink.shutdown())).await;
+    // Nothing more is written: not by this task, and not by the hub after this task's last
+    // frame.
+    sink.turn().await.close();
 }
 
 #[cfg(test)]
@@ -174,33 +192,100 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
-    /// A writer that fell behind sends what is queued with vectored writes; through a pipe that
-    /// takes 7 bytes at a time, every item still arrives whole and in order, and the byte
-    /// budget comes back to zero.
+    /// A writer that fell behind sends what is queued with vectored writes; through a socket
+    /// whose reader starts late (so writes stop short and wait for room), every item still
+    /// arrives whole and in order, and the byte budget comes back to zero.
     #[tokio::test]
     async fn a_batch_arrives_whole_and_in_order_through_short_writes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let socket = ClientSocket::new(server.into_split().1);
         let (tx, mut rx) = mpsc::channel(16);
-        let items: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 10 + 13 * i as usize]).collect();
+        let items: Vec<Vec<u8>> = (0..5u8)
+            .map(|i| vec![i; 1_500_000 + 13 * i as usize])
+            .collect();
         let queued = AtomicUsize::new(0);
         for item in &items {
             let framed = Outbound::new(frames::binary_all(&[item]));
             queued.fetch_add(framed.len(), Ordering::AcqRel);
             tx.send(framed).await.unwrap();
         }
-        let (mut sink, mut peer) = tokio::io::duplex(7);
         let reader = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
             let mut all = Vec::new();
             peer.read_to_end(&mut all).await.unwrap();
             all
         });
         let first = rx.recv().await.unwrap();
         let metrics = Metrics::new();
-        write_batch(&mut sink, first, &mut rx, &queued, &metrics)
+        let turn = socket.turn().await;
+        write_batch(&turn, first, &mut rx, &queued, &metrics)
             .await
             .unwrap();
-        drop(sink);
+        turn.close();
         let got = frames::payloads(&reader.await.unwrap());
         assert_eq!(got, items);
+        assert_eq!(queued.load(Ordering::Acquire), 0);
+    }
+
+    /// The hub writes what the socket takes of an event itself and leaves the rest to the
+    /// connection's writer task, which it must wake: here nothing else ever comes for the
+    /// connection, so only that wake gets the rest of the frame out.
+    #[tokio::test]
+    async fn the_rest_of_a_frame_the_hub_began_goes_out_with_nothing_else_to_come() {
+        use crate::hub::{EventHub, Subscriber};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let socket = Arc::new(ClientSocket::new(server.into_split().1));
+        let (queue_tx, queue_rx) = mpsc::channel(16);
+        let (_direct_tx, direct_rx) = mpsc::channel(16);
+        let cut_off = Arc::new(CutOff::default());
+        let queued = Arc::new(AtomicUsize::new(0));
+        let hub = EventHub::default();
+        let id = hub.register(Subscriber {
+            user_id: "u".into(),
+            queue: queue_tx,
+            queued_bytes: queued.clone(),
+            max_bytes: 64 << 20,
+            cut_off: cut_off.clone(),
+            socket: Some(socket.clone()),
+        });
+        assert!(hub.subscribe(id, "s", Vec::new()));
+        tokio::spawn(write_loop(
+            socket,
+            queue_rx,
+            direct_rx,
+            cut_off,
+            queued.clone(),
+            String::new(),
+            Metrics::new(),
+        ));
+        // More than any socket buffer here takes at once (4 MiB at most).
+        let payload = vec![7u8; 8 << 20];
+        hub.publish("s", None, &[Bytes::from(payload.clone())], 1);
+        assert!(
+            queued.load(Ordering::Acquire) > 0,
+            "the socket cannot have taken 8 MiB at once"
+        );
+        let whole = frames::binary_all(&[&payload]).len();
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            let mut buf = vec![0; 1 << 16];
+            while all.len() < whole {
+                let n = peer.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the socket closed");
+                all.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await
+        .expect("the rest of the frame arrives");
+        assert_eq!(frames::payloads(&all), vec![payload]);
         assert_eq!(queued.load(Ordering::Acquire), 0);
     }
 }

@@ -421,8 +421,9 @@ impl WsClient {
     ///
     /// The request is a read (GetRunningTimerRequest: no side effect on any connection). The
     /// server answers a connection's requests in order, queueing each answer on the same queue
-    /// the hub puts the connection's events on, and `EventHub::publish` queues them before it
-    /// returns (server/src/transport/ws/mod.rs: `request_worker`, `Outbox`; hub.rs). A write is
+    /// the hub puts the connection's events on, and `EventHub::publish` writes them to the socket
+    /// or queues them before it returns (server/src/transport/ws/mod.rs: `request_worker`,
+    /// `Outbox`; hub/). A write is
     /// published before it is acknowledged to anyone (server/src/writer/group.rs), so after a write's
     /// acknowledgement, on any connection or over REST, its events come before this answer. A
     /// Ping would not do: the reader answers it at once, on a lane of its own.

@@ -14,6 +14,9 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::frames;
 
+pub mod socket;
+use socket::{ClientSocket, WrittenNow};
+
 pub type ConnId = u64;
 
 /// One item of a connection's outgoing queue: complete WebSocket frames, ready for the socket
@@ -57,9 +60,13 @@ pub struct Subscriber {
     pub max_bytes: usize,
     /// Shared with the connection's writer task, which reports the cut-off to the client.
     pub cut_off: Arc<CutOff>,
+    /// The connection's socket, which the hub writes to itself while nothing waits for it
+    /// (None for a connection that is not a socket, in tests: everything is queued).
+    pub socket: Option<Arc<ClientSocket>>,
 }
 
-/// Streams a connection lost to a queue overflow, and the signal that tells its writer.
+/// Streams a connection lost to a queue overflow, and the signal that tells its writer (also
+/// when the hub left it the rest of a frame: `socket::WrittenNow::Begun`).
 #[derive(Default)]
 pub struct CutOff {
     pub streams: Mutex<Vec<String>>,
@@ -72,6 +79,47 @@ pub struct CutOff {
 impl CutOff {
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *lock(&self.streams))
+    }
+}
+
+/// Up to this many subscribers, the hub writes every copy of an event itself; beyond it, its
+/// thread writes its share (one core's) and the connections' writer tasks the rest, on the
+/// other cores (bench/NOTES.md, "Fan-out: the hub writes to idle sockets itself").
+const WRITE_ALL_IN_PLACE: usize = 128;
+
+/// The cores the runtime's threads run on (tokio starts a worker per core).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// What became of one connection's copy of a delivery.
+enum Delivery {
+    /// The hub wrote it to the socket (or began to: the writer task finishes it).
+    Written,
+    Queued,
+    CutOff,
+    Gone,
+}
+
+/// What a delivery to all its subscribers did, for the metrics.
+#[derive(Default)]
+struct Delivered {
+    written: u64,
+    written_bytes: u64,
+    cut_off: u64,
+}
+
+impl Delivered {
+    fn add(&mut self, delivery: Delivery, len: usize) {
+        match delivery {
+            Delivery::Written => {
+                self.written += 1;
+                self.written_bytes += len as u64;
+            }
+            Delivery::CutOff => self.cut_off += 1,
+            Delivery::Queued | Delivery::Gone => {}
+        }
     }
 }
 
@@ -178,7 +226,7 @@ impl Inner {
         also: Option<&str>,
         payloads: &[Bytes],
         framed: Bytes,
-    ) -> u64 {
+    ) -> Delivered {
         let mut targets: Vec<ConnId> = self
             .by_stream
             .get(stream)
@@ -204,18 +252,28 @@ impl Inner {
                 may
             });
         }
-        let mut cut_off = 0;
-        for id in targets {
-            cut_off += u64::from(self.deliver(id, Outbound::new(framed.clone())));
+        let mut delivered = Delivered::default();
+        // Many subscribers: the other cores' share goes through the connections' writer tasks,
+        // queued first so those cores start at once, while this thread writes its own share.
+        let in_place = if targets.len() <= WRITE_ALL_IN_PLACE {
+            targets.len()
+        } else {
+            targets.len() / cores()
+        };
+        for &id in &targets[in_place..] {
+            delivered.add(self.deliver(id, &framed, false), framed.len());
+        }
+        for &id in &targets[..in_place] {
+            delivered.add(self.deliver(id, &framed, true), framed.len());
         }
         if !withheld_from.is_empty() {
             let markers: Vec<Vec<u8>> = payloads.iter().filter_map(|p| withheld(p)).collect();
             let markers = frames::binary_all(&markers);
             for id in withheld_from {
-                cut_off += u64::from(self.deliver(id, Outbound::new(markers.clone())));
+                delivered.add(self.deliver(id, &markers, true), markers.len());
             }
         }
-        cut_off
+        delivered
     }
 
     /// Adds the registered connection `id` to `stream`'s subscribers.
@@ -229,27 +287,37 @@ impl Inner {
             .insert(id);
     }
 
-    /// Queues `item` for connection `id` without waiting; an overflow cuts it off from live
-    /// delivery (its writer tells the client to resync), a closed queue unregisters it.
-    /// Whether this cut the connection off.
-    fn deliver(&mut self, id: ConnId, item: Outbound) -> bool {
+    /// Writes `framed` to connection `id`'s socket, or queues it for the connection's writer,
+    /// without waiting; an overflow cuts it off from live delivery (its writer tells the
+    /// client to resync), a closed queue unregisters it.
+    fn deliver(&mut self, id: ConnId, framed: &Bytes, in_place: bool) -> Delivery {
         let Some((sub, _)) = self.conns.get(&id) else {
-            return false;
+            return Delivery::Gone;
         };
-        match sub.offer(item) {
-            Offer::Queued => false,
+        if let Some(socket) = sub.socket.as_ref().filter(|_| in_place) {
+            match socket.write_now(framed, &sub.queued_bytes) {
+                WrittenNow::Whole => return Delivery::Written,
+                WrittenNow::Begun => {
+                    sub.cut_off.notify.notify_one();
+                    return Delivery::Written;
+                }
+                WrittenNow::No => {}
+            }
+        }
+        match sub.offer(Outbound::new(framed.clone())) {
+            Offer::Queued => Delivery::Queued,
             Offer::Full => {
                 let cut_off = sub.cut_off.clone();
                 let lost = self.remove_from_streams(id);
                 tracing::warn!(conn = id, streams = ?lost, "slow consumer cut off from live delivery");
                 lock(&cut_off.streams).extend(lost);
                 cut_off.notify.notify_one();
-                true
+                Delivery::CutOff
             }
             Offer::Closed => {
                 self.remove_from_streams(id);
                 self.conns.remove(&id);
-                false
+                Delivery::Gone
             }
         }
     }
@@ -509,15 +577,21 @@ impl EventHub {
         if last_seq > 0 {
             inner.published.insert(stream.to_string(), last_seq);
         }
-        let cut_off = inner.deliver_all(stream, also, payloads, framed);
+        let delivered = inner.deliver_all(stream, also, payloads, framed);
         drop(inner);
-        self.count_published(payloads.len(), cut_off);
+        self.count_published(payloads.len(), delivered);
     }
 
-    fn count_published(&self, frames: usize, cut_off: u64) {
+    fn count_published(&self, frames: usize, delivered: Delivered) {
         self.metrics.events_published.increment(frames as u64);
-        if cut_off > 0 {
-            self.metrics.slow_consumers_cut_off.increment(cut_off);
+        if delivered.written > 0 {
+            self.metrics.frames_sent.increment(delivered.written);
+            self.metrics.bytes_sent.increment(delivered.written_bytes);
+        }
+        if delivered.cut_off > 0 {
+            self.metrics
+                .slow_consumers_cut_off
+                .increment(delivered.cut_off);
         }
     }
 
@@ -543,9 +617,9 @@ impl EventHub {
             return Sequenced::NotNext { published };
         }
         inner.published.insert(stream.to_string(), last);
-        let cut_off = inner.deliver_all(stream, also, payloads, framed);
+        let delivered = inner.deliver_all(stream, also, payloads, framed);
         drop(inner);
-        self.count_published(payloads.len(), cut_off);
+        self.count_published(payloads.len(), delivered);
         Sequenced::Delivered
     }
 
@@ -615,6 +689,7 @@ mod tests {
             queued_bytes: Default::default(),
             max_bytes: 1 << 20,
             cut_off: Default::default(),
+            socket: None,
         });
         (id, rx, tx)
     }
