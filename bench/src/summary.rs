@@ -447,13 +447,14 @@ fn split(runs: &[Saved]) -> (Vec<&Saved>, Vec<&Saved>) {
 /// 1,000 subscribers at most 1.25× the floor's, its updates/s with 100 subscribers at least
 /// 0.9× the floor's. Empty without floor runs.
 fn floor_ratios(server: &[Goal], floor: &[Goal]) -> String {
-    // (goal's index in `goals`, what, target, the most (true) or the least the ratio may be)
+    // (goal's index in `goals`, what, target, the most (true) or the least the ratio may be,
+    // the figure's unit)
     let rows = [
-        (0, "fan-out p99, 1,000 subscribers", 1.25, true),
-        (1, "sustained updates/s, 100 subscribers", 0.9, false),
+        (0, "fan-out p99, 1,000 subscribers", 1.25, true, " ms"),
+        (1, "sustained updates/s, 100 subscribers", 0.9, false, "/s"),
     ];
     let mut md = String::new();
-    for (i, what, target, at_most) in rows {
+    for (i, what, target, at_most, unit) in rows {
         let (Some(g), Some(fl)) = (server.get(i), floor.get(i)) else {
             continue;
         };
@@ -462,7 +463,9 @@ fn floor_ratios(server: &[Goal], floor: &[Goal]) -> String {
         };
         if md.is_empty() {
             md.push_str(
-                "\n### Against the floor\n\n| goal | target | pm | floor | pm / floor | met |\n                 |---|---|---|---|---|---|\n",
+                "\n**Against the floor** (the floor server's runs beside pm's, from the same \
+                 suite):\n\n| goal | target | pm | floor | pm / floor | met |\n\
+                 |---|---|---|---|---|---|\n",
             );
         }
         let ratio = pm / base;
@@ -472,12 +475,23 @@ fn floor_ratios(server: &[Goal], floor: &[Goal]) -> String {
             ratio >= target
         };
         md.push_str(&format!(
-            "| {what} | {} {target}× the floor's | {pm:.2} | {base:.2} | ×{ratio:.2} | {} |\n",
+            "| {what} | {} {target}× the floor's | {}{unit} | {}{unit} | ×{ratio:.2} | {} |\n",
             if at_most { "at most" } else { "at least" },
+            figure(*pm),
+            figure(*base),
             if met { "yes" } else { "**no**" },
         ));
     }
     md
+}
+
+/// A figure as the tables print it: whole above 100 (updates/s), else two decimals (ms).
+fn figure(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 /// What the reference column says for a goal without a reference run, when the suite ran no
