@@ -119,20 +119,14 @@ impl Turn<'_> {
         lock(&self.0.rest).take()
     }
 
-    pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            match self.0.socket.try_write(bytes) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => bytes = &bytes[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.0.socket.writable().await?,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+    pub async fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        self.write_vectored_all(&mut [IoSlice::new(bytes)]).await
     }
 
     pub async fn write_vectored_all(&self, slices: &mut [IoSlice<'_>]) -> io::Result<()> {
         let mut unwritten = slices;
+        // Empty slices are dropped first: nothing to write is not a write of zero bytes.
+        IoSlice::advance_slices(&mut unwritten, 0);
         while !unwritten.is_empty() {
             match self.0.socket.try_write_vectored(unwritten) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

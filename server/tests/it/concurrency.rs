@@ -297,6 +297,22 @@ async fn eight_writers_every_event_reaches_every_subscriber_once_in_order() {
     );
 }
 
+/// Sets the item's description (a large event when the text is long); its new version.
+async fn set_description(writer: &mut WsClient, item_id: &str, version: i32, text: &str) -> i32 {
+    let reply = writer
+        .request(Payload::UpdateWorkItemRequest(
+            proto::UpdateWorkItemRequest {
+                description: Some(text.to_string()),
+                ..upd(item_id, version)
+            },
+        ))
+        .await;
+    expect_payload!(reply, WorkItemUpdated)
+        .work_item
+        .expect("work_item")
+        .version
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_does_not_delay_the_others_and_is_cut_off() {
     // A small per-connection queue, so the stalled client overflows quickly.
@@ -326,16 +342,7 @@ async fn a_client_that_never_reads_does_not_delay_the_others_and_is_cut_off() {
     let updates = 150u64;
     let mut version = item.version;
     for i in 0..updates {
-        let reply = writer
-            .request(Payload::UpdateWorkItemRequest(
-                proto::UpdateWorkItemRequest {
-                    description: Some(texts[(i % 2) as usize].clone()),
-                    ..upd(&item.id, version)
-                },
-            ))
-            .await;
-        let updated = expect_payload!(reply, WorkItemUpdated);
-        version = updated.work_item.expect("work_item").version;
+        version = set_description(&mut writer, &item.id, version, &texts[(i % 2) as usize]).await;
     }
     let last = 1 + updates;
     target.store(last, Ordering::SeqCst);
@@ -428,18 +435,7 @@ async fn a_subscriber_that_falls_behind_and_reads_again_gets_every_frame_whole_a
     let mut version = item.version;
     let mut asked = Vec::new();
     for i in 0..updates {
-        let reply = writer
-            .request(Payload::UpdateWorkItemRequest(
-                proto::UpdateWorkItemRequest {
-                    description: Some(texts[(i % 2) as usize].clone()),
-                    ..upd(&item.id, version)
-                },
-            ))
-            .await;
-        version = expect_payload!(reply, WorkItemUpdated)
-            .work_item
-            .expect("work_item")
-            .version;
+        version = set_description(&mut writer, &item.id, version, &texts[(i % 2) as usize]).await;
         if i % 30 == 14 {
             // A request of its own while it does not read: its answer queues behind the events.
             let id = format!("behind-{i}");

@@ -191,17 +191,24 @@ pub(super) async fn write_loop(
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A connected loopback pair: (the server's side, the client's side).
+    async fn tcp_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (server, client)
+    }
 
     /// A writer that fell behind sends what is queued with vectored writes; through a socket
     /// whose reader starts late (so writes stop short and wait for room), every item still
     /// arrives whole and in order, and the byte budget comes back to zero.
     #[tokio::test]
     async fn a_batch_arrives_whole_and_in_order_through_short_writes() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+        let (server, mut peer) = tcp_pair().await;
         let socket = ClientSocket::new(server.into_split().1);
         let (tx, mut rx) = mpsc::channel(16);
         let items: Vec<Vec<u8>> = (0..5u8)
@@ -237,11 +244,7 @@ mod tests {
     #[tokio::test]
     async fn the_rest_of_a_frame_the_hub_began_goes_out_with_nothing_else_to_come() {
         use crate::hub::{EventHub, Subscriber};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+        let (server, mut peer) = tcp_pair().await;
         let socket = Arc::new(ClientSocket::new(server.into_split().1));
         let (queue_tx, queue_rx) = mpsc::channel(16);
         let (_direct_tx, direct_rx) = mpsc::channel(16);
@@ -287,5 +290,19 @@ mod tests {
         .expect("the rest of the frame arrives");
         assert_eq!(frames::payloads(&all), vec![payload]);
         assert_eq!(queued.load(Ordering::Acquire), 0);
+    }
+
+    /// Nothing to write (the cut-off signal woke the writer for a frame's rest, with no streams
+    /// to report) is no write at all, not a write of zero bytes that ends the connection.
+    #[tokio::test]
+    async fn writing_nothing_is_not_an_error() {
+        let (server, _peer) = tcp_pair().await;
+        let socket = ClientSocket::new(server.into_split().1);
+        let turn = socket.turn().await;
+        turn.write_all(&[]).await.expect("an empty write");
+        let mut none = [IoSlice::new(&[]), IoSlice::new(&[])];
+        turn.write_vectored_all(&mut none)
+            .await
+            .expect("empty slices");
     }
 }
