@@ -79,6 +79,7 @@ pub struct Handles {
     pub replay_events: Histogram,
     pub write_seconds: Histogram,
     pub write_group_size: Histogram,
+    pub publish_seconds: Histogram,
     pub rest_rate_limited: Counter,
     pub ws_rate_limited: Counter,
     /// By HTTP status class: `1xx` … `5xx`.
@@ -120,6 +121,7 @@ fn metadata() -> Metadata<'static> {
 fn builder() -> PrometheusBuilder {
     let buckets = [
         ("pm_write_seconds", &WRITE_SECONDS[..]),
+        ("pm_publish_seconds", &WRITE_SECONDS[..]),
         ("pm_write_group_size", &GROUP_SIZES[..]),
         ("pm_replay_events", &REPLAY_SIZES[..]),
     ];
@@ -159,6 +161,7 @@ impl Metrics {
             replay_events: histogram("pm_replay_events"),
             write_seconds: histogram("pm_write_seconds"),
             write_group_size: histogram("pm_write_group_size"),
+            publish_seconds: histogram("pm_publish_seconds"),
             rest_rate_limited: rate_limited("rest"),
             ws_rate_limited: rate_limited("ws"),
             http_requests: ["1xx", "2xx", "3xx", "4xx", "5xx"].map(class),
@@ -263,6 +266,10 @@ fn describe(recorder: &PrometheusRecorder) {
             "Duration of one group of writes (one transaction), in seconds",
         ),
         ("pm_write_group_size", "Commands in one group of writes"),
+        (
+            "pm_publish_seconds",
+            "Delivery of one group of writes' events to the hub and answers to its callers, in seconds",
+        ),
         (
             "pm_rate_limited_total",
             "Requests refused by a rate limit, by transport",

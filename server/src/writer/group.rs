@@ -20,7 +20,7 @@ use super::append::Numbering;
 use super::apply::{apply, Applied, Pipeline};
 use super::change::Committed;
 use super::command::WriteCommand;
-use super::publish::{refresh_members, Publisher};
+use super::publish::Outbox;
 use super::queue::Job;
 use super::task::{Books, WriterTask};
 use super::write_behind::WriteBehind;
@@ -53,12 +53,15 @@ impl Books {
 
 /// One transaction for `jobs`, then publish, then answer.
 impl WriterTask {
-    pub(super) async fn run_group<C: WriteCommand>(&mut self, jobs: Vec<Job<C>>) {
+    pub(super) async fn run_group<C: WriteCommand>(
+        &mut self,
+        jobs: Vec<Job<C>>,
+        outbox: &mut Outbox,
+    ) {
         let WriterTask {
             conn,
             books,
             store,
-            hub,
             auth,
             limits,
             ..
@@ -72,7 +75,12 @@ impl WriterTask {
             Ok(tx) => tx,
             Err(e) => {
                 books.fail(store, &e);
-                return fail(jobs.into_iter().map(|j| j.done), Failure::of_sqlx(&e), &e);
+                return fail(
+                    outbox,
+                    jobs.into_iter().map(|j| j.done),
+                    Failure::of_sqlx(&e),
+                    &e,
+                );
             }
         };
         // Servers sharing the database: lock what the group may write to before any of its
@@ -86,7 +94,7 @@ impl WriterTask {
                 let failure = Failure::of_app(&e);
                 books.fail(store, &e);
                 drop(tx);
-                return fail(jobs.into_iter().map(|j| j.done), failure, &e);
+                return fail(outbox, jobs.into_iter().map(|j| j.done), failure, &e);
             }
         }
         let total = jobs.len();
@@ -113,6 +121,7 @@ impl WriterTask {
             Ok(items) => behind.items.read(items),
             Err(e) => {
                 return abandon(
+                    outbox,
                     books,
                     store,
                     tx,
@@ -147,6 +156,7 @@ impl WriterTask {
                         // have rolled the whole transaction back.
                         let failure = Failure::of_app(e);
                         return abandon(
+                            outbox,
                             books,
                             store,
                             tx,
@@ -171,6 +181,7 @@ impl WriterTask {
                 if let Err(e) = behind.flush(&mut tx.conn(), many.then_some(NEXT)).await {
                     let failure = Failure::of_sqlx(&e);
                     return abandon(
+                        outbox,
                         books,
                         store,
                         tx,
@@ -207,6 +218,7 @@ impl WriterTask {
                     // the commands before this one would be lost while their group commits.
                     let failure = Failure::of_app(e);
                     return abandon(
+                        outbox,
                         books,
                         store,
                         tx,
@@ -232,6 +244,7 @@ impl WriterTask {
                     if let Err(e) = raw(&mut tx.conn(), sql).await {
                         let failure = Failure::of_sqlx(&e);
                         return abandon(
+                            outbox,
                             books,
                             store,
                             tx,
@@ -249,6 +262,7 @@ impl WriterTask {
         if let Err(e) = behind.flush(&mut tx.conn(), None).await {
             let failure = Failure::of_sqlx(&e);
             return abandon::<C>(
+                outbox,
                 books,
                 store,
                 tx,
@@ -283,6 +297,7 @@ impl WriterTask {
             if let Err(e) = notified {
                 let failure = Failure::of_sqlx(&e);
                 return abandon::<C>(
+                    outbox,
                     books,
                     store,
                     tx,
@@ -305,10 +320,13 @@ impl WriterTask {
             books.fail(store, &e);
             let failure = Failure::of_sqlx(&e);
             for (done, result) in results {
-                let _ = done.send(match result {
-                    Ok(applied) if applied.keep => Err(failure.error()),
-                    other => other.map(|a| a.committed),
-                });
+                outbox.answer(
+                    done,
+                    match result {
+                        Ok(applied) if applied.keep => Err(failure.error()),
+                        other => other.map(|a| a.committed),
+                    },
+                );
             }
             return;
         }
@@ -317,33 +335,34 @@ impl WriterTask {
             store.note_write_success();
         }
 
-        // Still holding the writer: events reach the hub in commit (= seq) order.
-        let shared = shared_database.then_some(&**store);
-        let mut publisher = Publisher::default();
-        for (_, result) in &mut results {
-            let Ok(applied) = result else { continue };
-            if !applied.keep {
-                continue;
-            }
+        // Still holding the writer: events reach the outbox, and so the hub, in commit (= seq)
+        // order.
+        for (done, result) in results {
+            let mut applied = match result {
+                Ok(applied) if applied.keep => applied,
+                other => {
+                    outbox.answer(done, other.map(|a| a.committed));
+                    continue;
+                }
+            };
             if let Some(user) = applied.new_user.take() {
                 books.known_users.note(&user);
             }
             let membership = applied.membership.take();
             if let Some(change) = membership.as_ref().filter(|m| !m.removed) {
                 // A new member must be on the list before the event that admits them goes out.
-                publisher.flush(hub, shared).await;
-                refresh_members(hub, &mut conn.get(), &change.project_id).await;
+                outbox
+                    .refresh_members(&mut conn.get(), &change.project_id)
+                    .await;
             }
-            publisher.extend(applied.outgoing.drain(..));
+            outbox.extend(applied.outgoing.drain(..));
             if let Some(change) = membership.as_ref().filter(|m| m.removed) {
                 // A removed member still gets the event that removes them, and nothing after it.
-                publisher.flush(hub, shared).await;
-                refresh_members(hub, &mut conn.get(), &change.project_id).await;
+                outbox
+                    .refresh_members(&mut conn.get(), &change.project_id)
+                    .await;
             }
-        }
-        publisher.flush(hub, shared).await;
-        for (done, result) in results {
-            let _ = done.send(result.map(|a| a.committed));
+            outbox.answer(done, Ok(applied.committed));
         }
     }
 }
@@ -421,6 +440,7 @@ impl Failure {
 /// applied, the one being applied, those still queued) gets the error.
 #[allow(clippy::too_many_arguments)]
 fn abandon<C>(
+    outbox: &mut Outbox,
     books: &mut Books,
     store: &Store,
     tx: Tx<'_>,
@@ -434,16 +454,18 @@ fn abandon<C>(
     books.fail(store, cause);
     let applied = applied.into_iter().map(|(done, _)| done);
     let queued = queued.into_iter().map(|(j, _)| j.done);
-    fail(applied.chain(current).chain(queued), failure, cause);
+    fail(outbox, applied.chain(current).chain(queued), failure, cause);
 }
 
+/// Every one of `waiting` is answered with `failure` (after whatever the outbox holds).
 pub(super) fn fail(
+    outbox: &mut Outbox,
     waiting: impl Iterator<Item = oneshot::Sender<AppResult<Committed>>>,
     failure: Failure,
     cause: &dyn std::fmt::Display,
 ) {
     tracing::error!(error = %cause, "a group of writes failed");
     for done in waiting {
-        let _ = done.send(Err(failure.error()));
+        outbox.answer(done, Err(failure.error()));
     }
 }

@@ -3,16 +3,19 @@
 //!
 //! ```text
 //! transport ─▶ commands ─▶ Writer (channel) ─▶ writer task ─▶ store (one transaction)
-//!                                                    └──────▶ hub (after commit, in seq order)
+//!                                                    └──────▶ publish task ─▶ hub
+//!                                                        (after commit, in seq order)
 //! ```
 //!
 //! A caller sends a command ([`Writer::submit`]) and waits for its answer. The task takes
 //! whatever is queued (up to [`GROUP_MAX`]) and runs it as one group (`group`): in one
 //! transaction, each command in its own savepoint, each asking the command to describe its
 //! change ([`WriteCommand::describe`]) and then appending the activity row and the numbered
-//! event (`apply`, `append`); after the commit it publishes the frames to the hub in seq order
-//! and answers the callers. Nothing else writes, so the seq counter and the known users are
-//! plain fields of the task, and commit order is publish order by construction.
+//! event (`apply`, `append`); after the commit it hands the group's frames and answers to the
+//! publish task (`publish`), which delivers them to the hub in seq order and then answers the
+//! callers while the writer runs the next group. Nothing else writes, so the seq counter and
+//! the known users are plain fields of the task, and commit order is publish order by
+//! construction.
 //!
 //! A caller's deadline (`request_timeout_secs`) bounds how long it waits for its command to
 //! START; a command the writer has taken always runs to the end, so a deadline never leaves a
@@ -85,6 +88,8 @@ impl<C: WriteCommand> Writer<C> {
     ) -> Writer<C> {
         let (requests, received) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
+        let shared = (conn.backend() == crate::store::Backend::Postgres).then(|| store.clone());
+        let publisher = publish::PublishTask::spawn(hub.clone(), shared);
         let task = task::WriterTask {
             conn,
             books: Default::default(),
@@ -93,6 +98,7 @@ impl<C: WriteCommand> Writer<C> {
             auth: settings.auth,
             limits: settings.limits,
             counters: counters.clone(),
+            publisher,
         };
         tokio::spawn(task.run(received));
         Writer {

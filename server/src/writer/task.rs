@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::command::WriteCommand;
 use super::known_users::KnownUsers;
+use super::publish::{Outbox, PublishTask};
 use super::queue::{Control, Counters, Job, Request};
 use super::seqs::SeqCounter;
 use crate::config::AuthMode;
@@ -18,7 +19,7 @@ use crate::store::{events, queries, Store, WriterConnection};
 use pm_shared::domain::limits::ValidationLimits;
 
 /// Most commands committed in one transaction.
-pub const GROUP_MAX: usize = 64;
+pub const GROUP_MAX: usize = 128;
 
 pub(super) struct WriterTask {
     pub conn: WriterConnection,
@@ -28,6 +29,8 @@ pub(super) struct WriterTask {
     pub auth: AuthMode,
     pub limits: ValidationLimits,
     pub counters: Arc<Counters>,
+    /// Delivers each group's events and answers while the writer goes on.
+    pub publisher: PublishTask,
 }
 
 /// What the writer remembers between writes, right only because nobody else writes.
@@ -93,19 +96,28 @@ impl WriterTask {
                     Some(e) => super::group::Failure::of_sqlx(e),
                     None => super::group::Failure::Database,
                 };
-                super::group::fail(jobs.into_iter().map(|j| j.done), failure, &e);
+                let mut outbox = Outbox::default();
+                super::group::fail(&mut outbox, jobs.into_iter().map(|j| j.done), failure, &e);
+                self.publisher.hand_over(outbox).await;
                 return;
             }
         }
         let (started, commands) = (std::time::Instant::now(), jobs.len());
-        let ran = AssertUnwindSafe(self.run_group(jobs)).catch_unwind().await;
+        let mut outbox = Outbox::default();
+        let ran = AssertUnwindSafe(self.run_group(jobs, &mut outbox))
+            .catch_unwind()
+            .await;
         self.hub.metrics.write_group(commands, started.elapsed());
         if ran.is_err() {
             // The group's transaction rolled back with its connection's state unknown, and the
-            // seqs it took with it.
+            // seqs it took with it. What its outbox holds is dropped: its callers hear the
+            // write was abandoned, and events it may have committed are replayed, never
+            // published live (see `reset`).
             self.books
                 .fail(&self.store, &"a group of writes was cut short");
+            return;
         }
+        self.publisher.hand_over(outbox).await;
     }
 
     /// A request other than a command.
@@ -160,6 +172,8 @@ impl WriterTask {
     /// (nothing else publishes), so it never will be: a resume must replay it, not wait for
     /// it. Stays due if any step fails.
     pub async fn reset(&mut self) -> anyhow::Result<()> {
+        // What the hub has published is read below: groups handed over must be in it.
+        self.publisher.drained().await;
         self.conn.reopen().await?;
         self.books.seqs.forget();
         self.books.known_users.clear();

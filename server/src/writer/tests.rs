@@ -494,7 +494,8 @@ async fn many_waiting_updates_on_two_streams_keep_each_streams_seqs() {
     let b = new_item(&state, &second, "b").await;
     let (groups_before, _) = state.writer.totals();
 
-    let commands = (0..40)
+    // 100: chunks of 64, 32 and 4.
+    let commands = (0..100)
         .map(|n| {
             let item = if n % 2 == 0 { &a } else { &b };
             retitle(item, 1 + n / 2, &format!("t{n}"))
@@ -516,7 +517,7 @@ async fn many_waiting_updates_on_two_streams_keep_each_streams_seqs() {
         "one transaction"
     );
     // Each project's stream had one event (its item's creation) before.
-    let expected: Vec<u64> = (2..22).collect();
+    let expected: Vec<u64> = (2..52).collect();
     assert_eq!(seqs.0, expected);
     assert_eq!(seqs.1, expected);
     for project in [&first, &second] {
@@ -528,21 +529,21 @@ async fn many_waiting_updates_on_two_streams_keep_each_streams_seqs() {
         .fetch_one(state.store.read.sqlite().expect("a SQLite store"))
         .await
         .unwrap();
-        assert_eq!((last, events), (21, 21), "{project}");
+        assert_eq!((last, events), (51, 51), "{project}");
     }
     // The counter is forgotten and re-read from the database: the next write continues.
     state.writer.with_books(|b| b.seqs.forget()).await;
-    let next = execute(&state.writer, &actor(), None, retitle(&a, 21, "after"))
+    let next = execute(&state.writer, &actor(), None, retitle(&a, 51, "after"))
         .await
         .unwrap();
-    assert_eq!((next.stream.as_str(), next.seq), (first.as_str(), 22));
+    assert_eq!((next.stream.as_str(), next.seq), (first.as_str(), 52));
     let stored: (String, i64) =
         sqlx::query_as("SELECT title, version FROM pm_work_items WHERE id = ?")
             .bind(&b.id)
             .fetch_one(state.store.read.sqlite().expect("a SQLite store"))
             .await
             .unwrap();
-    assert_eq!(stored, ("t39".into(), 21));
+    assert_eq!(stored, ("t99".into(), 51));
 }
 
 /// The group's one read of its updates' items: each live item with its lists, nothing for
@@ -714,6 +715,7 @@ async fn a_reset_renews_the_epoch_when_published_events_are_missing() {
         auth: crate::config::AuthMode::Desktop,
         limits: Default::default(),
         counters: Default::default(),
+        publisher: super::publish::PublishTask::spawn(hub.clone(), None),
     };
     let before = store.epoch();
 

@@ -39,7 +39,7 @@ use crate::store::rows::WorkItemRow;
 /// chunks these sizes add up to. A chunk's text depends on which columns its updates set, so
 /// mixed edits make new texts for sqlx to prepare; runs of the same edit (titles, moves)
 /// repeat a few.
-const CHUNKS: [usize; 5] = [16, 8, 4, 2, 1];
+const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 /// One update's writes, validated and numbered, not yet sent.
 struct Waiting {
