@@ -77,7 +77,7 @@ pub async fn create(
         return Err(AppError::validation(field, message));
     }
 
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::ids::random_id();
     let row = DependencyRow {
         id: id.clone(),
         blocking_item_id: blocking_id.clone(),

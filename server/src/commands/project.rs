@@ -47,7 +47,7 @@ pub async fn create(
             message: format!("Project key '{key}' already exists"),
         });
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::ids::random_id();
     let now = pm_shared::now_secs();
     let row = ProjectRow {
         id: id.clone(),

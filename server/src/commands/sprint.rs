@@ -51,7 +51,7 @@ pub async fn create(
     if queries::project(conn, &project_id).await?.is_none() {
         return Err(AppError::not_found("Project", &project_id));
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::ids::random_id();
     let row = SprintRow {
         id: id.clone(),
         project_id,

@@ -59,7 +59,7 @@ pub async fn start(
         None => None,
     };
 
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::ids::random_id();
     let row = TimeEntryRow {
         id: id.clone(),
         work_item_id: item_id.clone(),
@@ -170,7 +170,7 @@ pub async fn create(
     let item = queries::work_item(conn, &item_id)
         .await?
         .ok_or_else(|| AppError::not_found("Work item", &item_id))?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::ids::random_id();
     let row = TimeEntryRow {
         id: id.clone(),
         work_item_id: item_id.clone(),

@@ -78,7 +78,7 @@ pub async fn create(
     }
     let now = pm_shared::now_secs();
     let row = WorkItemRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::ids::random_id(),
         item_type: item_type.as_str().to_string(),
         parent_id,
         project_id,

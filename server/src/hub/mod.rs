@@ -347,7 +347,7 @@ pub fn withheld(message: &[u8]) -> Option<Vec<u8>> {
     let event = WebSocketMessage::decode(message).ok()?;
     (event.seq > 0).then(|| {
         WebSocketMessage {
-            message_id: uuid::Uuid::new_v4().to_string(),
+            message_id: crate::ids::random_id(),
             timestamp: event.timestamp,
             payload: Some(Payload::EventWithheld(proto::EventWithheld {})),
             seq: event.seq,

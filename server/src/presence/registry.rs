@@ -395,7 +395,7 @@ impl Registry {
 
 fn framed(payload: Payload) -> Bytes {
     frames::message(&WebSocketMessage::with_payload(
-        uuid::Uuid::new_v4().to_string(),
+        crate::ids::random_id(),
         payload,
     ))
 }

@@ -247,11 +247,11 @@ mod tests {
     fn large_forwards_split_into_notes_under_the_notify_limit() {
         let long = "x".repeat(64);
         let forward = Forward {
-            project: uuid::Uuid::new_v4().to_string(),
+            project: crate::ids::random_id(),
             sessions: (0..60)
                 .map(|i| proto::Presence {
                     session_id: format!("abcdef01-{i}"),
-                    user_id: uuid::Uuid::new_v4().to_string(),
+                    user_id: crate::ids::random_id(),
                     work_item_id: Some(long.clone()),
                     field: Some(long.clone()),
                     since: 1_700_000_000,

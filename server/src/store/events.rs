@@ -12,7 +12,7 @@ pub const WORKSPACE: &str = "";
 /// Reads this database's epoch, creating it on first start. A new database, or one whose event
 /// history was replaced, has a new epoch, which tells clients their cursors mean nothing here.
 pub async fn ensure_epoch(conn: &mut Conn<'_>) -> anyhow::Result<String> {
-    let fresh = uuid::Uuid::new_v4().to_string();
+    let fresh = crate::ids::random_id();
     on!(conn, |c| sqlx::query(
         "INSERT INTO pm_meta (key, value) VALUES ('epoch', $1) ON CONFLICT DO NOTHING"
     )
@@ -198,7 +198,7 @@ pub async fn verify_history(
         .and_then(|b| serde_json::from_slice(&b).ok());
     let epoch = match mark {
         Some(m) if m.epoch == epoch && total < m.total_seq => {
-            let renewed = uuid::Uuid::new_v4().to_string();
+            let renewed = crate::ids::random_id();
             tracing::warn!(
                 seen = m.total_seq,
                 now = total,

@@ -82,7 +82,7 @@ pub async fn add_first_admin(
         "INSERT INTO pm_project_members (id, project_id, user_id, role, created_at) \
          VALUES ($1, $2, $3, 'admin', $4) ON CONFLICT DO NOTHING",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(crate::ids::random_id())
     .bind(project_id)
     .bind(user_id)
     .bind(now)
@@ -105,7 +105,7 @@ pub async fn set_role(
         "INSERT INTO pm_project_members (id, project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(crate::ids::random_id())
     .bind(project_id)
     .bind(user_id)
     .bind(role)

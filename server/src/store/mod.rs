@@ -282,7 +282,7 @@ impl Store {
             write_failure: Default::default(),
             _checkpoints: Some(checkpoints),
             integrity: Mutex::new(None),
-            node: uuid::Uuid::new_v4().to_string(),
+            node: crate::ids::random_id(),
         };
         let writer = WriterConnection::Sqlite {
             conn: writer,
@@ -320,7 +320,7 @@ impl Store {
             write_failure: Default::default(),
             _checkpoints: None,
             integrity: Mutex::new(None),
-            node: uuid::Uuid::new_v4().to_string(),
+            node: crate::ids::random_id(),
         };
         Ok((
             store,
@@ -348,7 +348,7 @@ impl Store {
     /// Gives the history a new identity at once (the writer stores it when the disk allows):
     /// every client's cursor stops meaning anything, so every client resyncs.
     pub(crate) fn renew_epoch(&self) -> String {
-        let renewed = uuid::Uuid::new_v4().to_string();
+        let renewed = crate::ids::random_id();
         *self.epoch.write().unwrap_or_else(|p| p.into_inner()) = renewed.clone();
         renewed
     }

@@ -131,7 +131,7 @@ impl Numbered {
         now: i64,
     ) -> AppResult<Numbered> {
         let event_frame = WebSocketMessage {
-            message_id: uuid::Uuid::new_v4().to_string(),
+            message_id: crate::ids::random_id(),
             timestamp: now,
             payload: Some(change.event.clone()),
             seq,
@@ -156,7 +156,7 @@ impl Numbered {
         advanced_savepoint: bool,
     ) -> Appended {
         let activity_frame = WebSocketMessage {
-            message_id: uuid::Uuid::new_v4().to_string(),
+            message_id: crate::ids::random_id(),
             timestamp: self.activity.timestamp,
             payload: Some(Payload::ActivityLogCreated(ActivityLogCreated {
                 entry: Some(self.activity.entry(change.changes.clone())),

@@ -179,13 +179,13 @@ async fn a_group_commits_together_and_each_command_fails_alone() {
     let writer = state.writer.pause().await;
     let mut tasks = Vec::new();
     let commands = vec![
-        create_item(&project, "one"),                        // ok
-        retitle(&item, 7, "wrong version"),                  // CONFLICT
-        create_item(&project, "two"),                        // ok
-        retitle(&item, 1, "base"),                           // unchanged: no event
-        create_item(&uuid::Uuid::new_v4().to_string(), "x"), // NOT_FOUND
-        retitle(&item, 1, "renamed"),                        // ok
-        create_item(&project, ""),                           // invalid title
+        create_item(&project, "one"),               // ok
+        retitle(&item, 7, "wrong version"),         // CONFLICT
+        create_item(&project, "two"),               // ok
+        retitle(&item, 1, "base"),                  // unchanged: no event
+        create_item(&crate::ids::random_id(), "x"), // NOT_FOUND
+        retitle(&item, 1, "renamed"),               // ok
+        create_item(&project, ""),                  // invalid title
     ];
     // Two users the database has not seen: one whose command fails (its user row goes
     // with the rest of its savepoint) and one whose command succeeds.
@@ -611,7 +611,7 @@ async fn a_group_reads_its_items_in_one_query() {
     .unwrap();
 
     let mut writer = state.store.read.sqlite().unwrap().acquire().await.unwrap();
-    let missing = uuid::Uuid::new_v4().to_string();
+    let missing = crate::ids::random_id();
     let read = queries::work_items_with_lists(
         &mut crate::store::Conn::Sqlite(&mut writer),
         &[

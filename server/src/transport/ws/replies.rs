@@ -35,7 +35,7 @@ pub(super) fn event_envelope(payload: Payload, stream: &str, epoch: &str) -> Web
     WebSocketMessage {
         stream: stream.to_string(),
         epoch: epoch.to_string(),
-        ..reply(&uuid::Uuid::new_v4().to_string(), payload)
+        ..reply(&crate::ids::random_id(), payload)
     }
 }
 
