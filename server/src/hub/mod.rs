@@ -219,13 +219,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Inner {
     /// Delivers framed payloads to the subscribers of `stream` and of `also` (see
-    /// [`EventHub::publish`]); how many connections this cut off.
+    /// [`EventHub::publish`]), those in `first` (sorted) first, then runs `between`, then
+    /// delivers to the rest; what became of the copies.
     fn deliver_all(
         &mut self,
         stream: &str,
         also: Option<&str>,
         payloads: &[Bytes],
         framed: Bytes,
+        first: &[ConnId],
+        between: impl FnOnce(),
     ) -> Delivered {
         let mut targets: Vec<ConnId> = self
             .by_stream
@@ -253,6 +256,18 @@ impl Inner {
             });
         }
         let mut delivered = Delivered::default();
+        if !first.is_empty() {
+            let mut rest = Vec::with_capacity(targets.len());
+            for id in targets {
+                if first.binary_search(&id).is_ok() {
+                    delivered.add(self.deliver(id, &framed, true), framed.len());
+                } else {
+                    rest.push(id);
+                }
+            }
+            targets = rest;
+        }
+        between();
         // Many subscribers: the other cores' share goes through the connections' writer tasks,
         // queued first so those cores start at once, while this thread writes its own share.
         let in_place = if targets.len() <= WRITE_ALL_IN_PLACE {
@@ -572,12 +587,28 @@ impl EventHub {
     /// hand-over ([`EventHub::subscribe_if_at`]) sees either both or neither. Publishes of one
     /// stream come in seq order (the group's task publishes in commit order).
     pub fn publish(&self, stream: &str, also: Option<&str>, payloads: &[Bytes], last_seq: u64) {
+        self.publish_answering(stream, also, payloads, last_seq, &[], || {});
+    }
+
+    /// [`EventHub::publish`] that delivers to the connections in `first` (sorted) before the
+    /// others, and runs `between` in between, while no other publish or subscribe can come
+    /// between them: the writer answers its callers there, each after its own connection has
+    /// the events, without waiting for every other subscriber's copy.
+    pub fn publish_answering(
+        &self,
+        stream: &str,
+        also: Option<&str>,
+        payloads: &[Bytes],
+        last_seq: u64,
+        first: &[ConnId],
+        between: impl FnOnce(),
+    ) {
         let framed = frames::binary_all(payloads);
         let mut inner = lock(&self.inner);
         if last_seq > 0 {
             inner.published.insert(stream.to_string(), last_seq);
         }
-        let delivered = inner.deliver_all(stream, also, payloads, framed);
+        let delivered = inner.deliver_all(stream, also, payloads, framed, first, between);
         drop(inner);
         self.count_published(payloads.len(), delivered);
     }
@@ -617,7 +648,7 @@ impl EventHub {
             return Sequenced::NotNext { published };
         }
         inner.published.insert(stream.to_string(), last);
-        let delivered = inner.deliver_all(stream, also, payloads, framed);
+        let delivered = inner.deliver_all(stream, also, payloads, framed, &[], || {});
         drop(inner);
         self.count_published(payloads.len(), delivered);
         Sequenced::Delivered
@@ -692,6 +723,36 @@ mod tests {
             socket: None,
         });
         (id, rx, tx)
+    }
+
+    /// The writer's answers run between the copies for the writing connections and the
+    /// others': when they run, each writing subscriber has the event and no one else has it
+    /// yet; afterwards every subscriber has it exactly once.
+    #[tokio::test]
+    async fn answers_go_between_the_writers_copies_and_the_others() {
+        let hub = EventHub::default();
+        let mut conns: Vec<_> = (0..4).map(|_| connection(&hub)).collect();
+        for (id, _, _) in &conns {
+            assert!(hub.subscribe(*id, "s", Vec::new()));
+        }
+        let writers = [conns[1].0, conns[3].0];
+        let mut seen = Vec::new();
+        hub.publish_answering("s", None, &[Bytes::from_static(b"e1")], 1, &writers, || {
+            for (id, rx, _) in conns.iter_mut() {
+                seen.push((*id, rx.try_recv().is_ok()));
+            }
+        });
+        let expected: Vec<(ConnId, bool)> = conns
+            .iter()
+            .map(|(id, _, _)| (*id, writers.contains(id)))
+            .collect();
+        assert_eq!(seen, expected);
+        for (id, rx, _) in conns.iter_mut() {
+            let now = rx.try_recv().is_ok();
+            assert_eq!(now, !writers.contains(id), "connection {id}");
+            assert!(rx.try_recv().is_err(), "one copy each");
+        }
+        assert_eq!(hub.last_published("s"), 1);
     }
 
     /// A resume's hand-over: the replay up to the last published seq is queued, and the

@@ -41,9 +41,15 @@ pub(super) struct Applied {
     pub membership: Option<MembershipChange>,
     /// The `then` statement given to [`apply`] ran, after this command's writes.
     pub advanced_savepoint: bool,
+    /// The connection the command came from (set by the group).
+    pub origin: Option<crate::hub::ConnId>,
 }
 
 impl Applied {
+    pub fn from(self, origin: Option<crate::hub::ConnId>) -> Applied {
+        Applied { origin, ..self }
+    }
+
     fn answer(committed: Committed) -> Applied {
         Applied {
             committed,
@@ -52,6 +58,7 @@ impl Applied {
             new_user: None,
             membership: None,
             advanced_savepoint: false,
+            origin: None,
         }
     }
 }
@@ -178,6 +185,7 @@ pub(super) async fn apply<C: WriteCommand>(
         new_user,
         membership,
         advanced_savepoint,
+        origin: None,
     })
 }
 
@@ -254,5 +262,6 @@ async fn apply_batch(
         new_user: None,
         membership: None,
         advanced_savepoint: false,
+        origin: None,
     })
 }

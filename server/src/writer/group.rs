@@ -149,7 +149,8 @@ impl WriterTask {
                     None,
                     Some(&mut behind),
                 )
-                .await;
+                .await
+                .map(|applied| applied.from(job.origin));
                 if let Err(e) = result.as_ref().map(|_| ()) {
                     if e.is_database_failure() {
                         // Its own refusal leaves nothing to undo, but the database failing may
@@ -206,7 +207,8 @@ impl WriterTask {
                 then,
                 None,
             )
-            .await;
+            .await
+            .map(|applied| applied.from(job.origin));
             let keep = matches!(&result, Ok(applied) if applied.keep);
             let stepped = matches!(&result, Ok(applied) if applied.advanced_savepoint);
             if let Err(e) = &result {
@@ -362,7 +364,7 @@ impl WriterTask {
                     .refresh_members(&mut conn.get(), &change.project_id)
                     .await;
             }
-            outbox.answer(done, Ok(applied.committed));
+            outbox.answer_after_events(done, applied.committed, applied.origin);
         }
     }
 }

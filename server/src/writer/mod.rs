@@ -52,7 +52,7 @@ pub use task::GROUP_MAX;
 use crate::access::Actor;
 use crate::config::AuthMode;
 use crate::error::{AppError, AppResult};
-use crate::hub::EventHub;
+use crate::hub::{ConnId, EventHub};
 use crate::store::{Store, WriterConnection};
 use queue::{Claim, Control, Counters, Job, Request};
 
@@ -108,8 +108,15 @@ impl<C: WriteCommand> Writer<C> {
         }
     }
 
-    /// Queues `command` now (its place in the order is taken before this returns).
-    pub fn submit(&self, actor: &Actor, request_id: Option<&str>, command: C) -> Pending {
+    /// Queues `command` now (its place in the order is taken before this returns). `origin`:
+    /// the WebSocket connection it came from.
+    pub fn submit(
+        &self,
+        actor: &Actor,
+        request_id: Option<&str>,
+        origin: Option<ConnId>,
+        command: C,
+    ) -> Pending {
         let (done, result) = oneshot::channel();
         let claim = Arc::new(Claim::default());
         self.counters.waiting.fetch_add(1, Ordering::AcqRel);
@@ -117,6 +124,7 @@ impl<C: WriteCommand> Writer<C> {
             claim: claim.clone(),
             actor: actor.clone(),
             request_id: request_id.map(str::to_string),
+            origin,
             command,
             done,
         };
@@ -141,7 +149,9 @@ impl<C: WriteCommand> Writer<C> {
         request_id: Option<&str>,
         command: C,
     ) -> AppResult<Committed> {
-        self.submit(actor, request_id, command).outcome().await
+        self.submit(actor, request_id, None, command)
+            .outcome()
+            .await
     }
 }
 

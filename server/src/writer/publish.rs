@@ -13,7 +13,7 @@ use super::apply::Outgoing;
 use super::change::Committed;
 use crate::error::AppResult;
 use crate::follow;
-use crate::hub::{EventHub, Sequenced};
+use crate::hub::{ConnId, EventHub, Sequenced};
 use crate::store::Conn;
 use crate::store::Store;
 use std::sync::Arc;
@@ -36,7 +36,13 @@ enum Step {
     },
 }
 
-type Answer = (oneshot::Sender<AppResult<Committed>>, AppResult<Committed>);
+/// A caller's answer, and the connection the command came from when its answer must follow
+/// the command's events there.
+type Answer = (
+    oneshot::Sender<AppResult<Committed>>,
+    AppResult<Committed>,
+    Option<ConnId>,
+);
 
 /// What one group leaves to deliver: steps first, then answers.
 #[derive(Default)]
@@ -71,20 +77,63 @@ impl Outbox {
         }
     }
 
+    /// An answer that announces no event of this outbox (a refusal, a failure, nothing
+    /// changed).
     pub fn answer(
         &mut self,
         done: oneshot::Sender<AppResult<Committed>>,
         answer: AppResult<Committed>,
     ) {
-        self.answers.push((done, answer));
+        self.answers.push((done, answer, None));
+    }
+
+    /// The answer of a command whose events are in this outbox: it goes out once `origin`
+    /// (the connection the command came from) has them.
+    pub fn answer_after_events(
+        &mut self,
+        done: oneshot::Sender<AppResult<Committed>>,
+        committed: Committed,
+        origin: Option<ConnId>,
+    ) {
+        self.answers.push((done, Ok(committed), origin));
     }
 
     /// Delivers the steps, then the answers. With `shared` (the database other servers write
     /// too), a stream's events go out only in seq order: events other servers committed before
     /// these are read from the database and published first (see `follow`), and events the
     /// follower already published from the database are not published twice.
-    async fn deliver(self, hub: &EventHub, shared: Option<&Store>) {
+    async fn deliver(mut self, hub: &EventHub, shared: Option<&Store>) {
         let started = std::time::Instant::now();
+        // The usual group: one run of frames for one stream. The callers' connections get the
+        // frames first, then the answers go, then everyone else gets the frames: a writer's
+        // answer need not wait for a hundred other sockets (the order on each connection is
+        // unchanged). Several steps, or a database shared with other servers (whose follower
+        // may publish the same stream between steps): every step first, then the answers.
+        if shared.is_none() && matches!(self.steps.as_slice(), [Step::Frames(_)]) {
+            if let Some(Step::Frames(o)) = self.steps.pop() {
+                let mut origins: Vec<ConnId> = self.answers.iter().filter_map(|a| a.2).collect();
+                origins.sort_unstable();
+                origins.dedup();
+                let answers = self.answers;
+                let answer = move || {
+                    for (done, answer, _) in answers {
+                        let _ = done.send(answer);
+                    }
+                };
+                hub.publish_answering(
+                    &o.stream,
+                    o.also.as_deref(),
+                    &o.frames,
+                    o.last_seq,
+                    &origins,
+                    answer,
+                );
+                hub.metrics
+                    .publish_seconds
+                    .record(started.elapsed().as_secs_f64());
+                return;
+            }
+        }
         for step in self.steps {
             match step {
                 Step::Frames(o) => publish(hub, shared, o).await,
@@ -94,7 +143,7 @@ impl Outbox {
                 } => hub.set_members(&project_id, members),
             }
         }
-        for (done, answer) in self.answers {
+        for (done, answer, _) in self.answers {
             let _ = done.send(answer);
         }
         hub.metrics

@@ -7,6 +7,7 @@ use tokio::sync::oneshot;
 use super::change::Committed;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
+use crate::hub::ConnId;
 
 /// A request to the writer. Requests are served in the order they were sent; consecutive
 /// commands run as one group, anything else between groups.
@@ -49,6 +50,9 @@ pub(super) struct Job<C> {
     pub claim: Arc<Claim>,
     pub actor: Actor,
     pub request_id: Option<String>,
+    /// The WebSocket connection that sent it, if one did: its answer may go out as soon as
+    /// that connection has the events (see `publish`).
+    pub origin: Option<ConnId>,
     pub command: C,
     pub done: oneshot::Sender<AppResult<Committed>>,
 }

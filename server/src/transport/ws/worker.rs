@@ -64,7 +64,7 @@ pub(super) async fn request_worker(
             (id, Request::Write(command)) => {
                 // Queued now, so it takes its place in the writer's order before the next
                 // request is read.
-                in_flight.push_back(queue_write(&state, &actor, id, command));
+                in_flight.push_back(queue_write(&state, conn, &actor, id, command));
                 continue;
             }
             // Boxed: the request's future (several KiB) exists only while a request runs.
@@ -114,11 +114,12 @@ fn take_request(msg: WebSocketMessage) -> (String, Request) {
 /// Queues a write for the writer; the returned future is its answer.
 fn queue_write(
     state: &SharedState,
+    conn: ConnId,
     actor: &Actor,
     id: String,
     command: Command,
 ) -> BoxFuture<'static, WebSocketMessage> {
-    let pending = state.writer.submit(actor, Some(&id), command);
+    let pending = state.writer.submit(actor, Some(&id), Some(conn), command);
     let epoch = state.store.epoch();
     Box::pin(async move {
         match pending.outcome().await {
