@@ -52,6 +52,19 @@ pub enum Reader {
 pub enum Tx<'c> {
     Sqlite(sqlx::Transaction<'c, Sqlite>),
     Postgres(sqlx::Transaction<'c, Postgres>),
+    /// The SQLite writer's group. Its BEGIN and COMMIT are statements the writer sends itself,
+    /// so that the COMMIT can travel in the round trip of the group's last writes
+    /// ([`Tx::committed_by_last_statement`]): every round trip to sqlx's SQLite thread is a
+    /// hand-over between threads, the largest cost of a group (bench/NOTES.md).
+    SqliteWriter(WriterTx<'c>),
+}
+
+/// See [`Tx::SqliteWriter`]. Dropped without COMMIT or ROLLBACK, it leaves the transaction
+/// open: the writer then replaces the connection before its next write (`Books::fail`), and
+/// [`WriterConnection::begin`] rolls back whatever is still open first.
+pub struct WriterTx<'c> {
+    conn: &'c mut SqliteConnection,
+    open: &'c mut bool,
 }
 
 impl ReadPool {
@@ -104,6 +117,20 @@ impl Tx<'_> {
         match self {
             Tx::Sqlite(t) => Conn::Sqlite(t),
             Tx::Postgres(t) => Conn::Postgres(t),
+            Tx::SqliteWriter(t) => Conn::Sqlite(t.conn),
+        }
+    }
+
+    /// Whether a statement ending in COMMIT may end this transaction
+    /// ([`Tx::committed_by_last_statement`]).
+    pub fn may_commit_in_a_statement(&self) -> bool {
+        matches!(self, Tx::SqliteWriter(_))
+    }
+
+    /// The last statement sent ended with COMMIT, and it succeeded.
+    pub fn committed_by_last_statement(self) {
+        if let Tx::SqliteWriter(t) = self {
+            *t.open = false;
         }
     }
 
@@ -111,6 +138,11 @@ impl Tx<'_> {
         match self {
             Tx::Sqlite(t) => t.commit().await,
             Tx::Postgres(t) => t.commit().await,
+            Tx::SqliteWriter(t) => {
+                sqlx::query("COMMIT").execute(&mut *t.conn).await?;
+                *t.open = false;
+                Ok(())
+            }
         }
     }
 
@@ -118,6 +150,11 @@ impl Tx<'_> {
         match self {
             Tx::Sqlite(t) => t.rollback().await,
             Tx::Postgres(t) => t.rollback().await,
+            Tx::SqliteWriter(t) => {
+                sqlx::query("ROLLBACK").execute(&mut *t.conn).await?;
+                *t.open = false;
+                Ok(())
+            }
         }
     }
 }
@@ -147,6 +184,8 @@ pub enum WriterConnection {
     Sqlite {
         conn: SqliteConnection,
         options: SqliteConnectOptions,
+        /// A group's transaction was begun and not ended (see [`Tx::SqliteWriter`]).
+        in_transaction: bool,
     },
     Postgres {
         conn: PgConnection,
@@ -178,7 +217,26 @@ impl WriterConnection {
             "BEGIN"
         };
         Ok(match self {
-            WriterConnection::Sqlite { conn, .. } => Tx::Sqlite(conn.begin_with(begin).await?),
+            WriterConnection::Sqlite {
+                conn,
+                in_transaction,
+                ..
+            } => {
+                if *in_transaction {
+                    // Left open by a group that failed (the connection is normally replaced
+                    // before this): whatever it holds goes.
+                    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                        tracing::warn!(error = %e, "rolling back a transaction left open");
+                    }
+                    *in_transaction = false;
+                }
+                sqlx::query(begin).execute(&mut *conn).await?;
+                *in_transaction = true;
+                Tx::SqliteWriter(WriterTx {
+                    conn,
+                    open: in_transaction,
+                })
+            }
             WriterConnection::Postgres { conn, .. } => Tx::Postgres(conn.begin_with(begin).await?),
         })
     }
@@ -189,10 +247,15 @@ impl WriterConnection {
     /// back whatever it still had open.
     pub async fn reopen(&mut self) -> anyhow::Result<()> {
         let closed = match self {
-            WriterConnection::Sqlite { conn, options } => {
+            WriterConnection::Sqlite {
+                conn,
+                options,
+                in_transaction,
+            } => {
                 let fresh = SqliteConnection::connect_with(options)
                     .await
                     .context("reopening the writer")?;
+                *in_transaction = false;
                 std::mem::replace(conn, fresh).close().await
             }
             WriterConnection::Postgres { conn, options } => {
@@ -287,6 +350,7 @@ impl Store {
         let writer = WriterConnection::Sqlite {
             conn: writer,
             options: writer_options,
+            in_transaction: false,
         };
         Ok((store, writer))
     }
@@ -590,6 +654,62 @@ mod tests {
         assert_eq!(cutoff(1_000, 400), 600);
         assert_eq!(cutoff(1_000, u64::MAX), 1_000 - i64::MAX);
         assert!(cutoff(1_000, u64::MAX) < 0);
+    }
+
+    /// The SQLite writer's own transactions: a COMMIT sent as the last statement of a query
+    /// ends it (the next group begins cleanly and readers see the write); one dropped without
+    /// COMMIT is rolled back before the next begins, so its writes never land.
+    #[tokio::test]
+    async fn the_writers_transaction_commits_in_a_statement_and_never_stays_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, mut writer) = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let read = |key: &'static str| {
+            let pool = store.read.sqlite().unwrap().clone();
+            async move {
+                sqlx::query_scalar::<_, String>("SELECT value FROM pm_meta WHERE key = ?")
+                    .bind(key)
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+
+        let mut tx = writer.begin(true).await.unwrap();
+        assert!(tx.may_commit_in_a_statement());
+        sqlx::query("INSERT INTO pm_meta (key, value) VALUES ('a', '1');\nCOMMIT")
+            .execute(&mut *sqlite(&mut tx))
+            .await
+            .unwrap();
+        tx.committed_by_last_statement();
+        assert_eq!(read("a").await.as_deref(), Some("1"));
+
+        // Left open by a group that failed: the next begin rolls it back first.
+        let mut tx = writer.begin(false).await.unwrap();
+        sqlx::query("INSERT INTO pm_meta (key, value) VALUES ('b', '2')")
+            .execute(&mut *sqlite(&mut tx))
+            .await
+            .unwrap();
+        drop(tx);
+        let mut tx = writer.begin(true).await.unwrap();
+        sqlx::query("INSERT INTO pm_meta (key, value) VALUES ('c', '3')")
+            .execute(&mut *sqlite(&mut tx))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(read("b").await, None, "the dropped transaction's write");
+        assert_eq!(read("c").await.as_deref(), Some("3"));
+
+        // And a reopened connection starts with nothing open.
+        drop(writer.begin(false).await.unwrap());
+        writer.reopen().await.unwrap();
+        writer.begin(false).await.unwrap().rollback().await.unwrap();
+    }
+
+    fn sqlite<'a>(tx: &'a mut Tx<'_>) -> &'a mut SqliteConnection {
+        match tx {
+            Tx::SqliteWriter(t) => t.conn,
+            _ => panic!("the SQLite writer's transaction"),
+        }
     }
 
     /// 100 rows of about 2 KB each, one commit per row.

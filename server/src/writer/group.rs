@@ -261,7 +261,13 @@ impl WriterTask {
             }
             results.push((job.done, result));
         }
-        if let Err(e) = behind.flush(&mut tx.conn(), None).await {
+        // The group's COMMIT goes with its last writes when they wait here (SQLite's writer):
+        // only kept updates wait, so the group commits.
+        let commit_now = tx.may_commit_in_a_statement() && !behind.is_empty();
+        if let Err(e) = behind
+            .flush(&mut tx.conn(), commit_now.then_some("COMMIT"))
+            .await
+        {
             let failure = Failure::of_sqlx(&e);
             return abandon::<C>(
                 outbox,
@@ -311,7 +317,11 @@ impl WriterTask {
                 );
             }
         }
-        let ended = if kept {
+        let ended = if commit_now {
+            debug_assert!(kept, "a waiting update is kept");
+            tx.committed_by_last_statement();
+            Ok(())
+        } else if kept {
             tx.commit().await
         } else {
             tx.rollback().await

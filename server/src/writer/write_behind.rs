@@ -77,8 +77,9 @@ impl WriteBehind {
     }
 
     /// Sends every waiting write to SQLite, in order, then runs `then` (the group's savepoint
-    /// step) if given. The items stay known only while nothing else writes: the caller drops
-    /// them before any other command runs.
+    /// step, or its COMMIT) if given: on SQLite in the round trip of the last chunk. The items
+    /// stay known only while nothing else writes: the caller drops them before any other
+    /// command runs.
     pub async fn flush(
         &mut self,
         conn: &mut Conn<'_>,
@@ -88,6 +89,7 @@ impl WriteBehind {
             return Ok(());
         }
         let mut rest = &self.waiting[..];
+        let mut then = then;
         while !rest.is_empty() {
             let fits = match conn {
                 Conn::Sqlite(_) => rest.len(),
@@ -98,10 +100,13 @@ impl WriteBehind {
             let streams = last_seqs(chunk);
             match conn {
                 Conn::Sqlite(c) => {
-                    chunk_query(chunk, &streams)?
-                        .build()
-                        .execute(&mut **c)
-                        .await?;
+                    let mut query = chunk_query(chunk, &streams)?;
+                    if let Some(step) = then.filter(|_| later.is_empty()) {
+                        query.push(";\n");
+                        query.push(step);
+                        then = None;
+                    }
+                    query.build().execute(&mut **c).await?;
                 }
                 Conn::Postgres(c) => {
                     pg_chunk_query(chunk, &streams)?
