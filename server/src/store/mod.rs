@@ -211,25 +211,14 @@ impl WriterConnection {
     /// A group's transaction; with `savepoint`, its first command's savepoint is opened in the
     /// same round trip.
     pub async fn begin(&mut self, savepoint: bool) -> sqlx::Result<Tx<'_>> {
-        let begin = if savepoint {
-            pipeline::BEGIN_WITH_SAVEPOINT
-        } else {
-            "BEGIN"
-        };
+        let begin = begin_sql(savepoint);
         Ok(match self {
             WriterConnection::Sqlite {
                 conn,
                 in_transaction,
                 ..
             } => {
-                if *in_transaction {
-                    // Left open by a group that failed (the connection is normally replaced
-                    // before this): whatever it holds goes.
-                    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                        tracing::warn!(error = %e, "rolling back a transaction left open");
-                    }
-                    *in_transaction = false;
-                }
+                end_left_open(conn, in_transaction).await;
                 sqlx::query(begin).execute(&mut *conn).await?;
                 *in_transaction = true;
                 Tx::SqliteWriter(WriterTx {
@@ -239,6 +228,40 @@ impl WriterConnection {
             }
             WriterConnection::Postgres { conn, .. } => Tx::Postgres(conn.begin_with(begin).await?),
         })
+    }
+
+    /// [`WriterConnection::begin`] and the group's read of `ids` (`work_items_with_lists`),
+    /// on SQLite in one round trip.
+    pub async fn begin_reading(
+        &mut self,
+        savepoint: bool,
+        ids: &[&str],
+    ) -> sqlx::Result<(Tx<'_>, Vec<(rows::WorkItemRow, Vec<hierarchy::FillRow>)>)> {
+        let WriterConnection::Sqlite {
+            conn,
+            in_transaction,
+            ..
+        } = self
+        else {
+            let mut tx = self.begin(savepoint).await?;
+            let items = work_items::work_items_with_lists(&mut tx.conn(), ids).await?;
+            return Ok((tx, items));
+        };
+        end_left_open(conn, in_transaction).await;
+        // Counted as open from here: if the read fails after the BEGIN, the next begin (or
+        // the reopen the failure leads to) ends it.
+        *in_transaction = true;
+        let items = work_items::work_items_with_lists_after(
+            &mut Conn::Sqlite(conn),
+            Some(begin_sql(savepoint)),
+            ids,
+        )
+        .await?;
+        let tx = Tx::SqliteWriter(WriterTx {
+            conn,
+            open: in_transaction,
+        });
+        Ok((tx, items))
     }
 
     /// Replaces the connection with a new one. The old one may still be inside a transaction
@@ -282,6 +305,26 @@ impl WriterConnection {
             WriterConnection::Sqlite { conn, .. } => conn,
             WriterConnection::Postgres { .. } => panic!("a SQLite test opened PostgreSQL"),
         }
+    }
+}
+
+/// A transaction left open by a group that failed (the connection is normally replaced before
+/// the next group): whatever it holds goes.
+async fn end_left_open(conn: &mut SqliteConnection, in_transaction: &mut bool) {
+    if *in_transaction {
+        if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            tracing::warn!(error = %e, "rolling back a transaction left open");
+        }
+        *in_transaction = false;
+    }
+}
+
+/// A group's BEGIN; with `savepoint`, its first command's savepoint is opened with it.
+fn begin_sql(savepoint: bool) -> &'static str {
+    if savepoint {
+        pipeline::BEGIN_WITH_SAVEPOINT
+    } else {
+        "BEGIN"
     }
 }
 
@@ -698,6 +741,21 @@ mod tests {
         tx.commit().await.unwrap();
         assert_eq!(read("b").await, None, "the dropped transaction's write");
         assert_eq!(read("c").await.as_deref(), Some("3"));
+
+        // BEGIN travels with the group's read: what follows is inside the transaction.
+        let (mut tx, items) = writer.begin_reading(true, &["no-such-item"]).await.unwrap();
+        assert!(items.is_empty());
+        sqlx::query("INSERT INTO pm_meta (key, value) VALUES ('d', '4')")
+            .execute(&mut *sqlite(&mut tx))
+            .await
+            .unwrap();
+        drop(tx);
+        writer.begin(false).await.unwrap().rollback().await.unwrap();
+        assert_eq!(
+            read("d").await,
+            None,
+            "written inside the read's transaction"
+        );
 
         // And a reopened connection starts with nothing open.
         drop(writer.begin(false).await.unwrap());

@@ -51,6 +51,16 @@ pub async fn work_items_with_lists(
     conn: &mut Conn<'_>,
     ids: &[&str],
 ) -> sqlx::Result<Vec<(WorkItemRow, Vec<hierarchy::FillRow>)>> {
+    work_items_with_lists_after(conn, None, ids).await
+}
+
+/// [`work_items_with_lists`], on SQLite after the statements `first` in the same round trip
+/// (the writer's BEGIN). PostgreSQL runs `first` on its own.
+pub async fn work_items_with_lists_after(
+    conn: &mut Conn<'_>,
+    first: Option<&'static str>,
+    ids: &[&str],
+) -> sqlx::Result<Vec<(WorkItemRow, Vec<hierarchy::FillRow>)>> {
     use sqlx::{FromRow, Row};
     static ONE: LazyLock<String> = LazyLock::new(|| {
         format!(
@@ -59,11 +69,17 @@ pub async fn work_items_with_lists(
         )
     });
     if ids.is_empty() {
+        if let Some(first) = first {
+            crate::store::pipeline::raw(conn, first).await?;
+        }
         return Ok(Vec::new());
     }
     let conn = match conn {
         Conn::Sqlite(c) => c,
         Conn::Postgres(c) => {
+            if let Some(first) = first {
+                sqlx::Executor::execute(&mut **c, first).await?;
+            }
             // A prepared statement is one statement: every item with its walks (as arrays) in
             // one, the items in the order asked for.
             let rows = sqlx::query(&WITH_LISTS_PG)
@@ -85,7 +101,8 @@ pub async fn work_items_with_lists(
             return Ok(found);
         }
     };
-    let sql = vec![ONE.as_str(); ids.len()].join(";\n");
+    let mut sql = first.map(|f| format!("{f};\n")).unwrap_or_default();
+    sql.push_str(&vec![ONE.as_str(); ids.len()].join(";\n"));
     let mut query = sqlx::query(&sql);
     for id in ids {
         query = query

@@ -70,33 +70,6 @@ impl WriterTask {
         let many = jobs.len() > 1;
         // Several servers may write to the database (see `follow`).
         let shared_database = conn.backend() == Backend::Postgres;
-        // A group opens its first command's savepoint in the round trip of its BEGIN.
-        let mut tx = match conn.begin(many).await {
-            Ok(tx) => tx,
-            Err(e) => {
-                books.fail(store, &e);
-                return fail(
-                    outbox,
-                    jobs.into_iter().map(|j| j.done),
-                    Failure::of_sqlx(&e),
-                    &e,
-                );
-            }
-        };
-        // Servers sharing the database: lock what the group may write to before any of its
-        // commands reads anything (see `Scope`). Another server may have written since this
-        // group's last one, so the seqs the writer remembers are void: while the group holds its
-        // streams' locks nobody else numbers in them, so what it reads now stays true until its
-        // commit.
-        if shared_database {
-            books.seqs.forget();
-            if let Err(e) = lock_scopes(&mut tx, &jobs).await {
-                let failure = Failure::of_app(&e);
-                books.fail(store, &e);
-                drop(tx);
-                return fail(outbox, jobs.into_iter().map(|j| j.done), failure, &e);
-            }
-        }
         let total = jobs.len();
         let mut behind = WriteBehind::default();
         // Decided once per job: which may wait, and so whose items the group reads up front.
@@ -117,22 +90,61 @@ impl WriterTask {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        match queries::work_items_with_lists(&mut tx.conn(), &ids).await {
-            Ok(items) => behind.items.read(items),
-            Err(e) => {
-                return abandon(
-                    outbox,
-                    books,
-                    store,
-                    tx,
-                    Vec::new(),
-                    None,
-                    jobs.into(),
-                    Failure::of_sqlx(&e),
-                    &e,
-                )
+        // A group opens its first command's savepoint in the round trip of its BEGIN, and on
+        // SQLite reads its items in that round trip too.
+        let mut tx = if !shared_database {
+            match conn.begin_reading(many, &ids).await {
+                Ok((tx, items)) => {
+                    behind.items.read(items);
+                    tx
+                }
+                Err(e) => {
+                    books.fail(store, &e);
+                    let jobs = jobs.into_iter().map(|(j, _)| j.done);
+                    return fail(outbox, jobs, Failure::of_sqlx(&e), &e);
+                }
             }
-        }
+        } else {
+            let mut tx = match conn.begin(many).await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    books.fail(store, &e);
+                    let jobs = jobs.into_iter().map(|(j, _)| j.done);
+                    return fail(outbox, jobs, Failure::of_sqlx(&e), &e);
+                }
+            };
+            // Servers sharing the database: lock what the group may write to before any of
+            // its commands reads anything (see `Scope`). Another server may have written since
+            // this group's last one, so the seqs the writer remembers are void: while the group
+            // holds its streams' locks nobody else numbers in them, so what it reads now stays
+            // true until its commit.
+            books.seqs.forget();
+            let only_jobs = jobs.iter().map(|(j, _)| j);
+            if let Err(e) = lock_scopes(&mut tx, only_jobs).await {
+                let failure = Failure::of_app(&e);
+                books.fail(store, &e);
+                drop(tx);
+                let jobs = jobs.into_iter().map(|(j, _)| j.done);
+                return fail(outbox, jobs, failure, &e);
+            }
+            match queries::work_items_with_lists(&mut tx.conn(), &ids).await {
+                Ok(items) => behind.items.read(items),
+                Err(e) => {
+                    return abandon(
+                        outbox,
+                        books,
+                        store,
+                        tx,
+                        Vec::new(),
+                        None,
+                        jobs.into(),
+                        Failure::of_sqlx(&e),
+                        &e,
+                    )
+                }
+            }
+            tx
+        };
         let mut pending: VecDeque<(Job<C>, bool)> = jobs.into();
         let mut results: Vec<(oneshot::Sender<AppResult<Committed>>, AppResult<Applied>)> =
             Vec::with_capacity(total);
@@ -380,7 +392,10 @@ impl WriterTask {
 }
 
 /// Takes the locks of every stream the group's commands may write to, in key order.
-async fn lock_scopes<C: WriteCommand>(tx: &mut Tx<'_>, jobs: &[Job<C>]) -> AppResult<()> {
+async fn lock_scopes<'j, C: WriteCommand + 'j>(
+    tx: &mut Tx<'_>,
+    jobs: impl Iterator<Item = &'j Job<C>>,
+) -> AppResult<()> {
     let mut conn = tx.conn();
     let Some(pg) = conn.postgres() else {
         return Ok(()); // SQLite's one writer runs one group at a time: nothing to lock
