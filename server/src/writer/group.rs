@@ -3,9 +3,10 @@
 //! The writer takes up to [`GROUP_MAX`] queued commands and runs them in ONE transaction, each
 //! inside its own SAVEPOINT: a command that fails (or changes nothing) is rolled back to its
 //! savepoint and answered with its own error, the others commit. After the commit the writer
-//! publishes every committed command's frames in commit (= seq) order, grouping consecutive
-//! frames for the same stream into one hub item (one socket write per subscriber instead of one
-//! per command), and then answers the callers.
+//! puts every committed command's frames in an outbox in commit (= seq) order, grouping
+//! consecutive frames for the same stream into one hub item (one socket write per subscriber
+//! instead of one per command), with the callers' answers, and hands it to the publish task
+//! (`publish`).
 //!
 //! Under load this amortises the transaction's BEGIN/COMMIT and, more importantly, the fan-out:
 //! a subscriber receives a group's events in one write. A lone command runs exactly as before

@@ -44,7 +44,8 @@ type Answer = (
     Option<ConnId>,
 );
 
-/// What one group leaves to deliver: steps first, then answers.
+/// What one group leaves to deliver: steps first, then answers (for the usual group, the
+/// answers go once the writing connections have the frames: see `deliver`).
 #[derive(Default)]
 pub(super) struct Outbox {
     steps: Vec<Step>,
