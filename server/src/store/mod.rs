@@ -298,6 +298,18 @@ impl WriterConnection {
         Ok(())
     }
 
+    /// Whether a group's transaction is counted as open (tests).
+    #[cfg(test)]
+    pub fn in_transaction(&self) -> bool {
+        matches!(
+            self,
+            WriterConnection::Sqlite {
+                in_transaction: true,
+                ..
+            }
+        )
+    }
+
     /// The bare connection, for tests of the statements the writer composes.
     #[cfg(test)]
     pub fn into_connection(self) -> SqliteConnection {
@@ -724,6 +736,7 @@ mod tests {
             .await
             .unwrap();
         tx.committed_by_last_statement();
+        assert!(!writer.in_transaction(), "ended by its COMMIT");
         assert_eq!(read("a").await.as_deref(), Some("1"));
 
         // Left open by a group that failed: the next begin rolls it back first.
@@ -733,12 +746,17 @@ mod tests {
             .await
             .unwrap();
         drop(tx);
+        assert!(
+            writer.in_transaction(),
+            "a dropped transaction stays counted"
+        );
         let mut tx = writer.begin(true).await.unwrap();
         sqlx::query("INSERT INTO pm_meta (key, value) VALUES ('c', '3')")
             .execute(&mut *sqlite(&mut tx))
             .await
             .unwrap();
         tx.commit().await.unwrap();
+        assert!(!writer.in_transaction());
         assert_eq!(read("b").await, None, "the dropped transaction's write");
         assert_eq!(read("c").await.as_deref(), Some("3"));
 
@@ -760,6 +778,10 @@ mod tests {
         // And a reopened connection starts with nothing open.
         drop(writer.begin(false).await.unwrap());
         writer.reopen().await.unwrap();
+        assert!(
+            !writer.in_transaction(),
+            "a fresh connection has nothing open"
+        );
         writer.begin(false).await.unwrap().rollback().await.unwrap();
     }
 

@@ -46,7 +46,8 @@ pub(super) struct Applied {
 }
 
 impl Applied {
-    pub fn from(self, origin: Option<crate::hub::ConnId>) -> Applied {
+    /// The command came from connection `origin` (the group knows it, `apply` does not).
+    pub fn with_origin(self, origin: Option<crate::hub::ConnId>) -> Applied {
         Applied { origin, ..self }
     }
 

@@ -163,7 +163,7 @@ impl WriterTask {
                     Some(&mut behind),
                 )
                 .await
-                .map(|applied| applied.from(job.origin));
+                .map(|applied| applied.with_origin(job.origin));
                 if let Err(e) = result.as_ref().map(|_| ()) {
                     if e.is_database_failure() {
                         // Its own refusal leaves nothing to undo, but the database failing may
@@ -221,7 +221,7 @@ impl WriterTask {
                 None,
             )
             .await
-            .map(|applied| applied.from(job.origin));
+            .map(|applied| applied.with_origin(job.origin));
             let keep = matches!(&result, Ok(applied) if applied.keep);
             let stepped = matches!(&result, Ok(applied) if applied.advanced_savepoint);
             if let Err(e) = &result {
